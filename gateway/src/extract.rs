@@ -1,0 +1,100 @@
+//! Extractors whose rejections are the contract's errors: malformed JSON or
+//! query strings are 400 `invalid_argument`, oversized bodies 413, and a
+//! missing or bad access token 401, always with the JSON body.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use chatterbox_errors::{Code, Error};
+use chatterbox_identity::bearer_token;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::GatewayState;
+
+/// A JSON body.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError(json_error(&rejection))),
+        }
+    }
+}
+
+fn json_error(rejection: &JsonRejection) -> Error {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            Error::invalid(format!("invalid request body: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(_) => Error::invalid("request body is not valid JSON"),
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::invalid("expected Content-Type: application/json")
+        }
+        other if other.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::new(Code::PayloadTooLarge, "request body is too large")
+        }
+        _ => Error::invalid("could not read the request body"),
+    }
+}
+
+/// A query string.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError(
+                Error::invalid(format!("invalid query: {}", e.body_text())),
+            )),
+            Err(_) => Err(ApiError(Error::invalid("invalid query"))),
+        }
+    }
+}
+
+/// The authenticated caller: a user whose access token verified here. The
+/// token is relayed to the services, which verify it again and decide.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// Their access token, relayed over gRPC.
+    token: String,
+}
+
+impl CurrentUser {
+    /// Wraps a gRPC message so that it carries this user's token.
+    pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
+        Ok(chatterbox_identity::with_bearer(message, &self.token)?)
+    }
+}
+
+impl FromRequestParts<GatewayState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &GatewayState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| Error::unauthenticated("missing access token"))?
+            .to_str()
+            .map_err(|_| Error::unauthenticated("malformed authorization header"))?;
+        let token = bearer_token(value)
+            .ok_or_else(|| Error::unauthenticated("malformed authorization header"))?;
+        let id = state.verifier.verify(token)?.user()?;
+        tracing::Span::current().record("user_id", tracing::field::display(id));
+        Ok(Self {
+            token: token.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,49 @@
+//! The gateway: the public HTTP API of `api.md` in front of the gRPC
+//! services. It verifies access tokens, limits request rates, maps every
+//! error to the JSON error body, and keeps nothing durable.
+
+mod client_ip;
+mod error;
+mod extract;
+mod http_metrics;
+mod rate_limit;
+mod request_id;
+mod routes;
+mod state;
+mod views;
+
+use std::net::SocketAddr;
+
+use chatterbox_runtime::Shutdown;
+use tokio::net::TcpListener;
+
+pub use client_ip::TrustedProxies;
+pub use routes::router;
+pub use state::{Backends, GatewayState};
+
+/// Serves the API on `listener` until `shutdown`, then drains for at most
+/// the drain timeout.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving HTTP");
+    let drain = shutdown.drain();
+    let signal = shutdown.clone();
+    let serving = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { signal.requested().await })
+    .into_future();
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result?,
+        () = async { shutdown.requested().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!(%addr, "drain timeout reached, dropping open HTTP requests");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! The route table. API routes sit behind the rate limit; health, metrics
+//! and the documentation do not.
+
+mod auth;
+mod docs;
+mod health;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse as _;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::error::{ApiError, method_not_allowed, not_found};
+use crate::request_id::MakeUlidRequestId;
+use crate::state::GatewayState;
+use crate::{http_metrics, rate_limit};
+
+fn request_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id, user_id = tracing::field::Empty);
+    // Continue a trace the client (or an edge proxy) started.
+    let _ = span.set_parent(chatterbox_telemetry::extract_context(request.headers()));
+    span
+}
+
+/// The whole HTTP application.
+pub fn router(state: GatewayState, body_limit: usize) -> Router {
+    let api = Router::new()
+        .route("/api/v1/auth/register", post(auth::register))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/users", get(users::search))
+        .route("/api/v1/users/me", get(users::me).patch(users::update_me))
+        .route("/api/v1/users/{id}", get(users::get))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ));
+
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(http_metrics::record))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError(chatterbox_errors::Error::internal(anyhow::anyhow!(
+                "handler panicked"
+            )))
+            .into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeUlidRequestId))
+        .with_state(state)
+}

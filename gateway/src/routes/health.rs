@@ -1,0 +1,72 @@
+//! `/healthz` (the process is up), `/readyz` (its backends answer) and
+//! `/metrics` (Prometheus).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chatterbox_errors::Error;
+use chatterbox_runtime::GrpcChannel;
+use serde_json::json;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::error::ApiError;
+use crate::state::GatewayState;
+
+/// `GET /healthz`.
+pub(crate) async fn live() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn serving(channel: GrpcChannel, service: &str) -> Result<(), String> {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map_err(|e| format!("{service}: {}", e.code()))?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(format!("{service}: {}", other.as_str_name())),
+    }
+}
+
+/// `GET /readyz`: 200 when every backend answers, else 503 naming them.
+pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
+    let b = &s.backends;
+    let redis = async {
+        match b.redis.clone() {
+            Some(mut conn) => redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| format!("redis: {e}")),
+            None => Ok(()),
+        }
+    };
+    let (auth, user, redis) = tokio::join!(
+        serving(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
+        serving(b.user.clone(), "chatterbox.user.v1.UserService"),
+        redis,
+    );
+    let failures: Vec<String> = [auth, user, redis]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if failures.is_empty() {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        tracing::warn!(?failures, "not ready");
+        ApiError(Error::unavailable(anyhow::anyhow!(failures.join(", ")))).into_response()
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics() -> impl IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        chatterbox_telemetry::prometheus_text(),
+    )
+}

@@ -1,0 +1,62 @@
+//! What every handler can reach: the gRPC clients, the token verifier, the
+//! rate limiter and the trusted proxies.
+
+use std::sync::Arc;
+
+use chatterbox_identity::TokenVerifier;
+use chatterbox_proto::auth::v1::auth_service_client::AuthServiceClient;
+use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
+use chatterbox_ratelimit::RateLimiter;
+use chatterbox_runtime::GrpcChannel;
+
+use crate::client_ip::TrustedProxies;
+
+/// The gRPC channels to the services behind the gateway.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// The auth service.
+    pub auth: GrpcChannel,
+    /// The user service.
+    pub user: GrpcChannel,
+    /// Redis, when the gateway shares state through it (readiness pings it).
+    pub redis: Option<redis::aio::ConnectionManager>,
+}
+
+/// Shared, cheaply cloned state of the gateway.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub(crate) backends: Backends,
+    pub(crate) auth: AuthServiceClient<GrpcChannel>,
+    pub(crate) users: UserServiceClient<GrpcChannel>,
+    pub(crate) verifier: TokenVerifier,
+    /// `None` when the HTTP limit is turned off (0).
+    pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
+    pub(crate) trusted_proxies: Arc<TrustedProxies>,
+}
+
+impl std::fmt::Debug for GatewayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayState")
+            .field("http_limiter", &self.http_limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayState {
+    /// Assembles the state.
+    pub fn new(
+        backends: Backends,
+        verifier: TokenVerifier,
+        http_limiter: Option<Arc<dyn RateLimiter>>,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
+        Self {
+            auth: AuthServiceClient::new(backends.auth.clone()),
+            users: UserServiceClient::new(backends.user.clone()),
+            backends,
+            verifier,
+            http_limiter,
+            trusted_proxies: Arc::new(trusted_proxies),
+        }
+    }
+}

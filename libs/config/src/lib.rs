@@ -1,0 +1,194 @@
+//! Typed configuration, loaded once at start and passed down.
+//!
+//! Layers, later winning: compiled-in defaults, then the TOML file named by
+//! `CHATTERBOX_CONFIG` (if any), then the environment. The variables listed
+//! in `api.md` are the contract; every other field is `CHATTERBOX_<FIELD>`.
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+
+/// Every setting of every part. One struct, so one table in the README.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the gateway listens for HTTP and WebSocket traffic.
+    pub http_addr: SocketAddr,
+    /// Where embedded stores, the generated signing key and media live.
+    pub data_dir: PathBuf,
+    /// Use MongoDB for every store when set.
+    pub mongodb_uri: Option<Secret>,
+    /// The MongoDB database name.
+    pub mongodb_database: String,
+    /// Use Redis for rate limits (and later events and presence) when set.
+    pub redis_url: Option<Secret>,
+    /// HTTP requests per minute per client IP; 0 turns the limit off.
+    pub http_rate_limit: u32,
+    /// WebSocket frames per second per user; 0 turns the limit off.
+    pub ws_rate_limit: u32,
+    /// Upload cap in bytes.
+    pub media_max_bytes: u64,
+    /// Largest JSON request body the gateway accepts, in bytes.
+    pub http_body_limit_bytes: usize,
+    /// Peers whose `X-Forwarded-For` is believed (the load balancers).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where a service alone (distributed mode) serves gRPC.
+    pub grpc_addr: Option<SocketAddr>,
+    /// How the gateway and services reach the auth service (distributed mode).
+    pub auth_url: Option<String>,
+    /// How the gateway and services reach the user service (distributed mode).
+    pub user_url: Option<String>,
+    /// The auth service's Ed25519 private key (PKCS#8 PEM file); embedded
+    /// mode generates one under the data dir when unset.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// The matching public key, for every other service and the gateway.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// The `iss` claim of access tokens.
+    pub jwt_issuer: String,
+    /// The `aud` claim of access tokens.
+    pub jwt_audience: String,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Absolute lifetime of a login session (refresh-token family) in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Deadline for every outgoing gRPC call, in milliseconds.
+    pub grpc_timeout_ms: u64,
+    /// How long in-flight requests may finish after a shutdown signal.
+    pub shutdown_drain_secs: u64,
+    /// OTLP collector endpoint; tracing export is off when unset.
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `tracing` filter directives, e.g. `info,chatterbox_auth=debug`.
+    pub log: String,
+    /// Log as JSON lines rather than human-readable text.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            mongodb_uri: None,
+            mongodb_database: "chatterbox".into(),
+            redis_url: None,
+            http_rate_limit: 100,
+            ws_rate_limit: 10,
+            media_max_bytes: 10 * 1024 * 1024,
+            http_body_limit_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
+            grpc_addr: None,
+            auth_url: None,
+            user_url: None,
+            jwt_private_key_file: None,
+            jwt_public_key_file: None,
+            jwt_issuer: "chatterbox".into(),
+            jwt_audience: "chatterbox-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            grpc_timeout_ms: 5_000,
+            shutdown_drain_secs: 10,
+            otel_exporter_otlp_endpoint: None,
+            log: "info".into(),
+            log_json: false,
+        }
+    }
+}
+
+/// A configuration that could not be read; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Variables named by the contract without our prefix.
+const UNPREFIXED: [&str; 3] = ["MONGODB_URI", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+
+impl Config {
+    /// Defaults, then the file in `CHATTERBOX_CONFIG`, then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(
+            std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from),
+        ))
+    }
+
+    /// The layered sources, exposed so tests can add their own on top.
+    pub fn figment(file: Option<PathBuf>) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            f = f.merge(Toml::file_exact(path));
+        }
+        f.merge(
+            Env::prefixed("CHATTERBOX_")
+                .ignore(&["CONFIG"])
+                .split("__")
+                .map(|k| k.as_str().to_ascii_lowercase().into()),
+        )
+        .merge(
+            Env::raw()
+                .only(&UNPREFIXED)
+                .map(|k| k.as_str().to_ascii_lowercase().into()),
+        )
+    }
+
+    /// Extracts and checks a configuration.
+    pub fn from_figment(f: Figment) -> Result<Self, ConfigError> {
+        let config: Config = f.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
+            return Err(ConfigError("token lifetimes must be positive".into()));
+        }
+        if self.grpc_timeout_ms == 0 {
+            return Err(ConfigError("grpc_timeout_ms must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::default();
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.http_rate_limit, 100);
+        assert_eq!(c.ws_rate_limit, 10);
+        assert_eq!(c.media_max_bytes, 10_485_760);
+        assert!(c.mongodb_uri.is_none() && c.redis_url.is_none());
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "http_rate_limit = 7\nlog = \"debug\"")?;
+            jail.set_env("CHATTERBOX_HTTP_RATE_LIMIT", "0");
+            jail.set_env("REDIS_URL", "redis://127.0.0.1:1/");
+            let c = Config::from_figment(Config::figment(Some("c.toml".into()))).unwrap();
+            assert_eq!(c.http_rate_limit, 0);
+            assert_eq!(c.log, "debug");
+            assert_eq!(c.redis_url.unwrap().expose(), "redis://127.0.0.1:1/");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_mistyped_value_is_refused_with_its_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHATTERBOX_HTTP_RATE_LIMIT", "lots");
+            let e = Config::from_figment(Config::figment(None)).unwrap_err();
+            assert!(e.to_string().contains("http_rate_limit"), "{e}");
+            Ok(())
+        });
+    }
+}

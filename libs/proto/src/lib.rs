@@ -1,0 +1,22 @@
+//! Generated protobuf messages and gRPC stubs for the ChatterBox services.
+
+#![allow(missing_docs, clippy::all, missing_debug_implementations)]
+
+/// Encoded file descriptors of every API, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
+
+/// `chatterbox.auth.v1`: registration, login, token refresh and logout.
+pub mod auth {
+    /// Version 1 of the auth API.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.auth.v1");
+    }
+}
+
+/// `chatterbox.user.v1`: user profiles.
+pub mod user {
+    /// Version 1 of the user API.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.user.v1");
+    }
+}

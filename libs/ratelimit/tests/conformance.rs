@@ -1,0 +1,99 @@
+//! One suite, every limiter: in memory and on a real Redis server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Memory,
+    Redis,
+}
+
+async fn limiter(backend: Backend, quota: Quota) -> Arc<dyn RateLimiter> {
+    match backend {
+        Backend::Memory => Arc::new(MemoryLimiter::new(quota)),
+        Backend::Redis => {
+            let conn = chatterbox_testkit::redis_connection().await;
+            Arc::new(RedisLimiter::new(
+                conn,
+                format!("test:{}", ulid::Ulid::new()),
+                quota,
+            ))
+        }
+    }
+}
+
+/// Runs one test body against every backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn in_memory() {
+                super::$name(super::Backend::Memory).await;
+            }
+
+            #[tokio::test]
+            async fn on_redis() {
+                super::$name(super::Backend::Redis).await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    a_burst_of_the_capacity_passes_and_the_next_is_refused,
+    keys_have_separate_buckets,
+    tokens_refill_over_time,
+    concurrent_callers_never_exceed_the_capacity,
+);
+
+async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backend: Backend) {
+    let limiter = limiter(backend, Quota::per_minute(5)).await;
+    for left in (0..5).rev() {
+        let d = limiter.acquire("ip-1").await.unwrap();
+        assert!(d.allowed);
+        assert_eq!((d.limit, d.remaining), (5, left));
+    }
+    let refused = limiter.acquire("ip-1").await.unwrap();
+    assert!(!refused.allowed);
+    assert!(
+        refused.retry_after > Duration::from_secs(1)
+            && refused.retry_after <= Duration::from_secs(12)
+    );
+}
+
+async fn keys_have_separate_buckets(backend: Backend) {
+    let limiter = limiter(backend, Quota::per_minute(1)).await;
+    assert!(limiter.acquire("a").await.unwrap().allowed);
+    assert!(!limiter.acquire("a").await.unwrap().allowed);
+    assert!(limiter.acquire("b").await.unwrap().allowed);
+}
+
+async fn tokens_refill_over_time(backend: Backend) {
+    let limiter = limiter(backend, Quota::per_second(20)).await;
+    for _ in 0..20 {
+        assert!(limiter.acquire("u").await.unwrap().allowed);
+    }
+    let refused = limiter.acquire("u").await.unwrap();
+    assert!(!refused.allowed);
+    // The passing of time is what is under test here.
+    tokio::time::sleep(refused.retry_after + Duration::from_millis(20)).await;
+    assert!(limiter.acquire("u").await.unwrap().allowed);
+}
+
+async fn concurrent_callers_never_exceed_the_capacity(backend: Backend) {
+    let limiter = limiter(backend, Quota::per_minute(10)).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let l = limiter.clone();
+            tokio::spawn(async move { l.acquire("shared").await.unwrap().allowed })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        allowed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(allowed, 10);
+}

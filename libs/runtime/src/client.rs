@@ -1,0 +1,53 @@
+//! Calling another service: a lazily connected channel whose every call
+//! carries a deadline and the current trace context.
+
+use std::time::Duration;
+
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// Adds the deadline and W3C trace context to every outgoing call.
+#[derive(Debug, Clone)]
+pub struct ClientInterceptor {
+    /// Every call's deadline, also sent as `grpc-timeout` so the callee knows it.
+    timeout: Duration,
+}
+
+impl tonic::service::Interceptor for ClientInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request.set_timeout(self.timeout);
+        let mut headers = http::HeaderMap::new();
+        chatterbox_telemetry::inject_context(&mut headers);
+        for (name, value) in &headers {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()),
+                tonic::metadata::MetadataValue::try_from(value.as_bytes()),
+            ) {
+                request.metadata_mut().insert(key, value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// The channel type every generated client is built on.
+pub type GrpcChannel = InterceptedService<Channel, ClientInterceptor>;
+
+/// A channel to `url` (`http://host:port`) that connects on first use and
+/// reconnects by itself, with `timeout` as the deadline of every call.
+pub fn connect(url: &str, timeout: Duration) -> anyhow::Result<GrpcChannel> {
+    let channel = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    Ok(InterceptedService::new(
+        channel,
+        ClientInterceptor { timeout },
+    ))
+}

@@ -1,0 +1,12 @@
+//! The service runtime every ChatterBox service shares: how a service serves
+//! gRPC (health, reflection, trace context, metrics), how it calls another
+//! (deadlines, trace context), and how it stops (signal, drain, timeout).
+
+mod client;
+mod metrics_layer;
+mod server;
+mod shutdown;
+
+pub use client::{ClientInterceptor, GrpcChannel, connect};
+pub use server::{GrpcServer, serve_grpc};
+pub use shutdown::{Shutdown, wait_for_signal};

@@ -1,0 +1,79 @@
+//! Serving a service's gRPC API with what every service needs: health,
+//! reflection, a span per call continuing the caller's trace, and metrics.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::Shutdown;
+use crate::metrics_layer::CallMetricsLayer;
+
+/// A service's gRPC API, ready to serve.
+#[derive(Debug)]
+pub struct GrpcServer {
+    /// The service's routes (one or more tonic services).
+    pub routes: Routes,
+    /// Fully qualified names reported as SERVING by `grpc.health.v1`.
+    pub names: Vec<&'static str>,
+}
+
+fn call_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", path = %request.uri().path());
+    // Continue the caller's trace when it sent W3C trace context.
+    let _ = span.set_parent(chatterbox_telemetry::extract_context(request.headers()));
+    span
+}
+
+/// Serves `server` on `listener` until `shutdown` is thrown, then lets
+/// in-flight calls finish for at most the drain timeout.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    server: GrpcServer,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in &server.names {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(chatterbox_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let routes = server
+        .routes
+        .add_service(health_service)
+        .add_service(reflection);
+
+    tracing::info!(%addr, services = ?server.names, "serving gRPC");
+    let drain = shutdown.drain();
+    let signal = shutdown.clone();
+    let serving = tonic::transport::Server::builder()
+        .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
+        .layer(CallMetricsLayer)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            signal.requested().await;
+            // Tell load balancers first, then stop accepting.
+            for name in &server.names {
+                health
+                    .set_service_status(*name, ServingStatus::NotServing)
+                    .await;
+            }
+        });
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result?,
+        () = async { shutdown.requested().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!(%addr, "drain timeout reached, dropping in-flight calls");
+        }
+    }
+    Ok(())
+}

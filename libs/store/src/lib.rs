@@ -1,0 +1,34 @@
+//! Storage plumbing shared by every service's store: how a SQLite database is
+//! opened, migrated and used from async code, how a MongoDB database is
+//! connected with the write concern we rely on, and the one error type store
+//! traits return. Each service still owns its schema and its trait.
+
+mod mongo;
+mod sqlite;
+
+pub use mongo::{is_duplicate_key, mongo_database, unique_index};
+pub use sqlite::{SqliteDb, is_unique_violation};
+
+/// What a store can fail with. Duplicates are expected and typed; the rest
+/// are backend failures the caller reports as internal/unavailable.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken; names the key (e.g. `email`, `username`).
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    /// The backend failed.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<mongodb::error::Error> for StoreError {
+    fn from(e: mongodb::error::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}

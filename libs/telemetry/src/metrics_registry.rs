@@ -1,0 +1,36 @@
+//! The process-wide Prometheus recorder. In the embedded mode every service
+//! shares one process, so the recorder is installed once and shared.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+pub(crate) fn install() {
+    HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            None
+        }
+    });
+}
+
+/// The metrics in Prometheus' text format, for `/metrics`.
+pub fn prometheus_text() -> String {
+    HANDLE
+        .get()
+        .and_then(|h| h.as_ref())
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// Counts one gRPC call and records its duration, by service, method and outcome.
+pub fn record_grpc_call(path: &str, code: &str, elapsed: Duration) {
+    let labels = [("path", path.to_owned()), ("code", code.to_owned())];
+    metrics::counter!("grpc_server_requests_total", &labels).increment(1);
+    metrics::histogram!("grpc_server_request_duration_seconds", &labels)
+        .record(elapsed.as_secs_f64());
+}

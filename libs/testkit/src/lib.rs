@@ -1,0 +1,42 @@
+//! Test support shared by every crate's tests.
+//!
+//! `make test` starts redis-server and FerretDB on free loopback ports and
+//! exports `TEST_REDIS_URL` and `TEST_MONGODB_URI`. Tests that need them call
+//! these helpers; run outside `make test`, they fail with a message saying so
+//! rather than skipping silently.
+
+use redis::aio::ConnectionManager;
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `make test`, which starts the test servers")
+    })
+}
+
+/// The Redis server's URL.
+pub fn redis_url() -> String {
+    required_env("TEST_REDIS_URL")
+}
+
+/// The MongoDB-compatible server's URI.
+pub fn mongodb_uri() -> String {
+    required_env("TEST_MONGODB_URI")
+}
+
+/// A connection to the test Redis server.
+pub async fn redis_connection() -> ConnectionManager {
+    let client = redis::Client::open(redis_url()).expect("TEST_REDIS_URL is a valid URL");
+    ConnectionManager::new(client)
+        .await
+        .expect("the test Redis server answers")
+}
+
+/// A database name no other test uses.
+pub fn fresh_database_name() -> String {
+    format!("t{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A unique prefix for Redis keys, so tests sharing one server never collide.
+pub fn fresh_key_prefix() -> String {
+    format!("test-{}", ulid::Ulid::new())
+}

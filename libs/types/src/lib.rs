@@ -1,0 +1,31 @@
+//! Typed ids and validated values, parsed once at the edge so that the domain
+//! never handles an unchecked `String`.
+
+mod email;
+mod ids;
+mod password;
+mod timestamp;
+mod username;
+
+pub use email::Email;
+pub use ids::{FamilyId, UserId};
+pub use password::Password;
+pub use timestamp::Timestamp;
+pub use username::Username;
+
+/// Why a value was refused; the message is safe to show to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl InvalidValue {
+    /// Builds an error with a caller-facing message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Counts characters as the API does: Unicode scalar values, not bytes.
+pub(crate) fn char_len(s: &str) -> usize {
+    s.chars().count()
+}

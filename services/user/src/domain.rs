@@ -1,0 +1,193 @@
+//! The user service's decisions: who may create profiles (the auth service
+//! only), what others may see, search paging, and profile changes.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chatterbox_errors::Error;
+use chatterbox_identity::Caller;
+use chatterbox_store::StoreError;
+use chatterbox_types::{Email, Timestamp, UserId, Username};
+
+use crate::store::{Profile, ProfilePatch, Status, UserStore};
+
+/// The only service allowed to create and delete profiles.
+const AUTH_SERVICE: &str = "auth";
+/// Page size when the caller gives none.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page.
+pub const MAX_LIMIT: u32 = 100;
+
+/// One page of search results.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The profiles, by username.
+    pub items: Vec<Profile>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// The user domain.
+#[derive(Debug, Clone)]
+pub struct Users {
+    store: Arc<dyn UserStore>,
+}
+
+fn storage(e: StoreError) -> Error {
+    match e {
+        StoreError::Duplicate("username") => Error::already_exists("username is taken"),
+        StoreError::Duplicate("email") => Error::already_exists("email is already registered"),
+        StoreError::Duplicate(_) => Error::already_exists("user already exists"),
+        e => Error::internal(e),
+    }
+}
+
+fn no_such_user() -> Error {
+    Error::not_found("user not found")
+}
+
+/// A page size from the wire: 0 means the default.
+pub fn page_limit(limit: u32) -> Result<u32, Error> {
+    match limit {
+        0 => Ok(DEFAULT_LIMIT),
+        1..=MAX_LIMIT => Ok(limit),
+        _ => Err(Error::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        ))),
+    }
+}
+
+/// A search prefix: the username alphabet only, at most a username long.
+fn search_prefix(prefix: &str) -> Result<String, Error> {
+    if prefix.chars().count() > 32
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(Error::invalid("search must be a username prefix"));
+    }
+    Ok(prefix.to_ascii_lowercase())
+}
+
+fn decode_cursor(cursor: &str) -> Result<Option<String>, Error> {
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || Error::invalid("invalid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let key = String::from_utf8(bytes).map_err(|_| invalid())?;
+    search_prefix(&key).map(Some).map_err(|_| invalid())
+}
+
+impl Users {
+    /// The domain over a store.
+    pub fn new(store: Arc<dyn UserStore>) -> Self {
+        Self { store }
+    }
+
+    /// Creates the profile of a registering user (auth service only).
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        id: &str,
+        username: &str,
+        email: &str,
+    ) -> Result<Profile, Error> {
+        caller.require_service(AUTH_SERVICE)?;
+        let id = UserId::parse(id)?;
+        let username = Username::parse(username)?;
+        let email = Email::parse(email)?;
+        let now = Timestamp::now();
+        let profile = Profile {
+            id,
+            username: username.to_string(),
+            username_key: username.key(),
+            email: email.to_string(),
+            email_key: email.key(),
+            avatar: None,
+            status: Status::Offline,
+            last_seen: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_profile(&profile).await.map_err(storage)?;
+        Ok(profile)
+    }
+
+    /// Removes a profile whose registration failed (auth service only).
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+        caller.require_service(AUTH_SERVICE)?;
+        self.store
+            .delete_profile(UserId::parse(id)?)
+            .await
+            .map_err(storage)
+    }
+
+    /// A profile by id.
+    pub async fn get(&self, id: UserId) -> Result<Profile, Error> {
+        self.store
+            .get_profile(id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(no_such_user)
+    }
+
+    /// A profile by an id received from outside.
+    pub async fn get_by_text(&self, id: &str) -> Result<Profile, Error> {
+        // A malformed id names nobody: 404, as for any absent user.
+        let id = UserId::parse(id).map_err(|_| no_such_user())?;
+        self.get(id).await
+    }
+
+    /// Profiles whose username starts with `prefix`, a page at a time.
+    pub async fn search(&self, prefix: &str, limit: u32, cursor: &str) -> Result<Page, Error> {
+        let prefix = search_prefix(prefix)?;
+        let limit = page_limit(limit)?;
+        let after = decode_cursor(cursor)?;
+        // One extra row tells whether another page exists.
+        let mut items = self
+            .store
+            .search_profiles(&prefix, after.as_deref(), limit + 1)
+            .await
+            .map_err(storage)?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|p| URL_SAFE_NO_PAD.encode(p.username_key.as_bytes()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Changes the caller's username and/or avatar (an empty avatar clears it).
+    pub async fn update(
+        &self,
+        user: UserId,
+        username: Option<&str>,
+        avatar: Option<&str>,
+    ) -> Result<Profile, Error> {
+        let username = username.map(Username::parse).transpose()?;
+        let avatar = match avatar {
+            None => None,
+            Some("") => Some(None),
+            // Avatars are media ids; the media service will own them.
+            Some(id) => Some(Some(
+                ulid::Ulid::from_string(id)
+                    .map_err(|_| Error::invalid("avatar must be a media id"))?
+                    .to_string(),
+            )),
+        };
+        let patch = ProfilePatch {
+            username: username.map(|u| (u.to_string(), u.key())),
+            avatar,
+        };
+        self.store
+            .update_profile(user, &patch, Timestamp::now())
+            .await
+            .map_err(storage)?
+            .ok_or_else(no_such_user)
+    }
+}

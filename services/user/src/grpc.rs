@@ -1,0 +1,120 @@
+//! The transport layer: `chatterbox.user.v1.UserService` over the domain.
+//! Every call's token is verified here; the domain gets a typed caller.
+
+use std::sync::Arc;
+
+use chatterbox_identity::{Caller, TokenVerifier, authorize_request};
+use chatterbox_proto::user::v1::user_service_server::{UserService, UserServiceServer};
+use chatterbox_proto::user::v1::{
+    CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest,
+    SearchUsersRequest, SearchUsersResponse, UpdateMeRequest, User,
+};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_types::Timestamp;
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status};
+
+use crate::domain::Users;
+use crate::store::Profile;
+
+#[derive(Debug, Clone)]
+struct UserGrpc {
+    users: Arc<Users>,
+    verifier: TokenVerifier,
+}
+
+impl UserGrpc {
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        Ok(authorize_request(request, &self.verifier)?)
+    }
+}
+
+/// A profile on the wire; the email only for its owner (or a service).
+fn to_proto(p: Profile, with_email: bool) -> User {
+    User {
+        id: p.id.to_string(),
+        username: p.username,
+        email: with_email.then_some(p.email),
+        avatar: p.avatar,
+        status: p.status.as_str().to_owned(),
+        last_seen_ms: p.last_seen.map(Timestamp::millis),
+        created_at_ms: p.created_at.millis(),
+        updated_at_ms: p.updated_at.millis(),
+    }
+}
+
+#[tonic::async_trait]
+impl UserService for UserGrpc {
+    async fn create_user(
+        &self,
+        request: Request<CreateUserRequest>,
+    ) -> Result<Response<User>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        let profile = self
+            .users
+            .create(&caller, &r.id, &r.username, &r.email)
+            .await?;
+        Ok(Response::new(to_proto(profile, true)))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<DeleteUserRequest>,
+    ) -> Result<Response<DeleteUserResponse>, Status> {
+        let caller = self.caller(&request)?;
+        self.users.delete(&caller, &request.into_inner().id).await?;
+        Ok(Response::new(DeleteUserResponse {}))
+    }
+
+    async fn get_me(&self, request: Request<GetMeRequest>) -> Result<Response<User>, Status> {
+        let me = self.caller(&request)?.user()?;
+        Ok(Response::new(to_proto(self.users.get(me).await?, true)))
+    }
+
+    async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<User>, Status> {
+        let caller = self.caller(&request)?;
+        let profile = self.users.get_by_text(&request.into_inner().id).await?;
+        let own = caller == Caller::User(profile.id);
+        Ok(Response::new(to_proto(profile, own)))
+    }
+
+    async fn search_users(
+        &self,
+        request: Request<SearchUsersRequest>,
+    ) -> Result<Response<SearchUsersResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        let page = self.users.search(&r.prefix, r.limit, &r.cursor).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|p| {
+                let own = caller == Caller::User(p.id);
+                to_proto(p, own)
+            })
+            .collect();
+        Ok(Response::new(SearchUsersResponse {
+            items,
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        }))
+    }
+
+    async fn update_me(&self, request: Request<UpdateMeRequest>) -> Result<Response<User>, Status> {
+        let me = self.caller(&request)?.user()?;
+        let r = request.into_inner();
+        let profile = self
+            .users
+            .update(me, r.username.as_deref(), r.avatar.as_deref())
+            .await?;
+        Ok(Response::new(to_proto(profile, true)))
+    }
+}
+
+/// The user service, ready for [`chatterbox_runtime::serve_grpc`].
+pub fn grpc_server(users: Arc<Users>, verifier: TokenVerifier) -> GrpcServer {
+    GrpcServer {
+        routes: tonic::service::Routes::new(UserServiceServer::new(UserGrpc { users, verifier })),
+        names: vec![<UserServiceServer<UserGrpc> as NamedService>::NAME],
+    }
+}

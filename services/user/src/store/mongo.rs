@@ -1,0 +1,173 @@
+//! The user store on MongoDB (distributed mode). Filters are built here from
+//! typed values only; search is a range on the key, never a pattern.
+
+use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
+use chatterbox_types::{Timestamp, UserId};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use super::{Profile, ProfilePatch, Status, UserStore, prefix_end};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ProfileDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    username: String,
+    username_key: String,
+    email: String,
+    email_key: String,
+    avatar: Option<String>,
+    status: String,
+    last_seen: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<&Profile> for ProfileDoc {
+    fn from(p: &Profile) -> Self {
+        Self {
+            id: p.id.to_string(),
+            username: p.username.clone(),
+            username_key: p.username_key.clone(),
+            email: p.email.clone(),
+            email_key: p.email_key.clone(),
+            avatar: p.avatar.clone(),
+            status: p.status.as_str().to_owned(),
+            last_seen: p.last_seen.map(Timestamp::millis),
+            created_at: p.created_at.millis(),
+            updated_at: p.updated_at.millis(),
+        }
+    }
+}
+
+impl TryFrom<ProfileDoc> for Profile {
+    type Error = StoreError;
+    fn try_from(d: ProfileDoc) -> Result<Self, StoreError> {
+        Ok(Profile {
+            id: UserId::parse(&d.id)
+                .map_err(|e| StoreError::Backend(format!("corrupt profile: {e}")))?,
+            username: d.username,
+            username_key: d.username_key,
+            email: d.email,
+            email_key: d.email_key,
+            avatar: d.avatar,
+            status: Status::from_stored(&d.status),
+            last_seen: d.last_seen.map(Timestamp::from_millis),
+            created_at: Timestamp::from_millis(d.created_at),
+            updated_at: Timestamp::from_millis(d.updated_at),
+        })
+    }
+}
+
+/// Profiles in one collection, unique on the username and email keys.
+#[derive(Debug, Clone)]
+pub struct MongoUserStore {
+    profiles: Collection<ProfileDoc>,
+}
+
+fn duplicate(e: mongodb::error::Error) -> StoreError {
+    match is_duplicate_key(&e) {
+        Some(m) if m.contains("username_key") => StoreError::Duplicate("username"),
+        Some(m) if m.contains("email_key") => StoreError::Duplicate("email"),
+        Some(_) => StoreError::Duplicate("id"),
+        None => e.into(),
+    }
+}
+
+impl MongoUserStore {
+    /// Connects and creates the indexes every query relies on.
+    pub async fn connect(uri: &str, database: &str) -> Result<Self, StoreError> {
+        Self::with_database(mongo_database(uri, database).await?).await
+    }
+
+    /// Uses an existing database handle.
+    pub async fn with_database(db: Database) -> Result<Self, StoreError> {
+        let profiles = db.collection("user_profiles");
+        profiles
+            .create_index(unique_index(
+                "username_key_unique",
+                doc! {"username_key": 1},
+            ))
+            .await?;
+        profiles
+            .create_index(unique_index("email_key_unique", doc! {"email_key": 1}))
+            .await?;
+        Ok(Self { profiles })
+    }
+}
+
+#[async_trait::async_trait]
+impl UserStore for MongoUserStore {
+    async fn create_profile(&self, p: &Profile) -> Result<(), StoreError> {
+        self.profiles
+            .insert_one(ProfileDoc::from(p))
+            .await
+            .map_err(duplicate)?;
+        Ok(())
+    }
+
+    async fn get_profile(&self, id: UserId) -> Result<Option<Profile>, StoreError> {
+        self.profiles
+            .find_one(doc! {"_id": id.to_string()})
+            .await?
+            .map(Profile::try_from)
+            .transpose()
+    }
+
+    async fn search_profiles(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Profile>, StoreError> {
+        let mut range = doc! {"$gte": prefix, "$lt": prefix_end(prefix)};
+        if let Some(after) = after {
+            // Both bounds sit on one field; `$gt` tightens the lower one.
+            range.insert("$gt", after);
+        }
+        let mut cursor = self
+            .profiles
+            .find(doc! {"username_key": range})
+            .sort(doc! {"username_key": 1})
+            .limit(i64::from(limit))
+            .await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            out.push(Profile::try_from(cursor.deserialize_current()?)?);
+        }
+        Ok(out)
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        patch: &ProfilePatch,
+        now: Timestamp,
+    ) -> Result<Option<Profile>, StoreError> {
+        let mut set = Document::new();
+        if let Some((username, key)) = &patch.username {
+            set.insert("username", username.as_str());
+            set.insert("username_key", key.as_str());
+        }
+        if let Some(avatar) = &patch.avatar {
+            set.insert("avatar", avatar.clone().map_or(Bson::Null, Bson::String));
+        }
+        set.insert("updated_at", now.millis());
+        self.profiles
+            .find_one_and_update(doc! {"_id": id.to_string()}, doc! {"$set": set})
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(duplicate)?
+            .map(Profile::try_from)
+            .transpose()
+    }
+
+    async fn delete_profile(&self, id: UserId) -> Result<(), StoreError> {
+        self.profiles
+            .delete_one(doc! {"_id": id.to_string()})
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! The embedded mode: every service and the gateway in one process. Each
+//! service still serves real gRPC, on a loopback port the OS picks, so the
+//! code paths are those of the distributed mode and several instances can
+//! run side by side.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chatterbox_config::Config;
+use chatterbox_identity::{TokenSigner, TokenVerifier};
+use chatterbox_runtime::{Shutdown, connect, serve_grpc};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::parts::{self, embedded_keys, grpc_timeout, token_settings};
+
+/// A running suite.
+#[derive(Debug)]
+pub struct Suite {
+    /// Where the gateway serves HTTP.
+    pub http_addr: SocketAddr,
+    /// Where the auth service serves gRPC.
+    pub auth_addr: SocketAddr,
+    /// Where the user service serves gRPC.
+    pub user_addr: SocketAddr,
+    shutdown: Shutdown,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+async fn loopback() -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Starts every part; returns once all are listening.
+pub async fn start(config: &Config) -> anyhow::Result<Suite> {
+    let keys = embedded_keys(config)?;
+    let settings = token_settings(config);
+    let signer = TokenSigner::new(&keys.private_pem, settings.clone())?;
+    let verifier = TokenVerifier::new(&keys.public_pem, &settings)?;
+    let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_drain_secs));
+    let timeout = grpc_timeout(config);
+
+    let (auth_listener, auth_addr) = loopback().await?;
+    let (user_listener, user_addr) = loopback().await?;
+    let http_listener = TcpListener::bind(config.http_addr).await?;
+    let http_addr = http_listener.local_addr()?;
+    let auth_channel = connect(&format!("http://{auth_addr}"), timeout)?;
+    let user_channel = connect(&format!("http://{user_addr}"), timeout)?;
+
+    let auth = parts::auth_server(config, signer, user_channel.clone()).await?;
+    let user = parts::user_server(config, verifier.clone()).await?;
+    let app = parts::gateway_app(config, verifier, auth_channel, user_channel).await?;
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(serve_grpc(auth_listener, auth, shutdown.clone()));
+    tasks.spawn(serve_grpc(user_listener, user, shutdown.clone()));
+    tasks.spawn(chatterbox_gateway::serve(
+        http_listener,
+        app,
+        shutdown.clone(),
+    ));
+    Ok(Suite {
+        http_addr,
+        auth_addr,
+        user_addr,
+        shutdown,
+        tasks,
+    })
+}
+
+impl Suite {
+    /// Runs until `stop` resolves or a part fails, then shuts everything down.
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let outcome = tokio::select! {
+            () = stop => Ok(()),
+            Some(finished) = self.tasks.join_next() => match finished {
+                Ok(Ok(())) => Err(anyhow::anyhow!("a part stopped unexpectedly")),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            },
+        };
+        self.stop().await;
+        outcome
+    }
+
+    /// Stops every part, letting in-flight work drain.
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        while let Some(finished) = self.tasks.join_next().await {
+            if let Ok(Err(e)) = finished {
+                tracing::warn!(error = %e, "a part failed while stopping");
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `chatterbox`: run the whole suite (default), one part of it, or make a
+//! signing key pair for a deployment.
+
+use std::path::PathBuf;
+
+use chatterbox::Part;
+use chatterbox_config::Config;
+use chatterbox_runtime::{Shutdown, wait_for_signal};
+use chatterbox_telemetry::TelemetrySettings;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "chatterbox", version, about = "A real-time chat backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every service and the gateway in one process (the default).
+    All,
+    /// One part alone, for the distributed mode.
+    Run {
+        /// Which part.
+        #[arg(value_enum)]
+        part: Part,
+    },
+    /// Writes a new Ed25519 key pair (jwt-private.pem, jwt-public.pem).
+    Keygen {
+        /// The directory to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load()?;
+    let service_name = match &cli.command {
+        Some(Command::Run { part }) => format!("chatterbox-{part:?}").to_lowercase(),
+        _ => "chatterbox".to_owned(),
+    };
+    let _telemetry = chatterbox_telemetry::init(&TelemetrySettings {
+        service_name,
+        filter: config.log.clone(),
+        json: config.log_json,
+        otlp_endpoint: config.otel_exporter_otlp_endpoint.clone(),
+    })?;
+
+    match cli.command.unwrap_or(Command::All) {
+        Command::All => {
+            let suite = chatterbox::embedded::start(&config).await?;
+            tracing::info!(addr = %suite.http_addr, data_dir = %config.data_dir.display(), "ChatterBox is up: http://{}", suite.http_addr);
+            suite.run_until(wait_for_signal()).await
+        }
+        Command::Run { part } => {
+            let shutdown = Shutdown::new(chatterbox::distributed::drain(&config));
+            let trigger = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                trigger.trigger();
+            });
+            chatterbox::distributed::run(part, &config, shutdown).await
+        }
+        Command::Keygen { out } => {
+            chatterbox_identity::load_or_generate_keypair(&out)?;
+            tracing::info!(dir = %out.display(), "key pair written (jwt-private.pem, jwt-public.pem)");
+            Ok(())
+        }
+    }
+}

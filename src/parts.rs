@@ -1,0 +1,172 @@
+//! Building each part from the configuration: its store (SQLite under the
+//! data dir, or MongoDB when `MONGODB_URI` is set), its keys, its clients.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chatterbox_auth::{
+    Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore,
+};
+use chatterbox_config::Config;
+use chatterbox_gateway::{Backends, GatewayState, TrustedProxies};
+use chatterbox_identity::{
+    KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
+};
+use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
+use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_user::{MongoUserStore, SqliteUserStore, UserStore, Users};
+
+/// The parts a process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// The auth service (gRPC).
+    Auth,
+    /// The user service (gRPC).
+    User,
+    /// The HTTP gateway.
+    Gateway,
+}
+
+impl Part {
+    /// The gRPC port a service listens on when run alone and none is configured.
+    pub fn default_grpc_port(self) -> u16 {
+        match self {
+            Part::Auth => 50051,
+            Part::User => 50052,
+            Part::Gateway => 0,
+        }
+    }
+}
+
+pub(crate) fn token_settings(config: &Config) -> TokenSettings {
+    TokenSettings {
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        access_ttl_secs: config.access_token_ttl_secs,
+    }
+}
+
+/// The key pair of the embedded mode: from the configured files if any,
+/// else generated on first start and kept in the data dir.
+pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
+    match (&config.jwt_private_key_file, &config.jwt_public_key_file) {
+        (Some(private), Some(public)) => Ok(KeyPair {
+            private_pem: std::fs::read_to_string(private)
+                .with_context(|| format!("reading {}", private.display()))?,
+            public_pem: load_public_key(public)?,
+        }),
+        _ => load_or_generate_keypair(&config.data_dir),
+    }
+}
+
+/// The signer of a lone auth service: the private key file is required.
+pub(crate) fn signer_from_file(config: &Config) -> anyhow::Result<TokenSigner> {
+    let path = config.jwt_private_key_file.as_ref().context(
+        "CHATTERBOX_JWT_PRIVATE_KEY_FILE must name the signing key (see `chatterbox keygen`)",
+    )?;
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    TokenSigner::new(&pem, token_settings(config))
+}
+
+/// The verifier of a lone service or gateway: the public key file is required.
+pub(crate) fn verifier_from_file(config: &Config) -> anyhow::Result<TokenVerifier> {
+    let path = config
+        .jwt_public_key_file
+        .as_ref()
+        .context("CHATTERBOX_JWT_PUBLIC_KEY_FILE must name the token-verifying public key")?;
+    TokenVerifier::new(&load_public_key(path)?, &token_settings(config))
+}
+
+fn sqlite_path(config: &Config, service: &str) -> PathBuf {
+    config.data_dir.join(format!("{service}.sqlite3"))
+}
+
+/// Each service's own MongoDB database: services never share one.
+fn mongo_database(config: &Config, service: &str) -> String {
+    format!("{}_{service}", config.mongodb_database)
+}
+
+pub(crate) fn grpc_timeout(config: &Config) -> Duration {
+    Duration::from_millis(config.grpc_timeout_ms)
+}
+
+/// The auth service.
+pub(crate) async fn auth_server(
+    config: &Config,
+    signer: TokenSigner,
+    user: GrpcChannel,
+) -> anyhow::Result<GrpcServer> {
+    let store: Arc<dyn AuthStore> = match &config.mongodb_uri {
+        Some(uri) => {
+            Arc::new(MongoAuthStore::connect(uri.expose(), &mongo_database(config, "auth")).await?)
+        }
+        None => Arc::new(SqliteAuthStore::open(&sqlite_path(config, "auth"))?),
+    };
+    let profiles = Arc::new(GrpcProfiles::new(user, signer.clone()));
+    let settings = AuthSettings {
+        refresh_ttl_secs: config.refresh_token_ttl_secs,
+    };
+    let auth = Auth::new(store, profiles, signer, settings).await?;
+    Ok(chatterbox_auth::grpc_server(Arc::new(auth)))
+}
+
+/// The user service.
+pub(crate) async fn user_server(
+    config: &Config,
+    verifier: TokenVerifier,
+) -> anyhow::Result<GrpcServer> {
+    let store: Arc<dyn UserStore> = match &config.mongodb_uri {
+        Some(uri) => {
+            Arc::new(MongoUserStore::connect(uri.expose(), &mongo_database(config, "user")).await?)
+        }
+        None => Arc::new(SqliteUserStore::open(&sqlite_path(config, "user"))?),
+    };
+    Ok(chatterbox_user::grpc_server(
+        Arc::new(Users::new(store)),
+        verifier,
+    ))
+}
+
+/// The gateway's HTTP application.
+pub(crate) async fn gateway_app(
+    config: &Config,
+    verifier: TokenVerifier,
+    auth: GrpcChannel,
+    user: GrpcChannel,
+) -> anyhow::Result<axum::Router> {
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let client =
+                redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+            Some(
+                redis::aio::ConnectionManager::new(client)
+                    .await
+                    .context("connecting to Redis")?,
+            )
+        }
+        None => None,
+    };
+    let http_limiter: Option<Arc<dyn RateLimiter>> = match (config.http_rate_limit, &redis) {
+        (0, _) => None,
+        (n, Some(conn)) => Some(Arc::new(RedisLimiter::new(
+            conn.clone(),
+            "chatterbox:ratelimit:http",
+            Quota::per_minute(n),
+        ))),
+        (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_minute(n)))),
+    };
+    let backends = Backends { auth, user, redis };
+    let state = GatewayState::new(
+        backends,
+        verifier,
+        http_limiter,
+        TrustedProxies::new(config.trusted_proxies.clone()),
+    );
+    Ok(chatterbox_gateway::router(
+        state,
+        config.http_body_limit_bytes,
+    ))
+}
