@@ -151,11 +151,14 @@ pub(crate) async fn gateway_app(
     };
     let http_limiter: Option<Arc<dyn RateLimiter>> = match (config.http_rate_limit, &redis) {
         (0, _) => None,
-        (n, Some(conn)) => Some(Arc::new(RedisLimiter::new(
-            conn.clone(),
-            "chatterbox:ratelimit:http",
-            Quota::per_minute(n),
-        ))),
+        (n, Some(conn)) => {
+            let prefix = format!("{}:ratelimit:http", config.redis_key_prefix);
+            Some(Arc::new(RedisLimiter::new(
+                conn.clone(),
+                prefix,
+                Quota::per_minute(n),
+            )))
+        }
         (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_minute(n)))),
     };
     let backends = Backends { auth, user, redis };

@@ -34,6 +34,7 @@ fn request_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
 
 /// The whole HTTP application.
 pub fn router(state: GatewayState, body_limit: usize) -> Router {
+    chatterbox_telemetry::install_metrics();
     let api = Router::new()
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
@@ -54,6 +55,8 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
+        .route("/docs/docs.js", get(docs::script))
+        .route("/docs/docs.css", get(docs::style))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(http_metrics::record))

@@ -29,6 +29,8 @@ pub struct Config {
     pub mongodb_database: String,
     /// Use Redis for rate limits (and later events and presence) when set.
     pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key, so several deployments can share a server.
+    pub redis_key_prefix: String,
     /// HTTP requests per minute per client IP; 0 turns the limit off.
     pub http_rate_limit: u32,
     /// WebSocket frames per second per user; 0 turns the limit off.
@@ -78,6 +80,7 @@ impl Default for Config {
             mongodb_uri: None,
             mongodb_database: "chatterbox".into(),
             redis_url: None,
+            redis_key_prefix: "chatterbox".into(),
             http_rate_limit: 100,
             ws_rate_limit: 10,
             media_max_bytes: 10 * 1024 * 1024,
@@ -187,7 +190,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CHATTERBOX_HTTP_RATE_LIMIT", "lots");
             let e = Config::from_figment(Config::figment(None)).unwrap_err();
-            assert!(e.to_string().contains("http_rate_limit"), "{e}");
+            assert!(
+                e.to_string().to_lowercase().contains("http_rate_limit"),
+                "{e}"
+            );
             Ok(())
         });
     }

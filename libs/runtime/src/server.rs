@@ -36,6 +36,7 @@ pub async fn serve_grpc(
     server: GrpcServer,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    chatterbox_telemetry::install_metrics();
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in &server.names {

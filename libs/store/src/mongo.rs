@@ -41,7 +41,12 @@ pub fn unique_index(name: &str, keys: Document) -> IndexModel {
         .build()
 }
 
-/// Whether an error is a duplicate key (E11000), and on which index.
+/// Whether an error is a duplicate key, with the server's message.
+///
+/// MongoDB answers E11000. FerretDB 1.x on SQLite answers E11000 to inserts
+/// but an `InternalError` quoting SQLite's "UNIQUE constraint failed" to
+/// findAndModify; both count. Which key clashed is not reliably in the
+/// message, so stores that need it look it up afterwards.
 pub fn is_duplicate_key(e: &mongodb::error::Error) -> Option<String> {
     use mongodb::error::{ErrorKind, WriteFailure};
     let (code, message) = match e.kind.as_ref() {
@@ -49,5 +54,5 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> Option<String> {
         ErrorKind::Command(c) => (c.code, c.message.clone()),
         _ => return None,
     };
-    (code == 11000).then_some(message)
+    (code == 11000 || message.contains("UNIQUE constraint failed")).then_some(message)
 }

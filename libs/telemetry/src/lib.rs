@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use metrics_registry::{prometheus_text, record_grpc_call};
+pub use metrics_registry::{install_metrics, prometheus_text, record_grpc_call};
 pub use propagation::{extract_context, inject_context};
 
 /// What the process logs and exports; built from the configuration.
@@ -49,7 +49,7 @@ impl Drop for TelemetryGuard {
 /// first thing in `main`.
 pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    metrics_registry::install();
+    metrics_registry::install_metrics();
 
     let filter = EnvFilter::try_new(&settings.filter)?;
     let provider = match &settings.otlp_endpoint {

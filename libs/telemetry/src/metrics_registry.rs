@@ -8,7 +8,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-pub(crate) fn install() {
+/// Installs the Prometheus recorder once per process; later calls do nothing.
+pub fn install_metrics() {
     HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
         Ok(handle) => Some(handle),
         Err(e) => {

@@ -56,7 +56,7 @@ mod tests {
     #[test]
     fn formats_with_milliseconds_in_utc() {
         let t = Timestamp::from_millis(1_795_799_154_123);
-        assert_eq!(t.to_rfc3339(), "2026-11-28T17:05:54.123Z");
+        assert_eq!(t.to_rfc3339(), "2026-11-27T17:05:54.123Z");
         assert_eq!(
             Timestamp::from_millis(0).to_rfc3339(),
             "1970-01-01T00:00:00.000Z"

@@ -67,15 +67,6 @@ pub struct MongoUserStore {
     profiles: Collection<ProfileDoc>,
 }
 
-fn duplicate(e: mongodb::error::Error) -> StoreError {
-    match is_duplicate_key(&e) {
-        Some(m) if m.contains("username_key") => StoreError::Duplicate("username"),
-        Some(m) if m.contains("email_key") => StoreError::Duplicate("email"),
-        Some(_) => StoreError::Duplicate("id"),
-        None => e.into(),
-    }
-}
-
 impl MongoUserStore {
     /// Connects and creates the indexes every query relies on.
     pub async fn connect(uri: &str, database: &str) -> Result<Self, StoreError> {
@@ -96,16 +87,38 @@ impl MongoUserStore {
             .await?;
         Ok(Self { profiles })
     }
+
+    /// Turns a duplicate-key failure into the name of the key that clashed,
+    /// found by asking which value is taken by another profile.
+    async fn duplicate(&self, e: mongodb::error::Error, p: &ProfileDoc) -> StoreError {
+        if is_duplicate_key(&e).is_none() {
+            return e.into();
+        }
+        let others = doc! {"_id": {"$ne": &p.id}};
+        for (field, value, name) in [
+            ("username_key", &p.username_key, "username"),
+            ("email_key", &p.email_key, "email"),
+        ] {
+            let mut filter = others.clone();
+            filter.insert(field, value.as_str());
+            match self.profiles.count_documents(filter).await {
+                Ok(n) if n > 0 => return StoreError::Duplicate(name),
+                Ok(_) => {}
+                Err(e) => return e.into(),
+            }
+        }
+        StoreError::Duplicate("id")
+    }
 }
 
 #[async_trait::async_trait]
 impl UserStore for MongoUserStore {
     async fn create_profile(&self, p: &Profile) -> Result<(), StoreError> {
-        self.profiles
-            .insert_one(ProfileDoc::from(p))
-            .await
-            .map_err(duplicate)?;
-        Ok(())
+        let doc = ProfileDoc::from(p);
+        match self.profiles.insert_one(&doc).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.duplicate(e, &doc).await),
+        }
     }
 
     async fn get_profile(&self, id: UserId) -> Result<Option<Profile>, StoreError> {
@@ -155,13 +168,17 @@ impl UserStore for MongoUserStore {
             set.insert("avatar", avatar.clone().map_or(Bson::Null, Bson::String));
         }
         set.insert("updated_at", now.millis());
-        self.profiles
+        let updated = self
+            .profiles
             .find_one_and_update(doc! {"_id": id.to_string()}, doc! {"$set": set})
             .return_document(ReturnDocument::After)
-            .await
-            .map_err(duplicate)?
-            .map(Profile::try_from)
-            .transpose()
+            .await;
+        match updated {
+            Ok(found) => found.map(Profile::try_from).transpose(),
+            // The username is the only unique key a patch can change.
+            Err(e) if is_duplicate_key(&e).is_some() => Err(StoreError::Duplicate("username")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn delete_profile(&self, id: UserId) -> Result<(), StoreError> {

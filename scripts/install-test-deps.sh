@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs and the machine may lack: redis-server
+# (Debian package) and FerretDB 1.x (Go module, MongoDB wire protocol over
+# SQLite). Idempotent: anything already present is left alone.
+set -euo pipefail
+
+FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+GOBIN="${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
+# A plain `go install .../cmd/ferretdb@v1.24.2` builds a binary that panics at
+# start: the module lacks the build/version/version.txt its release builds
+# generate. So: fetch the module, copy it, write that file, build.
+ferretdb_works() {
+  "$GOBIN/ferretdb" --version >/dev/null 2>&1
+}
+if ! ferretdb_works; then
+  echo "building FerretDB $FERRETDB_VERSION (a few minutes the first time)" >&2
+  src="$(go mod download -json "github.com/FerretDB/FerretDB@${FERRETDB_VERSION}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  build="$(mktemp -d "${TMPDIR:-/tmp}/ferretdb-build.XXXXXX")"
+  trap 'rm -rf "$build"' EXIT
+  cp -r "$src/." "$build/"
+  chmod -R u+w "$build"
+  echo "$FERRETDB_VERSION" >"$build/build/version/version.txt"
+  mkdir -p "$GOBIN"
+  (cd "$build" && go build -buildvcs=false -o "$GOBIN/ferretdb" ./cmd/ferretdb)
+  ferretdb_works || { echo "the FerretDB build does not run" >&2; exit 1; }
+fi

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Starts redis-server and FerretDB (SQLite handler) on free loopback ports,
+# exports TEST_REDIS_URL and TEST_MONGODB_URI, runs the given command, and
+# stops the servers whatever happens. Nothing listens on a fixed port.
+set -euo pipefail
+
+GOBIN="${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}"
+FERRETDB="$GOBIN/ferretdb"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/chatterbox-test.XXXXXX")"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits (bounded) until something accepts TCP connections on the port.
+wait_for_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 300); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $port)))" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$name did not start on port $port; its log:" >&2
+  cat "$work/$name.log" >&2 || true
+  exit 1
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  --daemonize no --logfile "$work/redis.log" &
+pids+=($!)
+
+ferret_port=$(free_port)
+mkdir -p "$work/ferretdb"
+"$FERRETDB" --handler=sqlite --sqlite-url="file:$work/ferretdb/" \
+  --listen-addr="127.0.0.1:$ferret_port" --debug-addr=- --telemetry=disable \
+  --log-level=warn >"$work/ferretdb.log" 2>&1 &
+pids+=($!)
+
+wait_for_port "$redis_port" redis
+wait_for_port "$ferret_port" ferretdb
+
+export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
+export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/?directConnection=true"
+echo "test servers: redis $TEST_REDIS_URL, ferretdb $TEST_MONGODB_URI" >&2
+
+"$@"

@@ -1,0 +1,188 @@
+//! The distributed mode for real: auth, user and two gateways as separate
+//! processes of the `chatterbox` binary, on FerretDB and Redis.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A part running as its own process; killed when dropped.
+struct Process {
+    _child: Child,
+    addr: SocketAddr,
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_chatterbox");
+
+/// Starts `chatterbox run <part>` and waits for it to log its listening address.
+async fn start(part: &str, env: &[(&str, String)]) -> Process {
+    let mut child = Command::new(BIN)
+        .args(["run", part])
+        .env_clear()
+        .env("CHATTERBOX_LOG_JSON", "true")
+        .env("CHATTERBOX_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{part} exited before listening"));
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let message = entry["fields"]["message"].as_str().unwrap_or_default();
+        if message.starts_with("serving") {
+            break entry["fields"]["addr"].as_str().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining its output so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Process {
+        _child: child,
+        addr,
+    }
+}
+
+fn keygen(dir: &Path) {
+    let status = std::process::Command::new(BIN)
+        .args(["keygen", "--out"])
+        .arg(dir)
+        .env_clear()
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
+    let keys = tempfile::tempdir().unwrap();
+    keygen(keys.path());
+    let data = tempfile::tempdir().unwrap();
+    let common = vec![
+        ("MONGODB_URI", chatterbox_testkit::mongodb_uri()),
+        (
+            "CHATTERBOX_MONGODB_DATABASE",
+            chatterbox_testkit::fresh_database_name(),
+        ),
+        ("CHATTERBOX_DATA_DIR", data.path().display().to_string()),
+        ("CHATTERBOX_GRPC_ADDR", "127.0.0.1:0".into()),
+        ("CHATTERBOX_HTTP_ADDR", "127.0.0.1:0".into()),
+        (
+            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
+            keys.path().join("jwt-public.pem").display().to_string(),
+        ),
+    ];
+    let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+        common
+            .iter()
+            .cloned()
+            .chain(extra.iter().cloned())
+            .collect()
+    };
+
+    let user = start("user", &with(&[])).await;
+    let user_url = format!("http://{}", user.addr);
+    let private_key = keys.path().join("jwt-private.pem").display().to_string();
+    let auth = start(
+        "auth",
+        &with(&[
+            ("CHATTERBOX_USER_URL", user_url.clone()),
+            ("CHATTERBOX_JWT_PRIVATE_KEY_FILE", private_key),
+        ]),
+    )
+    .await;
+    let gateway_env = with(&[
+        ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
+        ("CHATTERBOX_USER_URL", user_url),
+        ("REDIS_URL", chatterbox_testkit::redis_url()),
+        (
+            "CHATTERBOX_REDIS_KEY_PREFIX",
+            chatterbox_testkit::fresh_key_prefix(),
+        ),
+        ("CHATTERBOX_HTTP_RATE_LIMIT", "10".into()),
+    ]);
+    let a = start("gateway", &gateway_env).await;
+    let b = start("gateway", &gateway_env).await;
+    let client = reqwest::Client::new();
+    let url = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
+
+    for g in [&a, &b] {
+        assert_eq!(
+            client.get(url(g, "/readyz")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+
+    let registered = client
+        .post(url(&a, "/api/v1/auth/register"))
+        .json(&json!({"username": "dora", "email": "dora@example.com", "password": "explorer-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let registered: Value = registered.json().await.unwrap();
+
+    let login = client
+        .post(url(&b, "/api/v1/auth/login"))
+        .json(&json!({"email": "dora@example.com", "password": "explorer-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let login: Value = login.json().await.unwrap();
+    assert_eq!(login["user"]["id"], registered["user"]["id"]);
+
+    // A token minted behind gateway A is good at gateway B, and a refresh
+    // token issued through A rotates through B.
+    let me = client
+        .get(url(&b, "/api/v1/users/me"))
+        .bearer_auth(registered["tokens"]["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let refreshed = client
+        .post(url(&b, "/api/v1/auth/refresh"))
+        .json(&json!({"refresh_token": registered["tokens"]["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+
+    // Both gateways draw from one bucket in Redis: with 10 per minute and 4
+    // spent, the limit is hit within a few more requests, not after 16.
+    let mut first_refusal = None;
+    for n in 0..16 {
+        let g = if n % 2 == 0 { &a } else { &b };
+        let r = client.get(url(g, "/api/v1/users/me")).send().await.unwrap();
+        assert!(r.headers().contains_key("x-ratelimit-remaining"));
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            first_refusal = Some(n);
+            break;
+        }
+    }
+    let n = first_refusal.expect("the shared limit was reached");
+    assert!(n <= 8, "first 429 after {n} more requests");
+    let other = if n % 2 == 0 { &b } else { &a };
+    let r = client
+        .get(url(other, "/api/v1/users/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the other gateway shares the bucket"
+    );
+}

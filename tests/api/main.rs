@@ -1,0 +1,16 @@
+//! End-to-end tests through the public HTTP API.
+//!
+//! Every test runs twice: on the embedded backends (SQLite, in-memory
+//! limiter) and on the distributed ones (MongoDB wire protocol via FerretDB,
+//! Redis), which `make test` starts. `distributed` additionally runs each part
+//! as its own process.
+
+mod helpers;
+
+mod auth;
+mod distributed;
+mod forged_tokens;
+mod gateway;
+mod rate_limit;
+mod registration;
+mod users;
