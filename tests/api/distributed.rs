@@ -69,7 +69,7 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     let keys = tempfile::tempdir().unwrap();
     keygen(keys.path());
     let data = tempfile::tempdir().unwrap();
-    let common = vec![
+    let common = [
         ("MONGODB_URI", chatterbox_testkit::mongodb_uri()),
         (
             "CHATTERBOX_MONGODB_DATABASE",

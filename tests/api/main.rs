@@ -5,6 +5,8 @@
 //! Redis), which `make test` starts. `distributed` additionally runs each part
 //! as its own process.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 mod helpers;
 
 mod auth;

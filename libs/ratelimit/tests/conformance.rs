@@ -1,5 +1,7 @@
 //! One suite, every limiter: in memory and on a real Redis server.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! One suite for every auth store: SQLite and MongoDB (FerretDB in tests).
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use std::sync::Arc;
 
 use chatterbox_auth::store::{AuthStore, Consumed, Credential, LoginSession, TokenHash};

@@ -1,5 +1,7 @@
 //! One suite for every user store: SQLite and MongoDB (FerretDB in tests).
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use std::sync::Arc;
 
 use chatterbox_store::StoreError;

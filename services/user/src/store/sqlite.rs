@@ -157,28 +157,27 @@ impl UserStore for SqliteUserStore {
                     Some(a) => (true, a.clone()),
                     None => (false, None),
                 };
-                Ok(conn
-                    .query_row(
-                        &format!(
-                            "UPDATE profiles SET
+                conn.query_row(
+                    &format!(
+                        "UPDATE profiles SET
                                 username = COALESCE(?2, username),
                                 username_key = COALESCE(?3, username_key),
                                 avatar = CASE WHEN ?4 THEN ?5 ELSE avatar END,
                                 updated_at = ?6
                              WHERE id = ?1 RETURNING {COLUMNS}"
-                        ),
-                        params![
-                            id.to_string(),
-                            username,
-                            username_key,
-                            set_avatar,
-                            avatar,
-                            now.millis()
-                        ],
-                        profile,
-                    )
-                    .optional()
-                    .map_err(|e| duplicate(&e).unwrap_or_else(|| e.into()))?)
+                    ),
+                    params![
+                        id.to_string(),
+                        username,
+                        username_key,
+                        set_avatar,
+                        avatar,
+                        now.millis()
+                    ],
+                    profile,
+                )
+                .optional()
+                .map_err(|e| duplicate(&e).unwrap_or_else(|| e.into()))
             })
             .await
     }
