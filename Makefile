@@ -21,7 +21,7 @@ build:
 	$(CARGO) build -j $(JOBS) --workspace
 
 ## redis-server and FerretDB on free loopback ports, then every test.
-test: test-deps
+test: test-deps lint
 	$(CARGO) build -j $(JOBS) --workspace --tests --bins
 	./scripts/with-test-servers.sh $(CARGO) test -j $(JOBS) --workspace --no-fail-fast
 

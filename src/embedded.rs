@@ -56,26 +56,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let mut tasks = JoinSet::new();
     tasks.spawn(serve_grpc(auth_listener, auth, shutdown.clone()));
     tasks.spawn(serve_grpc(user_listener, user, shutdown.clone()));
-    tasks.spawn(chatterbox_gateway::serve(
-        http_listener,
-        app,
-        shutdown.clone(),
-    ));
-    Ok(Suite {
-        http_addr,
-        auth_addr,
-        user_addr,
-        shutdown,
-        tasks,
-    })
+    tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
+    Ok(Suite { http_addr, auth_addr, user_addr, shutdown, tasks })
 }
 
 impl Suite {
     /// Runs until `stop` resolves or a part fails, then shuts everything down.
-    pub async fn run_until(
-        mut self,
-        stop: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let outcome = tokio::select! {
             () = stop => Ok(()),
             Some(finished) = self.tasks.join_next() => match finished {

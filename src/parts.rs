@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chatterbox_auth::{
-    Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore,
-};
+use chatterbox_auth::{Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore};
 use chatterbox_config::Config;
 use chatterbox_gateway::{Backends, GatewayState, TrustedProxies};
 use chatterbox_identity::{
@@ -53,8 +51,7 @@ pub(crate) fn token_settings(config: &Config) -> TokenSettings {
 pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
     match (&config.jwt_private_key_file, &config.jwt_public_key_file) {
         (Some(private), Some(public)) => Ok(KeyPair {
-            private_pem: std::fs::read_to_string(private)
-                .with_context(|| format!("reading {}", private.display()))?,
+            private_pem: std::fs::read_to_string(private).with_context(|| format!("reading {}", private.display()))?,
             public_pem: load_public_key(public)?,
         }),
         _ => load_or_generate_keypair(&config.data_dir),
@@ -63,11 +60,11 @@ pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
 
 /// The signer of a lone auth service: the private key file is required.
 pub(crate) fn signer_from_file(config: &Config) -> anyhow::Result<TokenSigner> {
-    let path = config.jwt_private_key_file.as_ref().context(
-        "CHATTERBOX_JWT_PRIVATE_KEY_FILE must name the signing key (see `chatterbox keygen`)",
-    )?;
-    let pem =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let path = config
+        .jwt_private_key_file
+        .as_ref()
+        .context("CHATTERBOX_JWT_PRIVATE_KEY_FILE must name the signing key (see `chatterbox keygen`)")?;
+    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     TokenSigner::new(&pem, token_settings(config))
 }
 
@@ -94,40 +91,24 @@ pub(crate) fn grpc_timeout(config: &Config) -> Duration {
 }
 
 /// The auth service.
-pub(crate) async fn auth_server(
-    config: &Config,
-    signer: TokenSigner,
-    user: GrpcChannel,
-) -> anyhow::Result<GrpcServer> {
+pub(crate) async fn auth_server(config: &Config, signer: TokenSigner, user: GrpcChannel) -> anyhow::Result<GrpcServer> {
     let store: Arc<dyn AuthStore> = match &config.mongodb_uri {
-        Some(uri) => {
-            Arc::new(MongoAuthStore::connect(uri.expose(), &mongo_database(config, "auth")).await?)
-        }
+        Some(uri) => Arc::new(MongoAuthStore::connect(uri.expose(), &mongo_database(config, "auth")).await?),
         None => Arc::new(SqliteAuthStore::open(&sqlite_path(config, "auth"))?),
     };
     let profiles = Arc::new(GrpcProfiles::new(user, signer.clone()));
-    let settings = AuthSettings {
-        refresh_ttl_secs: config.refresh_token_ttl_secs,
-    };
+    let settings = AuthSettings { refresh_ttl_secs: config.refresh_token_ttl_secs };
     let auth = Auth::new(store, profiles, signer, settings).await?;
     Ok(chatterbox_auth::grpc_server(Arc::new(auth)))
 }
 
 /// The user service.
-pub(crate) async fn user_server(
-    config: &Config,
-    verifier: TokenVerifier,
-) -> anyhow::Result<GrpcServer> {
+pub(crate) async fn user_server(config: &Config, verifier: TokenVerifier) -> anyhow::Result<GrpcServer> {
     let store: Arc<dyn UserStore> = match &config.mongodb_uri {
-        Some(uri) => {
-            Arc::new(MongoUserStore::connect(uri.expose(), &mongo_database(config, "user")).await?)
-        }
+        Some(uri) => Arc::new(MongoUserStore::connect(uri.expose(), &mongo_database(config, "user")).await?),
         None => Arc::new(SqliteUserStore::open(&sqlite_path(config, "user"))?),
     };
-    Ok(chatterbox_user::grpc_server(
-        Arc::new(Users::new(store)),
-        verifier,
-    ))
+    Ok(chatterbox_user::grpc_server(Arc::new(Users::new(store)), verifier))
 }
 
 /// The gateway's HTTP application.
@@ -139,13 +120,8 @@ pub(crate) async fn gateway_app(
 ) -> anyhow::Result<axum::Router> {
     let redis = match &config.redis_url {
         Some(url) => {
-            let client =
-                redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-            Some(
-                redis::aio::ConnectionManager::new(client)
-                    .await
-                    .context("connecting to Redis")?,
-            )
+            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+            Some(redis::aio::ConnectionManager::new(client).await.context("connecting to Redis")?)
         }
         None => None,
     };
@@ -153,23 +129,12 @@ pub(crate) async fn gateway_app(
         (0, _) => None,
         (n, Some(conn)) => {
             let prefix = format!("{}:ratelimit:http", config.redis_key_prefix);
-            Some(Arc::new(RedisLimiter::new(
-                conn.clone(),
-                prefix,
-                Quota::per_minute(n),
-            )))
+            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, Quota::per_minute(n))))
         }
         (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_minute(n)))),
     };
     let backends = Backends { auth, user, redis };
-    let state = GatewayState::new(
-        backends,
-        verifier,
-        http_limiter,
-        TrustedProxies::new(config.trusted_proxies.clone()),
-    );
-    Ok(chatterbox_gateway::router(
-        state,
-        config.http_body_limit_bytes,
-    ))
+    let state =
+        GatewayState::new(backends, verifier, http_limiter, TrustedProxies::new(config.trusted_proxies.clone()));
+    Ok(chatterbox_gateway::router(state, config.http_body_limit_bytes))
 }

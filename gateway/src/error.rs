@@ -22,12 +22,7 @@ impl From<tonic::Status> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = http_parts(&self.0);
-        (
-            status,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 }
 
@@ -42,8 +37,7 @@ pub async fn not_found() -> ApiError {
 /// Known paths with the wrong method. The contract has no code for 405,
 /// so the body says `invalid_argument` while the status stays 405.
 pub async fn method_not_allowed() -> Response {
-    let mut response =
-        ApiError(Error::invalid("method not allowed on this endpoint")).into_response();
+    let mut response = ApiError(Error::invalid("method not allowed on this endpoint")).into_response();
     *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
     response
 }

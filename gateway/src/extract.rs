@@ -29,13 +29,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn json_error(rejection: &JsonRejection) -> Error {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            Error::invalid(format!("invalid request body: {}", e.body_text()))
-        }
+        JsonRejection::JsonDataError(e) => Error::invalid(format!("invalid request body: {}", e.body_text())),
         JsonRejection::JsonSyntaxError(_) => Error::invalid("request body is not valid JSON"),
-        JsonRejection::MissingJsonContentType(_) => {
-            Error::invalid("expected Content-Type: application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => Error::invalid("expected Content-Type: application/json"),
         other if other.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
             Error::new(Code::PayloadTooLarge, "request body is too large")
         }
@@ -53,9 +49,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError(
-                Error::invalid(format!("invalid query: {}", e.body_text())),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError(Error::invalid(format!("invalid query: {}", e.body_text()))))
+            }
             Err(_) => Err(ApiError(Error::invalid("invalid query"))),
         }
     }
@@ -79,22 +75,16 @@ impl CurrentUser {
 impl FromRequestParts<GatewayState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &GatewayState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, Self::Rejection> {
         let value = parts
             .headers
             .get(http::header::AUTHORIZATION)
             .ok_or_else(|| Error::unauthenticated("missing access token"))?
             .to_str()
             .map_err(|_| Error::unauthenticated("malformed authorization header"))?;
-        let token = bearer_token(value)
-            .ok_or_else(|| Error::unauthenticated("malformed authorization header"))?;
+        let token = bearer_token(value).ok_or_else(|| Error::unauthenticated("malformed authorization header"))?;
         let id = state.verifier.verify(token)?.user()?;
         tracing::Span::current().record("user_id", tracing::field::display(id));
-        Ok(Self {
-            token: token.to_owned(),
-        })
+        Ok(Self { token: token.to_owned() })
     }
 }

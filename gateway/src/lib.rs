@@ -23,21 +23,14 @@ pub use state::{Backends, GatewayState};
 
 /// Serves the API on `listener` until `shutdown`, then drains for at most
 /// the drain timeout.
-pub async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
+pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: Shutdown) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving HTTP");
     let drain = shutdown.drain();
     let signal = shutdown.clone();
-    let serving = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { signal.requested().await })
-    .into_future();
+    let serving = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { signal.requested().await })
+        .into_future();
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => result?,

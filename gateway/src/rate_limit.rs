@@ -38,20 +38,12 @@ pub async fn limit(State(state): State<GatewayState>, request: Request, next: Ne
         next.run(request).await
     } else {
         let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        let mut r = ApiError(Error::new(
-            Code::RateLimited,
-            "too many requests, slow down",
-        ))
-        .into_response();
-        r.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        let mut r = ApiError(Error::new(Code::RateLimited, "too many requests, slow down")).into_response();
+        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
         r
     };
     let headers = response.headers_mut();
     headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
-    headers.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(decision.remaining),
-    );
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
     response
 }

@@ -10,10 +10,6 @@ pub struct MakeUlidRequestId;
 
 impl MakeRequestId for MakeUlidRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        ulid::Ulid::new()
-            .to_string()
-            .parse()
-            .ok()
-            .map(RequestId::new)
+        ulid::Ulid::new().to_string().parse().ok().map(RequestId::new)
     }
 }

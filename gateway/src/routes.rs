@@ -21,11 +21,7 @@ use crate::state::GatewayState;
 use crate::{http_metrics, rate_limit};
 
 fn request_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
     let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id, user_id = tracing::field::Empty);
     // Continue a trace the client (or an edge proxy) started.
     let _ = span.set_parent(chatterbox_telemetry::extract_context(request.headers()));
@@ -43,10 +39,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/users", get(users::search))
         .route("/api/v1/users/me", get(users::me).patch(users::update_me))
         .route("/api/v1/users/{id}", get(users::get))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::limit,
-        ));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit));
 
     Router::new()
         .merge(api)
@@ -62,10 +55,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .layer(axum::middleware::from_fn(http_metrics::record))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError(chatterbox_errors::Error::internal(anyhow::anyhow!(
-                "handler panicked"
-            )))
-            .into_response()
+            ApiError(chatterbox_errors::Error::internal(anyhow::anyhow!("handler panicked"))).into_response()
         }))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())

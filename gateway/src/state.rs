@@ -36,9 +36,7 @@ pub struct GatewayState {
 
 impl std::fmt::Debug for GatewayState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayState")
-            .field("http_limiter", &self.http_limiter)
-            .finish_non_exhaustive()
+        f.debug_struct("GatewayState").field("http_limiter", &self.http_limiter).finish_non_exhaustive()
     }
 }
 

@@ -4,16 +4,10 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = [
-        "chatterbox/auth/v1/auth.proto",
-        "chatterbox/user/v1/user.proto",
-    ];
+    let files = ["chatterbox/auth/v1/auth.proto", "chatterbox/user/v1/user.proto"];
     let descriptors = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out.join("descriptors.bin"),
-        prost::Message::encode_to_vec(&descriptors),
-    )?;
+    std::fs::write(out.join("descriptors.bin"), prost::Message::encode_to_vec(&descriptors))?;
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("descriptors.bin"))
         .skip_protoc_run()

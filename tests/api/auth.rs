@@ -28,14 +28,8 @@ async fn login_returns_the_user_and_fresh_tokens(backend: Backend) {
     assert_eq!(body["user"]["id"], alice.id.as_str());
     assert_eq!(body["user"]["email"], alice.email.as_str());
     let access = body["tokens"]["access_token"].as_str().unwrap();
-    assert_ne!(
-        body["tokens"]["refresh_token"],
-        alice.refresh_token.as_str()
-    );
-    assert_eq!(
-        app.get_as("/api/v1/users/me", access).await.status(),
-        StatusCode::OK
-    );
+    assert_ne!(body["tokens"]["refresh_token"], alice.refresh_token.as_str());
+    assert_eq!(app.get_as("/api/v1/users/me", access).await.status(), StatusCode::OK);
 }
 
 async fn login_failures_look_the_same_whether_or_not_the_email_exists(backend: Backend) {
@@ -75,10 +69,7 @@ async fn refresh_rotates_and_the_old_token_stops_working(backend: Backend) {
     let next = body["tokens"]["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(next, alice.refresh_token);
     let access = body["tokens"]["access_token"].as_str().unwrap();
-    assert_eq!(
-        app.get_as("/api/v1/users/me", access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_as("/api/v1/users/me", access).await.status(), StatusCode::OK);
     // The new one works once more; the old one is spent.
     let again = app.refresh(&next).await;
     assert_eq!(again.status(), StatusCode::OK);
@@ -87,35 +78,15 @@ async fn refresh_rotates_and_the_old_token_stops_working(backend: Backend) {
 async fn replaying_a_rotated_token_revokes_the_whole_session(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
-    let other_session: Value = app
-        .login(&alice.email, &alice.password)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other_session: Value = app.login(&alice.email, &alice.password).await.json().await.unwrap();
 
-    let rotated: Value = app
-        .refresh(&alice.refresh_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rotated: Value = app.refresh(&alice.refresh_token).await.json().await.unwrap();
     let current = rotated["tokens"]["refresh_token"].as_str().unwrap();
 
     // A thief replays the old token: refused, and the family is revoked...
-    assert_error(
-        app.refresh(&alice.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-    )
-    .await;
+    assert_error(app.refresh(&alice.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     // ...so the legitimate current token is dead too.
-    assert_error(
-        app.refresh(current).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-    )
-    .await;
+    assert_error(app.refresh(current).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     // Another login session of the same user is untouched.
     let other = other_session["tokens"]["refresh_token"].as_str().unwrap();
     assert_eq!(app.refresh(other).await.status(), StatusCode::OK);
@@ -125,44 +96,20 @@ async fn concurrent_refreshes_with_one_token_let_at_most_one_succeed(backend: Ba
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
     let attempts = (0..8).map(|_| app.refresh(&alice.refresh_token));
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .iter()
-        .map(|r| r.status())
-        .collect();
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
     let succeeded = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert!(succeeded <= 1, "{statuses:?}");
-    assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
-        "{statuses:?}"
-    );
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
 }
 
 async fn logout_ends_the_session_and_only_that_session(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
-    let second: Value = app
-        .login(&alice.email, &alice.password)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.login(&alice.email, &alice.password).await.json().await.unwrap();
 
-    let response = app
-        .post(
-            "/api/v1/auth/logout",
-            json!({"refresh_token": alice.refresh_token}),
-        )
-        .await;
+    let response = app.post("/api/v1/auth/logout", json!({"refresh_token": alice.refresh_token})).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_error(
-        app.refresh(&alice.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-    )
-    .await;
+    assert_error(app.refresh(&alice.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
     let other = second["tokens"]["refresh_token"].as_str().unwrap();
     assert_eq!(app.refresh(other).await.status(), StatusCode::OK);
@@ -170,13 +117,9 @@ async fn logout_ends_the_session_and_only_that_session(backend: Backend) {
 
 async fn logout_with_an_unknown_token_is_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .post("/api/v1/auth/logout", json!({"refresh_token": "made-up"}))
-        .await;
+    let response = app.post("/api/v1/auth/logout", json!({"refresh_token": "made-up"})).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let response = app
-        .send(Method::POST, "/api/v1/auth/logout", None, Some(json!({})))
-        .await;
+    let response = app.send(Method::POST, "/api/v1/auth/logout", None, Some(json!({}))).await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_argument").await;
 }
 
@@ -185,10 +128,5 @@ async fn an_expired_login_session_cannot_be_refreshed(backend: Backend) {
     let alice = app.register("alice").await;
     // The session's absolute lifetime is what is under test: let it pass.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_error(
-        app.refresh(&alice.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-    )
-    .await;
+    assert_error(app.refresh(&alice.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }

@@ -13,7 +13,10 @@ use tokio::process::{Child, Command};
 /// A part running as its own process; killed when dropped.
 struct Process {
     _child: Child,
+    /// Where it serves its API (gRPC or HTTP).
     addr: SocketAddr,
+    /// Where it serves `/metrics` on its own, if asked to.
+    metrics_addr: Option<SocketAddr>,
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatterbox");
@@ -32,35 +35,26 @@ async fn start(part: &str, env: &[(&str, String)]) -> Process {
         .spawn()
         .expect("the binary starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut metrics_addr = None;
     let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("{part} exited before listening"));
+        let line = lines.next_line().await.unwrap().unwrap_or_else(|| panic!("{part} exited before listening"));
         let Ok(entry) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let message = entry["fields"]["message"].as_str().unwrap_or_default();
-        if message.starts_with("serving") {
-            break entry["fields"]["addr"].as_str().unwrap().parse().unwrap();
+        let logged_addr = || entry["fields"]["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap();
+        match entry["fields"]["message"].as_str().unwrap_or_default() {
+            "serving metrics" => metrics_addr = Some(logged_addr()),
+            "serving gRPC" | "serving HTTP" => break logged_addr(),
+            _ => {}
         }
     };
     // Keep draining its output so the pipe never fills.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Process {
-        _child: child,
-        addr,
-    }
+    Process { _child: child, addr, metrics_addr }
 }
 
 fn keygen(dir: &Path) {
-    let status = std::process::Command::new(BIN)
-        .args(["keygen", "--out"])
-        .arg(dir)
-        .env_clear()
-        .status()
-        .unwrap();
+    let status = std::process::Command::new(BIN).args(["keygen", "--out"]).arg(dir).env_clear().status().unwrap();
     assert!(status.success());
 }
 
@@ -71,45 +65,29 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     let data = tempfile::tempdir().unwrap();
     let common = [
         ("MONGODB_URI", chatterbox_testkit::mongodb_uri()),
-        (
-            "CHATTERBOX_MONGODB_DATABASE",
-            chatterbox_testkit::fresh_database_name(),
-        ),
+        ("CHATTERBOX_MONGODB_DATABASE", chatterbox_testkit::fresh_database_name()),
         ("CHATTERBOX_DATA_DIR", data.path().display().to_string()),
         ("CHATTERBOX_GRPC_ADDR", "127.0.0.1:0".into()),
         ("CHATTERBOX_HTTP_ADDR", "127.0.0.1:0".into()),
-        (
-            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
-            keys.path().join("jwt-public.pem").display().to_string(),
-        ),
+        ("CHATTERBOX_JWT_PUBLIC_KEY_FILE", keys.path().join("jwt-public.pem").display().to_string()),
     ];
     let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-        common
-            .iter()
-            .cloned()
-            .chain(extra.iter().cloned())
-            .collect()
+        common.iter().cloned().chain(extra.iter().cloned()).collect()
     };
 
-    let user = start("user", &with(&[])).await;
+    let user = start("user", &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into())])).await;
     let user_url = format!("http://{}", user.addr);
     let private_key = keys.path().join("jwt-private.pem").display().to_string();
     let auth = start(
         "auth",
-        &with(&[
-            ("CHATTERBOX_USER_URL", user_url.clone()),
-            ("CHATTERBOX_JWT_PRIVATE_KEY_FILE", private_key),
-        ]),
+        &with(&[("CHATTERBOX_USER_URL", user_url.clone()), ("CHATTERBOX_JWT_PRIVATE_KEY_FILE", private_key)]),
     )
     .await;
     let gateway_env = with(&[
         ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
         ("CHATTERBOX_USER_URL", user_url),
         ("REDIS_URL", chatterbox_testkit::redis_url()),
-        (
-            "CHATTERBOX_REDIS_KEY_PREFIX",
-            chatterbox_testkit::fresh_key_prefix(),
-        ),
+        ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
         ("CHATTERBOX_HTTP_RATE_LIMIT", "10".into()),
     ]);
     let a = start("gateway", &gateway_env).await;
@@ -118,10 +96,7 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     let url = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
 
     for g in [&a, &b] {
-        assert_eq!(
-            client.get(url(g, "/readyz")).send().await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(client.get(url(g, "/readyz")).send().await.unwrap().status(), StatusCode::OK);
     }
 
     let registered = client
@@ -160,6 +135,12 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
         .unwrap();
     assert_eq!(refreshed.status(), StatusCode::OK);
 
+    // A service alone serves its own metrics, counting the calls it answered.
+    let metrics = client.get(format!("http://{}/metrics", user.metrics_addr.unwrap())).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("grpc_server_requests_total"), "{metrics}");
+    assert!(metrics.contains("/chatterbox.user.v1.UserService/CreateUser"), "{metrics}");
+
     // Both gateways draw from one bucket in Redis: with 10 per minute and 4
     // spent, the limit is hit within a few more requests, not after 16.
     let mut first_refusal = None;
@@ -175,14 +156,6 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     let n = first_refusal.expect("the shared limit was reached");
     assert!(n <= 8, "first 429 after {n} more requests");
     let other = if n % 2 == 0 { &b } else { &a };
-    let r = client
-        .get(url(other, "/api/v1/users/me"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::TOO_MANY_REQUESTS,
-        "the other gateway shares the bucket"
-    );
+    let r = client.get(url(other, "/api/v1/users/me")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the other gateway shares the bucket");
 }

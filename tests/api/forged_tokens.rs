@@ -16,10 +16,7 @@ on_every_backend!(
 );
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn claims(sub: &str) -> Value {
@@ -33,12 +30,7 @@ fn b64(v: &Value) -> String {
 
 fn sign_with_real_key(app: &TestApp, claims: &Value) -> String {
     let pem = std::fs::read(app.data_dir.path().join("jwt-private.pem")).unwrap();
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::EdDSA),
-        claims,
-        &EncodingKey::from_ed_pem(&pem).unwrap(),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &EncodingKey::from_ed_pem(&pem).unwrap()).unwrap()
 }
 
 async fn forged_and_expired_tokens_are_401(backend: Backend) {
@@ -59,14 +51,7 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
 
     let parts: Vec<&str> = alice.access_token.split('.').collect();
     let forged = [
-        (
-            "alg none",
-            format!(
-                "{}.{}.",
-                b64(&json!({"alg": "none", "typ": "JWT"})),
-                b64(&claims(&alice.id))
-            ),
-        ),
+        ("alg none", format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims(&alice.id)))),
         (
             "HS256 keyed with the public key",
             jsonwebtoken::encode(
@@ -79,19 +64,8 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
         ("wrong iss", sign_with_real_key(&app, &wrong_issuer)),
         ("wrong aud", sign_with_real_key(&app, &wrong_audience)),
         ("expired", sign_with_real_key(&app, &expired)),
-        (
-            "service token from a wrong issuer",
-            sign_with_real_key(&app, &as_service),
-        ),
-        (
-            "tampered payload",
-            format!(
-                "{}.{}.{}",
-                parts[0],
-                b64(&claims("01ARZ3NDEKTSV4RRFFQ69G5FAV")),
-                parts[2]
-            ),
-        ),
+        ("service token from a wrong issuer", sign_with_real_key(&app, &as_service)),
+        ("tampered payload", format!("{}.{}.{}", parts[0], b64(&claims("01ARZ3NDEKTSV4RRFFQ69G5FAV")), parts[2])),
         ("garbage", "not.a.token".to_owned()),
     ];
     for (what, token) in forged {
@@ -100,17 +74,9 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
         assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     }
     // The genuine token still works, and a well-signed one for the same claims too.
-    assert_eq!(
-        app.get_as("/api/v1/users/me", &alice.access_token)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_as("/api/v1/users/me", &alice.access_token).await.status(), StatusCode::OK);
     let genuine = sign_with_real_key(&app, &claims(&alice.id));
-    assert_eq!(
-        app.get_as("/api/v1/users/me", &genuine).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_as("/api/v1/users/me", &genuine).await.status(), StatusCode::OK);
 }
 
 async fn a_token_from_another_installation_is_401(backend: Backend) {
@@ -123,19 +89,9 @@ async fn a_token_from_another_installation_is_401(backend: Backend) {
 
 async fn requests_without_a_token_are_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/users/me"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/api/v1/users/me")).send().await.unwrap();
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/users/me"))
-        .header("authorization", "Basic YWxpY2U6cHc=")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(app.url("/api/v1/users/me")).header("authorization", "Basic YWxpY2U6cHc=").send().await.unwrap();
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }

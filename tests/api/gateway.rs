@@ -19,22 +19,9 @@ on_every_backend!(
 async fn malformed_bodies_are_400_with_the_error_body(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let url = app.url("/api/v1/auth/login");
-    let not_json = app
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
+    let not_json = app.client.post(&url).header("content-type", "application/json").body("{nope").send().await.unwrap();
     assert_error(not_json, StatusCode::BAD_REQUEST, "invalid_argument").await;
-    let no_type = app
-        .client
-        .post(&url)
-        .body(r#"{"email":"a@b.co","password":"x"}"#)
-        .send()
-        .await
-        .unwrap();
+    let no_type = app.client.post(&url).body(r#"{"email":"a@b.co","password":"x"}"#).send().await.unwrap();
     assert_error(no_type, StatusCode::BAD_REQUEST, "invalid_argument").await;
     let wrong_shape = app.client.post(&url).json(&[1, 2, 3]).send().await.unwrap();
     assert_error(wrong_shape, StatusCode::BAD_REQUEST, "invalid_argument").await;
@@ -54,47 +41,19 @@ async fn a_body_over_the_cap_is_413_with_the_error_body(backend: Backend) {
 
 async fn unknown_routes_and_methods_answer_with_the_error_body(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/nothing-here"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
     assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    let response = app
-        .client
-        .delete(app.url("/api/v1/auth/login"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.delete(app.url("/api/v1/auth/login")).send().await.unwrap();
     assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "invalid_argument").await;
 }
 
 async fn every_response_carries_a_request_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let a = app.client.get(app.url("/healthz")).send().await.unwrap();
-    let b = app
-        .client
-        .get(app.url("/api/v1/nothing"))
-        .send()
-        .await
-        .unwrap();
-    let id = |r: &reqwest::Response| {
-        r.headers()
-            .get("x-request-id")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
+    let b = app.client.get(app.url("/api/v1/nothing")).send().await.unwrap();
+    let id = |r: &reqwest::Response| r.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
     assert_ne!(id(&a), id(&b));
-    let echoed = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let echoed = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(id(&echoed), "abc-123");
 }
 
@@ -111,15 +70,7 @@ async fn health_and_readiness_report_the_backends(backend: Backend) {
 async fn metrics_count_requests_by_route(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.client.get(app.url("/healthz")).send().await.unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     // The recorder is process-wide; tests may share it, so look for the
     // series rather than a count.
     assert!(text.contains("http_requests_total"), "{text}");
@@ -131,10 +82,7 @@ async fn readiness_fails_when_a_service_is_gone() {
     let app = TestApp::spawn(Backend::Embedded).await;
     let mut config = crate::helpers::test_config(Backend::Embedded, app.data_dir.path());
     // A gateway whose user service points at a closed port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     config.user_url = Some(format!("http://{closed}"));
     config.auth_url = Some(format!("http://{}", app.addr));
     config.jwt_public_key_file = Some(app.data_dir.path().join("jwt-public.pem"));
@@ -169,15 +117,7 @@ async fn readiness_fails_when_a_service_is_gone() {
 #[tokio::test]
 async fn the_api_description_lists_every_public_route() {
     let app = TestApp::spawn(Backend::Embedded).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for (path, method) in [
         ("/api/v1/auth/register", "post"),
@@ -191,10 +131,7 @@ async fn the_api_description_lists_every_public_route() {
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "{method} {path} is not documented"
-        );
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);

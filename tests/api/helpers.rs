@@ -88,15 +88,8 @@ impl TestApp {
 
     /// A suite with exactly this configuration.
     pub async fn start(config: Config, data_dir: tempfile::TempDir) -> Self {
-        let suite = chatterbox::embedded::start(&config)
-            .await
-            .expect("the suite starts");
-        Self {
-            addr: suite.http_addr,
-            data_dir,
-            client: reqwest::Client::new(),
-            _suite: suite,
-        }
+        let suite = chatterbox::embedded::start(&config).await.expect("the suite starts");
+        Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), _suite: suite }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -104,13 +97,7 @@ impl TestApp {
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Response {
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -130,11 +117,7 @@ impl TestApp {
     }
 
     pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> Response {
-        self.post(
-            "/api/v1/auth/register",
-            json!({"username": username, "email": email, "password": password}),
-        )
-        .await
+        self.post("/api/v1/auth/register", json!({"username": username, "email": email, "password": password})).await
     }
 
     /// Registers `username` (email `<username>@example.com`) and returns it.
@@ -142,11 +125,7 @@ impl TestApp {
         let email = format!("{}@example.com", username.to_lowercase());
         let password = format!("pw-{username}-secret");
         let response = self.register_raw(username, &email, &password).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "registering {username}"
-        );
+        assert_eq!(response.status(), StatusCode::CREATED, "registering {username}");
         let body: Value = response.json().await.unwrap();
         TestUser {
             id: body["user"]["id"].as_str().unwrap().to_owned(),
@@ -158,19 +137,11 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/api/v1/auth/login",
-            json!({"email": email, "password": password}),
-        )
-        .await
+        self.post("/api/v1/auth/login", json!({"email": email, "password": password})).await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post(
-            "/api/v1/auth/refresh",
-            json!({"refresh_token": refresh_token}),
-        )
-        .await
+        self.post("/api/v1/auth/refresh", json!({"refresh_token": refresh_token})).await
     }
 }
 
@@ -178,19 +149,13 @@ impl TestApp {
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
     assert_eq!(response.status(), status);
     assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/json"),
         "errors are JSON"
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"]
-        .as_str()
-        .expect("a message")
-        .to_owned();
+    let message = body["error"]["message"].as_str().expect("a message").to_owned();
     assert!(!message.is_empty());
     message
 }

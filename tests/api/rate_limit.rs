@@ -16,54 +16,25 @@ async fn requests_beyond_the_limit_are_429_with_retry_after(backend: Backend) {
     let url = app.url("/api/v1/users/me");
     for remaining in (0..5).rev() {
         let r = app.client.get(&url).send().await.unwrap();
-        assert_eq!(
-            r.status(),
-            StatusCode::UNAUTHORIZED,
-            "limited routes still run normally"
-        );
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "limited routes still run normally");
         assert_eq!(r.headers()["x-ratelimit-limit"], "5");
-        assert_eq!(
-            r.headers()["x-ratelimit-remaining"],
-            remaining.to_string().as_str()
-        );
+        assert_eq!(r.headers()["x-ratelimit-remaining"], remaining.to_string().as_str());
     }
     let refused = app.client.get(&url).send().await.unwrap();
-    let retry_after: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=12).contains(&retry_after), "{retry_after}");
     assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
     assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Health checks are not API calls: they are never limited.
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
 }
 
 async fn a_forged_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.http_rate_limit = 2).await;
     let url = app.url("/api/v1/users/me");
     for n in 0..4 {
-        let r = app
-            .client
-            .get(&url)
-            .header("x-forwarded-for", format!("10.9.8.{n}"))
-            .send()
-            .await
-            .unwrap();
-        let expected = if n < 2 {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::TOO_MANY_REQUESTS
-        };
+        let r = app.client.get(&url).header("x-forwarded-for", format!("10.9.8.{n}")).send().await.unwrap();
+        let expected = if n < 2 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
         assert_eq!(r.status(), expected, "request {n}");
     }
 }
@@ -76,18 +47,9 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket(backend: Backend)
     .await;
     let url = app.url("/api/v1/users/me");
     let send = |ip: &'static str| app.client.get(&url).header("x-forwarded-for", ip).send();
-    assert_eq!(
-        send("198.51.100.1").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        send("198.51.100.1").await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    assert_eq!(
-        send("198.51.100.2").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(send("198.51.100.1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(send("198.51.100.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(send("198.51.100.2").await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -103,22 +65,9 @@ async fn the_limit_holds_across_two_gateways_sharing_redis() {
     let mut statuses = Vec::new();
     for n in 0..6 {
         let app = if n % 2 == 0 { &first } else { &second };
-        statuses.push(
-            app.client
-                .get(app.url("/api/v1/users/me"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-        );
+        statuses.push(app.client.get(app.url("/api/v1/users/me")).send().await.unwrap().status());
     }
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!(refused, 2, "{statuses:?}");
-    assert!(
-        statuses[..4].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
-        "{statuses:?}"
-    );
+    assert!(statuses[..4].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
 }

@@ -16,9 +16,7 @@ on_every_backend!(
 
 async fn registering_returns_the_user_and_a_token_pair(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .register_raw("Alice", "Alice@Example.com", "correct horse")
-        .await;
+    let response = app.register_raw("Alice", "Alice@Example.com", "correct horse").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     let user = &body["user"];
@@ -28,10 +26,7 @@ async fn registering_returns_the_user_and_a_token_pair(backend: Backend) {
     assert!(user["avatar"].is_null() && user["last_seen"].is_null());
     assert!(user["id"].as_str().is_some_and(|id| !id.is_empty()));
     let created = user["created_at"].as_str().unwrap();
-    assert!(
-        created.ends_with('Z') && created.len() == "2026-11-27T17:05:54.123Z".len(),
-        "{created}"
-    );
+    assert!(created.ends_with('Z') && created.len() == "2026-11-27T17:05:54.123Z".len(), "{created}");
     let tokens = &body["tokens"];
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 900);
@@ -57,22 +52,15 @@ async fn invalid_registrations_are_400_and_create_nothing(backend: Backend) {
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_argument").await;
     }
     // None of them left anything behind: the valid version still registers.
-    app.register_raw("alice", "a@example.com", "password1")
-        .await
-        .error_for_status()
-        .unwrap();
+    app.register_raw("alice", "a@example.com", "password1").await.error_for_status().unwrap();
 }
 
 async fn taken_emails_and_usernames_are_409_whatever_their_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("Bob").await;
-    let same_email = app
-        .register_raw("bobby", "BOB@example.COM", "password1")
-        .await;
+    let same_email = app.register_raw("bobby", "BOB@example.COM", "password1").await;
     assert_error(same_email, StatusCode::CONFLICT, "already_exists").await;
-    let same_username = app
-        .register_raw("bOB", "other@example.com", "password1")
-        .await;
+    let same_username = app.register_raw("bOB", "other@example.com", "password1").await;
     assert_error(same_username, StatusCode::CONFLICT, "already_exists").await;
 }
 
@@ -81,27 +69,18 @@ async fn a_registration_refused_for_its_username_leaves_the_email_free(backend: 
     app.register("carol").await;
     // The email is new but the username is taken: the credentials created
     // for this attempt must be rolled back.
-    let refused = app
-        .register_raw("Carol", "dave@example.com", "password1")
-        .await;
+    let refused = app.register_raw("Carol", "dave@example.com", "password1").await;
     assert_error(refused, StatusCode::CONFLICT, "already_exists").await;
     let login = app.login("dave@example.com", "password1").await;
     assert_error(login, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let retry = app
-        .register_raw("dave", "dave@example.com", "password1")
-        .await;
+    let retry = app.register_raw("dave", "dave@example.com", "password1").await;
     assert_eq!(retry.status(), StatusCode::CREATED);
 }
 
 async fn operator_injection_in_a_body_is_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("erin").await;
-    let attack = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": {"$ne": ""}, "password": {"$ne": ""}}),
-        )
-        .await;
+    let attack = app.post("/api/v1/auth/login", json!({"email": {"$ne": ""}, "password": {"$ne": ""}})).await;
     assert_error(attack, StatusCode::BAD_REQUEST, "invalid_argument").await;
     let attack = app
         .post(

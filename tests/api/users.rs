@@ -20,30 +20,16 @@ async fn me_includes_the_email_and_others_see_no_email(backend: Backend) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
 
-    let me: Value = app
-        .get_as("/api/v1/users/me", &alice.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/api/v1/users/me", &alice.access_token).await.json().await.unwrap();
     assert_eq!(me["id"], alice.id.as_str());
     assert_eq!(me["email"], alice.email.as_str());
 
-    let response = app
-        .get_as(&format!("/api/v1/users/{}", alice.id), &bob.access_token)
-        .await;
+    let response = app.get_as(&format!("/api/v1/users/{}", alice.id), &bob.access_token).await;
     assert_eq!(response.status(), StatusCode::OK);
     let seen_by_bob: Value = response.json().await.unwrap();
     assert_eq!(seen_by_bob["username"], "alice");
     assert!(seen_by_bob.get("email").is_none(), "{seen_by_bob}");
-    for field in [
-        "id",
-        "avatar",
-        "status",
-        "last_seen",
-        "created_at",
-        "updated_at",
-    ] {
+    for field in ["id", "avatar", "status", "last_seen", "created_at", "updated_at"] {
         assert!(seen_by_bob.get(field).is_some(), "{field} missing");
     }
 }
@@ -51,14 +37,8 @@ async fn me_includes_the_email_and_others_see_no_email(backend: Backend) {
 async fn unknown_and_malformed_user_ids_are_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
-    for id in [
-        "01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        "nope",
-        "%7B%22%24ne%22%3A1%7D",
-    ] {
-        let response = app
-            .get_as(&format!("/api/v1/users/{id}"), &alice.access_token)
-            .await;
+    for id in ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "nope", "%7B%22%24ne%22%3A1%7D"] {
+        let response = app.get_as(&format!("/api/v1/users/{id}"), &alice.access_token).await;
         assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     }
 }
@@ -69,63 +49,32 @@ async fn search_finds_username_prefixes_case_insensitively_a_page_at_a_time(back
     for name in ["Sam", "samantha", "SAMUEL", "sammy", "bob"] {
         app.register(name).await;
     }
-    let first: Value = app
-        .get_as("/api/v1/users?search=SAM&limit=3", &me.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = first["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let first: Value = app.get_as("/api/v1/users?search=SAM&limit=3", &me.access_token).await.json().await.unwrap();
+    let names: Vec<&str> = first["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["Sam", "samantha", "sammy"]);
     assert!(first["items"][0].get("email").is_none());
     let cursor = first["next_cursor"].as_str().expect("a second page");
 
     let second: Value = app
-        .get_as(
-            &format!("/api/v1/users?search=sam&limit=3&cursor={cursor}"),
-            &me.access_token,
-        )
+        .get_as(&format!("/api/v1/users?search=sam&limit=3&cursor={cursor}"), &me.access_token)
         .await
         .json()
         .await
         .unwrap();
-    let names: Vec<&str> = second["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        second["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["SAMUEL"]);
     assert!(second["next_cursor"].is_null());
 
-    let none: Value = app
-        .get_as("/api/v1/users?search=xyz", &me.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let none: Value = app.get_as("/api/v1/users?search=xyz", &me.access_token).await.json().await.unwrap();
     assert_eq!(none["items"], json!([]));
 }
 
 async fn search_refuses_bad_limits_and_patterns(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let me = app.register("zed").await;
-    for query in [
-        "limit=0",
-        "limit=101",
-        "limit=ten",
-        "search=.*",
-        "search=%24ne",
-        "cursor=@@@",
-    ] {
-        let response = app
-            .get_as(&format!("/api/v1/users?{query}"), &me.access_token)
-            .await;
+    for query in ["limit=0", "limit=101", "limit=ten", "search=.*", "search=%24ne", "cursor=@@@"] {
+        let response = app.get_as(&format!("/api/v1/users?{query}"), &me.access_token).await;
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_argument").await;
     }
 }
@@ -150,12 +99,7 @@ async fn a_user_can_change_username_and_avatar(backend: Backend) {
 
     // Omitting a field keeps it; null clears the avatar.
     let cleared: Value = app
-        .send(
-            Method::PATCH,
-            "/api/v1/users/me",
-            Some(&alice.access_token),
-            Some(json!({"avatar": null})),
-        )
+        .send(Method::PATCH, "/api/v1/users/me", Some(&alice.access_token), Some(json!({"avatar": null})))
         .await
         .json()
         .await
@@ -164,22 +108,11 @@ async fn a_user_can_change_username_and_avatar(backend: Backend) {
     assert!(cleared["avatar"].is_null());
 
     let bad = app
-        .send(
-            Method::PATCH,
-            "/api/v1/users/me",
-            Some(&alice.access_token),
-            Some(json!({"avatar": "../../etc/passwd"})),
-        )
+        .send(Method::PATCH, "/api/v1/users/me", Some(&alice.access_token), Some(json!({"avatar": "../../etc/passwd"})))
         .await;
     assert_error(bad, StatusCode::BAD_REQUEST, "invalid_argument").await;
-    let bad = app
-        .send(
-            Method::PATCH,
-            "/api/v1/users/me",
-            Some(&alice.access_token),
-            Some(json!({"username": "a b"})),
-        )
-        .await;
+    let bad =
+        app.send(Method::PATCH, "/api/v1/users/me", Some(&alice.access_token), Some(json!({"username": "a b"}))).await;
     assert_error(bad, StatusCode::BAD_REQUEST, "invalid_argument").await;
 }
 
@@ -187,20 +120,9 @@ async fn a_username_change_to_a_taken_name_is_409_and_changes_nothing(backend: B
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
     app.register("bob").await;
-    let response = app
-        .send(
-            Method::PATCH,
-            "/api/v1/users/me",
-            Some(&alice.access_token),
-            Some(json!({"username": "BOB"})),
-        )
-        .await;
+    let response =
+        app.send(Method::PATCH, "/api/v1/users/me", Some(&alice.access_token), Some(json!({"username": "BOB"}))).await;
     assert_error(response, StatusCode::CONFLICT, "already_exists").await;
-    let me: Value = app
-        .get_as("/api/v1/users/me", &alice.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/api/v1/users/me", &alice.access_token).await.json().await.unwrap();
     assert_eq!(me["username"], "alice");
 }

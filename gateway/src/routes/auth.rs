@@ -5,9 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::Error;
-use chatterbox_proto::auth::v1::{
-    LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, Session,
-};
+use chatterbox_proto::auth::v1::{LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, Session};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiResult;
@@ -45,11 +43,7 @@ struct TokensOnly {
 }
 
 fn session_view(session: Session) -> ApiResult<SessionView> {
-    let missing = || {
-        Error::internal(anyhow::anyhow!(
-            "auth service answered without user or tokens"
-        ))
-    };
+    let missing = || Error::internal(anyhow::anyhow!("auth service answered without user or tokens"));
     Ok(SessionView {
         user: session.user.ok_or_else(missing)?.into(),
         tokens: session.tokens.ok_or_else(missing)?.into(),
@@ -57,65 +51,26 @@ fn session_view(session: Session) -> ApiResult<SessionView> {
 }
 
 /// `POST /api/v1/auth/register` → 201 `{user, tokens}`.
-pub(crate) async fn register(
-    State(s): State<GatewayState>,
-    ApiJson(b): ApiJson<RegisterBody>,
-) -> ApiResult<Response> {
-    let request = RegisterRequest {
-        username: b.username,
-        email: b.email,
-        password: b.password,
-    };
+pub(crate) async fn register(State(s): State<GatewayState>, ApiJson(b): ApiJson<RegisterBody>) -> ApiResult<Response> {
+    let request = RegisterRequest { username: b.username, email: b.email, password: b.password };
     let session = s.auth.clone().register(request).await?.into_inner();
     Ok((StatusCode::CREATED, Json(session_view(session)?)).into_response())
 }
 
 /// `POST /api/v1/auth/login` → 200 `{user, tokens}`.
-pub(crate) async fn login(
-    State(s): State<GatewayState>,
-    ApiJson(b): ApiJson<LoginBody>,
-) -> ApiResult<Response> {
-    let session = s
-        .auth
-        .clone()
-        .login(LoginRequest {
-            email: b.email,
-            password: b.password,
-        })
-        .await?
-        .into_inner();
+pub(crate) async fn login(State(s): State<GatewayState>, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Response> {
+    let session = s.auth.clone().login(LoginRequest { email: b.email, password: b.password }).await?.into_inner();
     Ok(Json(session_view(session)?).into_response())
 }
 
 /// `POST /api/v1/auth/refresh` → 200 `{tokens}`.
-pub(crate) async fn refresh(
-    State(s): State<GatewayState>,
-    ApiJson(b): ApiJson<RefreshBody>,
-) -> ApiResult<Response> {
-    let tokens = s
-        .auth
-        .clone()
-        .refresh(RefreshRequest {
-            refresh_token: b.refresh_token,
-        })
-        .await?
-        .into_inner();
-    Ok(Json(TokensOnly {
-        tokens: tokens.into(),
-    })
-    .into_response())
+pub(crate) async fn refresh(State(s): State<GatewayState>, ApiJson(b): ApiJson<RefreshBody>) -> ApiResult<Response> {
+    let tokens = s.auth.clone().refresh(RefreshRequest { refresh_token: b.refresh_token }).await?.into_inner();
+    Ok(Json(TokensOnly { tokens: tokens.into() }).into_response())
 }
 
 /// `POST /api/v1/auth/logout` → 204.
-pub(crate) async fn logout(
-    State(s): State<GatewayState>,
-    ApiJson(b): ApiJson<RefreshBody>,
-) -> ApiResult<StatusCode> {
-    s.auth
-        .clone()
-        .logout(LogoutRequest {
-            refresh_token: b.refresh_token,
-        })
-        .await?;
+pub(crate) async fn logout(State(s): State<GatewayState>, ApiJson(b): ApiJson<RefreshBody>) -> ApiResult<StatusCode> {
+    s.auth.clone().logout(LogoutRequest { refresh_token: b.refresh_token }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

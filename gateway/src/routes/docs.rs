@@ -23,22 +23,10 @@ pub(crate) async fn page() -> impl IntoResponse {
 
 /// `GET /docs/docs.js`.
 pub(crate) async fn script() -> impl IntoResponse {
-    (
-        [
-            (http::header::CONTENT_TYPE, "text/javascript"),
-            (http::header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        SCRIPT,
-    )
+    ([(http::header::CONTENT_TYPE, "text/javascript"), (http::header::CONTENT_SECURITY_POLICY, CSP)], SCRIPT)
 }
 
 /// `GET /docs/docs.css`.
 pub(crate) async fn style() -> impl IntoResponse {
-    (
-        [
-            (http::header::CONTENT_TYPE, "text/css"),
-            (http::header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        STYLE,
-    )
+    ([(http::header::CONTENT_TYPE, "text/css"), (http::header::CONTENT_SECURITY_POLICY, CSP)], STYLE)
 }

@@ -22,9 +22,7 @@ pub(crate) async fn live() -> Json<serde_json::Value> {
 
 async fn serving(channel: GrpcChannel, service: &str) -> Result<(), String> {
     let response = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
+        .check(HealthCheckRequest { service: service.to_owned() })
         .await
         .map_err(|e| format!("{service}: {}", e.code()))?;
     match response.into_inner().status() {
@@ -38,11 +36,9 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
     let b = &s.backends;
     let redis = async {
         match b.redis.clone() {
-            Some(mut conn) => redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(|e| format!("redis: {e}")),
+            Some(mut conn) => {
+                redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| format!("redis: {e}"))
+            }
             None => Ok(()),
         }
     };
@@ -51,10 +47,7 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
         serving(b.user.clone(), "chatterbox.user.v1.UserService"),
         redis,
     );
-    let failures: Vec<String> = [auth, user, redis]
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
+    let failures: Vec<String> = [auth, user, redis].into_iter().filter_map(Result::err).collect();
     if failures.is_empty() {
         (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
     } else {
@@ -65,8 +58,5 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
 
 /// `GET /metrics`.
 pub(crate) async fn metrics() -> impl IntoResponse {
-    (
-        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        chatterbox_telemetry::prometheus_text(),
-    )
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], chatterbox_telemetry::prometheus_text())
 }

@@ -2,9 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use chatterbox_proto::user::v1::{
-    GetMeRequest, GetUserRequest, SearchUsersRequest, UpdateMeRequest,
-};
+use chatterbox_proto::user::v1::{GetMeRequest, GetUserRequest, SearchUsersRequest, UpdateMeRequest};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiResult;
@@ -13,23 +11,13 @@ use crate::state::GatewayState;
 use crate::views::{ListView, UserView};
 
 /// `GET /api/v1/users/me`.
-pub(crate) async fn me(
-    State(s): State<GatewayState>,
-    user: CurrentUser,
-) -> ApiResult<Json<UserView>> {
-    let profile = s
-        .users
-        .clone()
-        .get_me(user.request(GetMeRequest {})?)
-        .await?
-        .into_inner();
+pub(crate) async fn me(State(s): State<GatewayState>, user: CurrentUser) -> ApiResult<Json<UserView>> {
+    let profile = s.users.clone().get_me(user.request(GetMeRequest {})?).await?.into_inner();
     Ok(Json(profile.into()))
 }
 
 /// A field that may be absent (leave it), null (clear it) or a value.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -48,18 +36,8 @@ pub(crate) async fn update_me(
     ApiJson(b): ApiJson<UpdateBody>,
 ) -> ApiResult<Json<UserView>> {
     let avatar = b.avatar.map(Option::unwrap_or_default);
-    let request = user.request(UpdateMeRequest {
-        username: b.username,
-        avatar,
-    })?;
-    Ok(Json(
-        s.users
-            .clone()
-            .update_me(request)
-            .await?
-            .into_inner()
-            .into(),
-    ))
+    let request = user.request(UpdateMeRequest { username: b.username, avatar })?;
+    Ok(Json(s.users.clone().update_me(request).await?.into_inner().into()))
 }
 
 /// `GET /api/v1/users/{id}`: public profile (no email unless it is yours).
@@ -68,12 +46,7 @@ pub(crate) async fn get(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    let profile = s
-        .users
-        .clone()
-        .get_user(user.request(GetUserRequest { id })?)
-        .await?
-        .into_inner();
+    let profile = s.users.clone().get_user(user.request(GetUserRequest { id })?).await?.into_inner();
     Ok(Json(profile.into()))
 }
 
@@ -95,11 +68,8 @@ pub(crate) async fn search(
     if q.limit == Some(0) {
         return Err(chatterbox_errors::Error::invalid("limit must be between 1 and 100").into());
     }
-    let request = user.request(SearchUsersRequest {
-        prefix: q.search,
-        limit: q.limit.unwrap_or(0),
-        cursor: q.cursor,
-    })?;
+    let request =
+        user.request(SearchUsersRequest { prefix: q.search, limit: q.limit.unwrap_or(0), cursor: q.cursor })?;
     let page = s.users.clone().search_users(request).await?.into_inner();
     Ok(Json(ListView {
         items: page.items.into_iter().map(UserView::from).collect(),

@@ -43,6 +43,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where a service alone (distributed mode) serves gRPC.
     pub grpc_addr: Option<SocketAddr>,
+    /// Where a service alone serves Prometheus `/metrics` over HTTP; off when
+    /// unset (the gateway always serves `/metrics` on its own port).
+    pub metrics_addr: Option<SocketAddr>,
     /// How the gateway and services reach the auth service (distributed mode).
     pub auth_url: Option<String>,
     /// How the gateway and services reach the user service (distributed mode).
@@ -87,6 +90,7 @@ impl Default for Config {
             http_body_limit_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
             grpc_addr: None,
+            metrics_addr: None,
             auth_url: None,
             user_url: None,
             jwt_private_key_file: None,
@@ -115,9 +119,7 @@ const UNPREFIXED: [&str; 3] = ["MONGODB_URI", "REDIS_URL", "OTEL_EXPORTER_OTLP_E
 impl Config {
     /// Defaults, then the file in `CHATTERBOX_CONFIG`, then the environment.
     pub fn load() -> Result<Self, ConfigError> {
-        Self::from_figment(Self::figment(
-            std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from),
-        ))
+        Self::from_figment(Self::figment(std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from)))
     }
 
     /// The layered sources, exposed so tests can add their own on top.
@@ -132,11 +134,7 @@ impl Config {
                 .split("__")
                 .map(|k| k.as_str().to_ascii_lowercase().into()),
         )
-        .merge(
-            Env::raw()
-                .only(&UNPREFIXED)
-                .map(|k| k.as_str().to_ascii_lowercase().into()),
-        )
+        .merge(Env::raw().only(&UNPREFIXED).map(|k| k.as_str().to_ascii_lowercase().into()))
     }
 
     /// Extracts and checks a configuration.
@@ -191,10 +189,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CHATTERBOX_HTTP_RATE_LIMIT", "lots");
             let e = Config::from_figment(Config::figment(None)).unwrap_err();
-            assert!(
-                e.to_string().to_lowercase().contains("http_rate_limit"),
-                "{e}"
-            );
+            assert!(e.to_string().to_lowercase().contains("http_rate_limit"), "{e}");
             Ok(())
         });
     }

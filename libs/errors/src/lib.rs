@@ -84,8 +84,7 @@ impl Code {
 
     /// The HTTP status it answers with.
     pub fn http_status(self) -> http::StatusCode {
-        http::StatusCode::from_u16(self.row().http)
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+        http::StatusCode::from_u16(self.row().http).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The gRPC code it travels as.
@@ -137,11 +136,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An expected failure with a caller-facing message.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            cause: None,
-        }
+        Self { code, message: message.into(), cause: None }
     }
 
     /// 400 with a message.
@@ -171,11 +166,7 @@ impl Error {
 
     /// An unexpected failure: the caller sees a generic message, the log the cause.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code: Code::Internal,
-            message: "internal error".into(),
-            cause: Some(cause.into()),
-        }
+        Self { code: Code::Internal, message: "internal error".into(), cause: Some(cause.into()) }
     }
 
     /// A backend that cannot be reached.
@@ -199,12 +190,7 @@ impl Error {
 
     /// The JSON body of the HTTP answer.
     pub fn body(&self) -> ErrorBody<'_> {
-        ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str(),
-                message: &self.message,
-            },
-        }
+        ErrorBody { error: ErrorDetail { code: self.code.as_str(), message: &self.message } }
     }
 
     /// Logs an unexpected failure's cause once, where it is turned into a response.
@@ -254,11 +240,7 @@ impl From<Error> for tonic::Status {
 
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
-        let exact = status
-            .metadata()
-            .get(CODE_METADATA_KEY)
-            .and_then(|v| v.to_str().ok())
-            .and_then(Code::from_name);
+        let exact = status.metadata().get(CODE_METADATA_KEY).and_then(|v| v.to_str().ok()).and_then(Code::from_name);
         match exact {
             // Our own services: the message was written for the caller.
             Some(code) => Error::new(code, status.message()),
@@ -274,9 +256,8 @@ impl From<tonic::Status> for Error {
 /// Turns the error into its HTTP status and body, logging a hidden cause once.
 pub fn http_parts(e: &Error) -> (http::StatusCode, String) {
     e.log_cause();
-    let body = serde_json::to_string(&e.body()).unwrap_or_else(|_| {
-        r#"{"error":{"code":"internal","message":"internal error"}}"#.to_owned()
-    });
+    let body = serde_json::to_string(&e.body())
+        .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"internal error"}}"#.to_owned());
     (e.code.http_status(), body)
 }
 
@@ -305,10 +286,7 @@ mod tests {
     fn body_has_the_contract_shape() {
         let (status, body) = http_parts(&Error::already_exists("taken"));
         assert_eq!(status, 409);
-        assert_eq!(
-            body,
-            r#"{"error":{"code":"already_exists","message":"taken"}}"#
-        );
+        assert_eq!(body, r#"{"error":{"code":"already_exists","message":"taken"}}"#);
     }
 
     #[test]

@@ -39,26 +39,20 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 }
 
 /// Verifies the token a gRPC request carries in its `authorization` metadata.
-pub fn authorize_request<T>(
-    request: &tonic::Request<T>,
-    verifier: &TokenVerifier,
-) -> Result<Caller, Error> {
+pub fn authorize_request<T>(request: &tonic::Request<T>, verifier: &TokenVerifier) -> Result<Caller, Error> {
     let value = request
         .metadata()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Error::unauthenticated("missing access token"))?;
-    let token =
-        bearer_token(value).ok_or_else(|| Error::unauthenticated("malformed authorization"))?;
+    let token = bearer_token(value).ok_or_else(|| Error::unauthenticated("malformed authorization"))?;
     verifier.verify(token)
 }
 
 /// Wraps a message in a request that carries the caller's token onward.
 pub fn with_bearer<T>(message: T, token: &str) -> Result<tonic::Request<T>, Error> {
     let mut request = tonic::Request::new(message);
-    let value = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| Error::unauthenticated("malformed access token"))?;
+    let value = format!("Bearer {token}").parse().map_err(|_| Error::unauthenticated("malformed access token"))?;
     request.metadata_mut().insert("authorization", value);
     Ok(request)
 }

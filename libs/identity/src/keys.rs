@@ -18,27 +18,16 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("public_pem", &self.public_pem)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyPair").field("public_pem", &self.public_pem).finish_non_exhaustive()
     }
 }
 
 /// A fresh Ed25519 key pair from the OS random generator.
 pub fn generate_keypair() -> anyhow::Result<KeyPair> {
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let private_pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("encoding the private key")?
-        .to_string();
-    let public_pem = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .context("encoding the public key")?;
-    Ok(KeyPair {
-        private_pem,
-        public_pem,
-    })
+    let private_pem = key.to_pkcs8_pem(LineEnding::LF).context("encoding the private key")?.to_string();
+    let public_pem = key.verifying_key().to_public_key_pem(LineEnding::LF).context("encoding the public key")?;
+    Ok(KeyPair { private_pem, public_pem })
 }
 
 /// Names of the key files inside a directory.
@@ -52,24 +41,20 @@ pub fn load_or_generate_keypair(dir: &Path) -> anyhow::Result<KeyPair> {
     let (private, public) = paths(dir);
     if private.exists() && public.exists() {
         return Ok(KeyPair {
-            private_pem: std::fs::read_to_string(&private)
-                .with_context(|| format!("reading {}", private.display()))?,
-            public_pem: std::fs::read_to_string(&public)
-                .with_context(|| format!("reading {}", public.display()))?,
+            private_pem: std::fs::read_to_string(&private).with_context(|| format!("reading {}", private.display()))?,
+            public_pem: std::fs::read_to_string(&public).with_context(|| format!("reading {}", public.display()))?,
         });
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let pair = generate_keypair()?;
     write_private(&private, &pair.private_pem)?;
-    std::fs::write(&public, &pair.public_pem)
-        .with_context(|| format!("writing {}", public.display()))?;
+    std::fs::write(&public, &pair.public_pem).with_context(|| format!("writing {}", public.display()))?;
     Ok(pair)
 }
 
 /// Reads a public key file (distributed mode).
 pub fn load_public_key(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path)
-        .with_context(|| format!("reading the public key {}", path.display()))
+    std::fs::read_to_string(path).with_context(|| format!("reading the public key {}", path.display()))
 }
 
 #[cfg(unix)]
@@ -82,8 +67,7 @@ fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(pem.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+    file.write_all(pem.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(not(unix))]

@@ -18,9 +18,7 @@ pub struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenSigner").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -30,10 +28,7 @@ const SERVICE_TOKEN_TTL_SECS: u64 = 60;
 impl TokenSigner {
     /// From a PKCS#8 PEM Ed25519 private key.
     pub fn new(private_pem: &str, settings: TokenSettings) -> anyhow::Result<Self> {
-        Ok(Self {
-            key: EncodingKey::from_ed_pem(private_pem.as_bytes())?,
-            settings,
-        })
+        Ok(Self { key: EncodingKey::from_ed_pem(private_pem.as_bytes())?, settings })
     }
 
     /// An access token for a user, and its lifetime in seconds.
@@ -49,10 +44,7 @@ impl TokenSigner {
     }
 
     fn sign(&self, sub: String, kind: Kind, ttl: u64) -> Result<String, Error> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(Error::internal)?
-            .as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(Error::internal)?.as_secs();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
@@ -62,7 +54,6 @@ impl TokenSigner {
             jti: ulid::Ulid::new().to_string(),
             kind,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
-            .map_err(Error::internal)
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key).map_err(Error::internal)
     }
 }

@@ -32,22 +32,16 @@ impl TokenVerifier {
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
-        Ok(Self {
-            key: DecodingKey::from_ed_pem(public_pem.as_bytes())?,
-            validation,
-        })
+        Ok(Self { key: DecodingKey::from_ed_pem(public_pem.as_bytes())?, validation })
     }
 
     /// The caller a token speaks for, or 401.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
         let invalid = || Error::unauthenticated("invalid or expired access token");
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|_| invalid())?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| invalid())?;
         let claims = data.claims;
         match claims.kind {
-            Kind::User => UserId::parse(&claims.sub)
-                .map(Caller::User)
-                .map_err(|_| invalid()),
+            Kind::User => UserId::parse(&claims.sub).map(Caller::User).map_err(|_| invalid()),
             Kind::Service => Ok(Caller::Service(claims.sub)),
         }
     }

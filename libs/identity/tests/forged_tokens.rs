@@ -8,11 +8,7 @@ use chatterbox_identity::{Caller, TokenSettings, TokenSigner, TokenVerifier, gen
 use chatterbox_types::UserId;
 
 fn settings() -> TokenSettings {
-    TokenSettings {
-        issuer: "chatterbox".into(),
-        audience: "chatterbox-api".into(),
-        access_ttl_secs: 60,
-    }
+    TokenSettings { issuer: "chatterbox".into(), audience: "chatterbox-api".into(), access_ttl_secs: 60 }
 }
 
 fn b64(json: &serde_json::Value) -> String {
@@ -20,10 +16,7 @@ fn b64(json: &serde_json::Value) -> String {
 }
 
 fn claims(user: UserId) -> serde_json::Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     serde_json::json!({"iss": "chatterbox", "aud": "chatterbox-api", "sub": user.to_string(),
         "exp": now + 600, "iat": now, "jti": "x", "kind": "user"})
 }
@@ -43,11 +36,8 @@ fn a_genuine_token_verifies_to_its_user() {
 fn alg_none_is_refused() {
     let keys = generate_keypair().unwrap();
     let verifier = TokenVerifier::new(&keys.public_pem, &settings()).unwrap();
-    let token = format!(
-        "{}.{}.",
-        b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
-        b64(&claims(UserId::generate()))
-    );
+    let token =
+        format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "typ": "JWT"})), b64(&claims(UserId::generate())));
     assert!(verifier.verify(&token).is_err());
 }
 
@@ -79,14 +69,8 @@ fn wrong_issuer_or_audience_is_refused() {
     let keys = generate_keypair().unwrap();
     let verifier = TokenVerifier::new(&keys.public_pem, &settings()).unwrap();
     for other in [
-        TokenSettings {
-            issuer: "evil".into(),
-            ..settings()
-        },
-        TokenSettings {
-            audience: "other-api".into(),
-            ..settings()
-        },
+        TokenSettings { issuer: "evil".into(), ..settings() },
+        TokenSettings { audience: "other-api".into(), ..settings() },
     ] {
         let signer = TokenSigner::new(&keys.private_pem, other).unwrap();
         let (token, _) = signer.issue_access(UserId::generate()).unwrap();
@@ -101,11 +85,6 @@ fn a_tampered_payload_is_refused() {
     let verifier = TokenVerifier::new(&keys.public_pem, &settings()).unwrap();
     let (token, _) = signer.issue_access(UserId::generate()).unwrap();
     let parts: Vec<&str> = token.split('.').collect();
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64(&claims(UserId::generate())),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], b64(&claims(UserId::generate())), parts[2]);
     assert!(verifier.verify(&forged).is_err());
 }

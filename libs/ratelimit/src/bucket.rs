@@ -16,10 +16,7 @@ pub(crate) struct Bucket {
 pub(crate) fn take(bucket: Option<Bucket>, quota: Quota, now_ms: u64) -> (Bucket, Decision) {
     let capacity = f64::from(quota.capacity);
     let rate = quota.rate_per_ms();
-    let mut b = bucket.unwrap_or(Bucket {
-        tokens: capacity,
-        updated_ms: now_ms,
-    });
+    let mut b = bucket.unwrap_or(Bucket { tokens: capacity, updated_ms: now_ms });
     let elapsed = now_ms.saturating_sub(b.updated_ms) as f64;
     b.tokens = (b.tokens + elapsed * rate).min(capacity);
     b.updated_ms = now_ms.max(b.updated_ms);
@@ -27,11 +24,7 @@ pub(crate) fn take(bucket: Option<Bucket>, quota: Quota, now_ms: u64) -> (Bucket
     if allowed {
         b.tokens -= 1.0;
     }
-    let retry_after = if allowed {
-        0.0
-    } else {
-        ((1.0 - b.tokens) / rate).ceil()
-    };
+    let retry_after = if allowed { 0.0 } else { ((1.0 - b.tokens) / rate).ceil() };
     let decision = Decision {
         allowed,
         limit: quota.capacity,
@@ -63,17 +56,7 @@ mod tests {
     #[test]
     fn tokens_come_back_at_the_refill_rate() {
         let quota = Quota::per_second(10);
-        let (b, _) = take(
-            Some(Bucket {
-                tokens: 0.0,
-                updated_ms: 0,
-            }),
-            quota,
-            100,
-        );
-        assert!(
-            b.tokens < 0.001,
-            "one token refilled after 100 ms and taken"
-        );
+        let (b, _) = take(Some(Bucket { tokens: 0.0, updated_ms: 0 }), quota, 100);
+        assert!(b.tokens < 0.001, "one token refilled after 100 ms and taken");
     }
 }

@@ -24,18 +24,12 @@ pub struct Quota {
 impl Quota {
     /// `n` requests per minute.
     pub fn per_minute(n: u32) -> Self {
-        Self {
-            capacity: n,
-            period: Duration::from_secs(60),
-        }
+        Self { capacity: n, period: Duration::from_secs(60) }
     }
 
     /// `n` requests per second.
     pub fn per_second(n: u32) -> Self {
-        Self {
-            capacity: n,
-            period: Duration::from_secs(1),
-        }
+        Self { capacity: n, period: Duration::from_secs(1) }
     }
 
     /// Tokens added per millisecond.

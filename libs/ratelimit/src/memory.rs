@@ -22,11 +22,7 @@ const SWEEP_AT: usize = 10_000;
 impl MemoryLimiter {
     /// A limiter applying `quota` to every key.
     pub fn new(quota: Quota) -> Self {
-        Self {
-            quota,
-            origin: Instant::now(),
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Self { quota, origin: Instant::now(), buckets: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -34,10 +30,7 @@ impl MemoryLimiter {
 impl RateLimiter for MemoryLimiter {
     async fn acquire(&self, key: &str) -> anyhow::Result<Decision> {
         let now_ms = self.origin.elapsed().as_millis() as u64;
-        let mut buckets = self
-            .buckets
-            .lock()
-            .map_err(|_| anyhow::anyhow!("limiter lock poisoned"))?;
+        let mut buckets = self.buckets.lock().map_err(|_| anyhow::anyhow!("limiter lock poisoned"))?;
         if buckets.len() >= SWEEP_AT {
             let period_ms = self.quota.period.as_millis() as u64;
             buckets.retain(|_, b| now_ms.saturating_sub(b.updated_ms) < period_ms);

@@ -47,22 +47,14 @@ pub struct RedisLimiter {
 
 impl std::fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLimiter")
-            .field("quota", &self.quota)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.debug_struct("RedisLimiter").field("quota", &self.quota).field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 
 impl RedisLimiter {
     /// A limiter whose keys live under `prefix` (one prefix per limit).
     pub fn new(connection: ConnectionManager, prefix: impl Into<String>, quota: Quota) -> Self {
-        Self {
-            quota,
-            prefix: prefix.into(),
-            connection,
-            script: redis::Script::new(SCRIPT),
-        }
+        Self { quota, prefix: prefix.into(), connection, script: redis::Script::new(SCRIPT) }
     }
 }
 

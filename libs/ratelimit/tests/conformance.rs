@@ -18,11 +18,7 @@ async fn limiter(backend: Backend, quota: Quota) -> Arc<dyn RateLimiter> {
         Backend::Memory => Arc::new(MemoryLimiter::new(quota)),
         Backend::Redis => {
             let conn = chatterbox_testkit::redis_connection().await;
-            Arc::new(RedisLimiter::new(
-                conn,
-                format!("test:{}", ulid::Ulid::new()),
-                quota,
-            ))
+            Arc::new(RedisLimiter::new(conn, format!("test:{}", ulid::Ulid::new()), quota))
         }
     }
 }
@@ -60,10 +56,7 @@ async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backend: Backend
     }
     let refused = limiter.acquire("ip-1").await.unwrap();
     assert!(!refused.allowed);
-    assert!(
-        refused.retry_after > Duration::from_secs(1)
-            && refused.retry_after <= Duration::from_secs(12)
-    );
+    assert!(refused.retry_after > Duration::from_secs(1) && refused.retry_after <= Duration::from_secs(12));
 }
 
 async fn keys_have_separate_buckets(backend: Backend) {

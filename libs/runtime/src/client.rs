@@ -14,10 +14,7 @@ pub struct ClientInterceptor {
 }
 
 impl tonic::service::Interceptor for ClientInterceptor {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         request.set_timeout(self.timeout);
         let mut headers = http::HeaderMap::new();
         chatterbox_telemetry::inject_context(&mut headers);
@@ -46,8 +43,5 @@ pub fn connect(url: &str, timeout: Duration) -> anyhow::Result<GrpcChannel> {
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true)
         .connect_lazy();
-    Ok(InterceptedService::new(
-        channel,
-        ClientInterceptor { timeout },
-    ))
+    Ok(InterceptedService::new(channel, ClientInterceptor { timeout }))
 }

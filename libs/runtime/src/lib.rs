@@ -3,10 +3,12 @@
 //! (deadlines, trace context), and how it stops (signal, drain, timeout).
 
 mod client;
+mod metrics_endpoint;
 mod metrics_layer;
 mod server;
 mod shutdown;
 
 pub use client::{ClientInterceptor, GrpcChannel, connect};
+pub use metrics_endpoint::serve_metrics;
 pub use server::{GrpcServer, serve_grpc};
 pub use shutdown::{Shutdown, wait_for_signal};

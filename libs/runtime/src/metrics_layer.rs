@@ -45,12 +45,9 @@ where
             // Errors raised by handlers come back trailers-only, so their
             // status is a header; a streamed success carries none here.
             let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned(),
+                Ok(response) => {
+                    response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned()
+                }
                 Err(_) => "transport".to_owned(),
             };
             chatterbox_telemetry::record_grpc_call(&path, &code, started.elapsed());

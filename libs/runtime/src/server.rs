@@ -31,27 +31,18 @@ fn call_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
 
 /// Serves `server` on `listener` until `shutdown` is thrown, then lets
 /// in-flight calls finish for at most the drain timeout.
-pub async fn serve_grpc(
-    listener: TcpListener,
-    server: GrpcServer,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
+pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shutdown) -> anyhow::Result<()> {
     chatterbox_telemetry::install_metrics();
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in &server.names {
-        health
-            .set_service_status(*name, ServingStatus::Serving)
-            .await;
+        health.set_service_status(*name, ServingStatus::Serving).await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(chatterbox_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let routes = server
-        .routes
-        .add_service(health_service)
-        .add_service(reflection);
+    let routes = server.routes.add_service(health_service).add_service(reflection);
 
     tracing::info!(%addr, services = ?server.names, "serving gRPC");
     let drain = shutdown.drain();
@@ -64,9 +55,7 @@ pub async fn serve_grpc(
             signal.requested().await;
             // Tell load balancers first, then stop accepting.
             for name in &server.names {
-                health
-                    .set_service_status(*name, ServingStatus::NotServing)
-                    .await;
+                health.set_service_status(*name, ServingStatus::NotServing).await;
             }
         });
     tokio::pin!(serving);

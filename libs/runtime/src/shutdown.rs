@@ -17,10 +17,7 @@ pub struct Shutdown {
 impl Shutdown {
     /// A switch whose servers drain for at most `drain`.
     pub fn new(drain: Duration) -> Self {
-        Self {
-            token: CancellationToken::new(),
-            drain,
-        }
+        Self { token: CancellationToken::new(), drain }
     }
 
     /// Throws the switch.

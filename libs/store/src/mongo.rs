@@ -17,11 +17,7 @@ pub async fn mongo_database(uri: &str, name: &str) -> Result<Database, StoreErro
     options.server_selection_timeout = Some(Duration::from_secs(5));
     options.connect_timeout = Some(Duration::from_secs(5));
     options.write_concern = Some(
-        WriteConcern::builder()
-            .w(Acknowledgment::Majority)
-            .journal(true)
-            .w_timeout(Duration::from_secs(5))
-            .build(),
+        WriteConcern::builder().w(Acknowledgment::Majority).journal(true).w_timeout(Duration::from_secs(5)).build(),
     );
     options.app_name = Some("chatterbox".into());
     let client = Client::with_options(options)?;
@@ -30,15 +26,7 @@ pub async fn mongo_database(uri: &str, name: &str) -> Result<Database, StoreErro
 
 /// A unique index on `keys`, named so that duplicate-key errors say which.
 pub fn unique_index(name: &str, keys: Document) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(
-            IndexOptions::builder()
-                .name(name.to_owned())
-                .unique(true)
-                .build(),
-        )
-        .build()
+    IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_owned()).unique(true).build()).build()
 }
 
 /// Whether an error is a duplicate key, with the server's message.

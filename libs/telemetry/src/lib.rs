@@ -55,35 +55,19 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     let provider = match &settings.otlp_endpoint {
         Some(endpoint) => {
             use opentelemetry_otlp::WithExportConfig;
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()?;
-            let resource = Resource::builder()
-                .with_service_name(settings.service_name.clone())
-                .build();
-            Some(
-                SdkTracerProvider::builder()
-                    .with_resource(resource)
-                    .with_batch_exporter(exporter)
-                    .build(),
-            )
+            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+            let resource = Resource::builder().with_service_name(settings.service_name.clone()).build();
+            Some(SdkTracerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
         }
         None => None,
     };
-    let otel_layer = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer().with_tracer(p.tracer(settings.service_name.clone()))
-    });
+    let otel_layer =
+        provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(settings.service_name.clone())));
     let (json, text) = if settings.json {
         (Some(tracing_subscriber::fmt::layer().json()), None)
     } else {
         (None, Some(tracing_subscriber::fmt::layer()))
     };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(otel_layer)
-        .with(json)
-        .with(text)
-        .try_init()?;
+    tracing_subscriber::registry().with(filter).with(otel_layer).with(json).with(text).try_init()?;
     Ok(TelemetryGuard { provider })
 }

@@ -21,17 +21,12 @@ pub fn install_metrics() {
 
 /// The metrics in Prometheus' text format, for `/metrics`.
 pub fn prometheus_text() -> String {
-    HANDLE
-        .get()
-        .and_then(|h| h.as_ref())
-        .map(PrometheusHandle::render)
-        .unwrap_or_default()
+    HANDLE.get().and_then(|h| h.as_ref()).map(PrometheusHandle::render).unwrap_or_default()
 }
 
 /// Counts one gRPC call and records its duration, by service, method and outcome.
 pub fn record_grpc_call(path: &str, code: &str, elapsed: Duration) {
     let labels = [("path", path.to_owned()), ("code", code.to_owned())];
     metrics::counter!("grpc_server_requests_total", &labels).increment(1);
-    metrics::histogram!("grpc_server_request_duration_seconds", &labels)
-        .record(elapsed.as_secs_f64());
+    metrics::histogram!("grpc_server_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
 }

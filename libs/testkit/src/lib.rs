@@ -8,9 +8,8 @@
 use redis::aio::ConnectionManager;
 
 fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `make test`, which starts the test servers")
-    })
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`, which starts the test servers"))
 }
 
 /// The Redis server's URL.
@@ -26,9 +25,7 @@ pub fn mongodb_uri() -> String {
 /// A connection to the test Redis server.
 pub async fn redis_connection() -> ConnectionManager {
     let client = redis::Client::open(redis_url()).expect("TEST_REDIS_URL is a valid URL");
-    ConnectionManager::new(client)
-        .await
-        .expect("the test Redis server answers")
+    ConnectionManager::new(client).await.expect("the test Redis server answers")
 }
 
 /// A database name no other test uses.

@@ -38,11 +38,7 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let base = dt
-            .replace_nanosecond(0)
-            .ok()
-            .and_then(|d| d.format(&Rfc3339).ok())
-            .unwrap_or_default();
+        let base = dt.replace_nanosecond(0).ok().and_then(|d| d.format(&Rfc3339).ok()).unwrap_or_default();
         // `base` ends in `Z`; put the milliseconds before it.
         let stem = base.trim_end_matches('Z');
         format!("{stem}.{:03}Z", self.0.rem_euclid(1000))
@@ -57,9 +53,6 @@ mod tests {
     fn formats_with_milliseconds_in_utc() {
         let t = Timestamp::from_millis(1_795_799_154_123);
         assert_eq!(t.to_rfc3339(), "2026-11-27T17:05:54.123Z");
-        assert_eq!(
-            Timestamp::from_millis(0).to_rfc3339(),
-            "1970-01-01T00:00:00.000Z"
-        );
+        assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
     }
 }

@@ -15,13 +15,8 @@ impl Username {
         if !(3..=32).contains(&len) {
             return Err(InvalidValue::new("username must be 3 to 32 characters"));
         }
-        if !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        {
-            return Err(InvalidValue::new(
-                "username may contain only letters, digits, '_', '.' and '-'",
-            ));
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+            return Err(InvalidValue::new("username may contain only letters, digits, '_', '.' and '-'"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -62,9 +57,6 @@ mod tests {
 
     #[test]
     fn key_is_case_insensitive() {
-        assert_eq!(
-            Username::parse("Bob").unwrap().key(),
-            Username::parse("bOB").unwrap().key()
-        );
+        assert_eq!(Username::parse("Bob").unwrap().key(), Username::parse("bOB").unwrap().key());
     }
 }

@@ -65,22 +65,11 @@ impl Auth {
         signer: TokenSigner,
         settings: AuthSettings,
     ) -> Result<Self, Error> {
-        Ok(Self {
-            store,
-            profiles,
-            signer,
-            hasher: PasswordHasherPool::new().await?,
-            settings,
-        })
+        Ok(Self { store, profiles, signer, hasher: PasswordHasherPool::new().await?, settings })
     }
 
     /// Creates an account and logs it in.
-    pub async fn register(
-        &self,
-        username: &str,
-        email: &str,
-        password: &str,
-    ) -> Result<(User, IssuedTokens), Error> {
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> Result<(User, IssuedTokens), Error> {
         let username = Username::parse(username)?;
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
@@ -92,19 +81,15 @@ impl Auth {
             created_at: Timestamp::now(),
         };
         let id = credential.user_id;
-        self.store
-            .create_credential(&credential)
-            .await
-            .map_err(|e| match e {
-                StoreError::Duplicate(_) => Error::already_exists("email is already registered"),
-                e => storage(e),
-            })?;
+        self.store.create_credential(&credential).await.map_err(|e| match e {
+            StoreError::Duplicate(_) => Error::already_exists("email is already registered"),
+            e => storage(e),
+        })?;
         // From here on, any failure undoes what was done: no half account.
         let user = match self.profiles.create(id, &username, &email).await {
             Ok(user) => user,
             Err(failure) => {
-                self.undo_registration(id, matches!(failure, CreateProfileError::Failed(_)))
-                    .await;
+                self.undo_registration(id, matches!(failure, CreateProfileError::Failed(_))).await;
                 return Err(match failure {
                     CreateProfileError::UsernameTaken => Error::already_exists("username is taken"),
                     CreateProfileError::Failed(e) => e,
@@ -133,21 +118,10 @@ impl Auth {
         // A malformed email cannot exist; still spend the hashing time.
         let key = Email::parse(email).map(|e| e.key()).ok();
         let credential = match &key {
-            Some(k) => self
-                .store
-                .find_credential(k)
-                .await
-                .map_err(storage)?
-                .filter(|c| c.active),
+            Some(k) => self.store.find_credential(k).await.map_err(storage)?.filter(|c| c.active),
             None => None,
         };
-        let ok = self
-            .hasher
-            .verify(
-                password,
-                credential.as_ref().map(|c| c.password_hash.as_str()),
-            )
-            .await?;
+        let ok = self.hasher.verify(password, credential.as_ref().map(|c| c.password_hash.as_str())).await?;
         let credential = match credential {
             Some(c) if ok => c,
             _ => return Err(bad_login()),
@@ -167,16 +141,9 @@ impl Auth {
             revoked: false,
         };
         let (refresh_token, hash) = refresh_token::generate();
-        self.store
-            .create_session(&session, &hash)
-            .await
-            .map_err(storage)?;
+        self.store.create_session(&session, &hash).await.map_err(storage)?;
         let (access_token, expires_in) = self.signer.issue_access(user)?;
-        Ok(IssuedTokens {
-            access_token,
-            refresh_token,
-            expires_in,
-        })
+        Ok(IssuedTokens { access_token, refresh_token, expires_in })
     }
 
     /// Spends a refresh token for a new pair. A token spent before is
@@ -184,12 +151,7 @@ impl Auth {
     pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens, Error> {
         let now = Timestamp::now();
         let hash = refresh_token::hash(presented);
-        let session = match self
-            .store
-            .consume_token(&hash, now)
-            .await
-            .map_err(storage)?
-        {
+        let session = match self.store.consume_token(&hash, now).await.map_err(storage)? {
             Consumed::Fresh(session) => session,
             Consumed::Replayed(family) => {
                 tracing::warn!(session = %family, "refresh token reused; revoking its session");
@@ -202,30 +164,15 @@ impl Auth {
             return Err(bad_refresh());
         }
         let (refresh_token, next) = refresh_token::generate();
-        self.store
-            .add_token(session.family_id, &next, now)
-            .await
-            .map_err(storage)?;
+        self.store.add_token(session.family_id, &next, now).await.map_err(storage)?;
         let (access_token, expires_in) = self.signer.issue_access(session.user_id)?;
-        Ok(IssuedTokens {
-            access_token,
-            refresh_token,
-            expires_in,
-        })
+        Ok(IssuedTokens { access_token, refresh_token, expires_in })
     }
 
     /// Ends the login session a refresh token belongs to.
     pub async fn logout(&self, presented: &str) -> Result<(), Error> {
         let hash = refresh_token::hash(presented);
-        let session = self
-            .store
-            .find_session_by_token(&hash)
-            .await
-            .map_err(storage)?
-            .ok_or_else(bad_refresh)?;
-        self.store
-            .revoke_session(session.family_id)
-            .await
-            .map_err(storage)
+        let session = self.store.find_session_by_token(&hash).await.map_err(storage)?.ok_or_else(bad_refresh)?;
+        self.store.revoke_session(session.family_id).await.map_err(storage)
     }
 }

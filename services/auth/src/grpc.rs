@@ -19,54 +19,29 @@ struct AuthGrpc {
 }
 
 fn tokens(t: IssuedTokens) -> Tokens {
-    Tokens {
-        access_token: t.access_token,
-        refresh_token: t.refresh_token,
-        expires_in: t.expires_in as i64,
-    }
+    Tokens { access_token: t.access_token, refresh_token: t.refresh_token, expires_in: t.expires_in as i64 }
 }
 
 #[tonic::async_trait]
 impl AuthService for AuthGrpc {
-    async fn register(
-        &self,
-        request: Request<RegisterRequest>,
-    ) -> Result<Response<Session>, Status> {
+    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<Session>, Status> {
         let r = request.into_inner();
-        let (user, issued) = self
-            .auth
-            .register(&r.username, &r.email, &r.password)
-            .await?;
-        Ok(Response::new(Session {
-            user: Some(user),
-            tokens: Some(tokens(issued)),
-        }))
+        let (user, issued) = self.auth.register(&r.username, &r.email, &r.password).await?;
+        Ok(Response::new(Session { user: Some(user), tokens: Some(tokens(issued)) }))
     }
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Session>, Status> {
         let r = request.into_inner();
         let (user, issued) = self.auth.login(&r.email, &r.password).await?;
-        Ok(Response::new(Session {
-            user: Some(user),
-            tokens: Some(tokens(issued)),
-        }))
+        Ok(Response::new(Session { user: Some(user), tokens: Some(tokens(issued)) }))
     }
 
     async fn refresh(&self, request: Request<RefreshRequest>) -> Result<Response<Tokens>, Status> {
-        Ok(Response::new(tokens(
-            self.auth
-                .refresh(&request.into_inner().refresh_token)
-                .await?,
-        )))
+        Ok(Response::new(tokens(self.auth.refresh(&request.into_inner().refresh_token).await?)))
     }
 
-    async fn logout(
-        &self,
-        request: Request<LogoutRequest>,
-    ) -> Result<Response<LogoutResponse>, Status> {
-        self.auth
-            .logout(&request.into_inner().refresh_token)
-            .await?;
+    async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+        self.auth.logout(&request.into_inner().refresh_token).await?;
         Ok(Response::new(LogoutResponse {}))
     }
 }

@@ -22,17 +22,10 @@ pub(crate) struct PasswordHasherPool {
 
 impl PasswordHasherPool {
     pub(crate) async fn new() -> Result<Self, Error> {
-        let permits = Arc::new(Semaphore::new(
-            std::thread::available_parallelism()
-                .map(|n| n.get() * 2)
-                .unwrap_or(4),
-        ));
+        let permits = Arc::new(Semaphore::new(std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4)));
         let random: [u8; 16] = rand::random();
         let decoy = blocking_hash(format!("{random:x?}")).await?;
-        Ok(Self {
-            permits,
-            decoy: decoy.into(),
-        })
+        Ok(Self { permits, decoy: decoy.into() })
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
@@ -49,13 +42,8 @@ impl PasswordHasherPool {
         let hash = hash.unwrap_or(&self.decoy).to_owned();
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| Error::internal(anyhow::anyhow!("stored hash: {e}")))?;
-            Ok::<_, Error>(
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-            )
+            let parsed = PasswordHash::new(&hash).map_err(|e| Error::internal(anyhow::anyhow!("stored hash: {e}")))?;
+            Ok::<_, Error>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .map_err(Error::internal)??;
@@ -82,10 +70,7 @@ mod tests {
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let pool = PasswordHasherPool::new().await.unwrap();
         let hash = pool.hash("correct horse").await.unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(pool.verify("correct horse", Some(&hash)).await.unwrap());
         assert!(!pool.verify("wrong horse", Some(&hash)).await.unwrap());
         assert!(!pool.verify("correct horse", None).await.unwrap());

@@ -24,12 +24,7 @@ pub enum CreateProfileError {
 #[async_trait::async_trait]
 pub trait Profiles: Send + Sync + Debug {
     /// Creates the profile of a registering user.
-    async fn create(
-        &self,
-        id: UserId,
-        username: &Username,
-        email: &Email,
-    ) -> Result<User, CreateProfileError>;
+    async fn create(&self, id: UserId, username: &Username, email: &Email) -> Result<User, CreateProfileError>;
     /// Removes a profile whose registration failed.
     async fn delete(&self, id: UserId) -> Result<(), Error>;
     /// The profile of the user an access token speaks for.
@@ -49,10 +44,7 @@ pub const AUTH_SERVICE_NAME: &str = "auth";
 impl GrpcProfiles {
     /// Calls the user service over `channel`, authenticating as `auth`.
     pub fn new(channel: GrpcChannel, signer: TokenSigner) -> Self {
-        Self {
-            client: UserServiceClient::new(channel),
-            signer,
-        }
+        Self { client: UserServiceClient::new(channel), signer }
     }
 
     fn as_service<T>(&self, message: T) -> Result<tonic::Request<T>, Error> {
@@ -62,12 +54,7 @@ impl GrpcProfiles {
 
 #[async_trait::async_trait]
 impl Profiles for GrpcProfiles {
-    async fn create(
-        &self,
-        id: UserId,
-        username: &Username,
-        email: &Email,
-    ) -> Result<User, CreateProfileError> {
+    async fn create(&self, id: UserId, username: &Username, email: &Email) -> Result<User, CreateProfileError> {
         let request = self
             .as_service(CreateUserRequest {
                 id: id.to_string(),

@@ -66,29 +66,13 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug {
     async fn delete_credential(&self, user: UserId) -> Result<(), StoreError>;
 
     /// Starts a login session with its first refresh token.
-    async fn create_session(
-        &self,
-        session: &LoginSession,
-        first: &TokenHash,
-    ) -> Result<(), StoreError>;
+    async fn create_session(&self, session: &LoginSession, first: &TokenHash) -> Result<(), StoreError>;
     /// Adds the next refresh token of a session (after a rotation).
-    async fn add_token(
-        &self,
-        family: FamilyId,
-        token: &TokenHash,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn add_token(&self, family: FamilyId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError>;
     /// Atomically spends a token: of two concurrent callers, one gets `Fresh`.
-    async fn consume_token(
-        &self,
-        token: &TokenHash,
-        now: Timestamp,
-    ) -> Result<Consumed, StoreError>;
+    async fn consume_token(&self, token: &TokenHash, now: Timestamp) -> Result<Consumed, StoreError>;
     /// The session a token (spent or not) belongs to.
-    async fn find_session_by_token(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<LoginSession>, StoreError>;
+    async fn find_session_by_token(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError>;
     /// Revokes a whole session: every token of the family stops working.
     async fn revoke_session(&self, family: FamilyId) -> Result<(), StoreError>;
 }

@@ -19,12 +19,9 @@ async fn store(backend: Backend) -> Arc<dyn AuthStore> {
     match backend {
         Backend::Sqlite => Arc::new(SqliteAuthStore::in_memory().unwrap()),
         Backend::Mongo => Arc::new(
-            MongoAuthStore::connect(
-                &chatterbox_testkit::mongodb_uri(),
-                &chatterbox_testkit::fresh_database_name(),
-            )
-            .await
-            .unwrap(),
+            MongoAuthStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
+                .await
+                .unwrap(),
         ),
     }
 }
@@ -82,59 +79,29 @@ fn hash(s: &str) -> TokenHash {
 async fn credentials_round_trip_and_emails_are_unique(store: Arc<dyn AuthStore>) {
     let c = credential("ann@example.com");
     store.create_credential(&c).await.unwrap();
-    assert_eq!(
-        store.find_credential("ann@example.com").await.unwrap(),
-        Some(c.clone())
-    );
-    assert_eq!(
-        store.find_credential("bob@example.com").await.unwrap(),
-        None
-    );
-    let clash = store
-        .create_credential(&credential("ann@example.com"))
-        .await;
-    assert!(
-        matches!(clash, Err(StoreError::Duplicate("email"))),
-        "{clash:?}"
-    );
+    assert_eq!(store.find_credential("ann@example.com").await.unwrap(), Some(c.clone()));
+    assert_eq!(store.find_credential("bob@example.com").await.unwrap(), None);
+    let clash = store.create_credential(&credential("ann@example.com")).await;
+    assert!(matches!(clash, Err(StoreError::Duplicate("email"))), "{clash:?}");
 }
 
 async fn activation_and_deletion_change_credentials(store: Arc<dyn AuthStore>) {
     let c = credential("ann@example.com");
     store.create_credential(&c).await.unwrap();
     store.activate_credential(c.user_id).await.unwrap();
-    assert!(
-        store
-            .find_credential("ann@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .active
-    );
+    assert!(store.find_credential("ann@example.com").await.unwrap().unwrap().active);
     store.delete_credential(c.user_id).await.unwrap();
-    assert_eq!(
-        store.find_credential("ann@example.com").await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_credential("ann@example.com").await.unwrap(), None);
     // The email is free again.
-    store
-        .create_credential(&credential("ann@example.com"))
-        .await
-        .unwrap();
+    store.create_credential(&credential("ann@example.com")).await.unwrap();
 }
 
 async fn a_token_is_fresh_once_then_replayed(store: Arc<dyn AuthStore>) {
     let s = session(UserId::generate());
     store.create_session(&s, &hash("a")).await.unwrap();
     let now = Timestamp::from_millis(2_000);
-    assert_eq!(
-        store.consume_token(&hash("a"), now).await.unwrap(),
-        Consumed::Fresh(s.clone())
-    );
-    assert_eq!(
-        store.consume_token(&hash("a"), now).await.unwrap(),
-        Consumed::Replayed(s.family_id)
-    );
+    assert_eq!(store.consume_token(&hash("a"), now).await.unwrap(), Consumed::Fresh(s.clone()));
+    assert_eq!(store.consume_token(&hash("a"), now).await.unwrap(), Consumed::Replayed(s.family_id));
 }
 
 async fn concurrent_consumers_of_one_token_get_one_fresh(store: Arc<dyn AuthStore>) {
@@ -142,52 +109,21 @@ async fn concurrent_consumers_of_one_token_get_one_fresh(store: Arc<dyn AuthStor
     store.create_session(&s, &hash("b")).await.unwrap();
     let attempts = (0..10).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .consume_token(&hash("b"), Timestamp::from_millis(2_000))
-                .await
-                .unwrap()
-        })
+        tokio::spawn(async move { store.consume_token(&hash("b"), Timestamp::from_millis(2_000)).await.unwrap() })
     });
-    let outcomes: Vec<Consumed> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let fresh = outcomes
-        .iter()
-        .filter(|o| matches!(o, Consumed::Fresh(_)))
-        .count();
+    let outcomes: Vec<Consumed> = futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let fresh = outcomes.iter().filter(|o| matches!(o, Consumed::Fresh(_))).count();
     assert_eq!(fresh, 1, "{outcomes:?}");
-    assert!(
-        outcomes
-            .iter()
-            .all(|o| matches!(o, Consumed::Fresh(_) | Consumed::Replayed(_)))
-    );
+    assert!(outcomes.iter().all(|o| matches!(o, Consumed::Fresh(_) | Consumed::Replayed(_))));
 }
 
 async fn rotated_tokens_stay_in_their_family(store: Arc<dyn AuthStore>) {
     let s = session(UserId::generate());
     store.create_session(&s, &hash("c1")).await.unwrap();
-    store
-        .consume_token(&hash("c1"), Timestamp::from_millis(2_000))
-        .await
-        .unwrap();
-    store
-        .add_token(s.family_id, &hash("c2"), Timestamp::from_millis(2_000))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.find_session_by_token(&hash("c2")).await.unwrap(),
-        Some(s.clone())
-    );
-    assert_eq!(
-        store
-            .consume_token(&hash("c2"), Timestamp::from_millis(3_000))
-            .await
-            .unwrap(),
-        Consumed::Fresh(s)
-    );
+    store.consume_token(&hash("c1"), Timestamp::from_millis(2_000)).await.unwrap();
+    store.add_token(s.family_id, &hash("c2"), Timestamp::from_millis(2_000)).await.unwrap();
+    assert_eq!(store.find_session_by_token(&hash("c2")).await.unwrap(), Some(s.clone()));
+    assert_eq!(store.consume_token(&hash("c2"), Timestamp::from_millis(3_000)).await.unwrap(), Consumed::Fresh(s));
 }
 
 async fn revoking_a_session_is_visible_through_any_of_its_tokens(store: Arc<dyn AuthStore>) {
@@ -195,41 +131,15 @@ async fn revoking_a_session_is_visible_through_any_of_its_tokens(store: Arc<dyn 
     let other = session(s.user_id);
     store.create_session(&s, &hash("d1")).await.unwrap();
     store.create_session(&other, &hash("e1")).await.unwrap();
-    store
-        .add_token(s.family_id, &hash("d2"), Timestamp::from_millis(2_000))
-        .await
-        .unwrap();
+    store.add_token(s.family_id, &hash("d2"), Timestamp::from_millis(2_000)).await.unwrap();
     store.revoke_session(s.family_id).await.unwrap();
     for token in ["d1", "d2"] {
-        assert!(
-            store
-                .find_session_by_token(&hash(token))
-                .await
-                .unwrap()
-                .unwrap()
-                .revoked
-        );
+        assert!(store.find_session_by_token(&hash(token)).await.unwrap().unwrap().revoked);
     }
-    assert!(
-        !store
-            .find_session_by_token(&hash("e1"))
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
+    assert!(!store.find_session_by_token(&hash("e1")).await.unwrap().unwrap().revoked);
 }
 
 async fn unknown_tokens_are_unknown(store: Arc<dyn AuthStore>) {
-    assert_eq!(
-        store
-            .consume_token(&hash("zz"), Timestamp::from_millis(1))
-            .await
-            .unwrap(),
-        Consumed::Unknown
-    );
-    assert_eq!(
-        store.find_session_by_token(&hash("zz")).await.unwrap(),
-        None
-    );
+    assert_eq!(store.consume_token(&hash("zz"), Timestamp::from_millis(1)).await.unwrap(), Consumed::Unknown);
+    assert_eq!(store.find_session_by_token(&hash("zz")).await.unwrap(), None);
 }

@@ -52,18 +52,13 @@ pub fn page_limit(limit: u32) -> Result<u32, Error> {
     match limit {
         0 => Ok(DEFAULT_LIMIT),
         1..=MAX_LIMIT => Ok(limit),
-        _ => Err(Error::invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        ))),
+        _ => Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
     }
 }
 
 /// A search prefix: the username alphabet only, at most a username long.
 fn search_prefix(prefix: &str) -> Result<String, Error> {
-    if prefix.chars().count() > 32
-        || !prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    if prefix.chars().count() > 32 || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
         return Err(Error::invalid("search must be a username prefix"));
     }
@@ -87,13 +82,7 @@ impl Users {
     }
 
     /// Creates the profile of a registering user (auth service only).
-    pub async fn create(
-        &self,
-        caller: &Caller,
-        id: &str,
-        username: &str,
-        email: &str,
-    ) -> Result<Profile, Error> {
+    pub async fn create(&self, caller: &Caller, id: &str, username: &str, email: &str) -> Result<Profile, Error> {
         caller.require_service(AUTH_SERVICE)?;
         let id = UserId::parse(id)?;
         let username = Username::parse(username)?;
@@ -118,19 +107,12 @@ impl Users {
     /// Removes a profile whose registration failed (auth service only).
     pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), Error> {
         caller.require_service(AUTH_SERVICE)?;
-        self.store
-            .delete_profile(UserId::parse(id)?)
-            .await
-            .map_err(storage)
+        self.store.delete_profile(UserId::parse(id)?).await.map_err(storage)
     }
 
     /// A profile by id.
     pub async fn get(&self, id: UserId) -> Result<Profile, Error> {
-        self.store
-            .get_profile(id)
-            .await
-            .map_err(storage)?
-            .ok_or_else(no_such_user)
+        self.store.get_profile(id).await.map_err(storage)?.ok_or_else(no_such_user)
     }
 
     /// A profile by an id received from outside.
@@ -146,16 +128,10 @@ impl Users {
         let limit = page_limit(limit)?;
         let after = decode_cursor(cursor)?;
         // One extra row tells whether another page exists.
-        let mut items = self
-            .store
-            .search_profiles(&prefix, after.as_deref(), limit + 1)
-            .await
-            .map_err(storage)?;
+        let mut items = self.store.search_profiles(&prefix, after.as_deref(), limit + 1).await.map_err(storage)?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
-            items
-                .last()
-                .map(|p| URL_SAFE_NO_PAD.encode(p.username_key.as_bytes()))
+            items.last().map(|p| URL_SAFE_NO_PAD.encode(p.username_key.as_bytes()))
         } else {
             None
         };
@@ -163,31 +139,17 @@ impl Users {
     }
 
     /// Changes the caller's username and/or avatar (an empty avatar clears it).
-    pub async fn update(
-        &self,
-        user: UserId,
-        username: Option<&str>,
-        avatar: Option<&str>,
-    ) -> Result<Profile, Error> {
+    pub async fn update(&self, user: UserId, username: Option<&str>, avatar: Option<&str>) -> Result<Profile, Error> {
         let username = username.map(Username::parse).transpose()?;
         let avatar = match avatar {
             None => None,
             Some("") => Some(None),
             // Avatars are media ids; the media service will own them.
             Some(id) => Some(Some(
-                ulid::Ulid::from_string(id)
-                    .map_err(|_| Error::invalid("avatar must be a media id"))?
-                    .to_string(),
+                ulid::Ulid::from_string(id).map_err(|_| Error::invalid("avatar must be a media id"))?.to_string(),
             )),
         };
-        let patch = ProfilePatch {
-            username: username.map(|u| (u.to_string(), u.key())),
-            avatar,
-        };
-        self.store
-            .update_profile(user, &patch, Timestamp::now())
-            .await
-            .map_err(storage)?
-            .ok_or_else(no_such_user)
+        let patch = ProfilePatch { username: username.map(|u| (u.to_string(), u.key())), avatar };
+        self.store.update_profile(user, &patch, Timestamp::now()).await.map_err(storage)?.ok_or_else(no_such_user)
     }
 }

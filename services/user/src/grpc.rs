@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chatterbox_identity::{Caller, TokenVerifier, authorize_request};
 use chatterbox_proto::user::v1::user_service_server::{UserService, UserServiceServer};
 use chatterbox_proto::user::v1::{
-    CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest,
-    SearchUsersRequest, SearchUsersResponse, UpdateMeRequest, User,
+    CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest, SearchUsersRequest,
+    SearchUsersResponse, UpdateMeRequest, User,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::Timestamp;
@@ -45,23 +45,14 @@ fn to_proto(p: Profile, with_email: bool) -> User {
 
 #[tonic::async_trait]
 impl UserService for UserGrpc {
-    async fn create_user(
-        &self,
-        request: Request<CreateUserRequest>,
-    ) -> Result<Response<User>, Status> {
+    async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<User>, Status> {
         let caller = self.caller(&request)?;
         let r = request.into_inner();
-        let profile = self
-            .users
-            .create(&caller, &r.id, &r.username, &r.email)
-            .await?;
+        let profile = self.users.create(&caller, &r.id, &r.username, &r.email).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 
-    async fn delete_user(
-        &self,
-        request: Request<DeleteUserRequest>,
-    ) -> Result<Response<DeleteUserResponse>, Status> {
+    async fn delete_user(&self, request: Request<DeleteUserRequest>) -> Result<Response<DeleteUserResponse>, Status> {
         let caller = self.caller(&request)?;
         self.users.delete(&caller, &request.into_inner().id).await?;
         Ok(Response::new(DeleteUserResponse {}))
@@ -94,19 +85,13 @@ impl UserService for UserGrpc {
                 to_proto(p, own)
             })
             .collect();
-        Ok(Response::new(SearchUsersResponse {
-            items,
-            next_cursor: page.next_cursor.unwrap_or_default(),
-        }))
+        Ok(Response::new(SearchUsersResponse { items, next_cursor: page.next_cursor.unwrap_or_default() }))
     }
 
     async fn update_me(&self, request: Request<UpdateMeRequest>) -> Result<Response<User>, Status> {
         let me = self.caller(&request)?.user()?;
         let r = request.into_inner();
-        let profile = self
-            .users
-            .update(me, r.username.as_deref(), r.avatar.as_deref())
-            .await?;
+        let profile = self.users.update(me, r.username.as_deref(), r.avatar.as_deref()).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 }

@@ -84,12 +84,7 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     async fn get_profile(&self, id: UserId) -> Result<Option<Profile>, StoreError>;
     /// Profiles whose username key starts with `prefix`, ordered by key,
     /// starting after `after` (a key), at most `limit`.
-    async fn search_profiles(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Profile>, StoreError>;
+    async fn search_profiles(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError>;
     /// Applies a patch; `None` if there is no such profile.
     async fn update_profile(
         &self,

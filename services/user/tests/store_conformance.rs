@@ -19,12 +19,9 @@ async fn store(backend: Backend) -> Arc<dyn UserStore> {
     match backend {
         Backend::Sqlite => Arc::new(SqliteUserStore::in_memory().unwrap()),
         Backend::Mongo => Arc::new(
-            MongoUserStore::connect(
-                &chatterbox_testkit::mongodb_uri(),
-                &chatterbox_testkit::fresh_database_name(),
-            )
-            .await
-            .unwrap(),
+            MongoUserStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
+                .await
+                .unwrap(),
         ),
     }
 }
@@ -86,22 +83,13 @@ async fn usernames_emails_and_ids_are_unique(store: Arc<dyn UserStore>) {
     let mut same_name = profile("ANN");
     same_name.email_key = "other@example.com".into();
     let clash = store.create_profile(&same_name).await;
-    assert!(
-        matches!(clash, Err(StoreError::Duplicate("username"))),
-        "{clash:?}"
-    );
+    assert!(matches!(clash, Err(StoreError::Duplicate("username"))), "{clash:?}");
     let mut same_email = profile("Anna");
     same_email.email_key = ann.email_key.clone();
-    assert!(matches!(
-        store.create_profile(&same_email).await,
-        Err(StoreError::Duplicate("email"))
-    ));
+    assert!(matches!(store.create_profile(&same_email).await, Err(StoreError::Duplicate("email"))));
     let mut same_id = profile("Bea");
     same_id.id = ann.id;
-    assert!(matches!(
-        store.create_profile(&same_id).await,
-        Err(StoreError::Duplicate(_))
-    ));
+    assert!(matches!(store.create_profile(&same_id).await, Err(StoreError::Duplicate(_))));
 }
 
 async fn search_is_a_prefix_range_in_key_order_with_a_cursor(store: Arc<dyn UserStore>) {
@@ -109,23 +97,9 @@ async fn search_is_a_prefix_range_in_key_order_with_a_cursor(store: Arc<dyn User
         store.create_profile(&profile(name)).await.unwrap();
     }
     let names = |ps: Vec<Profile>| ps.into_iter().map(|p| p.username).collect::<Vec<_>>();
-    assert_eq!(
-        names(store.search_profiles("sam", None, 10).await.unwrap()),
-        ["sam", "sammy", "Samuel", "samz"]
-    );
-    assert_eq!(
-        names(store.search_profiles("sam", None, 2).await.unwrap()),
-        ["sam", "sammy"]
-    );
-    assert_eq!(
-        names(
-            store
-                .search_profiles("sam", Some("sammy"), 10)
-                .await
-                .unwrap()
-        ),
-        ["Samuel", "samz"]
-    );
+    assert_eq!(names(store.search_profiles("sam", None, 10).await.unwrap()), ["sam", "sammy", "Samuel", "samz"]);
+    assert_eq!(names(store.search_profiles("sam", None, 2).await.unwrap()), ["sam", "sammy"]);
+    assert_eq!(names(store.search_profiles("sam", Some("sammy"), 10).await.unwrap()), ["Samuel", "samz"]);
     assert_eq!(store.search_profiles("", None, 10).await.unwrap().len(), 6);
 }
 
@@ -133,81 +107,38 @@ async fn search_treats_pattern_characters_literally(store: Arc<dyn UserStore>) {
     for name in ["a.b", "axb", "a-b"] {
         store.create_profile(&profile(name)).await.unwrap();
     }
-    let found: Vec<String> = store
-        .search_profiles("a.", None, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.username)
-        .collect();
+    let found: Vec<String> =
+        store.search_profiles("a.", None, 10).await.unwrap().into_iter().map(|p| p.username).collect();
     assert_eq!(found, ["a.b"]);
 }
 
 async fn patches_change_only_what_they_name(store: Arc<dyn UserStore>) {
     let p = profile("Ann");
     store.create_profile(&p).await.unwrap();
-    let avatar = ProfilePatch {
-        avatar: Some(Some("01HZX3Q8Y6N5W0ABCDEFGHJKMN".into())),
-        ..ProfilePatch::default()
-    };
-    let after = store
-        .update_profile(p.id, &avatar, Timestamp::from_millis(2_000))
-        .await
-        .unwrap()
-        .unwrap();
+    let avatar = ProfilePatch { avatar: Some(Some("01HZX3Q8Y6N5W0ABCDEFGHJKMN".into())), ..ProfilePatch::default() };
+    let after = store.update_profile(p.id, &avatar, Timestamp::from_millis(2_000)).await.unwrap().unwrap();
     assert_eq!(after.avatar.as_deref(), Some("01HZX3Q8Y6N5W0ABCDEFGHJKMN"));
     assert_eq!(after.username, "Ann");
     assert_eq!(after.updated_at, Timestamp::from_millis(2_000));
 
-    let rename = ProfilePatch {
-        username: Some(("Annie".into(), "annie".into())),
-        ..ProfilePatch::default()
-    };
-    let after = store
-        .update_profile(p.id, &rename, Timestamp::from_millis(3_000))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (after.username.as_str(), after.username_key.as_str()),
-        ("Annie", "annie")
-    );
+    let rename = ProfilePatch { username: Some(("Annie".into(), "annie".into())), ..ProfilePatch::default() };
+    let after = store.update_profile(p.id, &rename, Timestamp::from_millis(3_000)).await.unwrap().unwrap();
+    assert_eq!((after.username.as_str(), after.username_key.as_str()), ("Annie", "annie"));
     assert!(after.avatar.is_some(), "the avatar is kept");
 
-    let clear = ProfilePatch {
-        avatar: Some(None),
-        ..ProfilePatch::default()
-    };
-    let after = store
-        .update_profile(p.id, &clear, Timestamp::from_millis(4_000))
-        .await
-        .unwrap()
-        .unwrap();
+    let clear = ProfilePatch { avatar: Some(None), ..ProfilePatch::default() };
+    let after = store.update_profile(p.id, &clear, Timestamp::from_millis(4_000)).await.unwrap().unwrap();
     assert_eq!(after.avatar, None);
-    assert_eq!(
-        store
-            .update_profile(UserId::generate(), &clear, Timestamp::from_millis(1))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.update_profile(UserId::generate(), &clear, Timestamp::from_millis(1)).await.unwrap(), None);
 }
 
 async fn a_patch_to_a_taken_username_fails_and_changes_nothing(store: Arc<dyn UserStore>) {
     let ann = profile("ann");
     store.create_profile(&ann).await.unwrap();
     store.create_profile(&profile("bob")).await.unwrap();
-    let rename = ProfilePatch {
-        username: Some(("BOB".into(), "bob".into())),
-        ..ProfilePatch::default()
-    };
-    let clash = store
-        .update_profile(ann.id, &rename, Timestamp::from_millis(2_000))
-        .await;
-    assert!(
-        matches!(clash, Err(StoreError::Duplicate("username"))),
-        "{clash:?}"
-    );
+    let rename = ProfilePatch { username: Some(("BOB".into(), "bob".into())), ..ProfilePatch::default() };
+    let clash = store.update_profile(ann.id, &rename, Timestamp::from_millis(2_000)).await;
+    assert!(matches!(clash, Err(StoreError::Duplicate("username"))), "{clash:?}");
     assert_eq!(store.get_profile(ann.id).await.unwrap(), Some(ann));
 }
 

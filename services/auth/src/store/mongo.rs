@@ -90,14 +90,8 @@ impl MongoAuthStore {
             sessions: db.collection("auth_sessions"),
             tokens: db.collection("auth_refresh_tokens"),
         };
-        store
-            .credentials
-            .create_index(unique_index("email_key_unique", doc! {"email_key": 1}))
-            .await?;
-        store
-            .tokens
-            .create_index(IndexModel::builder().keys(doc! {"family_id": 1}).build())
-            .await?;
+        store.credentials.create_index(unique_index("email_key_unique", doc! {"email_key": 1})).await?;
+        store.tokens.create_index(IndexModel::builder().keys(doc! {"family_id": 1}).build()).await?;
         Ok(store)
     }
 
@@ -128,27 +122,16 @@ impl AuthStore for MongoAuthStore {
     }
 
     async fn find_credential(&self, email_key: &str) -> Result<Option<Credential>, StoreError> {
-        self.credentials
-            .find_one(doc! {"email_key": email_key})
-            .await?
-            .map(Credential::try_from)
-            .transpose()
+        self.credentials.find_one(doc! {"email_key": email_key}).await?.map(Credential::try_from).transpose()
     }
 
     async fn activate_credential(&self, user: UserId) -> Result<(), StoreError> {
-        self.credentials
-            .update_one(
-                doc! {"_id": user.to_string()},
-                doc! {"$set": {"active": true}},
-            )
-            .await?;
+        self.credentials.update_one(doc! {"_id": user.to_string()}, doc! {"$set": {"active": true}}).await?;
         Ok(())
     }
 
     async fn delete_credential(&self, user: UserId) -> Result<(), StoreError> {
-        self.credentials
-            .delete_one(doc! {"_id": user.to_string()})
-            .await?;
+        self.credentials.delete_one(doc! {"_id": user.to_string()}).await?;
         Ok(())
     }
 
@@ -166,12 +149,7 @@ impl AuthStore for MongoAuthStore {
         self.add_token(s.family_id, first, s.created_at).await
     }
 
-    async fn add_token(
-        &self,
-        family: FamilyId,
-        token: &TokenHash,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn add_token(&self, family: FamilyId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError> {
         self.tokens
             .insert_one(TokenDoc {
                 token_hash: token.0.clone(),
@@ -183,35 +161,23 @@ impl AuthStore for MongoAuthStore {
         Ok(())
     }
 
-    async fn consume_token(
-        &self,
-        token: &TokenHash,
-        _now: Timestamp,
-    ) -> Result<Consumed, StoreError> {
+    async fn consume_token(&self, token: &TokenHash, _now: Timestamp) -> Result<Consumed, StoreError> {
         // findAndModify on `used: false` is atomic: one concurrent caller wins.
         let spent = self
             .tokens
-            .find_one_and_update(
-                doc! {"_id": &token.0, "used": false},
-                doc! {"$set": {"used": true}},
-            )
+            .find_one_and_update(doc! {"_id": &token.0, "used": false}, doc! {"$set": {"used": true}})
             .return_document(ReturnDocument::After)
             .await?;
         if let Some(t) = spent {
             return Ok(Consumed::Fresh(self.session(&t.family_id).await?));
         }
         match self.tokens.find_one(doc! {"_id": &token.0}).await? {
-            Some(t) => Ok(Consumed::Replayed(
-                FamilyId::parse(&t.family_id).map_err(corrupt)?,
-            )),
+            Some(t) => Ok(Consumed::Replayed(FamilyId::parse(&t.family_id).map_err(corrupt)?)),
             None => Ok(Consumed::Unknown),
         }
     }
 
-    async fn find_session_by_token(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<LoginSession>, StoreError> {
+    async fn find_session_by_token(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
         match self.tokens.find_one(doc! {"_id": &token.0}).await? {
             Some(t) => Ok(Some(self.session(&t.family_id).await?)),
             None => Ok(None),
@@ -219,12 +185,7 @@ impl AuthStore for MongoAuthStore {
     }
 
     async fn revoke_session(&self, family: FamilyId) -> Result<(), StoreError> {
-        self.sessions
-            .update_one(
-                doc! {"_id": family.to_string()},
-                doc! {"$set": {"revoked": true}},
-            )
-            .await?;
+        self.sessions.update_one(doc! {"_id": family.to_string()}, doc! {"$set": {"revoked": true}}).await?;
         Ok(())
     }
 }

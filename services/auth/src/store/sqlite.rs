@@ -41,26 +41,17 @@ pub struct SqliteAuthStore {
 impl SqliteAuthStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            db: SqliteDb::open(path, SCHEMA)?,
-        })
+        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self {
-            db: SqliteDb::in_memory(SCHEMA)?,
-        })
+        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
     }
 }
 
-fn parse_id<T>(
-    s: String,
-    parse: fn(&str) -> Result<T, chatterbox_types::InvalidValue>,
-) -> rusqlite::Result<T> {
-    parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+fn parse_id<T>(s: String, parse: fn(&str) -> Result<T, chatterbox_types::InvalidValue>) -> rusqlite::Result<T> {
+    parse(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn credential(row: &Row<'_>) -> rusqlite::Result<Credential> {
@@ -119,10 +110,7 @@ impl AuthStore for SqliteAuthStore {
     async fn activate_credential(&self, user: UserId) -> Result<(), StoreError> {
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "UPDATE credentials SET active = 1 WHERE user_id = ?1",
-                    [user.to_string()],
-                )?;
+                conn.execute("UPDATE credentials SET active = 1 WHERE user_id = ?1", [user.to_string()])?;
                 Ok(())
             })
             .await
@@ -131,10 +119,7 @@ impl AuthStore for SqliteAuthStore {
     async fn delete_credential(&self, user: UserId) -> Result<(), StoreError> {
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "DELETE FROM credentials WHERE user_id = ?1",
-                    [user.to_string()],
-                )?;
+                conn.execute("DELETE FROM credentials WHERE user_id = ?1", [user.to_string()])?;
                 Ok(())
             })
             .await
@@ -159,12 +144,7 @@ impl AuthStore for SqliteAuthStore {
             .await
     }
 
-    async fn add_token(
-        &self,
-        family: FamilyId,
-        token: &TokenHash,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn add_token(&self, family: FamilyId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError> {
         let token = token.clone();
         self.db
             .call(move |conn| {
@@ -177,11 +157,7 @@ impl AuthStore for SqliteAuthStore {
             .await
     }
 
-    async fn consume_token(
-        &self,
-        token: &TokenHash,
-        _now: Timestamp,
-    ) -> Result<Consumed, StoreError> {
+    async fn consume_token(&self, token: &TokenHash, _now: Timestamp) -> Result<Consumed, StoreError> {
         let token = token.clone();
         self.db
             .call(move |conn| {
@@ -206,19 +182,14 @@ impl AuthStore for SqliteAuthStore {
                     .query_row("SELECT family_id FROM refresh_tokens WHERE token_hash = ?1", [&token.0], |r| r.get(0))
                     .optional()?;
                 Ok(match replayed {
-                    Some(f) => Consumed::Replayed(
-                        FamilyId::parse(&f).map_err(|e| StoreError::Backend(e.to_string()))?,
-                    ),
+                    Some(f) => Consumed::Replayed(FamilyId::parse(&f).map_err(|e| StoreError::Backend(e.to_string()))?),
                     None => Consumed::Unknown,
                 })
             })
             .await
     }
 
-    async fn find_session_by_token(
-        &self,
-        token: &TokenHash,
-    ) -> Result<Option<LoginSession>, StoreError> {
+    async fn find_session_by_token(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
         let token = token.clone();
         self.db
             .call(move |conn| {
@@ -238,10 +209,7 @@ impl AuthStore for SqliteAuthStore {
     async fn revoke_session(&self, family: FamilyId) -> Result<(), StoreError> {
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "UPDATE sessions SET revoked = 1 WHERE family_id = ?1",
-                    [family.to_string()],
-                )?;
+                conn.execute("UPDATE sessions SET revoked = 1 WHERE family_id = ?1", [family.to_string()])?;
                 Ok(())
             })
             .await

@@ -46,8 +46,7 @@ impl TryFrom<ProfileDoc> for Profile {
     type Error = StoreError;
     fn try_from(d: ProfileDoc) -> Result<Self, StoreError> {
         Ok(Profile {
-            id: UserId::parse(&d.id)
-                .map_err(|e| StoreError::Backend(format!("corrupt profile: {e}")))?,
+            id: UserId::parse(&d.id).map_err(|e| StoreError::Backend(format!("corrupt profile: {e}")))?,
             username: d.username,
             username_key: d.username_key,
             email: d.email,
@@ -76,15 +75,8 @@ impl MongoUserStore {
     /// Uses an existing database handle.
     pub async fn with_database(db: Database) -> Result<Self, StoreError> {
         let profiles = db.collection("user_profiles");
-        profiles
-            .create_index(unique_index(
-                "username_key_unique",
-                doc! {"username_key": 1},
-            ))
-            .await?;
-        profiles
-            .create_index(unique_index("email_key_unique", doc! {"email_key": 1}))
-            .await?;
+        profiles.create_index(unique_index("username_key_unique", doc! {"username_key": 1})).await?;
+        profiles.create_index(unique_index("email_key_unique", doc! {"email_key": 1})).await?;
         Ok(Self { profiles })
     }
 
@@ -95,10 +87,9 @@ impl MongoUserStore {
             return e.into();
         }
         let others = doc! {"_id": {"$ne": &p.id}};
-        for (field, value, name) in [
-            ("username_key", &p.username_key, "username"),
-            ("email_key", &p.email_key, "email"),
-        ] {
+        for (field, value, name) in
+            [("username_key", &p.username_key, "username"), ("email_key", &p.email_key, "email")]
+        {
             let mut filter = others.clone();
             filter.insert(field, value.as_str());
             match self.profiles.count_documents(filter).await {
@@ -122,19 +113,10 @@ impl UserStore for MongoUserStore {
     }
 
     async fn get_profile(&self, id: UserId) -> Result<Option<Profile>, StoreError> {
-        self.profiles
-            .find_one(doc! {"_id": id.to_string()})
-            .await?
-            .map(Profile::try_from)
-            .transpose()
+        self.profiles.find_one(doc! {"_id": id.to_string()}).await?.map(Profile::try_from).transpose()
     }
 
-    async fn search_profiles(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Profile>, StoreError> {
+    async fn search_profiles(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError> {
         let mut range = doc! {"$gte": prefix, "$lt": prefix_end(prefix)};
         if let Some(after) = after {
             // Both bounds sit on one field; `$gt` tightens the lower one.
@@ -182,9 +164,7 @@ impl UserStore for MongoUserStore {
     }
 
     async fn delete_profile(&self, id: UserId) -> Result<(), StoreError> {
-        self.profiles
-            .delete_one(doc! {"_id": id.to_string()})
-            .await?;
+        self.profiles.delete_one(doc! {"_id": id.to_string()}).await?;
         Ok(())
     }
 }

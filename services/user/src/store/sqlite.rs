@@ -34,16 +34,12 @@ pub struct SqliteUserStore {
 impl SqliteUserStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            db: SqliteDb::open(path, SCHEMA)?,
-        })
+        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self {
-            db: SqliteDb::in_memory(SCHEMA)?,
-        })
+        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
     }
 }
 
@@ -51,9 +47,8 @@ fn profile(row: &Row<'_>) -> rusqlite::Result<Profile> {
     let id: String = row.get(0)?;
     let status: String = row.get(6)?;
     Ok(Profile {
-        id: UserId::parse(&id).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        id: UserId::parse(&id)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
         username: row.get(1)?,
         username_key: row.get(2)?,
         email: row.get(3)?,
@@ -112,22 +107,13 @@ impl UserStore for SqliteUserStore {
         self.db
             .call(move |conn| {
                 Ok(conn
-                    .query_row(
-                        &format!("SELECT {COLUMNS} FROM profiles WHERE id = ?1"),
-                        [id.to_string()],
-                        profile,
-                    )
+                    .query_row(&format!("SELECT {COLUMNS} FROM profiles WHERE id = ?1"), [id.to_string()], profile)
                     .optional()?)
             })
             .await
     }
 
-    async fn search_profiles(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Profile>, StoreError> {
+    async fn search_profiles(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError> {
         let (low, high) = (prefix.to_owned(), prefix_end(prefix));
         let after = after.map(str::to_owned);
         self.db
@@ -166,14 +152,7 @@ impl UserStore for SqliteUserStore {
                                 updated_at = ?6
                              WHERE id = ?1 RETURNING {COLUMNS}"
                     ),
-                    params![
-                        id.to_string(),
-                        username,
-                        username_key,
-                        set_avatar,
-                        avatar,
-                        now.millis()
-                    ],
+                    params![id.to_string(), username, username_key, set_avatar, avatar, now.millis()],
                     profile,
                 )
                 .optional()
