@@ -6,44 +6,51 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatterbox_config::Config;
-use chatterbox_runtime::{Shutdown, connect, serve_grpc, serve_metrics};
+use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc, serve_metrics};
 use tokio::net::TcpListener;
 
-use crate::parts::{self, Part, grpc_timeout, signer_from_file, verifier_from_file};
+use crate::parts::{self, Part, ServiceChannels, grpc_timeout, signer_from_file, verifier_from_file};
 
 fn required<'a>(value: &'a Option<String>, variable: &str) -> anyhow::Result<&'a str> {
     value.as_deref().with_context(|| format!("{variable} must be set to run this part alone"))
 }
 
+fn channel(url: &Option<String>, variable: &str, timeout: std::time::Duration) -> anyhow::Result<GrpcChannel> {
+    connect(required(url, variable)?, timeout)
+}
+
 /// Runs one part until `shutdown` is thrown.
 pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let timeout = grpc_timeout(config);
-    match part {
+    let user = || channel(&config.user_url, "CHATTERBOX_USER_URL", timeout);
+    let conversation = || channel(&config.conversation_url, "CHATTERBOX_CONVERSATION_URL", timeout);
+    let server = match part {
         Part::Gateway => {
-            let auth = connect(required(&config.auth_url, "CHATTERBOX_AUTH_URL")?, timeout)?;
-            let user = connect(required(&config.user_url, "CHATTERBOX_USER_URL")?, timeout)?;
-            let app = parts::gateway_app(config, verifier_from_file(config)?, auth, user).await?;
+            let channels = ServiceChannels {
+                auth: channel(&config.auth_url, "CHATTERBOX_AUTH_URL", timeout)?,
+                user: user()?,
+                conversation: conversation()?,
+                message: channel(&config.message_url, "CHATTERBOX_MESSAGE_URL", timeout)?,
+            };
+            let app = parts::gateway_app(config, verifier_from_file(config)?, channels).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
-            chatterbox_gateway::serve(listener, app, shutdown).await
+            return chatterbox_gateway::serve(listener, app, shutdown).await;
         }
-        Part::Auth => {
-            spawn_metrics(config, &shutdown).await?;
-            let user = connect(required(&config.user_url, "CHATTERBOX_USER_URL")?, timeout)?;
-            let server = parts::auth_server(config, signer_from_file(config)?, user).await?;
-            serve_grpc(grpc_listener(part, config).await?, server, shutdown).await
-        }
-        Part::User => {
-            spawn_metrics(config, &shutdown).await?;
-            let server = parts::user_server(config, verifier_from_file(config)?).await?;
-            serve_grpc(grpc_listener(part, config).await?, server, shutdown).await
-        }
-    }
+        Part::Auth => parts::auth_server(config, signer_from_file(config)?, user()?).await?,
+        Part::User => parts::user_server(config, verifier_from_file(config)?).await?,
+        Part::Conversation => parts::conversation_server(config, verifier_from_file(config)?, user()?).await?,
+        Part::Message => parts::message_server(config, verifier_from_file(config)?, conversation()?).await?,
+    };
+    spawn_metrics(config, &shutdown).await?;
+    serve_grpc(grpc_listener(part, config).await?, server, shutdown).await
 }
 
 /// Serves `/metrics` for a lone service when `CHATTERBOX_METRICS_ADDR` is set.
 async fn spawn_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
     if let Some(addr) = config.metrics_addr {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+
         tokio::spawn(serve_metrics(listener, shutdown.clone()));
     }
     Ok(())

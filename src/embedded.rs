@@ -8,29 +8,25 @@ use std::time::Duration;
 
 use chatterbox_config::Config;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
-use chatterbox_runtime::{Shutdown, connect, serve_grpc};
+use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::parts::{self, embedded_keys, grpc_timeout, token_settings};
+use crate::parts::{self, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
 
 /// A running suite.
 #[derive(Debug)]
 pub struct Suite {
     /// Where the gateway serves HTTP.
     pub http_addr: SocketAddr,
-    /// Where the auth service serves gRPC.
-    pub auth_addr: SocketAddr,
-    /// Where the user service serves gRPC.
-    pub user_addr: SocketAddr,
     shutdown: Shutdown,
     tasks: JoinSet<anyhow::Result<()>>,
 }
 
-async fn loopback() -> anyhow::Result<(TcpListener, SocketAddr)> {
+async fn loopback(timeout: Duration) -> anyhow::Result<(TcpListener, GrpcChannel)> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    Ok((listener, addr))
+    let channel = connect(&format!("http://{}", listener.local_addr()?), timeout)?;
+    Ok((listener, channel))
 }
 
 /// Starts every part; returns once all are listening.
@@ -42,22 +38,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_drain_secs));
     let timeout = grpc_timeout(config);
 
-    let (auth_listener, auth_addr) = loopback().await?;
-    let (user_listener, user_addr) = loopback().await?;
+    let (auth_listener, auth) = loopback(timeout).await?;
+    let (user_listener, user) = loopback(timeout).await?;
+    let (conversation_listener, conversation) = loopback(timeout).await?;
+    let (message_listener, message) = loopback(timeout).await?;
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
-    let auth_channel = connect(&format!("http://{auth_addr}"), timeout)?;
-    let user_channel = connect(&format!("http://{user_addr}"), timeout)?;
 
-    let auth = parts::auth_server(config, signer, user_channel.clone()).await?;
-    let user = parts::user_server(config, verifier.clone()).await?;
-    let app = parts::gateway_app(config, verifier, auth_channel, user_channel).await?;
+    let servers = [
+        (auth_listener, parts::auth_server(config, signer, user.clone()).await?),
+        (user_listener, parts::user_server(config, verifier.clone()).await?),
+        (conversation_listener, parts::conversation_server(config, verifier.clone(), user.clone()).await?),
+        (message_listener, parts::message_server(config, verifier.clone(), conversation.clone()).await?),
+    ];
+    let channels = ServiceChannels { auth, user, conversation, message };
+    let app = parts::gateway_app(config, verifier, channels).await?;
 
     let mut tasks = JoinSet::new();
-    tasks.spawn(serve_grpc(auth_listener, auth, shutdown.clone()));
-    tasks.spawn(serve_grpc(user_listener, user, shutdown.clone()));
+    for (listener, server) in servers {
+        tasks.spawn(serve_grpc(listener, server, shutdown.clone()));
+    }
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
-    Ok(Suite { http_addr, auth_addr, user_addr, shutdown, tasks })
+    Ok(Suite { http_addr, shutdown, tasks })
 }
 
 impl Suite {

@@ -8,13 +8,26 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chatterbox_auth::{Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore};
 use chatterbox_config::Config;
+use chatterbox_conversation::{
+    ConversationStore, Conversations, GrpcUserDirectory, MongoConversationStore, SqliteConversationStore,
+};
 use chatterbox_gateway::{Backends, GatewayState, TrustedProxies};
 use chatterbox_identity::{
     KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
 };
+use chatterbox_message::{GrpcConversationAccess, MessageStore, Messages, MongoMessageStore, SqliteMessageStore};
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 use chatterbox_runtime::{GrpcChannel, GrpcServer};
 use chatterbox_user::{MongoUserStore, SqliteUserStore, UserStore, Users};
+
+/// Channels to every service, as the gateway needs them.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceChannels {
+    pub auth: GrpcChannel,
+    pub user: GrpcChannel,
+    pub conversation: GrpcChannel,
+    pub message: GrpcChannel,
+}
 
 /// The parts a process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +36,10 @@ pub enum Part {
     Auth,
     /// The user service (gRPC).
     User,
+    /// The conversation service (gRPC).
+    Conversation,
+    /// The message service (gRPC).
+    Message,
     /// The HTTP gateway.
     Gateway,
 }
@@ -33,6 +50,8 @@ impl Part {
         match self {
             Part::Auth => 50051,
             Part::User => 50052,
+            Part::Conversation => 50053,
+            Part::Message => 50054,
             Part::Gateway => 0,
         }
     }
@@ -111,12 +130,41 @@ pub(crate) async fn user_server(config: &Config, verifier: TokenVerifier) -> any
     Ok(chatterbox_user::grpc_server(Arc::new(Users::new(store)), verifier))
 }
 
+/// The conversation service.
+pub(crate) async fn conversation_server(
+    config: &Config,
+    verifier: TokenVerifier,
+    user: GrpcChannel,
+) -> anyhow::Result<GrpcServer> {
+    let store: Arc<dyn ConversationStore> = match &config.mongodb_uri {
+        Some(uri) => {
+            Arc::new(MongoConversationStore::connect(uri.expose(), &mongo_database(config, "conversation")).await?)
+        }
+        None => Arc::new(SqliteConversationStore::open(&sqlite_path(config, "conversation"))?),
+    };
+    let conversations = Conversations::new(store, Arc::new(GrpcUserDirectory::new(user)));
+    Ok(chatterbox_conversation::grpc_server(Arc::new(conversations), verifier))
+}
+
+/// The message service.
+pub(crate) async fn message_server(
+    config: &Config,
+    verifier: TokenVerifier,
+    conversation: GrpcChannel,
+) -> anyhow::Result<GrpcServer> {
+    let store: Arc<dyn MessageStore> = match &config.mongodb_uri {
+        Some(uri) => Arc::new(MongoMessageStore::connect(uri.expose(), &mongo_database(config, "message")).await?),
+        None => Arc::new(SqliteMessageStore::open(&sqlite_path(config, "message"))?),
+    };
+    let messages = Messages::new(store, Arc::new(GrpcConversationAccess::new(conversation)));
+    Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier))
+}
+
 /// The gateway's HTTP application.
 pub(crate) async fn gateway_app(
     config: &Config,
     verifier: TokenVerifier,
-    auth: GrpcChannel,
-    user: GrpcChannel,
+    channels: ServiceChannels,
 ) -> anyhow::Result<axum::Router> {
     let redis = match &config.redis_url {
         Some(url) => {
@@ -133,7 +181,13 @@ pub(crate) async fn gateway_app(
         }
         (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_minute(n)))),
     };
-    let backends = Backends { auth, user, redis };
+    let backends = Backends {
+        auth: channels.auth,
+        user: channels.user,
+        conversation: channels.conversation,
+        message: channels.message,
+        redis,
+    };
     let state =
         GatewayState::new(backends, verifier, http_limiter, TrustedProxies::new(config.trusted_proxies.clone()));
     Ok(chatterbox_gateway::router(state, config.http_body_limit_bytes))

@@ -2,14 +2,17 @@
 //! and the documentation do not.
 
 mod auth;
+mod conversations;
 mod docs;
 mod health;
+mod messages;
+mod rooms;
 mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse as _;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -28,6 +31,29 @@ fn request_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
     span
 }
 
+/// `limit` and `cursor` of a list request.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PageQuery {
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: String,
+}
+
+impl PageQuery {
+    /// The limit to send on (0 = the service's default).
+    pub(crate) fn limit(&self) -> Result<u32, ApiError> {
+        checked_limit(self.limit)
+    }
+}
+
+/// An explicit `limit=0` is refused here; absent means the default (0 on the wire).
+pub(crate) fn checked_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        Some(0) => Err(chatterbox_errors::Error::invalid("limit must be between 1 and 100").into()),
+        other => Ok(other.unwrap_or(0)),
+    }
+}
+
 /// The whole HTTP application.
 pub fn router(state: GatewayState, body_limit: usize) -> Router {
     chatterbox_telemetry::install_metrics();
@@ -39,6 +65,17 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/users", get(users::search))
         .route("/api/v1/users/me", get(users::me).patch(users::update_me))
         .route("/api/v1/users/{id}", get(users::get))
+        .route("/api/v1/conversations", post(conversations::create).get(conversations::list))
+        .route("/api/v1/conversations/{id}", get(conversations::get).patch(conversations::update))
+        .route("/api/v1/conversations/{id}/participants", post(conversations::add_participant))
+        .route("/api/v1/conversations/{id}/participants/{user_id}", delete(conversations::remove_participant))
+        .route("/api/v1/conversations/{id}/admins", post(conversations::add_admin))
+        .route("/api/v1/conversations/{id}/messages", post(messages::send).get(messages::history))
+        .route("/api/v1/conversations/{id}/read", post(messages::read))
+        .route("/api/v1/messages/{id}", patch(messages::edit).delete(messages::delete))
+        .route("/api/v1/rooms", post(rooms::create).get(rooms::list))
+        .route("/api/v1/rooms/{id}/join", post(rooms::join))
+        .route("/api/v1/rooms/{id}/leave", post(rooms::leave))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit));
 
     Router::new()

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use chatterbox_identity::TokenVerifier;
 use chatterbox_proto::auth::v1::auth_service_client::AuthServiceClient;
+use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
 use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
+
 use chatterbox_ratelimit::RateLimiter;
 use chatterbox_runtime::GrpcChannel;
 
@@ -18,6 +21,10 @@ pub struct Backends {
     pub auth: GrpcChannel,
     /// The user service.
     pub user: GrpcChannel,
+    /// The conversation service.
+    pub conversation: GrpcChannel,
+    /// The message service.
+    pub message: GrpcChannel,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -28,6 +35,8 @@ pub struct GatewayState {
     pub(crate) backends: Backends,
     pub(crate) auth: AuthServiceClient<GrpcChannel>,
     pub(crate) users: UserServiceClient<GrpcChannel>,
+    pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
+    pub(crate) messages: MessageServiceClient<GrpcChannel>,
     pub(crate) verifier: TokenVerifier,
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
@@ -51,6 +60,8 @@ impl GatewayState {
         Self {
             auth: AuthServiceClient::new(backends.auth.clone()),
             users: UserServiceClient::new(backends.user.clone()),
+            conversations: ConversationServiceClient::new(backends.conversation.clone()),
+            messages: MessageServiceClient::new(backends.message.clone()),
             backends,
             verifier,
             http_limiter,

@@ -1,6 +1,9 @@
 //! The JSON shapes of `api.md`, built from the services' messages.
 
 use chatterbox_proto::auth::v1::Tokens;
+use chatterbox_proto::conversation::v1::{Conversation, ConversationType};
+use chatterbox_proto::message::v1::{Message, Summary};
+
 use chatterbox_proto::user::v1::User;
 use chatterbox_types::Timestamp;
 use serde::Serialize;
@@ -62,4 +65,104 @@ pub struct ListView<T> {
     pub items: Vec<T>,
     /// Where the next page starts; null at the end.
     pub next_cursor: Option<String>,
+}
+
+/// `message`.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    id: String,
+    conversation_id: String,
+    seq: u64,
+    sender_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    content: String,
+    attachments: Vec<serde_json::Value>,
+    client_id: Option<String>,
+    read_by: Vec<ReceiptView>,
+    created_at: String,
+    edited_at: Option<String>,
+    deleted: bool,
+}
+
+/// One entry of `read_by`.
+#[derive(Debug, Serialize)]
+pub struct ReceiptView {
+    user_id: String,
+    read_at: String,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        let time = |ms: i64| Timestamp::from_millis(ms).to_rfc3339();
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            kind: m.r#type,
+            content: m.content,
+            // Media objects arrive with the media service; until then no
+            // message can carry attachments.
+            attachments: Vec::new(),
+            client_id: m.client_id,
+            read_by: m
+                .read_by
+                .into_iter()
+                .map(|r| ReceiptView { user_id: r.user_id, read_at: time(r.read_at_ms) })
+                .collect(),
+            created_at: time(m.created_at_ms),
+            edited_at: m.edited_at_ms.map(time),
+            deleted: m.deleted,
+        }
+    }
+}
+
+/// `conversation`, with the caller's view of its messages.
+#[derive(Debug, Serialize)]
+pub struct ConversationView {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: Option<String>,
+    description: String,
+    participants: Vec<String>,
+    admins: Vec<String>,
+    created_by: String,
+    last_message: Option<MessageView>,
+    unread_count: u64,
+    member_count: u32,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ConversationView {
+    /// Joins a conversation with its message summary (if any).
+    pub fn new(c: Conversation, summary: Option<Summary>) -> Self {
+        let time = |ms: i64| Timestamp::from_millis(ms).to_rfc3339();
+        let kind = match ConversationType::try_from(c.r#type).unwrap_or(ConversationType::Unspecified) {
+            ConversationType::Direct => "direct",
+            ConversationType::Group => "group",
+            ConversationType::Room => "room",
+            ConversationType::Unspecified => "unknown",
+        };
+        let (last_message, unread_count) = match summary {
+            Some(s) => (s.last_message.map(MessageView::from), s.unread_count),
+            None => (None, 0),
+        };
+        Self {
+            id: c.id,
+            kind,
+            name: (!c.name.is_empty()).then_some(c.name),
+            description: c.description,
+            participants: c.participant_ids,
+            admins: c.admin_ids,
+            created_by: c.created_by,
+            last_message,
+            unread_count,
+            member_count: c.member_count,
+            created_at: time(c.created_at_ms),
+            updated_at: time(c.updated_at_ms),
+        }
+    }
 }

@@ -4,7 +4,13 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["chatterbox/auth/v1/auth.proto", "chatterbox/user/v1/user.proto"];
+    let files = [
+        "chatterbox/auth/v1/auth.proto",
+        "chatterbox/user/v1/user.proto",
+        "chatterbox/conversation/v1/conversation.proto",
+        "chatterbox/message/v1/message.proto",
+    ];
+
     let descriptors = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("descriptors.bin"), prost::Message::encode_to_vec(&descriptors))?;

@@ -58,49 +58,73 @@ fn keygen(dir: &Path) {
     assert!(status.success());
 }
 
+/// Every part as its own process, and two gateways, on FerretDB + Redis.
+struct Cluster {
+    _keys: tempfile::TempDir,
+    _data: tempfile::TempDir,
+    user: Process,
+    _auth: Process,
+    _conversation: Process,
+    _message: Process,
+    a: Process,
+    b: Process,
+}
+
+impl Cluster {
+    async fn start(http_rate_limit: u32) -> Self {
+        let keys = tempfile::tempdir().unwrap();
+        keygen(keys.path());
+        let data = tempfile::tempdir().unwrap();
+        let common = [
+            ("MONGODB_URI", chatterbox_testkit::mongodb_uri()),
+            ("CHATTERBOX_MONGODB_DATABASE", chatterbox_testkit::fresh_database_name()),
+            ("CHATTERBOX_DATA_DIR", data.path().display().to_string()),
+            ("CHATTERBOX_GRPC_ADDR", "127.0.0.1:0".into()),
+            ("CHATTERBOX_HTTP_ADDR", "127.0.0.1:0".into()),
+            ("CHATTERBOX_JWT_PUBLIC_KEY_FILE", keys.path().join("jwt-public.pem").display().to_string()),
+        ];
+        let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+            common.iter().cloned().chain(extra.iter().cloned()).collect()
+        };
+        let user = start("user", &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into())])).await;
+        let user_url = format!("http://{}", user.addr);
+        let private_key = keys.path().join("jwt-private.pem").display().to_string();
+        let auth = start(
+            "auth",
+            &with(&[("CHATTERBOX_USER_URL", user_url.clone()), ("CHATTERBOX_JWT_PRIVATE_KEY_FILE", private_key)]),
+        )
+        .await;
+        let conversation = start("conversation", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
+        let conversation_url = format!("http://{}", conversation.addr);
+        let message = start("message", &with(&[("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())])).await;
+        let gateway_env = with(&[
+            ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
+            ("CHATTERBOX_USER_URL", user_url),
+            ("CHATTERBOX_CONVERSATION_URL", conversation_url),
+            ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.addr)),
+            ("REDIS_URL", chatterbox_testkit::redis_url()),
+            ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
+            ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
+        ]);
+        let a = start("gateway", &gateway_env).await;
+        let b = start("gateway", &gateway_env).await;
+        Self { _keys: keys, _data: data, user, _auth: auth, _conversation: conversation, _message: message, a, b }
+    }
+}
+
 #[tokio::test]
 async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
-    let keys = tempfile::tempdir().unwrap();
-    keygen(keys.path());
-    let data = tempfile::tempdir().unwrap();
-    let common = [
-        ("MONGODB_URI", chatterbox_testkit::mongodb_uri()),
-        ("CHATTERBOX_MONGODB_DATABASE", chatterbox_testkit::fresh_database_name()),
-        ("CHATTERBOX_DATA_DIR", data.path().display().to_string()),
-        ("CHATTERBOX_GRPC_ADDR", "127.0.0.1:0".into()),
-        ("CHATTERBOX_HTTP_ADDR", "127.0.0.1:0".into()),
-        ("CHATTERBOX_JWT_PUBLIC_KEY_FILE", keys.path().join("jwt-public.pem").display().to_string()),
-    ];
-    let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-        common.iter().cloned().chain(extra.iter().cloned()).collect()
-    };
-
-    let user = start("user", &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into())])).await;
-    let user_url = format!("http://{}", user.addr);
-    let private_key = keys.path().join("jwt-private.pem").display().to_string();
-    let auth = start(
-        "auth",
-        &with(&[("CHATTERBOX_USER_URL", user_url.clone()), ("CHATTERBOX_JWT_PRIVATE_KEY_FILE", private_key)]),
-    )
-    .await;
-    let gateway_env = with(&[
-        ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
-        ("CHATTERBOX_USER_URL", user_url),
-        ("REDIS_URL", chatterbox_testkit::redis_url()),
-        ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
-        ("CHATTERBOX_HTTP_RATE_LIMIT", "10".into()),
-    ]);
-    let a = start("gateway", &gateway_env).await;
-    let b = start("gateway", &gateway_env).await;
+    let cluster = Cluster::start(10).await;
+    let (a, b, user) = (&cluster.a, &cluster.b, &cluster.user);
     let client = reqwest::Client::new();
     let url = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
 
-    for g in [&a, &b] {
+    for g in [a, b] {
         assert_eq!(client.get(url(g, "/readyz")).send().await.unwrap().status(), StatusCode::OK);
     }
 
     let registered = client
-        .post(url(&a, "/api/v1/auth/register"))
+        .post(url(a, "/api/v1/auth/register"))
         .json(&json!({"username": "dora", "email": "dora@example.com", "password": "explorer-pw"}))
         .send()
         .await
@@ -109,7 +133,7 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     let registered: Value = registered.json().await.unwrap();
 
     let login = client
-        .post(url(&b, "/api/v1/auth/login"))
+        .post(url(b, "/api/v1/auth/login"))
         .json(&json!({"email": "dora@example.com", "password": "explorer-pw"}))
         .send()
         .await
@@ -121,14 +145,14 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     // A token minted behind gateway A is good at gateway B, and a refresh
     // token issued through A rotates through B.
     let me = client
-        .get(url(&b, "/api/v1/users/me"))
+        .get(url(b, "/api/v1/users/me"))
         .bearer_auth(registered["tokens"]["access_token"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(me.status(), StatusCode::OK);
     let refreshed = client
-        .post(url(&b, "/api/v1/auth/refresh"))
+        .post(url(b, "/api/v1/auth/refresh"))
         .json(&json!({"refresh_token": registered["tokens"]["refresh_token"]}))
         .send()
         .await
@@ -145,7 +169,7 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     // spent, the limit is hit within a few more requests, not after 16.
     let mut first_refusal = None;
     for n in 0..16 {
-        let g = if n % 2 == 0 { &a } else { &b };
+        let g = if n % 2 == 0 { a } else { b };
         let r = client.get(url(g, "/api/v1/users/me")).send().await.unwrap();
         assert!(r.headers().contains_key("x-ratelimit-remaining"));
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
@@ -155,7 +179,90 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     }
     let n = first_refusal.expect("the shared limit was reached");
     assert!(n <= 8, "first 429 after {n} more requests");
-    let other = if n % 2 == 0 { &b } else { &a };
+    let other = if n % 2 == 0 { b } else { a };
     let r = client.get(url(other, "/api/v1/users/me")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the other gateway shares the bucket");
+}
+
+/// Registers through `gateway`; returns (id, access token).
+async fn register(client: &reqwest::Client, gateway: &Process, name: &str) -> (String, String) {
+    let r = client
+        .post(format!("http://{}/api/v1/auth/register", gateway.addr))
+        .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": "long-enough-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    (body["user"]["id"].as_str().unwrap().to_owned(), body["tokens"]["access_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn two_users_on_different_gateways_hold_a_conversation() {
+    let cluster = Cluster::start(0).await;
+    let client = reqwest::Client::new();
+    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
+
+    let created = client
+        .post(at(&cluster.a, "/api/v1/conversations"))
+        .bearer_auth(&ann_token)
+        .json(&json!({"type": "direct", "participant_ids": [bob]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let conversation: Value = created.json().await.unwrap();
+    let id = conversation["id"].as_str().unwrap();
+
+    // Bob, through the other gateway, finds the same conversation.
+    let again = client
+        .post(at(&cluster.b, "/api/v1/conversations"))
+        .bearer_auth(&bob_token)
+        .json(&json!({"type": "direct", "participant_ids": [ann]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id);
+
+    for (gateway, token, text) in [(&cluster.a, &ann_token, "hi bob"), (&cluster.b, &bob_token, "hi ann")] {
+        let sent = client
+            .post(at(gateway, &format!("/api/v1/conversations/{id}/messages")))
+            .bearer_auth(token)
+            .json(&json!({"content": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::CREATED);
+    }
+    let history: Value = client
+        .get(at(&cluster.b, &format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(&bob_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seen: Vec<(u64, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["seq"].as_u64().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [(1, "hi bob"), (2, "hi ann")]);
+
+    let mine: Value = client
+        .get(at(&cluster.a, "/api/v1/conversations"))
+        .bearer_auth(&ann_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"][0]["unread_count"], 1);
+    assert_eq!(mine["items"][0]["last_message"]["content"], "hi ann");
 }

@@ -84,6 +84,9 @@ async fn readiness_fails_when_a_service_is_gone() {
     // A gateway whose user service points at a closed port.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     config.user_url = Some(format!("http://{closed}"));
+    config.conversation_url = Some(format!("http://{closed}"));
+    config.message_url = Some(format!("http://{closed}"));
+
     config.auth_url = Some(format!("http://{}", app.addr));
     config.jwt_public_key_file = Some(app.data_dir.path().join("jwt-public.pem"));
     let listener_config = config.clone();

@@ -116,6 +116,61 @@ impl TestApp {
         self.send(Method::GET, path, Some(token), None).await
     }
 
+    pub async fn post_as(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch_as(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete_as(&self, path: &str, token: &str) -> Response {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// GETs `path` as `token`, expecting 200, and returns the JSON.
+    pub async fn json_as(&self, path: &str, token: &str) -> Value {
+        let r = self.get_as(path, token).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// Creates a direct conversation between `a` and `b`; returns its id.
+    pub async fn direct(&self, a: &TestUser, b: &TestUser) -> String {
+        let r = self
+            .post_as("/api/v1/conversations", &a.access_token, json!({"type": "direct", "participant_ids": [b.id]}))
+            .await;
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a group of `owner` and `others`; returns its id.
+    pub async fn group(&self, owner: &TestUser, name: &str, others: &[&TestUser]) -> String {
+        let ids: Vec<&str> = others.iter().map(|u| u.id.as_str()).collect();
+        let r = self
+            .post_as(
+                "/api/v1/conversations",
+                &owner.access_token,
+                json!({"type": "group", "name": name, "participant_ids": ids}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `content` to a conversation as `user`, expecting 201; returns the message.
+    pub async fn say(&self, user: &TestUser, conversation: &str, content: &str) -> Value {
+        let r = self
+            .post_as(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                &user.access_token,
+                json!({"content": content}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "sending {content:?}");
+        r.json().await.unwrap()
+    }
+
     pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> Response {
         self.post("/api/v1/auth/register", json!({"username": username, "email": email, "password": password})).await
     }

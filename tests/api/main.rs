@@ -10,6 +10,10 @@
 mod helpers;
 
 mod auth;
+mod conversations;
+mod messages;
+mod rooms;
+
 mod distributed;
 mod forged_tokens;
 mod gateway;

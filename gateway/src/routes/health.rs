@@ -42,12 +42,16 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
             None => Ok(()),
         }
     };
-    let (auth, user, redis) = tokio::join!(
+    let (auth, user, conversation, message, redis) = tokio::join!(
         serving(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
         serving(b.user.clone(), "chatterbox.user.v1.UserService"),
+        serving(b.conversation.clone(), "chatterbox.conversation.v1.ConversationService"),
+        serving(b.message.clone(), "chatterbox.message.v1.MessageService"),
         redis,
     );
-    let failures: Vec<String> = [auth, user, redis].into_iter().filter_map(Result::err).collect();
+    let failures: Vec<String> =
+        [auth, user, conversation, message, redis].into_iter().filter_map(Result::err).collect();
+
     if failures.is_empty() {
         (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
     } else {

@@ -65,11 +65,8 @@ pub(crate) async fn search(
     user: CurrentUser,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<ListView<UserView>>> {
-    if q.limit == Some(0) {
-        return Err(chatterbox_errors::Error::invalid("limit must be between 1 and 100").into());
-    }
-    let request =
-        user.request(SearchUsersRequest { prefix: q.search, limit: q.limit.unwrap_or(0), cursor: q.cursor })?;
+    let limit = crate::routes::checked_limit(q.limit)?;
+    let request = user.request(SearchUsersRequest { prefix: q.search, limit, cursor: q.cursor })?;
     let page = s.users.clone().search_users(request).await?.into_inner();
     Ok(Json(ListView {
         items: page.items.into_iter().map(UserView::from).collect(),

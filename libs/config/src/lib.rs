@@ -50,6 +50,10 @@ pub struct Config {
     pub auth_url: Option<String>,
     /// How the gateway and services reach the user service (distributed mode).
     pub user_url: Option<String>,
+    /// How the gateway and services reach the conversation service (distributed mode).
+    pub conversation_url: Option<String>,
+    /// How the gateway reaches the message service (distributed mode).
+    pub message_url: Option<String>,
     /// The auth service's Ed25519 private key (PKCS#8 PEM file); embedded
     /// mode generates one under the data dir when unset.
     pub jwt_private_key_file: Option<PathBuf>,
@@ -93,6 +97,9 @@ impl Default for Config {
             metrics_addr: None,
             auth_url: None,
             user_url: None,
+            conversation_url: None,
+            message_url: None,
+
             jwt_private_key_file: None,
             jwt_public_key_file: None,
             jwt_issuer: "chatterbox".into(),

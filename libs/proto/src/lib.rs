@@ -20,3 +20,19 @@ pub mod user {
         tonic::include_proto!("chatterbox.user.v1");
     }
 }
+
+/// `chatterbox.conversation.v1`: direct conversations, groups and rooms.
+pub mod conversation {
+    /// Version 1 of the conversation API.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.conversation.v1");
+    }
+}
+
+/// `chatterbox.message.v1`: messages, history, read watermarks.
+pub mod message {
+    /// Version 1 of the message API.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.message.v1");
+    }
+}

@@ -16,7 +16,7 @@ pub async fn serve_metrics(listener: TcpListener, shutdown: Shutdown) -> anyhow:
             ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], chatterbox_telemetry::prometheus_text())
         }),
     );
-    tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.requested().await }).await?;
     Ok(())
 }

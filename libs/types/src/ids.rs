@@ -8,7 +8,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::InvalidValue;
 
+/// Ids made by this process increase strictly, even within one millisecond,
+/// so sorting by id is sorting by creation.
+fn next_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+
+    // Overflow needs 2^80 ids in one millisecond; fall back to a random one.
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
+
 macro_rules! ulid_id {
+
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,7 +29,7 @@ macro_rules! ulid_id {
         impl $name {
             /// A fresh, time-ordered id.
             pub fn generate() -> Self {
-                Self(ulid::Ulid::new())
+                Self(next_ulid())
             }
 
             /// Parses an id received from outside; anything else is refused.
@@ -66,6 +77,17 @@ ulid_id!(
     /// Identifies a login session: one refresh-token rotation family.
     FamilyId,
     "session id"
+);
+
+ulid_id!(
+    /// Identifies a conversation: direct, group or room.
+    ConversationId,
+    "conversation id"
+);
+ulid_id!(
+    /// Identifies a message.
+    MessageId,
+    "message id"
 );
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 mod email;
 mod ids;
 mod password;
+mod text;
 mod timestamp;
 mod username;
 
 pub use email::Email;
-pub use ids::{FamilyId, UserId};
+pub use ids::{ConversationId, FamilyId, MessageId, UserId};
 pub use password::Password;
+pub use text::{Description, DisplayName};
 pub use timestamp::Timestamp;
 pub use username::Username;
 

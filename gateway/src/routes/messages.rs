@@ -1,0 +1,110 @@
+//! Messages: send, history, edit, delete, read.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chatterbox_errors::Error;
+use chatterbox_proto::message::v1::{
+    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
+};
+use serde::Deserialize;
+
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiQuery, CurrentUser};
+use crate::state::GatewayState;
+use crate::views::{ListView, MessageView};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SendBody {
+    content: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    attachments: Vec<String>,
+    client_id: Option<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/messages` → 201, or 200 with the
+/// original when `client_id` repeats.
+pub(crate) async fn send(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(conversation_id): Path<String>,
+    ApiJson(b): ApiJson<SendBody>,
+) -> ApiResult<Response> {
+    let request = user.request(SendMessageRequest {
+        conversation_id,
+        content: b.content,
+        r#type: b.kind,
+        attachment_ids: b.attachments,
+        client_id: b.client_id,
+    })?;
+    let sent = s.messages.clone().send_message(request).await?.into_inner();
+    let message = sent.message.ok_or_else(|| Error::internal(std::io::Error::other("no message")))?;
+    let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(MessageView::from(message))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct HistoryQuery {
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages?before=&after=&limit=`, ascending `seq`.
+pub(crate) async fn history(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(conversation_id): Path<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<ListView<MessageView>>> {
+    let limit = crate::routes::checked_limit(q.limit)?;
+    let request = user.request(ListMessagesRequest { conversation_id, before: q.before, after: q.after, limit })?;
+    let page = s.messages.clone().list_messages(request).await?.into_inner();
+    // Paging is by `seq` (before/after), so there is no opaque cursor.
+    Ok(Json(ListView { items: page.items.into_iter().map(MessageView::from).collect(), next_cursor: None }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EditBody {
+    content: String,
+}
+
+/// `PATCH /api/v1/messages/{id}` (the sender).
+pub(crate) async fn edit(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(message_id): Path<String>,
+    ApiJson(b): ApiJson<EditBody>,
+) -> ApiResult<Json<MessageView>> {
+    let request = user.request(EditMessageRequest { message_id, content: b.content })?;
+    Ok(Json(s.messages.clone().edit_message(request).await?.into_inner().into()))
+}
+
+/// `DELETE /api/v1/messages/{id}` (the sender or an admin) → 204.
+pub(crate) async fn delete(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(message_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.messages.clone().delete_message(user.request(DeleteMessageRequest { message_id })?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReadBody {
+    seq: u64,
+}
+
+/// `POST /api/v1/conversations/{id}/read` `{seq}` → 204.
+pub(crate) async fn read(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(conversation_id): Path<String>,
+    ApiJson(b): ApiJson<ReadBody>,
+) -> ApiResult<StatusCode> {
+    s.messages.clone().mark_read(user.request(MarkReadRequest { conversation_id, seq: b.seq })?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,42 @@
+//! Whether users exist, asked of the user service with the caller's token.
+
+use chatterbox_errors::{Code, Error};
+use chatterbox_identity::with_bearer;
+use chatterbox_proto::user::v1::GetUserRequest;
+use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
+use chatterbox_runtime::GrpcChannel;
+use chatterbox_types::UserId;
+
+/// Where users are known.
+#[async_trait::async_trait]
+pub trait UserDirectory: Send + Sync + std::fmt::Debug {
+    /// Whether `user` exists, asked on behalf of the holder of `token`.
+    async fn exists(&self, token: &str, user: UserId) -> Result<bool, Error>;
+}
+
+/// The user service over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcUserDirectory {
+    client: UserServiceClient<GrpcChannel>,
+}
+
+impl GrpcUserDirectory {
+    /// Asks the user service behind `channel`.
+    pub fn new(channel: GrpcChannel) -> Self {
+        Self { client: UserServiceClient::new(channel) }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserDirectory for GrpcUserDirectory {
+    async fn exists(&self, token: &str, user: UserId) -> Result<bool, Error> {
+        let request = with_bearer(GetUserRequest { id: user.to_string() }, token)?;
+        match self.client.clone().get_user(request).await {
+            Ok(_) => Ok(true),
+            Err(status) => {
+                let e = Error::from(status);
+                if e.code() == Code::NotFound { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+}

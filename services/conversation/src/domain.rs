@@ -1,0 +1,423 @@
+//! The rules of conversations (`api.md`): one direct conversation per pair,
+//! groups and rooms with admins, and 404 (never 403) for whatever the caller
+//! takes no part in.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chatterbox_errors::Error;
+use chatterbox_store::StoreError;
+use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
+
+use crate::directory::UserDirectory;
+use crate::store::{ActivityCursor, Conversation, ConversationStore, Kind, NameCursor, Rename};
+
+/// Page size when none is given.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page.
+pub const MAX_LIMIT: u32 = 100;
+/// Most participants a group may be created with (rooms grow by joining).
+pub const MAX_GROUP_SIZE: usize = 1000;
+
+/// The caller: a verified user and the token to ask other services with.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Who is calling.
+    pub id: UserId,
+    /// Their access token.
+    pub token: String,
+}
+
+/// A page of conversations.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The conversations.
+    pub items: Vec<Conversation>,
+    /// Where the next page starts, if any.
+    pub next_cursor: Option<String>,
+}
+
+/// The conversation domain.
+#[derive(Debug, Clone)]
+pub struct Conversations {
+    store: Arc<dyn ConversationStore>,
+    users: Arc<dyn UserDirectory>,
+}
+
+fn storage(e: StoreError) -> Error {
+    Error::internal(e)
+}
+
+fn not_found() -> Error {
+    Error::not_found("conversation not found")
+}
+
+fn page_limit(limit: u32) -> Result<u32, Error> {
+    match limit {
+        0 => Ok(DEFAULT_LIMIT),
+        1..=MAX_LIMIT => Ok(limit),
+        _ => Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+fn parse_conversation(id: &str) -> Result<ConversationId, Error> {
+    // A malformed id names nothing the caller can see.
+    ConversationId::parse(id).map_err(|_| not_found())
+}
+
+fn parse_user(id: &str) -> Result<UserId, Error> {
+    UserId::parse(id).map_err(|_| Error::not_found(format!("user {id} not found")))
+}
+
+fn encode_cursor(parts: &[&str]) -> String {
+    URL_SAFE_NO_PAD.encode(parts.join("\n"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<Option<Vec<String>>, Error> {
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| Error::invalid("invalid cursor"))?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::invalid("invalid cursor"))?;
+    Ok(Some(text.split('\n').map(str::to_owned).collect()))
+}
+
+fn activity_cursor(cursor: &str) -> Result<Option<ActivityCursor>, Error> {
+    let Some(parts) = decode_cursor(cursor)? else { return Ok(None) };
+    match parts.as_slice() {
+        [at, id] => Ok(Some(ActivityCursor {
+            last_activity: Timestamp::from_millis(at.parse().map_err(|_| Error::invalid("invalid cursor"))?),
+            id: ConversationId::parse(id).map_err(|_| Error::invalid("invalid cursor"))?,
+        })),
+        _ => Err(Error::invalid("invalid cursor")),
+    }
+}
+
+fn name_cursor(cursor: &str) -> Result<Option<NameCursor>, Error> {
+    let Some(parts) = decode_cursor(cursor)? else { return Ok(None) };
+    match parts.as_slice() {
+        [key, id] => Ok(Some(NameCursor {
+            name_key: key.clone(),
+            id: ConversationId::parse(id).map_err(|_| Error::invalid("invalid cursor"))?,
+        })),
+        _ => Err(Error::invalid("invalid cursor")),
+    }
+}
+
+/// The unique key of the direct conversation of a pair, whoever asks.
+fn direct_key(a: UserId, b: UserId) -> String {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    format!("direct:{low}:{high}")
+}
+
+fn room_key(name: &DisplayName) -> String {
+    format!("room:{}", name.key())
+}
+
+impl Conversations {
+    /// The domain over a store and the user directory.
+    pub fn new(store: Arc<dyn ConversationStore>, users: Arc<dyn UserDirectory>) -> Self {
+        Self { store, users }
+    }
+
+    async fn require_user(&self, actor: &Actor, user: UserId) -> Result<(), Error> {
+        if self.users.exists(&actor.token, user).await? {
+            Ok(())
+        } else {
+            Err(Error::not_found(format!("user {user} not found")))
+        }
+    }
+
+    /// A conversation the actor takes part in; 404 otherwise.
+    async fn visible(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+        let id = parse_conversation(id)?;
+        match self.store.get(id).await.map_err(storage)? {
+            Some(c) if c.has_participant(actor.id) => Ok(c),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// A visible group or room the actor administers.
+    async fn administered(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+        let c = self.visible(actor, id).await?;
+        if c.kind == Kind::Direct {
+            return Err(Error::invalid("a direct conversation has no admins, names or other participants"));
+        }
+        if !c.has_admin(actor.id) {
+            return Err(Error::permission_denied("only admins may do this"));
+        }
+        Ok(c)
+    }
+
+    /// The direct conversation with `other`, and whether it was just created.
+    pub async fn create_direct(&self, actor: &Actor, other: &str) -> Result<(Conversation, bool), Error> {
+        let other = parse_user(other)?;
+        if other == actor.id {
+            return Err(Error::invalid("a direct conversation needs another user"));
+        }
+        let key = direct_key(actor.id, other);
+        if let Some(existing) = self.store.get_by_unique_key(&key).await.map_err(storage)? {
+            return Ok((existing, false));
+        }
+        self.require_user(actor, other).await?;
+        let now = Timestamp::now();
+        let c = Conversation {
+            id: ConversationId::generate(),
+            kind: Kind::Direct,
+            name: String::new(),
+            description: String::new(),
+            unique_key: key.clone(),
+            name_key: String::new(),
+            participants: vec![actor.id, other],
+            admins: Vec::new(),
+            created_by: actor.id,
+            created_at: now,
+            updated_at: now,
+            last_activity: now,
+        };
+        match self.store.create(&c).await {
+            Ok(()) => Ok((c, true)),
+            // Someone created it between our look and our write: theirs wins.
+            Err(StoreError::Duplicate(_)) => {
+                let existing = self.store.get_by_unique_key(&key).await.map_err(storage)?;
+                Ok((existing.ok_or_else(|| Error::internal(anyhow_free("direct conversation vanished")))?, false))
+            }
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// A group of the actor and `participants`; the actor administers it.
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        name: &str,
+        description: &str,
+        participants: &[String],
+    ) -> Result<Conversation, Error> {
+        let name = DisplayName::parse(name)?;
+        let description = Description::parse(description)?;
+        let mut members = vec![actor.id];
+        let mut seen = HashSet::from([actor.id]);
+        for id in participants {
+            let user = parse_user(id)?;
+            if seen.insert(user) {
+                members.push(user);
+            }
+        }
+        if members.len() < 2 {
+            return Err(Error::invalid("a group needs at least one other participant"));
+        }
+        if members.len() > MAX_GROUP_SIZE {
+            return Err(Error::invalid(format!("a group starts with at most {MAX_GROUP_SIZE} participants")));
+        }
+        for user in &members[1..] {
+            self.require_user(actor, *user).await?;
+        }
+        let id = ConversationId::generate();
+        let now = Timestamp::now();
+        let c = Conversation {
+            id,
+            kind: Kind::Group,
+            name: name.to_string(),
+            description: description.as_str().to_owned(),
+            unique_key: format!("group:{id}"),
+            name_key: name.key(),
+            participants: members,
+            admins: vec![actor.id],
+            created_by: actor.id,
+            created_at: now,
+            updated_at: now,
+            last_activity: now,
+        };
+        self.store.create(&c).await.map_err(storage)?;
+        Ok(c)
+    }
+
+    /// A public room with a unique name; the actor administers it.
+    pub async fn create_room(&self, actor: &Actor, name: &str, description: &str) -> Result<Conversation, Error> {
+        let name = DisplayName::parse(name)?;
+        let description = Description::parse(description)?;
+        let now = Timestamp::now();
+        let c = Conversation {
+            id: ConversationId::generate(),
+            kind: Kind::Room,
+            name: name.to_string(),
+            description: description.as_str().to_owned(),
+            unique_key: room_key(&name),
+            name_key: name.key(),
+            participants: vec![actor.id],
+            admins: vec![actor.id],
+            created_by: actor.id,
+            created_at: now,
+            updated_at: now,
+            last_activity: now,
+        };
+        self.store.create(&c).await.map_err(|e| match e {
+            StoreError::Duplicate(_) => Error::already_exists("a room with this name exists"),
+            e => storage(e),
+        })?;
+        Ok(c)
+    }
+
+    /// A conversation the actor takes part in.
+    pub async fn get(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+        self.visible(actor, id).await
+    }
+
+    /// The actor's conversations, most recent activity first.
+    pub async fn list(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page, Error> {
+        let limit = page_limit(limit)?;
+        let after = activity_cursor(cursor)?;
+        let mut items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
+        let next_cursor = (items.len() > limit as usize).then(|| {
+            items.truncate(limit as usize);
+            let last = &items[items.len() - 1];
+            encode_cursor(&[&last.last_activity.millis().to_string(), &last.id.to_string()])
+        });
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Renames or re-describes a group or room.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Conversation, Error> {
+        let c = self.administered(actor, id).await?;
+        let name = name.map(DisplayName::parse).transpose()?;
+        let description = description.map(Description::parse).transpose()?;
+        let rename = name.map(|n| Rename {
+            unique_key: if c.kind == Kind::Room { room_key(&n) } else { c.unique_key.clone() },
+            name_key: n.key(),
+            name: n.to_string(),
+        });
+        self.store
+            .update_details(c.id, rename.as_ref(), description.as_ref().map(Description::as_str), Timestamp::now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => Error::already_exists("a room with this name exists"),
+                e => storage(e),
+            })?
+            .ok_or_else(not_found)
+    }
+
+    /// Adds a user to a group or room (admins).
+    pub async fn add_participant(&self, actor: &Actor, id: &str, user: &str) -> Result<Conversation, Error> {
+        let c = self.administered(actor, id).await?;
+        let user = parse_user(user)?;
+        if c.has_participant(user) {
+            return Ok(c);
+        }
+        self.require_user(actor, user).await?;
+        self.store.add_participant(c.id, user, Timestamp::now()).await.map_err(storage)?.ok_or_else(not_found)
+    }
+
+    /// Removes a participant (admins), or the actor leaving.
+    pub async fn remove_participant(&self, actor: &Actor, id: &str, user: &str) -> Result<(), Error> {
+        let c = self.visible(actor, id).await?;
+        let user = parse_user(user)?;
+        if c.kind == Kind::Direct {
+            return Err(Error::invalid("nobody can leave or be removed from a direct conversation"));
+        }
+        if user != actor.id && !c.has_admin(actor.id) {
+            return Err(Error::permission_denied("only admins may remove others"));
+        }
+        if !c.has_participant(user) {
+            return Err(Error::not_found("not a participant"));
+        }
+        self.leave(c.id, user).await
+    }
+
+    /// Makes a participant an admin (admins).
+    pub async fn add_admin(&self, actor: &Actor, id: &str, user: &str) -> Result<Conversation, Error> {
+        let c = self.administered(actor, id).await?;
+        let user = parse_user(user)?;
+        if !c.has_participant(user) {
+            return Err(Error::invalid("only participants can become admins"));
+        }
+        let updated =
+            self.store.add_admin(c.id, user, Timestamp::now()).await.map_err(storage)?.ok_or_else(not_found)?;
+        if !updated.has_admin(user) {
+            // They left between our check and the write.
+            return Err(Error::invalid("only participants can become admins"));
+        }
+        Ok(updated)
+    }
+
+    /// The room directory: rooms whose name starts with `search`.
+    pub async fn list_rooms(&self, search: &str, limit: u32, cursor: &str) -> Result<Page, Error> {
+        let limit = page_limit(limit)?;
+        if search.chars().count() > 100 {
+            return Err(Error::invalid("search is at most 100 characters"));
+        }
+        let prefix = search.trim().to_lowercase();
+        let after = name_cursor(cursor)?;
+        let mut items = self.store.list_rooms(&prefix, after.as_ref(), limit + 1).await.map_err(storage)?;
+        let next_cursor = (items.len() > limit as usize).then(|| {
+            items.truncate(limit as usize);
+            let last = &items[items.len() - 1];
+            encode_cursor(&[&last.name_key, &last.id.to_string()])
+        });
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn room(&self, id: &str) -> Result<Conversation, Error> {
+        let id = parse_conversation(id)?;
+        match self.store.get(id).await.map_err(storage)? {
+            Some(c) if c.kind == Kind::Room => Ok(c),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Joins a public room (idempotent).
+    pub async fn join_room(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+        let room = self.room(id).await?;
+        if room.has_participant(actor.id) {
+            return Ok(room);
+        }
+        self.store.add_participant(room.id, actor.id, Timestamp::now()).await.map_err(storage)?.ok_or_else(not_found)
+    }
+
+    /// Leaves a room the actor is in.
+    pub async fn leave_room(&self, actor: &Actor, id: &str) -> Result<(), Error> {
+        let room = self.room(id).await?;
+        if !room.has_participant(actor.id) {
+            return Err(not_found());
+        }
+        self.leave(room.id, actor.id).await
+    }
+
+    /// Removes `user`; if that took the last admin of a non-empty
+    /// conversation, the longest-standing participant becomes admin.
+    async fn leave(&self, id: ConversationId, user: UserId) -> Result<(), Error> {
+        let now = Timestamp::now();
+        let after = self.store.remove_participant(id, user, now).await.map_err(storage)?.ok_or_else(not_found)?;
+        if after.admins.is_empty()
+            && let Some(heir) = after.participants.first()
+        {
+            self.store.add_admin(id, *heir, now).await.map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// The actor's standing in a conversation (for the message service).
+    pub async fn access(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+        self.visible(actor, id).await
+    }
+
+    /// Moves the last activity of a conversation the actor is in forward.
+    pub async fn record_activity(&self, actor: &Actor, id: &str, at: Timestamp) -> Result<(), Error> {
+        let id = parse_conversation(id)?;
+        // One conditional write: only a participant's call moves it.
+        self.store.record_activity(id, actor.id, at).await.map_err(storage)
+    }
+}
+
+/// A cause for an internal error that is not another error.
+fn anyhow_free(message: &'static str) -> std::io::Error {
+    std::io::Error::other(message)
+}

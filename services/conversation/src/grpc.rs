@@ -1,0 +1,194 @@
+//! The transport layer: `chatterbox.conversation.v1.ConversationService`.
+//! Every call's token is verified here and handed to the domain as an actor.
+
+use std::sync::Arc;
+
+use chatterbox_identity::{TokenVerifier, authorize_request, bearer_token};
+use chatterbox_proto::conversation::v1::conversation_service_server::{ConversationService, ConversationServiceServer};
+use chatterbox_proto::conversation::v1::{
+    Access, CheckAccessRequest, Conversation as ConversationMsg, ConversationPage, ConversationType,
+    CreateDirectRequest, CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest,
+    LeaveRoomResponse, ListConversationsRequest, ListRoomsRequest, ParticipantRequest, RecordActivityRequest,
+    RecordActivityResponse, RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
+};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_types::Timestamp;
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{Actor, Conversations, Page};
+use crate::store::{Conversation, Kind};
+
+#[derive(Debug, Clone)]
+struct ConversationGrpc {
+    conversations: Arc<Conversations>,
+    verifier: TokenVerifier,
+}
+
+impl ConversationGrpc {
+    fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
+        let id = authorize_request(request, &self.verifier)?.user()?;
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Actor { id, token })
+    }
+}
+
+fn kind(k: Kind) -> ConversationType {
+    match k {
+        Kind::Direct => ConversationType::Direct,
+        Kind::Group => ConversationType::Group,
+        Kind::Room => ConversationType::Room,
+    }
+}
+
+/// A conversation on the wire.
+pub fn to_proto(c: Conversation) -> ConversationMsg {
+    ConversationMsg {
+        id: c.id.to_string(),
+        r#type: kind(c.kind).into(),
+        name: c.name,
+        description: c.description,
+        member_count: c.participants.len() as u32,
+        participant_ids: c.participants.iter().map(ToString::to_string).collect(),
+        admin_ids: c.admins.iter().map(ToString::to_string).collect(),
+        created_by: c.created_by.to_string(),
+        created_at_ms: c.created_at.millis(),
+        updated_at_ms: c.updated_at.millis(),
+        last_activity_ms: c.last_activity.millis(),
+    }
+}
+
+fn page(p: Page) -> ConversationPage {
+    ConversationPage {
+        items: p.items.into_iter().map(to_proto).collect(),
+        next_cursor: p.next_cursor.unwrap_or_default(),
+    }
+}
+
+#[tonic::async_trait]
+impl ConversationService for ConversationGrpc {
+    async fn create_direct(
+        &self,
+        request: Request<CreateDirectRequest>,
+    ) -> Result<Response<CreateDirectResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let (c, created) = self.conversations.create_direct(&actor, &request.into_inner().other_user_id).await?;
+        Ok(Response::new(CreateDirectResponse { conversation: Some(to_proto(c)), created }))
+    }
+
+    async fn create_group(&self, request: Request<CreateGroupRequest>) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let c = self.conversations.create_group(&actor, &r.name, &r.description, &r.participant_ids).await?;
+        Ok(Response::new(to_proto(c)))
+    }
+
+    async fn create_room(&self, request: Request<CreateRoomRequest>) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(to_proto(self.conversations.create_room(&actor, &r.name, &r.description).await?)))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<GetConversationRequest>,
+    ) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        Ok(Response::new(to_proto(self.conversations.get(&actor, &request.into_inner().id).await?)))
+    }
+
+    async fn list_conversations(
+        &self,
+        request: Request<ListConversationsRequest>,
+    ) -> Result<Response<ConversationPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(page(self.conversations.list(&actor, r.limit, &r.cursor).await?)))
+    }
+
+    async fn update_conversation(
+        &self,
+        request: Request<UpdateConversationRequest>,
+    ) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let c = self.conversations.update(&actor, &r.id, r.name.as_deref(), r.description.as_deref()).await?;
+        Ok(Response::new(to_proto(c)))
+    }
+
+    async fn add_participant(&self, request: Request<ParticipantRequest>) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(to_proto(self.conversations.add_participant(&actor, &r.id, &r.user_id).await?)))
+    }
+
+    async fn remove_participant(
+        &self,
+        request: Request<ParticipantRequest>,
+    ) -> Result<Response<RemoveParticipantResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        self.conversations.remove_participant(&actor, &r.id, &r.user_id).await?;
+        Ok(Response::new(RemoveParticipantResponse {}))
+    }
+
+    async fn add_admin(&self, request: Request<ParticipantRequest>) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(to_proto(self.conversations.add_admin(&actor, &r.id, &r.user_id).await?)))
+    }
+
+    async fn list_rooms(&self, request: Request<ListRoomsRequest>) -> Result<Response<ConversationPage>, Status> {
+        self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(page(self.conversations.list_rooms(&r.search, r.limit, &r.cursor).await?)))
+    }
+
+    async fn join_room(&self, request: Request<RoomRequest>) -> Result<Response<ConversationMsg>, Status> {
+        let actor = self.actor(&request)?;
+        Ok(Response::new(to_proto(self.conversations.join_room(&actor, &request.into_inner().id).await?)))
+    }
+
+    async fn leave_room(&self, request: Request<RoomRequest>) -> Result<Response<LeaveRoomResponse>, Status> {
+        let actor = self.actor(&request)?;
+        self.conversations.leave_room(&actor, &request.into_inner().id).await?;
+        Ok(Response::new(LeaveRoomResponse {}))
+    }
+
+    async fn check_access(&self, request: Request<CheckAccessRequest>) -> Result<Response<Access>, Status> {
+        let actor = self.actor(&request)?;
+        let c = self.conversations.access(&actor, &request.into_inner().id).await?;
+        Ok(Response::new(Access {
+            r#type: kind(c.kind).into(),
+            admin: c.has_admin(actor.id),
+            participant_ids: c.participants.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
+    async fn record_activity(
+        &self,
+        request: Request<RecordActivityRequest>,
+    ) -> Result<Response<RecordActivityResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        self.conversations.record_activity(&actor, &r.id, Timestamp::from_millis(r.at_ms)).await?;
+        Ok(Response::new(RecordActivityResponse {}))
+    }
+}
+
+/// The conversation service, ready for [`chatterbox_runtime::serve_grpc`].
+pub fn grpc_server(conversations: Arc<Conversations>, verifier: TokenVerifier) -> GrpcServer {
+    GrpcServer {
+        routes: tonic::service::Routes::new(ConversationServiceServer::new(ConversationGrpc {
+            conversations,
+            verifier,
+        })),
+        names: vec![<ConversationServiceServer<ConversationGrpc> as NamedService>::NAME],
+    }
+}

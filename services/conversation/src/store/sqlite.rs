@@ -1,0 +1,331 @@
+//! The conversation store on SQLite (embedded mode).
+
+use std::path::Path;
+
+use chatterbox_store::{SqliteDb, StoreError, is_unique_violation};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{ActivityCursor, Conversation, ConversationStore, Kind, NameCursor, Rename, prefix_end};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    unique_key TEXT NOT NULL UNIQUE,
+    name_key TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rooms_by_name ON conversations(kind, name_key, id);
+CREATE TABLE IF NOT EXISTS participants (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    user_id TEXT NOT NULL,
+    admin INTEGER NOT NULL DEFAULT 0,
+    joined_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS participants_by_user ON participants(user_id);
+";
+
+const COLUMNS: &str = "c.id, c.kind, c.name, c.description, c.unique_key, c.name_key, c.created_by, c.created_at, c.updated_at, c.last_activity";
+
+/// Conversations in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteConversationStore {
+    db: SqliteDb,
+}
+
+impl SqliteConversationStore {
+    /// Opens the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
+    }
+
+    /// A throwaway in-memory store, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
+    }
+}
+
+fn conversion(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn user_id(s: String) -> rusqlite::Result<UserId> {
+    UserId::parse(&s).map_err(conversion)
+}
+
+/// A conversation row, without its participants yet.
+fn row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
+    let kind: String = r.get(1)?;
+    Ok(Conversation {
+        id: ConversationId::parse(&r.get::<_, String>(0)?).map_err(conversion)?,
+        kind: Kind::parse(&kind).ok_or_else(|| conversion(chatterbox_types::InvalidValue::new("kind")))?,
+        name: r.get(2)?,
+        description: r.get(3)?,
+        unique_key: r.get(4)?,
+        name_key: r.get(5)?,
+        participants: Vec::new(),
+        admins: Vec::new(),
+        created_by: user_id(r.get(6)?)?,
+        created_at: Timestamp::from_millis(r.get(7)?),
+        updated_at: Timestamp::from_millis(r.get(8)?),
+        last_activity: Timestamp::from_millis(r.get(9)?),
+    })
+}
+
+/// Fills in participants and admins, in joining order.
+fn with_members(conn: &Connection, mut c: Conversation) -> Result<Conversation, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, admin FROM participants WHERE conversation_id = ?1 ORDER BY joined_at, rowid",
+    )?;
+    let rows = stmt.query_map([c.id.to_string()], |r| Ok((user_id(r.get(0)?)?, r.get::<_, bool>(1)?)))?;
+    for member in rows {
+        let (user, admin) = member?;
+        c.participants.push(user);
+        if admin {
+            c.admins.push(user);
+        }
+    }
+    Ok(c)
+}
+
+fn load(conn: &Connection, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+    let found = conn
+        .query_row(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.id = ?1"), [id.to_string()], row)
+        .optional()?;
+    found.map(|c| with_members(conn, c)).transpose()
+}
+
+fn load_all(conn: &Connection, rows: Vec<Conversation>) -> Result<Vec<Conversation>, StoreError> {
+    rows.into_iter().map(|c| with_members(conn, c)).collect()
+}
+
+#[async_trait::async_trait]
+impl ConversationStore for SqliteConversationStore {
+    async fn create(&self, c: &Conversation) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "INSERT INTO conversations (id, kind, name, description, unique_key, name_key, created_by, created_at, updated_at, last_activity)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        c.id.to_string(),
+                        c.kind.as_str(),
+                        c.name,
+                        c.description,
+                        c.unique_key,
+                        c.name_key,
+                        c.created_by.to_string(),
+                        c.created_at.millis(),
+                        c.updated_at.millis(),
+                        c.last_activity.millis()
+                    ],
+                )
+                .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate("unique_key") } else { e.into() })?;
+                for user in &c.participants {
+                    tx.execute(
+                        "INSERT INTO participants (conversation_id, user_id, admin, joined_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![c.id.to_string(), user.to_string(), c.admins.contains(user), c.created_at.millis()],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        self.db.call(move |conn| load(conn, id)).await
+    }
+
+    async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError> {
+        let key = key.to_owned();
+        self.db
+            .call(move |conn| {
+                let found = conn
+                    .query_row(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.unique_key = ?1"), [key], row)
+                    .optional()?;
+                found.map(|c| with_members(conn, c)).transpose()
+            })
+            .await
+    }
+
+    async fn list_for_user(
+        &self,
+        user: UserId,
+        after: Option<&ActivityCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let after = after.map(|a| (a.last_activity.millis(), a.id.to_string()));
+        self.db
+            .call(move |conn| {
+                let (activity, id) = after.unzip();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                     WHERE p.user_id = ?1 AND (?2 IS NULL OR (c.last_activity, c.id) < (?2, ?3))
+                     ORDER BY c.last_activity DESC, c.id DESC LIMIT ?4"
+                ))?;
+                let rows = stmt.query_map(params![user.to_string(), activity, id, limit], row)?;
+                let rows = rows.collect::<Result<Vec<_>, _>>()?;
+                load_all(conn, rows)
+            })
+            .await
+    }
+
+    async fn list_rooms(
+        &self,
+        prefix: &str,
+        after: Option<&NameCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let (low, high) = (prefix.to_owned(), prefix_end(prefix));
+        let after = after.map(|a| (a.name_key.clone(), a.id.to_string()));
+        self.db
+            .call(move |conn| {
+                let (key, id) = after.unzip();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM conversations c
+                     WHERE c.kind = 'room' AND c.name_key >= ?1 AND c.name_key < ?2
+                       AND (?3 IS NULL OR (c.name_key, c.id) > (?3, ?4))
+                     ORDER BY c.name_key, c.id LIMIT ?5"
+                ))?;
+                let rows = stmt.query_map(params![low, high, key, id, limit], row)?;
+                let rows = rows.collect::<Result<Vec<_>, _>>()?;
+                load_all(conn, rows)
+            })
+            .await
+    }
+
+    async fn update_details(
+        &self,
+        id: ConversationId,
+        rename: Option<&Rename>,
+        description: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let rename = rename.cloned();
+        let description = description.map(str::to_owned);
+        self.db
+            .call(move |conn| {
+                let (name, name_key, unique_key) = match rename {
+                    Some(r) => (Some(r.name), Some(r.name_key), Some(r.unique_key)),
+                    None => (None, None, None),
+                };
+                let changed = conn
+                    .execute(
+                        "UPDATE conversations SET name = COALESCE(?2, name), name_key = COALESCE(?3, name_key),
+                            unique_key = COALESCE(?4, unique_key), description = COALESCE(?5, description), updated_at = ?6
+                         WHERE id = ?1",
+                        params![id.to_string(), name, name_key, unique_key, description, now.millis()],
+                    )
+                    .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate("unique_key") } else { e.into() })?;
+                if changed == 0 { Ok(None) } else { load(conn, id) }
+            })
+            .await
+    }
+
+    async fn add_participant(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let exists: Option<i64> =
+                    tx.query_row("SELECT 1 FROM conversations WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let added = tx.execute(
+                    "INSERT OR IGNORE INTO participants (conversation_id, user_id, admin, joined_at) VALUES (?1, ?2, 0, ?3)",
+                    params![id.to_string(), user.to_string(), now.millis()],
+                )?;
+                if added > 0 {
+                    tx.execute(
+                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+                        params![id.to_string(), now.millis()],
+                    )?;
+                }
+                let found = load(&tx, id)?;
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn remove_participant(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let removed = tx.execute(
+                    "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
+                    params![id.to_string(), user.to_string()],
+                )?;
+                if removed > 0 {
+                    tx.execute(
+                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+                        params![id.to_string(), now.millis()],
+                    )?;
+                }
+                let found = load(&tx, id)?;
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn add_admin(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let promoted = tx.execute(
+                    "UPDATE participants SET admin = 1 WHERE conversation_id = ?1 AND user_id = ?2 AND admin = 0",
+                    params![id.to_string(), user.to_string()],
+                )?;
+                if promoted > 0 {
+                    tx.execute(
+                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+                        params![id.to_string(), now.millis()],
+                    )?;
+                }
+                let found = load(&tx, id)?;
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn record_activity(&self, id: ConversationId, by: UserId, at: Timestamp) -> Result<(), StoreError> {
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE conversations SET last_activity = ?2 WHERE id = ?1 AND last_activity < ?2
+                       AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?3)",
+                    params![id.to_string(), at.millis(), by.to_string()],
+                )?;
+
+                Ok(())
+            })
+            .await
+    }
+}

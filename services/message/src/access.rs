@@ -1,0 +1,53 @@
+//! Membership, asked of the conversation service on every call with the
+//! caller's token, so a removed participant loses access at once.
+
+use chatterbox_errors::Error;
+use chatterbox_identity::with_bearer;
+use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+use chatterbox_proto::conversation::v1::{CheckAccessRequest, RecordActivityRequest};
+use chatterbox_runtime::GrpcChannel;
+use chatterbox_types::{ConversationId, Timestamp};
+
+/// The caller's standing in a conversation they take part in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Whether they administer it.
+    pub admin: bool,
+}
+
+/// Where membership is decided.
+#[async_trait::async_trait]
+pub trait ConversationAccess: Send + Sync + std::fmt::Debug {
+    /// The caller's standing; NOT_FOUND when they take no part.
+    async fn check(&self, token: &str, conversation: ConversationId) -> Result<Standing, Error>;
+    /// Moves the conversation's last activity forward.
+    async fn record_activity(&self, token: &str, conversation: ConversationId, at: Timestamp) -> Result<(), Error>;
+}
+
+/// The conversation service over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcConversationAccess {
+    client: ConversationServiceClient<GrpcChannel>,
+}
+
+impl GrpcConversationAccess {
+    /// Asks the conversation service behind `channel`.
+    pub fn new(channel: GrpcChannel) -> Self {
+        Self { client: ConversationServiceClient::new(channel) }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConversationAccess for GrpcConversationAccess {
+    async fn check(&self, token: &str, conversation: ConversationId) -> Result<Standing, Error> {
+        let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, token)?;
+        let access = self.client.clone().check_access(request).await?.into_inner();
+        Ok(Standing { admin: access.admin })
+    }
+
+    async fn record_activity(&self, token: &str, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
+        let request = with_bearer(RecordActivityRequest { id: conversation.to_string(), at_ms: at.millis() }, token)?;
+        self.client.clone().record_activity(request).await?;
+        Ok(())
+    }
+}

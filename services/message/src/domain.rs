@@ -1,0 +1,275 @@
+//! The rules of messages (`api.md`): participants only, sender-only edits,
+//! deletions by the sender or an admin, tombstones that keep their `seq`,
+//! read watermarks and the read receipts and unread counts derived from them.
+
+use std::sync::Arc;
+
+use chatterbox_errors::{Code, Error};
+use chatterbox_store::StoreError;
+use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+
+use crate::access::{ConversationAccess, Standing};
+use crate::store::{Message, MessageStore, NewMessage, ReadMark, Window};
+
+/// Page size when none is given.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page.
+pub const MAX_LIMIT: u32 = 100;
+/// Longest message, in characters after trimming.
+pub const MAX_CONTENT: usize = 4000;
+/// Longest client id.
+pub const MAX_CLIENT_ID: usize = 128;
+
+/// The caller: a verified user and the token to ask other services with.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Who is calling.
+    pub id: UserId,
+    /// Their access token.
+    pub token: String,
+}
+
+/// A message with the receipts derived from the conversation's watermarks.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    /// The message.
+    pub message: Message,
+    /// Who (besides the sender) has read it, and when their watermark moved.
+    pub read_by: Vec<(UserId, Timestamp)>,
+}
+
+/// The latest message and the caller's unread count in one conversation.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Which conversation.
+    pub conversation_id: ConversationId,
+    /// Its newest message.
+    pub last_message: Option<MessageView>,
+    /// Others' live messages above the caller's watermark.
+    pub unread_count: u64,
+}
+
+/// The message domain.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    store: Arc<dyn MessageStore>,
+    access: Arc<dyn ConversationAccess>,
+}
+
+fn storage(e: StoreError) -> Error {
+    Error::internal(e)
+}
+
+fn conversation_not_found() -> Error {
+    Error::not_found("conversation not found")
+}
+
+fn message_not_found() -> Error {
+    Error::not_found("message not found")
+}
+
+fn page_limit(limit: u32) -> Result<u32, Error> {
+    match limit {
+        0 => Ok(DEFAULT_LIMIT),
+        1..=MAX_LIMIT => Ok(limit),
+        _ => Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+fn text(content: &str) -> Result<String, Error> {
+    let content = content.trim();
+    let len = content.chars().count();
+    if len == 0 || len > MAX_CONTENT {
+        return Err(Error::invalid(format!("content must be 1 to {MAX_CONTENT} characters")));
+    }
+    Ok(content.to_owned())
+}
+
+fn client_id(id: Option<&str>) -> Result<Option<String>, Error> {
+    match id {
+        None => Ok(None),
+        Some(id) if !id.is_empty() && id.chars().count() <= MAX_CLIENT_ID && !id.chars().any(char::is_control) => {
+            Ok(Some(id.to_owned()))
+        }
+        Some(_) => Err(Error::invalid(format!("client_id must be 1 to {MAX_CLIENT_ID} printable characters"))),
+    }
+}
+
+fn receipts(message: &Message, marks: &[ReadMark]) -> Vec<(UserId, Timestamp)> {
+    marks
+        .iter()
+        .filter(|m| m.user_id != message.sender_id && m.seq >= message.seq)
+        .map(|m| (m.user_id, m.read_at))
+        .collect()
+}
+
+impl Messages {
+    /// The domain over a store and the conversation service.
+    pub fn new(store: Arc<dyn MessageStore>, access: Arc<dyn ConversationAccess>) -> Self {
+        Self { store, access }
+    }
+
+    /// The conversation, if the actor takes part in it.
+    async fn enter(&self, actor: &Actor, conversation: &str) -> Result<(ConversationId, Standing), Error> {
+        let id = ConversationId::parse(conversation).map_err(|_| conversation_not_found())?;
+        let standing = self.access.check(&actor.token, id).await?;
+        Ok((id, standing))
+    }
+
+    /// A message in a conversation the actor takes part in; 404 otherwise.
+    async fn visible_message(&self, actor: &Actor, id: &str) -> Result<(Message, Standing), Error> {
+        let id = MessageId::parse(id).map_err(|_| message_not_found())?;
+        let message = self.store.get(id).await.map_err(storage)?.ok_or_else(message_not_found)?;
+        let standing = self
+            .access
+            .check(&actor.token, message.conversation_id)
+            .await
+            .map_err(|e| if e.code() == Code::NotFound { message_not_found() } else { e })?;
+        Ok((message, standing))
+    }
+
+    /// Posts a message; answered once it is durable. A repeated `client_id`
+    /// returns the original (second value false).
+    pub async fn send(
+        &self,
+        actor: &Actor,
+        conversation: &str,
+        content: &str,
+        kind: &str,
+        attachments: &[String],
+        client: Option<&str>,
+    ) -> Result<(Message, bool), Error> {
+        let (conversation_id, _) = self.enter(actor, conversation).await?;
+        let kind = if kind.is_empty() { "text" } else { kind };
+        match kind {
+            "text" => {}
+            "image" | "file" => {
+                return Err(Error::invalid("image and file messages need uploaded media, which is not available yet"));
+            }
+            _ => return Err(Error::invalid("type must be text, image or file")),
+        }
+        if !attachments.is_empty() {
+            return Err(Error::invalid("attachments need uploaded media, which is not available yet"));
+        }
+        let new = NewMessage {
+            id: MessageId::generate(),
+            conversation_id,
+            sender_id: actor.id,
+            kind: kind.to_owned(),
+            content: text(content)?,
+            attachments: Vec::new(),
+            client_id: client_id(client)?,
+            created_at: Timestamp::now(),
+        };
+        let (message, created) = self.store.append(&new).await.map_err(storage)?;
+        if created && let Err(e) = self.access.record_activity(&actor.token, conversation_id, message.created_at).await
+        {
+            // The message is durable; a stale activity time only misorders a list.
+            tracing::warn!(conversation = %conversation_id, error = %e, "could not record activity");
+        }
+        Ok((message, created))
+    }
+
+    /// A window of history with read receipts, in ascending `seq`.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        conversation: &str,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<MessageView>, Error> {
+        let (id, _) = self.enter(actor, conversation).await?;
+        let limit = page_limit(limit)?;
+        let window = match (before, after) {
+            (Some(_), Some(_)) => return Err(Error::invalid("give before or after, not both")),
+            (Some(b), None) => Window::Before(b),
+            (None, Some(a)) => Window::After(a),
+            (None, None) => Window::Latest,
+        };
+        let messages = self.store.list(id, window, limit).await.map_err(storage)?;
+        let marks = self.store.read_marks(id).await.map_err(storage)?;
+        Ok(messages.into_iter().map(|m| MessageView { read_by: receipts(&m, &marks), message: m }).collect())
+    }
+
+    /// Changes the content of the actor's own message.
+    pub async fn edit(&self, actor: &Actor, id: &str, content: &str) -> Result<Message, Error> {
+        let (message, _) = self.visible_message(actor, id).await?;
+        if message.sender_id != actor.id {
+            return Err(Error::permission_denied("only the sender may edit a message"));
+        }
+        if message.deleted {
+            return Err(Error::invalid("a deleted message cannot be edited"));
+        }
+        let content = text(content)?;
+        self.store
+            .edit(message.id, &content, Timestamp::now())
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))
+    }
+
+    /// Deletes a message (the sender, or an admin of its conversation).
+    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<Message, Error> {
+        let (message, standing) = self.visible_message(actor, id).await?;
+        if message.sender_id != actor.id && !standing.admin {
+            return Err(Error::permission_denied("only the sender or an admin may delete a message"));
+        }
+        self.store.delete(message.id).await.map_err(storage)?.ok_or_else(message_not_found)
+    }
+
+    /// Marks every message up to `seq` read for the actor.
+    pub async fn mark_read(&self, actor: &Actor, conversation: &str, seq: u64) -> Result<ReadMark, Error> {
+        let (id, _) = self.enter(actor, conversation).await?;
+        let last = self.store.latest(id).await.map_err(storage)?.map_or(0, |m| m.seq);
+        if seq == 0 || seq > last {
+            return Err(Error::invalid(format!("seq must be between 1 and {last}")));
+        }
+        self.store.mark_read(id, actor.id, seq, Timestamp::now()).await.map_err(storage)
+    }
+
+    /// Latest message and unread count for each conversation the actor is in;
+    /// conversations they are not in are left out.
+    pub async fn summaries(&self, actor: &Actor, conversations: &[String]) -> Result<Vec<Summary>, Error> {
+        let lookups = conversations.iter().map(|c| self.summary(actor, c));
+        let mut out = Vec::new();
+        for result in futures::future::join_all(lookups).await {
+            match result {
+                Ok(summary) => out.push(summary),
+                Err(e) if e.code() == Code::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn summary(&self, actor: &Actor, conversation: &str) -> Result<Summary, Error> {
+        let (id, _) = self.enter(actor, conversation).await?;
+        let marks = self.store.read_marks(id).await.map_err(storage)?;
+        let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
+        let last = self.store.latest(id).await.map_err(storage)?;
+        let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(storage)?;
+        Ok(Summary {
+            conversation_id: id,
+            last_message: last.map(|m| MessageView { read_by: receipts(&m, &marks), message: m }),
+            unread_count,
+        })
+    }
+
+    /// What changed since the actor saw `after_seq`, in change order.
+    pub async fn changes(
+        &self,
+        actor: &Actor,
+        conversation: &str,
+        after_seq: u64,
+        after_change: u64,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool), Error> {
+        let (id, _) = self.enter(actor, conversation).await?;
+        let limit = page_limit(limit)?;
+        let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(storage)?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok((items, more))
+    }
+}

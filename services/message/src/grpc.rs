@@ -1,0 +1,151 @@
+//! The transport layer: `chatterbox.message.v1.MessageService`.
+
+use std::sync::Arc;
+
+use chatterbox_identity::{TokenVerifier, authorize_request, bearer_token};
+use chatterbox_proto::message::v1::message_service_server::{MessageService, MessageServiceServer};
+use chatterbox_proto::message::v1::{
+    DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetSummariesRequest, GetSummariesResponse,
+    ListChangesRequest, ListChangesResponse, ListMessagesRequest, MarkReadRequest, MarkReadResponse,
+    Message as MessageMsg, MessagePage, ReadReceipt, SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
+};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_types::Timestamp;
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{Actor, MessageView, Messages};
+use crate::store::Message;
+
+#[derive(Debug, Clone)]
+struct MessageGrpc {
+    messages: Arc<Messages>,
+    verifier: TokenVerifier,
+}
+
+impl MessageGrpc {
+    fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
+        let id = authorize_request(request, &self.verifier)?.user()?;
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Actor { id, token })
+    }
+}
+
+/// A message on the wire (receipts filled in by the caller when known).
+fn to_proto(m: Message, read_by: Vec<ReadReceipt>) -> MessageMsg {
+    MessageMsg {
+        id: m.id.to_string(),
+        conversation_id: m.conversation_id.to_string(),
+        seq: m.seq,
+        sender_id: m.sender_id.to_string(),
+        r#type: m.kind,
+        content: m.content,
+        attachment_ids: m.attachments,
+        client_id: m.client_id,
+        read_by,
+        created_at_ms: m.created_at.millis(),
+        edited_at_ms: m.edited_at.map(Timestamp::millis),
+        deleted: m.deleted,
+        change_seq: m.change_seq,
+    }
+}
+
+fn view(v: MessageView) -> MessageMsg {
+    let receipts = v
+        .read_by
+        .into_iter()
+        .map(|(user, at)| ReadReceipt { user_id: user.to_string(), read_at_ms: at.millis() })
+        .collect();
+    to_proto(v.message, receipts)
+}
+
+#[tonic::async_trait]
+impl MessageService for MessageGrpc {
+    async fn send_message(
+        &self,
+        request: Request<SendMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let (message, created) = self
+            .messages
+            .send(&actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
+            .await?;
+        Ok(Response::new(SendMessageResponse { message: Some(to_proto(message, Vec::new())), created }))
+    }
+
+    async fn list_messages(&self, request: Request<ListMessagesRequest>) -> Result<Response<MessagePage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let items = self.messages.history(&actor, &r.conversation_id, r.before, r.after, r.limit).await?;
+        Ok(Response::new(MessagePage { items: items.into_iter().map(view).collect() }))
+    }
+
+    async fn edit_message(&self, request: Request<EditMessageRequest>) -> Result<Response<MessageMsg>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(to_proto(self.messages.edit(&actor, &r.message_id, &r.content).await?, Vec::new())))
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<DeleteMessageRequest>,
+    ) -> Result<Response<DeleteMessageResponse>, Status> {
+        let actor = self.actor(&request)?;
+        self.messages.delete(&actor, &request.into_inner().message_id).await?;
+        Ok(Response::new(DeleteMessageResponse {}))
+    }
+
+    async fn mark_read(&self, request: Request<MarkReadRequest>) -> Result<Response<MarkReadResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let mark = self.messages.mark_read(&actor, &r.conversation_id, r.seq).await?;
+        Ok(Response::new(MarkReadResponse { seq: mark.seq, read_at_ms: mark.read_at.millis() }))
+    }
+
+    async fn get_summaries(
+        &self,
+        request: Request<GetSummariesRequest>,
+    ) -> Result<Response<GetSummariesResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let summaries = self.messages.summaries(&actor, &request.into_inner().conversation_ids).await?;
+        Ok(Response::new(GetSummariesResponse {
+            summaries: summaries
+                .into_iter()
+                .map(|s| SummaryMsg {
+                    conversation_id: s.conversation_id.to_string(),
+                    last_message: s.last_message.map(view),
+                    unread_count: s.unread_count,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_changes(
+        &self,
+        request: Request<ListChangesRequest>,
+    ) -> Result<Response<ListChangesResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let (items, has_more) =
+            self.messages.changes(&actor, &r.conversation_id, r.after_seq, r.after_change, r.limit).await?;
+        Ok(Response::new(ListChangesResponse {
+            items: items.into_iter().map(|m| to_proto(m, Vec::new())).collect(),
+            has_more,
+        }))
+    }
+}
+
+/// The message service, ready for [`chatterbox_runtime::serve_grpc`].
+pub fn grpc_server(messages: Arc<Messages>, verifier: TokenVerifier) -> GrpcServer {
+    GrpcServer {
+        routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc { messages, verifier })),
+        names: vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
+    }
+}

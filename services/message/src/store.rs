@@ -1,0 +1,151 @@
+//! Persistence of messages: one trait, one file per backend, one conformance
+//! suite (`tests/store_conformance.rs`).
+//!
+//! # Ordering: the visibility guarantee
+//! `seq` is per conversation, gap-free and strictly increasing, and once any
+//! reader has seen `seq` N, every smaller `seq` of that conversation is
+//! already readable. How each backend keeps that:
+//! - **SQLite**: one connection, one transaction per append that reads the
+//!   conversation's highest `seq` and inserts `seq + 1`. Appends are
+//!   serialised and atomic, so commit order is `seq` order.
+//! - **MongoDB** (no multi-document transactions assumed, so FerretDB works):
+//!   an append reads the highest stored `seq` N and inserts N + 1 under the
+//!   unique index `(conversation_id, seq)`; if another append took N + 1
+//!   first, the insert fails and it retries. A document with `seq` N + 1 can
+//!   therefore only be written after N was already stored and readable, so
+//!   no reader can see N + 1 without N. No counter can run ahead of the
+//!   data, and a crashed writer leaves no hole.
+//!
+//! Edits and deletions take a `change_seq` from a per-conversation counter
+//! (`created_change` remembers the one of the creation), so a client that
+//! saw up to `seq` P can be sent what changed among messages up to P, in
+//! order; what is above P it reads from history. In SQLite the counter and
+//! the write share a transaction, so change order is commit order. In
+//! MongoDB the number is taken just before the write, so two changes racing
+//! within milliseconds may commit out of number order; the real-time resume
+//! must subscribe to live events before it reads changes to cover that.
+
+mod mongo;
+mod sqlite;
+
+use chatterbox_store::StoreError;
+use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+
+pub use mongo::MongoMessageStore;
+pub use sqlite::SqliteMessageStore;
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its id.
+    pub id: MessageId,
+    /// Where it was posted.
+    pub conversation_id: ConversationId,
+    /// Its position in the conversation, from 1.
+    pub seq: u64,
+    /// Who posted it.
+    pub sender_id: UserId,
+    /// `text`, `image` or `file`.
+    pub kind: String,
+    /// The text (empty once deleted).
+    pub content: String,
+    /// Attached media ids (empty once deleted).
+    pub attachments: Vec<String>,
+    /// The sender's idempotency key, if they gave one.
+    pub client_id: Option<String>,
+    /// When it was posted.
+    pub created_at: Timestamp,
+    /// When it was last edited.
+    pub edited_at: Option<Timestamp>,
+    /// A tombstone: content and attachments are gone, `seq` stays.
+    pub deleted: bool,
+    /// The change position of its creation.
+    pub created_change: u64,
+    /// The change position of its latest change (creation, edit or deletion).
+    pub change_seq: u64,
+}
+
+/// A message to append; the store assigns `seq` and change positions.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Its id (used unless the client_id repeats).
+    pub id: MessageId,
+    /// Where.
+    pub conversation_id: ConversationId,
+    /// Who.
+    pub sender_id: UserId,
+    /// `text`, `image` or `file`.
+    pub kind: String,
+    /// The text.
+    pub content: String,
+    /// Attached media ids.
+    pub attachments: Vec<String>,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Which slice of history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The newest messages.
+    Latest,
+    /// The newest messages below this seq.
+    Before(u64),
+    /// The oldest messages above this seq.
+    After(u64),
+}
+
+/// A user's read watermark in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadMark {
+    /// Whose.
+    pub user_id: UserId,
+    /// Every message up to this seq is read.
+    pub seq: u64,
+    /// When the watermark last moved.
+    pub read_at: Timestamp,
+}
+
+/// The message service's storage.
+#[async_trait::async_trait]
+pub trait MessageStore: Send + Sync + std::fmt::Debug {
+    /// Appends a message with the next `seq`, or returns the message already
+    /// stored under the same (conversation, sender, client_id); the flag says
+    /// whether it was created now.
+    async fn append(&self, message: &NewMessage) -> Result<(Message, bool), StoreError>;
+    /// A message by id.
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
+    /// A window of history, in ascending `seq`.
+    async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError>;
+    /// The newest message.
+    async fn latest(&self, conversation: ConversationId) -> Result<Option<Message>, StoreError>;
+    /// Replaces a live message's content; `None` if absent or deleted.
+    async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError>;
+    /// Turns a message into a tombstone (idempotent); `None` if absent.
+    async fn delete(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
+    /// Live messages above `after_seq` not sent by `user`.
+    async fn count_unread(&self, conversation: ConversationId, user: UserId, after_seq: u64)
+    -> Result<u64, StoreError>;
+    /// Every read watermark of a conversation.
+    async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError>;
+    /// Moves `user`'s watermark up to `seq` (never down); returns it.
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: u64,
+        now: Timestamp,
+    ) -> Result<ReadMark, StoreError>;
+    /// Messages up to `after_seq` edited or deleted since `after_seq` was
+    /// created (and after change `after_change`), in change order. Messages
+    /// above `after_seq` are new to such a reader: history has them.
+    async fn changes_since(
+        &self,
+        conversation: ConversationId,
+        after_seq: u64,
+        after_change: u64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+}

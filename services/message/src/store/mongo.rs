@@ -1,0 +1,382 @@
+//! The message store on MongoDB (distributed mode). See the module docs of
+//! `store` for why an insert-at-max+1 under a unique index keeps `seq`
+//! gap-free and visible in order without transactions.
+
+use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
+use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use mongodb::bson::{Document, doc};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use super::sqlite::client_key;
+use super::{Message, MessageStore, NewMessage, ReadMark, Window};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MessageDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    conversation_id: String,
+    seq: i64,
+    sender_id: String,
+    kind: String,
+    content: String,
+    attachments: Vec<String>,
+    client_id: Option<String>,
+    client_key: String,
+    created_at: i64,
+    edited_at: Option<i64>,
+    deleted: bool,
+    created_change: i64,
+    change_seq: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CounterDoc {
+    #[serde(rename = "_id")]
+    conversation_id: String,
+    change_seq: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ReadMarkDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    conversation_id: String,
+    user_id: String,
+    seq: i64,
+    read_at: i64,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("corrupt message document: {what}"))
+}
+
+impl TryFrom<MessageDoc> for Message {
+    type Error = StoreError;
+    fn try_from(d: MessageDoc) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: MessageId::parse(&d.id).map_err(|_| corrupt("id"))?,
+            conversation_id: ConversationId::parse(&d.conversation_id).map_err(|_| corrupt("conversation id"))?,
+            seq: d.seq as u64,
+            sender_id: UserId::parse(&d.sender_id).map_err(|_| corrupt("sender id"))?,
+            kind: d.kind,
+            content: d.content,
+            attachments: d.attachments,
+            client_id: d.client_id,
+            created_at: Timestamp::from_millis(d.created_at),
+            edited_at: d.edited_at.map(Timestamp::from_millis),
+            deleted: d.deleted,
+            created_change: d.created_change as u64,
+            change_seq: d.change_seq as u64,
+        })
+    }
+}
+
+/// Messages, change counters and read watermarks in three collections.
+#[derive(Debug, Clone)]
+pub struct MongoMessageStore {
+    /// One lock per conversation being appended to by this instance.
+    turns: std::sync::Arc<KeyedLocks>,
+    messages: Collection<MessageDoc>,
+    counters: Collection<CounterDoc>,
+    reads: Collection<ReadMarkDoc>,
+}
+
+/// One append turn per conversation: a lock holding the last seq this
+/// instance wrote there (`None` until it has read it).
+type Turn = tokio::sync::Mutex<Option<u64>>;
+
+/// Turns by conversation, dropped when nobody holds or waits for them.
+#[derive(Debug, Default)]
+struct KeyedLocks {
+    locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<Turn>>>,
+}
+
+impl KeyedLocks {
+    fn for_key(&self, key: &str) -> std::sync::Arc<Turn> {
+        let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = locks.get(key).and_then(std::sync::Weak::upgrade) {
+            return lock;
+        }
+        // Now and then, forget locks no one uses any more.
+        if locks.len() >= 1024 {
+            locks.retain(|_, weak| weak.strong_count() > 0);
+        }
+        let lock = std::sync::Arc::new(tokio::sync::Mutex::new(None));
+        locks.insert(key.to_owned(), std::sync::Arc::downgrade(&lock));
+        lock
+    }
+}
+
+/// Appends that lose the race for a `seq` this many times in a row give up.
+const MAX_APPEND_ATTEMPTS: usize = 1000;
+
+impl MongoMessageStore {
+    /// Connects and creates the indexes every query relies on.
+    pub async fn connect(uri: &str, database: &str) -> Result<Self, StoreError> {
+        Self::with_database(mongo_database(uri, database).await?).await
+    }
+
+    /// Uses an existing database handle.
+    pub async fn with_database(db: Database) -> Result<Self, StoreError> {
+        let store = Self {
+            turns: std::sync::Arc::default(),
+            messages: db.collection("messages"),
+            counters: db.collection("message_change_counters"),
+            reads: db.collection("message_read_marks"),
+        };
+        store
+            .messages
+            .create_index(unique_index("conversation_seq_unique", doc! {"conversation_id": 1, "seq": 1}))
+            .await?;
+        store
+            .messages
+            .create_index(unique_index(
+                "idempotency_unique",
+                doc! {"conversation_id": 1, "sender_id": 1, "client_key": 1},
+            ))
+            .await?;
+        store
+            .messages
+            .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "change_seq": 1}).build())
+            .await?;
+        store.reads.create_index(IndexModel::builder().keys(doc! {"conversation_id": 1}).build()).await?;
+        Ok(store)
+    }
+
+    async fn next_change(&self, conversation: &str) -> Result<i64, StoreError> {
+        let counter = self
+            .counters
+            .find_one_and_update(doc! {"_id": conversation}, doc! {"$inc": {"change_seq": 1_i64}})
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await?
+            .ok_or_else(|| StoreError::Backend("change counter upsert returned nothing".into()))?;
+        Ok(counter.change_seq)
+    }
+
+    async fn find_many(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Message>, StoreError> {
+        let mut cursor = self.messages.find(filter).sort(sort).limit(i64::from(limit)).await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            out.push(Message::try_from(cursor.deserialize_current()?)?);
+        }
+        Ok(out)
+    }
+
+    async fn by_idempotency_key(&self, m: &NewMessage) -> Result<Option<Message>, StoreError> {
+        self.messages
+            .find_one(doc! {
+                "conversation_id": m.conversation_id.to_string(),
+                "sender_id": m.sender_id.to_string(),
+                "client_key": client_key(m),
+            })
+            .await?
+            .map(Message::try_from)
+            .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageStore for MongoMessageStore {
+    async fn append(&self, m: &NewMessage) -> Result<(Message, bool), StoreError> {
+        // Appends to one conversation from this instance take turns, so they
+        // do not race each other for the same seq, and the turn remembers the
+        // last seq written. Other instances may still race; the unique index
+        // settles that.
+        let turn = self.turns.for_key(&m.conversation_id.to_string());
+        let mut last_seq = turn.lock().await;
+        let conversation = m.conversation_id.to_string();
+        let change = self.next_change(&conversation).await?;
+        let mut seq = match *last_seq {
+            Some(last) => last + 1,
+            None => self.latest(m.conversation_id).await?.map_or(0, |l| l.seq) + 1,
+        };
+        for _ in 0..MAX_APPEND_ATTEMPTS {
+            let doc = MessageDoc {
+                id: m.id.to_string(),
+                conversation_id: conversation.clone(),
+                seq: seq as i64,
+                sender_id: m.sender_id.to_string(),
+                kind: m.kind.clone(),
+                content: m.content.clone(),
+                attachments: m.attachments.clone(),
+                client_id: m.client_id.clone(),
+                client_key: client_key(m),
+                created_at: m.created_at.millis(),
+                edited_at: None,
+                deleted: false,
+                created_change: change,
+                change_seq: change,
+            };
+            match self.messages.insert_one(&doc).await {
+                Ok(_) => {
+                    *last_seq = Some(seq);
+                    return Ok((Message::try_from(doc)?, true));
+                }
+                Err(e) if is_duplicate_key(&e).is_some() => {
+                    // A retry of this very send (its client_id is taken)...
+                    if let Some(existing) = self.by_idempotency_key(m).await? {
+                        return Ok((existing, false));
+                    }
+                    // ...or another instance took this seq, which is
+                    // therefore stored: go past everything stored now.
+                    let stored = self.latest(m.conversation_id).await?.map_or(0, |l| l.seq);
+                    seq = (seq + 1).max(stored + 1);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Backend("too much contention appending to one conversation".into()))
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.messages.find_one(doc! {"_id": id.to_string()}).await?.map(Message::try_from).transpose()
+    }
+
+    async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError> {
+        let c = conversation.to_string();
+        let (filter, sort) = match window {
+            Window::Latest => (doc! {"conversation_id": c}, doc! {"seq": -1}),
+            Window::Before(s) => (doc! {"conversation_id": c, "seq": {"$lt": s as i64}}, doc! {"seq": -1}),
+            Window::After(s) => (doc! {"conversation_id": c, "seq": {"$gt": s as i64}}, doc! {"seq": 1}),
+        };
+        let mut rows = self.find_many(filter, sort, limit).await?;
+        rows.sort_by_key(|m| m.seq);
+        Ok(rows)
+    }
+
+    async fn latest(&self, conversation: ConversationId) -> Result<Option<Message>, StoreError> {
+        Ok(self.find_many(doc! {"conversation_id": conversation.to_string()}, doc! {"seq": -1}, 1).await?.pop())
+    }
+
+    async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError> {
+        let Some(current) = self.get(id).await? else { return Ok(None) };
+        if current.deleted {
+            return Ok(None);
+        }
+        let change = self.next_change(&current.conversation_id.to_string()).await?;
+        self.messages
+            .find_one_and_update(
+                doc! {"_id": id.to_string(), "deleted": false},
+                doc! {"$set": {"content": content, "edited_at": now.millis(), "change_seq": change}},
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .map(Message::try_from)
+            .transpose()
+    }
+
+    async fn delete(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        let Some(current) = self.get(id).await? else { return Ok(None) };
+        if current.deleted {
+            return Ok(Some(current));
+        }
+        let change = self.next_change(&current.conversation_id.to_string()).await?;
+        self.messages
+            .find_one_and_update(
+                doc! {"_id": id.to_string()},
+                doc! {"$set": {"content": "", "attachments": [], "deleted": true, "change_seq": change}},
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .map(Message::try_from)
+            .transpose()
+    }
+
+    async fn count_unread(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        after_seq: u64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .messages
+            .count_documents(doc! {
+                "conversation_id": conversation.to_string(),
+                "seq": {"$gt": after_seq as i64},
+                "sender_id": {"$ne": user.to_string()},
+                "deleted": false,
+            })
+            .await?)
+    }
+
+    async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
+        let mut cursor = self.reads.find(doc! {"conversation_id": conversation.to_string()}).await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            out.push(ReadMark {
+                user_id: UserId::parse(&d.user_id).map_err(|_| corrupt("read mark user"))?,
+                seq: d.seq as u64,
+                read_at: Timestamp::from_millis(d.read_at),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: u64,
+        now: Timestamp,
+    ) -> Result<ReadMark, StoreError> {
+        let id = format!("{conversation}:{user}");
+        // Raise the watermark only if it is lower; create it if absent.
+        let raised = self
+            .reads
+            .update_one(
+                doc! {"_id": &id, "seq": {"$lt": seq as i64}},
+                doc! {"$set": {"seq": seq as i64, "read_at": now.millis()}},
+            )
+            .await?;
+        if raised.matched_count == 0 {
+            let fresh = ReadMarkDoc {
+                id: id.clone(),
+                conversation_id: conversation.to_string(),
+                user_id: user.to_string(),
+                seq: seq as i64,
+                read_at: now.millis(),
+            };
+            match self.reads.insert_one(fresh).await {
+                Ok(_) => {}
+                // It exists already, at or above `seq` (or a racer just made it).
+                Err(e) if is_duplicate_key(&e).is_some() => {
+                    self.reads
+                        .update_one(
+                            doc! {"_id": &id, "seq": {"$lt": seq as i64}},
+                            doc! {"$set": {"seq": seq as i64, "read_at": now.millis()}},
+                        )
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let d = self.reads.find_one(doc! {"_id": &id}).await?.ok_or_else(|| corrupt("read mark vanished"))?;
+        Ok(ReadMark { user_id: user, seq: d.seq as u64, read_at: Timestamp::from_millis(d.read_at) })
+    }
+
+    async fn changes_since(
+        &self,
+        conversation: ConversationId,
+        after_seq: u64,
+        after_change: u64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let c = conversation.to_string();
+        let seen = self
+            .messages
+            .find_one(doc! {"conversation_id": &c, "seq": after_seq as i64})
+            .await?
+            .map_or(0, |m| m.created_change);
+        let from = seen.max(after_change as i64);
+        self.find_many(
+            doc! {"conversation_id": c, "seq": {"$lte": after_seq as i64}, "change_seq": {"$gt": from}},
+            doc! {"change_seq": 1},
+            limit,
+        )
+        .await
+    }
+}

@@ -1,0 +1,333 @@
+//! The message store on SQLite (embedded mode). Appends run in one
+//! transaction on the one connection, so `seq` order is commit order.
+
+use std::path::Path;
+
+use chatterbox_store::{SqliteDb, StoreError};
+use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Message, MessageStore, NewMessage, ReadMark, Window};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    client_id TEXT,
+    client_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    edited_at INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    created_change INTEGER NOT NULL,
+    change_seq INTEGER NOT NULL,
+    UNIQUE (conversation_id, seq),
+    UNIQUE (conversation_id, sender_id, client_key)
+);
+CREATE INDEX IF NOT EXISTS messages_by_change ON messages(conversation_id, change_seq);
+CREATE TABLE IF NOT EXISTS change_counters (
+    conversation_id TEXT PRIMARY KEY,
+    change_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS read_marks (
+    conversation_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    read_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+";
+
+const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq";
+
+/// Messages in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteMessageStore {
+    db: SqliteDb,
+}
+
+impl SqliteMessageStore {
+    /// Opens the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
+    }
+
+    /// A throwaway in-memory store, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
+    }
+}
+
+fn conversion(what: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(chatterbox_types::InvalidValue::new(what)),
+    )
+}
+
+fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let attachments: String = r.get(6)?;
+    Ok(Message {
+        id: MessageId::parse(&r.get::<_, String>(0)?).map_err(|_| conversion("message id"))?,
+        conversation_id: ConversationId::parse(&r.get::<_, String>(1)?).map_err(|_| conversion("conversation id"))?,
+        seq: r.get(2)?,
+        sender_id: UserId::parse(&r.get::<_, String>(3)?).map_err(|_| conversion("sender id"))?,
+        kind: r.get(4)?,
+        content: r.get(5)?,
+        attachments: attachments.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        client_id: r.get(7)?,
+        created_at: Timestamp::from_millis(r.get(8)?),
+        edited_at: r.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+        deleted: r.get(10)?,
+        created_change: r.get(11)?,
+        change_seq: r.get(12)?,
+    })
+}
+
+/// The idempotency key: the client's id, or (without one) the message's own.
+pub(crate) fn client_key(m: &NewMessage) -> String {
+    match &m.client_id {
+        Some(c) => format!("c:{c}"),
+        None => format!("m:{}", m.id),
+    }
+}
+
+fn next_change(conn: &Connection, conversation: &str) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "INSERT INTO change_counters (conversation_id, change_seq) VALUES (?1, 1)
+         ON CONFLICT(conversation_id) DO UPDATE SET change_seq = change_seq + 1 RETURNING change_seq",
+        [conversation],
+        |r| r.get(0),
+    )
+}
+
+fn by_id(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
+    Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"), [id], message).optional()?)
+}
+
+#[async_trait::async_trait]
+impl MessageStore for SqliteMessageStore {
+    async fn append(&self, m: &NewMessage) -> Result<(Message, bool), StoreError> {
+        let m = m.clone();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let conversation = m.conversation_id.to_string();
+                let key = client_key(&m);
+                let existing = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
+                        ),
+                        params![conversation, m.sender_id.to_string(), key],
+                        message,
+                    )
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok((existing, false));
+                }
+                let seq: u64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1",
+                    [&conversation],
+                    |r| r.get(0),
+                )?;
+                let change = next_change(&tx, &conversation)?;
+                let stored = Message {
+                    id: m.id,
+                    conversation_id: m.conversation_id,
+                    seq,
+                    sender_id: m.sender_id,
+                    kind: m.kind.clone(),
+                    content: m.content.clone(),
+                    attachments: m.attachments.clone(),
+                    client_id: m.client_id.clone(),
+                    created_at: m.created_at,
+                    edited_at: None,
+                    deleted: false,
+                    created_change: change,
+                    change_seq: change,
+                };
+                tx.execute(
+                    &format!(
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
+                    ),
+                    params![
+                        stored.id.to_string(),
+                        conversation,
+                        seq,
+                        stored.sender_id.to_string(),
+                        stored.kind,
+                        stored.content,
+                        stored.attachments.join(","),
+                        stored.client_id,
+                        stored.created_at.millis(),
+                        change,
+                        key
+                    ],
+                )?;
+                tx.commit()?;
+                Ok((stored, true))
+            })
+            .await
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.db.call(move |conn| by_id(conn, &id.to_string())).await
+    }
+
+    async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let c = conversation.to_string();
+                let (sql, bound) = match window {
+                    Window::Latest => ("conversation_id = ?1 ORDER BY seq DESC", None),
+                    Window::Before(s) => ("conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC", Some(s)),
+                    Window::After(s) => ("conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC", Some(s)),
+                };
+                let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE {sql} LIMIT ?2"))?;
+                let mut rows = match bound {
+                    Some(b) => stmt.query_map(params![c, limit, b], message)?.collect::<Result<Vec<_>, _>>()?,
+                    None => stmt.query_map(params![c, limit], message)?.collect::<Result<Vec<_>, _>>()?,
+                };
+                rows.sort_by_key(|m| m.seq);
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn latest(&self, conversation: ConversationId) -> Result<Option<Message>, StoreError> {
+        Ok(self.list(conversation, Window::Latest, 1).await?.pop())
+    }
+
+    async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError> {
+        let content = content.to_owned();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let Some(current) = by_id(&tx, &id.to_string())? else { return Ok(None) };
+                if current.deleted {
+                    return Ok(None);
+                }
+                let change = next_change(&tx, &current.conversation_id.to_string())?;
+                tx.execute(
+                    "UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1",
+                    params![id.to_string(), content, now.millis(), change],
+                )?;
+                let updated = by_id(&tx, &id.to_string())?;
+                tx.commit()?;
+                Ok(updated)
+            })
+            .await
+    }
+
+    async fn delete(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let Some(current) = by_id(&tx, &id.to_string())? else { return Ok(None) };
+                if current.deleted {
+                    return Ok(Some(current));
+                }
+                let change = next_change(&tx, &current.conversation_id.to_string())?;
+                tx.execute(
+                    "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
+                    params![id.to_string(), change],
+                )?;
+                let updated = by_id(&tx, &id.to_string())?;
+                tx.commit()?;
+                Ok(updated)
+            })
+            .await
+    }
+
+    async fn count_unread(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        after_seq: u64,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .call(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0",
+                    params![conversation.to_string(), after_seq, user.to_string()],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+
+    async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let mut stmt =
+                    conn.prepare_cached("SELECT user_id, seq, read_at FROM read_marks WHERE conversation_id = ?1")?;
+                let rows = stmt.query_map([conversation.to_string()], |r| {
+                    Ok(ReadMark {
+                        user_id: UserId::parse(&r.get::<_, String>(0)?).map_err(|_| conversion("user id"))?,
+                        seq: r.get(1)?,
+                        read_at: Timestamp::from_millis(r.get(2)?),
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: u64,
+        now: Timestamp,
+    ) -> Result<ReadMark, StoreError> {
+        self.db
+            .call(move |conn| {
+                let (seq, read_at): (u64, i64) = conn.query_row(
+                    "INSERT INTO read_marks (conversation_id, user_id, seq, read_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(conversation_id, user_id) DO UPDATE SET
+                        read_at = CASE WHEN excluded.seq > seq THEN excluded.read_at ELSE read_at END,
+                        seq = MAX(seq, excluded.seq)
+                     RETURNING seq, read_at",
+                    params![conversation.to_string(), user.to_string(), seq, now.millis()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                Ok(ReadMark { user_id: user, seq, read_at: Timestamp::from_millis(read_at) })
+            })
+            .await
+    }
+
+    async fn changes_since(
+        &self,
+        conversation: ConversationId,
+        after_seq: u64,
+        after_change: u64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let c = conversation.to_string();
+                let seen: u64 = conn
+                    .query_row(
+                        "SELECT created_change FROM messages WHERE conversation_id = ?1 AND seq = ?2",
+                        params![c, after_seq],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND seq <= ?4 AND change_seq > ?2
+                     ORDER BY change_seq LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![c, seen.max(after_change), limit, after_seq], message)?;
+
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+}

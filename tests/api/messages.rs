@@ -1,0 +1,241 @@
+//! Messages: ordering under concurrency, idempotent retries, history
+//! windows, edits, deletions, read receipts and unread counts, and access
+//! ending the moment a member is removed.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, assert_error};
+use crate::on_every_backend;
+
+on_every_backend!(
+    a_message_has_the_contract_shape,
+    thirty_concurrent_senders_make_a_gap_free_history,
+    a_repeated_client_id_returns_the_original_message,
+    history_windows_before_after_and_limit,
+    invalid_messages_are_400_and_store_nothing,
+    only_the_sender_edits_and_the_sender_or_an_admin_deletes,
+    unread_counts_and_read_receipts_follow_the_watermark,
+    a_removed_member_loses_access_at_once,
+);
+
+fn seqs(page: &Value) -> Vec<u64> {
+    page["items"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
+
+async fn a_message_has_the_contract_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.direct(&ann, &bob).await;
+    let m = app.say(&ann, &id, "  hello  ").await;
+    assert_eq!(m["conversation_id"], id.as_str());
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["sender_id"], ann.id.as_str());
+    assert_eq!(m["type"], "text");
+    assert_eq!(m["content"], "hello");
+    assert_eq!(m["attachments"], json!([]));
+    assert_eq!(m["read_by"], json!([]));
+    assert!(m["client_id"].is_null() && m["edited_at"].is_null());
+    assert_eq!(m["deleted"], false);
+    assert!(m["created_at"].as_str().unwrap().ends_with('Z'));
+}
+
+async fn thirty_concurrent_senders_make_a_gap_free_history(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("owner").await;
+    let mut senders = Vec::new();
+    for n in 0..30 {
+        senders.push(app.register(&format!("sender{n}")).await);
+    }
+    let refs: Vec<_> = senders.iter().collect();
+    let id = app.group(&owner, "Crowd", &refs).await;
+    let app = &app;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let sends = senders.iter().flat_map(|s| (0..2).map(move |k| (s, k))).map(|(s, k)| {
+        let body = json!({"content": format!("{} #{k}", s.id), "client_id": format!("{}-{k}", s.id)});
+        let path = path.clone();
+        async move { app.post_as(&path, &s.access_token, body).await }
+    });
+    let mut acknowledged = BTreeSet::new();
+    for r in futures::future::join_all(sends).await {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let m: Value = r.json().await.unwrap();
+        assert!(acknowledged.insert(m["seq"].as_u64().unwrap()), "a seq was handed out twice");
+    }
+    assert_eq!(acknowledged, (1..=60).collect());
+    let first = app.json_as(&format!("/api/v1/conversations/{id}/messages?limit=100"), &owner.access_token).await;
+    assert_eq!(seqs(&first), (1..=60).collect::<Vec<_>>());
+    let contents: BTreeSet<&str> =
+        first["items"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents.len(), 60, "nothing lost or doubled");
+}
+
+async fn a_repeated_client_id_returns_the_original_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.direct(&ann, &bob).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let first = app.post_as(&path, &ann.access_token, json!({"content": "once", "client_id": "k-1"})).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let retries = (0..5).map(|_| app.post_as(&path, &ann.access_token, json!({"content": "once", "client_id": "k-1"})));
+    for r in futures::future::join_all(retries).await {
+        assert_eq!(r.status(), StatusCode::OK);
+        let again: Value = r.json().await.unwrap();
+        assert_eq!((&again["id"], &again["seq"]), (&first["id"], &first["seq"]));
+        assert_eq!(again["client_id"], "k-1");
+    }
+    // The same client id from another sender is another message.
+    let bobs = app.post_as(&path, &bob.access_token, json!({"content": "mine", "client_id": "k-1"})).await;
+    assert_eq!(bobs.status(), StatusCode::CREATED);
+    let history = app.json_as(&path, &ann.access_token).await;
+    assert_eq!(seqs(&history), [1, 2]);
+}
+
+async fn history_windows_before_after_and_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.direct(&ann, &bob).await;
+    for n in 1..=7 {
+        app.say(&ann, &id, &format!("m{n}")).await;
+    }
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let t = &bob.access_token;
+    assert_eq!(seqs(&app.json_as(&format!("{path}?limit=3"), t).await), [5, 6, 7]);
+    assert_eq!(seqs(&app.json_as(&format!("{path}?before=5&limit=3"), t).await), [2, 3, 4]);
+    assert_eq!(seqs(&app.json_as(&format!("{path}?before=2"), t).await), [1]);
+    assert_eq!(seqs(&app.json_as(&format!("{path}?after=2&limit=3"), t).await), [3, 4, 5]);
+    assert_eq!(seqs(&app.json_as(&format!("{path}?after=7"), t).await), Vec::<u64>::new());
+    for bad in ["before=3&after=1", "limit=0", "limit=101", "before=-1", "after=x"] {
+        assert_error(app.get_as(&format!("{path}?{bad}"), t).await, StatusCode::BAD_REQUEST, "invalid_argument").await;
+    }
+}
+
+async fn invalid_messages_are_400_and_store_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.direct(&ann, &bob).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    for body in [
+        json!({"content": "   "}),
+        json!({"content": "x".repeat(4001)}),
+        json!({"content": "hi", "type": "video"}),
+        json!({"content": "hi", "type": "image"}),
+        json!({"content": "hi", "attachments": ["01ARZ3NDEKTSV4RRFFQ69G5FAV"]}),
+        json!({"content": "hi", "client_id": ""}),
+        json!({"content": {"$gt": ""}}),
+    ] {
+        assert_error(app.post_as(&path, &ann.access_token, body).await, StatusCode::BAD_REQUEST, "invalid_argument")
+            .await;
+    }
+    let exactly_max = app.post_as(&path, &ann.access_token, json!({"content": "é".repeat(4000)})).await;
+    assert_eq!(exactly_max.status(), StatusCode::CREATED);
+    assert_eq!(seqs(&app.json_as(&path, &ann.access_token).await), [1]);
+}
+
+async fn only_the_sender_edits_and_the_sender_or_an_admin_deletes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob, cat) = (app.register("ann").await, app.register("bob").await, app.register("cat").await);
+    let id = app.group(&ann, "Team", &[&bob, &cat]).await;
+    let bobs = app.say(&bob, &id, "typo").await;
+    let cats = app.say(&cat, &id, "cat here").await;
+    let m = |v: &Value| format!("/api/v1/messages/{}", v["id"].as_str().unwrap());
+
+    assert_error(
+        app.patch_as(&m(&bobs), &ann.access_token, json!({"content": "hijack"})).await,
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+    )
+    .await;
+    let edited = app.patch_as(&m(&bobs), &bob.access_token, json!({"content": "fixed"})).await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    let edited: Value = edited.json().await.unwrap();
+    assert_eq!(edited["content"], "fixed");
+    assert!(edited["edited_at"].is_string());
+    assert_error(
+        app.patch_as(&m(&bobs), &bob.access_token, json!({"content": ""})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_argument",
+    )
+    .await;
+
+    // Cat (not admin) cannot delete Bob's; Ann (admin) can; Cat deletes her own.
+    assert_error(app.delete_as(&m(&bobs), &cat.access_token).await, StatusCode::FORBIDDEN, "permission_denied").await;
+    assert_eq!(app.delete_as(&m(&bobs), &ann.access_token).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.delete_as(&m(&cats), &cat.access_token).await.status(), StatusCode::NO_CONTENT);
+
+    let history = app.json_as(&format!("/api/v1/conversations/{id}/messages"), &ann.access_token).await;
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(seqs(&history), [1, 2], "tombstones keep their seq");
+    for tomb in items {
+        assert_eq!(tomb["deleted"], true);
+        assert_eq!(tomb["content"], "");
+        assert_eq!(tomb["attachments"], json!([]));
+    }
+    let edit_tomb = app.patch_as(&m(&bobs), &bob.access_token, json!({"content": "back"})).await;
+    assert_error(edit_tomb, StatusCode::BAD_REQUEST, "invalid_argument").await;
+    assert_error(
+        app.delete_as("/api/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV", &ann.access_token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+async fn unread_counts_and_read_receipts_follow_the_watermark(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.direct(&ann, &bob).await;
+    for n in 1..=5 {
+        app.say(&ann, &id, &format!("a{n}")).await;
+    }
+    app.say(&bob, &id, "b1").await;
+    let unread = |v: Value| v["unread_count"].as_u64().unwrap();
+    let conv = format!("/api/v1/conversations/{id}");
+    assert_eq!(unread(app.json_as(&conv, &bob.access_token).await), 5, "his own message is not unread");
+    assert_eq!(unread(app.json_as(&conv, &ann.access_token).await), 1);
+
+    let read_path = format!("{conv}/read");
+    let read = |seq: u64| app.post_as(&read_path, &bob.access_token, json!({"seq": seq}));
+    assert_eq!(read(3).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(unread(app.json_as(&conv, &bob.access_token).await), 2);
+    // The watermark never moves back.
+    assert_eq!(read(1).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(unread(app.json_as(&conv, &bob.access_token).await), 2);
+    assert_error(read(7).await, StatusCode::BAD_REQUEST, "invalid_argument").await;
+    assert_error(read(0).await, StatusCode::BAD_REQUEST, "invalid_argument").await;
+
+    let history = app.json_as(&format!("{conv}/messages"), &ann.access_token).await;
+    let readers: Vec<usize> =
+        history["items"].as_array().unwrap().iter().map(|m| m["read_by"].as_array().unwrap().len()).collect();
+    assert_eq!(readers, [1, 1, 1, 0, 0, 0]);
+    assert_eq!(history["items"][0]["read_by"][0]["user_id"], bob.id.as_str());
+
+    // A deleted unread message stops counting.
+    let fifth = &history["items"][4]["id"];
+    app.delete_as(&format!("/api/v1/messages/{}", fifth.as_str().unwrap()), &ann.access_token).await;
+    assert_eq!(unread(app.json_as(&conv, &bob.access_token).await), 1);
+    assert_eq!(read(6).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(unread(app.json_as(&conv, &bob.access_token).await), 0);
+}
+
+async fn a_removed_member_loses_access_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.group(&ann, "Team", &[&bob]).await;
+    app.say(&bob, &id, "still in").await;
+    let removed =
+        app.delete_as(&format!("/api/v1/conversations/{id}/participants/{}", bob.id), &ann.access_token).await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let path = format!("/api/v1/conversations/{id}/messages");
+    assert_error(
+        app.post_as(&path, &bob.access_token, json!({"content": "am I?"})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(app.get_as(&path, &bob.access_token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(seqs(&app.json_as(&path, &ann.access_token).await), [1]);
+}
