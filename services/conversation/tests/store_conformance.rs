@@ -1,0 +1,171 @@
+//! One suite for every conversation store: SQLite and MongoDB (FerretDB in tests).
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use std::sync::Arc;
+
+use chatterbox_conversation::store::{ActivityCursor, Conversation, Kind, NameCursor, Rename};
+use chatterbox_conversation::{ConversationStore, MongoConversationStore, SqliteConversationStore};
+use chatterbox_store::StoreError;
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Mongo,
+}
+
+async fn store(backend: Backend) -> Arc<dyn ConversationStore> {
+    match backend {
+        Backend::Sqlite => Arc::new(SqliteConversationStore::in_memory().unwrap()),
+        Backend::Mongo => Arc::new(
+            MongoConversationStore::connect(
+                &chatterbox_testkit::mongodb_uri(),
+                &chatterbox_testkit::fresh_database_name(),
+            )
+            .await
+            .unwrap(),
+        ),
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::store(super::Backend::Sqlite).await).await;
+            }
+
+            #[tokio::test]
+            async fn mongodb() {
+                super::$name(super::store(super::Backend::Mongo).await).await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    conversations_round_trip_with_members_in_joining_order,
+    unique_keys_are_unique,
+    a_users_conversations_come_by_activity_with_a_cursor,
+    activity_only_moves_forward_and_only_for_participants,
+    rooms_are_listed_by_name_prefix_with_a_cursor,
+    membership_changes_are_idempotent_and_admins_are_participants,
+    renaming_to_a_taken_unique_key_fails_and_changes_nothing,
+);
+
+fn conversation(kind: Kind, key: &str, members: &[UserId], at: i64) -> Conversation {
+    Conversation {
+        id: ConversationId::generate(),
+        kind,
+        name: key.to_owned(),
+        description: String::new(),
+        unique_key: format!("{}:{key}", kind.as_str()),
+        name_key: key.to_lowercase(),
+        participants: members.to_vec(),
+        admins: members[..1].to_vec(),
+        created_by: members[0],
+        created_at: Timestamp::from_millis(at),
+        updated_at: Timestamp::from_millis(at),
+        last_activity: Timestamp::from_millis(at),
+    }
+}
+
+fn users(n: usize) -> Vec<UserId> {
+    (0..n).map(|_| UserId::generate()).collect()
+}
+
+async fn conversations_round_trip_with_members_in_joining_order(store: Arc<dyn ConversationStore>) {
+    let u = users(3);
+    let c = conversation(Kind::Group, "trip", &u, 10);
+    store.create(&c).await.unwrap();
+    assert_eq!(store.get(c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(store.get_by_unique_key("group:trip").await.unwrap(), Some(c));
+    assert_eq!(store.get(ConversationId::generate()).await.unwrap(), None);
+}
+
+async fn unique_keys_are_unique(store: Arc<dyn ConversationStore>) {
+    let u = users(2);
+    store.create(&conversation(Kind::Direct, "pair", &u, 10)).await.unwrap();
+    let clash = store.create(&conversation(Kind::Direct, "pair", &u, 11)).await;
+    assert!(matches!(clash, Err(StoreError::Duplicate(_))), "{clash:?}");
+}
+
+async fn a_users_conversations_come_by_activity_with_a_cursor(store: Arc<dyn ConversationStore>) {
+    let u = users(2);
+    let old = conversation(Kind::Group, "old", &u, 10);
+    let mid = conversation(Kind::Group, "mid", &u, 20);
+    let new = conversation(Kind::Group, "new", &u, 30);
+    let not_mine = conversation(Kind::Group, "other", &users(2), 40);
+    for c in [&old, &mid, &new, &not_mine] {
+        store.create(c).await.unwrap();
+    }
+    let ids = |cs: Vec<Conversation>| cs.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_for_user(u[1], None, 10).await.unwrap()), [new.id, mid.id, old.id]);
+    let after = ActivityCursor { last_activity: mid.last_activity, id: mid.id };
+    assert_eq!(ids(store.list_for_user(u[1], Some(&after), 10).await.unwrap()), [old.id]);
+    assert_eq!(ids(store.list_for_user(u[1], None, 2).await.unwrap()), [new.id, mid.id]);
+}
+
+async fn activity_only_moves_forward_and_only_for_participants(store: Arc<dyn ConversationStore>) {
+    let u = users(2);
+    let c = conversation(Kind::Group, "g", &u, 10);
+    store.create(&c).await.unwrap();
+    store.record_activity(c.id, u[1], Timestamp::from_millis(50)).await.unwrap();
+    store.record_activity(c.id, u[1], Timestamp::from_millis(30)).await.unwrap();
+    store.record_activity(c.id, UserId::generate(), Timestamp::from_millis(90)).await.unwrap();
+    assert_eq!(store.get(c.id).await.unwrap().unwrap().last_activity, Timestamp::from_millis(50));
+}
+
+async fn rooms_are_listed_by_name_prefix_with_a_cursor(store: Arc<dyn ConversationStore>) {
+    let u = users(1);
+    for name in ["Rust", "rustaceans", "Ruby", "Go"] {
+        store.create(&conversation(Kind::Room, name, &u, 10)).await.unwrap();
+    }
+    store.create(&conversation(Kind::Group, "rusty group", &users(2), 10)).await.unwrap();
+    let names = |cs: Vec<Conversation>| cs.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    let first = store.list_rooms("rust", None, 1).await.unwrap();
+    assert_eq!(names(first.clone()), ["Rust"]);
+    let after = NameCursor { name_key: first[0].name_key.clone(), id: first[0].id };
+    assert_eq!(names(store.list_rooms("rust", Some(&after), 5).await.unwrap()), ["rustaceans"]);
+    assert_eq!(store.list_rooms("", None, 10).await.unwrap().len(), 4);
+}
+
+async fn membership_changes_are_idempotent_and_admins_are_participants(store: Arc<dyn ConversationStore>) {
+    let u = users(3);
+    let c = conversation(Kind::Group, "g", &u[..2], 10);
+    store.create(&c).await.unwrap();
+    let now = Timestamp::from_millis(20);
+    let added = store.add_participant(c.id, u[2], now).await.unwrap().unwrap();
+    assert_eq!(added.participants, u);
+    assert_eq!(store.add_participant(c.id, u[2], now).await.unwrap().unwrap().participants, u);
+
+    let outsider = UserId::generate();
+    let unchanged = store.add_admin(c.id, outsider, now).await.unwrap().unwrap();
+    assert!(!unchanged.has_admin(outsider));
+    let promoted = store.add_admin(c.id, u[1], now).await.unwrap().unwrap();
+    assert_eq!(promoted.admins, [u[0], u[1]]);
+
+    let removed = store.remove_participant(c.id, u[1], now).await.unwrap().unwrap();
+    assert_eq!(removed.participants, [u[0], u[2]]);
+    assert_eq!(removed.admins, [u[0]], "leaving ends the admin role too");
+    assert_eq!(store.add_participant(ConversationId::generate(), u[0], now).await.unwrap(), None);
+}
+
+async fn renaming_to_a_taken_unique_key_fails_and_changes_nothing(store: Arc<dyn ConversationStore>) {
+    let u = users(1);
+    store.create(&conversation(Kind::Room, "taken", &u, 10)).await.unwrap();
+    let room = conversation(Kind::Room, "mine", &u, 10);
+    store.create(&room).await.unwrap();
+    let rename = Rename { name: "TAKEN".into(), name_key: "taken".into(), unique_key: "room:taken".into() };
+    let clash = store.update_details(room.id, Some(&rename), None, Timestamp::from_millis(20)).await;
+    assert!(matches!(clash, Err(StoreError::Duplicate(_))), "{clash:?}");
+    assert_eq!(store.get(room.id).await.unwrap(), Some(room.clone()));
+
+    let ok = Rename { name: "Free".into(), name_key: "free".into(), unique_key: "room:free".into() };
+    let renamed =
+        store.update_details(room.id, Some(&ok), Some("about"), Timestamp::from_millis(30)).await.unwrap().unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.description.as_str()), ("Free", "about"));
+    assert_eq!(renamed.updated_at, Timestamp::from_millis(30));
+}

@@ -1,0 +1,180 @@
+//! One suite for every message store: SQLite and MongoDB (FerretDB in tests).
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use std::sync::Arc;
+
+use chatterbox_message::store::{NewMessage, Window};
+use chatterbox_message::{MessageStore, MongoMessageStore, SqliteMessageStore};
+use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Mongo,
+}
+
+async fn store(backend: Backend) -> Arc<dyn MessageStore> {
+    match backend {
+        Backend::Sqlite => Arc::new(SqliteMessageStore::in_memory().unwrap()),
+        Backend::Mongo => Arc::new(
+            MongoMessageStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::store(super::Backend::Sqlite).await).await;
+            }
+
+            #[tokio::test]
+            async fn mongodb() {
+                super::$name(super::store(super::Backend::Mongo).await).await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    appends_number_each_conversation_from_one,
+    concurrent_appends_get_distinct_consecutive_seqs,
+    a_repeated_client_id_returns_the_stored_message,
+    windows_read_history_in_ascending_seq,
+    edits_and_deletions_take_new_change_positions,
+    unread_counts_skip_own_and_deleted_messages,
+    watermarks_only_move_up,
+    changes_list_what_changed_among_seen_messages_in_order,
+);
+
+fn new(conversation: ConversationId, sender: UserId, content: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        id: MessageId::generate(),
+        conversation_id: conversation,
+        sender_id: sender,
+        kind: "text".into(),
+        content: content.into(),
+        attachments: Vec::new(),
+        client_id: client_id.map(str::to_owned),
+        created_at: Timestamp::from_millis(1_000),
+    }
+}
+
+async fn appends_number_each_conversation_from_one(store: Arc<dyn MessageStore>) {
+    let (a, b, u) = (ConversationId::generate(), ConversationId::generate(), UserId::generate());
+    let (m1, created) = store.append(&new(a, u, "a1", None)).await.unwrap();
+    assert!(created);
+    assert_eq!(m1.seq, 1);
+    assert_eq!(store.append(&new(a, u, "a2", None)).await.unwrap().0.seq, 2);
+    assert_eq!(store.append(&new(b, u, "b1", None)).await.unwrap().0.seq, 1);
+    assert_eq!(store.get(m1.id).await.unwrap(), Some(m1));
+    assert_eq!(store.latest(a).await.unwrap().unwrap().content, "a2");
+}
+
+async fn concurrent_appends_get_distinct_consecutive_seqs(store: Arc<dyn MessageStore>) {
+    let c = ConversationId::generate();
+    let tasks = (0..25).map(|n| {
+        let store = store.clone();
+        tokio::spawn(
+            async move { store.append(&new(c, UserId::generate(), &format!("m{n}"), None)).await.unwrap().0.seq },
+        )
+    });
+    let mut seqs: Vec<u64> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=25).collect::<Vec<_>>());
+}
+
+async fn a_repeated_client_id_returns_the_stored_message(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let (first, _) = store.append(&new(c, u, "hi", Some("k"))).await.unwrap();
+    let (again, created) = store.append(&new(c, u, "hi", Some("k"))).await.unwrap();
+    assert!(!created);
+    assert_eq!(again, first);
+    let (other, created) = store.append(&new(c, UserId::generate(), "hi", Some("k"))).await.unwrap();
+    assert!(created);
+    assert_eq!(other.seq, 2);
+}
+
+async fn windows_read_history_in_ascending_seq(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    for n in 1..=6 {
+        store.append(&new(c, u, &format!("m{n}"), None)).await.unwrap();
+    }
+    let seqs = |ms: Vec<chatterbox_message::store::Message>| ms.into_iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.list(c, Window::Latest, 2).await.unwrap()), [5, 6]);
+    assert_eq!(seqs(store.list(c, Window::Before(5), 2).await.unwrap()), [3, 4]);
+    assert_eq!(seqs(store.list(c, Window::After(4), 10).await.unwrap()), [5, 6]);
+    assert!(store.list(ConversationId::generate(), Window::Latest, 5).await.unwrap().is_empty());
+}
+
+async fn edits_and_deletions_take_new_change_positions(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let (m, _) = store.append(&new(c, u, "draft", None)).await.unwrap();
+    let edited = store.edit(m.id, "final", Timestamp::from_millis(2_000)).await.unwrap().unwrap();
+    assert_eq!(edited.content, "final");
+    assert_eq!(edited.edited_at, Some(Timestamp::from_millis(2_000)));
+    assert!(edited.change_seq > m.change_seq);
+    assert_eq!(edited.created_change, m.created_change);
+    let deleted = store.delete(m.id).await.unwrap().unwrap();
+    assert!(deleted.deleted && deleted.content.is_empty() && deleted.attachments.is_empty());
+    assert_eq!(deleted.seq, m.seq);
+    assert!(deleted.change_seq > edited.change_seq);
+    assert_eq!(store.delete(m.id).await.unwrap().unwrap(), deleted, "deleting twice changes nothing");
+    assert_eq!(store.edit(m.id, "zombie", Timestamp::from_millis(3_000)).await.unwrap(), None);
+    assert_eq!(store.delete(MessageId::generate()).await.unwrap(), None);
+}
+
+async fn unread_counts_skip_own_and_deleted_messages(store: Arc<dyn MessageStore>) {
+    let (c, me, them) = (ConversationId::generate(), UserId::generate(), UserId::generate());
+    store.append(&new(c, them, "1", None)).await.unwrap();
+    store.append(&new(c, me, "2", None)).await.unwrap();
+    let (gone, _) = store.append(&new(c, them, "3", None)).await.unwrap();
+    store.append(&new(c, them, "4", None)).await.unwrap();
+    store.delete(gone.id).await.unwrap();
+    assert_eq!(store.count_unread(c, me, 0).await.unwrap(), 2);
+    assert_eq!(store.count_unread(c, me, 1).await.unwrap(), 1);
+    assert_eq!(store.count_unread(c, them, 0).await.unwrap(), 1);
+}
+
+async fn watermarks_only_move_up(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let first = store.mark_read(c, u, 3, Timestamp::from_millis(10)).await.unwrap();
+    assert_eq!((first.seq, first.read_at), (3, Timestamp::from_millis(10)));
+    let lower = store.mark_read(c, u, 2, Timestamp::from_millis(20)).await.unwrap();
+    assert_eq!((lower.seq, lower.read_at), (3, Timestamp::from_millis(10)));
+    let higher = store.mark_read(c, u, 5, Timestamp::from_millis(30)).await.unwrap();
+    assert_eq!((higher.seq, higher.read_at), (5, Timestamp::from_millis(30)));
+    let other = UserId::generate();
+    store.mark_read(c, other, 1, Timestamp::from_millis(40)).await.unwrap();
+    let mut marks: Vec<(UserId, u64)> =
+        store.read_marks(c).await.unwrap().into_iter().map(|m| (m.user_id, m.seq)).collect();
+    marks.sort();
+    let mut expected = vec![(u, 5), (other, 1)];
+    expected.sort();
+    assert_eq!(marks, expected);
+}
+
+async fn changes_list_what_changed_among_seen_messages_in_order(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        ids.push(store.append(&new(c, u, &format!("m{n}"), None)).await.unwrap().0.id);
+    }
+    // A reader saw up to seq 3. Then: 1 deleted, 2 edited, 4 edited (new to them).
+    store.delete(ids[0]).await.unwrap();
+    store.edit(ids[1], "m2'", Timestamp::from_millis(2_000)).await.unwrap();
+    store.edit(ids[3], "m4'", Timestamp::from_millis(2_000)).await.unwrap();
+    let changed = store.changes_since(c, 3, 0, 10).await.unwrap();
+    let seen: Vec<(u64, bool, String)> = changed.iter().map(|m| (m.seq, m.deleted, m.content.clone())).collect();
+    assert_eq!(seen, [(1, true, String::new()), (2, false, "m2'".into())]);
+    let page = store.changes_since(c, 3, changed[0].change_seq, 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    // A reader who saw seq 4 gets all three changes, in the order they happened.
+    let all: Vec<u64> = store.changes_since(c, 4, 0, 10).await.unwrap().iter().map(|m| m.seq).collect();
+    assert_eq!(all, [1, 2, 4]);
+}
