@@ -38,8 +38,14 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         }
         Part::Auth => parts::auth_server(config, signer_from_file(config)?, user()?).await?,
         Part::User => parts::user_server(config, verifier_from_file(config)?).await?,
-        Part::Conversation => parts::conversation_server(config, verifier_from_file(config)?, user()?).await?,
-        Part::Message => parts::message_server(config, verifier_from_file(config)?, conversation()?).await?,
+        Part::Conversation => {
+            let events = parts::event_bus(config).await?;
+            parts::conversation_server(config, verifier_from_file(config)?, user()?, events).await?
+        }
+        Part::Message => {
+            let events = parts::event_bus(config).await?;
+            parts::message_server(config, verifier_from_file(config)?, conversation()?, events).await?
+        }
     };
     spawn_metrics(config, &shutdown).await?;
     serve_grpc(grpc_listener(part, config).await?, server, shutdown).await

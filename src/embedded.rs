@@ -4,9 +4,11 @@
 //! run side by side.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox_config::Config;
+use chatterbox_events::EventBus;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
 use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc};
 use tokio::net::TcpListener;
@@ -19,6 +21,8 @@ use crate::parts::{self, ServiceChannels, embedded_keys, grpc_timeout, token_set
 pub struct Suite {
     /// Where the gateway serves HTTP.
     pub http_addr: SocketAddr,
+    /// The bus every part publishes on.
+    pub events: Arc<dyn EventBus>,
     shutdown: Shutdown,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -45,11 +49,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
 
+    let events = parts::event_bus(config).await?;
     let servers = [
         (auth_listener, parts::auth_server(config, signer, user.clone()).await?),
         (user_listener, parts::user_server(config, verifier.clone()).await?),
-        (conversation_listener, parts::conversation_server(config, verifier.clone(), user.clone()).await?),
-        (message_listener, parts::message_server(config, verifier.clone(), conversation.clone()).await?),
+        (
+            conversation_listener,
+            parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?,
+        ),
+        (
+            message_listener,
+            parts::message_server(config, verifier.clone(), conversation.clone(), events.clone()).await?,
+        ),
     ];
     let channels = ServiceChannels { auth, user, conversation, message };
     let app = parts::gateway_app(config, verifier, channels).await?;
@@ -59,7 +70,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         tasks.spawn(serve_grpc(listener, server, shutdown.clone()));
     }
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
-    Ok(Suite { http_addr, shutdown, tasks })
+    Ok(Suite { http_addr, events, shutdown, tasks })
 }
 
 impl Suite {

@@ -11,6 +11,7 @@ use chatterbox_config::Config;
 use chatterbox_conversation::{
     ConversationStore, Conversations, GrpcUserDirectory, MongoConversationStore, SqliteConversationStore,
 };
+use chatterbox_events::{EventBus, MemoryBus, RedisBus};
 use chatterbox_gateway::{Backends, GatewayState, TrustedProxies};
 use chatterbox_identity::{
     KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
@@ -135,6 +136,7 @@ pub(crate) async fn conversation_server(
     config: &Config,
     verifier: TokenVerifier,
     user: GrpcChannel,
+    events: Arc<dyn EventBus>,
 ) -> anyhow::Result<GrpcServer> {
     let store: Arc<dyn ConversationStore> = match &config.mongodb_uri {
         Some(uri) => {
@@ -143,7 +145,7 @@ pub(crate) async fn conversation_server(
         None => Arc::new(SqliteConversationStore::open(&sqlite_path(config, "conversation"))?),
     };
     let conversations = Conversations::new(store, Arc::new(GrpcUserDirectory::new(user)));
-    Ok(chatterbox_conversation::grpc_server(Arc::new(conversations), verifier))
+    Ok(chatterbox_conversation::grpc_server(Arc::new(conversations), verifier, events))
 }
 
 /// The message service.
@@ -151,13 +153,26 @@ pub(crate) async fn message_server(
     config: &Config,
     verifier: TokenVerifier,
     conversation: GrpcChannel,
+    events: Arc<dyn EventBus>,
 ) -> anyhow::Result<GrpcServer> {
     let store: Arc<dyn MessageStore> = match &config.mongodb_uri {
         Some(uri) => Arc::new(MongoMessageStore::connect(uri.expose(), &mongo_database(config, "message")).await?),
         None => Arc::new(SqliteMessageStore::open(&sqlite_path(config, "message"))?),
     };
     let messages = Messages::new(store, Arc::new(GrpcConversationAccess::new(conversation)));
-    Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier))
+    Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier, events))
+}
+
+/// The event bus: Redis pub/sub when `REDIS_URL` is set, else in process
+/// (which only reaches subscribers in the same process).
+pub(crate) async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+            Arc::new(RedisBus::connect(client, config.redis_key_prefix.clone()).await.context("connecting to Redis")?)
+        }
+        None => Arc::new(MemoryBus::new()),
+    })
 }
 
 /// The gateway's HTTP application.

@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chatterbox/user/v1/user.proto",
         "chatterbox/conversation/v1/conversation.proto",
         "chatterbox/message/v1/message.proto",
+        "chatterbox/events/v1/events.proto",
     ];
 
     let descriptors = protox::compile(files, [&root])?;

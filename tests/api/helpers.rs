@@ -39,8 +39,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
     pub client: reqwest::Client,
-    /// Kept for its lifetime: dropping it stops every part.
-    _suite: Suite,
+    /// The running suite; dropping it stops every part.
+    pub suite: Suite,
 }
 
 /// A registered user as a client holds it.
@@ -89,7 +89,7 @@ impl TestApp {
     /// A suite with exactly this configuration.
     pub async fn start(config: Config, data_dir: tempfile::TempDir) -> Self {
         let suite = chatterbox::embedded::start(&config).await.expect("the suite starts");
-        Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), _suite: suite }
+        Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), suite }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -15,6 +15,8 @@ mod messages;
 mod rooms;
 
 mod distributed;
+mod events;
+
 mod forged_tokens;
 mod gateway;
 mod rate_limit;

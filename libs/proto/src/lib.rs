@@ -36,3 +36,11 @@ pub mod message {
         tonic::include_proto!("chatterbox.message.v1");
     }
 }
+
+/// `chatterbox.events.v1`: what services publish after commit.
+pub mod events {
+    /// Version 1 of the event payloads.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.events.v1");
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
 use chatterbox_identity::{TokenVerifier, authorize_request, bearer_token};
 use chatterbox_proto::conversation::v1::conversation_service_server::{ConversationService, ConversationServiceServer};
 use chatterbox_proto::conversation::v1::{
@@ -11,8 +12,10 @@ use chatterbox_proto::conversation::v1::{
     LeaveRoomResponse, ListConversationsRequest, ListRoomsRequest, ParticipantRequest, RecordActivityRequest,
     RecordActivityResponse, RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
 };
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_proto::events::v1::{ConversationCreated, ConversationUpdated, MemberJoined, MemberLeft};
 use chatterbox_runtime::GrpcServer;
-use chatterbox_types::Timestamp;
+use chatterbox_types::{ConversationId, Timestamp, UserId};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
@@ -23,9 +26,43 @@ use crate::store::{Conversation, Kind};
 struct ConversationGrpc {
     conversations: Arc<Conversations>,
     verifier: TokenVerifier,
+    events: Arc<dyn EventBus>,
 }
 
 impl ConversationGrpc {
+    /// Publishes after commit, on the given topics.
+    async fn publish(&self, topics: &[Topic], event: Event) {
+        publish_after_commit(self.events.as_ref(), topics, &envelope(event, Timestamp::now())).await;
+    }
+
+    /// Tells every participant about a conversation they are now in.
+    async fn created(&self, c: &ConversationMsg) {
+        let topics = user_topics(&c.participant_ids);
+        self.publish(&topics, Event::ConversationCreated(ConversationCreated { conversation: Some(c.clone()) })).await;
+    }
+
+    /// Tells the conversation's participants it changed.
+    async fn updated(&self, c: &ConversationMsg) {
+        let topics = conversation_topic(&c.id);
+        self.publish(&topics, Event::ConversationUpdated(ConversationUpdated { conversation: Some(c.clone()) })).await;
+    }
+
+    /// Tells a user (and the conversation) that they joined it.
+    async fn joined(&self, c: &ConversationMsg, user: &str) {
+        let mut topics = conversation_topic(&c.id);
+        topics.extend(user_topics(&[user.to_owned()]));
+        let event = MemberJoined { conversation: Some(c.clone()), user_id: user.to_owned() };
+        self.publish(&topics, Event::MemberJoined(event)).await;
+    }
+
+    /// Tells a user (and the conversation) that they left it.
+    async fn left(&self, conversation: &str, user: &str) {
+        let mut topics = conversation_topic(conversation);
+        topics.extend(user_topics(&[user.to_owned()]));
+        let event = MemberLeft { conversation_id: conversation.to_owned(), user_id: user.to_owned() };
+        self.publish(&topics, Event::MemberLeft(event)).await;
+    }
+
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
         let id = authorize_request(request, &self.verifier)?.user()?;
         let token = request
@@ -37,6 +74,14 @@ impl ConversationGrpc {
             .to_owned();
         Ok(Actor { id, token })
     }
+}
+
+fn user_topics(ids: &[String]) -> Vec<Topic> {
+    ids.iter().filter_map(|id| UserId::parse(id).ok()).map(Topic::User).collect()
+}
+
+fn conversation_topic(id: &str) -> Vec<Topic> {
+    ConversationId::parse(id).ok().map(Topic::Conversation).into_iter().collect()
 }
 
 fn kind(k: Kind) -> ConversationType {
@@ -79,20 +124,27 @@ impl ConversationService for ConversationGrpc {
     ) -> Result<Response<CreateDirectResponse>, Status> {
         let actor = self.actor(&request)?;
         let (c, created) = self.conversations.create_direct(&actor, &request.into_inner().other_user_id).await?;
-        Ok(Response::new(CreateDirectResponse { conversation: Some(to_proto(c)), created }))
+        let c = to_proto(c);
+        if created {
+            self.created(&c).await;
+        }
+        Ok(Response::new(CreateDirectResponse { conversation: Some(c), created }))
     }
 
     async fn create_group(&self, request: Request<CreateGroupRequest>) -> Result<Response<ConversationMsg>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        let c = self.conversations.create_group(&actor, &r.name, &r.description, &r.participant_ids).await?;
-        Ok(Response::new(to_proto(c)))
+        let c = to_proto(self.conversations.create_group(&actor, &r.name, &r.description, &r.participant_ids).await?);
+        self.created(&c).await;
+        Ok(Response::new(c))
     }
 
     async fn create_room(&self, request: Request<CreateRoomRequest>) -> Result<Response<ConversationMsg>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        Ok(Response::new(to_proto(self.conversations.create_room(&actor, &r.name, &r.description).await?)))
+        let c = to_proto(self.conversations.create_room(&actor, &r.name, &r.description).await?);
+        self.created(&c).await;
+        Ok(Response::new(c))
     }
 
     async fn get_conversation(
@@ -118,14 +170,17 @@ impl ConversationService for ConversationGrpc {
     ) -> Result<Response<ConversationMsg>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        let c = self.conversations.update(&actor, &r.id, r.name.as_deref(), r.description.as_deref()).await?;
-        Ok(Response::new(to_proto(c)))
+        let c = to_proto(self.conversations.update(&actor, &r.id, r.name.as_deref(), r.description.as_deref()).await?);
+        self.updated(&c).await;
+        Ok(Response::new(c))
     }
 
     async fn add_participant(&self, request: Request<ParticipantRequest>) -> Result<Response<ConversationMsg>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        Ok(Response::new(to_proto(self.conversations.add_participant(&actor, &r.id, &r.user_id).await?)))
+        let c = to_proto(self.conversations.add_participant(&actor, &r.id, &r.user_id).await?);
+        self.joined(&c, &r.user_id).await;
+        Ok(Response::new(c))
     }
 
     async fn remove_participant(
@@ -135,13 +190,16 @@ impl ConversationService for ConversationGrpc {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
         self.conversations.remove_participant(&actor, &r.id, &r.user_id).await?;
+        self.left(&r.id, &r.user_id).await;
         Ok(Response::new(RemoveParticipantResponse {}))
     }
 
     async fn add_admin(&self, request: Request<ParticipantRequest>) -> Result<Response<ConversationMsg>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        Ok(Response::new(to_proto(self.conversations.add_admin(&actor, &r.id, &r.user_id).await?)))
+        let c = to_proto(self.conversations.add_admin(&actor, &r.id, &r.user_id).await?);
+        self.updated(&c).await;
+        Ok(Response::new(c))
     }
 
     async fn list_rooms(&self, request: Request<ListRoomsRequest>) -> Result<Response<ConversationPage>, Status> {
@@ -152,12 +210,16 @@ impl ConversationService for ConversationGrpc {
 
     async fn join_room(&self, request: Request<RoomRequest>) -> Result<Response<ConversationMsg>, Status> {
         let actor = self.actor(&request)?;
-        Ok(Response::new(to_proto(self.conversations.join_room(&actor, &request.into_inner().id).await?)))
+        let c = to_proto(self.conversations.join_room(&actor, &request.into_inner().id).await?);
+        self.joined(&c, &actor.id.to_string()).await;
+        Ok(Response::new(c))
     }
 
     async fn leave_room(&self, request: Request<RoomRequest>) -> Result<Response<LeaveRoomResponse>, Status> {
         let actor = self.actor(&request)?;
-        self.conversations.leave_room(&actor, &request.into_inner().id).await?;
+        let id = request.into_inner().id;
+        self.conversations.leave_room(&actor, &id).await?;
+        self.left(&id, &actor.id.to_string()).await;
         Ok(Response::new(LeaveRoomResponse {}))
     }
 
@@ -183,11 +245,16 @@ impl ConversationService for ConversationGrpc {
 }
 
 /// The conversation service, ready for [`chatterbox_runtime::serve_grpc`].
-pub fn grpc_server(conversations: Arc<Conversations>, verifier: TokenVerifier) -> GrpcServer {
+pub fn grpc_server(
+    conversations: Arc<Conversations>,
+    verifier: TokenVerifier,
+    events: Arc<dyn EventBus>,
+) -> GrpcServer {
     GrpcServer {
         routes: tonic::service::Routes::new(ConversationServiceServer::new(ConversationGrpc {
             conversations,
             verifier,
+            events,
         })),
         names: vec![<ConversationServiceServer<ConversationGrpc> as NamedService>::NAME],
     }

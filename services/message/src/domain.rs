@@ -219,13 +219,19 @@ impl Messages {
     }
 
     /// Marks every message up to `seq` read for the actor.
-    pub async fn mark_read(&self, actor: &Actor, conversation: &str, seq: u64) -> Result<ReadMark, Error> {
+    pub async fn mark_read(
+        &self,
+        actor: &Actor,
+        conversation: &str,
+        seq: u64,
+    ) -> Result<(ConversationId, ReadMark), Error> {
         let (id, _) = self.enter(actor, conversation).await?;
         let last = self.store.latest(id).await.map_err(storage)?.map_or(0, |m| m.seq);
         if seq == 0 || seq > last {
             return Err(Error::invalid(format!("seq must be between 1 and {last}")));
         }
-        self.store.mark_read(id, actor.id, seq, Timestamp::now()).await.map_err(storage)
+        let mark = self.store.mark_read(id, actor.id, seq, Timestamp::now()).await.map_err(storage)?;
+        Ok((id, mark))
     }
 
     /// Latest message and unread count for each conversation the actor is in;

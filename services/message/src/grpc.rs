@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
+use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
 use chatterbox_identity::{TokenVerifier, authorize_request, bearer_token};
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
 use chatterbox_proto::message::v1::message_service_server::{MessageService, MessageServiceServer};
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetSummariesRequest, GetSummariesResponse,
@@ -10,7 +13,7 @@ use chatterbox_proto::message::v1::{
     Message as MessageMsg, MessagePage, ReadReceipt, SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
 };
 use chatterbox_runtime::GrpcServer;
-use chatterbox_types::Timestamp;
+use chatterbox_types::{ConversationId, Timestamp};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
@@ -21,9 +24,16 @@ use crate::store::Message;
 struct MessageGrpc {
     messages: Arc<Messages>,
     verifier: TokenVerifier,
+    events: Arc<dyn EventBus>,
 }
 
 impl MessageGrpc {
+    /// Publishes on the conversation's topic, after commit.
+    async fn publish(&self, conversation: ConversationId, event: Event) {
+        let topics = [Topic::Conversation(conversation)];
+        publish_after_commit(self.events.as_ref(), &topics, &envelope(event, Timestamp::now())).await;
+    }
+
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
         let id = authorize_request(request, &self.verifier)?.user()?;
         let token = request
@@ -77,7 +87,12 @@ impl MessageService for MessageGrpc {
             .messages
             .send(&actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
             .await?;
-        Ok(Response::new(SendMessageResponse { message: Some(to_proto(message, Vec::new())), created }))
+        let conversation = message.conversation_id;
+        let message = to_proto(message, Vec::new());
+        if created {
+            self.publish(conversation, Event::MessageCreated(MessageCreated { message: Some(message.clone()) })).await;
+        }
+        Ok(Response::new(SendMessageResponse { message: Some(message), created }))
     }
 
     async fn list_messages(&self, request: Request<ListMessagesRequest>) -> Result<Response<MessagePage>, Status> {
@@ -90,7 +105,11 @@ impl MessageService for MessageGrpc {
     async fn edit_message(&self, request: Request<EditMessageRequest>) -> Result<Response<MessageMsg>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        Ok(Response::new(to_proto(self.messages.edit(&actor, &r.message_id, &r.content).await?, Vec::new())))
+        let edited = self.messages.edit(&actor, &r.message_id, &r.content).await?;
+        let conversation = edited.conversation_id;
+        let edited = to_proto(edited, Vec::new());
+        self.publish(conversation, Event::MessageEdited(MessageEdited { message: Some(edited.clone()) })).await;
+        Ok(Response::new(edited))
     }
 
     async fn delete_message(
@@ -98,14 +117,28 @@ impl MessageService for MessageGrpc {
         request: Request<DeleteMessageRequest>,
     ) -> Result<Response<DeleteMessageResponse>, Status> {
         let actor = self.actor(&request)?;
-        self.messages.delete(&actor, &request.into_inner().message_id).await?;
+        let gone = self.messages.delete(&actor, &request.into_inner().message_id).await?;
+        let event = MessageDeleted {
+            conversation_id: gone.conversation_id.to_string(),
+            message_id: gone.id.to_string(),
+            seq: gone.seq,
+            change_seq: gone.change_seq,
+        };
+        self.publish(gone.conversation_id, Event::MessageDeleted(event)).await;
         Ok(Response::new(DeleteMessageResponse {}))
     }
 
     async fn mark_read(&self, request: Request<MarkReadRequest>) -> Result<Response<MarkReadResponse>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        let mark = self.messages.mark_read(&actor, &r.conversation_id, r.seq).await?;
+        let (conversation, mark) = self.messages.mark_read(&actor, &r.conversation_id, r.seq).await?;
+        let event = ReadUpdated {
+            conversation_id: conversation.to_string(),
+            user_id: actor.id.to_string(),
+            seq: mark.seq,
+            read_at_ms: mark.read_at.millis(),
+        };
+        self.publish(conversation, Event::ReadUpdated(event)).await;
         Ok(Response::new(MarkReadResponse { seq: mark.seq, read_at_ms: mark.read_at.millis() }))
     }
 
@@ -143,9 +176,9 @@ impl MessageService for MessageGrpc {
 }
 
 /// The message service, ready for [`chatterbox_runtime::serve_grpc`].
-pub fn grpc_server(messages: Arc<Messages>, verifier: TokenVerifier) -> GrpcServer {
+pub fn grpc_server(messages: Arc<Messages>, verifier: TokenVerifier, events: Arc<dyn EventBus>) -> GrpcServer {
     GrpcServer {
-        routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc { messages, verifier })),
+        routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc { messages, verifier, events })),
         names: vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
     }
 }

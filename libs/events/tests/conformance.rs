@@ -1,0 +1,107 @@
+//! One suite for every event bus: in process and on a real Redis server.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use std::time::Duration;
+
+use chatterbox_events::{EventBus, MemoryBus, Received, RedisBus, Topic, envelope};
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_proto::events::v1::{Envelope, MemberLeft};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Memory,
+    Redis,
+}
+
+async fn bus(backend: Backend) -> Box<dyn EventBus> {
+    match backend {
+        Backend::Memory => Box::new(MemoryBus::new()),
+        Backend::Redis => {
+            let client = redis::Client::open(chatterbox_testkit::redis_url()).unwrap();
+            Box::new(RedisBus::connect(client, chatterbox_testkit::fresh_key_prefix()).await.unwrap())
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn in_memory() {
+                super::$name(super::bus(super::Backend::Memory).await).await;
+            }
+
+            #[tokio::test]
+            async fn on_redis() {
+                super::$name(super::bus(super::Backend::Redis).await).await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    subscribers_get_events_of_their_topics_in_order,
+    unsubscribed_topics_stop_arriving,
+    every_subscriber_of_a_topic_gets_each_event,
+);
+
+fn event(n: u32) -> Envelope {
+    envelope(
+        Event::MemberLeft(MemberLeft { conversation_id: format!("c{n}"), user_id: String::new() }),
+        Timestamp::from_millis(i64::from(n)),
+    )
+}
+
+async fn next_event(sub: &mut Box<dyn chatterbox_events::Subscription>) -> (Topic, Envelope) {
+    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await.expect("an event arrives") {
+        Some(Received::Event { topic, envelope }) => (topic, *envelope),
+
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+async fn subscribers_get_events_of_their_topics_in_order(bus: Box<dyn EventBus>) {
+    let mine = Topic::Conversation(ConversationId::generate());
+    let other = Topic::User(UserId::generate());
+    let mut sub = bus.subscription().await.unwrap();
+    sub.subscribe(&[mine]).await.unwrap();
+    for n in 0..20 {
+        bus.publish(&other, &event(1000 + n)).await.unwrap();
+        bus.publish(&mine, &event(n)).await.unwrap();
+    }
+    for n in 0..20 {
+        let (topic, envelope) = next_event(&mut sub).await;
+        assert_eq!(topic, mine);
+        assert_eq!(envelope, event_like(&envelope, n));
+        assert_eq!(envelope.version, 1);
+    }
+}
+
+/// The expected envelope for `n`, with the received one's generated id.
+fn event_like(received: &Envelope, n: u32) -> Envelope {
+    Envelope { id: received.id.clone(), ..event(n) }
+}
+
+async fn unsubscribed_topics_stop_arriving(bus: Box<dyn EventBus>) {
+    let (a, b) = (Topic::User(UserId::generate()), Topic::User(UserId::generate()));
+    let mut sub = bus.subscription().await.unwrap();
+    sub.subscribe(&[a, b]).await.unwrap();
+    sub.unsubscribe(&[a]).await.unwrap();
+    bus.publish(&a, &event(1)).await.unwrap();
+    bus.publish(&b, &event(2)).await.unwrap();
+    let (topic, envelope) = next_event(&mut sub).await;
+    assert_eq!((topic, envelope.at_ms), (b, 2));
+}
+
+async fn every_subscriber_of_a_topic_gets_each_event(bus: Box<dyn EventBus>) {
+    let topic = Topic::Conversation(ConversationId::generate());
+    let mut first = bus.subscription().await.unwrap();
+    let mut second = bus.subscription().await.unwrap();
+    first.subscribe(&[topic]).await.unwrap();
+    second.subscribe(&[topic]).await.unwrap();
+    bus.publish(&topic, &event(7)).await.unwrap();
+    assert_eq!(next_event(&mut first).await.1.at_ms, 7);
+    assert_eq!(next_event(&mut second).await.1.at_ms, 7);
+}
