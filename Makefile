@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatterbox/target
 CARGO ?= cargo
 JOBS ?= 2
 
-.PHONY: run test test-deps lint fmt build clean-data help
+.PHONY: run test test-deps lint fmt build clean-data help bench
 
 help:
 	@echo "make run    - build and start the whole suite on http://127.0.0.1:8080 (embedded mode)"
@@ -28,7 +28,16 @@ test: test-deps lint
 test-deps:
 	./scripts/install-test-deps.sh
 
+## Figures, not verdicts: sends and history reads on both backends (release build).
+BENCH_ARGS ?=
+bench: test-deps
+	$(CARGO) build --release -j $(JOBS) -p chatterbox-bench
+	$(CARGO_TARGET_DIR)/release/chatterbox-bench --backend embedded $(BENCH_ARGS)
+	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench --backend mongo-redis \
+		--sends 2000 --conversations 100 --messages 100000 --reads 5000 $(BENCH_ARGS)
+
 lint:
+
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -j $(JOBS) --workspace --all-targets -- -D warnings
 

@@ -21,6 +21,8 @@ use crate::parts::{self, ServiceChannels, embedded_keys, grpc_timeout, token_set
 pub struct Suite {
     /// Where the gateway serves HTTP.
     pub http_addr: SocketAddr,
+    /// Where the message service serves gRPC (for load tests that skip HTTP).
+    pub message_addr: SocketAddr,
     /// The bus every part publishes on.
     pub events: Arc<dyn EventBus>,
     shutdown: Shutdown,
@@ -46,6 +48,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (user_listener, user) = loopback(timeout).await?;
     let (conversation_listener, conversation) = loopback(timeout).await?;
     let (message_listener, message) = loopback(timeout).await?;
+    let message_addr = message_listener.local_addr()?;
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
 
@@ -70,7 +73,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         tasks.spawn(serve_grpc(listener, server, shutdown.clone()));
     }
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
-    Ok(Suite { http_addr, events, shutdown, tasks })
+    Ok(Suite { http_addr, message_addr, events, shutdown, tasks })
 }
 
 impl Suite {

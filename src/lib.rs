@@ -6,4 +6,4 @@ pub mod distributed;
 pub mod embedded;
 mod parts;
 
-pub use parts::Part;
+pub use parts::{Part, message_store};

@@ -148,6 +148,14 @@ pub(crate) async fn conversation_server(
     Ok(chatterbox_conversation::grpc_server(Arc::new(conversations), verifier, events))
 }
 
+/// The message service's store for `config` (also used to import history).
+pub async fn message_store(config: &Config) -> anyhow::Result<Arc<dyn MessageStore>> {
+    Ok(match &config.mongodb_uri {
+        Some(uri) => Arc::new(MongoMessageStore::connect(uri.expose(), &mongo_database(config, "message")).await?),
+        None => Arc::new(SqliteMessageStore::open(&sqlite_path(config, "message"))?),
+    })
+}
+
 /// The message service.
 pub(crate) async fn message_server(
     config: &Config,
@@ -155,10 +163,7 @@ pub(crate) async fn message_server(
     conversation: GrpcChannel,
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<GrpcServer> {
-    let store: Arc<dyn MessageStore> = match &config.mongodb_uri {
-        Some(uri) => Arc::new(MongoMessageStore::connect(uri.expose(), &mongo_database(config, "message")).await?),
-        None => Arc::new(SqliteMessageStore::open(&sqlite_path(config, "message"))?),
-    };
+    let store = message_store(config).await?;
     let messages = Messages::new(store, Arc::new(GrpcConversationAccess::new(conversation)));
     Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier, events))
 }

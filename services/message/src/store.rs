@@ -115,8 +115,13 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
     /// stored under the same (conversation, sender, client_id); the flag says
     /// whether it was created now.
     async fn append(&self, message: &NewMessage) -> Result<(Message, bool), StoreError>;
+    /// Appends a batch of messages to one conversation in the given order,
+    /// numbered after whatever it holds (bulk import of existing history).
+    /// Client ids must be new; a clash fails the batch.
+    async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError>;
     /// A message by id.
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
+
     /// A window of history, in ascending `seq`.
     async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError>;
     /// The newest message.

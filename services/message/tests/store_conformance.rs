@@ -50,7 +50,22 @@ conformance!(
     unread_counts_skip_own_and_deleted_messages,
     watermarks_only_move_up,
     changes_list_what_changed_among_seen_messages_in_order,
+    imports_continue_the_numbering_in_order,
 );
+
+async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    store.append(&new(c, u, "live", None)).await.unwrap();
+    let batch: Vec<NewMessage> = (1..=50).map(|n| new(c, u, &format!("old{n}"), None)).collect();
+    store.import(c, &batch).await.unwrap();
+    let (after, _) = store.append(&new(c, u, "next", None)).await.unwrap();
+    assert_eq!(after.seq, 52);
+    let all = store.list(c, Window::After(0), 100).await.unwrap();
+    let seqs: Vec<u64> = all.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=52).collect::<Vec<_>>());
+    assert_eq!(all[1].content, "old1");
+    assert_eq!(all[50].content, "old50");
+}
 
 fn new(conversation: ConversationId, sender: UserId, content: &str, client_id: Option<&str>) -> NewMessage {
     NewMessage {

@@ -231,6 +231,50 @@ impl MessageStore for MongoMessageStore {
         Err(StoreError::Backend("too much contention appending to one conversation".into()))
     }
 
+    async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let turn = self.turns.for_key(&conversation.to_string());
+        let mut last_seq = turn.lock().await;
+        let c = conversation.to_string();
+        let first = self.latest(conversation).await?.map_or(0, |l| l.seq) + 1;
+        // One counter step for the whole batch: its changes are numbered in a row.
+        let last_change = self
+            .counters
+            .find_one_and_update(doc! {"_id": &c}, doc! {"$inc": {"change_seq": messages.len() as i64}})
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await?
+            .ok_or_else(|| StoreError::Backend("change counter upsert returned nothing".into()))?
+            .change_seq;
+        let first_change = last_change - messages.len() as i64 + 1;
+        let docs: Vec<MessageDoc> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MessageDoc {
+                id: m.id.to_string(),
+                conversation_id: c.clone(),
+                seq: (first + i as u64) as i64,
+                sender_id: m.sender_id.to_string(),
+                kind: m.kind.clone(),
+                content: m.content.clone(),
+                attachments: m.attachments.clone(),
+                client_id: m.client_id.clone(),
+                client_key: client_key(m),
+                created_at: m.created_at.millis(),
+                edited_at: None,
+                deleted: false,
+                created_change: first_change + i as i64,
+                change_seq: first_change + i as i64,
+            })
+            .collect();
+        // Ordered: a failure stops the batch where it is, leaving no gap.
+        self.messages.insert_many(docs).ordered(true).await?;
+        *last_seq = Some(first + messages.len() as u64 - 1);
+        Ok(())
+    }
+
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         self.messages.find_one(doc! {"_id": id.to_string()}).await?.map(Message::try_from).transpose()
     }

@@ -176,6 +176,45 @@ impl MessageStore for SqliteMessageStore {
             .await
     }
 
+    async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError> {
+        let messages = messages.to_vec();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let c = conversation.to_string();
+                let mut seq: u64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1",
+                    [&c],
+                    |r| r.get(0),
+                )?;
+                {
+                    let mut insert = tx.prepare_cached(&format!(
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
+                    ))?;
+                    for m in &messages {
+                        seq += 1;
+                        let change = next_change(&tx, &c)?;
+                        insert.execute(params![
+                            m.id.to_string(),
+                            c,
+                            seq,
+                            m.sender_id.to_string(),
+                            m.kind,
+                            m.content,
+                            m.attachments.join(","),
+                            m.client_id,
+                            m.created_at.millis(),
+                            change,
+                            client_key(m)
+                        ])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         self.db.call(move |conn| by_id(conn, &id.to_string())).await
     }

@@ -1,0 +1,199 @@
+//! The clients and scenarios.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chatterbox_message::MessageStore;
+use chatterbox_message::store::NewMessage;
+use chatterbox_proto::message::v1::SendMessageRequest;
+use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
+use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use rand::Rng as _;
+use serde_json::{Value, json};
+
+use crate::stats::Summary;
+
+/// A registered user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Their id.
+    pub id: String,
+    /// Their access token.
+    pub token: String,
+}
+
+/// An HTTP client for the gateway.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the gateway at `base`.
+    pub fn new(base: &str) -> Self {
+        Self { base: base.to_owned(), http: reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap_or_default() }
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status.is_success(), "POST {path}: {status} {body}");
+        Ok(body)
+    }
+
+    /// Registers a user.
+    pub async fn register(&self, name: &str) -> anyhow::Result<User> {
+        let body = json!({"username": name, "email": format!("{name}@bench.example"), "password": "bench-password"});
+        let r = self.post("/api/v1/auth/register", None, body).await?;
+        Ok(User {
+            id: r["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            token: r["tokens"]["access_token"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Creates `n` groups of the two users; returns their ids.
+    pub async fn groups(&self, owner: &User, other: &User, n: usize) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let body = json!({"type": "group", "name": format!("bench {i}"), "participant_ids": [other.id]});
+            let r = self.post("/api/v1/conversations", Some(&owner.token), body).await?;
+            ids.push(r["id"].as_str().unwrap_or_default().to_owned());
+        }
+        Ok(ids)
+    }
+}
+
+/// Runs `total` operations, `concurrency` at a time; `op(i)` does the i-th.
+async fn run<F, Fut>(total: usize, concurrency: usize, op: F) -> anyhow::Result<Summary>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let workers = (0..concurrency.max(1)).map(|_| {
+        let (next, op) = (next.clone(), op.clone());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(samples);
+                }
+                let t = Instant::now();
+                op(i).await?;
+                samples.push(t.elapsed());
+            }
+        })
+    });
+    let mut samples: Vec<Duration> = Vec::with_capacity(total);
+    for worker in futures::future::join_all(workers).await {
+        samples.extend(worker??);
+    }
+    Ok(Summary::of(samples, started.elapsed()))
+}
+
+/// Sends `total` messages through the gateway, round-robin over `groups`.
+pub async fn sends_over_http(
+    client: &Client,
+    user: &User,
+    groups: &[String],
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let (client, token, groups) = (client.clone(), user.token.clone(), Arc::new(groups.to_vec()));
+    run(total, concurrency, move |i| {
+        let (client, token, groups) = (client.clone(), token.clone(), groups.clone());
+        async move {
+            let path = format!("/api/v1/conversations/{}/messages", groups[i % groups.len()]);
+            client.post(&path, Some(&token), json!({"content": format!("http {i}"), "client_id": format!("h{i}")})).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Sends `total` messages straight to the message service over gRPC.
+pub async fn sends_over_grpc(
+    addr: SocketAddr,
+    user: &User,
+    groups: &[String],
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let channel = chatterbox_runtime::connect(&format!("http://{addr}"), Duration::from_secs(10))?;
+    let client = MessageServiceClient::new(channel);
+    let (token, groups) = (user.token.clone(), Arc::new(groups.to_vec()));
+    run(total, concurrency, move |i| {
+        let (mut client, token, groups) = (client.clone(), token.clone(), groups.clone());
+        async move {
+            let request = SendMessageRequest {
+                conversation_id: groups[i % groups.len()].clone(),
+                content: format!("grpc {i}"),
+                r#type: String::new(),
+                attachment_ids: Vec::new(),
+                client_id: Some(format!("g{i}")),
+            };
+            client.send_message(chatterbox_identity::with_bearer(request, &token)?).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Fills each conversation with `per` messages through the store's import.
+pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[String], per: usize) -> anyhow::Result<()> {
+    let sender = UserId::parse(&user.id)?;
+    for id in conversations {
+        let conversation = ConversationId::parse(id)?;
+        for chunk_start in (0..per).step_by(10_000) {
+            let batch: Vec<NewMessage> = (chunk_start..per.min(chunk_start + 10_000))
+                .map(|n| NewMessage {
+                    id: MessageId::generate(),
+                    conversation_id: conversation,
+                    sender_id: sender,
+                    kind: "text".into(),
+                    content: format!("history message {n} with some ordinary chat-sized text in it"),
+                    attachments: Vec::new(),
+                    client_id: None,
+                    created_at: Timestamp::now(),
+                })
+                .collect();
+            store.import(conversation, &batch).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the newest 50 messages of random conversations through the gateway.
+pub async fn history_reads(
+    client: &Client,
+    user: &User,
+    conversations: &[String],
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let (client, token, conversations) = (client.clone(), user.token.clone(), Arc::new(conversations.to_vec()));
+    run(total, concurrency, move |_| {
+        let (client, token, conversations) = (client.clone(), token.clone(), conversations.clone());
+        async move {
+            let id = &conversations[rand::thread_rng().gen_range(0..conversations.len())];
+            let url = format!("{}/api/v1/conversations/{id}/messages?limit=50", client.base);
+            let response = client.http.get(url).bearer_auth(&token).send().await?;
+            anyhow::ensure!(response.status().is_success(), "history: {}", response.status());
+            let body: Value = response.json().await?;
+            anyhow::ensure!(body["items"].as_array().is_some_and(|a| a.len() == 50), "a full page");
+            Ok(())
+        }
+    })
+    .await
+}

@@ -1,0 +1,104 @@
+//! `chatterbox-bench`: starts a suite in this process on the chosen backends
+//! and measures, with real clients on loopback:
+//! - persisted sends per second through the gateway (HTTP) and straight to
+//!   the message service (gRPC), with latency percentiles;
+//! - history reads (the newest 50 of a random conversation) per second,
+//!   with `conversations` conversations holding `messages` messages in all.
+//!
+//! It prints figures, not verdicts. Traffic stays on 127.0.0.1 and every
+//! loop is bounded.
+
+mod load;
+mod stats;
+
+use std::time::{Duration, Instant};
+
+use chatterbox_config::{Config, Secret};
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// SQLite files and in-process state.
+    Embedded,
+    /// MongoDB (`TEST_MONGODB_URI`) and Redis (`TEST_REDIS_URL`).
+    MongoRedis,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "ChatterBox load generator: sends and history reads")]
+struct Args {
+    /// Which backends the suite uses.
+    #[arg(long, value_enum, default_value = "embedded")]
+    backend: Backend,
+    /// Messages sent in each send scenario.
+    #[arg(long, default_value_t = 10_000)]
+    sends: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Conversations the history scenario reads from.
+    #[arg(long, default_value_t = 1_000)]
+    conversations: usize,
+    /// Messages in those conversations, in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: usize,
+    /// History reads to make.
+    #[arg(long, default_value_t = 20_000)]
+    reads: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let data = tempfile::tempdir()?;
+    let mut config = Config {
+        http_addr: "127.0.0.1:0".parse()?,
+        data_dir: data.path().to_path_buf(),
+        http_rate_limit: 0,
+        log: "error".into(),
+        ..Config::default()
+    };
+    if args.backend == Backend::MongoRedis {
+        let env = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set (run through `make bench`)"));
+        config.mongodb_uri = Some(Secret::new(env("TEST_MONGODB_URI")?));
+        config.redis_url = Some(Secret::new(env("TEST_REDIS_URL")?));
+        config.mongodb_database = format!("bench{}", std::process::id());
+    }
+    let suite = chatterbox::embedded::start(&config).await?;
+    let http = format!("http://{}", suite.http_addr);
+    println!(
+        "ChatterBox bench: backend {:?}, {} cores, concurrency {}",
+        args.backend,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        args.concurrency
+    );
+
+    let client = load::Client::new(&http);
+    let alice = client.register("alice").await?;
+    let bob = client.register("bob").await?;
+
+    let groups = client.groups(&alice, &bob, 100).await?;
+    let s = load::sends_over_http(&client, &alice, &groups, args.sends, args.concurrency).await?;
+    println!("{}", s.line("persisted sends, HTTP through the gateway"));
+    let s = load::sends_over_grpc(suite.message_addr, &alice, &groups, args.sends, args.concurrency).await?;
+    println!("{}", s.line("persisted sends, gRPC to the message service"));
+
+    let started = Instant::now();
+    let history = client.groups(&alice, &bob, args.conversations).await?;
+    let per = (args.messages / args.conversations.max(1)).max(1);
+    let store = chatterbox::message_store(&config).await?;
+    load::import(store.as_ref(), &alice, &history, per).await?;
+    println!(
+        "seeded {} conversations x {} messages = {} in {:.1} s",
+        history.len(),
+        per,
+        history.len() * per,
+        started.elapsed().as_secs_f64()
+    );
+    let s = load::history_reads(&client, &alice, &history, args.reads, args.concurrency).await?;
+    println!("{}", s.line("history reads (newest 50), HTTP"));
+
+    suite.stop().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
