@@ -34,7 +34,10 @@ pub struct Client {
 impl Client {
     /// A client for the gateway at `base`.
     pub fn new(base: &str) -> Self {
-        Self { base: base.to_owned(), http: reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap_or_default() }
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap_or_default(),
+        }
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
@@ -115,7 +118,9 @@ pub async fn sends_over_http(
         let (client, token, groups) = (client.clone(), token.clone(), groups.clone());
         async move {
             let path = format!("/api/v1/conversations/{}/messages", groups[i % groups.len()]);
-            client.post(&path, Some(&token), json!({"content": format!("http {i}"), "client_id": format!("h{i}")})).await?;
+            client
+                .post(&path, Some(&token), json!({"content": format!("http {i}"), "client_id": format!("h{i}")}))
+                .await?;
             Ok(())
         }
     })

@@ -8,6 +8,9 @@
 //! It prints figures, not verdicts. Traffic stays on 127.0.0.1 and every
 //! loop is bounded.
 
+// Printing the figures is this program's purpose.
+#![allow(clippy::print_stdout)]
+
 mod load;
 mod stats;
 
@@ -59,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     if args.backend == Backend::MongoRedis {
-        let env = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set (run through `make bench`)"));
+        let env = |name: &str| {
+            std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set (run through `make bench`)"))
+        };
         config.mongodb_uri = Some(Secret::new(env("TEST_MONGODB_URI")?));
         config.redis_url = Some(Secret::new(env("TEST_REDIS_URL")?));
         config.mongodb_database = format!("bench{}", std::process::id());

@@ -22,7 +22,13 @@ impl Summary {
     pub fn of(mut samples: Vec<Duration>, elapsed: Duration) -> Self {
         samples.sort_unstable();
         let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-        Self { count: samples.len(), elapsed, p50: at(0.50), p99: at(0.99), max: samples.last().copied().unwrap_or_default() }
+        Self {
+            count: samples.len(),
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+            max: samples.last().copied().unwrap_or_default(),
+        }
     }
 
     /// Requests per second.
@@ -52,7 +58,10 @@ mod tests {
     fn percentiles_pick_from_sorted_samples() {
         let samples = (1..=100).map(Duration::from_millis).collect();
         let s = Summary::of(samples, Duration::from_secs(2));
-        assert_eq!((s.p50, s.p99, s.max), (Duration::from_millis(51), Duration::from_millis(99), Duration::from_millis(100)));
+        assert_eq!(
+            (s.p50, s.p99, s.max),
+            (Duration::from_millis(51), Duration::from_millis(99), Duration::from_millis(100))
+        );
         assert!((s.rate() - 50.0).abs() < 1e-9);
     }
 }

@@ -14,7 +14,9 @@ mod views;
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt as _;
 use chatterbox_runtime::Shutdown;
+
 use tokio::net::TcpListener;
 
 pub use client_ip::TrustedProxies;
@@ -28,6 +30,12 @@ pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: Shutdown)
     tracing::info!(%addr, "serving HTTP");
     let drain = shutdown.drain();
     let signal = shutdown.clone();
+    // Small responses must not wait for the peer's delayed ACK (Nagle).
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let serving = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { signal.requested().await })
         .into_future();

@@ -25,27 +25,13 @@ async fn bus(backend: Backend) -> Box<dyn EventBus> {
     }
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn in_memory() {
-                super::$name(super::bus(super::Backend::Memory).await).await;
-            }
-
-            #[tokio::test]
-            async fn on_redis() {
-                super::$name(super::bus(super::Backend::Redis).await).await;
-            }
-        }
-    )*};
-}
-
-conformance!(
-    subscribers_get_events_of_their_topics_in_order,
+chatterbox_testkit::conformance! {
+    make: crate::bus;
+    backends: [in_memory => crate::Backend::Memory, on_redis => crate::Backend::Redis];
+    tests: [subscribers_get_events_of_their_topics_in_order,
     unsubscribed_topics_stop_arriving,
-    every_subscriber_of_a_topic_gets_each_event,
-);
+    every_subscriber_of_a_topic_gets_each_event,];
+}
 
 fn event(n: u32) -> Envelope {
     envelope(

@@ -38,15 +38,35 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-/// Verifies the token a gRPC request carries in its `authorization` metadata.
-pub fn authorize_request<T>(request: &tonic::Request<T>, verifier: &TokenVerifier) -> Result<Caller, Error> {
+/// The bearer token in a gRPC request's `authorization` metadata.
+fn request_token<T>(request: &tonic::Request<T>) -> Result<&str, Error> {
     let value = request
         .metadata()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Error::unauthenticated("missing access token"))?;
-    let token = bearer_token(value).ok_or_else(|| Error::unauthenticated("malformed authorization"))?;
-    verifier.verify(token)
+    bearer_token(value).ok_or_else(|| Error::unauthenticated("malformed authorization"))
+}
+
+/// Verifies the token a gRPC request carries in its `authorization` metadata.
+pub fn authorize_request<T>(request: &tonic::Request<T>, verifier: &TokenVerifier) -> Result<Caller, Error> {
+    verifier.verify(request_token(request)?)
+}
+
+/// An end user making a call, with their token to ask other services as them.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Who is calling.
+    pub id: UserId,
+    /// Their verified access token, relayed on further calls.
+    pub token: String,
+}
+
+/// The end user a gRPC request speaks for; services acting alone are refused.
+pub fn authenticate_user<T>(request: &tonic::Request<T>, verifier: &TokenVerifier) -> Result<Actor, Error> {
+    let token = request_token(request)?;
+    let id = verifier.verify(token)?.user()?;
+    Ok(Actor { id, token: token.to_owned() })
 }
 
 /// Wraps a message in a request that carries the caller's token onward.

@@ -12,7 +12,7 @@ mod keys;
 mod signer;
 mod verifier;
 
-pub use caller::{Caller, authorize_request, bearer_token, with_bearer};
+pub use caller::{Actor, Caller, authenticate_user, authorize_request, bearer_token, with_bearer};
 pub use keys::{KeyPair, generate_keypair, load_or_generate_keypair, load_public_key};
 pub use signer::TokenSigner;
 pub use verifier::TokenVerifier;

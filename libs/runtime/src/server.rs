@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
+
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tower_http::trace::TraceLayer;
@@ -51,7 +52,8 @@ pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shu
         .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
         .layer(CallMetricsLayer)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        // Small responses must not wait for the peer's delayed ACK (Nagle).
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
             signal.requested().await;
             // Tell load balancers first, then stop accepting.
             for name in &server.names {

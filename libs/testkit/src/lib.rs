@@ -37,3 +37,39 @@ pub fn fresh_database_name() -> String {
 pub fn fresh_key_prefix() -> String {
     format!("test-{}", ulid::Ulid::new())
 }
+
+/// Runs each test body once per backend, as `#[tokio::test]`s named
+/// `<test>::<backend>`: each body is `async fn(handle)`, called with
+/// `make(variant).await`. Paths are written from the crate root.
+///
+/// ```ignore
+/// chatterbox_testkit::conformance! {
+///     make: crate::store;
+///     backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+///     tests: [round_trips, keys_are_unique];
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    (make: $make:path; backends: $backends:tt; tests: [$($name:ident),* $(,)?];) => {
+        $( $crate::conformance_test!($make, $name, $backends); )*
+    };
+}
+
+/// One test body on every backend; used by [`conformance!`].
+#[doc(hidden)]
+#[macro_export]
+// `crate` is meant: the test bodies live in the calling test crate.
+#[allow(clippy::crate_in_macro_def)]
+macro_rules! conformance_test {
+    ($make:path, $name:ident, [$($backend:ident => $variant:expr),+ $(,)?]) => {
+        mod $name {
+            $(
+                #[tokio::test]
+                async fn $backend() {
+                    crate::$name($make($variant).await).await;
+                }
+            )+
+        }
+    };
+}

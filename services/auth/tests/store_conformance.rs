@@ -26,31 +26,17 @@ async fn store(backend: Backend) -> Arc<dyn AuthStore> {
     }
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::store(super::Backend::Sqlite).await).await;
-            }
-
-            #[tokio::test]
-            async fn mongodb() {
-                super::$name(super::store(super::Backend::Mongo).await).await;
-            }
-        }
-    )*};
-}
-
-conformance!(
-    credentials_round_trip_and_emails_are_unique,
+chatterbox_testkit::conformance! {
+    make: crate::store;
+    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    tests: [credentials_round_trip_and_emails_are_unique,
     activation_and_deletion_change_credentials,
     a_token_is_fresh_once_then_replayed,
     concurrent_consumers_of_one_token_get_one_fresh,
     rotated_tokens_stay_in_their_family,
     revoking_a_session_is_visible_through_any_of_its_tokens,
-    unknown_tokens_are_unknown,
-);
+    unknown_tokens_are_unknown,];
+}
 
 fn credential(email: &str) -> Credential {
     Credential {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chatterbox_errors::Error;
+use chatterbox_identity::Actor;
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
 
@@ -20,15 +21,6 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 /// Most participants a group may be created with (rooms grow by joining).
 pub const MAX_GROUP_SIZE: usize = 1000;
-
-/// The caller: a verified user and the token to ask other services with.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Who is calling.
-    pub id: UserId,
-    /// Their access token.
-    pub token: String,
-}
 
 /// A page of conversations.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
-use chatterbox_identity::{TokenVerifier, authorize_request, bearer_token};
+use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::conversation::v1::conversation_service_server::{ConversationService, ConversationServiceServer};
 use chatterbox_proto::conversation::v1::{
     Access, CheckAccessRequest, Conversation as ConversationMsg, ConversationPage, ConversationType,
@@ -19,7 +19,7 @@ use chatterbox_types::{ConversationId, Timestamp, UserId};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Actor, Conversations, Page};
+use crate::domain::{Conversations, Page};
 use crate::store::{Conversation, Kind};
 
 #[derive(Debug, Clone)]
@@ -64,15 +64,7 @@ impl ConversationGrpc {
     }
 
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
-        let id = authorize_request(request, &self.verifier)?.user()?;
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .unwrap_or_default()
-            .to_owned();
-        Ok(Actor { id, token })
+        Ok(authenticate_user(request, &self.verifier)?)
     }
 }
 

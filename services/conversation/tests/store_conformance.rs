@@ -29,31 +29,17 @@ async fn store(backend: Backend) -> Arc<dyn ConversationStore> {
     }
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::store(super::Backend::Sqlite).await).await;
-            }
-
-            #[tokio::test]
-            async fn mongodb() {
-                super::$name(super::store(super::Backend::Mongo).await).await;
-            }
-        }
-    )*};
-}
-
-conformance!(
-    conversations_round_trip_with_members_in_joining_order,
+chatterbox_testkit::conformance! {
+    make: crate::store;
+    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    tests: [conversations_round_trip_with_members_in_joining_order,
     unique_keys_are_unique,
     a_users_conversations_come_by_activity_with_a_cursor,
     activity_only_moves_forward_and_only_for_participants,
     rooms_are_listed_by_name_prefix_with_a_cursor,
     membership_changes_are_idempotent_and_admins_are_participants,
-    renaming_to_a_taken_unique_key_fails_and_changes_nothing,
-);
+    renaming_to_a_taken_unique_key_fails_and_changes_nothing,];
+}
 
 fn conversation(kind: Kind, key: &str, members: &[UserId], at: i64) -> Conversation {
     Conversation {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chatterbox_errors::{Code, Error};
+use chatterbox_identity::Actor;
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
@@ -19,15 +20,6 @@ pub const MAX_LIMIT: u32 = 100;
 pub const MAX_CONTENT: usize = 4000;
 /// Longest client id.
 pub const MAX_CLIENT_ID: usize = 128;
-
-/// The caller: a verified user and the token to ask other services with.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Who is calling.
-    pub id: UserId,
-    /// Their access token.
-    pub token: String,
-}
 
 /// A message with the receipts derived from the conversation's watermarks.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
-use chatterbox_identity::{TokenVerifier, authorize_request, bearer_token};
+use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
 use chatterbox_proto::message::v1::message_service_server::{MessageService, MessageServiceServer};
@@ -17,7 +17,7 @@ use chatterbox_types::{ConversationId, Timestamp};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Actor, MessageView, Messages};
+use crate::domain::{MessageView, Messages};
 use crate::store::Message;
 
 #[derive(Debug, Clone)]
@@ -35,15 +35,7 @@ impl MessageGrpc {
     }
 
     fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
-        let id = authorize_request(request, &self.verifier)?.user()?;
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .unwrap_or_default()
-            .to_owned();
-        Ok(Actor { id, token })
+        Ok(authenticate_user(request, &self.verifier)?)
     }
 }
 

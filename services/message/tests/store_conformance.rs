@@ -25,24 +25,10 @@ async fn store(backend: Backend) -> Arc<dyn MessageStore> {
     }
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::store(super::Backend::Sqlite).await).await;
-            }
-
-            #[tokio::test]
-            async fn mongodb() {
-                super::$name(super::store(super::Backend::Mongo).await).await;
-            }
-        }
-    )*};
-}
-
-conformance!(
-    appends_number_each_conversation_from_one,
+chatterbox_testkit::conformance! {
+    make: crate::store;
+    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    tests: [appends_number_each_conversation_from_one,
     concurrent_appends_get_distinct_consecutive_seqs,
     a_repeated_client_id_returns_the_stored_message,
     windows_read_history_in_ascending_seq,
@@ -50,8 +36,8 @@ conformance!(
     unread_counts_skip_own_and_deleted_messages,
     watermarks_only_move_up,
     changes_list_what_changed_among_seen_messages_in_order,
-    imports_continue_the_numbering_in_order,
-);
+    imports_continue_the_numbering_in_order,];
+}
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
     let (c, u) = (ConversationId::generate(), UserId::generate());

@@ -26,31 +26,17 @@ async fn store(backend: Backend) -> Arc<dyn UserStore> {
     }
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::store(super::Backend::Sqlite).await).await;
-            }
-
-            #[tokio::test]
-            async fn mongodb() {
-                super::$name(super::store(super::Backend::Mongo).await).await;
-            }
-        }
-    )*};
-}
-
-conformance!(
-    profiles_round_trip,
+chatterbox_testkit::conformance! {
+    make: crate::store;
+    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    tests: [profiles_round_trip,
     usernames_emails_and_ids_are_unique,
     search_is_a_prefix_range_in_key_order_with_a_cursor,
     search_treats_pattern_characters_literally,
     patches_change_only_what_they_name,
     a_patch_to_a_taken_username_fails_and_changes_nothing,
-    deleted_profiles_are_gone,
-);
+    deleted_profiles_are_gone,];
+}
 
 fn profile(username: &str) -> Profile {
     Profile {

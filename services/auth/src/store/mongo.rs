@@ -4,7 +4,6 @@
 use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
 use chatterbox_types::{FamilyId, Timestamp, UserId};
 use mongodb::bson::doc;
-use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
@@ -30,12 +29,19 @@ struct SessionDoc {
     revoked: bool,
 }
 
+/// A spent refresh token: inserting it is the atomic "spend".
+#[derive(Debug, Serialize, Deserialize)]
+struct SpentDoc {
+    #[serde(rename = "_id")]
+    token_hash: String,
+    spent_at: i64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct TokenDoc {
     #[serde(rename = "_id")]
     token_hash: String,
     family_id: String,
-    used: bool,
     created_at: i64,
 }
 
@@ -75,6 +81,7 @@ pub struct MongoAuthStore {
     credentials: Collection<CredentialDoc>,
     sessions: Collection<SessionDoc>,
     tokens: Collection<TokenDoc>,
+    spent: Collection<SpentDoc>,
 }
 
 impl MongoAuthStore {
@@ -89,6 +96,7 @@ impl MongoAuthStore {
             credentials: db.collection("auth_credentials"),
             sessions: db.collection("auth_sessions"),
             tokens: db.collection("auth_refresh_tokens"),
+            spent: db.collection("auth_spent_refresh_tokens"),
         };
         store.credentials.create_index(unique_index("email_key_unique", doc! {"email_key": 1})).await?;
         store.tokens.create_index(IndexModel::builder().keys(doc! {"family_id": 1}).build()).await?;
@@ -154,26 +162,26 @@ impl AuthStore for MongoAuthStore {
             .insert_one(TokenDoc {
                 token_hash: token.0.clone(),
                 family_id: family.to_string(),
-                used: false,
                 created_at: now.millis(),
             })
             .await?;
         Ok(())
     }
 
-    async fn consume_token(&self, token: &TokenHash, _now: Timestamp) -> Result<Consumed, StoreError> {
-        // findAndModify on `used: false` is atomic: one concurrent caller wins.
-        let spent = self
-            .tokens
-            .find_one_and_update(doc! {"_id": &token.0, "used": false}, doc! {"$set": {"used": true}})
-            .return_document(ReturnDocument::After)
-            .await?;
-        if let Some(t) = spent {
-            return Ok(Consumed::Fresh(self.session(&t.family_id).await?));
-        }
-        match self.tokens.find_one(doc! {"_id": &token.0}).await? {
-            Some(t) => Ok(Consumed::Replayed(FamilyId::parse(&t.family_id).map_err(corrupt)?)),
-            None => Ok(Consumed::Unknown),
+    async fn consume_token(&self, token: &TokenHash, now: Timestamp) -> Result<Consumed, StoreError> {
+        let Some(t) = self.tokens.find_one(doc! {"_id": &token.0}).await? else {
+            return Ok(Consumed::Unknown);
+        };
+        // Spending is inserting under the token's hash as `_id`: of two
+        // concurrent callers exactly one insert succeeds. (A conditional
+        // findAndModify would do on MongoDB, but FerretDB does not make it
+        // atomic; a unique key is atomic on both.)
+        match self.spent.insert_one(SpentDoc { token_hash: token.0.clone(), spent_at: now.millis() }).await {
+            Ok(_) => Ok(Consumed::Fresh(self.session(&t.family_id).await?)),
+            Err(e) if is_duplicate_key(&e).is_some() => {
+                Ok(Consumed::Replayed(FamilyId::parse(&t.family_id).map_err(corrupt)?))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -95,7 +95,7 @@ impl AuthStore for SqliteAuthStore {
     async fn find_credential(&self, email_key: &str) -> Result<Option<Credential>, StoreError> {
         let email_key = email_key.to_owned();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .query_row(
                         "SELECT user_id, email_key, password_hash, active, created_at FROM credentials WHERE email_key = ?1",
@@ -192,7 +192,7 @@ impl AuthStore for SqliteAuthStore {
     async fn find_session_by_token(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError> {
         let token = token.clone();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .query_row(
                         &format!(

@@ -143,13 +143,13 @@ impl ConversationStore for SqliteConversationStore {
     }
 
     async fn get(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
-        self.db.call(move |conn| load(conn, id)).await
+        self.db.read(move |conn| load(conn, id)).await
     }
 
     async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError> {
         let key = key.to_owned();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let found = conn
                     .query_row(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.unique_key = ?1"), [key], row)
                     .optional()?;
@@ -166,7 +166,7 @@ impl ConversationStore for SqliteConversationStore {
     ) -> Result<Vec<Conversation>, StoreError> {
         let after = after.map(|a| (a.last_activity.millis(), a.id.to_string()));
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let (activity, id) = after.unzip();
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM participants p JOIN conversations c ON c.id = p.conversation_id
@@ -189,7 +189,7 @@ impl ConversationStore for SqliteConversationStore {
         let (low, high) = (prefix.to_owned(), prefix_end(prefix));
         let after = after.map(|a| (a.name_key.clone(), a.id.to_string()));
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let (key, id) = after.unzip();
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM conversations c

@@ -216,12 +216,12 @@ impl MessageStore for SqliteMessageStore {
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        self.db.call(move |conn| by_id(conn, &id.to_string())).await
+        self.db.read(move |conn| by_id(conn, &id.to_string())).await
     }
 
     async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError> {
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let c = conversation.to_string();
                 let (sql, bound) = match window {
                     Window::Latest => ("conversation_id = ?1 ORDER BY seq DESC", None),
@@ -291,7 +291,7 @@ impl MessageStore for SqliteMessageStore {
         after_seq: u64,
     ) -> Result<u64, StoreError> {
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 Ok(conn.query_row(
                     "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0",
                     params![conversation.to_string(), after_seq, user.to_string()],
@@ -303,7 +303,7 @@ impl MessageStore for SqliteMessageStore {
 
     async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let mut stmt =
                     conn.prepare_cached("SELECT user_id, seq, read_at FROM read_marks WHERE conversation_id = ?1")?;
                 let rows = stmt.query_map([conversation.to_string()], |r| {
@@ -349,7 +349,7 @@ impl MessageStore for SqliteMessageStore {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let c = conversation.to_string();
                 let seen: u64 = conn
                     .query_row(

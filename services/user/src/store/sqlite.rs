@@ -105,7 +105,7 @@ impl UserStore for SqliteUserStore {
 
     async fn get_profile(&self, id: UserId) -> Result<Option<Profile>, StoreError> {
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .query_row(&format!("SELECT {COLUMNS} FROM profiles WHERE id = ?1"), [id.to_string()], profile)
                     .optional()?)
@@ -117,7 +117,7 @@ impl UserStore for SqliteUserStore {
         let (low, high) = (prefix.to_owned(), prefix_end(prefix));
         let after = after.map(str::to_owned);
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM profiles
                      WHERE username_key >= ?1 AND username_key < ?2 AND (?3 IS NULL OR username_key > ?3)
