@@ -34,7 +34,8 @@ bench: test-deps
 	$(CARGO) build --release -j $(JOBS) -p chatterbox-bench
 	$(CARGO_TARGET_DIR)/release/chatterbox-bench --backend embedded $(BENCH_ARGS)
 	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench --backend mongo-redis \
-		--sends 2000 --conversations 100 --messages 100000 --reads 5000 $(BENCH_ARGS)
+		--sends 300 --concurrency 8 --conversations 10 --messages 2000 --reads 300 $(BENCH_ARGS)
+
 
 lint:
 

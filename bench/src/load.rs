@@ -75,6 +75,7 @@ impl Client {
 }
 
 /// Runs `total` operations, `concurrency` at a time; `op(i)` does the i-th.
+/// A failed operation is counted, not fatal: the figures say how many.
 async fn run<F, Fut>(total: usize, concurrency: usize, op: F) -> anyhow::Result<Summary>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -86,23 +87,28 @@ where
     let workers = (0..concurrency.max(1)).map(|_| {
         let (next, op) = (next.clone(), op.clone());
         tokio::spawn(async move {
-            let mut samples = Vec::new();
+            let (mut samples, mut failures) = (Vec::new(), Vec::new());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
-                    return Ok::<_, anyhow::Error>(samples);
+                    return (samples, failures);
                 }
                 let t = Instant::now();
-                op(i).await?;
-                samples.push(t.elapsed());
+                match op(i).await {
+                    Ok(()) => samples.push(t.elapsed()),
+                    Err(e) => failures.push(e.to_string()),
+                }
             }
         })
     });
     let mut samples: Vec<Duration> = Vec::with_capacity(total);
+    let mut failures = Vec::new();
     for worker in futures::future::join_all(workers).await {
-        samples.extend(worker??);
+        let (ok, failed) = worker?;
+        samples.extend(ok);
+        failures.extend(failed);
     }
-    Ok(Summary::of(samples, started.elapsed()))
+    Ok(Summary::of(samples, failures, started.elapsed()))
 }
 
 /// Sends `total` messages through the gateway, round-robin over `groups`.

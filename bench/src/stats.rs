@@ -7,6 +7,8 @@ use std::time::Duration;
 pub struct Summary {
     /// Requests completed.
     pub count: usize,
+    /// Requests that failed, and the first failure's reason.
+    pub failed: (usize, Option<String>),
     /// Wall time of the whole run.
     pub elapsed: Duration,
     /// Median latency.
@@ -19,10 +21,12 @@ pub struct Summary {
 
 impl Summary {
     /// Summarises `samples` taken over `elapsed`.
-    pub fn of(mut samples: Vec<Duration>, elapsed: Duration) -> Self {
+    pub fn of(mut samples: Vec<Duration>, failures: Vec<String>, elapsed: Duration) -> Self {
         samples.sort_unstable();
         let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+        let failed = (failures.len(), failures.into_iter().next());
         Self {
+            failed,
             count: samples.len(),
             elapsed,
             p50: at(0.50),
@@ -39,14 +43,18 @@ impl Summary {
     /// One line of the report.
     pub fn line(&self, name: &str) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        format!(
+        let mut line = format!(
             "{name:<44} {:>8} ops {:>9.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
             self.count,
             self.rate(),
             ms(self.p50),
             ms(self.p99),
             ms(self.max)
-        )
+        );
+        if let (n @ 1.., Some(first)) = &self.failed {
+            line.push_str(&format!("  FAILED {n} (first: {first})"));
+        }
+        line
     }
 }
 
@@ -57,7 +65,7 @@ mod tests {
     #[test]
     fn percentiles_pick_from_sorted_samples() {
         let samples = (1..=100).map(Duration::from_millis).collect();
-        let s = Summary::of(samples, Duration::from_secs(2));
+        let s = Summary::of(samples, Vec::new(), Duration::from_secs(2));
         assert_eq!(
             (s.p50, s.p99, s.max),
             (Duration::from_millis(51), Duration::from_millis(99), Duration::from_millis(100))

@@ -45,3 +45,30 @@ pub fn connect(url: &str, timeout: Duration) -> anyhow::Result<GrpcChannel> {
         .connect_lazy();
     Ok(InterceptedService::new(channel, ClientInterceptor { timeout }))
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tonic::service::Interceptor as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    #[test]
+    fn outgoing_calls_carry_the_current_trace_and_a_deadline() {
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("caller");
+            let _entered = span.enter();
+            let trace_id = span.context().span().span_context().trace_id().to_string();
+            let request = ClientInterceptor { timeout: Duration::from_secs(3) }.call(tonic::Request::new(())).unwrap();
+            let traceparent = request.metadata().get("traceparent").unwrap().to_str().unwrap();
+            assert!(traceparent.contains(&trace_id), "{traceparent} should carry {trace_id}");
+            assert_eq!(request.metadata().get("grpc-timeout").unwrap(), "3000000u");
+        });
+    }
+}

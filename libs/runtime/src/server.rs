@@ -69,3 +69,29 @@ pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_call_continues_the_trace_its_caller_sent() {
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = http::Request::builder()
+                .uri("/chatterbox.user.v1.UserService/GetMe")
+                .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .body(tonic::body::Body::empty())
+                .unwrap();
+            let span = call_span(&request);
+            let trace_id = span.context().span().span_context().trace_id().to_string();
+            assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        });
+    }
+}
