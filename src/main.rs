@@ -9,6 +9,10 @@ use chatterbox_runtime::{Shutdown, wait_for_signal};
 use chatterbox_telemetry::TelemetrySettings;
 use clap::{Parser, Subcommand};
 
+/// Per-thread caches: the servers allocate many small objects per request.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "chatterbox", version, about = "A real-time chat backend")]
 struct Cli {

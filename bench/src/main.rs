@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 use chatterbox_config::{Config, Secret};
 use clap::{Parser, ValueEnum};
 
+/// The same allocator as the `chatterbox` binary, so figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
     /// SQLite files and in-process state.
