@@ -43,7 +43,7 @@ struct TokensOnly {
 }
 
 fn session_view(session: Session) -> ApiResult<SessionView> {
-    let missing = || Error::internal(anyhow::anyhow!("auth service answered without user or tokens"));
+    let missing = || Error::invariant("the auth service answered without user or tokens");
     Ok(SessionView {
         user: session.user.ok_or_else(missing)?.into(),
         tokens: session.tokens.ok_or_else(missing)?.into(),

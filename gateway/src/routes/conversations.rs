@@ -41,7 +41,7 @@ pub(crate) async fn views(
 /// One conversation joined with its summary.
 pub(crate) async fn view(s: &GatewayState, user: &CurrentUser, c: Conversation) -> ApiResult<ConversationView> {
     let mut one = views(s, user, vec![c]).await?;
-    one.pop().ok_or_else(|| Error::internal(std::io::Error::other("summary join lost the conversation")).into())
+    one.pop().ok_or_else(|| Error::invariant("summary join lost the conversation").into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,7 +70,7 @@ pub(crate) async fn create(
             };
             let request = user.request(CreateDirectRequest { other_user_id: other.clone() })?;
             let r = s.conversations.clone().create_direct(request).await?.into_inner();
-            (r.conversation.ok_or_else(|| Error::internal(std::io::Error::other("no conversation")))?, r.created)
+            (r.conversation.ok_or_else(|| Error::invariant("CreateDirect answered without a conversation"))?, r.created)
         }
         "group" => {
             let request = user.request(CreateGroupRequest {

@@ -41,7 +41,7 @@ pub(crate) async fn send(
         client_id: b.client_id,
     })?;
     let sent = s.messages.clone().send_message(request).await?.into_inner();
-    let message = sent.message.ok_or_else(|| Error::internal(std::io::Error::other("no message")))?;
+    let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;
     let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(MessageView::from(message))).into_response())
 }

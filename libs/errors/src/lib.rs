@@ -169,6 +169,12 @@ impl Error {
         Self { code: Code::Internal, message: "internal error".into(), cause: Some(cause.into()) }
     }
 
+    /// Something that cannot happen did: a broken invariant, reported as an
+    /// internal error with `what` in the log only.
+    pub fn invariant(what: &'static str) -> Self {
+        Self::internal(anyhow::anyhow!("broken invariant: {what}"))
+    }
+
     /// A backend that cannot be reached.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
         Self {

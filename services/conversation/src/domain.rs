@@ -174,7 +174,12 @@ impl Conversations {
             // Someone created it between our look and our write: theirs wins.
             Err(StoreError::Duplicate(_)) => {
                 let existing = self.store.get_by_unique_key(&key).await.map_err(storage)?;
-                Ok((existing.ok_or_else(|| Error::internal(anyhow_free("direct conversation vanished")))?, false))
+                Ok((
+                    existing.ok_or_else(|| {
+                        Error::invariant("a direct conversation vanished after a duplicate-key clash")
+                    })?,
+                    false,
+                ))
             }
             Err(e) => Err(storage(e)),
         }
@@ -407,9 +412,4 @@ impl Conversations {
         // One conditional write: only a participant's call moves it.
         self.store.record_activity(id, actor.id, at).await.map_err(storage)
     }
-}
-
-/// A cause for an internal error that is not another error.
-fn anyhow_free(message: &'static str) -> std::io::Error {
-    std::io::Error::other(message)
 }

@@ -218,11 +218,7 @@ impl ConversationService for ConversationGrpc {
     async fn check_access(&self, request: Request<CheckAccessRequest>) -> Result<Response<Access>, Status> {
         let actor = self.actor(&request)?;
         let c = self.conversations.access(&actor, &request.into_inner().id).await?;
-        Ok(Response::new(Access {
-            r#type: kind(c.kind).into(),
-            admin: c.has_admin(actor.id),
-            participant_ids: c.participants.iter().map(ToString::to_string).collect(),
-        }))
+        Ok(Response::new(Access { r#type: kind(c.kind).into(), admin: c.has_admin(actor.id) }))
     }
 
     async fn record_activity(
