@@ -4,6 +4,7 @@
 
 pub mod distributed;
 pub mod embedded;
+pub mod health;
 mod parts;
 
 pub use parts::{Part, message_store};

@@ -36,6 +36,12 @@ enum Command {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Exits 0 if the gRPC service at the address reports SERVING (for
+    /// container health checks; the image has no other probe).
+    Health {
+        /// `http://host:port` of a service.
+        url: String,
+    },
 }
 
 #[tokio::main]
@@ -68,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             });
             chatterbox::distributed::run(part, &config, shutdown).await
         }
+        Command::Health { url } => chatterbox::health::check(&url).await,
         Command::Keygen { out } => {
             chatterbox_identity::load_or_generate_keypair(&out)?;
             tracing::info!(dir = %out.display(), "key pair written (jwt-private.pem, jwt-public.pem)");

@@ -122,6 +122,14 @@ async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     for g in [a, b] {
         assert_eq!(client.get(url(g, "/readyz")).send().await.unwrap().status(), StatusCode::OK);
     }
+    // The probe the container image relies on: gRPC health, and HTTP /readyz.
+    let probe =
+        |target: String| std::process::Command::new(BIN).args(["health", &target]).env_clear().output().unwrap();
+    assert!(probe(format!("http://{}", user.addr)).status.success());
+    assert!(probe(format!("http://{}/readyz", a.addr)).status.success());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    assert!(!probe(format!("http://{closed}")).status.success());
+    assert!(!probe(format!("http://{}/nope", a.addr)).status.success());
 
     let registered = client
         .post(url(a, "/api/v1/auth/register"))

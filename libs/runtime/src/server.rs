@@ -36,7 +36,9 @@ pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shu
     chatterbox_telemetry::install_metrics();
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in &server.names {
+    // "" is the server as a whole (what Kubernetes' gRPC probe asks by default).
+    let names: Vec<&'static str> = std::iter::once("").chain(server.names.iter().copied()).collect();
+    for name in &names {
         health.set_service_status(*name, ServingStatus::Serving).await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
@@ -56,7 +58,7 @@ pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shu
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
             signal.requested().await;
             // Tell load balancers first, then stop accepting.
-            for name in &server.names {
+            for name in &names {
                 health.set_service_status(*name, ServingStatus::NotServing).await;
             }
         });
