@@ -50,6 +50,33 @@ impl SqliteConversationStore {
     pub fn in_memory() -> Result<Self, StoreError> {
         Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
     }
+
+    /// Runs one membership statement (parameters: conversation, user, now);
+    /// if it changed a row, stamps the conversation as updated. Returns the
+    /// conversation as it is afterwards.
+    async fn change_membership(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        now: Timestamp,
+        statement: &'static str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let changed = tx.execute(statement, params![id.to_string(), user.to_string(), now.millis()])?;
+                if changed > 0 {
+                    tx.execute(
+                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+                        params![id.to_string(), now.millis()],
+                    )?;
+                }
+                let found = load(&tx, id)?;
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
+    }
 }
 
 fn conversion(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
@@ -238,29 +265,15 @@ impl ConversationStore for SqliteConversationStore {
         user: UserId,
         now: Timestamp,
     ) -> Result<Option<Conversation>, StoreError> {
-        self.db
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                let exists: Option<i64> =
-                    tx.query_row("SELECT 1 FROM conversations WHERE id = ?1", [id.to_string()], |r| r.get(0)).optional()?;
-                if exists.is_none() {
-                    return Ok(None);
-                }
-                let added = tx.execute(
-                    "INSERT OR IGNORE INTO participants (conversation_id, user_id, admin, joined_at) VALUES (?1, ?2, 0, ?3)",
-                    params![id.to_string(), user.to_string(), now.millis()],
-                )?;
-                if added > 0 {
-                    tx.execute(
-                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
-                        params![id.to_string(), now.millis()],
-                    )?;
-                }
-                let found = load(&tx, id)?;
-                tx.commit()?;
-                Ok(found)
-            })
-            .await
+        // The conversation must exist: a participant row alone would dangle.
+        self.change_membership(
+            id,
+            user,
+            now,
+            "INSERT OR IGNORE INTO participants (conversation_id, user_id, admin, joined_at)
+             SELECT ?1, ?2, 0, ?3 FROM conversations WHERE id = ?1",
+        )
+        .await
     }
 
     async fn remove_participant(
@@ -269,24 +282,13 @@ impl ConversationStore for SqliteConversationStore {
         user: UserId,
         now: Timestamp,
     ) -> Result<Option<Conversation>, StoreError> {
-        self.db
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                let removed = tx.execute(
-                    "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
-                    params![id.to_string(), user.to_string()],
-                )?;
-                if removed > 0 {
-                    tx.execute(
-                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
-                        params![id.to_string(), now.millis()],
-                    )?;
-                }
-                let found = load(&tx, id)?;
-                tx.commit()?;
-                Ok(found)
-            })
-            .await
+        self.change_membership(
+            id,
+            user,
+            now,
+            "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2 AND ?3 IS NOT NULL",
+        )
+        .await
     }
 
     async fn add_admin(
@@ -295,24 +297,13 @@ impl ConversationStore for SqliteConversationStore {
         user: UserId,
         now: Timestamp,
     ) -> Result<Option<Conversation>, StoreError> {
-        self.db
-            .call(move |conn| {
-                let tx = conn.transaction()?;
-                let promoted = tx.execute(
-                    "UPDATE participants SET admin = 1 WHERE conversation_id = ?1 AND user_id = ?2 AND admin = 0",
-                    params![id.to_string(), user.to_string()],
-                )?;
-                if promoted > 0 {
-                    tx.execute(
-                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
-                        params![id.to_string(), now.millis()],
-                    )?;
-                }
-                let found = load(&tx, id)?;
-                tx.commit()?;
-                Ok(found)
-            })
-            .await
+        self.change_membership(
+            id,
+            user,
+            now,
+            "UPDATE participants SET admin = 1 WHERE conversation_id = ?1 AND user_id = ?2 AND admin = 0 AND ?3 IS NOT NULL",
+        )
+        .await
     }
 
     async fn record_activity(&self, id: ConversationId, by: UserId, at: Timestamp) -> Result<(), StoreError> {
