@@ -49,7 +49,11 @@ impl PageQuery {
 /// An explicit `limit=0` is refused here; absent means the default (0 on the wire).
 pub(crate) fn checked_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
-        Some(0) => Err(chatterbox_errors::Error::invalid("limit must be between 1 and 100").into()),
+        Some(0) => Err(chatterbox_errors::Error::invalid(format!(
+            "limit must be between 1 and {}",
+            chatterbox_types::MAX_PAGE_LIMIT
+        ))
+        .into()),
         other => Ok(other.unwrap_or(0)),
     }
 }

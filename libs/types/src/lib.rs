@@ -3,6 +3,7 @@
 
 mod email;
 mod ids;
+mod page;
 mod password;
 mod text;
 mod timestamp;
@@ -10,6 +11,7 @@ mod username;
 
 pub use email::Email;
 pub use ids::{ConversationId, FamilyId, MessageId, UserId};
+pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, page_limit};
 pub use password::Password;
 pub use text::{Description, DisplayName};
 pub use timestamp::Timestamp;

@@ -15,10 +15,6 @@ use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, User
 use crate::directory::UserDirectory;
 use crate::store::{ActivityCursor, Conversation, ConversationStore, Kind, NameCursor, Rename};
 
-/// Page size when none is given.
-pub const DEFAULT_LIMIT: u32 = 50;
-/// Largest page.
-pub const MAX_LIMIT: u32 = 100;
 /// Most participants a group may be created with (rooms grow by joining).
 pub const MAX_GROUP_SIZE: usize = 1000;
 
@@ -44,14 +40,6 @@ fn storage(e: StoreError) -> Error {
 
 fn not_found() -> Error {
     Error::not_found("conversation not found")
-}
-
-fn page_limit(limit: u32) -> Result<u32, Error> {
-    match limit {
-        0 => Ok(DEFAULT_LIMIT),
-        1..=MAX_LIMIT => Ok(limit),
-        _ => Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
-    }
 }
 
 fn parse_conversation(id: &str) -> Result<ConversationId, Error> {
@@ -265,7 +253,7 @@ impl Conversations {
 
     /// The actor's conversations, most recent activity first.
     pub async fn list(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page, Error> {
-        let limit = page_limit(limit)?;
+        let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
         let mut items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
         let next_cursor = (items.len() > limit as usize).then(|| {
@@ -347,7 +335,7 @@ impl Conversations {
 
     /// The room directory: rooms whose name starts with `search`.
     pub async fn list_rooms(&self, search: &str, limit: u32, cursor: &str) -> Result<Page, Error> {
-        let limit = page_limit(limit)?;
+        let limit = chatterbox_types::page_limit(limit)?;
         if search.chars().count() > 100 {
             return Err(Error::invalid("search is at most 100 characters"));
         }
@@ -399,11 +387,6 @@ impl Conversations {
             self.store.add_admin(id, *heir, now).await.map_err(storage)?;
         }
         Ok(())
-    }
-
-    /// The actor's standing in a conversation (for the message service).
-    pub async fn access(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
-        self.visible(actor, id).await
     }
 
     /// Moves the last activity of a conversation the actor is in forward.

@@ -12,10 +12,6 @@ use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 use crate::access::{ConversationAccess, Standing};
 use crate::store::{Message, MessageStore, NewMessage, ReadMark, Window};
 
-/// Page size when none is given.
-pub const DEFAULT_LIMIT: u32 = 50;
-/// Largest page.
-pub const MAX_LIMIT: u32 = 100;
 /// Longest message, in characters after trimming.
 pub const MAX_CONTENT: usize = 4000;
 /// Longest client id.
@@ -58,14 +54,6 @@ fn conversation_not_found() -> Error {
 
 fn message_not_found() -> Error {
     Error::not_found("message not found")
-}
-
-fn page_limit(limit: u32) -> Result<u32, Error> {
-    match limit {
-        0 => Ok(DEFAULT_LIMIT),
-        1..=MAX_LIMIT => Ok(limit),
-        _ => Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
-    }
 }
 
 fn text(content: &str) -> Result<String, Error> {
@@ -172,7 +160,7 @@ impl Messages {
         limit: u32,
     ) -> Result<Vec<MessageView>, Error> {
         let (id, _) = self.enter(actor, conversation).await?;
-        let limit = page_limit(limit)?;
+        let limit = chatterbox_types::page_limit(limit)?;
         let window = match (before, after) {
             (Some(_), Some(_)) => return Err(Error::invalid("give before or after, not both")),
             (Some(b), None) => Window::Before(b),
@@ -264,7 +252,7 @@ impl Messages {
         limit: u32,
     ) -> Result<(Vec<Message>, bool), Error> {
         let (id, _) = self.enter(actor, conversation).await?;
-        let limit = page_limit(limit)?;
+        let limit = chatterbox_types::page_limit(limit)?;
         let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(storage)?;
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);

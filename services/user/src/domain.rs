@@ -14,10 +14,6 @@ use crate::store::{Profile, ProfilePatch, Status, UserStore};
 
 /// The only service allowed to create and delete profiles.
 const AUTH_SERVICE: &str = "auth";
-/// Page size when the caller gives none.
-pub const DEFAULT_LIMIT: u32 = 50;
-/// Largest page.
-pub const MAX_LIMIT: u32 = 100;
 
 /// One page of search results.
 #[derive(Debug, Clone)]
@@ -45,15 +41,6 @@ fn storage(e: StoreError) -> Error {
 
 fn no_such_user() -> Error {
     Error::not_found("user not found")
-}
-
-/// A page size from the wire: 0 means the default.
-pub fn page_limit(limit: u32) -> Result<u32, Error> {
-    match limit {
-        0 => Ok(DEFAULT_LIMIT),
-        1..=MAX_LIMIT => Ok(limit),
-        _ => Err(Error::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
-    }
 }
 
 /// A search prefix: the username alphabet only, at most a username long.
@@ -125,7 +112,7 @@ impl Users {
     /// Profiles whose username starts with `prefix`, a page at a time.
     pub async fn search(&self, prefix: &str, limit: u32, cursor: &str) -> Result<Page, Error> {
         let prefix = search_prefix(prefix)?;
-        let limit = page_limit(limit)?;
+        let limit = chatterbox_types::page_limit(limit)?;
         let after = decode_cursor(cursor)?;
         // One extra row tells whether another page exists.
         let mut items = self.store.search_profiles(&prefix, after.as_deref(), limit + 1).await.map_err(storage)?;
