@@ -22,6 +22,10 @@ fn channel(url: &Option<String>, variable: &str, timeout: std::time::Duration) -
 /// Runs one part until `shutdown` is thrown.
 pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let timeout = grpc_timeout(config);
+    if config.redis_url.is_none() && matches!(part, Part::Conversation | Part::Message | Part::Gateway) {
+        // Without Redis, events and rate limits stay inside this process.
+        tracing::warn!(?part, "REDIS_URL is not set: events and rate limits are not shared with other processes");
+    }
     let user = || channel(&config.user_url, "CHATTERBOX_USER_URL", timeout);
     let conversation = || channel(&config.conversation_url, "CHATTERBOX_CONVERSATION_URL", timeout);
     let server = match part {
