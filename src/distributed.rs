@@ -36,7 +36,8 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 conversation: conversation()?,
                 message: channel(&config.message_url, "CHATTERBOX_MESSAGE_URL", timeout)?,
             };
-            let app = parts::gateway_app(config, verifier_from_file(config)?, channels).await?;
+            let events = parts::event_bus(config).await?;
+            let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
             return chatterbox_gateway::serve(listener, app, shutdown).await;
         }

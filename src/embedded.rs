@@ -66,7 +66,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         ),
     ];
     let channels = ServiceChannels { auth, user, conversation, message };
-    let app = parts::gateway_app(config, verifier, channels).await?;
+    let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();
     for (listener, server) in servers {

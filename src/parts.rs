@@ -12,7 +12,7 @@ use chatterbox_conversation::{
     ConversationStore, Conversations, GrpcUserDirectory, MongoConversationStore, SqliteConversationStore,
 };
 use chatterbox_events::{EventBus, MemoryBus, RedisBus};
-use chatterbox_gateway::{Backends, GatewayState, TrustedProxies};
+use chatterbox_gateway::{Backends, GatewayState, Realtime, TrustedProxies};
 use chatterbox_identity::{
     KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
 };
@@ -180,11 +180,12 @@ pub(crate) async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBu
     })
 }
 
-/// The gateway's HTTP application.
+/// The gateway's HTTP and WebSocket application.
 pub(crate) async fn gateway_app(
     config: &Config,
     verifier: TokenVerifier,
     channels: ServiceChannels,
+    events: Arc<dyn EventBus>,
 ) -> anyhow::Result<axum::Router> {
     let redis = match &config.redis_url {
         Some(url) => {
@@ -201,6 +202,22 @@ pub(crate) async fn gateway_app(
         }
         (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_minute(n)))),
     };
+    // Per user across every connection; in Redis, across every gateway too.
+    let ws_limiter: Option<Arc<dyn RateLimiter>> = match (config.ws_rate_limit, &redis) {
+        (0, _) => None,
+        (n, Some(conn)) => {
+            let prefix = format!("{}:ratelimit:ws", config.redis_key_prefix);
+            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, Quota::per_second(n))))
+        }
+        (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_second(n)))),
+    };
+    let realtime = Realtime::start(
+        events,
+        ws_limiter,
+        config.ws_allowed_origins.clone(),
+        Duration::from_secs(config.ws_heartbeat_secs),
+    )
+    .await?;
     let backends = Backends {
         auth: channels.auth,
         user: channels.user,
@@ -208,7 +225,12 @@ pub(crate) async fn gateway_app(
         message: channels.message,
         redis,
     };
-    let state =
-        GatewayState::new(backends, verifier, http_limiter, TrustedProxies::new(config.trusted_proxies.clone()));
+    let state = GatewayState::new(
+        backends,
+        verifier,
+        http_limiter,
+        TrustedProxies::new(config.trusted_proxies.clone()),
+        realtime,
+    );
     Ok(chatterbox_gateway::router(state, config.http_body_limit_bytes))
 }

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod http_metrics;
 mod rate_limit;
+mod realtime;
 mod request_id;
 mod routes;
 mod state;
@@ -20,6 +21,7 @@ use chatterbox_runtime::Shutdown;
 use tokio::net::TcpListener;
 
 pub use client_ip::TrustedProxies;
+pub use realtime::{MAX_FRAME_BYTES, Realtime};
 pub use routes::router;
 pub use state::{Backends, GatewayState};
 

@@ -80,6 +80,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/rooms", post(rooms::create).get(rooms::list))
         .route("/api/v1/rooms/{id}/join", post(rooms::join))
         .route("/api/v1/rooms/{id}/leave", post(rooms::leave))
+        .route("/ws", get(crate::realtime::upgrade))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit));
 
     Router::new()

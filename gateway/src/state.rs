@@ -13,6 +13,7 @@ use chatterbox_ratelimit::RateLimiter;
 use chatterbox_runtime::GrpcChannel;
 
 use crate::client_ip::TrustedProxies;
+use crate::realtime::Realtime;
 
 /// The gRPC channels to the services behind the gateway.
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ pub struct GatewayState {
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
+    pub(crate) realtime: Arc<Realtime>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -56,6 +58,7 @@ impl GatewayState {
         verifier: TokenVerifier,
         http_limiter: Option<Arc<dyn RateLimiter>>,
         trusted_proxies: TrustedProxies,
+        realtime: Realtime,
     ) -> Self {
         Self {
             auth: AuthServiceClient::new(backends.auth.clone()),
@@ -66,6 +69,7 @@ impl GatewayState {
             verifier,
             http_limiter,
             trusted_proxies: Arc::new(trusted_proxies),
+            realtime: Arc::new(realtime),
         }
     }
 }

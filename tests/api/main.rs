@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod helpers;
+mod ws_client;
 
 mod auth;
 mod conversations;
@@ -16,6 +17,7 @@ mod rooms;
 
 mod distributed;
 mod events;
+mod websocket;
 
 mod forged_tokens;
 mod gateway;

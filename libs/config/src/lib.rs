@@ -35,6 +35,13 @@ pub struct Config {
     pub http_rate_limit: u32,
     /// WebSocket frames per second per user; 0 turns the limit off.
     pub ws_rate_limit: u32,
+    /// Web origins (`https://chat.example.com`) whose pages may open a
+    /// WebSocket; the gateway's own origin always may, and clients that send
+    /// no `Origin` (not browsers) are not affected.
+    pub ws_allowed_origins: Vec<String>,
+    /// Seconds between the gateway's WebSocket pings; a peer silent for two
+    /// of them is dropped.
+    pub ws_heartbeat_secs: u64,
     /// Upload cap in bytes.
     pub media_max_bytes: u64,
     /// Largest JSON request body the gateway accepts, in bytes.
@@ -90,6 +97,8 @@ impl Default for Config {
             redis_key_prefix: "chatterbox".into(),
             http_rate_limit: 100,
             ws_rate_limit: 10,
+            ws_allowed_origins: Vec::new(),
+            ws_heartbeat_secs: 30,
             media_max_bytes: 10 * 1024 * 1024,
             http_body_limit_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),

@@ -200,7 +200,7 @@ impl Error {
     }
 
     /// Logs an unexpected failure's cause once, where it is turned into a response.
-    fn log_cause(&self) {
+    pub fn log_cause(&self) {
         if let Some(cause) = &self.cause {
             tracing::error!(code = %self.code, error = ?cause, "request failed");
         }

@@ -35,7 +35,7 @@ chatterbox_testkit::conformance! {
 
 fn event(n: u32) -> Envelope {
     envelope(
-        Event::MemberLeft(MemberLeft { conversation_id: format!("c{n}"), user_id: String::new() }),
+        Event::MemberLeft(MemberLeft { conversation_id: format!("c{n}"), user_id: String::new(), conversation: None }),
         Timestamp::from_millis(i64::from(n)),
     )
 }

@@ -37,12 +37,19 @@ impl TokenVerifier {
 
     /// The caller a token speaks for, or 401.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        self.verify_until(token).map(|(caller, _)| caller)
+    }
+
+    /// The caller and when the token expires (seconds since the Unix epoch),
+    /// for sessions that outlive one request and must end with their token.
+    pub fn verify_until(&self, token: &str) -> Result<(Caller, u64), Error> {
         let invalid = || Error::unauthenticated("invalid or expired access token");
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| invalid())?;
         let claims = data.claims;
-        match claims.kind {
-            Kind::User => UserId::parse(&claims.sub).map(Caller::User).map_err(|_| invalid()),
-            Kind::Service => Ok(Caller::Service(claims.sub)),
-        }
+        let caller = match claims.kind {
+            Kind::User => UserId::parse(&claims.sub).map(Caller::User).map_err(|_| invalid())?,
+            Kind::Service => Caller::Service(claims.sub),
+        };
+        Ok((caller, claims.exp))
     }
 }

@@ -302,7 +302,7 @@ impl Conversations {
     }
 
     /// Removes a participant (admins), or the actor leaving.
-    pub async fn remove_participant(&self, actor: &Actor, id: &str, user: &str) -> Result<(), Error> {
+    pub async fn remove_participant(&self, actor: &Actor, id: &str, user: &str) -> Result<Conversation, Error> {
         let c = self.visible(actor, id).await?;
         let user = parse_user(user)?;
         if c.kind == Kind::Direct {
@@ -368,7 +368,7 @@ impl Conversations {
     }
 
     /// Leaves a room the actor is in.
-    pub async fn leave_room(&self, actor: &Actor, id: &str) -> Result<(), Error> {
+    pub async fn leave_room(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
         let room = self.room(id).await?;
         if !room.has_participant(actor.id) {
             return Err(not_found());
@@ -377,16 +377,17 @@ impl Conversations {
     }
 
     /// Removes `user`; if that took the last admin of a non-empty
-    /// conversation, the longest-standing participant becomes admin.
-    async fn leave(&self, id: ConversationId, user: UserId) -> Result<(), Error> {
+    /// conversation, the longest-standing participant becomes admin. Returns
+    /// the conversation as it is afterwards.
+    async fn leave(&self, id: ConversationId, user: UserId) -> Result<Conversation, Error> {
         let now = Timestamp::now();
         let after = self.store.remove_participant(id, user, now).await.map_err(storage)?.ok_or_else(not_found)?;
         if after.admins.is_empty()
             && let Some(heir) = after.participants.first()
         {
-            self.store.add_admin(id, *heir, now).await.map_err(storage)?;
+            return self.store.add_admin(id, *heir, now).await.map_err(storage)?.ok_or_else(not_found);
         }
-        Ok(())
+        Ok(after)
     }
 
     /// Moves the last activity of a conversation the actor is in forward.

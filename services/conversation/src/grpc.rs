@@ -56,10 +56,11 @@ impl ConversationGrpc {
     }
 
     /// Tells a user (and the conversation) that they left it.
-    async fn left(&self, conversation: &str, user: &str) {
-        let mut topics = conversation_topic(conversation);
+    async fn left(&self, c: &ConversationMsg, user: &str) {
+        let mut topics = conversation_topic(&c.id);
         topics.extend(user_topics(&[user.to_owned()]));
-        let event = MemberLeft { conversation_id: conversation.to_owned(), user_id: user.to_owned() };
+        let event =
+            MemberLeft { conversation_id: c.id.clone(), user_id: user.to_owned(), conversation: Some(c.clone()) };
         self.publish(&topics, Event::MemberLeft(event)).await;
     }
 
@@ -181,8 +182,8 @@ impl ConversationService for ConversationGrpc {
     ) -> Result<Response<RemoveParticipantResponse>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        self.conversations.remove_participant(&actor, &r.id, &r.user_id).await?;
-        self.left(&r.id, &r.user_id).await;
+        let c = to_proto(self.conversations.remove_participant(&actor, &r.id, &r.user_id).await?);
+        self.left(&c, &r.user_id).await;
         Ok(Response::new(RemoveParticipantResponse {}))
     }
 
@@ -210,8 +211,8 @@ impl ConversationService for ConversationGrpc {
     async fn leave_room(&self, request: Request<RoomRequest>) -> Result<Response<LeaveRoomResponse>, Status> {
         let actor = self.actor(&request)?;
         let id = request.into_inner().id;
-        self.conversations.leave_room(&actor, &id).await?;
-        self.left(&id, &actor.id.to_string()).await;
+        let c = to_proto(self.conversations.leave_room(&actor, &id).await?);
+        self.left(&c, &actor.id.to_string()).await;
         Ok(Response::new(LeaveRoomResponse {}))
     }
 

@@ -229,6 +229,32 @@ impl Messages {
         Ok(out)
     }
 
+    /// The highest `seq` of each listed conversation the actor takes part
+    /// in; others are left out, as if they did not exist.
+    pub async fn positions(
+        &self,
+        actor: &Actor,
+        conversations: &[String],
+    ) -> Result<Vec<(ConversationId, u64)>, Error> {
+        if conversations.len() > chatterbox_types::MAX_PAGE_LIMIT as usize {
+            return Err(Error::invalid(format!("at most {} conversations at once", chatterbox_types::MAX_PAGE_LIMIT)));
+        }
+        let lookups = conversations.iter().map(|c| async move {
+            let (id, _) = self.enter(actor, c).await?;
+            let latest = self.store.latest(id).await.map_err(storage)?;
+            Ok::<_, Error>((id, latest.map_or(0, |m| m.seq)))
+        });
+        let mut out = Vec::new();
+        for result in futures::future::join_all(lookups).await {
+            match result {
+                Ok(position) => out.push(position),
+                Err(e) if e.code() == Code::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     async fn summary(&self, actor: &Actor, conversation: &str) -> Result<Summary, Error> {
         let (id, _) = self.enter(actor, conversation).await?;
         let marks = self.store.read_marks(id).await.map_err(storage)?;

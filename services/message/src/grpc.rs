@@ -8,9 +8,10 @@ use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
 use chatterbox_proto::message::v1::message_service_server::{MessageService, MessageServiceServer};
 use chatterbox_proto::message::v1::{
-    DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetSummariesRequest, GetSummariesResponse,
-    ListChangesRequest, ListChangesResponse, ListMessagesRequest, MarkReadRequest, MarkReadResponse,
-    Message as MessageMsg, MessagePage, ReadReceipt, SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
+    DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetPositionsRequest, GetPositionsResponse,
+    GetSummariesRequest, GetSummariesResponse, ListChangesRequest, ListChangesResponse, ListMessagesRequest,
+    MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage, Position, ReadReceipt, SendMessageRequest,
+    SendMessageResponse, Summary as SummaryMsg,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{ConversationId, Timestamp};
@@ -163,6 +164,20 @@ impl MessageService for MessageGrpc {
         Ok(Response::new(ListChangesResponse {
             items: items.into_iter().map(|m| to_proto(m, Vec::new())).collect(),
             has_more,
+        }))
+    }
+
+    async fn get_positions(
+        &self,
+        request: Request<GetPositionsRequest>,
+    ) -> Result<Response<GetPositionsResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let positions = self.messages.positions(&actor, &request.into_inner().conversation_ids).await?;
+        Ok(Response::new(GetPositionsResponse {
+            positions: positions
+                .into_iter()
+                .map(|(id, seq)| Position { conversation_id: id.to_string(), seq })
+                .collect(),
         }))
     }
 }

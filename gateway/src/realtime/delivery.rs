@@ -1,0 +1,123 @@
+//! Turning a bus event into what sockets receive: the JSON text, rendered
+//! once per gateway however many sockets it goes to, and what a session
+//! needs to know to order, de-duplicate and filter it.
+
+use axum::extract::ws::Utf8Bytes;
+use chatterbox_events::{EVENT_VERSION, Topic};
+use chatterbox_proto::events::v1::Envelope;
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_types::{ConversationId, UserId};
+
+use super::frames::{ServerFrame, conversation_view, message_changed, message_new, time};
+
+/// What an event means to a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `message.new` of `seq`: delivered in `seq` order, once.
+    NewMessage { conversation: ConversationId, seq: u64, change: u64 },
+    /// `message.updated` / `message.deleted` with its change number.
+    Changed { conversation: ConversationId, change: u64 },
+    /// `typing`: never back to its author.
+    Typing { user: UserId },
+    /// Someone else joined or left: `conversation.updated` (the member
+    /// concerned hears it on their own topic instead).
+    MemberChanged { user: UserId },
+    /// The session's user is now in `conversation`: subscribe, then tell.
+    Joined { conversation: ConversationId },
+    /// The session's user left `conversation`: tell, then unsubscribe.
+    Left { conversation: ConversationId },
+    /// Anything else for every subscriber as it is (`read`, `conversation.updated`).
+    Plain,
+    /// The bus may have lost events: catch up from history.
+    Gap,
+}
+
+/// One event, ready for any number of sockets.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbound {
+    pub kind: Kind,
+    pub text: Utf8Bytes,
+}
+
+impl Outbound {
+    /// The gap marker.
+    pub(crate) fn gap() -> Self {
+        Self { kind: Kind::Gap, text: Utf8Bytes::from_static("") }
+    }
+}
+
+/// The socket form of `envelope`, received on `topic`; `None` for what
+/// sockets do not get (unknown versions, malformed events).
+pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
+    if envelope.version != EVENT_VERSION {
+        tracing::debug!(version = envelope.version, "event of an unknown version skipped");
+        return None;
+    }
+    let conversation = |id: &str| ConversationId::parse(id).ok();
+    let user = |id: &str| UserId::parse(id).ok();
+    let (kind, text) = match (topic, envelope.event.clone()?) {
+        (Topic::Conversation(_), Event::MessageCreated(e)) => {
+            let m = e.message?;
+            let kind =
+                Kind::NewMessage { conversation: conversation(&m.conversation_id)?, seq: m.seq, change: m.change_seq };
+            (kind, message_new(m))
+        }
+        (Topic::Conversation(_), Event::MessageEdited(e)) => {
+            let m = e.message?;
+            (
+                Kind::Changed { conversation: conversation(&m.conversation_id)?, change: m.change_seq },
+                message_changed(m),
+            )
+        }
+        (Topic::Conversation(_), Event::MessageDeleted(e)) => {
+            let kind = Kind::Changed { conversation: conversation(&e.conversation_id)?, change: e.change_seq };
+            let frame = ServerFrame::MessageDeleted {
+                conversation_id: &e.conversation_id,
+                message_id: &e.message_id,
+                seq: e.seq,
+            };
+            (kind, frame.text())
+        }
+        (Topic::Conversation(_), Event::ReadUpdated(e)) => {
+            let frame = ServerFrame::Read {
+                conversation_id: &e.conversation_id,
+                user_id: &e.user_id,
+                seq: e.seq,
+                read_at: time(e.read_at_ms),
+            };
+            (Kind::Plain, frame.text())
+        }
+        (Topic::Conversation(_), Event::Typing(e)) => {
+            let frame =
+                ServerFrame::Typing { conversation_id: &e.conversation_id, user_id: &e.user_id, state: &e.state };
+            (Kind::Typing { user: user(&e.user_id)? }, frame.text())
+        }
+        (Topic::Conversation(_), Event::ConversationUpdated(e)) => {
+            (Kind::Plain, ServerFrame::ConversationUpdated { conversation: conversation_view(e.conversation?) }.text())
+        }
+        (Topic::Conversation(_), Event::MemberJoined(e)) => {
+            let frame = ServerFrame::ConversationUpdated { conversation: conversation_view(e.conversation?) };
+            (Kind::MemberChanged { user: user(&e.user_id)? }, frame.text())
+        }
+        (Topic::Conversation(_), Event::MemberLeft(e)) => {
+            let frame = ServerFrame::ConversationUpdated { conversation: conversation_view(e.conversation?) };
+            (Kind::MemberChanged { user: user(&e.user_id)? }, frame.text())
+        }
+        (Topic::User(_), Event::ConversationCreated(e)) => joined(e.conversation?)?,
+        (Topic::User(_), Event::MemberJoined(e)) => joined(e.conversation?)?,
+        (Topic::User(_), Event::MemberLeft(e)) => {
+            let frame = ServerFrame::ConversationLeft { conversation_id: &e.conversation_id };
+            (Kind::Left { conversation: conversation(&e.conversation_id)? }, frame.text())
+        }
+        (topic, _) => {
+            tracing::debug!(%topic, "event not meant for sockets on this topic");
+            return None;
+        }
+    };
+    Some(Outbound { kind, text })
+}
+
+fn joined(c: chatterbox_proto::conversation::v1::Conversation) -> Option<(Kind, Utf8Bytes)> {
+    let kind = Kind::Joined { conversation: ConversationId::parse(&c.id).ok()? };
+    Some((kind, ServerFrame::ConversationJoined { conversation: conversation_view(c) }.text()))
+}

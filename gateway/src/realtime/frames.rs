@@ -1,0 +1,174 @@
+//! The JSON frames of `/ws` (`api.md`): what clients send, what they get.
+
+use std::collections::BTreeMap;
+
+use axum::extract::ws::Utf8Bytes;
+use chatterbox_errors::Error;
+use chatterbox_proto::conversation::v1::Conversation;
+use chatterbox_proto::message::v1::Message;
+use chatterbox_types::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::views::{ConversationView, MessageView};
+
+/// A frame from the client, without its optional `id`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub(crate) enum ClientFrame {
+    /// Authenticates (first frame), or replaces the token of a live session.
+    #[serde(rename = "auth")]
+    Auth { access_token: String },
+    /// Sends a message; answered by `ack` once it is durable.
+    #[serde(rename = "message.send")]
+    Send {
+        conversation_id: String,
+        content: String,
+        #[serde(default)]
+        message_type: String,
+        #[serde(default)]
+        attachments: Vec<String>,
+        client_id: String,
+    },
+    /// Starts or stops the typing indicator.
+    #[serde(rename = "typing")]
+    Typing { conversation_id: String, state: TypingState },
+    /// Moves the read watermark.
+    #[serde(rename = "read")]
+    Read { conversation_id: String, seq: u64 },
+    /// Sets the presence status.
+    #[serde(rename = "presence.set")]
+    PresenceSet {
+        #[serde(rename = "status")]
+        _status: String,
+    },
+    /// Replays what was missed since the given positions.
+    #[serde(rename = "resume")]
+    Resume { positions: BTreeMap<String, u64> },
+    /// Answered by `pong`.
+    #[serde(rename = "ping")]
+    Ping,
+}
+
+/// `typing.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TypingState {
+    Start,
+    Stop,
+}
+
+impl TypingState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TypingState::Start => "start",
+            TypingState::Stop => "stop",
+        }
+    }
+}
+
+/// A parsed client frame with the `id` to echo.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub id: Option<Value>,
+    pub frame: ClientFrame,
+}
+
+/// Largest `id` a client may attach, in characters once serialised.
+const MAX_ID_LEN: usize = 64;
+
+/// Parses a text frame. A frame that is not an object of a known `type`
+/// still gets its `id` back in the error, when it had a usable one.
+pub(crate) fn parse(text: &str) -> Result<Incoming, (Option<Value>, Error)> {
+    let value: Value = serde_json::from_str(text).map_err(|_| (None, Error::invalid("frames are JSON objects")))?;
+    let id = match value.get("id") {
+        None | Some(Value::Null) => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) if id.to_string().len() <= MAX_ID_LEN => Some(id.clone()),
+        Some(_) => return Err((None, Error::invalid("id must be a string or number of at most 64 characters"))),
+    };
+    match serde_json::from_value::<ClientFrame>(value) {
+        Ok(frame) => Ok(Incoming { id, frame }),
+        Err(e) => Err((id, Error::invalid(format!("invalid frame: {e}")))),
+    }
+}
+
+/// A frame to the client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub(crate) enum ServerFrame<'a> {
+    #[serde(rename = "ready")]
+    Ready { user_id: String, connection_id: &'a str },
+    #[serde(rename = "ack")]
+    Ack {
+        id: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<MessageView>,
+    },
+    #[serde(rename = "pong")]
+    Pong { id: Option<Value> },
+    #[serde(rename = "resumed")]
+    Resumed { id: Option<Value>, positions: BTreeMap<String, u64> },
+    #[serde(rename = "error")]
+    Error {
+        id: Option<Value>,
+        code: &'static str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    #[serde(rename = "message.new")]
+    MessageNew { message: MessageView },
+    #[serde(rename = "message.updated")]
+    MessageUpdated { message: MessageView },
+    #[serde(rename = "message.deleted")]
+    MessageDeleted { conversation_id: &'a str, message_id: &'a str, seq: u64 },
+    #[serde(rename = "read")]
+    Read { conversation_id: &'a str, user_id: &'a str, seq: u64, read_at: String },
+    #[serde(rename = "typing")]
+    Typing { conversation_id: &'a str, user_id: &'a str, state: &'a str },
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated { conversation: ConversationView },
+    #[serde(rename = "conversation.joined")]
+    ConversationJoined { conversation: ConversationView },
+    #[serde(rename = "conversation.left")]
+    ConversationLeft { conversation_id: &'a str },
+}
+
+impl ServerFrame<'_> {
+    /// The frame as WebSocket text.
+    pub(crate) fn text(&self) -> Utf8Bytes {
+        // Serialising these shapes cannot fail: no maps with non-string keys, no foreign types.
+        serde_json::to_string(self).unwrap_or_default().into()
+    }
+}
+
+/// `error` for a failed frame.
+pub(crate) fn error(id: Option<Value>, e: &Error) -> Utf8Bytes {
+    e.log_cause();
+    ServerFrame::Error { id, code: e.code().as_str(), message: e.message(), retry_after_ms: None }.text()
+}
+
+/// How a message travels in a frame: in its current state.
+pub(crate) fn message_new(m: Message) -> Utf8Bytes {
+    ServerFrame::MessageNew { message: MessageView::from(m) }.text()
+}
+
+/// An edit, or a deletion when the message is now a tombstone.
+pub(crate) fn message_changed(m: Message) -> Utf8Bytes {
+    if m.deleted {
+        ServerFrame::MessageDeleted { conversation_id: &m.conversation_id, message_id: &m.id, seq: m.seq }.text()
+    } else {
+        ServerFrame::MessageUpdated { message: MessageView::from(m) }.text()
+    }
+}
+
+/// A conversation as events carry it: no per-reader summary (no last
+/// message, unread count 0); clients keep their own.
+pub(crate) fn conversation_view(c: Conversation) -> ConversationView {
+    ConversationView::new(c, None)
+}
+
+/// RFC 3339 of a millisecond time.
+pub(crate) fn time(ms: i64) -> String {
+    Timestamp::from_millis(ms).to_rfc3339()
+}

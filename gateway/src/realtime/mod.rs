@@ -1,0 +1,52 @@
+//! Real time over WebSocket (`GET /ws`, `api.md`): sessions authenticated
+//! by an access token, fed by one bus subscription per gateway ([`Hub`]),
+//! with ordered, gap-free delivery ([`track`]), resume from history, a
+//! per-user frame rate shared by every connection and gateway, bounded
+//! buffers and heartbeats.
+
+mod delivery;
+mod frames;
+mod hub;
+mod session;
+mod track;
+mod upgrade;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatterbox_events::EventBus;
+use chatterbox_ratelimit::RateLimiter;
+
+pub use hub::Hub;
+pub(crate) use upgrade::upgrade;
+
+/// Largest client frame, in bytes; larger ones close the socket with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// What every WebSocket session of a gateway shares.
+#[derive(Debug)]
+pub struct Realtime {
+    pub(crate) hub: Arc<Hub>,
+    /// Where typing indicators are published (they are never stored).
+    pub(crate) bus: Arc<dyn EventBus>,
+    /// Frames per second per user; `None` when turned off.
+    pub(crate) limiter: Option<Arc<dyn RateLimiter>>,
+    /// Web origins allowed besides the gateway's own.
+    pub(crate) allowed_origins: Vec<String>,
+    /// Ping period; a peer silent for two of them is dropped.
+    pub(crate) heartbeat: Duration,
+}
+
+impl Realtime {
+    /// Subscribes the gateway to `bus` and gathers the settings.
+    pub async fn start(
+        bus: Arc<dyn EventBus>,
+        limiter: Option<Arc<dyn RateLimiter>>,
+        allowed_origins: Vec<String>,
+        heartbeat: Duration,
+    ) -> anyhow::Result<Self> {
+        let hub = Hub::start(bus.clone()).await?;
+        let allowed_origins = allowed_origins.into_iter().map(|o| o.trim_end_matches('/').to_owned()).collect();
+        Ok(Self { hub, bus, limiter, allowed_origins, heartbeat: heartbeat.max(Duration::from_secs(1)) })
+    }
+}

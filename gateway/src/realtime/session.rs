@@ -1,0 +1,599 @@
+//! One authenticated WebSocket session: it follows the user's topics
+//! through the hub, answers their frames, and delivers events in order.
+//!
+//! Ordering and completeness: the session subscribes to a conversation
+//! *before* it reads that conversation's position or history, so every
+//! change committed after the read also arrives live; [`Track`] then puts
+//! live `message.new` in `seq` order and drops what was already sent. A
+//! `resume`, a hole that does not fill by itself and a bus gap are all
+//! answered the same way: read from the message service what follows the
+//! last position the client has, send what it has not seen, then carry on
+//! live.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use chatterbox_errors::Error;
+use chatterbox_events::{Topic, envelope, publish_after_commit};
+use chatterbox_identity::with_bearer;
+use chatterbox_proto::conversation::v1::ListConversationsRequest;
+use chatterbox_proto::events::v1::{Typing, envelope::Event};
+use chatterbox_proto::message::v1::{
+    GetPositionsRequest, ListChangesRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
+};
+use chatterbox_types::{ConversationId, MAX_PAGE_LIMIT, Timestamp, UserId};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::Realtime;
+use super::delivery::{Kind, Outbound};
+use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
+use super::hub::Registration;
+use super::track::Track;
+use crate::state::GatewayState;
+use crate::views::MessageView;
+
+/// How long one frame may take to reach a client before it counts as gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Close codes of `api.md` and RFC 6455.
+pub(crate) mod close {
+    /// Authentication failed or the token expired.
+    pub const UNAUTHENTICATED: u16 = 4401;
+    /// A frame over the size cap.
+    pub const TOO_BIG: u16 = 1009;
+    /// The client could not keep up: reconnect and resume.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The gateway could not set the session up.
+    pub const INTERNAL: u16 = 1011;
+}
+
+/// Who a session speaks for, from a verified access token.
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    pub user: UserId,
+    pub token: String,
+    /// When the token expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl Credentials {
+    /// Checks `token`; only end users hold sessions.
+    pub(crate) fn verify(state: &GatewayState, token: &str) -> Result<Self, Error> {
+        let (caller, expires_at) = state.verifier.verify_until(token)?;
+        Ok(Self { user: caller.user()?, token: token.to_owned(), expires_at })
+    }
+
+    fn deadline(&self) -> Instant {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        Instant::now() + Duration::from_secs(self.expires_at.saturating_sub(now))
+    }
+}
+
+/// Why a session ends.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// The peer is gone: nothing to say.
+    Gone,
+}
+
+/// A failed frame: answered with `error`, or the end of the session.
+#[derive(Debug)]
+enum Fail {
+    Api(Error),
+    End(End),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Api(e)
+    }
+}
+
+impl From<tonic::Status> for Fail {
+    fn from(status: tonic::Status) -> Self {
+        Fail::Api(Error::from(status))
+    }
+}
+
+impl From<End> for Fail {
+    fn from(end: End) -> Self {
+        Fail::End(end)
+    }
+}
+
+/// What woke the session up.
+enum Step {
+    Frame(Option<Result<Message, axum::Error>>),
+    Event(Arc<Outbound>),
+    TooSlow,
+    Heartbeat,
+    Expired,
+    Repair,
+}
+
+/// Sends one text frame, or reports the peer gone.
+pub(crate) async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(End::Gone),
+    }
+}
+
+/// Closes with `code` and `reason` (best effort: the peer may be gone).
+pub(crate) async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+}
+
+/// A session between `ready` and its end.
+struct Session {
+    state: GatewayState,
+    rt: Arc<Realtime>,
+    credentials: Credentials,
+    registration: Registration,
+    tracks: HashMap<ConversationId, Track>,
+    last_heard: Instant,
+}
+
+/// Runs a session for `credentials` on `socket` until either side ends it.
+pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials: Credentials) {
+    let rt = state.realtime.clone();
+    let registration = rt.hub.register(credentials.user);
+    let mut session =
+        Session { state, rt, credentials, registration, tracks: HashMap::new(), last_heard: Instant::now() };
+    let end = match session.open().await {
+        Ok(()) => {
+            let ready = ServerFrame::Ready {
+                user_id: session.credentials.user.to_string(),
+                connection_id: &session.registration.id().to_string(),
+            };
+            match send(&mut socket, ready.text()).await {
+                Ok(()) => session.serve(&mut socket).await,
+                Err(end) => end,
+            }
+        }
+        Err(e) => {
+            let _ = send(&mut socket, error(None, &e)).await;
+            End::Close(close::INTERNAL, "could not start the session")
+        }
+    };
+    if let End::Close(code, reason) = end {
+        tracing::info!(user = %session.credentials.user, code, reason, "closing a WebSocket session");
+        close_with(&mut socket, code, reason).await;
+    }
+}
+
+impl Session {
+    fn me(&self) -> UserId {
+        self.credentials.user
+    }
+
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Error> {
+        with_bearer(message, &self.credentials.token)
+    }
+
+    /// Follows the user and every conversation they are in.
+    async fn open(&mut self) -> Result<(), Error> {
+        // The user's own topic first: a conversation joined while the list
+        // is read is then announced rather than missed.
+        self.registration.subscribe(&[Topic::User(self.me())]).await.map_err(Error::unavailable)?;
+        let conversations = self.conversation_ids().await?;
+        self.follow(&conversations).await
+    }
+
+    /// Every conversation the user is in, page by page.
+    async fn conversation_ids(&self) -> Result<Vec<ConversationId>, Error> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let request = self.request(ListConversationsRequest { limit: MAX_PAGE_LIMIT, cursor })?;
+            let page = self.state.conversations.clone().list_conversations(request).await?.into_inner();
+            ids.extend(page.items.iter().filter_map(|c| ConversationId::parse(&c.id).ok()));
+            if page.next_cursor.is_empty() {
+                return Ok(ids);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    /// Subscribes `conversations`, then reads where each stands: the
+    /// subscription comes first so nothing committed after the read is lost.
+    async fn follow(&mut self, conversations: &[ConversationId]) -> Result<(), Error> {
+        if conversations.is_empty() {
+            return Ok(());
+        }
+        let topics: Vec<Topic> = conversations.iter().copied().map(Topic::Conversation).collect();
+        self.registration.subscribe(&topics).await.map_err(Error::unavailable)?;
+        for chunk in conversations.chunks(MAX_PAGE_LIMIT as usize) {
+            let conversation_ids = chunk.iter().map(ToString::to_string).collect();
+            let request = self.request(GetPositionsRequest { conversation_ids })?;
+            let positions = self.state.messages.clone().get_positions(request).await?.into_inner().positions;
+            for p in positions {
+                if let Ok(id) = ConversationId::parse(&p.conversation_id) {
+                    self.tracks.entry(id).or_insert_with(|| Track::new(p.seq));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops following `conversation`.
+    fn unfollow(&mut self, conversation: ConversationId) {
+        self.tracks.remove(&conversation);
+        self.registration.unsubscribe(&[Topic::Conversation(conversation)]);
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) -> End {
+        let overflow = self.registration.overflow.clone();
+        let period = self.rt.heartbeat;
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        loop {
+            let repair_at = self.tracks.values().filter_map(Track::repair_at).min().map(Instant::from_std);
+            let expires = self.credentials.deadline();
+            // Outbound first: a session drains what it owes its client before
+            // it reads more from it (frames are rate-limited; events are not).
+            let step = tokio::select! {
+                biased;
+                () = overflow.wait() => Step::TooSlow,
+                Some(event) = self.registration.mailbox.recv() => Step::Event(event),
+                frame = socket.recv() => Step::Frame(frame),
+                _ = heartbeat.tick() => Step::Heartbeat,
+                () = tokio::time::sleep_until(expires) => Step::Expired,
+                () = tokio::time::sleep_until(repair_at.unwrap_or(expires)), if repair_at.is_some() => Step::Repair,
+            };
+            let outcome = match step {
+                Step::Frame(Some(Ok(message))) => {
+                    self.last_heard = Instant::now();
+                    Box::pin(self.on_message(socket, message)).await
+                }
+                Step::Frame(Some(Err(e))) if frame_too_big(&e) => Err(End::Close(close::TOO_BIG, "frame too large")),
+                Step::Frame(_) => Err(End::Gone),
+                Step::Event(event) => Box::pin(self.on_event(socket, event)).await,
+                Step::TooSlow => Err(End::Close(close::TRY_AGAIN_LATER, "too slow: reconnect and resume")),
+                Step::Heartbeat => self.on_heartbeat(socket).await,
+                Step::Expired => {
+                    let expired = Error::unauthenticated("access token expired: reconnect with a fresh one");
+                    let _ = send(socket, error(None, &expired)).await;
+                    Err(End::Close(close::UNAUTHENTICATED, "access token expired"))
+                }
+                Step::Repair => Box::pin(self.repair_holes(socket)).await,
+            };
+            if let Err(end) = outcome {
+                return end;
+            }
+        }
+    }
+
+    async fn on_heartbeat(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        if self.last_heard.elapsed() > self.rt.heartbeat * 2 {
+            return Err(End::Gone);
+        }
+        match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    async fn on_message(&mut self, socket: &mut WebSocket, message: Message) -> Result<(), End> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return send(socket, error(None, &Error::invalid("frames are JSON text, not binary"))).await;
+            }
+            // Pongs prove liveness (already noted); pings are answered by
+            // the WebSocket layer; a close is answered likewise, and the
+            // next read ends the session.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(()),
+        };
+        if let Some(retry_after) = self.rate_limited().await {
+            let frame = ServerFrame::Error {
+                id: parse(&text).ok().and_then(|i| i.id),
+                code: chatterbox_errors::Code::RateLimited.as_str(),
+                message: "too many frames: slow down",
+                retry_after_ms: Some(retry_after.as_millis().try_into().unwrap_or(u64::MAX).max(1)),
+            };
+            return send(socket, frame.text()).await;
+        }
+        match parse(&text) {
+            Ok(Incoming { id, frame }) => match self.on_frame(socket, id.clone(), frame).await {
+                Ok(()) => Ok(()),
+                Err(Fail::Api(e)) => send(socket, error(id, &e)).await,
+                Err(Fail::End(end)) => Err(end),
+            },
+            Err((id, e)) => send(socket, error(id, &e)).await,
+        }
+    }
+
+    /// `Some(wait)` when the user is over their frame rate.
+    async fn rate_limited(&self) -> Option<Duration> {
+        let limiter = self.rt.limiter.as_ref()?;
+        match limiter.acquire(&self.me().to_string()).await {
+            Ok(decision) if !decision.allowed => Some(decision.retry_after),
+            Ok(_) => None,
+            Err(e) => {
+                // A limiter outage must not take chat down with it.
+                tracing::warn!(error = %e, "WebSocket rate limiter unavailable; frame allowed");
+                None
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, socket: &mut WebSocket, id: Option<Value>, frame: ClientFrame) -> Result<(), Fail> {
+        match frame {
+            ClientFrame::Ping => Ok(send(socket, ServerFrame::Pong { id }.text()).await?),
+            ClientFrame::Auth { access_token } => {
+                let fresh = Credentials::verify(&self.state, &access_token)?;
+                if fresh.user != self.me() {
+                    return Err(Error::permission_denied("a session cannot change user").into());
+                }
+                self.credentials = fresh;
+                Ok(send(socket, ServerFrame::Ack { id, message: None }.text()).await?)
+            }
+            ClientFrame::Send { conversation_id, content, message_type, attachments, client_id } => {
+                let request = self.request(SendMessageRequest {
+                    conversation_id,
+                    content,
+                    r#type: message_type,
+                    attachment_ids: attachments,
+                    client_id: Some(client_id),
+                })?;
+                let sent = self.state.messages.clone().send_message(request).await?.into_inner();
+                let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;
+                let ack = ServerFrame::Ack { id, message: Some(MessageView::from(message)) };
+                Ok(send(socket, ack.text()).await?)
+            }
+            ClientFrame::Read { conversation_id, seq } => {
+                let request = self.request(MarkReadRequest { conversation_id, seq })?;
+                self.state.messages.clone().mark_read(request).await?;
+                self.ack(socket, id).await
+            }
+            ClientFrame::Typing { conversation_id, state } => {
+                let conversation = self.followed(&conversation_id)?;
+                let event = Event::Typing(Typing {
+                    conversation_id,
+                    user_id: self.me().to_string(),
+                    state: state.as_str().to_owned(),
+                });
+                let topics = [Topic::Conversation(conversation)];
+                publish_after_commit(self.rt.bus.as_ref(), &topics, &envelope(event, Timestamp::now())).await;
+                self.ack(socket, id).await
+            }
+            ClientFrame::PresenceSet { .. } => {
+                Err(Error::new(chatterbox_errors::Code::Unavailable, "presence is not available yet").into())
+            }
+            ClientFrame::Resume { positions } => {
+                let mut reached = std::collections::BTreeMap::new();
+                for (conversation_id, from) in positions {
+                    let conversation = match self.followed(&conversation_id) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            send(socket, error(id.clone(), &e)).await?;
+                            continue;
+                        }
+                    };
+                    match self.replay(socket, conversation, from, 0).await {
+                        Ok(position) => {
+                            reached.insert(conversation_id, position);
+                        }
+                        Err(Fail::Api(e)) => send(socket, error(id.clone(), &e)).await?,
+                        Err(end) => return Err(end),
+                    }
+                }
+                Ok(send(socket, ServerFrame::Resumed { id, positions: reached }.text()).await?)
+            }
+        }
+    }
+
+    async fn ack(&self, socket: &mut WebSocket, id: Option<Value>) -> Result<(), Fail> {
+        if id.is_some() {
+            send(socket, ServerFrame::Ack { id, message: None }.text()).await?;
+        }
+        Ok(())
+    }
+
+    /// A conversation this session follows (the user is in it), else 404.
+    fn followed(&self, conversation_id: &str) -> Result<ConversationId, Error> {
+        ConversationId::parse(conversation_id)
+            .ok()
+            .filter(|c| self.tracks.contains_key(c))
+            .ok_or_else(|| Error::not_found("conversation not found"))
+    }
+
+    /// Sends what followed `from` in `conversation`: edits and deletions of
+    /// messages up to `from` after change `after_change`, then every newer
+    /// message this session has not sent yet. Returns the position reached.
+    async fn replay(
+        &mut self,
+        socket: &mut WebSocket,
+        conversation: ConversationId,
+        from: u64,
+        after_change: u64,
+    ) -> Result<u64, Fail> {
+        let mut client = self.state.messages.clone();
+        let conversation_id = conversation.to_string();
+        let mut after_change = after_change;
+        loop {
+            let request = self.request(ListChangesRequest {
+                conversation_id: conversation_id.clone(),
+                after_seq: from,
+                after_change,
+                limit: MAX_PAGE_LIMIT,
+            })?;
+            let page = client.list_changes(request).await?.into_inner();
+            for m in page.items {
+                after_change = m.change_seq;
+                if let Some(track) = self.tracks.get_mut(&conversation) {
+                    track.replayed_change(m.change_seq);
+                }
+                send(socket, message_changed(m)).await?;
+            }
+            if !page.has_more {
+                break;
+            }
+        }
+        let mut after = from;
+        loop {
+            let request = self.request(ListMessagesRequest {
+                conversation_id: conversation_id.clone(),
+                before: None,
+                after: Some(after),
+                limit: MAX_PAGE_LIMIT,
+            })?;
+            let items = client.list_messages(request).await?.into_inner().items;
+            let full = items.len() >= MAX_PAGE_LIMIT as usize;
+            for m in items {
+                after = m.seq;
+                let fresh = self.tracks.get_mut(&conversation).is_none_or(|t| t.replayed(m.seq, m.change_seq));
+                if fresh {
+                    send(socket, message_new(m)).await?;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let Some(track) = self.tracks.get_mut(&conversation) else { return Ok(after) };
+        let waiting = track.replay_done(from);
+        let position = track.position();
+        for event in waiting {
+            send(socket, event.text.clone()).await?;
+        }
+        Ok(position)
+    }
+
+    /// Reads the holes that did not fill by themselves from history.
+    async fn repair_holes(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        let now = std::time::Instant::now();
+        let due: Vec<(ConversationId, u64, u64)> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.repair_at().is_some_and(|at| at <= now))
+            .map(|(c, t)| (*c, t.position(), t.change_mark()))
+            .collect();
+        for (conversation, position, change) in due {
+            metrics::counter!("ws_repairs_total").increment(1);
+            self.catch_up(socket, conversation, position, change).await?;
+        }
+        Ok(())
+    }
+
+    /// A replay on the session's own initiative: failures are logged, not sent.
+    async fn catch_up(
+        &mut self,
+        socket: &mut WebSocket,
+        conversation: ConversationId,
+        from: u64,
+        after_change: u64,
+    ) -> Result<(), End> {
+        match self.replay(socket, conversation, from, after_change).await {
+            Ok(_) => Ok(()),
+            Err(Fail::End(end)) => Err(end),
+            Err(Fail::Api(e)) => {
+                tracing::warn!(%conversation, error = %e, "could not catch up from history");
+                Ok(())
+            }
+        }
+    }
+
+    /// The bus may have lost events: catch up on membership and on every
+    /// conversation from where this session stands.
+    async fn after_gap(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        match self.conversation_ids().await {
+            Ok(now) => {
+                let gone: Vec<ConversationId> = self.tracks.keys().filter(|c| !now.contains(c)).copied().collect();
+                for conversation in gone {
+                    let left = ServerFrame::ConversationLeft { conversation_id: &conversation.to_string() }.text();
+                    self.unfollow(conversation);
+                    send(socket, left).await?;
+                }
+                let fresh: Vec<ConversationId> = now.iter().filter(|c| !self.tracks.contains_key(c)).copied().collect();
+                for conversation in fresh {
+                    self.joined(socket, conversation, None).await?;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not re-read conversations after a gap"),
+        }
+        let positions: Vec<(ConversationId, u64, u64)> =
+            self.tracks.iter().map(|(c, t)| (*c, t.position(), t.change_mark())).collect();
+        for (conversation, position, change) in positions {
+            self.catch_up(socket, conversation, position, change).await?;
+        }
+        Ok(())
+    }
+
+    /// The user is in `conversation` now: follow it, then say so.
+    async fn joined(
+        &mut self,
+        socket: &mut WebSocket,
+        conversation: ConversationId,
+        frame: Option<Utf8Bytes>,
+    ) -> Result<(), End> {
+        if self.tracks.contains_key(&conversation) {
+            return Ok(());
+        }
+        if let Err(e) = self.follow(&[conversation]).await {
+            tracing::warn!(%conversation, error = %e, "could not follow a joined conversation");
+        }
+        let frame = match frame {
+            Some(frame) => frame,
+            None => match self.conversation_frame(conversation).await {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        send(socket, frame).await
+    }
+
+    /// `conversation.joined` for a conversation found after a gap.
+    async fn conversation_frame(&self, conversation: ConversationId) -> Option<Utf8Bytes> {
+        let request = self
+            .request(chatterbox_proto::conversation::v1::GetConversationRequest { id: conversation.to_string() })
+            .ok()?;
+        let c = self.state.conversations.clone().get_conversation(request).await.ok()?.into_inner();
+        Some(ServerFrame::ConversationJoined { conversation: super::frames::conversation_view(c) }.text())
+    }
+
+    async fn on_event(&mut self, socket: &mut WebSocket, event: Arc<Outbound>) -> Result<(), End> {
+        match &event.kind {
+            Kind::NewMessage { conversation, seq, change } => {
+                let Some(track) = self.tracks.get_mut(conversation) else { return Ok(()) };
+                for ready in track.live(*seq, *change, event.clone(), std::time::Instant::now()) {
+                    send(socket, ready.text.clone()).await?;
+                }
+                Ok(())
+            }
+            Kind::Changed { conversation, change } => {
+                let fresh = self.tracks.get_mut(conversation).is_some_and(|track| track.live_change(*change));
+                if fresh { send(socket, event.text.clone()).await } else { Ok(()) }
+            }
+            Kind::Typing { user } | Kind::MemberChanged { user } if *user == self.me() => Ok(()),
+            Kind::Typing { .. } | Kind::MemberChanged { .. } | Kind::Plain => send(socket, event.text.clone()).await,
+            Kind::Joined { conversation } => self.joined(socket, *conversation, Some(event.text.clone())).await,
+            Kind::Left { conversation } => {
+                if !self.tracks.contains_key(conversation) {
+                    return Ok(());
+                }
+                self.unfollow(*conversation);
+                send(socket, event.text.clone()).await
+            }
+            Kind::Gap => self.after_gap(socket).await,
+        }
+    }
+}
+
+/// Whether a read failed because a frame exceeded the size cap.
+pub(crate) fn frame_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}

@@ -1,0 +1,138 @@
+//! A WebSocket client for the tests: connect, send JSON frames, read them
+//! back with a deadline, and check what a quiet or closed socket says.
+
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{TestApp, TestUser};
+
+/// How long a test waits for a frame that should come.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// One client connection.
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection attempt went.
+pub type Connected = Result<Ws, tungstenite::Error>;
+
+/// Connects to `addr`'s `/ws` with extra headers, without waiting for `ready`.
+pub async fn connect_raw(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Connected {
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
+    }
+    let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+    Ok(Ws { stream })
+}
+
+/// A connection as `user` whose socket takes in very little unread data (a
+/// tiny receive buffer), as a client on a stalled link would.
+pub async fn connect_stalling(addr: std::net::SocketAddr, user: &TestUser) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    let bearer = format!("Bearer {}", user.access_token);
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&bearer).unwrap());
+    let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.unwrap();
+    let mut ws = Ws { stream };
+    ws.expect("ready").await;
+    ws
+}
+
+impl TestApp {
+    /// A connection authenticated with the `Authorization` header, past `ready`.
+    pub async fn ws(&self, user: &TestUser) -> Ws {
+        ws_at(self.addr, user).await
+    }
+}
+
+/// A connection to the gateway at `addr` as `user`, past `ready`.
+pub async fn ws_at(addr: std::net::SocketAddr, user: &TestUser) -> Ws {
+    let bearer = format!("Bearer {}", user.access_token);
+    let mut ws = connect_raw(addr, &[("authorization", &bearer)]).await.expect("the upgrade succeeds");
+    let ready = ws.next().await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    assert_eq!(ready["user_id"], user.id.as_str());
+    ws
+}
+
+impl Ws {
+    /// Sends a JSON frame.
+    pub async fn send(&mut self, frame: Value) {
+        self.stream.send(Message::text(frame.to_string())).await.expect("the frame is sent");
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: String) {
+        self.stream.send(Message::text(text)).await.expect("the frame is sent");
+    }
+
+    /// The next JSON frame; fails the test after [`PATIENCE`].
+    pub async fn next(&mut self) -> Value {
+        match self.try_next(PATIENCE).await {
+            Some(v) => v,
+            None => panic!("no frame within {PATIENCE:?}"),
+        }
+    }
+
+    /// The next JSON frame within `wait`, or `None`.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await.ok()? {
+                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("frames are JSON")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("expected a text frame, got {other:?}"),
+                Some(Err(e)) => panic!("the socket failed: {e}"),
+                None => panic!("the socket ended"),
+            }
+        }
+    }
+
+    /// The next frame, which must be of `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected {kind}, got {frame}");
+        frame
+    }
+
+    /// Asserts that nothing arrives for a while.
+    pub async fn expect_silence(&mut self) {
+        if let Some(frame) = self.try_next(Duration::from_millis(400)).await {
+            panic!("expected nothing, got {frame}");
+        }
+    }
+
+    /// Round-trips a ping, so every frame sent before it has been handled.
+    pub async fn sync(&mut self) {
+        self.send(json!({"type": "ping", "id": "sync"})).await;
+        let pong = self.expect("pong").await;
+        assert_eq!(pong["id"], "sync");
+    }
+
+    /// Reads until the server closes; returns its close frame (`None` if the
+    /// connection just ended). Frames before it are returned too.
+    pub async fn closed(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout(PATIENCE * 3, self.stream.next()).await.expect("the server closes") {
+                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Close(frame))) => return (frames, frame),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return (frames, None),
+            }
+        }
+    }
+}
