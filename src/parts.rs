@@ -190,7 +190,7 @@ pub(crate) async fn gateway_app(
     let redis = match &config.redis_url {
         Some(url) => {
             let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-            Some(redis::aio::ConnectionManager::new(client).await.context("connecting to Redis")?)
+            Some(chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?)
         }
         None => None,
     };

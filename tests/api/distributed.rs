@@ -48,8 +48,16 @@ async fn start(part: &str, env: &[(&str, String)]) -> Process {
             _ => {}
         }
     };
-    // Keep draining its output so the pipe never fills.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Keep draining its output so the pipe never fills; warnings and errors
+    // go to the test's output (shown when it fails).
+    let name = part.to_owned();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#) {
+                eprintln!("[{name}] {line}");
+            }
+        }
+    });
     Process { _child: child, addr, metrics_addr }
 }
 
@@ -72,6 +80,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(http_rate_limit: u32) -> Self {
+        Self::start_on(http_rate_limit, chatterbox_testkit::redis_url()).await
+    }
+
+    /// A cluster whose events and limits go through the Redis at `redis_url`.
+    async fn start_on(http_rate_limit: u32, redis_url: String) -> Self {
         let keys = tempfile::tempdir().unwrap();
         keygen(keys.path());
         let data = tempfile::tempdir().unwrap();
@@ -82,6 +95,8 @@ impl Cluster {
             ("CHATTERBOX_GRPC_ADDR", "127.0.0.1:0".into()),
             ("CHATTERBOX_HTTP_ADDR", "127.0.0.1:0".into()),
             ("CHATTERBOX_JWT_PUBLIC_KEY_FILE", keys.path().join("jwt-public.pem").display().to_string()),
+            ("REDIS_URL", redis_url),
+            ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
         ];
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
             common.iter().cloned().chain(extra.iter().cloned()).collect()
@@ -102,8 +117,6 @@ impl Cluster {
             ("CHATTERBOX_USER_URL", user_url),
             ("CHATTERBOX_CONVERSATION_URL", conversation_url),
             ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.addr)),
-            ("REDIS_URL", chatterbox_testkit::redis_url()),
-            ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
             ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
         ]);
         let a = start("gateway", &gateway_env).await;
@@ -273,4 +286,126 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
         .unwrap();
     assert_eq!(mine["items"][0]["unread_count"], 1);
     assert_eq!(mine["items"][0]["last_message"]["content"], "hi ann");
+}
+
+/// A Redis server of the test's own, so it can be killed and restarted.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (make install-test-deps)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start");
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+}
+
+/// Collects the `seq`s of `message.new` events until it has `1..=total`
+/// (or gives up after a while); returns them in arrival order.
+async fn collect_messages(mut ws: crate::ws_client::Ws, total: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(45);
+    while (1..=total).any(|s| !seqs.contains(&s)) && tokio::time::Instant::now() < deadline {
+        let Some(frame) = ws.try_next(std::time::Duration::from_secs(1)).await else { continue };
+        if frame["type"] == "message.new" {
+            seqs.push(frame["message"]["seq"].as_u64().unwrap());
+        }
+    }
+    // Anything extra (a duplicate) would arrive right behind.
+    while let Some(frame) = ws.try_next(std::time::Duration::from_millis(500)).await {
+        if frame["type"] == "message.new" {
+            seqs.push(frame["message"]["seq"].as_u64().unwrap());
+        }
+    }
+    seqs
+}
+
+#[tokio::test]
+async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart() {
+    let mut redis = OwnRedis::start().await;
+    let cluster = Cluster::start_on(0, redis.url()).await;
+    let client = reqwest::Client::new();
+    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
+    let created = client
+        .post(at(&cluster.a, "/api/v1/conversations"))
+        .bearer_auth(&ann_token)
+        .json(&json!({"type": "direct", "participant_ids": [bob]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let user = |id: &str, token: &str| crate::helpers::TestUser {
+        id: id.to_owned(),
+        email: String::new(),
+        password: String::new(),
+        access_token: token.to_owned(),
+        refresh_token: String::new(),
+    };
+    let (ann_user, bob_user) = (user(&ann, &ann_token), user(&bob, &bob_token));
+    // Ann on gateway A, Bob on gateway B, and Bob's second device on A.
+    const TOTAL: u64 = 30;
+    let readers = [
+        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &ann_user).await, TOTAL)),
+        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.b.addr, &bob_user).await, TOTAL)),
+        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &bob_user).await, TOTAL)),
+    ];
+
+    for n in 1..=TOTAL {
+        if n == 10 {
+            redis.kill().await;
+        }
+        if n == 18 {
+            redis.restart().await;
+        }
+        let (gateway, token) = if n % 2 == 0 { (&cluster.a, &ann_token) } else { (&cluster.b, &bob_token) };
+        let sent = client
+            .post(at(gateway, &format!("/api/v1/conversations/{id}/messages")))
+            .bearer_auth(token)
+            .json(&json!({"content": format!("message {n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::CREATED, "message {n} is acknowledged with Redis down or up");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let expected: Vec<u64> = (1..=TOTAL).collect();
+    for reader in readers {
+        let seqs = reader.await.unwrap();
+        assert_eq!(seqs, expected, "every acknowledged message exactly once, in order");
+    }
 }

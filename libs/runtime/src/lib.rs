@@ -5,10 +5,12 @@
 mod client;
 mod metrics_endpoint;
 mod metrics_layer;
+mod redis_client;
 mod server;
 mod shutdown;
 
 pub use client::{ClientInterceptor, GrpcChannel, connect};
 pub use metrics_endpoint::serve_metrics;
+pub use redis_client::redis_connection;
 pub use server::{GrpcServer, serve_grpc};
 pub use shutdown::{Shutdown, wait_for_signal};
