@@ -28,13 +28,17 @@ test: test-deps lint
 test-deps:
 	./scripts/install-test-deps.sh
 
-## Figures, not verdicts: sends and history reads on both backends (release build).
+## Figures, not verdicts (release build): sends and history reads on both
+## backends, then WebSocket fan-out with the suite in its own processes.
+## BENCH_ARGS go to the HTTP part, REALTIME_ARGS to the real-time part.
 BENCH_ARGS ?=
+REALTIME_ARGS ?=
 bench: test-deps
-	$(CARGO) build --release -j $(JOBS) -p chatterbox-bench
-	$(CARGO_TARGET_DIR)/release/chatterbox-bench --backend embedded $(BENCH_ARGS)
-	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench --backend mongo-redis \
+	$(CARGO) build --release -j $(JOBS) -p chatterbox-bench -p chatterbox --bins
+	$(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend embedded $(BENCH_ARGS)
+	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend mongo-redis \
 		--sends 300 --concurrency 8 --conversations 10 --messages 2000 --reads 300 $(BENCH_ARGS)
+	ulimit -n "$$(ulimit -Hn)"; ./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench realtime $(REALTIME_ARGS)
 
 
 lint:

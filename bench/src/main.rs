@@ -1,9 +1,11 @@
-//! `chatterbox-bench`: starts a suite in this process on the chosen backends
-//! and measures, with real clients on loopback:
-//! - persisted sends per second through the gateway (HTTP) and straight to
-//!   the message service (gRPC), with latency percentiles;
-//! - history reads (the newest 50 of a random conversation) per second,
-//!   with `conversations` conversations holding `messages` messages in all.
+//! `chatterbox-bench`, the load generator of `make bench`:
+//! - `http`: starts a suite in this process on the chosen backends and
+//!   measures persisted sends per second through the gateway (HTTP) and
+//!   straight to the message service (gRPC), and history reads (the newest
+//!   50 of a random conversation among many holding a million messages);
+//! - `realtime`: runs the suite as separate processes and drives WebSocket
+//!   clients: idle connections, groups, a big room, direct pairs, and two
+//!   gateways over Redis (see `realtime`).
 //!
 //! It prints figures, not verdicts. Traffic stays on 127.0.0.1 and every
 //! loop is bounded.
@@ -12,6 +14,7 @@
 #![allow(clippy::print_stdout)]
 
 mod load;
+mod realtime;
 mod stats;
 
 use std::time::{Duration, Instant};
@@ -32,7 +35,21 @@ enum Backend {
 }
 
 #[derive(Debug, Parser)]
-#[command(about = "ChatterBox load generator: sends and history reads")]
+#[command(about = "ChatterBox load generator")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Sends and history reads over HTTP and gRPC (suite in this process).
+    Http(Args),
+    /// WebSocket fan-out, latency, memory and CPU (suite in its own processes).
+    Realtime(realtime::RealtimeArgs),
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Which backends the suite uses.
     #[arg(long, value_enum, default_value = "embedded")]
@@ -56,7 +73,19 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    match Cli::parse().mode {
+        Mode::Http(args) => http(args).await,
+        Mode::Realtime(args) => {
+            let servers = match (std::env::var("TEST_MONGODB_URI"), std::env::var("TEST_REDIS_URL")) {
+                (Ok(mongodb), Ok(redis)) => Some((mongodb, redis)),
+                _ => None,
+            };
+            realtime::run(&args, servers).await
+        }
+    }
+}
+
+async fn http(args: Args) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let mut config = Config {
         http_addr: "127.0.0.1:0".parse()?,

@@ -38,7 +38,9 @@ pub struct GatewayState {
     pub(crate) users: UserServiceClient<GrpcChannel>,
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
-    pub(crate) verifier: TokenVerifier,
+    /// Shared: its validation rules are several allocations, and every
+    /// request and WebSocket session holds the state.
+    pub(crate) verifier: Arc<TokenVerifier>,
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
@@ -66,7 +68,7 @@ impl GatewayState {
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
             backends,
-            verifier,
+            verifier: Arc::new(verifier),
             http_limiter,
             trusted_proxies: Arc::new(trusted_proxies),
             realtime: Arc::new(realtime),

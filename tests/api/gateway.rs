@@ -147,6 +147,7 @@ async fn the_api_description_lists_every_public_route() {
         ("/api/v1/rooms", "get"),
         ("/api/v1/rooms/{id}/join", "post"),
         ("/api/v1/rooms/{id}/leave", "post"),
+        ("/ws", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {

@@ -21,6 +21,7 @@ on_every_backend!(
     authentication_by_first_frame_and_its_failures,
     foreign_origins_are_refused,
     a_reader_that_cannot_keep_up_is_disconnected_and_others_are_not,
+    heartbeats_drop_silent_peers_and_keep_live_ones,
 );
 
 fn id(v: &Value) -> &str {
@@ -276,6 +277,12 @@ async fn resume_replays_what_was_missed_once_and_in_order_then_goes_live(backend
     assert_eq!(alice_ws.expect("message.new").await["message"]["seq"], 7);
     alice_ws.expect_silence().await;
 
+    // A position beyond the last message is refused, not read as "everything".
+    alice_ws.send(json!({"type": "resume", "id": "far", "positions": {conversation.clone(): 99}})).await;
+    let refused = alice_ws.expect("error").await;
+    assert_eq!((refused["id"].clone(), refused["code"].clone()), (json!("far"), json!("invalid_argument")));
+    assert_eq!(alice_ws.expect("resumed").await["positions"], json!({}));
+
     // Resuming from the current position replays nothing; an unknown conversation is 404.
     let stranger = app.register("stranger").await;
     let elsewhere = app.direct(&bob, &stranger).await;
@@ -457,4 +464,19 @@ async fn a_reader_that_cannot_keep_up_is_disconnected_and_others_are_not(backend
     // And can come back.
     let mut again = ws_at(app.addr, &bob).await;
     again.sync().await;
+}
+
+async fn heartbeats_drop_silent_peers_and_keep_live_ones(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.ws_heartbeat_secs = 1).await;
+    let alice = app.register("alice").await;
+    let mut silent = app.ws(&alice).await;
+    let mut live = app.ws(&alice).await;
+    // The live client reads (answering pings) and talks; the silent one does nothing.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        live.sync().await;
+    }
+    let (_, close) = silent.closed().await;
+    assert!(close.is_none(), "a dead peer is dropped, not closed politely: {close:?}");
+    live.sync().await;
 }

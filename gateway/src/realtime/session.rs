@@ -146,14 +146,14 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
     let registration = rt.hub.register(credentials.user);
     let mut session =
         Session { state, rt, credentials, registration, tracks: HashMap::new(), last_heard: Instant::now() };
-    let end = match session.open().await {
+    let end = match Box::pin(session.open()).await {
         Ok(()) => {
             let ready = ServerFrame::Ready {
                 user_id: session.credentials.user.to_string(),
                 connection_id: &session.registration.id().to_string(),
             };
             match send(&mut socket, ready.text()).await {
-                Ok(()) => session.serve(&mut socket).await,
+                Ok(()) => Box::pin(session.serve(&mut socket)).await,
                 Err(end) => end,
             }
         }
@@ -255,10 +255,10 @@ impl Session {
                 Step::Frame(_) => Err(End::Gone),
                 Step::Event(event) => Box::pin(self.on_event(socket, event)).await,
                 Step::TooSlow => Err(End::Close(close::TRY_AGAIN_LATER, "too slow: reconnect and resume")),
-                Step::Heartbeat => self.on_heartbeat(socket).await,
+                Step::Heartbeat => Box::pin(self.on_heartbeat(socket)).await,
                 Step::Expired => {
                     let expired = Error::unauthenticated("access token expired: reconnect with a fresh one");
-                    let _ = send(socket, error(None, &expired)).await;
+                    let _ = Box::pin(send(socket, error(None, &expired))).await;
                     Err(End::Close(close::UNAUTHENTICATED, "access token expired"))
                 }
                 Step::Repair => Box::pin(self.repair_holes(socket)).await,
@@ -416,6 +416,17 @@ impl Session {
     ) -> Result<u64, Fail> {
         let mut client = self.state.messages.clone();
         let conversation_id = conversation.to_string();
+        if self.tracks.get(&conversation).is_some_and(|t| from > t.position()) {
+            // Beyond what this session knows: ask where the conversation is now.
+            let request = self.request(GetPositionsRequest { conversation_ids: vec![conversation_id.clone()] })?;
+            let latest = client.get_positions(request).await?.into_inner().positions.first().map_or(0, |p| p.seq);
+            if from > latest {
+                return Err(Error::invalid(format!(
+                    "position {from} is beyond the conversation's last message ({latest})"
+                ))
+                .into());
+            }
+        }
         let mut after_change = after_change;
         loop {
             let request = self.request(ListChangesRequest {

@@ -56,12 +56,14 @@ pub(crate) async fn upgrade(
     Ok(ws.on_upgrade(move |mut socket| async move {
         let credentials = match authenticated {
             Some(credentials) => credentials,
-            None => match first_frame(&mut socket, &s).await {
+            // Boxed, like the session's own steps: an idle socket's task keeps
+            // only what waiting needs, not the largest step it ever took.
+            None => match Box::pin(first_frame(&mut socket, &s)).await {
                 Some(credentials) => credentials,
                 None => return,
             },
         };
-        session::run(socket, s, credentials).await;
+        Box::pin(session::run(socket, s, credentials)).await;
     }))
 }
 
