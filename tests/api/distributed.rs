@@ -218,6 +218,20 @@ async fn register(client: &reqwest::Client, gateway: &Process, name: &str) -> (S
     (body["user"]["id"].as_str().unwrap().to_owned(), body["tokens"]["access_token"].as_str().unwrap().to_owned())
 }
 
+/// Opens the direct conversation of the token's user and `other` through
+/// `gateway`, expecting it new; returns its id.
+async fn direct(client: &reqwest::Client, gateway: &Process, token: &str, other: &str) -> String {
+    let created = client
+        .post(format!("http://{}/api/v1/conversations", gateway.addr))
+        .bearer_auth(token)
+        .json(&json!({"type": "direct", "participant_ids": [other]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn two_users_on_different_gateways_hold_a_conversation() {
     let cluster = Cluster::start(0).await;
@@ -225,17 +239,7 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
     let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
     let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
     let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
-
-    let created = client
-        .post(at(&cluster.a, "/api/v1/conversations"))
-        .bearer_auth(&ann_token)
-        .json(&json!({"type": "direct", "participant_ids": [bob]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let conversation: Value = created.json().await.unwrap();
-    let id = conversation["id"].as_str().unwrap();
+    let id = &direct(&client, &cluster.a, &ann_token, &bob).await;
 
     // Bob, through the other gateway, finds the same conversation.
     let again = client
@@ -246,7 +250,7 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
-    assert_eq!(again.json::<Value>().await.unwrap()["id"], id);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id.as_str());
 
     for (gateway, token, text) in [(&cluster.a, &ann_token, "hi bob"), (&cluster.b, &bob_token, "hi ann")] {
         let sent = client
@@ -358,15 +362,7 @@ async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart()
     let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
     let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
     let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
-    let created = client
-        .post(at(&cluster.a, "/api/v1/conversations"))
-        .bearer_auth(&ann_token)
-        .json(&json!({"type": "direct", "participant_ids": [bob]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = direct(&client, &cluster.a, &ann_token, &bob).await;
 
     let user = |id: &str, token: &str| crate::helpers::TestUser {
         id: id.to_owned(),

@@ -217,16 +217,7 @@ impl Messages {
     /// Latest message and unread count for each conversation the actor is in;
     /// conversations they are not in are left out.
     pub async fn summaries(&self, actor: &Actor, conversations: &[String]) -> Result<Vec<Summary>, Error> {
-        let lookups = conversations.iter().map(|c| self.summary(actor, c));
-        let mut out = Vec::new();
-        for result in futures::future::join_all(lookups).await {
-            match result {
-                Ok(summary) => out.push(summary),
-                Err(e) if e.code() == Code::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        visible_only(conversations.iter().map(|c| self.summary(actor, c))).await
     }
 
     /// The highest `seq` of each listed conversation the actor takes part
@@ -239,20 +230,12 @@ impl Messages {
         if conversations.len() > chatterbox_types::MAX_PAGE_LIMIT as usize {
             return Err(Error::invalid(format!("at most {} conversations at once", chatterbox_types::MAX_PAGE_LIMIT)));
         }
-        let lookups = conversations.iter().map(|c| async move {
+        visible_only(conversations.iter().map(|c| async move {
             let (id, _) = self.enter(actor, c).await?;
             let latest = self.store.latest(id).await.map_err(storage)?;
-            Ok::<_, Error>((id, latest.map_or(0, |m| m.seq)))
-        });
-        let mut out = Vec::new();
-        for result in futures::future::join_all(lookups).await {
-            match result {
-                Ok(position) => out.push(position),
-                Err(e) if e.code() == Code::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+            Ok((id, latest.map_or(0, |m| m.seq)))
+        }))
+        .await
     }
 
     async fn summary(&self, actor: &Actor, conversation: &str) -> Result<Summary, Error> {
@@ -284,4 +267,20 @@ impl Messages {
         items.truncate(limit as usize);
         Ok((items, more))
     }
+}
+
+/// Runs per-conversation lookups together; conversations the actor is not
+/// in (404) are left out, as if they did not exist; any other failure fails all.
+async fn visible_only<T>(
+    lookups: impl IntoIterator<Item = impl std::future::Future<Output = Result<T, Error>>>,
+) -> Result<Vec<T>, Error> {
+    let mut out = Vec::new();
+    for result in futures::future::join_all(lookups).await {
+        match result {
+            Ok(found) => out.push(found),
+            Err(e) if e.code() == Code::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
