@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/chatterbox/target
 CARGO ?= cargo
 JOBS ?= 2
 
-.PHONY: run test test-deps lint fmt build clean-data help bench
+.PHONY: run test test-deps lint fmt build clean-data help bench chart-lint
 
 help:
 	@echo "make run    - build and start the whole suite on http://127.0.0.1:8080 (embedded mode)"
@@ -20,13 +20,20 @@ run:
 build:
 	$(CARGO) build -j $(JOBS) --workspace
 
-## redis-server and FerretDB on free loopback ports, then every test.
-test: test-deps lint
+## redis-server and FerretDB on free loopback ports, then every test
+## (tests/deployment.rs renders the chart with helm and checks the manifests).
+test: test-deps lint chart-lint
 	$(CARGO) build -j $(JOBS) --workspace --tests --bins
 	./scripts/with-test-servers.sh $(CARGO) test -j $(JOBS) --workspace --no-fail-fast
 
 test-deps:
 	./scripts/install-test-deps.sh
+
+HELM ?= $(shell go env GOPATH 2>/dev/null || echo $$HOME/go)/bin/helm
+## helm lint with the default and the production-like values.
+chart-lint: test-deps
+	$(HELM) lint --strict helm/chatterbox
+	$(HELM) lint --strict helm/chatterbox --values helm/chatterbox/ci/production-values.yaml
 
 ## Figures, not verdicts (release build): sends and history reads on both
 ## backends, then WebSocket fan-out with the suite in its own processes.

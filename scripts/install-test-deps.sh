@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and the machine may lack: redis-server
-# (Debian package) and FerretDB 1.x (Go module, MongoDB wire protocol over
-# SQLite). Idempotent: anything already present is left alone.
+# (Debian package), FerretDB 1.x (Go module, MongoDB wire protocol over
+# SQLite) and helm (Go module). Idempotent: anything already present is left
+# alone.
 set -euo pipefail
 
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 GOBIN="${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}"
 
 as_root() {
@@ -34,4 +36,11 @@ if ! ferretdb_works; then
   mkdir -p "$GOBIN"
   (cd "$build" && go build -buildvcs=false -o "$GOBIN/ferretdb" ./cmd/ferretdb)
   ferretdb_works || { echo "the FerretDB build does not run" >&2; exit 1; }
+fi
+
+# Helm, for linting and rendering the chart (`go install`, a few minutes the first time).
+if ! "$GOBIN/helm" version >/dev/null 2>&1; then
+  echo "building helm $HELM_VERSION" >&2
+  GOBIN="$GOBIN" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  "$GOBIN/helm" version >/dev/null || { echo "the helm build does not run" >&2; exit 1; }
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts redis-server and FerretDB (SQLite handler) on free loopback ports,
-# exports TEST_REDIS_URL and TEST_MONGODB_URI, runs the given command, and
+# exports TEST_REDIS_URL, TEST_MONGODB_URI (and HELM), runs the given command, and
 # stops the servers whatever happens. Nothing listens on a fixed port.
 set -euo pipefail
 
@@ -51,6 +51,8 @@ wait_for_port "$ferret_port" ferretdb
 
 export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
 export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/?directConnection=true"
+# The chart tests render with this helm (make test-deps builds it).
+export HELM="${HELM:-$GOBIN/helm}"
 echo "test servers: redis $TEST_REDIS_URL, ferretdb $TEST_MONGODB_URI" >&2
 
 "$@"

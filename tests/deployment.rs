@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chatterbox_config::Config;
+use serde::Deserialize as _;
 use serde_yaml::Value;
 
 fn compose() -> Value {
@@ -137,4 +138,167 @@ fn urls_in_compose_name_services_that_listen_there() {
             }
         }
     }
+}
+
+/// `helm template` of the chart with `values` (a file under the chart), as documents.
+fn render(values: Option<&str>) -> Vec<Value> {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let mut command = std::process::Command::new(&helm);
+    command.args(["template", "chat", chart, "--namespace", "chat"]);
+    if let Some(values) = values {
+        command.args(["--values", &format!("{chart}/{values}")]);
+    }
+    let output = command.output().unwrap_or_else(|e| panic!("{helm} runs (make test-deps installs it): {e}"));
+    assert!(output.status.success(), "helm template: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"].as_str() == Some(kind)).collect()
+}
+
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    of_kind(docs, kind)
+        .into_iter()
+        .find(|d| d["metadata"]["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+const PARTS: [&str; 5] = ["auth", "user", "conversation", "message", "gateway"];
+
+/// What every rendering must hold, whatever the values.
+fn check_chart(docs: &[Value]) {
+    let known = known_variables();
+    let config = &of_kind(docs, "ConfigMap")[0]["data"];
+    let config_vars: BTreeSet<String> =
+        config.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+    assert_eq!(of_kind(docs, "Deployment").len(), PARTS.len(), "one Deployment per part");
+    for part in PARTS {
+        let name = format!("chat-chatterbox-{part}");
+        let deployment = named(docs, "Deployment", &name);
+        let pod = &deployment["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(args, ["run", part], "{name} runs its part");
+
+        // Settings: everything the part needs, nothing the code does not read.
+        let mut vars = config_vars.clone();
+        for e in container["env"].as_sequence().unwrap() {
+            vars.insert(e["name"].as_str().unwrap().to_owned());
+        }
+        for variable in required(part) {
+            assert!(vars.contains(*variable), "{name} lacks {variable}");
+        }
+        for variable in &vars {
+            assert!(known.contains(variable), "{name} gets {variable}, which nothing reads");
+        }
+
+        // Probes on the port it serves: native gRPC for services, HTTP for the gateway.
+        let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+        for probe in ["readinessProbe", "livenessProbe"] {
+            let p = &container[probe];
+            if part == "gateway" {
+                assert_eq!(p["httpGet"]["port"].as_str(), Some("http"), "{name} {probe}");
+            } else {
+                assert_eq!(p["grpc"]["port"].as_u64(), Some(port), "{name} {probe}");
+            }
+        }
+        let listen = container["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| matches!(e["name"].as_str(), Some("CHATTERBOX_GRPC_ADDR" | "CHATTERBOX_HTTP_ADDR")))
+            .and_then(|e| e["value"].as_str())
+            .unwrap();
+        assert_eq!(listen, format!("0.0.0.0:{port}"), "{name} listens where its probes and Service look");
+
+        // Resources and a non-root, read-only, unprivileged container.
+        assert!(container["resources"]["requests"]["cpu"].is_string(), "{name} requests CPU");
+        assert!(container["resources"]["limits"]["memory"].is_string(), "{name} limits memory");
+        assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true), "{name}");
+        let security = &container["securityContext"];
+        assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
+        assert_eq!(security["allowPrivilegeEscalation"].as_bool(), Some(false), "{name}");
+        assert_eq!(security["capabilities"]["drop"][0].as_str(), Some("ALL"), "{name}");
+
+        // The private key reaches auth alone.
+        let keys = pod["volumes"].as_sequence().unwrap().iter().find(|v| v["name"].as_str() == Some("keys")).unwrap();
+        let files: Vec<&str> =
+            keys["secret"]["items"].as_sequence().unwrap().iter().filter_map(|i| i["key"].as_str()).collect();
+        let expected = if part == "auth" { "jwt-private.pem" } else { "jwt-public.pem" };
+        assert_eq!(files, [expected], "{name} mounts only its key");
+
+        // Its Service selects it and forwards to the named port.
+        let service = named(docs, "Service", &name);
+        let selector = service["spec"]["selector"].as_mapping().unwrap();
+        let labels = deployment["spec"]["template"]["metadata"]["labels"].as_mapping().unwrap();
+        for (k, v) in selector {
+            assert_eq!(labels.get(k), Some(v), "{name}: the Service selects the pods");
+        }
+        let target = service["spec"]["ports"][0]["targetPort"].as_str().unwrap();
+        assert_eq!(container["ports"][0]["name"].as_str(), Some(target), "{name}: Service port → container port");
+    }
+    // The URLs the parts use name the Services on their ports.
+    for part in ["auth", "user", "conversation", "message"] {
+        let url = config[format!("CHATTERBOX_{}_URL", part.to_uppercase()).as_str()].as_str().unwrap();
+        let service = named(docs, "Service", &format!("chat-chatterbox-{part}"));
+        let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+        assert_eq!(url, format!("http://chat-chatterbox-{part}:{port}"));
+    }
+}
+
+#[test]
+fn the_chart_renders_a_sound_cluster_with_default_values() {
+    let docs = render(None);
+    check_chart(&docs);
+    assert!(of_kind(&docs, "HorizontalPodAutoscaler").is_empty());
+    assert!(of_kind(&docs, "PodDisruptionBudget").is_empty());
+    assert!(of_kind(&docs, "Ingress").is_empty());
+    // Backends from the chart's own Secret; keys from the Secret NOTES.txt explains.
+    let backends = named(&docs, "Secret", "chat-chatterbox-backends");
+    assert!(backends["stringData"]["mongodb-uri"].is_string());
+    assert!(backends["stringData"]["redis-url"].is_string());
+    for d in of_kind(&docs, "Deployment") {
+        assert_eq!(d["spec"]["replicas"].as_u64(), Some(2));
+    }
+}
+
+#[test]
+fn the_chart_renders_a_production_setup() {
+    let docs = render(Some("ci/production-values.yaml"));
+    check_chart(&docs);
+    assert!(of_kind(&docs, "Secret").is_empty(), "every secret comes from an existing one");
+    for part in PARTS {
+        let name = format!("chat-chatterbox-{part}");
+        let hpa = named(&docs, "HorizontalPodAutoscaler", &name);
+        assert_eq!(hpa["spec"]["scaleTargetRef"]["name"].as_str(), Some(name.as_str()));
+        named(&docs, "PodDisruptionBudget", &name);
+        assert!(named(&docs, "Deployment", &name)["spec"]["replicas"].is_null(), "{name}: the HPA owns replicas");
+    }
+    let ingress = &of_kind(&docs, "Ingress")[0];
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"].as_str(), Some("chat-example-com-tls"));
+    let config = &of_kind(&docs, "ConfigMap")[0]["data"];
+    assert_eq!(config["CHATTERBOX_WS_ALLOWED_ORIGINS"].as_str(), Some(r#"["https://chat.example.com"]"#));
+    assert_eq!(config["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(), Some("http://otel-collector.observability:4317"));
+    let gateway = named(&docs, "Deployment", "chat-chatterbox-gateway");
+    let env = gateway["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let redis = env.iter().find(|e| e["name"].as_str() == Some("REDIS_URL")).unwrap();
+    assert_eq!(redis["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-backends"));
+}
+
+#[test]
+fn the_chart_refuses_a_private_key_without_its_public_key() {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let output = std::process::Command::new(&helm)
+        .args(["template", "chat", chart, "--set", "signingKey.privateKey=abc"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("signingKey.publicKey"));
 }
