@@ -88,3 +88,23 @@ fn a_tampered_payload_is_refused() {
     let forged = format!("{}.{}.{}", parts[0], b64(&claims(UserId::generate())), parts[2]);
     assert!(verifier.verify(&forged).is_err());
 }
+
+#[test]
+fn a_remembered_token_still_expires_and_its_forgeries_are_still_refused() {
+    let keys = generate_keypair().unwrap();
+    let short = TokenSettings { access_ttl_secs: 1, ..settings() };
+    let signer = TokenSigner::new(&keys.private_pem, short.clone()).unwrap();
+    let verifier = TokenVerifier::new(&keys.public_pem, &short).unwrap();
+    let user = UserId::generate();
+    let (token, _) = signer.issue_access(user).unwrap();
+    // Verified, then answered from memory (also by a clone).
+    assert_eq!(verifier.verify(&token).unwrap(), Caller::User(user));
+    assert_eq!(verifier.clone().verify(&token).unwrap(), Caller::User(user));
+    // Another user's claims under the remembered token's signature do not ride on it.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let forged_claims = b64(&claims(UserId::generate()));
+    parts[1] = &forged_claims;
+    assert!(verifier.verify(&parts.join(".")).is_err());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(verifier.verify(&token).is_err(), "expiry is checked on every use");
+}
