@@ -30,26 +30,37 @@ pub struct Backends {
     pub redis: Option<redis::aio::ConnectionManager>,
 }
 
-/// Shared, cheaply cloned state of the gateway.
-#[derive(Clone)]
-pub struct GatewayState {
+/// Shared state of the gateway: one allocation behind an `Arc`, so the
+/// clone every request and WebSocket session takes is a reference count, not
+/// a copy of every gRPC client (each clone of one allocates).
+#[derive(Debug, Clone)]
+pub struct GatewayState(Arc<Shared>);
+
+/// What [`GatewayState`] shares.
+pub struct Shared {
     pub(crate) backends: Backends,
     pub(crate) auth: AuthServiceClient<GrpcChannel>,
     pub(crate) users: UserServiceClient<GrpcChannel>,
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
-    /// Shared: its validation rules are several allocations, and every
-    /// request and WebSocket session holds the state.
-    pub(crate) verifier: Arc<TokenVerifier>,
+    pub(crate) verifier: TokenVerifier,
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
-    pub(crate) trusted_proxies: Arc<TrustedProxies>,
+    pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) realtime: Arc<Realtime>,
 }
 
-impl std::fmt::Debug for GatewayState {
+impl std::ops::Deref for GatewayState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayState").field("http_limiter", &self.http_limiter).finish_non_exhaustive()
+        f.debug_struct("Shared").field("http_limiter", &self.http_limiter).finish_non_exhaustive()
     }
 }
 
@@ -62,16 +73,16 @@ impl GatewayState {
         trusted_proxies: TrustedProxies,
         realtime: Realtime,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             auth: AuthServiceClient::new(backends.auth.clone()),
             users: UserServiceClient::new(backends.user.clone()),
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
             backends,
-            verifier: Arc::new(verifier),
+            verifier,
             http_limiter,
-            trusted_proxies: Arc::new(trusted_proxies),
+            trusted_proxies,
             realtime: Arc::new(realtime),
-        }
+        }))
     }
 }
