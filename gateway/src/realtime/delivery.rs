@@ -14,9 +14,9 @@ use super::frames::{ServerFrame, conversation_view, message_changed, message_new
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// `message.new` of `seq`: delivered in `seq` order, once.
-    NewMessage { conversation: ConversationId, seq: u64, change: u64 },
-    /// `message.updated` / `message.deleted` with its change number.
-    Changed { conversation: ConversationId, change: u64 },
+    NewMessage { conversation: ConversationId, seq: u64 },
+    /// `message.updated` / `message.deleted` of `message` (`seq`) with its change number.
+    Changed { conversation: ConversationId, message: String, seq: u64, change: u64 },
     /// `typing`: never back to its author.
     Typing { user: UserId },
     /// Someone else joined or left: `conversation.updated` (the member
@@ -58,19 +58,26 @@ pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
     let (kind, text) = match (topic, envelope.event.clone()?) {
         (Topic::Conversation(_), Event::MessageCreated(e)) => {
             let m = e.message?;
-            let kind =
-                Kind::NewMessage { conversation: conversation(&m.conversation_id)?, seq: m.seq, change: m.change_seq };
+            let kind = Kind::NewMessage { conversation: conversation(&m.conversation_id)?, seq: m.seq };
             (kind, message_new(m))
         }
         (Topic::Conversation(_), Event::MessageEdited(e)) => {
             let m = e.message?;
-            (
-                Kind::Changed { conversation: conversation(&m.conversation_id)?, change: m.change_seq },
-                message_changed(m),
-            )
+            let kind = Kind::Changed {
+                conversation: conversation(&m.conversation_id)?,
+                message: m.id.clone(),
+                seq: m.seq,
+                change: m.change_seq,
+            };
+            (kind, message_changed(m))
         }
         (Topic::Conversation(_), Event::MessageDeleted(e)) => {
-            let kind = Kind::Changed { conversation: conversation(&e.conversation_id)?, change: e.change_seq };
+            let kind = Kind::Changed {
+                conversation: conversation(&e.conversation_id)?,
+                message: e.message_id.clone(),
+                seq: e.seq,
+                change: e.change_seq,
+            };
             let frame = ServerFrame::MessageDeleted {
                 conversation_id: &e.conversation_id,
                 message_id: &e.message_id,

@@ -116,11 +116,6 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// The session's id in this gateway.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Adds topics; returns once the bus delivers them.
     pub(crate) async fn subscribe(&self, topics: &[Topic]) -> anyhow::Result<()> {
         self.hub.subscribe(self.id, topics).await

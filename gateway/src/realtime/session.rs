@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use super::Realtime;
 use super::delivery::{Kind, Outbound};
 use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
-use super::hub::Registration;
+use super::hub::{MAILBOX_CAPACITY, Registration};
 use super::track::Track;
 use crate::state::GatewayState;
 use crate::views::MessageView;
@@ -148,9 +148,10 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
         Session { state, rt, credentials, registration, tracks: HashMap::new(), last_heard: Instant::now() };
     let end = match Box::pin(session.open()).await {
         Ok(()) => {
+            // Unique across gateways and restarts, unlike the hub's own numbering.
             let ready = ServerFrame::Ready {
                 user_id: session.credentials.user.to_string(),
-                connection_id: &session.registration.id().to_string(),
+                connection_id: &ulid::Ulid::new().to_string(),
             };
             match send(&mut socket, ready.text()).await {
                 Ok(()) => Box::pin(session.serve(&mut socket)).await,
@@ -212,12 +213,24 @@ impl Session {
         for chunk in conversations.chunks(MAX_PAGE_LIMIT as usize) {
             let conversation_ids = chunk.iter().map(ToString::to_string).collect();
             let request = self.request(GetPositionsRequest { conversation_ids })?;
-            let positions = self.state.messages.clone().get_positions(request).await?.into_inner().positions;
+            let positions = match self.state.messages.clone().get_positions(request).await {
+                Ok(answer) => answer.into_inner().positions,
+                Err(status) => {
+                    self.registration.unsubscribe(&topics);
+                    return Err(status.into());
+                }
+            };
             for p in positions {
                 if let Ok(id) = ConversationId::parse(&p.conversation_id) {
                     self.tracks.entry(id).or_insert_with(|| Track::new(p.seq));
                 }
             }
+        }
+        // Left in the meantime: no position, so no events either.
+        let gone: Vec<Topic> =
+            conversations.iter().filter(|c| !self.tracks.contains_key(c)).copied().map(Topic::Conversation).collect();
+        if !gone.is_empty() {
+            self.registration.unsubscribe(&gone);
         }
         Ok(())
     }
@@ -416,6 +429,9 @@ impl Session {
     ) -> Result<u64, Fail> {
         let mut client = self.state.messages.clone();
         let conversation_id = conversation.to_string();
+        if let Some(track) = self.tracks.get_mut(&conversation) {
+            track.replay_begin();
+        }
         if self.tracks.get(&conversation).is_some_and(|t| from > t.position()) {
             // Beyond what this session knows: ask where the conversation is now.
             let request = self.request(GetPositionsRequest { conversation_ids: vec![conversation_id.clone()] })?;
@@ -439,7 +455,7 @@ impl Session {
             for m in page.items {
                 after_change = m.change_seq;
                 if let Some(track) = self.tracks.get_mut(&conversation) {
-                    track.replayed_change(m.change_seq);
+                    track.replayed_change(&m.id, m.change_seq);
                 }
                 send(socket, message_changed(m)).await?;
             }
@@ -459,9 +475,15 @@ impl Session {
             let full = items.len() >= MAX_PAGE_LIMIT as usize;
             for m in items {
                 after = m.seq;
-                let fresh = self.tracks.get_mut(&conversation).is_none_or(|t| t.replayed(m.seq, m.change_seq));
-                if fresh {
+                let fresh = match self.tracks.get_mut(&conversation) {
+                    Some(track) => track.replayed(&m.id, m.seq, m.change_seq),
+                    None => Some(Vec::new()),
+                };
+                if let Some(newer_changes) = fresh {
                     send(socket, message_new(m)).await?;
+                    for event in newer_changes {
+                        send(socket, event.text.clone()).await?;
+                    }
                 }
             }
             if !full {
@@ -488,25 +510,31 @@ impl Session {
             .collect();
         for (conversation, position, change) in due {
             metrics::counter!("ws_repairs_total").increment(1);
-            self.catch_up(socket, conversation, position, change).await?;
+            if !self.catch_up(socket, conversation, position, change).await?
+                && let Some(track) = self.tracks.get_mut(&conversation)
+            {
+                // Try again later rather than on every turn of the loop.
+                track.postpone(std::time::Instant::now());
+            }
         }
         Ok(())
     }
 
-    /// A replay on the session's own initiative: failures are logged, not sent.
+    /// A replay on the session's own initiative: failures are logged, not
+    /// sent; returns whether it succeeded.
     async fn catch_up(
         &mut self,
         socket: &mut WebSocket,
         conversation: ConversationId,
         from: u64,
         after_change: u64,
-    ) -> Result<(), End> {
+    ) -> Result<bool, End> {
         match self.replay(socket, conversation, from, after_change).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(Fail::End(end)) => Err(end),
             Err(Fail::Api(e)) => {
                 tracing::warn!(%conversation, error = %e, "could not catch up from history");
-                Ok(())
+                Ok(false)
             }
         }
     }
@@ -548,7 +576,14 @@ impl Session {
             return Ok(());
         }
         if let Err(e) = self.follow(&[conversation]).await {
+            // Announcing a conversation whose messages would not arrive is
+            // worse than a reconnect, which starts from a consistent state.
             tracing::warn!(%conversation, error = %e, "could not follow a joined conversation");
+            return Err(End::Close(close::INTERNAL, "could not follow a joined conversation: reconnect"));
+        }
+        if !self.tracks.contains_key(&conversation) {
+            // Gone again before we could follow it.
+            return Ok(());
         }
         let frame = match frame {
             Some(frame) => frame,
@@ -571,26 +606,35 @@ impl Session {
 
     async fn on_event(&mut self, socket: &mut WebSocket, event: Arc<Outbound>) -> Result<(), End> {
         match &event.kind {
-            Kind::NewMessage { conversation, seq, change } => {
+            Kind::NewMessage { conversation, seq } => {
                 let Some(track) = self.tracks.get_mut(conversation) else { return Ok(()) };
-                for ready in track.live(*seq, *change, event.clone(), std::time::Instant::now()) {
-                    send(socket, ready.text.clone()).await?;
+                let ready = track.live(*seq, event.clone(), std::time::Instant::now());
+                if track.backlog() > MAILBOX_CAPACITY {
+                    return Err(End::Close(close::TRY_AGAIN_LATER, "too far behind: reconnect and resume"));
+                }
+                for event in ready {
+                    send(socket, event.text.clone()).await?;
                 }
                 Ok(())
             }
-            Kind::Changed { conversation, change } => {
-                let fresh = self.tracks.get_mut(conversation).is_some_and(|track| track.live_change(*change));
-                if fresh { send(socket, event.text.clone()).await } else { Ok(()) }
+            Kind::Changed { conversation, message, seq, change } => {
+                let Some(track) = self.tracks.get_mut(conversation) else { return Ok(()) };
+                let ready = track.live_change(message, *seq, *change, event.clone(), std::time::Instant::now());
+                if track.backlog() > MAILBOX_CAPACITY {
+                    return Err(End::Close(close::TRY_AGAIN_LATER, "too far behind: reconnect and resume"));
+                }
+                for event in ready {
+                    send(socket, event.text.clone()).await?;
+                }
+                Ok(())
             }
             Kind::Typing { user } | Kind::MemberChanged { user } if *user == self.me() => Ok(()),
             Kind::Typing { .. } | Kind::MemberChanged { .. } | Kind::Plain => send(socket, event.text.clone()).await,
             Kind::Joined { conversation } => self.joined(socket, *conversation, Some(event.text.clone())).await,
             Kind::Left { conversation } => {
-                if !self.tracks.contains_key(conversation) {
-                    return Ok(());
-                }
+                let known = self.tracks.contains_key(conversation);
                 self.unfollow(*conversation);
-                send(socket, event.text.clone()).await
+                if known { send(socket, event.text.clone()).await } else { Ok(()) }
             }
             Kind::Gap => self.after_gap(socket).await,
         }

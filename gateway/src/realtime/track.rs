@@ -4,7 +4,7 @@
 //! event leaves a hole). An early arrival waits briefly for the ones before
 //! it; if they do not come, the session reads them from history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,12 +23,21 @@ pub(crate) struct Track {
     delivered_from: u64,
     /// Early arrivals, waiting for the `seq`s before them.
     held: BTreeMap<u64, Arc<Outbound>>,
+    /// Edits and deletions of messages not delivered yet, by `seq`, with
+    /// their change numbers: they go out right after their message.
+    deferred: BTreeMap<u64, Vec<(u64, Arc<Outbound>)>>,
+    /// Since when something has been waiting.
     held_since: Option<Instant>,
     /// The highest change number delivered (gap repair asks for later ones).
     change_mark: u64,
-    /// Live changes at or below this went out in a replay already.
-    replayed_to: u64,
+    /// Messages the latest replay sent from history, with the change they
+    /// were sent at: their live copies up to that change are repeats.
+    replayed: HashMap<String, u64>,
 }
+
+/// Messages a replay remembers at most; past that, a live edit may repeat
+/// (harmless) rather than memory grow.
+const REMEMBERED: usize = 10_000;
 
 impl Track {
     /// A conversation whose newest message is `latest` when the session
@@ -38,9 +47,10 @@ impl Track {
             next: latest + 1,
             delivered_from: latest + 1,
             held: BTreeMap::new(),
+            deferred: BTreeMap::new(),
             held_since: None,
             change_mark: 0,
-            replayed_to: 0,
+            replayed: HashMap::new(),
         }
     }
 
@@ -54,13 +64,17 @@ impl Track {
         self.change_mark
     }
 
+    /// Events waiting in this track.
+    pub(crate) fn backlog(&self) -> usize {
+        self.held.len() + self.deferred.values().map(Vec::len).sum::<usize>()
+    }
+
     /// A live `message.new`: what to send now, in order (empty when it is
     /// a duplicate or has to wait).
-    pub(crate) fn live(&mut self, seq: u64, change: u64, event: Arc<Outbound>, now: Instant) -> Vec<Arc<Outbound>> {
+    pub(crate) fn live(&mut self, seq: u64, event: Arc<Outbound>, now: Instant) -> Vec<Arc<Outbound>> {
         if seq < self.next {
             return Vec::new();
         }
-        self.change_mark = self.change_mark.max(change);
         if seq > self.next {
             self.held.insert(seq, event);
             self.held_since.get_or_insert(now);
@@ -68,37 +82,68 @@ impl Track {
         }
         self.next += 1;
         let mut out = vec![event];
+        out.extend(self.deferred_after(seq, 0));
         out.extend(self.release());
         out
     }
 
-    /// Held events that are now next in line.
+    /// A live edit or deletion of `message` (`seq`) with change number
+    /// `change`: what to send now.
+    pub(crate) fn live_change(
+        &mut self,
+        message: &str,
+        seq: u64,
+        change: u64,
+        event: Arc<Outbound>,
+        now: Instant,
+    ) -> Vec<Arc<Outbound>> {
+        if self.replayed.get(message).is_some_and(|sent| *sent >= change) {
+            return Vec::new();
+        }
+        if seq >= self.next {
+            // Its message has not gone out yet: the change follows it.
+            self.deferred.entry(seq).or_default().push((change, event));
+            self.held_since.get_or_insert(now);
+            return Vec::new();
+        }
+        self.change_mark = self.change_mark.max(change);
+        vec![event]
+    }
+
+    /// Deferred changes of `seq` later than `change`, in change order.
+    fn deferred_after(&mut self, seq: u64, change: u64) -> Vec<Arc<Outbound>> {
+        let mut waiting = self.deferred.remove(&seq).unwrap_or_default();
+        waiting.sort_by_key(|(c, _)| *c);
+        waiting
+            .into_iter()
+            .filter(|(c, _)| *c > change)
+            .map(|(c, event)| {
+                self.change_mark = self.change_mark.max(c);
+                event
+            })
+            .collect()
+    }
+
+    /// Held events that are now next in line, each followed by its deferred changes.
     fn release(&mut self) -> Vec<Arc<Outbound>> {
         let mut out = Vec::new();
         // Whatever history already delivered is dropped.
         while let Some(entry) = self.held.first_entry() {
-            if *entry.key() < self.next {
+            let seq = *entry.key();
+            if seq < self.next {
                 entry.remove();
-            } else if *entry.key() == self.next {
+            } else if seq == self.next {
                 out.push(entry.remove());
                 self.next += 1;
+                out.extend(self.deferred_after(seq, 0));
             } else {
                 break;
             }
         }
-        if self.held.is_empty() {
+        if self.held.is_empty() && self.deferred.is_empty() {
             self.held_since = None;
         }
         out
-    }
-
-    /// A live edit or deletion: whether to send it.
-    pub(crate) fn live_change(&mut self, change: u64) -> bool {
-        if change <= self.replayed_to {
-            return false;
-        }
-        self.change_mark = self.change_mark.max(change);
-        true
     }
 
     /// When the wait for a hole ends, if there is one.
@@ -106,22 +151,42 @@ impl Track {
         self.held_since.map(|since| since + REPAIR_AFTER)
     }
 
-    /// A message read from history during a replay or repair: whether to
-    /// send it (it is not one this session already sent).
-    pub(crate) fn replayed(&mut self, seq: u64, change: u64) -> bool {
-        self.change_mark = self.change_mark.max(change);
-        self.replayed_to = self.replayed_to.max(change);
-        if seq >= self.delivered_from && seq < self.next {
-            return false;
+    /// A repair failed: wait again before the next attempt.
+    pub(crate) fn postpone(&mut self, now: Instant) {
+        if self.held_since.is_some() {
+            self.held_since = Some(now);
         }
-        self.next = self.next.max(seq + 1);
-        true
     }
 
-    /// A change read from history: remembered so its live copy is skipped.
-    pub(crate) fn replayed_change(&mut self, change: u64) {
+    /// Starts a replay: what the previous one sent no longer matters.
+    pub(crate) fn replay_begin(&mut self) {
+        self.replayed.clear();
+    }
+
+    /// A message read from history during a replay or repair, in its state
+    /// at change `change`: `None` when this session already sent it, else
+    /// the deferred changes that are newer than that state, to send after it.
+    pub(crate) fn replayed(&mut self, message: &str, seq: u64, change: u64) -> Option<Vec<Arc<Outbound>>> {
+        if seq >= self.delivered_from && seq < self.next {
+            return None;
+        }
         self.change_mark = self.change_mark.max(change);
-        self.replayed_to = self.replayed_to.max(change);
+        self.next = self.next.max(seq + 1);
+        self.remember(message, change);
+        Some(self.deferred_after(seq, change))
+    }
+
+    /// A change read from history (always sent): its live copy is a repeat.
+    pub(crate) fn replayed_change(&mut self, message: &str, change: u64) {
+        self.change_mark = self.change_mark.max(change);
+        self.remember(message, change);
+    }
+
+    fn remember(&mut self, message: &str, change: u64) {
+        if self.replayed.len() < REMEMBERED || self.replayed.contains_key(message) {
+            let sent = self.replayed.entry(message.to_owned()).or_default();
+            *sent = (*sent).max(change);
+        }
     }
 
     /// Ends a replay from `from` (the client has everything up to it):
@@ -129,6 +194,7 @@ impl Track {
     /// are returned, in order.
     pub(crate) fn replay_done(&mut self, from: u64) -> Vec<Arc<Outbound>> {
         self.delivered_from = self.delivered_from.min(from + 1);
+        self.next = self.next.max(from + 1);
         self.release()
     }
 }
@@ -152,9 +218,9 @@ mod tests {
     fn in_order_events_go_out_at_once_and_duplicates_never() {
         let now = Instant::now();
         let mut t = Track::new(4);
-        assert_eq!(texts(&t.live(5, 0, event(5), now)), ["5"]);
-        assert!(t.live(5, 0, event(5), now).is_empty());
-        assert!(t.live(3, 0, event(3), now).is_empty());
+        assert_eq!(texts(&t.live(5, event(5), now)), ["5"]);
+        assert!(t.live(5, event(5), now).is_empty());
+        assert!(t.live(3, event(3), now).is_empty());
         assert_eq!(t.position(), 5);
         assert_eq!(t.repair_at(), None);
     }
@@ -163,10 +229,10 @@ mod tests {
     fn an_early_event_waits_for_the_one_before_it() {
         let now = Instant::now();
         let mut t = Track::new(0);
-        assert!(t.live(2, 0, event(2), now).is_empty());
-        assert!(t.live(3, 0, event(3), now).is_empty());
+        assert!(t.live(2, event(2), now).is_empty());
+        assert!(t.live(3, event(3), now).is_empty());
         assert_eq!(t.repair_at(), Some(now + REPAIR_AFTER));
-        assert_eq!(texts(&t.live(1, 0, event(1), now)), ["1", "2", "3"]);
+        assert_eq!(texts(&t.live(1, event(1), now)), ["1", "2", "3"]);
         assert_eq!(t.repair_at(), None);
     }
 
@@ -174,15 +240,15 @@ mod tests {
     fn history_fills_a_hole_and_held_events_follow_without_repeats() {
         let now = Instant::now();
         let mut t = Track::new(0);
-        assert_eq!(texts(&t.live(1, 0, event(1), now)), ["1"]);
-        assert!(t.live(4, 0, event(4), now).is_empty());
+        assert_eq!(texts(&t.live(1, event(1), now)), ["1"]);
+        assert!(t.live(4, event(4), now).is_empty());
         // The repair reads 2, 3 and 4 from history.
-        assert!(!t.replayed(1, 0));
-        assert!(t.replayed(2, 0));
-        assert!(t.replayed(3, 0));
-        assert!(t.replayed(4, 0));
+        assert!(t.replayed("m1", 1, 0).is_none());
+        assert!(t.replayed("m2", 2, 0).is_some());
+        assert!(t.replayed("m3", 3, 0).is_some());
+        assert!(t.replayed("m4", 4, 0).is_some());
         assert!(t.replay_done(1).is_empty(), "4 went out from history; the held copy is dropped");
-        assert!(t.live(4, 0, event(4), now).is_empty());
+        assert!(t.live(4, event(4), now).is_empty());
         assert_eq!(t.position(), 4);
     }
 
@@ -191,22 +257,67 @@ mod tests {
         let now = Instant::now();
         // Following from 10; 11 went out live before the client's resume from 5.
         let mut t = Track::new(10);
-        assert_eq!(texts(&t.live(11, 0, event(11), now)), ["11"]);
-        let sent: Vec<u64> = (6..=12).filter(|seq| t.replayed(*seq, 0)).collect();
+        assert_eq!(texts(&t.live(11, event(11), now)), ["11"]);
+        let sent: Vec<u64> = (6..=12).filter(|seq| t.replayed(&format!("m{seq}"), *seq, 0).is_some()).collect();
         assert_eq!(sent, [6, 7, 8, 9, 10, 12]);
         assert!(t.replay_done(5).is_empty());
-        assert!(t.live(12, 0, event(12), now).is_empty());
+        assert!(t.live(12, event(12), now).is_empty());
         // After the resume the whole range counts as delivered.
-        assert!(!t.replayed(7, 0));
+        assert!(t.replayed("m7", 7, 0).is_none());
     }
 
     #[test]
-    fn changes_replayed_are_not_repeated_live() {
-        let mut t = Track::new(3);
-        t.replayed_change(7);
-        assert!(!t.live_change(7));
-        assert!(!t.live_change(6));
-        assert!(t.live_change(8));
-        assert_eq!(t.change_mark(), 8);
+    fn a_live_change_is_skipped_only_when_history_sent_that_message_at_that_change() {
+        let now = Instant::now();
+        let mut t = Track::new(2);
+        assert_eq!(texts(&t.live(3, event(3), now)), ["3"]);
+        t.replay_begin();
+        t.replayed_change("m2", 7);
+        assert!(t.live_change("m2", 2, 7, event(70), now).is_empty(), "history sent m2 at change 7");
+        assert_eq!(texts(&t.live_change("m2", 2, 9, event(90), now)), ["90"], "a later edit goes out");
+        assert_eq!(texts(&t.live_change("m1", 1, 5, event(50), now)), ["50"], "another message's edit goes out");
+        // A message already sent live is not re-sent by a replay, so its live edits are not repeats.
+        assert!(t.replayed("m3", 3, 8).is_none());
+        assert_eq!(texts(&t.live_change("m3", 3, 8, event(80), now)), ["80"]);
+        assert_eq!(t.change_mark(), 9);
+    }
+
+    #[test]
+    fn a_change_of_a_message_not_yet_delivered_follows_it() {
+        let now = Instant::now();
+        let mut t = Track::new(0);
+        // 2 arrives before 1, then 2 is edited: the edit waits behind 2, which waits behind 1.
+        assert!(t.live(2, event(2), now).is_empty());
+        assert!(t.live_change("m2", 2, 5, event(25), now).is_empty());
+        assert_eq!(t.backlog(), 2);
+        assert_eq!(texts(&t.live(1, event(1), now)), ["1", "2", "25"]);
+        assert_eq!(t.repair_at(), None);
+        // If history delivers a message in a state newer than a deferred change, that change is dropped.
+        assert!(t.live_change("m3", 3, 6, event(36), now).is_empty());
+        assert!(t.live_change("m3", 3, 8, event(38), now).is_empty());
+        assert_eq!(texts(&t.replayed("m3", 3, 6).unwrap()), ["38"]);
+        assert_eq!(t.backlog(), 0);
+    }
+
+    #[test]
+    fn a_resume_from_ahead_moves_the_position_up() {
+        let now = Instant::now();
+        let mut t = Track::new(5);
+        // The client read up to 7 by history before this session saw 6 and 7 live.
+        assert!(t.replay_done(7).is_empty());
+        assert_eq!(t.position(), 7);
+        assert!(t.live(6, event(6), now).is_empty());
+        assert!(t.live(7, event(7), now).is_empty());
+        assert_eq!(texts(&t.live(8, event(8), now)), ["8"]);
+    }
+
+    #[test]
+    fn a_failed_repair_waits_again() {
+        let now = Instant::now();
+        let mut t = Track::new(0);
+        assert!(t.live(3, event(3), now).is_empty());
+        let later = now + Duration::from_secs(1);
+        t.postpone(later);
+        assert_eq!(t.repair_at(), Some(later + REPAIR_AFTER));
     }
 }
