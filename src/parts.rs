@@ -180,6 +180,25 @@ pub(crate) async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBu
     })
 }
 
+/// A rate limiter of `n` per period (`None` when `n` is 0): a Redis bucket
+/// under `<prefix>:ratelimit:<name>` when Redis is there, else in memory.
+fn limiter(
+    config: &Config,
+    redis: Option<&redis::aio::ConnectionManager>,
+    name: &str,
+    n: u32,
+    quota: fn(u32) -> Quota,
+) -> Option<Arc<dyn RateLimiter>> {
+    match (n, redis) {
+        (0, _) => None,
+        (n, Some(conn)) => {
+            let prefix = format!("{}:ratelimit:{name}", config.redis_key_prefix);
+            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, quota(n))))
+        }
+        (n, None) => Some(Arc::new(MemoryLimiter::new(quota(n)))),
+    }
+}
+
 /// The gateway's HTTP and WebSocket application.
 pub(crate) async fn gateway_app(
     config: &Config,
@@ -194,23 +213,9 @@ pub(crate) async fn gateway_app(
         }
         None => None,
     };
-    let http_limiter: Option<Arc<dyn RateLimiter>> = match (config.http_rate_limit, &redis) {
-        (0, _) => None,
-        (n, Some(conn)) => {
-            let prefix = format!("{}:ratelimit:http", config.redis_key_prefix);
-            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, Quota::per_minute(n))))
-        }
-        (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_minute(n)))),
-    };
-    // Per user across every connection; in Redis, across every gateway too.
-    let ws_limiter: Option<Arc<dyn RateLimiter>> = match (config.ws_rate_limit, &redis) {
-        (0, _) => None,
-        (n, Some(conn)) => {
-            let prefix = format!("{}:ratelimit:ws", config.redis_key_prefix);
-            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, Quota::per_second(n))))
-        }
-        (n, None) => Some(Arc::new(MemoryLimiter::new(Quota::per_second(n)))),
-    };
+    // Per IP, and per user across every connection; in Redis, across every gateway too.
+    let http_limiter = limiter(config, redis.as_ref(), "http", config.http_rate_limit, Quota::per_minute);
+    let ws_limiter = limiter(config, redis.as_ref(), "ws", config.ws_rate_limit, Quota::per_second);
     let realtime = Realtime::start(
         events,
         ws_limiter,
