@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
+use chatterbox_testkit::process::spawn_logged;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A part running as its own process; killed when dropped.
@@ -23,42 +23,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_chatterbox");
 
 /// Starts `chatterbox run <part>` and waits for it to log its listening address.
 async fn start(part: &str, env: &[(&str, String)]) -> Process {
-    let mut child = Command::new(BIN)
-        .args(["run", part])
-        .env_clear()
-        .env("CHATTERBOX_LOG_JSON", "true")
-        .env("CHATTERBOX_LOG", "info")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut metrics_addr = None;
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().unwrap_or_else(|| panic!("{part} exited before listening"));
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let logged_addr = || entry["fields"]["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap();
-        match entry["fields"]["message"].as_str().unwrap_or_default() {
-            "serving metrics" => metrics_addr = Some(logged_addr()),
-            "serving gRPC" | "serving HTTP" => break logged_addr(),
-            _ => {}
-        }
-    };
-    // Keep draining its output so the pipe never fills; warnings and errors
-    // go to the test's output (shown when it fails).
-    let name = part.to_owned();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#) {
-                eprintln!("[{name}] {line}");
-            }
-        }
-    });
-    Process { _child: child, addr, metrics_addr }
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let spawned = spawn_logged(Path::new(BIN), &["run", part], &env, |l| l.http.is_some() || !l.grpc.is_empty())
+        .await
+        .unwrap_or_else(|e| panic!("{part} starts: {e}"));
+    let l = spawned.listening;
+    let addr = l.http.or(l.grpc.first().map(|(_, a)| *a)).unwrap();
+    Process { _child: spawned.child, addr, metrics_addr: l.metrics }
 }
 
 fn keygen(dir: &Path) {

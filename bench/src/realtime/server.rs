@@ -3,33 +3,36 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use chatterbox_testkit::process::{Spawned, spawn_logged};
 
 /// One running process and what it logged about itself.
 #[derive(Debug)]
 pub struct Process {
-    child: Child,
-    /// Where it serves HTTP (a gateway or the all-in-one run).
-    pub http: Option<SocketAddr>,
-    /// gRPC services it serves, by full name, and where.
-    pub grpc: Vec<(String, SocketAddr)>,
+    spawned: Spawned,
 }
 
 impl Process {
     /// Its pid, for `/proc`.
     pub fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
+        self.spawned.child.id().unwrap_or(0)
     }
 
-    /// Where it serves the gRPC service whose name ends with `suffix`.
+    /// Where it serves HTTP (a gateway or the all-in-one run).
+    pub fn http(&self) -> Option<SocketAddr> {
+        self.spawned.listening.http
+    }
+
+    /// Where it serves the gRPC service whose logged name list ends with `suffix`.
     pub fn grpc(&self, suffix: &str) -> Option<SocketAddr> {
-        self.grpc.iter().find(|(name, _)| name.ends_with(suffix)).map(|(_, addr)| *addr)
+        self.spawned.listening.grpc.iter().find(|(name, _)| name.ends_with(suffix)).map(|(_, addr)| *addr)
+    }
+
+    /// Where it serves its (only) gRPC service.
+    fn only_grpc(&self) -> anyhow::Result<SocketAddr> {
+        self.spawned.listening.grpc.first().map(|(_, addr)| *addr).context("no gRPC address")
     }
 }
 
@@ -40,45 +43,12 @@ fn binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Starts `chatterbox <args>` with `env`; returns once it serves what
-/// `ready` says it will (HTTP, or one gRPC service per part).
+/// Starts `chatterbox <args>` with `env`; returns once it serves what it
+/// should (HTTP, and `grpc_count` gRPC servers).
 async fn spawn(args: &[&str], env: &[(String, String)], grpc_count: usize, http: bool) -> anyhow::Result<Process> {
-    let mut child = Command::new(binary()?)
-        .args(args)
-        .env_clear()
-        .env("CHATTERBOX_LOG_JSON", "true")
-        .env("CHATTERBOX_LOG", "info")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut process = Process { child, http: None, grpc: Vec::new() };
-    let started = tokio::time::timeout(Duration::from_secs(30), async {
-        while process.grpc.len() < grpc_count || (http && process.http.is_none()) {
-            let line = lines.next_line().await?.context("the process exited while starting")?;
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
-            let fields = &entry["fields"];
-            let addr = || fields["addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
-            match fields["message"].as_str().unwrap_or_default() {
-                "serving HTTP" => process.http = addr(),
-                "serving gRPC" => {
-                    let names = fields["services"].as_str().unwrap_or_default().to_owned();
-                    if let Some(addr) = addr() {
-                        process.grpc.push((names, addr));
-                    }
-                }
-                _ => {}
-            }
-        }
-        anyhow::Ok(())
-    })
-    .await;
-    started.context("the process did not start within 30 s")??;
-    // Keep draining its output so the pipe never fills.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(process)
+    let spawned =
+        spawn_logged(&binary()?, args, env, |l| l.grpc.len() >= grpc_count && (!http || l.http.is_some())).await?;
+    Ok(Process { spawned })
 }
 
 /// The suite under test.
@@ -116,7 +86,7 @@ impl Suite {
     pub async fn embedded(keys: &Path) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let all = spawn(&["all"], &common_env(data.path(), keys), 4, true).await?;
-        let gateways = vec![all.http.context("no HTTP address")?];
+        let gateways = vec![all.http().context("no HTTP address")?];
         let user_service = all.grpc("UserService\"]").context("no user service")?;
         Ok(Self { processes: vec![all], gateways, user_service, _data: data })
     }
@@ -135,26 +105,26 @@ impl Suite {
             e
         };
         let user = spawn(&["run", "user"], &env, 1, false).await?;
-        let user_url = format!("http://{}", user.grpc[0].1);
+        let user_url = format!("http://{}", user.only_grpc()?);
         let auth = spawn(&["run", "auth"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
         let conversation =
             spawn(&["run", "conversation"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
-        let conversation_url = format!("http://{}", conversation.grpc[0].1);
+        let conversation_url = format!("http://{}", conversation.only_grpc()?);
         let message =
             spawn(&["run", "message"], &with(&[("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())]), 1, false)
                 .await?;
         let gateway_env = with(&[
-            ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.grpc[0].1)),
+            ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.only_grpc()?)),
             ("CHATTERBOX_USER_URL", user_url),
             ("CHATTERBOX_CONVERSATION_URL", conversation_url),
-            ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.grpc[0].1)),
+            ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.only_grpc()?)),
         ]);
-        let user_service = user.grpc[0].1;
+        let user_service = user.only_grpc()?;
         let mut processes = vec![user, auth, conversation, message];
         let mut addrs = Vec::new();
         for _ in 0..gateways {
             let g = spawn(&["run", "gateway"], &gateway_env, 0, true).await?;
-            addrs.push(g.http.context("no HTTP address")?);
+            addrs.push(g.http().context("no HTTP address")?);
             processes.push(g);
         }
         Ok(Self { processes, gateways: addrs, user_service, _data: data })

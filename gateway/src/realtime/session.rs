@@ -10,7 +10,7 @@
 //! last position the client has, send what it has not seen, then carry on
 //! live.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -137,6 +137,9 @@ struct Session {
     credentials: Credentials,
     registration: Registration,
     tracks: HashMap<ConversationId, Track>,
+    /// Conversations that may have a hole waiting (a superset; only live
+    /// events open holes), so the loop does not scan every track per event.
+    waiting: HashSet<ConversationId>,
     last_heard: Instant,
 }
 
@@ -144,8 +147,15 @@ struct Session {
 pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials: Credentials) {
     let rt = state.realtime.clone();
     let registration = rt.hub.register(credentials.user);
-    let mut session =
-        Session { state, rt, credentials, registration, tracks: HashMap::new(), last_heard: Instant::now() };
+    let mut session = Session {
+        state,
+        rt,
+        credentials,
+        registration,
+        tracks: HashMap::new(),
+        waiting: HashSet::new(),
+        last_heard: Instant::now(),
+    };
     let end = match Box::pin(session.open()).await {
         Ok(()) => {
             // Unique across gateways and restarts, unlike the hub's own numbering.
@@ -216,7 +226,8 @@ impl Session {
             let positions = match self.state.messages.clone().get_positions(request).await {
                 Ok(answer) => answer.into_inner().positions,
                 Err(status) => {
-                    self.registration.unsubscribe(&topics);
+                    // Keep what is followed already; drop the rest.
+                    self.unsubscribe_untracked(conversations);
                     return Err(status.into());
                 }
             };
@@ -227,12 +238,17 @@ impl Session {
             }
         }
         // Left in the meantime: no position, so no events either.
-        let gone: Vec<Topic> =
-            conversations.iter().filter(|c| !self.tracks.contains_key(c)).copied().map(Topic::Conversation).collect();
-        if !gone.is_empty() {
-            self.registration.unsubscribe(&gone);
-        }
+        self.unsubscribe_untracked(conversations);
         Ok(())
+    }
+
+    /// Unsubscribes those of `conversations` that have no track.
+    fn unsubscribe_untracked(&self, conversations: &[ConversationId]) {
+        let untracked: Vec<Topic> =
+            conversations.iter().filter(|c| !self.tracks.contains_key(c)).copied().map(Topic::Conversation).collect();
+        if !untracked.is_empty() {
+            self.registration.unsubscribe(&untracked);
+        }
     }
 
     /// Stops following `conversation`.
@@ -246,7 +262,9 @@ impl Session {
         let period = self.rt.heartbeat;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         loop {
-            let repair_at = self.tracks.values().filter_map(Track::repair_at).min().map(Instant::from_std);
+            let tracks = &self.tracks;
+            self.waiting.retain(|c| tracks.get(c).is_some_and(|t| t.repair_at().is_some()));
+            let repair_at = self.waiting.iter().filter_map(|c| tracks.get(c)?.repair_at()).min().map(Instant::from_std);
             let expires = self.credentials.deadline();
             // Outbound first: a session drains what it owes its client before
             // it reads more from it (frames are rate-limited; events are not).
@@ -503,8 +521,9 @@ impl Session {
     async fn repair_holes(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         let now = std::time::Instant::now();
         let due: Vec<(ConversationId, u64, u64)> = self
-            .tracks
+            .waiting
             .iter()
+            .filter_map(|c| self.tracks.get(c).map(|t| (c, t)))
             .filter(|(_, t)| t.repair_at().is_some_and(|at| at <= now))
             .map(|(c, t)| (*c, t.position(), t.change_mark()))
             .collect();
@@ -606,22 +625,22 @@ impl Session {
 
     async fn on_event(&mut self, socket: &mut WebSocket, event: Arc<Outbound>) -> Result<(), End> {
         match &event.kind {
-            Kind::NewMessage { conversation, seq } => {
+            Kind::NewMessage { conversation, .. } | Kind::Changed { conversation, .. } => {
                 let Some(track) = self.tracks.get_mut(conversation) else { return Ok(()) };
-                let ready = track.live(*seq, event.clone(), std::time::Instant::now());
+                let now = std::time::Instant::now();
+                let ready = match &event.kind {
+                    Kind::NewMessage { seq, .. } => track.live(*seq, event.clone(), now),
+                    Kind::Changed { message, seq, change, .. } => {
+                        track.live_change(message, *seq, *change, event.clone(), now)
+                    }
+                    // The outer arm admits only the two kinds above.
+                    _ => Vec::new(),
+                };
                 if track.backlog() > MAILBOX_CAPACITY {
                     return Err(End::Close(close::TRY_AGAIN_LATER, "too far behind: reconnect and resume"));
                 }
-                for event in ready {
-                    send(socket, event.text.clone()).await?;
-                }
-                Ok(())
-            }
-            Kind::Changed { conversation, message, seq, change } => {
-                let Some(track) = self.tracks.get_mut(conversation) else { return Ok(()) };
-                let ready = track.live_change(message, *seq, *change, event.clone(), std::time::Instant::now());
-                if track.backlog() > MAILBOX_CAPACITY {
-                    return Err(End::Close(close::TRY_AGAIN_LATER, "too far behind: reconnect and resume"));
+                if track.repair_at().is_some() {
+                    self.waiting.insert(*conversation);
                 }
                 for event in ready {
                     send(socket, event.text.clone()).await?;

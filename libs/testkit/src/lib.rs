@@ -5,6 +5,8 @@
 //! these helpers; run outside `make test`, they fail with a message saying so
 //! rather than skipping silently.
 
+pub mod process;
+
 use redis::aio::ConnectionManager;
 
 fn required_env(name: &str) -> String {
