@@ -22,8 +22,9 @@ fn channel(url: &Option<String>, variable: &str, timeout: std::time::Duration) -
 /// Runs one part until `shutdown` is thrown.
 pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let timeout = grpc_timeout(config);
-    if config.redis_url.is_none() && matches!(part, Part::Conversation | Part::Message | Part::Gateway) {
-        // Without Redis, events and rate limits stay inside this process.
+    if config.redis_url.is_none() && matches!(part, Part::Conversation | Part::Message | Part::Presence | Part::Gateway)
+    {
+        // Without Redis, events, presence and rate limits stay inside this process.
         tracing::warn!(?part, "REDIS_URL is not set: events and rate limits are not shared with other processes");
     }
     let user = || channel(&config.user_url, "CHATTERBOX_USER_URL", timeout);
@@ -35,6 +36,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 user: user()?,
                 conversation: conversation()?,
                 message: channel(&config.message_url, "CHATTERBOX_MESSAGE_URL", timeout)?,
+                presence: channel(&config.presence_url, "CHATTERBOX_PRESENCE_URL", timeout)?,
             };
             let events = parts::event_bus(config).await?;
             let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
@@ -50,6 +52,13 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Message => {
             let events = parts::event_bus(config).await?;
             parts::message_server(config, verifier_from_file(config)?, conversation()?, events).await?
+        }
+        Part::Presence => {
+            let events = parts::event_bus(config).await?;
+            let (server, presence) =
+                parts::presence_server(config, verifier_from_file(config)?, user()?, events).await?;
+            tokio::spawn(presence.run_sweeper(shutdown.clone()));
+            server
         }
     };
     spawn_metrics(config, &shutdown).await?;

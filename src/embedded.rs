@@ -14,7 +14,7 @@ use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::parts::{self, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
+use crate::parts::{self, Part, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
 
 /// A running suite.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct Suite {
     pub http_addr: SocketAddr,
     /// Where the message service serves gRPC (for load tests that skip HTTP).
     pub message_addr: SocketAddr,
+    /// Where each service serves gRPC, for a gateway run beside the suite.
+    pub services: Vec<(Part, SocketAddr)>,
     /// The bus every part publishes on.
     pub events: Arc<dyn EventBus>,
     shutdown: Shutdown,
@@ -48,11 +50,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (user_listener, user) = loopback(timeout).await?;
     let (conversation_listener, conversation) = loopback(timeout).await?;
     let (message_listener, message) = loopback(timeout).await?;
+    let (presence_listener, presence) = loopback(timeout).await?;
     let message_addr = message_listener.local_addr()?;
+    let services = vec![
+        (Part::Auth, auth_listener.local_addr()?),
+        (Part::User, user_listener.local_addr()?),
+        (Part::Conversation, conversation_listener.local_addr()?),
+        (Part::Message, message_addr),
+        (Part::Presence, presence_listener.local_addr()?),
+    ];
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
 
     let events = parts::event_bus(config).await?;
+    let (presence_server, presence_domain) =
+        parts::presence_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let servers = [
         (auth_listener, parts::auth_server(config, signer, user.clone()).await?),
         (user_listener, parts::user_server(config, verifier.clone()).await?),
@@ -64,16 +76,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
             message_listener,
             parts::message_server(config, verifier.clone(), conversation.clone(), events.clone()).await?,
         ),
+        (presence_listener, presence_server),
     ];
-    let channels = ServiceChannels { auth, user, conversation, message };
+    let channels = ServiceChannels { auth, user, conversation, message, presence };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();
     for (listener, server) in servers {
         tasks.spawn(serve_grpc(listener, server, shutdown.clone()));
     }
+    let sweeper_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        presence_domain.run_sweeper(sweeper_shutdown).await;
+        Ok(())
+    });
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
-    Ok(Suite { http_addr, message_addr, events, shutdown, tasks })
+    Ok(Suite { http_addr, message_addr, services, events, shutdown, tasks })
 }
 
 impl Suite {

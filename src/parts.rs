@@ -17,6 +17,7 @@ use chatterbox_identity::{
     KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
 };
 use chatterbox_message::{GrpcConversationAccess, MessageStore, Messages, MongoMessageStore, SqliteMessageStore};
+use chatterbox_presence::{MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore};
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 use chatterbox_runtime::{GrpcChannel, GrpcServer};
 use chatterbox_user::{MongoUserStore, SqliteUserStore, UserStore, Users};
@@ -28,6 +29,7 @@ pub(crate) struct ServiceChannels {
     pub user: GrpcChannel,
     pub conversation: GrpcChannel,
     pub message: GrpcChannel,
+    pub presence: GrpcChannel,
 }
 
 /// The parts a process can run.
@@ -41,6 +43,8 @@ pub enum Part {
     Conversation,
     /// The message service (gRPC).
     Message,
+    /// The presence service (gRPC).
+    Presence,
     /// The HTTP gateway.
     Gateway,
 }
@@ -53,6 +57,7 @@ impl Part {
             Part::User => 50052,
             Part::Conversation => 50053,
             Part::Message => 50054,
+            Part::Presence => 50055,
             Part::Gateway => 0,
         }
     }
@@ -168,6 +173,30 @@ pub(crate) async fn message_server(
     Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier, events))
 }
 
+/// The presence service, and the domain whose sweeper must run beside it.
+pub(crate) async fn presence_server(
+    config: &Config,
+    verifier: TokenVerifier,
+    user: GrpcChannel,
+    events: Arc<dyn EventBus>,
+) -> anyhow::Result<(GrpcServer, Arc<Presence>)> {
+    let store: Arc<dyn PresenceStore> = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+            let connection = chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?;
+            Arc::new(RedisPresenceStore::new(connection, &config.redis_key_prefix))
+        }
+        None => Arc::new(MemoryPresenceStore::new()),
+    };
+    let settings = PresenceSettings {
+        ttl: Duration::from_secs(config.presence_ttl_secs),
+        idle: Duration::from_secs(config.presence_idle_secs),
+    };
+    let presence =
+        Arc::new(Presence::new(store, Arc::new(chatterbox_presence::GrpcProfiles::new(user)), events, settings));
+    Ok((chatterbox_presence::grpc_server(presence.clone(), verifier), presence))
+}
+
 /// The event bus: Redis pub/sub when `REDIS_URL` is set, else in process
 /// (which only reaches subscribers in the same process).
 pub(crate) async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
@@ -228,6 +257,7 @@ pub(crate) async fn gateway_app(
         user: channels.user,
         conversation: channels.conversation,
         message: channels.message,
+        presence: channels.presence,
         redis,
     };
     let state = GatewayState::new(

@@ -63,6 +63,7 @@ fn required(part: &str) -> &'static [&'static str] {
             "CHATTERBOX_CONVERSATION_URL",
             "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
         ],
+        "presence" => &["REDIS_URL", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_USER_URL", "CHATTERBOX_JWT_PUBLIC_KEY_FILE"],
         "gateway" => &[
             "REDIS_URL",
             "CHATTERBOX_HTTP_ADDR",
@@ -70,6 +71,7 @@ fn required(part: &str) -> &'static [&'static str] {
             "CHATTERBOX_USER_URL",
             "CHATTERBOX_CONVERSATION_URL",
             "CHATTERBOX_MESSAGE_URL",
+            "CHATTERBOX_PRESENCE_URL",
             "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
         ],
         other => panic!("`chatterbox run {other}` is not a part"),

@@ -6,6 +6,7 @@ mod conversations;
 mod docs;
 mod health;
 mod messages;
+mod presence;
 mod rooms;
 mod users;
 
@@ -77,6 +78,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/conversations/{id}/messages", post(messages::send).get(messages::history))
         .route("/api/v1/conversations/{id}/read", post(messages::read))
         .route("/api/v1/messages/{id}", patch(messages::edit).delete(messages::delete))
+        .route("/api/v1/presence", get(presence::get).put(presence::set))
         .route("/api/v1/rooms", post(rooms::create).get(rooms::list))
         .route("/api/v1/rooms/{id}/join", post(rooms::join))
         .route("/api/v1/rooms/{id}/leave", post(rooms::leave))

@@ -7,6 +7,7 @@ use chatterbox_identity::TokenVerifier;
 use chatterbox_proto::auth::v1::auth_service_client::AuthServiceClient;
 use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
+use chatterbox_proto::presence::v1::presence_service_client::PresenceServiceClient;
 use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
 
 use chatterbox_ratelimit::RateLimiter;
@@ -26,6 +27,8 @@ pub struct Backends {
     pub conversation: GrpcChannel,
     /// The message service.
     pub message: GrpcChannel,
+    /// The presence service (optional to chat: calls to it may fail).
+    pub presence: GrpcChannel,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -43,6 +46,7 @@ pub struct Shared {
     pub(crate) users: UserServiceClient<GrpcChannel>,
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
+    pub(crate) presence: PresenceServiceClient<GrpcChannel>,
     pub(crate) verifier: TokenVerifier,
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
@@ -78,6 +82,7 @@ impl GatewayState {
             users: UserServiceClient::new(backends.user.clone()),
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
+            presence: PresenceServiceClient::new(backends.presence.clone()),
             backends,
             verifier,
             http_limiter,

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chatterbox/user/v1/user.proto",
         "chatterbox/conversation/v1/conversation.proto",
         "chatterbox/message/v1/message.proto",
+        "chatterbox/presence/v1/presence.proto",
         "chatterbox/events/v1/events.proto",
     ];
 

@@ -1,4 +1,4 @@
-//! The distributed mode for real: auth, user and two gateways as separate
+//! The distributed mode for real: every service and two gateways as separate
 //! processes of the `chatterbox` binary, on FerretDB and Redis.
 
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 
 /// A part running as its own process; killed when dropped.
 struct Process {
-    _child: Child,
+    child: Child,
     /// Where it serves its API (gRPC or HTTP).
     addr: SocketAddr,
     /// Where it serves `/metrics` on its own, if asked to.
@@ -29,7 +29,14 @@ async fn start(part: &str, env: &[(&str, String)]) -> Process {
         .unwrap_or_else(|e| panic!("{part} starts: {e}"));
     let l = spawned.listening;
     let addr = l.http.or(l.grpc.first().map(|(_, a)| *a)).unwrap();
-    Process { _child: spawned.child, addr, metrics_addr: l.metrics }
+    Process { child: spawned.child, addr, metrics_addr: l.metrics }
+}
+
+impl Process {
+    /// Kills it outright (SIGKILL): no goodbyes, as in a crash.
+    async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
 }
 
 fn keygen(dir: &Path) {
@@ -45,17 +52,19 @@ struct Cluster {
     _auth: Process,
     _conversation: Process,
     _message: Process,
+    presence: Process,
     a: Process,
     b: Process,
 }
 
 impl Cluster {
     async fn start(http_rate_limit: u32) -> Self {
-        Self::start_on(http_rate_limit, chatterbox_testkit::redis_url()).await
+        Self::start_on(http_rate_limit, chatterbox_testkit::redis_url(), &[]).await
     }
 
-    /// A cluster whose events and limits go through the Redis at `redis_url`.
-    async fn start_on(http_rate_limit: u32, redis_url: String) -> Self {
+    /// A cluster whose events and limits go through the Redis at `redis_url`,
+    /// every part also given `settings`.
+    async fn start_on(http_rate_limit: u32, redis_url: String, settings: &[(&'static str, String)]) -> Self {
         let keys = tempfile::tempdir().unwrap();
         keygen(keys.path());
         let data = tempfile::tempdir().unwrap();
@@ -70,7 +79,7 @@ impl Cluster {
             ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
         ];
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-            common.iter().cloned().chain(extra.iter().cloned()).collect()
+            common.iter().cloned().chain(settings.iter().cloned()).chain(extra.iter().cloned()).collect()
         };
         let user = start("user", &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into())])).await;
         let user_url = format!("http://{}", user.addr);
@@ -83,16 +92,28 @@ impl Cluster {
         let conversation = start("conversation", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
         let conversation_url = format!("http://{}", conversation.addr);
         let message = start("message", &with(&[("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())])).await;
+        let presence = start("presence", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
         let gateway_env = with(&[
             ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
             ("CHATTERBOX_USER_URL", user_url),
             ("CHATTERBOX_CONVERSATION_URL", conversation_url),
             ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.addr)),
+            ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.addr)),
             ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
         ]);
         let a = start("gateway", &gateway_env).await;
         let b = start("gateway", &gateway_env).await;
-        Self { _keys: keys, _data: data, user, _auth: auth, _conversation: conversation, _message: message, a, b }
+        Self {
+            _keys: keys,
+            _data: data,
+            user,
+            _auth: auth,
+            _conversation: conversation,
+            _message: message,
+            presence,
+            a,
+            b,
+        }
     }
 }
 
@@ -328,21 +349,14 @@ async fn collect_messages(mut ws: crate::ws_client::Ws, total: u64) -> Vec<u64> 
 #[tokio::test]
 async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart() {
     let mut redis = OwnRedis::start().await;
-    let cluster = Cluster::start_on(0, redis.url()).await;
+    let cluster = Cluster::start_on(0, redis.url(), &[]).await;
     let client = reqwest::Client::new();
     let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
     let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
     let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
     let id = direct(&client, &cluster.a, &ann_token, &bob).await;
 
-    let user = |id: &str, token: &str| crate::helpers::TestUser {
-        id: id.to_owned(),
-        email: String::new(),
-        password: String::new(),
-        access_token: token.to_owned(),
-        refresh_token: String::new(),
-    };
-    let (ann_user, bob_user) = (user(&ann, &ann_token), user(&bob, &bob_token));
+    let (ann_user, bob_user) = (test_user(&ann, &ann_token), test_user(&bob, &bob_token));
     // Ann on gateway A, Bob on gateway B, and Bob's second device on A.
     const TOTAL: u64 = 30;
     let readers = [
@@ -375,4 +389,106 @@ async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart()
         let seqs = reader.await.unwrap();
         assert_eq!(seqs, expected, "every acknowledged message exactly once, in order");
     }
+}
+
+/// A client's view of a user registered through `gateway`.
+fn test_user(id: &str, token: &str) -> crate::helpers::TestUser {
+    crate::helpers::TestUser {
+        id: id.to_owned(),
+        email: String::new(),
+        password: String::new(),
+        access_token: token.to_owned(),
+        refresh_token: String::new(),
+    }
+}
+
+/// Reports every second; a connection not reported for 3 s is gone.
+fn quick_presence() -> [(&'static str, String); 2] {
+    [("CHATTERBOX_WS_HEARTBEAT_SECS", "1".into()), ("CHATTERBOX_PRESENCE_TTL_SECS", "3".into())]
+}
+
+#[tokio::test]
+async fn a_killed_gateways_users_go_offline_when_their_connections_expire() {
+    let mut cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &quick_presence()).await;
+    let client = reqwest::Client::new();
+    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    direct(&client, &cluster.a, &ann_token, &bob).await;
+    let mut bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await.watch_presence();
+    let _ann_ws = crate::ws_client::ws_at(cluster.a.addr, &test_user(&ann, &ann_token)).await;
+    assert_eq!(bob_ws.presence_of(&ann).await["status"], "online");
+
+    // Gateway A dies without closing anything: presence hears nothing more
+    // about Ann's connection, which expires on its own.
+    let killed = chatterbox_types::Timestamp::now();
+    cluster.a.kill().await;
+    let offline = bob_ws.presence_of(&ann).await;
+    assert_eq!(offline["status"], "offline");
+    let last_seen = offline["last_seen"].as_str().expect("last_seen: the last report of her connection");
+    let reported_within = chatterbox_types::Timestamp::from_millis(killed.millis() - 1_500).to_rfc3339();
+    assert!(last_seen >= reported_within.as_str() && last_seen <= killed.to_rfc3339().as_str(), "{last_seen}");
+    let found: Value = client
+        .get(format!("http://{}/api/v1/presence?user_ids={ann}", cluster.b.addr))
+        .bearer_auth(&bob_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"][0]["status"], "offline");
+    assert_eq!(found["items"][0]["last_seen"], last_seen);
+}
+
+#[tokio::test]
+async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
+    let mut cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &quick_presence()).await;
+    let client = reqwest::Client::new();
+    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    let id = direct(&client, &cluster.a, &ann_token, &bob).await;
+    // Bob connects and leaves while presence runs: his profile records it.
+    let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
+    drop(bob_ws);
+    let deadline = tokio::time::Instant::now() + crate::ws_client::PATIENCE;
+    let recorded = loop {
+        let profile: Value = client
+            .get(format!("http://{}/api/v1/users/{bob}", cluster.a.addr))
+            .bearer_auth(&ann_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !profile["last_seen"].is_null() {
+            break profile;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "last_seen never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    cluster.presence.kill().await;
+    // Profiles still answer, from the user service: what presence recorded there.
+    let profile: Value = client
+        .get(format!("http://{}/api/v1/users/{bob}", cluster.a.addr))
+        .bearer_auth(&ann_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((profile["status"].as_str(), &profile["last_seen"]), (Some("offline"), &recorded["last_seen"]));
+
+    let mut ann_ws = crate::ws_client::ws_at(cluster.a.addr, &test_user(&ann, &ann_token)).await;
+    let mut bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
+    ann_ws
+        .send(json!({"type": "message.send", "id": 1, "conversation_id": id, "content": "hello?", "client_id": "c1"}))
+        .await;
+    assert_eq!(ann_ws.expect("ack").await["message"]["seq"], 1);
+    let got = bob_ws.expect("message.new").await;
+    assert_eq!(got["message"]["content"], "hello?");
+    let ready = client.get(format!("http://{}/readyz", cluster.b.addr)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK, "a gateway stays in rotation without presence");
 }

@@ -41,6 +41,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The running suite; dropping it stops every part.
     pub suite: Suite,
+    /// What it was started with.
+    pub config: Config,
 }
 
 /// A registered user as a client holds it.
@@ -89,7 +91,7 @@ impl TestApp {
     /// A suite with exactly this configuration.
     pub async fn start(config: Config, data_dir: tempfile::TempDir) -> Self {
         let suite = chatterbox::embedded::start(&config).await.expect("the suite starts");
-        Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), suite }
+        Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), suite, config }
     }
 
     pub fn url(&self, path: &str) -> String {

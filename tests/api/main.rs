@@ -13,6 +13,7 @@ mod ws_client;
 mod auth;
 mod conversations;
 mod messages;
+mod presence;
 mod rooms;
 
 mod distributed;

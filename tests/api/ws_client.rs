@@ -20,6 +20,9 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// One client connection.
 pub struct Ws {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Whether `presence` frames are returned; tests not about presence
+    /// skip them, since they arrive whenever anyone connects.
+    presence: bool,
 }
 
 /// How a connection attempt went.
@@ -33,7 +36,7 @@ pub async fn connect_raw(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -
         request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
     }
     let (stream, _) = tokio_tungstenite::connect_async(request).await?;
-    Ok(Ws { stream })
+    Ok(Ws { stream, presence: false })
 }
 
 /// A connection as `user` whose socket takes in very little unread data (a
@@ -46,7 +49,7 @@ pub async fn connect_stalling(addr: std::net::SocketAddr, user: &TestUser) -> Ws
     let bearer = format!("Bearer {}", user.access_token);
     request.headers_mut().insert("authorization", HeaderValue::from_str(&bearer).unwrap());
     let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.unwrap();
-    let mut ws = Ws { stream };
+    let mut ws = Ws { stream, presence: false };
     ws.expect("ready").await;
     ws
 }
@@ -69,6 +72,31 @@ pub async fn ws_at(addr: std::net::SocketAddr, user: &TestUser) -> Ws {
 }
 
 impl Ws {
+    /// From now on, `presence` frames are returned like any other.
+    pub fn watch_presence(mut self) -> Self {
+        self.presence = true;
+        self
+    }
+
+    /// The next `presence` frame about `user_id`, skipping everything else.
+    pub async fn presence_of(&mut self, user_id: &str) -> Value {
+        assert!(self.presence, "watch_presence first");
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == "presence" && frame["user_id"] == user_id {
+                return frame;
+            }
+        }
+    }
+
+    /// Asserts that no `presence` frame about `user_id` arrives for a while.
+    pub async fn no_presence_of(&mut self, user_id: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(600);
+        while let Some(frame) = self.try_next(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+            assert!(!(frame["type"] == "presence" && frame["user_id"] == user_id), "unexpected {frame}");
+        }
+    }
+
     /// Sends a JSON frame.
     pub async fn send(&mut self, frame: Value) {
         self.stream.send(Message::text(frame.to_string())).await.expect("the frame is sent");
@@ -92,7 +120,12 @@ impl Ws {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, self.stream.next()).await.ok()? {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("frames are JSON")),
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    if self.presence || frame["type"] != "presence" {
+                        return Some(frame);
+                    }
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(other)) => panic!("expected a text frame, got {other:?}"),
                 Some(Err(e)) => panic!("the socket failed: {e}"),

@@ -113,14 +113,17 @@ impl Suite {
         let message =
             spawn(&["run", "message"], &with(&[("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())]), 1, false)
                 .await?;
+        let presence =
+            spawn(&["run", "presence"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
         let gateway_env = with(&[
             ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.only_grpc()?)),
             ("CHATTERBOX_USER_URL", user_url),
             ("CHATTERBOX_CONVERSATION_URL", conversation_url),
             ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.only_grpc()?)),
+            ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.only_grpc()?)),
         ]);
         let user_service = user.only_grpc()?;
-        let mut processes = vec![user, auth, conversation, message];
+        let mut processes = vec![user, auth, conversation, message, presence];
         let mut addrs = Vec::new();
         for _ in 0..gateways {
             let g = spawn(&["run", "gateway"], &gateway_env, 0, true).await?;

@@ -4,6 +4,7 @@
 
 use axum::extract::ws::Utf8Bytes;
 use chatterbox_events::{EVENT_VERSION, Topic};
+use chatterbox_proto::conversation::v1::ConversationType;
 use chatterbox_proto::events::v1::Envelope;
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_types::{ConversationId, UserId};
@@ -22,8 +23,12 @@ pub(crate) enum Kind {
     /// Someone else joined or left: `conversation.updated` (the member
     /// concerned hears it on their own topic instead).
     MemberChanged { user: UserId },
-    /// The session's user is now in `conversation`: subscribe, then tell.
-    Joined { conversation: ConversationId },
+    /// The session's user is now in `conversation` (a public room or not):
+    /// subscribe, then tell.
+    Joined { conversation: ConversationId, room: bool },
+    /// `presence`: the same change arrives once per conversation shared with
+    /// its user; the envelope id tells the copies apart.
+    Presence { id: String },
     /// The session's user left `conversation`: tell, then unsubscribe.
     Left { conversation: ConversationId },
     /// Anything else for every subscriber as it is (`read`, `conversation.updated`).
@@ -44,6 +49,11 @@ impl Outbound {
     pub(crate) fn gap() -> Self {
         Self { kind: Kind::Gap, text: Utf8Bytes::from_static("") }
     }
+}
+
+/// Whether `c` is a public room (whose members do not hear each other's presence).
+pub(crate) fn is_room(c: &chatterbox_proto::conversation::v1::Conversation) -> bool {
+    c.r#type() == ConversationType::Room
 }
 
 /// The socket form of `envelope`, received on `topic`; `None` for what
@@ -110,6 +120,11 @@ pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
             let frame = ServerFrame::ConversationUpdated { conversation: conversation_view(e.conversation?) };
             (Kind::MemberChanged { user: user(&e.user_id)? }, frame.text())
         }
+        (Topic::Conversation(_), Event::PresenceChanged(e)) => {
+            let frame =
+                ServerFrame::Presence { user_id: &e.user_id, status: &e.status, last_seen: e.last_seen_ms.map(time) };
+            (Kind::Presence { id: envelope.id.clone() }, frame.text())
+        }
         (Topic::User(_), Event::ConversationCreated(e)) => joined(e.conversation?)?,
         (Topic::User(_), Event::MemberJoined(e)) => joined(e.conversation?)?,
         (Topic::User(_), Event::MemberLeft(e)) => {
@@ -125,6 +140,6 @@ pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
 }
 
 fn joined(c: chatterbox_proto::conversation::v1::Conversation) -> Option<(Kind, Utf8Bytes)> {
-    let kind = Kind::Joined { conversation: ConversationId::parse(&c.id).ok()? };
+    let kind = Kind::Joined { conversation: ConversationId::parse(&c.id).ok()?, room: is_room(&c) };
     Some((kind, ServerFrame::ConversationJoined { conversation: conversation_view(c) }.text()))
 }

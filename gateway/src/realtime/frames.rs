@@ -38,10 +38,7 @@ pub(crate) enum ClientFrame {
     Read { conversation_id: String, seq: u64 },
     /// Sets the presence status.
     #[serde(rename = "presence.set")]
-    PresenceSet {
-        #[serde(rename = "status")]
-        _status: String,
-    },
+    PresenceSet { status: String },
     /// Replays what was missed since the given positions.
     #[serde(rename = "resume")]
     Resume { positions: BTreeMap<String, u64> },
@@ -126,6 +123,8 @@ pub(crate) enum ServerFrame<'a> {
     Read { conversation_id: &'a str, user_id: &'a str, seq: u64, read_at: String },
     #[serde(rename = "typing")]
     Typing { conversation_id: &'a str, user_id: &'a str, state: &'a str },
+    #[serde(rename = "presence")]
+    Presence { user_id: &'a str, status: &'a str, last_seen: Option<String> },
     #[serde(rename = "conversation.updated")]
     ConversationUpdated { conversation: ConversationView },
     #[serde(rename = "conversation.joined")]

@@ -7,6 +7,7 @@
 mod delivery;
 mod frames;
 mod hub;
+mod presence;
 mod session;
 mod track;
 mod upgrade;

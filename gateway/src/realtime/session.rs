@@ -10,7 +10,7 @@
 //! last position the client has, send what it has not seen, then carry on
 //! live.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,20 +23,26 @@ use chatterbox_proto::events::v1::{Typing, envelope::Event};
 use chatterbox_proto::message::v1::{
     GetPositionsRequest, ListChangesRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
 };
+use chatterbox_proto::presence::v1::SetStatusRequest;
 use chatterbox_types::{ConversationId, MAX_PAGE_LIMIT, Timestamp, UserId};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::Realtime;
-use super::delivery::{Kind, Outbound};
+use super::delivery::{Kind, Outbound, is_room};
 use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
 use super::hub::{MAILBOX_CAPACITY, Registration};
+use super::presence::Reporter;
 use super::track::Track;
 use crate::state::GatewayState;
 use crate::views::MessageView;
 
 /// How long one frame may take to reach a client before it counts as gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `presence` events remembered to drop the copies of one change that come
+/// through several shared conversations.
+const PRESENCE_SEEN: usize = 64;
 
 /// Close codes of `api.md` and RFC 6455.
 pub(crate) mod close {
@@ -141,6 +147,17 @@ struct Session {
     /// events open holes), so the loop does not scan every track per event.
     waiting: HashSet<ConversationId>,
     last_heard: Instant,
+    /// Unique across gateways and restarts (the hub numbers only locally).
+    connection_id: String,
+    /// Reports to the presence service; taken when the session ends.
+    reporter: Option<Reporter>,
+    /// The followed conversations whose members hear the user's presence
+    /// (not public rooms).
+    audience: BTreeSet<ConversationId>,
+    /// Whether the user did anything since the last presence report.
+    active: bool,
+    /// Envelope ids of recent `presence` events, oldest first.
+    presence_seen: VecDeque<String>,
 }
 
 /// Runs a session for `credentials` on `socket` until either side ends it.
@@ -155,13 +172,17 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
         tracks: HashMap::new(),
         waiting: HashSet::new(),
         last_heard: Instant::now(),
+        connection_id: ulid::Ulid::new().to_string(),
+        reporter: None,
+        audience: BTreeSet::new(),
+        active: true,
+        presence_seen: VecDeque::new(),
     };
     let end = match Box::pin(session.open()).await {
         Ok(()) => {
-            // Unique across gateways and restarts, unlike the hub's own numbering.
             let ready = ServerFrame::Ready {
                 user_id: session.credentials.user.to_string(),
-                connection_id: &ulid::Ulid::new().to_string(),
+                connection_id: &session.connection_id,
             };
             match send(&mut socket, ready.text()).await {
                 Ok(()) => Box::pin(session.serve(&mut socket)).await,
@@ -173,6 +194,9 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
             End::Close(close::INTERNAL, "could not start the session")
         }
     };
+    if let Some(reporter) = session.reporter.take() {
+        reporter.closed(&session.credentials.token);
+    }
     if let End::Close(code, reason) = end {
         tracing::info!(user = %session.credentials.user, code, reason, "closing a WebSocket session");
         close_with(&mut socket, code, reason).await;
@@ -188,23 +212,39 @@ impl Session {
         with_bearer(message, &self.credentials.token)
     }
 
-    /// Follows the user and every conversation they are in.
+    /// Follows the user and every conversation they are in, then tells
+    /// the presence service the connection is open.
     async fn open(&mut self) -> Result<(), Error> {
         // The user's own topic first: a conversation joined while the list
         // is read is then announced rather than missed.
         self.registration.subscribe(&[Topic::User(self.me())]).await.map_err(Error::unavailable)?;
-        let conversations = self.conversation_ids().await?;
-        self.follow(&conversations).await
+        let listed = self.conversation_ids().await?;
+        let conversations: Vec<ConversationId> = listed.iter().map(|(id, _)| *id).collect();
+        self.follow(&conversations).await?;
+        let tracks = &self.tracks;
+        self.audience =
+            listed.into_iter().filter(|(id, room)| !room && tracks.contains_key(id)).map(|(id, _)| id).collect();
+        let reporter = Reporter::start(self.state.presence.clone(), self.connection_id.clone());
+        reporter.opened(self.audience.iter().map(ToString::to_string).collect(), &self.credentials.token);
+        self.reporter = Some(reporter);
+        Ok(())
     }
 
-    /// Every conversation the user is in, page by page.
-    async fn conversation_ids(&self) -> Result<Vec<ConversationId>, Error> {
+    /// Tells presence who hears about the user now that `audience` changed.
+    fn audience_changed(&self) {
+        if let Some(reporter) = &self.reporter {
+            reporter.opened(self.audience.iter().map(ToString::to_string).collect(), &self.credentials.token);
+        }
+    }
+
+    /// Every conversation the user is in, page by page, and whether each is a public room.
+    async fn conversation_ids(&self) -> Result<Vec<(ConversationId, bool)>, Error> {
         let mut ids = Vec::new();
         let mut cursor = String::new();
         loop {
             let request = self.request(ListConversationsRequest { limit: MAX_PAGE_LIMIT, cursor })?;
             let page = self.state.conversations.clone().list_conversations(request).await?.into_inner();
-            ids.extend(page.items.iter().filter_map(|c| ConversationId::parse(&c.id).ok()));
+            ids.extend(page.items.iter().filter_map(|c| Some((ConversationId::parse(&c.id).ok()?, is_room(c)))));
             if page.next_cursor.is_empty() {
                 return Ok(ids);
             }
@@ -255,6 +295,9 @@ impl Session {
     fn unfollow(&mut self, conversation: ConversationId) {
         self.tracks.remove(&conversation);
         self.registration.unsubscribe(&[Topic::Conversation(conversation)]);
+        if self.audience.remove(&conversation) {
+            self.audience_changed();
+        }
     }
 
     async fn serve(&mut self, socket: &mut WebSocket) -> End {
@@ -303,6 +346,9 @@ impl Session {
     async fn on_heartbeat(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         if self.last_heard.elapsed() > self.rt.heartbeat * 2 {
             return Err(End::Gone);
+        }
+        if let Some(reporter) = &self.reporter {
+            reporter.alive(std::mem::take(&mut self.active), &self.credentials.token);
         }
         match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await {
             Ok(Ok(())) => Ok(()),
@@ -355,6 +401,16 @@ impl Session {
     }
 
     async fn on_frame(&mut self, socket: &mut WebSocket, id: Option<Value>, frame: ClientFrame) -> Result<(), Fail> {
+        // What a person does, as opposed to what a client does by itself.
+        if matches!(
+            frame,
+            ClientFrame::Send { .. }
+                | ClientFrame::Read { .. }
+                | ClientFrame::Typing { .. }
+                | ClientFrame::PresenceSet { .. }
+        ) {
+            self.active = true;
+        }
         match frame {
             ClientFrame::Ping => Ok(send(socket, ServerFrame::Pong { id }.text()).await?),
             ClientFrame::Auth { access_token } => {
@@ -394,8 +450,10 @@ impl Session {
                 publish_after_commit(self.rt.bus.as_ref(), &topics, &envelope(event, Timestamp::now())).await;
                 self.ack(socket, id).await
             }
-            ClientFrame::PresenceSet { .. } => {
-                Err(Error::new(chatterbox_errors::Code::Unavailable, "presence is not available yet").into())
+            ClientFrame::PresenceSet { status } => {
+                let request = self.request(SetStatusRequest { status })?;
+                self.state.presence.clone().set_status(request).await?;
+                self.ack(socket, id).await
             }
             ClientFrame::Resume { positions } => {
                 let mut reached = std::collections::BTreeMap::new();
@@ -563,15 +621,17 @@ impl Session {
     async fn after_gap(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         match self.conversation_ids().await {
             Ok(now) => {
-                let gone: Vec<ConversationId> = self.tracks.keys().filter(|c| !now.contains(c)).copied().collect();
+                let gone: Vec<ConversationId> =
+                    self.tracks.keys().filter(|c| !now.iter().any(|(id, _)| id == *c)).copied().collect();
                 for conversation in gone {
                     let left = ServerFrame::ConversationLeft { conversation_id: &conversation.to_string() }.text();
                     self.unfollow(conversation);
                     send(socket, left).await?;
                 }
-                let fresh: Vec<ConversationId> = now.iter().filter(|c| !self.tracks.contains_key(c)).copied().collect();
-                for conversation in fresh {
-                    self.joined(socket, conversation, None).await?;
+                let fresh: Vec<(ConversationId, bool)> =
+                    now.into_iter().filter(|(c, _)| !self.tracks.contains_key(c)).collect();
+                for (conversation, room) in fresh {
+                    self.joined(socket, conversation, room, None).await?;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not re-read conversations after a gap"),
@@ -584,11 +644,13 @@ impl Session {
         Ok(())
     }
 
-    /// The user is in `conversation` now: follow it, then say so.
+    /// The user is in `conversation` (a public room or not) now: follow it,
+    /// then say so.
     async fn joined(
         &mut self,
         socket: &mut WebSocket,
         conversation: ConversationId,
+        room: bool,
         frame: Option<Utf8Bytes>,
     ) -> Result<(), End> {
         if self.tracks.contains_key(&conversation) {
@@ -603,6 +665,9 @@ impl Session {
         if !self.tracks.contains_key(&conversation) {
             // Gone again before we could follow it.
             return Ok(());
+        }
+        if !room && self.audience.insert(conversation) {
+            self.audience_changed();
         }
         let frame = match frame {
             Some(frame) => frame,
@@ -649,7 +714,19 @@ impl Session {
             }
             Kind::Typing { user } | Kind::MemberChanged { user } if *user == self.me() => Ok(()),
             Kind::Typing { .. } | Kind::MemberChanged { .. } | Kind::Plain => send(socket, event.text.clone()).await,
-            Kind::Joined { conversation } => self.joined(socket, *conversation, Some(event.text.clone())).await,
+            Kind::Joined { conversation, room } => {
+                self.joined(socket, *conversation, *room, Some(event.text.clone())).await
+            }
+            Kind::Presence { id } => {
+                if self.presence_seen.contains(id) {
+                    return Ok(());
+                }
+                if self.presence_seen.len() == PRESENCE_SEEN {
+                    self.presence_seen.pop_front();
+                }
+                self.presence_seen.push_back(id.clone());
+                send(socket, event.text.clone()).await
+            }
             Kind::Left { conversation } => {
                 let known = self.tracks.contains_key(conversation);
                 self.unfollow(*conversation);

@@ -31,7 +31,9 @@ async fn serving(channel: GrpcChannel, service: &str) -> Result<(), String> {
     }
 }
 
-/// `GET /readyz`: 200 when every backend answers, else 503 naming them.
+/// `GET /readyz`: 200 when every backend chat needs answers, else 503
+/// naming them. Presence is not needed to chat: its loss is reported as
+/// `degraded`, and the gateway stays in rotation.
 pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
     let b = &s.backends;
     let redis = async {
@@ -42,18 +44,25 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
             None => Ok(()),
         }
     };
-    let (auth, user, conversation, message, redis) = tokio::join!(
+    let (auth, user, conversation, message, presence, redis) = tokio::join!(
         serving(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
         serving(b.user.clone(), "chatterbox.user.v1.UserService"),
         serving(b.conversation.clone(), "chatterbox.conversation.v1.ConversationService"),
         serving(b.message.clone(), "chatterbox.message.v1.MessageService"),
+        serving(b.presence.clone(), "chatterbox.presence.v1.PresenceService"),
         redis,
     );
     let failures: Vec<String> =
         [auth, user, conversation, message, redis].into_iter().filter_map(Result::err).collect();
 
     if failures.is_empty() {
-        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+        match presence {
+            Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
+            Err(degraded) => {
+                tracing::warn!(%degraded, "ready without presence");
+                (StatusCode::OK, Json(json!({"status": "ready", "degraded": [degraded]}))).into_response()
+            }
+        }
     } else {
         tracing::warn!(?failures, "not ready");
         ApiError(Error::unavailable(anyhow::anyhow!(failures.join(", ")))).into_response()

@@ -2,18 +2,27 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use chatterbox_proto::user::v1::{GetMeRequest, GetUserRequest, SearchUsersRequest, UpdateMeRequest};
+use chatterbox_proto::user::v1::{GetMeRequest, GetUserRequest, SearchUsersRequest, UpdateMeRequest, User};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, CurrentUser};
+use crate::routes::presence::with_presence;
 use crate::state::GatewayState;
 use crate::views::{ListView, UserView};
 
 /// `GET /api/v1/users/me`.
 pub(crate) async fn me(State(s): State<GatewayState>, user: CurrentUser) -> ApiResult<Json<UserView>> {
     let profile = s.users.clone().get_me(user.request(GetMeRequest {})?).await?.into_inner();
-    Ok(Json(profile.into()))
+    Ok(Json(one(&s, &user, profile).await))
+}
+
+/// One profile as the API shows it, presence included.
+async fn one(s: &GatewayState, user: &CurrentUser, profile: User) -> UserView {
+    let mut one = [profile];
+    with_presence(s, user, &mut one).await;
+    let [profile] = one;
+    profile.into()
 }
 
 /// A field that may be absent (leave it), null (clear it) or a value.
@@ -37,7 +46,8 @@ pub(crate) async fn update_me(
 ) -> ApiResult<Json<UserView>> {
     let avatar = b.avatar.map(Option::unwrap_or_default);
     let request = user.request(UpdateMeRequest { username: b.username, avatar })?;
-    Ok(Json(s.users.clone().update_me(request).await?.into_inner().into()))
+    let profile = s.users.clone().update_me(request).await?.into_inner();
+    Ok(Json(one(&s, &user, profile).await))
 }
 
 /// `GET /api/v1/users/{id}`: public profile (no email unless it is yours).
@@ -47,7 +57,7 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<UserView>> {
     let profile = s.users.clone().get_user(user.request(GetUserRequest { id })?).await?.into_inner();
-    Ok(Json(profile.into()))
+    Ok(Json(one(&s, &user, profile).await))
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,7 +77,8 @@ pub(crate) async fn search(
 ) -> ApiResult<Json<ListView<UserView>>> {
     let limit = crate::routes::checked_limit(q.limit)?;
     let request = user.request(SearchUsersRequest { prefix: q.search, limit, cursor: q.cursor })?;
-    let page = s.users.clone().search_users(request).await?.into_inner();
+    let mut page = s.users.clone().search_users(request).await?.into_inner();
+    with_presence(&s, &user, &mut page.items).await;
     Ok(Json(ListView {
         items: page.items.into_iter().map(UserView::from).collect(),
         next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),

@@ -42,6 +42,12 @@ pub struct Config {
     /// Seconds between the gateway's WebSocket pings; a peer silent for two
     /// of them is dropped.
     pub ws_heartbeat_secs: u64,
+    /// Seconds a WebSocket connection counts as live after the gateway last
+    /// reported it (gateways report every `ws_heartbeat_secs`, which must be
+    /// shorter); a gateway that dies takes its users offline after this.
+    pub presence_ttl_secs: u64,
+    /// Seconds without activity on any connection before a user is away.
+    pub presence_idle_secs: u64,
     /// Upload cap in bytes.
     pub media_max_bytes: u64,
     /// Largest JSON request body the gateway accepts, in bytes.
@@ -61,6 +67,8 @@ pub struct Config {
     pub conversation_url: Option<String>,
     /// How the gateway reaches the message service (distributed mode).
     pub message_url: Option<String>,
+    /// How the gateway reaches the presence service (distributed mode).
+    pub presence_url: Option<String>,
     /// The auth service's Ed25519 private key (PKCS#8 PEM file); embedded
     /// mode generates one under the data dir when unset.
     pub jwt_private_key_file: Option<PathBuf>,
@@ -99,6 +107,8 @@ impl Default for Config {
             ws_rate_limit: 10,
             ws_allowed_origins: Vec::new(),
             ws_heartbeat_secs: 30,
+            presence_ttl_secs: 90,
+            presence_idle_secs: 300,
             media_max_bytes: 10 * 1024 * 1024,
             http_body_limit_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
@@ -108,6 +118,7 @@ impl Default for Config {
             user_url: None,
             conversation_url: None,
             message_url: None,
+            presence_url: None,
 
             jwt_private_key_file: None,
             jwt_public_key_file: None,
@@ -163,6 +174,11 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
             return Err(ConfigError("token lifetimes must be positive".into()));
+        }
+        if self.ws_heartbeat_secs == 0 || self.presence_ttl_secs <= self.ws_heartbeat_secs {
+            return Err(ConfigError(
+                "presence_ttl_secs must be longer than ws_heartbeat_secs, which must be positive".into(),
+            ));
         }
         if self.grpc_timeout_ms == 0 {
             return Err(ConfigError("grpc_timeout_ms must be positive".into()));

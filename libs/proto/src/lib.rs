@@ -37,6 +37,14 @@ pub mod message {
     }
 }
 
+/// `chatterbox.presence.v1`: online, away, offline.
+pub mod presence {
+    /// Version 1 of the presence API.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.presence.v1");
+    }
+}
+
 /// `chatterbox.events.v1`: what services publish after commit.
 pub mod events {
     /// Version 1 of the event payloads.

@@ -125,6 +125,13 @@ impl Users {
         Ok(Page { items, next_cursor })
     }
 
+    /// Records the user's presence as the presence service saw it change.
+    pub async fn set_presence(&self, user: UserId, status: &str, last_seen_ms: Option<i64>) -> Result<Profile, Error> {
+        let status = Status::parse(status).ok_or_else(|| Error::invalid("status must be online, away or offline"))?;
+        let last_seen = last_seen_ms.map(Timestamp::from_millis);
+        self.store.set_presence(user, status, last_seen).await.map_err(storage)?.ok_or_else(no_such_user)
+    }
+
     /// Changes the caller's username and/or avatar (an empty avatar clears it).
     pub async fn update(&self, user: UserId, username: Option<&str>, avatar: Option<&str>) -> Result<Profile, Error> {
         let username = username.map(Username::parse).transpose()?;

@@ -7,7 +7,7 @@ use chatterbox_identity::{Caller, TokenVerifier, authorize_request};
 use chatterbox_proto::user::v1::user_service_server::{UserService, UserServiceServer};
 use chatterbox_proto::user::v1::{
     CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest, SearchUsersRequest,
-    SearchUsersResponse, UpdateMeRequest, User,
+    SearchUsersResponse, SetPresenceRequest, UpdateMeRequest, User,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::Timestamp;
@@ -92,6 +92,13 @@ impl UserService for UserGrpc {
         let me = self.caller(&request)?.user()?;
         let r = request.into_inner();
         let profile = self.users.update(me, r.username.as_deref(), r.avatar.as_deref()).await?;
+        Ok(Response::new(to_proto(profile, true)))
+    }
+
+    async fn set_presence(&self, request: Request<SetPresenceRequest>) -> Result<Response<User>, Status> {
+        let me = self.caller(&request)?.user()?;
+        let r = request.into_inner();
+        let profile = self.users.set_presence(me, &r.status, r.last_seen_ms).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 }

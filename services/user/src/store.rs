@@ -31,6 +31,16 @@ impl Status {
         }
     }
 
+    /// Reads the API spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(Status::Online),
+            "away" => Some(Status::Away),
+            "offline" => Some(Status::Offline),
+            _ => None,
+        }
+    }
+
     /// Reads a stored spelling; unknown values read as offline.
     pub fn from_stored(s: &str) -> Self {
         match s {
@@ -91,6 +101,14 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
         id: UserId,
         patch: &ProfilePatch,
         now: Timestamp,
+    ) -> Result<Option<Profile>, StoreError>;
+    /// Records presence: the status, and `last_seen` when given (else kept).
+    /// Not a profile edit: `updated_at` stays. `None` if there is no such profile.
+    async fn set_presence(
+        &self,
+        id: UserId,
+        status: Status,
+        last_seen: Option<Timestamp>,
     ) -> Result<Option<Profile>, StoreError>;
     /// Removes a profile (a registration rolled back).
     async fn delete_profile(&self, id: UserId) -> Result<(), StoreError>;

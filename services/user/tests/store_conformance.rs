@@ -34,6 +34,7 @@ chatterbox_testkit::conformance! {
     search_is_a_prefix_range_in_key_order_with_a_cursor,
     search_treats_pattern_characters_literally,
     patches_change_only_what_they_name,
+    presence_changes_status_and_last_seen_but_not_the_profile,
     a_patch_to_a_taken_username_fails_and_changes_nothing,
     deleted_profiles_are_gone,];
 }
@@ -116,6 +117,20 @@ async fn patches_change_only_what_they_name(store: Arc<dyn UserStore>) {
     let after = store.update_profile(p.id, &clear, Timestamp::from_millis(4_000)).await.unwrap().unwrap();
     assert_eq!(after.avatar, None);
     assert_eq!(store.update_profile(UserId::generate(), &clear, Timestamp::from_millis(1)).await.unwrap(), None);
+}
+
+async fn presence_changes_status_and_last_seen_but_not_the_profile(store: Arc<dyn UserStore>) {
+    let p = profile("ann");
+    store.create_profile(&p).await.unwrap();
+    let online = store.set_presence(p.id, Status::Online, None).await.unwrap().unwrap();
+    assert_eq!((online.status, online.last_seen, online.updated_at), (Status::Online, None, p.updated_at));
+    let seen = Timestamp::from_millis(5_000);
+    let offline = store.set_presence(p.id, Status::Offline, Some(seen)).await.unwrap().unwrap();
+    assert_eq!((offline.status, offline.last_seen), (Status::Offline, Some(seen)));
+    let away = store.set_presence(p.id, Status::Away, None).await.unwrap().unwrap();
+    assert_eq!((away.status, away.last_seen), (Status::Away, Some(seen)), "last_seen is kept");
+    assert_eq!(away.username, "ann");
+    assert_eq!(store.set_presence(UserId::generate(), Status::Online, None).await.unwrap(), None);
 }
 
 async fn a_patch_to_a_taken_username_fails_and_changes_nothing(store: Arc<dyn UserStore>) {

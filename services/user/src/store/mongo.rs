@@ -163,6 +163,24 @@ impl UserStore for MongoUserStore {
         }
     }
 
+    async fn set_presence(
+        &self,
+        id: UserId,
+        status: Status,
+        last_seen: Option<Timestamp>,
+    ) -> Result<Option<Profile>, StoreError> {
+        let mut set = doc! {"status": status.as_str()};
+        if let Some(at) = last_seen {
+            set.insert("last_seen", at.millis());
+        }
+        let updated = self
+            .profiles
+            .find_one_and_update(doc! {"_id": id.to_string()}, doc! {"$set": set})
+            .return_document(ReturnDocument::After)
+            .await?;
+        updated.map(Profile::try_from).transpose()
+    }
+
     async fn delete_profile(&self, id: UserId) -> Result<(), StoreError> {
         self.profiles.delete_one(doc! {"_id": id.to_string()}).await?;
         Ok(())

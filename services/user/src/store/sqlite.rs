@@ -161,6 +161,28 @@ impl UserStore for SqliteUserStore {
             .await
     }
 
+    async fn set_presence(
+        &self,
+        id: UserId,
+        status: Status,
+        last_seen: Option<Timestamp>,
+    ) -> Result<Option<Profile>, StoreError> {
+        self.db
+            .call(move |conn| {
+                Ok(conn
+                    .query_row(
+                        &format!(
+                            "UPDATE profiles SET status = ?2, last_seen = COALESCE(?3, last_seen)
+                             WHERE id = ?1 RETURNING {COLUMNS}"
+                        ),
+                        params![id.to_string(), status.as_str(), last_seen.map(Timestamp::millis)],
+                        profile,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
     async fn delete_profile(&self, id: UserId) -> Result<(), StoreError> {
         self.db
             .call(move |conn| {

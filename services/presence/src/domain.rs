@@ -1,0 +1,244 @@
+//! The presence service's decisions: which connections count, when a user's
+//! status changes, who hears of it, and what the user service records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatterbox_errors::Error;
+use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
+use chatterbox_identity::Actor;
+use chatterbox_proto::events::v1::PresenceChanged;
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_runtime::Shutdown;
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+
+use crate::Status;
+use crate::profiles::Profiles;
+use crate::status::decide;
+use crate::store::PresenceStore;
+
+/// Most users one presence query may name.
+pub const MAX_QUERY: usize = 100;
+/// Most conversations that hear one user's changes.
+pub const MAX_AUDIENCE: usize = 10_000;
+/// Expired connections handled per sweep round.
+const SWEEP_BATCH: usize = 512;
+
+/// Timing of presence.
+#[derive(Debug, Clone, Copy)]
+pub struct PresenceSettings {
+    /// How long a connection counts as live after its last beat; gateways
+    /// beat more often than this.
+    pub ttl: Duration,
+    /// How long without activity before a user counts as away.
+    pub idle: Duration,
+}
+
+/// A user's presence as others see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceView {
+    /// Whose.
+    pub user: UserId,
+    /// Online, away or offline.
+    pub status: Status,
+    /// When their last connection ended, if ever.
+    pub last_seen_ms: Option<i64>,
+}
+
+/// The presence domain.
+#[derive(Debug)]
+pub struct Presence {
+    store: Arc<dyn PresenceStore>,
+    profiles: Arc<dyn Profiles>,
+    events: Arc<dyn EventBus>,
+    settings: PresenceSettings,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn unavailable(e: anyhow::Error) -> Error {
+    Error::unavailable(e.context("presence store"))
+}
+
+/// A gateway's connection id: a ULID, so it is safe inside store keys.
+fn connection_id(id: &str) -> Result<String, Error> {
+    ulid::Ulid::from_string(id)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::invalid("connection_id must be a connection id"))
+}
+
+impl Presence {
+    /// The domain over its store, the user service and the bus.
+    pub fn new(
+        store: Arc<dyn PresenceStore>,
+        profiles: Arc<dyn Profiles>,
+        events: Arc<dyn EventBus>,
+        settings: PresenceSettings,
+    ) -> Self {
+        Self { store, profiles, events, settings }
+    }
+
+    fn expiry(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_add(millis(self.settings.ttl))
+    }
+
+    /// A connection of the caller opened; `audience` (conversation ids)
+    /// replaces the conversations that hear the caller's changes.
+    pub async fn connect(&self, actor: &Actor, connection: &str, audience: &[String]) -> Result<PresenceView, Error> {
+        let connection = connection_id(connection)?;
+        if audience.len() > MAX_AUDIENCE {
+            return Err(Error::invalid(format!("audience is limited to {MAX_AUDIENCE} conversations")));
+        }
+        let audience = audience
+            .iter()
+            .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("audience must list conversation ids")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = Timestamp::now().millis();
+        self.store.set_audience(actor.id, &audience).await.map_err(unavailable)?;
+        self.store.beat(actor.id, &connection, now, self.expiry(now), true).await.map_err(unavailable)?;
+        self.settle(actor.id, Some(&actor.token), None, now).await
+    }
+
+    /// A connection of the caller is alive; `active` if its user did
+    /// something since the previous beat.
+    pub async fn heartbeat(&self, actor: &Actor, connection: &str, active: bool) -> Result<PresenceView, Error> {
+        let connection = connection_id(connection)?;
+        let now = Timestamp::now().millis();
+        self.store.beat(actor.id, &connection, now, self.expiry(now), active).await.map_err(unavailable)?;
+        self.settle(actor.id, Some(&actor.token), None, now).await
+    }
+
+    /// A connection of the caller closed.
+    pub async fn disconnect(&self, actor: &Actor, connection: &str) -> Result<PresenceView, Error> {
+        let connection = connection_id(connection)?;
+        let now = Timestamp::now().millis();
+        let removed = self.store.remove(actor.id, &connection).await.map_err(unavailable)?;
+        let mut last_seen = None;
+        if removed && self.store.connections(actor.id, now).await.map_err(unavailable)?.is_empty() {
+            self.store.set_last_seen(actor.id, now).await.map_err(unavailable)?;
+            last_seen = Some(now);
+        }
+        self.settle(actor.id, Some(&actor.token), last_seen, now).await
+    }
+
+    /// What the caller says: `away` or `offline` (appear offline) stays until
+    /// they say `online`, which lets activity decide again.
+    pub async fn set_status(&self, actor: &Actor, status: &str) -> Result<PresenceView, Error> {
+        let status = Status::parse(status).ok_or_else(|| Error::invalid("status must be online, away or offline"))?;
+        let chosen = (status != Status::Online).then_some(status);
+        self.store.set_chosen(actor.id, chosen).await.map_err(unavailable)?;
+        self.settle(actor.id, Some(&actor.token), None, Timestamp::now().millis()).await
+    }
+
+    /// The presence of each of `users`, in order; strangers read as offline.
+    pub async fn get(&self, users: &[String]) -> Result<Vec<PresenceView>, Error> {
+        if users.len() > MAX_QUERY {
+            return Err(Error::invalid(format!("at most {MAX_QUERY} users per query")));
+        }
+        let users = users
+            .iter()
+            .map(|id| UserId::parse(id).map_err(|_| Error::invalid("user_ids must list user ids")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = Timestamp::now().millis();
+        let idle = millis(self.settings.idle);
+        let found = self.store.presence_of(&users, now).await.map_err(unavailable)?;
+        Ok(users
+            .into_iter()
+            .zip(found)
+            .map(|(user, (live, record))| PresenceView {
+                user,
+                status: decide(&live, &record, now, idle),
+                last_seen_ms: record.last_seen_ms,
+            })
+            .collect())
+    }
+
+    /// Decides the user's status now; if it changed, tells their
+    /// conversations and (with their token) the user service. `last_seen` is
+    /// set when their last connection just ended.
+    async fn settle(
+        &self,
+        user: UserId,
+        token: Option<&str>,
+        last_seen: Option<i64>,
+        now: i64,
+    ) -> Result<PresenceView, Error> {
+        let live = self.store.connections(user, now).await.map_err(unavailable)?;
+        let record = self.store.record(user).await.map_err(unavailable)?;
+        let status = decide(&live, &record, now, millis(self.settings.idle));
+        let view = PresenceView { user, status, last_seen_ms: record.last_seen_ms };
+        let before = self.store.swap_announced(user, status).await.map_err(unavailable)?;
+        // A user never announced counts as offline already.
+        let changed = before.unwrap_or(Status::Offline) != status;
+        if changed {
+            let event = Event::PresenceChanged(PresenceChanged {
+                user_id: user.to_string(),
+                status: status.as_str().to_owned(),
+                last_seen_ms: view.last_seen_ms,
+            });
+            let topics: Vec<Topic> = record.audience.iter().copied().map(Topic::Conversation).collect();
+            if !topics.is_empty() {
+                publish_after_commit(self.events.as_ref(), &topics, &envelope(event, Timestamp::from_millis(now)))
+                    .await;
+            }
+        }
+        if let Some(token) = token
+            && (changed || last_seen.is_some())
+            && let Err(e) = self.profiles.record(token, status, last_seen).await
+        {
+            // The profile catches up at the next change; presence itself is right.
+            tracing::warn!(%user, error = %e, "could not record presence in the user service");
+        }
+        Ok(view)
+    }
+
+    /// Ends the connections that expired without closing (their gateway
+    /// died); returns how many.
+    pub async fn sweep_once(&self) -> anyhow::Result<usize> {
+        let now = Timestamp::now().millis();
+        let expired = self.store.sweep(now, SWEEP_BATCH).await?;
+        let count = expired.len();
+        // The last beat of each user's latest connection is when they were last seen.
+        let mut last_beat: BTreeMap<UserId, i64> = BTreeMap::new();
+        for e in expired {
+            let beat = e.expires_at_ms.saturating_sub(millis(self.settings.ttl));
+            last_beat.entry(e.user).and_modify(|at| *at = (*at).max(beat)).or_insert(beat);
+        }
+        for (user, beat) in last_beat {
+            if self.store.connections(user, now).await?.is_empty() {
+                self.store.set_last_seen(user, beat).await?;
+            }
+            if let Err(e) = self.settle(user, None, None, now).await {
+                tracing::warn!(%user, error = %e, "could not settle an expired connection");
+            }
+        }
+        Ok(count)
+    }
+
+    /// Sweeps expired connections until `shutdown`; several replicas may
+    /// sweep at once (each expired connection is claimed by one).
+    pub async fn run_sweeper(self: Arc<Self>, shutdown: Shutdown) {
+        let period = (self.settings.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.requested() => return,
+                _ = tick.tick() => {}
+            }
+            loop {
+                match self.sweep_once().await {
+                    Ok(n) if n == SWEEP_BATCH => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "presence sweep failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The presence domain on the in-memory store (the embedded mode): what a
+//! crash leaves behind expires, and changes are announced once and recorded.
+
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chatterbox_errors::Error;
+use chatterbox_events::{EventBus, MemoryBus, Received, Topic};
+use chatterbox_identity::Actor;
+use chatterbox_presence::{MemoryPresenceStore, Presence, PresenceSettings, Profiles, Status};
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_types::{ConversationId, UserId};
+
+/// What the user service was told: status and last seen.
+#[derive(Debug, Default)]
+struct Recorded(Mutex<Vec<(Status, Option<i64>)>>);
+
+#[async_trait::async_trait]
+impl Profiles for Recorded {
+    async fn record(&self, _token: &str, status: Status, last_seen_ms: Option<i64>) -> Result<(), Error> {
+        self.0.lock().unwrap().push((status, last_seen_ms));
+        Ok(())
+    }
+}
+
+struct Setup {
+    presence: Arc<Presence>,
+    recorded: Arc<Recorded>,
+    events: Box<dyn chatterbox_events::Subscription>,
+    actor: Actor,
+    conversation: ConversationId,
+}
+
+async fn setup(ttl: Duration) -> Setup {
+    let bus = Arc::new(MemoryBus::new());
+    let recorded = Arc::new(Recorded::default());
+    let settings = PresenceSettings { ttl, idle: Duration::from_secs(60) };
+    let presence =
+        Arc::new(Presence::new(Arc::new(MemoryPresenceStore::new()), recorded.clone(), bus.clone(), settings));
+    let conversation = ConversationId::generate();
+    let mut events = bus.subscription().await.unwrap();
+    events.subscribe(&[Topic::Conversation(conversation)]).await.unwrap();
+    let actor = Actor { id: UserId::generate(), token: "token".into() };
+    Setup { presence, recorded, events, actor, conversation }
+}
+
+async fn next_status(events: &mut Box<dyn chatterbox_events::Subscription>) -> (String, Option<i64>) {
+    let received = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap();
+    let Received::Event { envelope, .. } = received else { panic!("expected an event, got {received:?}") };
+    let Some(Event::PresenceChanged(e)) = envelope.event else { panic!("expected presence, got {envelope:?}") };
+    (e.status, e.last_seen_ms)
+}
+
+fn connection() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+#[tokio::test]
+async fn connections_of_a_crashed_gateway_expire_and_the_user_goes_offline() {
+    let mut s = setup(Duration::from_millis(300)).await;
+    let opened = s.presence.connect(&s.actor, &connection(), &[s.conversation.to_string()]).await.unwrap();
+    assert_eq!(opened.status, Status::Online);
+    assert_eq!(next_status(&mut s.events).await, ("online".into(), None));
+    let reported_at = chatterbox_types::Timestamp::now().millis();
+
+    // Nothing more is heard of the connection: before its expiry it still counts.
+    assert_eq!(s.presence.sweep_once().await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(s.presence.sweep_once().await.unwrap(), 1);
+    let (status, last_seen) = next_status(&mut s.events).await;
+    assert_eq!(status, "offline");
+    let last_seen = last_seen.unwrap();
+    assert!((reported_at - 100..=reported_at).contains(&last_seen), "last seen at its last report: {last_seen}");
+    let now = s.presence.get(&[s.actor.id.to_string()]).await.unwrap();
+    assert_eq!((now[0].status, now[0].last_seen_ms), (Status::Offline, Some(last_seen)));
+    assert_eq!(s.presence.sweep_once().await.unwrap(), 0, "swept once");
+}
+
+#[tokio::test]
+async fn changes_are_announced_once_and_recorded_with_the_users_token() {
+    let mut s = setup(Duration::from_secs(30)).await;
+    let (phone, laptop) = (connection(), connection());
+    let audience = [s.conversation.to_string()];
+    s.presence.connect(&s.actor, &phone, &audience).await.unwrap();
+    s.presence.connect(&s.actor, &laptop, &audience).await.unwrap();
+    s.presence.heartbeat(&s.actor, &laptop, false).await.unwrap();
+    assert_eq!(s.presence.disconnect(&s.actor, &phone).await.unwrap().status, Status::Online);
+    // A second close of the same connection changes nothing.
+    assert_eq!(s.presence.disconnect(&s.actor, &phone).await.unwrap().status, Status::Online);
+    let closed = s.presence.disconnect(&s.actor, &laptop).await.unwrap();
+    assert_eq!(closed.status, Status::Offline);
+    let last_seen = closed.last_seen_ms.unwrap();
+
+    assert_eq!(next_status(&mut s.events).await, ("online".into(), None));
+    assert_eq!(next_status(&mut s.events).await, ("offline".into(), Some(last_seen)));
+    assert!(tokio::time::timeout(Duration::from_millis(200), s.events.next()).await.is_err(), "nothing else");
+    let recorded = s.recorded.0.lock().unwrap().clone();
+    assert_eq!(recorded, [(Status::Online, None), (Status::Offline, Some(last_seen))]);
+}
+
+#[tokio::test]
+async fn connection_ids_and_audiences_are_checked() {
+    let s = setup(Duration::from_secs(30)).await;
+    let bad_id = s.presence.connect(&s.actor, "../../etc", &[]).await.unwrap_err();
+    assert_eq!(bad_id.code(), chatterbox_errors::Code::InvalidArgument);
+    let bad_audience = s.presence.connect(&s.actor, &connection(), &["nope".into()]).await.unwrap_err();
+    assert_eq!(bad_audience.code(), chatterbox_errors::Code::InvalidArgument);
+    let now = s.presence.get(&[s.actor.id.to_string()]).await.unwrap();
+    assert_eq!(now[0].status, Status::Offline, "refused input changes nothing");
+}
