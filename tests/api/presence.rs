@@ -98,9 +98,11 @@ async fn away_when_said_or_idle_and_online_again(backend: Backend) {
     assert_eq!(said.await.status(), StatusCode::NO_CONTENT);
     assert_eq!(bob_ws.presence_of(&alice.id).await["status"], "away");
     assert_eq!(status_of(&app, &bob, &alice).await, "away");
-    // Activity does not override what she said.
+    // Activity does not override what she said (activity is reported at
+    // the next heartbeat: wait for two).
     alice_ws.send(json!({"type": "typing", "conversation_id": conversation, "state": "start"})).await;
-    bob_ws.no_presence_of(&alice.id).await;
+    bob_ws.no_presence_for(&alice.id, Duration::from_millis(2_500)).await;
+    alice_ws.sync().await;
 
     // Said over the socket.
     alice_ws.send(json!({"type": "presence.set", "id": 1, "status": "online"})).await;
@@ -137,7 +139,9 @@ async fn presence_events_reach_conversation_partners_only(backend: Backend) {
     let alice = app.register("alice").await;
     let (bob, dave, carol) = (app.register("bob").await, app.register("dave").await, app.register("carol").await);
     app.direct(&alice, &bob).await;
+    // Dave shares two conversations with her: he still hears each change once.
     app.group(&dave, "band", &[&alice]).await;
+    app.direct(&dave, &alice).await;
     // Carol only shares a public room with alice: rooms do not carry presence.
     let room = app.post_as("/api/v1/rooms", &carol.access_token, json!({"name": "lobby"})).await;
     assert_eq!(room.status(), StatusCode::CREATED);
@@ -148,7 +152,7 @@ async fn presence_events_reach_conversation_partners_only(backend: Backend) {
     let mut bob_ws = app.ws(&bob).await.watch_presence();
     let mut dave_ws = app.ws(&dave).await.watch_presence();
     let mut carol_ws = app.ws(&carol).await.watch_presence();
-    let alice_ws = app.ws(&alice).await;
+    let mut alice_ws = app.ws(&alice).await;
     for ws in [&mut bob_ws, &mut dave_ws] {
         let event = ws.presence_of(&alice.id).await;
         assert_eq!(event["status"], "online");
@@ -162,6 +166,8 @@ async fn presence_events_reach_conversation_partners_only(backend: Backend) {
     let mut erin_ws = app.ws(&erin).await.watch_presence();
     app.direct(&erin, &alice).await;
     erin_ws.expect("conversation.joined").await;
+    // Once her session has the conversation, it tells presence before it closes.
+    alice_ws.expect("conversation.joined").await;
     drop(alice_ws);
     for ws in [&mut bob_ws, &mut dave_ws, &mut erin_ws] {
         assert_eq!(ws.presence_of(&alice.id).await["status"], "offline");

@@ -91,7 +91,12 @@ impl Ws {
 
     /// Asserts that no `presence` frame about `user_id` arrives for a while.
     pub async fn no_presence_of(&mut self, user_id: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(600);
+        self.no_presence_for(user_id, Duration::from_millis(600)).await;
+    }
+
+    /// Asserts that no `presence` frame about `user_id` arrives for `wait`.
+    pub async fn no_presence_for(&mut self, user_id: &str, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
         while let Some(frame) = self.try_next(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
             assert!(!(frame["type"] == "presence" && frame["user_id"] == user_id), "unexpected {frame}");
         }

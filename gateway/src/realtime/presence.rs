@@ -1,91 +1,141 @@
 //! A session's reports to the presence service: opened (with the
-//! conversations that hear about the user), alive every heartbeat (with
-//! whether the user did anything), closed. One task per session sends them
-//! in order, off the session's path: a slow or absent presence service never
-//! holds up chat, and what it misses it recovers from the next report (or,
-//! for a lost close, from the connection's expiry).
+//! conversations that hear about the user; repeated when they change), alive
+//! every heartbeat (with whether the user did anything), closed. One task per
+//! session sends them in order, off the session's path: a slow or absent
+//! presence service never holds up chat. Reports waiting to be sent merge
+//! (the latest audience wins, activity accumulates), so none is dropped and
+//! the close always goes out last.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::presence::v1::presence_service_client::PresenceServiceClient;
 use chatterbox_proto::presence::v1::{ConnectionAliveRequest, ConnectionClosedRequest, ConnectionOpenedRequest};
 use chatterbox_runtime::GrpcChannel;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, oneshot};
 
-/// Reports a session may queue before newer ones are dropped.
-const QUEUE: usize = 8;
+/// How long `ready` waits for presence to have the connection (so that a
+/// client's later close cannot overtake its open); chat goes on after that.
+const REGISTER_WAIT: Duration = Duration::from_millis(500);
 
-/// What happened to the connection.
-#[derive(Debug)]
-enum Report {
-    /// Opened, or its audience changed (the call is an idempotent upsert).
-    Opened { audience: Vec<String> },
-    /// Still there; `active` if the user did something since the last one.
-    Alive { active: bool },
-    /// Gone.
-    Closed,
+/// What is still to be reported.
+#[derive(Debug, Default)]
+struct Pending {
+    /// The latest audience, if it changed since the last report.
+    audience: Option<Vec<String>>,
+    /// A heartbeat to report, and whether the user did anything since the last one.
+    alive: Option<bool>,
+    /// The connection is gone: report it and stop.
+    closed: bool,
+    /// The session's current token.
+    token: String,
 }
 
-/// The sending half, owned by the session.
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn update(&self, token: &str, change: impl FnOnce(&mut Pending)) {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            change(&mut pending);
+            token.clone_into(&mut pending.token);
+        }
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Pending {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+/// The session's handle on its reporting task.
 #[derive(Debug)]
 pub(crate) struct Reporter {
-    queue: mpsc::Sender<(Report, String)>,
+    shared: Arc<Shared>,
 }
 
 impl Reporter {
-    /// Starts the task reporting `connection_id` to `client`.
-    pub(crate) fn start(client: PresenceServiceClient<GrpcChannel>, connection_id: String) -> Self {
-        let (queue, reports) = mpsc::channel(QUEUE);
-        tokio::spawn(report(client, connection_id, reports));
-        Self { queue }
+    /// Starts reporting `connection_id`, opened with `audience`; returns
+    /// once presence has answered that first report, or after a short wait.
+    pub(crate) async fn start(
+        client: PresenceServiceClient<GrpcChannel>,
+        connection_id: String,
+        audience: Vec<String>,
+        token: &str,
+    ) -> Self {
+        let shared = Arc::new(Shared::default());
+        shared.update(token, |p| p.audience = Some(audience));
+        let (registered, answered) = oneshot::channel();
+        tokio::spawn(report(client, connection_id, shared.clone(), registered));
+        let _ = tokio::time::timeout(REGISTER_WAIT, answered).await;
+        Self { shared }
     }
 
-    /// The connection is open and `audience` (conversation ids) hears about its user.
-    pub(crate) fn opened(&self, audience: Vec<String>, token: &str) {
-        self.queue(Report::Opened { audience }, token);
+    /// The conversations that hear about the user changed.
+    pub(crate) fn audience(&self, audience: Vec<String>, token: &str) {
+        self.shared.update(token, |p| p.audience = Some(audience));
     }
 
     /// The connection is alive.
     pub(crate) fn alive(&self, active: bool, token: &str) {
-        self.queue(Report::Alive { active }, token);
+        self.shared.update(token, |p| p.alive = Some(p.alive.unwrap_or(false) || active));
     }
 
-    /// The connection closed; the task ends after sending it.
+    /// The connection closed; the task ends after reporting it.
     pub(crate) fn closed(self, token: &str) {
-        self.queue(Report::Closed, token);
-    }
-
-    fn queue(&self, report: Report, token: &str) {
-        if let Err(e) = self.queue.try_send((report, token.to_owned())) {
-            tracing::debug!(error = %e, "presence report dropped: the presence service is behind");
-        }
+        self.shared.update(token, |p| p.closed = true);
     }
 }
 
 async fn report(
     mut client: PresenceServiceClient<GrpcChannel>,
     connection_id: String,
-    mut reports: mpsc::Receiver<(Report, String)>,
+    shared: Arc<Shared>,
+    registered: oneshot::Sender<()>,
 ) {
-    while let Some((report, token)) = reports.recv().await {
-        let connection_id = connection_id.clone();
-        let sent = match report {
-            Report::Opened { audience } => {
-                match with_bearer(ConnectionOpenedRequest { connection_id, audience }, &token) {
-                    Ok(request) => client.connection_opened(request).await.map(drop),
-                    Err(e) => Err(e.into()),
-                }
+    let mut registered = Some(registered);
+    loop {
+        shared.wake.notified().await;
+        let Pending { audience, alive, closed, token } = shared.take();
+        if let Some(audience) = audience {
+            let request = ConnectionOpenedRequest { connection_id: connection_id.clone(), audience };
+            let sent = match with_bearer(request, &token) {
+                Ok(request) => client.connection_opened(request).await.map(drop),
+                Err(e) => Err(e.into()),
+            };
+            log_failure(sent);
+            if let Some(registered) = registered.take() {
+                let _ = registered.send(());
             }
-            Report::Alive { active } => match with_bearer(ConnectionAliveRequest { connection_id, active }, &token) {
+        }
+        if let Some(active) = alive.filter(|_| !closed) {
+            let request = ConnectionAliveRequest { connection_id: connection_id.clone(), active };
+            let sent = match with_bearer(request, &token) {
                 Ok(request) => client.connection_alive(request).await.map(drop),
                 Err(e) => Err(e.into()),
-            },
-            Report::Closed => match with_bearer(ConnectionClosedRequest { connection_id }, &token) {
+            };
+            log_failure(sent);
+        }
+        if closed {
+            let request = ConnectionClosedRequest { connection_id };
+            let sent = match with_bearer(request, &token) {
                 Ok(request) => client.connection_closed(request).await.map(drop),
                 Err(e) => Err(e.into()),
-            },
-        };
-        if let Err(status) = sent {
-            tracing::debug!(%status, "presence report failed");
+            };
+            log_failure(sent);
+            return;
         }
+    }
+}
+
+fn log_failure(sent: Result<(), tonic::Status>) {
+    if let Err(status) = sent {
+        // Presence recovers from the next report, or from the connection's expiry.
+        tracing::debug!(%status, "presence report failed");
     }
 }

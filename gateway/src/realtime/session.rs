@@ -224,16 +224,17 @@ impl Session {
         let tracks = &self.tracks;
         self.audience =
             listed.into_iter().filter(|(id, room)| !room && tracks.contains_key(id)).map(|(id, _)| id).collect();
-        let reporter = Reporter::start(self.state.presence.clone(), self.connection_id.clone());
-        reporter.opened(self.audience.iter().map(ToString::to_string).collect(), &self.credentials.token);
-        self.reporter = Some(reporter);
+        let audience = self.audience.iter().map(ToString::to_string).collect();
+        let client = self.state.presence.clone();
+        self.reporter =
+            Some(Reporter::start(client, self.connection_id.clone(), audience, &self.credentials.token).await);
         Ok(())
     }
 
     /// Tells presence who hears about the user now that `audience` changed.
     fn audience_changed(&self) {
         if let Some(reporter) = &self.reporter {
-            reporter.opened(self.audience.iter().map(ToString::to_string).collect(), &self.credentials.token);
+            reporter.audience(self.audience.iter().map(ToString::to_string).collect(), &self.credentials.token);
         }
     }
 

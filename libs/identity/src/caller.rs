@@ -69,6 +69,18 @@ pub fn authenticate_user<T>(request: &tonic::Request<T>, verifier: &TokenVerifie
     Ok(Actor { id, token: token.to_owned() })
 }
 
+/// The end user of a request that only ends something their token opened
+/// (closing a connection): the token may have expired up to `grace` ago.
+pub fn authenticate_user_expired_within<T>(
+    request: &tonic::Request<T>,
+    verifier: &TokenVerifier,
+    grace: std::time::Duration,
+) -> Result<Actor, Error> {
+    let token = request_token(request)?;
+    let id = verifier.verify_expired_within(token, grace)?.user()?;
+    Ok(Actor { id, token: token.to_owned() })
+}
+
 /// Wraps a message in a request that carries the caller's token onward.
 pub fn with_bearer<T>(message: T, token: &str) -> Result<tonic::Request<T>, Error> {
     let mut request = tonic::Request::new(message);

@@ -12,7 +12,9 @@ mod keys;
 mod signer;
 mod verifier;
 
-pub use caller::{Actor, Caller, authenticate_user, authorize_request, bearer_token, with_bearer};
+pub use caller::{
+    Actor, Caller, authenticate_user, authenticate_user_expired_within, authorize_request, bearer_token, with_bearer,
+};
 pub use keys::{KeyPair, generate_keypair, load_or_generate_keypair, load_public_key};
 pub use signer::TokenSigner;
 pub use verifier::TokenVerifier;

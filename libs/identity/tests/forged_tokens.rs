@@ -107,4 +107,9 @@ fn a_remembered_token_still_expires_and_its_forgeries_are_still_refused() {
     assert!(verifier.verify(&parts.join(".")).is_err());
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert!(verifier.verify(&token).is_err(), "expiry is checked on every use");
+    // Only ending what the token opened may use it a little longer; forgeries never.
+    let grace = std::time::Duration::from_secs(60);
+    assert_eq!(verifier.verify_expired_within(&token, grace).unwrap(), Caller::User(user));
+    assert!(verifier.verify_expired_within(&token, std::time::Duration::ZERO).is_err());
+    assert!(verifier.verify_expired_within(&parts.join("."), grace).is_err());
 }

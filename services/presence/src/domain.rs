@@ -24,6 +24,9 @@ pub const MAX_QUERY: usize = 100;
 pub const MAX_AUDIENCE: usize = 10_000;
 /// Expired connections handled per sweep round.
 const SWEEP_BATCH: usize = 512;
+/// Locks that serialise the changes of one user in this process (users
+/// share them by hash; a user's changes never interleave).
+const LOCK_STRIPES: usize = 64;
 
 /// Timing of presence.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,7 @@ pub struct Presence {
     profiles: Arc<dyn Profiles>,
     events: Arc<dyn EventBus>,
     settings: PresenceSettings,
+    stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -78,15 +82,27 @@ impl Presence {
         events: Arc<dyn EventBus>,
         settings: PresenceSettings,
     ) -> Self {
-        Self { store, profiles, events, settings }
+        let stripes = (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Self { store, profiles, events, settings, stripes }
+    }
+
+    /// Holds `user`'s stripe: reading the connections, deciding, announcing
+    /// and recording happen as one step per user (in this process).
+    async fn lock(&self, user: UserId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        user.hash(&mut hasher);
+        let stripe = (hasher.finish() % LOCK_STRIPES as u64) as usize;
+        self.stripes[stripe].lock().await
     }
 
     fn expiry(&self, now_ms: i64) -> i64 {
         now_ms.saturating_add(millis(self.settings.ttl))
     }
 
-    /// A connection of the caller opened; `audience` (conversation ids)
-    /// replaces the conversations that hear the caller's changes.
+    /// A connection of the caller opened (a new one counts as active), or
+    /// its `audience` (conversation ids) changed: the conversations that
+    /// hear the caller's changes are replaced.
     pub async fn connect(&self, actor: &Actor, connection: &str, audience: &[String]) -> Result<PresenceView, Error> {
         let connection = connection_id(connection)?;
         if audience.len() > MAX_AUDIENCE {
@@ -96,32 +112,45 @@ impl Presence {
             .iter()
             .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("audience must list conversation ids")))
             .collect::<Result<Vec<_>, _>>()?;
+        let _serial = self.lock(actor.id).await;
         let now = Timestamp::now().millis();
         self.store.set_audience(actor.id, &audience).await.map_err(unavailable)?;
-        self.store.beat(actor.id, &connection, now, self.expiry(now), true).await.map_err(unavailable)?;
-        self.settle(actor.id, Some(&actor.token), None, now).await
+        self.store.beat(actor.id, &connection, now, self.expiry(now), false).await.map_err(unavailable)?;
+        self.settle(actor.id, Some(&actor.token), now).await
     }
 
     /// A connection of the caller is alive; `active` if its user did
     /// something since the previous beat.
     pub async fn heartbeat(&self, actor: &Actor, connection: &str, active: bool) -> Result<PresenceView, Error> {
         let connection = connection_id(connection)?;
+        let _serial = self.lock(actor.id).await;
         let now = Timestamp::now().millis();
         self.store.beat(actor.id, &connection, now, self.expiry(now), active).await.map_err(unavailable)?;
-        self.settle(actor.id, Some(&actor.token), None, now).await
+        self.settle(actor.id, Some(&actor.token), now).await
     }
 
-    /// A connection of the caller closed.
+    /// A connection of the caller closed. (Its token may have just expired:
+    /// the transport accepts that for closing.)
     pub async fn disconnect(&self, actor: &Actor, connection: &str) -> Result<PresenceView, Error> {
         let connection = connection_id(connection)?;
+        let _serial = self.lock(actor.id).await;
         let now = Timestamp::now().millis();
-        let removed = self.store.remove(actor.id, &connection).await.map_err(unavailable)?;
-        let mut last_seen = None;
-        if removed && self.store.connections(actor.id, now).await.map_err(unavailable)?.is_empty() {
-            self.store.set_last_seen(actor.id, now).await.map_err(unavailable)?;
-            last_seen = Some(now);
+        if self.store.remove(actor.id, &connection).await.map_err(unavailable)? {
+            self.last_connection_ended(actor.id, now, now).await.map_err(unavailable)?;
         }
-        self.settle(actor.id, Some(&actor.token), last_seen, now).await
+        self.settle(actor.id, Some(&actor.token), now).await
+    }
+
+    /// Records `seen` as when the user was last seen if they have no live
+    /// connection left, unless they chose to appear offline (then their
+    /// comings and goings stay private).
+    async fn last_connection_ended(&self, user: UserId, seen: i64, now: i64) -> anyhow::Result<()> {
+        if self.store.connections(user, now).await?.is_empty()
+            && self.store.record(user).await?.chosen != Some(Status::Offline)
+        {
+            self.store.set_last_seen(user, seen).await?;
+        }
+        Ok(())
     }
 
     /// What the caller says: `away` or `offline` (appear offline) stays until
@@ -129,8 +158,9 @@ impl Presence {
     pub async fn set_status(&self, actor: &Actor, status: &str) -> Result<PresenceView, Error> {
         let status = Status::parse(status).ok_or_else(|| Error::invalid("status must be online, away or offline"))?;
         let chosen = (status != Status::Online).then_some(status);
+        let _serial = self.lock(actor.id).await;
         self.store.set_chosen(actor.id, chosen).await.map_err(unavailable)?;
-        self.settle(actor.id, Some(&actor.token), None, Timestamp::now().millis()).await
+        self.settle(actor.id, Some(&actor.token), Timestamp::now().millis()).await
     }
 
     /// The presence of each of `users`, in order; strangers read as offline.
@@ -156,16 +186,11 @@ impl Presence {
             .collect())
     }
 
-    /// Decides the user's status now; if it changed, tells their
-    /// conversations and (with their token) the user service. `last_seen` is
-    /// set when their last connection just ended.
-    async fn settle(
-        &self,
-        user: UserId,
-        token: Option<&str>,
-        last_seen: Option<i64>,
-        now: i64,
-    ) -> Result<PresenceView, Error> {
+    /// Decides the user's status now (their stripe held); if it changed,
+    /// tells their conversations and, with their token, the user service
+    /// (status and `last_seen`, so a profile missed while no token was at
+    /// hand catches up at the next change).
+    async fn settle(&self, user: UserId, token: Option<&str>, now: i64) -> Result<PresenceView, Error> {
         let live = self.store.connections(user, now).await.map_err(unavailable)?;
         let record = self.store.record(user).await.map_err(unavailable)?;
         let status = decide(&live, &record, now, millis(self.settings.idle));
@@ -179,15 +204,16 @@ impl Presence {
                 status: status.as_str().to_owned(),
                 last_seen_ms: view.last_seen_ms,
             });
-            let topics: Vec<Topic> = record.audience.iter().copied().map(Topic::Conversation).collect();
+            let audience = self.store.audience(user).await.map_err(unavailable)?;
+            let topics: Vec<Topic> = audience.into_iter().map(Topic::Conversation).collect();
             if !topics.is_empty() {
                 publish_after_commit(self.events.as_ref(), &topics, &envelope(event, Timestamp::from_millis(now)))
                     .await;
             }
         }
         if let Some(token) = token
-            && (changed || last_seen.is_some())
-            && let Err(e) = self.profiles.record(token, status, last_seen).await
+            && changed
+            && let Err(e) = self.profiles.record(token, status, view.last_seen_ms).await
         {
             // The profile catches up at the next change; presence itself is right.
             tracing::warn!(%user, error = %e, "could not record presence in the user service");
@@ -208,10 +234,12 @@ impl Presence {
             last_beat.entry(e.user).and_modify(|at| *at = (*at).max(beat)).or_insert(beat);
         }
         for (user, beat) in last_beat {
-            if self.store.connections(user, now).await?.is_empty() {
-                self.store.set_last_seen(user, beat).await?;
+            // One user's failure must not cost the others their announcement.
+            let _serial = self.lock(user).await;
+            if let Err(e) = self.last_connection_ended(user, beat, now).await {
+                tracing::warn!(%user, error = %e, "could not record when an expired connection was last seen");
             }
-            if let Err(e) = self.settle(user, None, None, now).await {
+            if let Err(e) = self.settle(user, None, now).await {
                 tracing::warn!(%user, error = %e, "could not settle an expired connection");
             }
         }

@@ -3,7 +3,13 @@
 
 use std::sync::Arc;
 
-use chatterbox_identity::{Actor, TokenVerifier, authenticate_user, authorize_request};
+use std::future::Future;
+use std::time::Duration;
+
+use chatterbox_errors::Error;
+use chatterbox_identity::{
+    Actor, TokenVerifier, authenticate_user, authenticate_user_expired_within, authorize_request,
+};
 use chatterbox_proto::presence::v1::presence_service_server::{PresenceService, PresenceServiceServer};
 use chatterbox_proto::presence::v1::{
     ConnectionAliveRequest, ConnectionClosedRequest, ConnectionOpenedRequest, GetPresenceRequest, GetPresenceResponse,
@@ -37,30 +43,43 @@ fn to_proto(view: PresenceView) -> PresenceState {
 
 type Answer = Result<Response<PresenceState>, Status>;
 
+/// How long after its token expired a session may still report its close
+/// (sessions end when their token does).
+const CLOSE_GRACE: Duration = Duration::from_secs(600);
+
+/// Runs a change to completion even if the caller gives up waiting: a
+/// status decided and marked announced must also be published and recorded.
+async fn to_completion(work: impl Future<Output = Result<PresenceView, Error>> + Send + 'static) -> Answer {
+    match tokio::spawn(work).await {
+        Ok(outcome) => Ok(Response::new(to_proto(outcome?))),
+        Err(e) => Err(Error::internal(e).into()),
+    }
+}
+
 #[tonic::async_trait]
 impl PresenceService for PresenceGrpc {
     async fn connection_opened(&self, request: Request<ConnectionOpenedRequest>) -> Answer {
         let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(to_proto(self.presence.connect(&actor, &r.connection_id, &r.audience).await?)))
+        let (presence, r) = (self.presence.clone(), request.into_inner());
+        to_completion(async move { presence.connect(&actor, &r.connection_id, &r.audience).await }).await
     }
 
     async fn connection_alive(&self, request: Request<ConnectionAliveRequest>) -> Answer {
         let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(to_proto(self.presence.heartbeat(&actor, &r.connection_id, r.active).await?)))
+        let (presence, r) = (self.presence.clone(), request.into_inner());
+        to_completion(async move { presence.heartbeat(&actor, &r.connection_id, r.active).await }).await
     }
 
     async fn connection_closed(&self, request: Request<ConnectionClosedRequest>) -> Answer {
-        let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(to_proto(self.presence.disconnect(&actor, &r.connection_id).await?)))
+        let actor = authenticate_user_expired_within(&request, &self.verifier, CLOSE_GRACE)?;
+        let (presence, r) = (self.presence.clone(), request.into_inner());
+        to_completion(async move { presence.disconnect(&actor, &r.connection_id).await }).await
     }
 
     async fn set_status(&self, request: Request<SetStatusRequest>) -> Answer {
         let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(to_proto(self.presence.set_status(&actor, &r.status).await?)))
+        let (presence, r) = (self.presence.clone(), request.into_inner());
+        to_completion(async move { presence.set_status(&actor, &r.status).await }).await
     }
 
     async fn get_presence(

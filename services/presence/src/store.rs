@@ -31,8 +31,6 @@ pub struct UserRecord {
     pub chosen: Option<Status>,
     /// When their last connection ended.
     pub last_seen_ms: Option<i64>,
-    /// The conversations whose members hear their changes.
-    pub audience: Vec<ConversationId>,
 }
 
 /// A connection that expired without closing, claimed by one sweeper.
@@ -74,6 +72,8 @@ pub trait PresenceStore: Send + Sync + std::fmt::Debug {
     async fn set_chosen(&self, user: UserId, chosen: Option<Status>) -> anyhow::Result<()>;
     /// Records when the user's last connection ended.
     async fn set_last_seen(&self, user: UserId, at_ms: i64) -> anyhow::Result<()>;
+    /// The conversations that hear the user's changes.
+    async fn audience(&self, user: UserId) -> anyhow::Result<Vec<ConversationId>>;
     /// Replaces the conversations that hear the user's changes.
     async fn set_audience(&self, user: UserId, audience: &[ConversationId]) -> anyhow::Result<()>;
     /// Records `status` as the last one announced; returns the one before, so

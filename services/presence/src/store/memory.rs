@@ -13,6 +13,7 @@ use crate::Status;
 struct Inner {
     connections: HashMap<UserId, HashMap<String, (i64, i64)>>,
     records: HashMap<UserId, UserRecord>,
+    audiences: HashMap<UserId, Vec<ConversationId>>,
     announced: HashMap<UserId, Status>,
 }
 
@@ -121,8 +122,12 @@ impl PresenceStore for MemoryPresenceStore {
         Ok(())
     }
 
+    async fn audience(&self, user: UserId) -> anyhow::Result<Vec<ConversationId>> {
+        Ok(self.lock().audiences.get(&user).cloned().unwrap_or_default())
+    }
+
     async fn set_audience(&self, user: UserId, audience: &[ConversationId]) -> anyhow::Result<()> {
-        self.lock().records.entry(user).or_default().audience = audience.to_vec();
+        self.lock().audiences.insert(user, audience.to_vec());
         Ok(())
     }
 

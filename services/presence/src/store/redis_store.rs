@@ -2,8 +2,13 @@
 //! - `<prefix>:presence:conns:<user>`: hash, connection id → `active_ms:expires_ms`;
 //! - `<prefix>:presence:live`: sorted set of `<user>/<connection>` by expiry,
 //!   which sweepers claim from atomically;
-//! - `<prefix>:presence:user:<user>`: hash of `chosen`, `last_seen`,
-//!   `announced` and `audience` (conversation ids, comma-separated).
+//! - `<prefix>:presence:user:<user>`: hash of `chosen`, `last_seen` and
+//!   `announced`;
+//! - `<prefix>:presence:audience:<user>`: the conversation ids that hear the
+//!   user's changes, comma-separated (read only when announcing).
+//!
+//! The scripts reach keys derived from their arguments, so this needs one
+//! Redis server (or a primary with replicas), not Redis Cluster.
 //!
 //! Ids reach these keys only after parsing (ULIDs), so no caller can name
 //! another key.
@@ -93,6 +98,10 @@ impl RedisPresenceStore {
         format!("{}:user:{user}", self.prefix)
     }
 
+    fn audience_key(&self, user: UserId) -> String {
+        format!("{}:audience:{user}", self.prefix)
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.connection.clone()
     }
@@ -115,10 +124,6 @@ fn record(hash: HashMap<String, String>) -> UserRecord {
     UserRecord {
         chosen: hash.get("chosen").and_then(|s| Status::parse(s)),
         last_seen_ms: hash.get("last_seen").and_then(|s| s.parse().ok()),
-        audience: hash
-            .get("audience")
-            .map(|a| a.split(',').filter_map(|id| ConversationId::parse(id).ok()).collect())
-            .unwrap_or_default(),
     }
 }
 
@@ -235,14 +240,14 @@ impl PresenceStore for RedisPresenceStore {
         Ok(())
     }
 
+    async fn audience(&self, user: UserId) -> anyhow::Result<Vec<ConversationId>> {
+        let list: Option<String> = redis::cmd("GET").arg(self.audience_key(user)).query_async(&mut self.conn()).await?;
+        Ok(list.unwrap_or_default().split(',').filter_map(|id| ConversationId::parse(id).ok()).collect())
+    }
+
     async fn set_audience(&self, user: UserId, audience: &[ConversationId]) -> anyhow::Result<()> {
         let list = audience.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-        redis::cmd("HSET")
-            .arg(self.user_key(user))
-            .arg("audience")
-            .arg(list)
-            .query_async::<i64>(&mut self.conn())
-            .await?;
+        redis::cmd("SET").arg(self.audience_key(user)).arg(list).query_async::<()>(&mut self.conn()).await?;
         Ok(())
     }
 
