@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and the machine may lack: redis-server
 # (Debian package), FerretDB 1.x (Go module, MongoDB wire protocol over
-# SQLite) and helm (Go module). Idempotent: anything already present is left
-# alone.
+# SQLite), s3s-fs (crate: an S3 server over a directory that checks
+# signatures and the expiry of presigned URLs) and helm (Go module).
+# Idempotent: anything already present is left alone.
 set -euo pipefail
 
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+S3S_FS_VERSION="${S3S_FS_VERSION:-0.14.1}"
 GOBIN="${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}"
 
 as_root() {
@@ -36,6 +38,12 @@ if ! ferretdb_works; then
   mkdir -p "$GOBIN"
   (cd "$build" && go build -buildvcs=false -o "$GOBIN/ferretdb" ./cmd/ferretdb)
   ferretdb_works || { echo "the FerretDB build does not run" >&2; exit 1; }
+fi
+
+# An S3-compatible server for the media tests (later versions need a newer Rust).
+if ! command -v s3s-fs >/dev/null 2>&1 && ! [ -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  echo "building s3s-fs $S3S_FS_VERSION (a few minutes the first time)" >&2
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary -j2
 fi
 
 # Helm, for linting and rendering the chart (`go install`, a few minutes the first time).

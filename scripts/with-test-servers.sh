@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts redis-server and FerretDB (SQLite handler) on free loopback ports,
-# exports TEST_REDIS_URL, TEST_MONGODB_URI (and HELM), runs the given command, and
-# stops the servers whatever happens. Nothing listens on a fixed port.
+# Starts redis-server, FerretDB (SQLite handler) and s3s-fs (S3 over a
+# directory) on free loopback ports, exports TEST_REDIS_URL, TEST_MONGODB_URI,
+# TEST_S3_ENDPOINT with the AWS_* credentials for it (and HELM), runs the given
+# command, and stops the servers whatever happens. Nothing listens on a fixed port.
 set -euo pipefail
 
 GOBIN="${GOBIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin}"
@@ -46,13 +47,25 @@ mkdir -p "$work/ferretdb"
   --log-level=warn >"$work/ferretdb.log" 2>&1 &
 pids+=($!)
 
+S3S_FS="$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")"
+s3_port=$(free_port)
+s3_key="test-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+s3_secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
+mkdir -p "$work/s3"
+"$S3S_FS" --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key" --secret-key "$s3_secret" \
+  "$work/s3" >"$work/s3s-fs.log" 2>&1 &
+pids+=($!)
+
 wait_for_port "$redis_port" redis
 wait_for_port "$ferret_port" ferretdb
+wait_for_port "$s3_port" s3s-fs
 
 export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
 export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/?directConnection=true"
+export TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+export AWS_ACCESS_KEY_ID="$s3_key" AWS_SECRET_ACCESS_KEY="$s3_secret" AWS_REGION=us-east-1
 # The chart tests render with this helm (make test-deps builds it).
 export HELM="${HELM:-$GOBIN/helm}"
-echo "test servers: redis $TEST_REDIS_URL, ferretdb $TEST_MONGODB_URI" >&2
+echo "test servers: redis $TEST_REDIS_URL, ferretdb $TEST_MONGODB_URI, s3 $TEST_S3_ENDPOINT" >&2
 
 "$@"

@@ -29,6 +29,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
     }
     let user = || channel(&config.user_url, "CHATTERBOX_USER_URL", timeout);
     let conversation = || channel(&config.conversation_url, "CHATTERBOX_CONVERSATION_URL", timeout);
+    let media = || channel(&config.media_url, "CHATTERBOX_MEDIA_URL", timeout);
     let server = match part {
         Part::Gateway => {
             let channels = ServiceChannels {
@@ -37,6 +38,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 conversation: conversation()?,
                 message: channel(&config.message_url, "CHATTERBOX_MESSAGE_URL", timeout)?,
                 presence: channel(&config.presence_url, "CHATTERBOX_PRESENCE_URL", timeout)?,
+                media: media()?,
             };
             let events = parts::event_bus(config).await?;
             let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
@@ -44,15 +46,16 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
             return chatterbox_gateway::serve(listener, app, shutdown).await;
         }
         Part::Auth => parts::auth_server(config, signer_from_file(config)?, user()?).await?,
-        Part::User => parts::user_server(config, verifier_from_file(config)?).await?,
+        Part::User => parts::user_server(config, verifier_from_file(config)?, media()?).await?,
         Part::Conversation => {
             let events = parts::event_bus(config).await?;
             parts::conversation_server(config, verifier_from_file(config)?, user()?, events).await?
         }
         Part::Message => {
             let events = parts::event_bus(config).await?;
-            parts::message_server(config, verifier_from_file(config)?, conversation()?, events).await?
+            parts::message_server(config, verifier_from_file(config)?, conversation()?, media()?, events).await?
         }
+        Part::Media => parts::media_server(config, verifier_from_file(config)?, conversation()?).await?,
         Part::Presence => {
             let events = parts::event_bus(config).await?;
             let (server, presence) =

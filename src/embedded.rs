@@ -51,6 +51,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (conversation_listener, conversation) = loopback(timeout).await?;
     let (message_listener, message) = loopback(timeout).await?;
     let (presence_listener, presence) = loopback(timeout).await?;
+    let (media_listener, media) = loopback(timeout).await?;
     let message_addr = message_listener.local_addr()?;
     let services = vec![
         (Part::Auth, auth_listener.local_addr()?),
@@ -58,6 +59,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         (Part::Conversation, conversation_listener.local_addr()?),
         (Part::Message, message_addr),
         (Part::Presence, presence_listener.local_addr()?),
+        (Part::Media, media_listener.local_addr()?),
     ];
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
@@ -67,18 +69,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         parts::presence_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let servers = [
         (auth_listener, parts::auth_server(config, signer, user.clone()).await?),
-        (user_listener, parts::user_server(config, verifier.clone()).await?),
+        (user_listener, parts::user_server(config, verifier.clone(), media.clone()).await?),
         (
             conversation_listener,
             parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?,
         ),
         (
             message_listener,
-            parts::message_server(config, verifier.clone(), conversation.clone(), events.clone()).await?,
+            parts::message_server(config, verifier.clone(), conversation.clone(), media.clone(), events.clone())
+                .await?,
         ),
         (presence_listener, presence_server),
+        (media_listener, parts::media_server(config, verifier.clone(), conversation.clone()).await?),
     ];
-    let channels = ServiceChannels { auth, user, conversation, message, presence };
+    let channels = ServiceChannels { auth, user, conversation, message, presence, media };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();

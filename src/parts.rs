@@ -16,6 +16,10 @@ use chatterbox_gateway::{Backends, GatewayState, Realtime, TrustedProxies};
 use chatterbox_identity::{
     KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
 };
+use chatterbox_media::{
+    BlobStore, DiskBlobStore, GrpcParticipation, Media, MediaSettings, MediaStore, MongoMediaStore, S3BlobStore,
+    S3Settings, SqliteMediaStore,
+};
 use chatterbox_message::{GrpcConversationAccess, MessageStore, Messages, MongoMessageStore, SqliteMessageStore};
 use chatterbox_presence::{MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore};
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
@@ -30,6 +34,7 @@ pub(crate) struct ServiceChannels {
     pub conversation: GrpcChannel,
     pub message: GrpcChannel,
     pub presence: GrpcChannel,
+    pub media: GrpcChannel,
 }
 
 /// The parts a process can run.
@@ -45,6 +50,8 @@ pub enum Part {
     Message,
     /// The presence service (gRPC).
     Presence,
+    /// The media service (gRPC).
+    Media,
     /// The HTTP gateway.
     Gateway,
 }
@@ -58,6 +65,7 @@ impl Part {
             Part::Conversation => 50053,
             Part::Message => 50054,
             Part::Presence => 50055,
+            Part::Media => 50056,
             Part::Gateway => 0,
         }
     }
@@ -128,12 +136,17 @@ pub(crate) async fn auth_server(config: &Config, signer: TokenSigner, user: Grpc
 }
 
 /// The user service.
-pub(crate) async fn user_server(config: &Config, verifier: TokenVerifier) -> anyhow::Result<GrpcServer> {
+pub(crate) async fn user_server(
+    config: &Config,
+    verifier: TokenVerifier,
+    media: GrpcChannel,
+) -> anyhow::Result<GrpcServer> {
     let store: Arc<dyn UserStore> = match &config.mongodb_uri {
         Some(uri) => Arc::new(MongoUserStore::connect(uri.expose(), &mongo_database(config, "user")).await?),
         None => Arc::new(SqliteUserStore::open(&sqlite_path(config, "user"))?),
     };
-    Ok(chatterbox_user::grpc_server(Arc::new(Users::new(store)), verifier))
+    let users = Users::new(store, Arc::new(chatterbox_user::GrpcAvatars::new(media)));
+    Ok(chatterbox_user::grpc_server(Arc::new(users), verifier))
 }
 
 /// The conversation service.
@@ -166,11 +179,44 @@ pub(crate) async fn message_server(
     config: &Config,
     verifier: TokenVerifier,
     conversation: GrpcChannel,
+    media: GrpcChannel,
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<GrpcServer> {
     let store = message_store(config).await?;
-    let messages = Messages::new(store, Arc::new(GrpcConversationAccess::new(conversation)));
+    let access = Arc::new(GrpcConversationAccess::new(conversation));
+    let messages = Messages::new(store, access, Arc::new(chatterbox_message::GrpcMediaLibrary::new(media)));
     Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier, events))
+}
+
+/// The media service: metadata in SQLite or MongoDB, bytes under the data
+/// dir or in the S3 bucket `S3_BUCKET`.
+pub(crate) async fn media_server(
+    config: &Config,
+    verifier: TokenVerifier,
+    conversation: GrpcChannel,
+) -> anyhow::Result<GrpcServer> {
+    let store: Arc<dyn MediaStore> = match &config.mongodb_uri {
+        Some(uri) => Arc::new(MongoMediaStore::connect(uri.expose(), &mongo_database(config, "media")).await?),
+        None => Arc::new(SqliteMediaStore::open(&sqlite_path(config, "media"))?),
+    };
+    let blobs: Arc<dyn BlobStore> = match &config.s3_bucket {
+        Some(bucket) => {
+            let settings = S3Settings {
+                bucket: bucket.clone(),
+                endpoint: config.s3_endpoint.clone(),
+                public_endpoint: config.s3_public_endpoint.clone(),
+            };
+            Arc::new(S3BlobStore::connect(&settings).await.context("connecting to S3")?)
+        }
+        None => Arc::new(DiskBlobStore::open(&config.data_dir.join("media"))?),
+    };
+    let settings = MediaSettings {
+        max_bytes: config.media_max_bytes,
+        url_ttl: Duration::from_secs(config.media_url_ttl_secs),
+        spool_dir: config.data_dir.join("spool"),
+    };
+    let media = Media::new(store, blobs, Arc::new(GrpcParticipation::new(conversation)), settings)?;
+    Ok(chatterbox_media::grpc_server(Arc::new(media), verifier))
 }
 
 /// The presence service, and the domain whose sweeper must run beside it.
@@ -258,9 +304,11 @@ pub(crate) async fn gateway_app(
         conversation: channels.conversation,
         message: channels.message,
         presence: channels.presence,
+        media: channels.media,
         redis,
     };
     let state = GatewayState::new(
+        config.media_max_bytes,
         backends,
         verifier,
         http_limiter,

@@ -37,9 +37,13 @@ fn known_variables() -> BTreeSet<String> {
     let fields = serde_json::to_value(Config::default()).unwrap();
     let mut known: BTreeSet<String> =
         fields.as_object().unwrap().keys().map(|k| format!("CHATTERBOX_{}", k.to_uppercase())).collect();
-    for unprefixed in ["MONGODB_URI", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+    for unprefixed in ["MONGODB_URI", "REDIS_URL", "S3_BUCKET", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
         known.remove(&format!("CHATTERBOX_{unprefixed}"));
         known.insert(unprefixed.to_owned());
+    }
+    // Read by the AWS SDK itself (the media service's S3 client).
+    for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        known.insert(aws.to_owned());
     }
     known
 }
@@ -48,7 +52,14 @@ fn known_variables() -> BTreeSet<String> {
 fn required(part: &str) -> &'static [&'static str] {
     match part {
         "auth" => &["MONGODB_URI", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_USER_URL", "CHATTERBOX_JWT_PRIVATE_KEY_FILE"],
-        "user" => &["MONGODB_URI", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_JWT_PUBLIC_KEY_FILE"],
+        "user" => &["MONGODB_URI", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_MEDIA_URL", "CHATTERBOX_JWT_PUBLIC_KEY_FILE"],
+        "media" => &[
+            "MONGODB_URI",
+            "S3_BUCKET",
+            "CHATTERBOX_GRPC_ADDR",
+            "CHATTERBOX_CONVERSATION_URL",
+            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
+        ],
         "conversation" => &[
             "MONGODB_URI",
             "REDIS_URL",
@@ -61,6 +72,7 @@ fn required(part: &str) -> &'static [&'static str] {
             "REDIS_URL",
             "CHATTERBOX_GRPC_ADDR",
             "CHATTERBOX_CONVERSATION_URL",
+            "CHATTERBOX_MEDIA_URL",
             "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
         ],
         "presence" => &["REDIS_URL", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_USER_URL", "CHATTERBOX_JWT_PUBLIC_KEY_FILE"],
@@ -72,6 +84,7 @@ fn required(part: &str) -> &'static [&'static str] {
             "CHATTERBOX_CONVERSATION_URL",
             "CHATTERBOX_MESSAGE_URL",
             "CHATTERBOX_PRESENCE_URL",
+            "CHATTERBOX_MEDIA_URL",
             "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
         ],
         other => panic!("`chatterbox run {other}` is not a part"),
@@ -206,6 +219,12 @@ fn check_chart(docs: &[Value]) {
             assert!(known.contains(variable), "{name} gets {variable}, which nothing reads");
         }
 
+        // Storage credentials reach the media service alone.
+        let own: Vec<&str> =
+            container["env"].as_sequence().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+        let s3 = own.iter().any(|v| v.starts_with("AWS_") || v.starts_with("S3_"));
+        assert_eq!(s3, part == "media", "{name}: S3 settings only where media is kept");
+
         // Probes on the port it serves: native gRPC for services, HTTP for the gateway.
         let port = container["ports"][0]["containerPort"].as_u64().unwrap();
         for probe in ["readinessProbe", "livenessProbe"] {
@@ -297,6 +316,12 @@ fn the_chart_renders_a_production_setup() {
     let env = gateway["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
     let redis = env.iter().find(|e| e["name"].as_str() == Some("REDIS_URL")).unwrap();
     assert_eq!(redis["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-backends"));
+    let media = named(&docs, "Deployment", "chat-chatterbox-media");
+    let env = media["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let value = |name: &str| env.iter().find(|e| e["name"].as_str() == Some(name)).cloned();
+    assert_eq!(value("S3_BUCKET").unwrap()["value"].as_str(), Some("chat-media"));
+    let key = value("AWS_SECRET_ACCESS_KEY").expect("S3 credentials from the existing Secret");
+    assert_eq!(key["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-s3"));
 }
 
 #[test]
@@ -309,4 +334,20 @@ fn the_chart_refuses_a_private_key_without_its_public_key() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("signingKey.publicKey"));
+}
+
+#[test]
+fn compose_keeps_media_in_the_bucket_it_creates_on_its_minio() {
+    let doc = compose();
+    let services = &doc["services"];
+    let media = environment(&services["media"]);
+    let bucket = &media["S3_BUCKET"];
+    let creates = services["minio-bucket"]["command"][0].as_str().unwrap();
+    assert!(creates.contains(&format!("local/{bucket}")), "minio-bucket creates {bucket}: {creates}");
+    assert_eq!(media["AWS_ENDPOINT_URL"], "http://minio:9000");
+    let minio = &services["minio"]["environment"];
+    assert_eq!(media["AWS_ACCESS_KEY_ID"].as_str(), minio["MINIO_ROOT_USER"].as_str().unwrap());
+    assert_eq!(media["AWS_SECRET_ACCESS_KEY"].as_str(), minio["MINIO_ROOT_PASSWORD"].as_str().unwrap());
+    assert_eq!(services["minio"]["ports"][0].as_str(), Some("9000:9000"), "signed URLs name localhost:9000");
+    assert_eq!(media["CHATTERBOX_S3_PUBLIC_ENDPOINT"], "http://localhost:9000");
 }

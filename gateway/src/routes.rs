@@ -5,6 +5,7 @@ mod auth;
 mod conversations;
 mod docs;
 mod health;
+mod media;
 mod messages;
 mod presence;
 mod rooms;
@@ -79,6 +80,14 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/conversations/{id}/read", post(messages::read))
         .route("/api/v1/messages/{id}", patch(messages::edit).delete(messages::delete))
         .route("/api/v1/presence", get(presence::get).put(presence::set))
+        .route(
+            "/api/v1/media",
+            post(media::upload).layer(DefaultBodyLimit::max(
+                usize::try_from(state.media_max_bytes).unwrap_or(usize::MAX).saturating_add(media::MULTIPART_OVERHEAD),
+            )),
+        )
+        .route("/api/v1/media/{id}", get(media::download))
+        .route("/api/v1/media/{id}/thumbnail", get(media::thumbnail))
         .route("/api/v1/rooms", post(rooms::create).get(rooms::list))
         .route("/api/v1/rooms/{id}/join", post(rooms::join))
         .route("/api/v1/rooms/{id}/leave", post(rooms::leave))

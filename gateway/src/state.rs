@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chatterbox_identity::TokenVerifier;
 use chatterbox_proto::auth::v1::auth_service_client::AuthServiceClient;
 use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
+use chatterbox_proto::media::v1::media_service_client::MediaServiceClient;
 use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
 use chatterbox_proto::presence::v1::presence_service_client::PresenceServiceClient;
 use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
@@ -29,6 +30,8 @@ pub struct Backends {
     pub message: GrpcChannel,
     /// The presence service (optional to chat: calls to it may fail).
     pub presence: GrpcChannel,
+    /// The media service.
+    pub media: GrpcChannel,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -47,6 +50,9 @@ pub struct Shared {
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
     pub(crate) presence: PresenceServiceClient<GrpcChannel>,
+    pub(crate) media: MediaServiceClient<GrpcChannel>,
+    /// The upload cap, enforced here too while the body streams in.
+    pub(crate) media_max_bytes: u64,
     pub(crate) verifier: TokenVerifier,
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
@@ -71,6 +77,7 @@ impl std::fmt::Debug for Shared {
 impl GatewayState {
     /// Assembles the state.
     pub fn new(
+        media_max_bytes: u64,
         backends: Backends,
         verifier: TokenVerifier,
         http_limiter: Option<Arc<dyn RateLimiter>>,
@@ -83,6 +90,8 @@ impl GatewayState {
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
             presence: PresenceServiceClient::new(backends.presence.clone()),
+            media: MediaServiceClient::new(backends.media.clone()),
+            media_max_bytes,
             backends,
             verifier,
             http_limiter,

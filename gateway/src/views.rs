@@ -2,6 +2,7 @@
 
 use chatterbox_proto::auth::v1::Tokens;
 use chatterbox_proto::conversation::v1::{Conversation, ConversationType};
+use chatterbox_proto::media::v1::Media;
 use chatterbox_proto::message::v1::{Message, Summary};
 
 use chatterbox_proto::user::v1::User;
@@ -77,12 +78,42 @@ pub struct MessageView {
     #[serde(rename = "type")]
     kind: String,
     content: String,
-    attachments: Vec<serde_json::Value>,
+    attachments: Vec<MediaView>,
     client_id: Option<String>,
     read_by: Vec<ReceiptView>,
     created_at: String,
     edited_at: Option<String>,
     deleted: bool,
+}
+
+/// `media`: what was uploaded, and where to fetch it and its thumbnail.
+#[derive(Debug, Serialize)]
+pub struct MediaView {
+    id: String,
+    content_type: String,
+    size: u64,
+    filename: String,
+    width: Option<u32>,
+    height: Option<u32>,
+    url: String,
+    thumbnail_url: Option<String>,
+    created_at: String,
+}
+
+impl From<Media> for MediaView {
+    fn from(m: Media) -> Self {
+        Self {
+            url: format!("/api/v1/media/{}", m.id),
+            thumbnail_url: m.has_thumbnail.then(|| format!("/api/v1/media/{}/thumbnail", m.id)),
+            id: m.id,
+            content_type: m.content_type,
+            size: m.size,
+            filename: m.filename,
+            width: m.width,
+            height: m.height,
+            created_at: Timestamp::from_millis(m.created_at_ms).to_rfc3339(),
+        }
+    }
 }
 
 /// One entry of `read_by`.
@@ -102,9 +133,7 @@ impl From<Message> for MessageView {
             sender_id: m.sender_id,
             kind: m.r#type,
             content: m.content,
-            // Media objects arrive with the media service; until then no
-            // message can carry attachments.
-            attachments: Vec::new(),
+            attachments: m.attachments.into_iter().map(MediaView::from).collect(),
             client_id: m.client_id,
             read_by: m
                 .read_by

@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chatterbox/conversation/v1/conversation.proto",
         "chatterbox/message/v1/message.proto",
         "chatterbox/presence/v1/presence.proto",
+        "chatterbox/media/v1/media.proto",
         "chatterbox/events/v1/events.proto",
     ];
 

@@ -53,6 +53,7 @@ struct Cluster {
     _conversation: Process,
     _message: Process,
     presence: Process,
+    _media: Process,
     a: Process,
     b: Process,
 }
@@ -81,7 +82,15 @@ impl Cluster {
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
             common.iter().cloned().chain(settings.iter().cloned()).chain(extra.iter().cloned()).collect()
         };
-        let user = start("user", &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into())])).await;
+        // The user service asks media about avatars, and media (through the
+        // conversation service) asks users: media's address is chosen first.
+        let media_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let media_url = format!("http://{media_addr}");
+        let user = start(
+            "user",
+            &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into()), ("CHATTERBOX_MEDIA_URL", media_url.clone())]),
+        )
+        .await;
         let user_url = format!("http://{}", user.addr);
         let private_key = keys.path().join("jwt-private.pem").display().to_string();
         let auth = start(
@@ -91,14 +100,40 @@ impl Cluster {
         .await;
         let conversation = start("conversation", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
         let conversation_url = format!("http://{}", conversation.addr);
-        let message = start("message", &with(&[("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())])).await;
+        let message_env = [("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())];
         let presence = start("presence", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
+        // Media in a bucket of the test S3 server.
+        let bucket = chatterbox_testkit::fresh_bucket_name();
+        let s3 = chatterbox_media::S3Settings {
+            bucket: bucket.clone(),
+            endpoint: Some(chatterbox_testkit::s3_endpoint()),
+            public_endpoint: None,
+        };
+        chatterbox_media::S3BlobStore::new(&s3).await.create_bucket().await.unwrap();
+        let aws = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]
+            .map(|k| (k, std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by make test"))));
+        let media = start(
+            "media",
+            &with(&[
+                ("CHATTERBOX_CONVERSATION_URL", conversation_url.clone()),
+                ("CHATTERBOX_GRPC_ADDR", media_addr.to_string()),
+                ("S3_BUCKET", bucket),
+                ("CHATTERBOX_S3_ENDPOINT", chatterbox_testkit::s3_endpoint()),
+                aws[0].clone(),
+                aws[1].clone(),
+                aws[2].clone(),
+            ]),
+        )
+        .await;
+        let message =
+            start("message", &with(&[message_env[0].clone(), ("CHATTERBOX_MEDIA_URL", media_url.clone())])).await;
         let gateway_env = with(&[
             ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
             ("CHATTERBOX_USER_URL", user_url),
             ("CHATTERBOX_CONVERSATION_URL", conversation_url),
             ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.addr)),
             ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.addr)),
+            ("CHATTERBOX_MEDIA_URL", media_url),
             ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
         ]);
         let a = start("gateway", &gateway_env).await;
@@ -111,6 +146,7 @@ impl Cluster {
             _conversation: conversation,
             _message: message,
             presence,
+            _media: media,
             a,
             b,
         }

@@ -87,6 +87,7 @@ async fn readiness_fails_when_a_service_is_gone() {
     config.conversation_url = Some(format!("http://{closed}"));
     config.message_url = Some(format!("http://{closed}"));
     config.presence_url = Some(format!("http://{closed}"));
+    config.media_url = Some(format!("http://{closed}"));
 
     config.auth_url = Some(format!("http://{}", app.addr));
     config.jwt_public_key_file = Some(app.data_dir.path().join("jwt-public.pem"));
@@ -144,6 +145,9 @@ async fn the_api_description_lists_every_public_route() {
         ("/api/v1/conversations/{id}/read", "post"),
         ("/api/v1/messages/{id}", "patch"),
         ("/api/v1/messages/{id}", "delete"),
+        ("/api/v1/media", "post"),
+        ("/api/v1/media/{id}", "get"),
+        ("/api/v1/media/{id}/thumbnail", "get"),
         ("/api/v1/presence", "get"),
         ("/api/v1/presence", "put"),
         ("/api/v1/rooms", "post"),

@@ -70,6 +70,8 @@ pub fn test_config(backend: Backend, data_dir: &std::path::Path) -> Config {
         config.mongodb_database = chatterbox_testkit::fresh_database_name();
         config.redis_url = Some(Secret::new(chatterbox_testkit::redis_url()));
         config.redis_key_prefix = chatterbox_testkit::fresh_key_prefix();
+        config.s3_bucket = Some(chatterbox_testkit::fresh_bucket_name());
+        config.s3_endpoint = Some(chatterbox_testkit::s3_endpoint());
     }
     config
 }
@@ -90,6 +92,18 @@ impl TestApp {
 
     /// A suite with exactly this configuration.
     pub async fn start(config: Config, data_dir: tempfile::TempDir) -> Self {
+        if let Some(bucket) = &config.s3_bucket {
+            let settings = chatterbox_media::S3Settings {
+                bucket: bucket.clone(),
+                endpoint: config.s3_endpoint.clone(),
+                public_endpoint: None,
+            };
+            chatterbox_media::S3BlobStore::new(&settings)
+                .await
+                .create_bucket()
+                .await
+                .expect("the test bucket is created");
+        }
         let suite = chatterbox::embedded::start(&config).await.expect("the suite starts");
         Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), suite, config }
     }

@@ -12,6 +12,7 @@ mod ws_client;
 
 mod auth;
 mod conversations;
+mod media;
 mod messages;
 mod presence;
 mod rooms;

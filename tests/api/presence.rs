@@ -218,6 +218,7 @@ async fn gateway_without_presence(app: &TestApp) -> (std::net::SocketAddr, chatt
     config.user_url = url(Part::User);
     config.conversation_url = url(Part::Conversation);
     config.message_url = url(Part::Message);
+    config.media_url = url(Part::Media);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     config.presence_url = Some(format!("http://{closed}"));
     config.jwt_public_key_file = Some(app.data_dir.path().join("jwt-public.pem"));

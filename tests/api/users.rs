@@ -82,7 +82,9 @@ async fn search_refuses_bad_limits_and_patterns(backend: Backend) {
 async fn a_user_can_change_username_and_avatar(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
-    let media = "01HZX3Q8Y6N5W0ABCDEFGHJKMN";
+    // An avatar is an image she uploaded.
+    let face = crate::media::upload(&app, &alice, "me.png", "image/png", &crate::media::png(16, 16)).await;
+    let media = face["id"].as_str().unwrap();
     let response = app
         .send(
             Method::PATCH,

@@ -104,15 +104,26 @@ impl Suite {
             e.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
             e
         };
-        let user = spawn(&["run", "user"], &env, 1, false).await?;
+        // Media's address is chosen first: the user service asks it about avatars.
+        let media_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let media_url = format!("http://{media_addr}");
+        let user = spawn(&["run", "user"], &with(&[("CHATTERBOX_MEDIA_URL", media_url.clone())]), 1, false).await?;
         let user_url = format!("http://{}", user.only_grpc()?);
         let auth = spawn(&["run", "auth"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
         let conversation =
             spawn(&["run", "conversation"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
         let conversation_url = format!("http://{}", conversation.only_grpc()?);
-        let message =
-            spawn(&["run", "message"], &with(&[("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())]), 1, false)
-                .await?;
+        // Media on disk under the data dir: the bench sends no files.
+        let media_env = with(&[
+            ("CHATTERBOX_CONVERSATION_URL", conversation_url.clone()),
+            ("CHATTERBOX_GRPC_ADDR", media_addr.to_string()),
+        ]);
+        let media = spawn(&["run", "media"], &media_env, 1, false).await?;
+        let message_env = with(&[
+            ("CHATTERBOX_CONVERSATION_URL", conversation_url.clone()),
+            ("CHATTERBOX_MEDIA_URL", media_url.clone()),
+        ]);
+        let message = spawn(&["run", "message"], &message_env, 1, false).await?;
         let presence =
             spawn(&["run", "presence"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
         let gateway_env = with(&[
@@ -121,9 +132,10 @@ impl Suite {
             ("CHATTERBOX_CONVERSATION_URL", conversation_url),
             ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.only_grpc()?)),
             ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.only_grpc()?)),
+            ("CHATTERBOX_MEDIA_URL", media_url),
         ]);
         let user_service = user.only_grpc()?;
-        let mut processes = vec![user, auth, conversation, message, presence];
+        let mut processes = vec![user, auth, conversation, media, message, presence];
         let mut addrs = Vec::new();
         for _ in 0..gateways {
             let g = spawn(&["run", "gateway"], &gateway_env, 0, true).await?;

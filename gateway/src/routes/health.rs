@@ -44,16 +44,17 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
             None => Ok(()),
         }
     };
-    let (auth, user, conversation, message, presence, redis) = tokio::join!(
+    let (auth, user, conversation, message, media, presence, redis) = tokio::join!(
         serving(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
         serving(b.user.clone(), "chatterbox.user.v1.UserService"),
         serving(b.conversation.clone(), "chatterbox.conversation.v1.ConversationService"),
         serving(b.message.clone(), "chatterbox.message.v1.MessageService"),
+        serving(b.media.clone(), "chatterbox.media.v1.MediaService"),
         serving(b.presence.clone(), "chatterbox.presence.v1.PresenceService"),
         redis,
     );
     let failures: Vec<String> =
-        [auth, user, conversation, message, redis].into_iter().filter_map(Result::err).collect();
+        [auth, user, conversation, message, media, redis].into_iter().filter_map(Result::err).collect();
 
     if failures.is_empty() {
         match presence {

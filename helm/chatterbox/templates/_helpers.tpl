@@ -38,6 +38,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- printf "%s-backends" (include "chatterbox.fullname" .) -}}
 {{- end -}}
 
+{{- define "chatterbox.s3Secret" -}}
+{{- printf "%s-s3" (include "chatterbox.fullname" .) -}}
+{{- end -}}
+
 {{- define "chatterbox.keysSecret" -}}
 {{- .Values.signingKey.existingSecret | default (printf "%s-signing-key" (include "chatterbox.fullname" .)) -}}
 {{- end -}}
@@ -63,6 +67,35 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
     secretKeyRef:
       name: {{ .Values.redis.existingSecret | default (include "chatterbox.backendsSecret" .) }}
       key: {{ ternary .Values.redis.existingSecretKey "redis-url" (ne .Values.redis.existingSecret "") }}
+{{- end -}}
+
+{{/* The media service's S3 settings; credentials from a Secret, if any. */}}
+{{- define "chatterbox.s3Env" -}}
+{{- $s3 := .Values.s3 -}}
+- name: S3_BUCKET
+  value: {{ required "s3.bucket is required" $s3.bucket | quote }}
+- name: AWS_REGION
+  value: {{ $s3.region | quote }}
+{{- with $s3.endpoint }}
+- name: AWS_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $s3.publicEndpoint }}
+- name: CHATTERBOX_S3_PUBLIC_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- if or $s3.existingSecret $s3.accessKeyId }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s3.existingSecret | default (include "chatterbox.s3Secret" .) }}
+      key: {{ ternary $s3.existingSecretAccessKeyIdKey "access-key-id" (ne $s3.existingSecret "") }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s3.existingSecret | default (include "chatterbox.s3Secret" .) }}
+      key: {{ ternary $s3.existingSecretSecretAccessKeyKey "secret-access-key" (ne $s3.existingSecret "") }}
+{{- end }}
 {{- end -}}
 
 {{/*

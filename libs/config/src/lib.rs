@@ -50,6 +50,16 @@ pub struct Config {
     pub presence_idle_secs: u64,
     /// Upload cap in bytes.
     pub media_max_bytes: u64,
+    /// Keep media in this S3 bucket (credentials, region and endpoint from
+    /// the standard `AWS_*` settings); on disk under the data dir when unset.
+    pub s3_bucket: Option<String>,
+    /// An S3 endpoint other than AWS's (MinIO); `AWS_ENDPOINT_URL` works too.
+    pub s3_endpoint: Option<String>,
+    /// Where clients reach that S3 server when not at `s3_endpoint`: signed
+    /// download URLs are made for it.
+    pub s3_public_endpoint: Option<String>,
+    /// Seconds a signed media download URL stays valid (at most 300).
+    pub media_url_ttl_secs: u64,
     /// Largest JSON request body the gateway accepts, in bytes.
     pub http_body_limit_bytes: usize,
     /// Peers whose `X-Forwarded-For` is believed (the load balancers).
@@ -69,6 +79,8 @@ pub struct Config {
     pub message_url: Option<String>,
     /// How the gateway reaches the presence service (distributed mode).
     pub presence_url: Option<String>,
+    /// How the gateway, message and user services reach the media service (distributed mode).
+    pub media_url: Option<String>,
     /// The auth service's Ed25519 private key (PKCS#8 PEM file); embedded
     /// mode generates one under the data dir when unset.
     pub jwt_private_key_file: Option<PathBuf>,
@@ -110,6 +122,10 @@ impl Default for Config {
             presence_ttl_secs: 90,
             presence_idle_secs: 300,
             media_max_bytes: 10 * 1024 * 1024,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_public_endpoint: None,
+            media_url_ttl_secs: 300,
             http_body_limit_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
             grpc_addr: None,
@@ -119,6 +135,7 @@ impl Default for Config {
             conversation_url: None,
             message_url: None,
             presence_url: None,
+            media_url: None,
 
             jwt_private_key_file: None,
             jwt_public_key_file: None,
@@ -141,7 +158,7 @@ impl Default for Config {
 pub struct ConfigError(String);
 
 /// Variables named by the contract without our prefix.
-const UNPREFIXED: [&str; 3] = ["MONGODB_URI", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+const UNPREFIXED: [&str; 4] = ["MONGODB_URI", "REDIS_URL", "S3_BUCKET", "OTEL_EXPORTER_OTLP_ENDPOINT"];
 
 impl Config {
     /// Defaults, then the file in `CHATTERBOX_CONFIG`, then the environment.
@@ -179,6 +196,12 @@ impl Config {
             return Err(ConfigError(
                 "presence_ttl_secs must be longer than ws_heartbeat_secs, which must be positive".into(),
             ));
+        }
+        if self.media_url_ttl_secs == 0 || self.media_url_ttl_secs > 300 {
+            return Err(ConfigError("media_url_ttl_secs must be 1 to 300".into()));
+        }
+        if self.media_max_bytes == 0 {
+            return Err(ConfigError("media_max_bytes must be positive".into()));
         }
         if self.grpc_timeout_ms == 0 {
             return Err(ConfigError("grpc_timeout_ms must be positive".into()));

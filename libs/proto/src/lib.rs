@@ -45,6 +45,14 @@ pub mod presence {
     }
 }
 
+/// `chatterbox.media.v1`: uploads, downloads, attachments.
+pub mod media {
+    /// Version 1 of the media API.
+    pub mod v1 {
+        tonic::include_proto!("chatterbox.media.v1");
+    }
+}
+
 /// `chatterbox.events.v1`: what services publish after commit.
 pub mod events {
     /// Version 1 of the event payloads.

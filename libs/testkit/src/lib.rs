@@ -1,7 +1,8 @@
 //! Test support shared by every crate's tests.
 //!
-//! `make test` starts redis-server and FerretDB on free loopback ports and
-//! exports `TEST_REDIS_URL` and `TEST_MONGODB_URI`. Tests that need them call
+//! `make test` starts redis-server, FerretDB and an S3-compatible server on
+//! free loopback ports and exports `TEST_REDIS_URL`, `TEST_MONGODB_URI` and
+//! `TEST_S3_ENDPOINT`. Tests that need them call
 //! these helpers; run outside `make test`, they fail with a message saying so
 //! rather than skipping silently.
 
@@ -22,6 +23,17 @@ pub fn redis_url() -> String {
 /// The MongoDB-compatible server's URI.
 pub fn mongodb_uri() -> String {
     required_env("TEST_MONGODB_URI")
+}
+
+/// The S3-compatible server's endpoint (credentials and region are in the
+/// standard `AWS_*` variables, which `make test` sets too).
+pub fn s3_endpoint() -> String {
+    required_env("TEST_S3_ENDPOINT")
+}
+
+/// A bucket name no other test uses (S3 rules: lower case, digits, dashes).
+pub fn fresh_bucket_name() -> String {
+    format!("t-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
 /// A connection to the test Redis server.

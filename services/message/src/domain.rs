@@ -10,6 +10,7 @@ use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
 use crate::access::{ConversationAccess, Standing};
+use crate::media::MediaLibrary;
 use crate::store::{Message, MessageStore, NewMessage, ReadMark, Window};
 
 /// Longest message, in characters after trimming.
@@ -42,6 +43,7 @@ pub struct Summary {
 pub struct Messages {
     store: Arc<dyn MessageStore>,
     access: Arc<dyn ConversationAccess>,
+    media: Arc<dyn MediaLibrary>,
 }
 
 fn storage(e: StoreError) -> Error {
@@ -85,8 +87,12 @@ fn receipts(message: &Message, marks: &[ReadMark]) -> Vec<(UserId, Timestamp)> {
 
 impl Messages {
     /// The domain over a store and the conversation service.
-    pub fn new(store: Arc<dyn MessageStore>, access: Arc<dyn ConversationAccess>) -> Self {
-        Self { store, access }
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        access: Arc<dyn ConversationAccess>,
+        media: Arc<dyn MediaLibrary>,
+    ) -> Self {
+        Self { store, access, media }
     }
 
     /// The conversation, if the actor takes part in it.
@@ -121,24 +127,32 @@ impl Messages {
     ) -> Result<(Message, bool), Error> {
         let (conversation_id, _) = self.enter(actor, conversation).await?;
         let kind = if kind.is_empty() { "text" } else { kind };
-        match kind {
-            "text" => {}
-            "image" | "file" => {
-                return Err(Error::invalid("image and file messages need uploaded media, which is not available yet"));
-            }
+        let content = match kind {
+            "text" => text(content)?,
+            // A caption is optional: the attachments are the message.
+            "image" | "file" if content.trim().is_empty() => String::new(),
+            "image" | "file" => text(content)?,
             _ => return Err(Error::invalid("type must be text, image or file")),
+        };
+        if kind != "text" && attachments.is_empty() {
+            return Err(Error::invalid("image and file messages need at least one attachment"));
         }
-        if !attachments.is_empty() {
-            return Err(Error::invalid("attachments need uploaded media, which is not available yet"));
-        }
+        let client_id = client_id(client)?;
+        // The media service checks they are the sender's and lets this
+        // conversation see them; a retry attaches them again, harmlessly.
+        let attachments = if attachments.is_empty() {
+            Vec::new()
+        } else {
+            self.media.attach(&actor.token, conversation_id, attachments, kind == "image").await?
+        };
         let new = NewMessage {
             id: MessageId::generate(),
             conversation_id,
             sender_id: actor.id,
             kind: kind.to_owned(),
-            content: text(content)?,
-            attachments: Vec::new(),
-            client_id: client_id(client)?,
+            content,
+            attachments,
+            client_id,
             created_at: Timestamp::now(),
         };
         let (message, created) = self.store.append(&new).await.map_err(storage)?;

@@ -19,7 +19,7 @@ use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{MessageView, Messages};
-use crate::store::Message;
+use crate::store::{Attachment, Message};
 
 #[derive(Debug, Clone)]
 struct MessageGrpc {
@@ -40,6 +40,21 @@ impl MessageGrpc {
     }
 }
 
+/// An attachment as the media service describes it (the sender uploaded it).
+fn media_proto(a: Attachment, sender: &str) -> chatterbox_proto::media::v1::Media {
+    chatterbox_proto::media::v1::Media {
+        id: a.id,
+        uploader_id: sender.to_owned(),
+        content_type: a.content_type,
+        size: a.size,
+        filename: a.filename,
+        width: a.width,
+        height: a.height,
+        has_thumbnail: a.has_thumbnail,
+        created_at_ms: a.created_at_ms,
+    }
+}
+
 /// A message on the wire (receipts filled in by the caller when known).
 fn to_proto(m: Message, read_by: Vec<ReadReceipt>) -> MessageMsg {
     MessageMsg {
@@ -49,7 +64,7 @@ fn to_proto(m: Message, read_by: Vec<ReadReceipt>) -> MessageMsg {
         sender_id: m.sender_id.to_string(),
         r#type: m.kind,
         content: m.content,
-        attachment_ids: m.attachments,
+        attachments: m.attachments.into_iter().map(|a| media_proto(a, &m.sender_id.to_string())).collect(),
         client_id: m.client_id,
         read_by,
         created_at_ms: m.created_at.millis(),

@@ -8,9 +8,11 @@
 pub mod access;
 pub mod domain;
 pub mod grpc;
+pub mod media;
 pub mod store;
 
 pub use access::{ConversationAccess, GrpcConversationAccess};
 pub use domain::Messages;
 pub use grpc::grpc_server;
+pub use media::{GrpcMediaLibrary, MediaLibrary};
 pub use store::{MessageStore, MongoMessageStore, SqliteMessageStore};

@@ -49,8 +49,8 @@ pub struct Message {
     pub kind: String,
     /// The text (empty once deleted).
     pub content: String,
-    /// Attached media ids (empty once deleted).
-    pub attachments: Vec<String>,
+    /// Attached media (empty once deleted).
+    pub attachments: Vec<Attachment>,
     /// The sender's idempotency key, if they gave one.
     pub client_id: Option<String>,
     /// When it was posted.
@@ -63,6 +63,28 @@ pub struct Message {
     pub created_change: u64,
     /// The change position of its latest change (creation, edit or deletion).
     pub change_seq: u64,
+}
+
+/// Attached media as it was when sent: media never changes, so messages
+/// keep a copy and history needs no further lookups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attachment {
+    /// The media id.
+    pub id: String,
+    /// Decided from the bytes by the media service.
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// As the uploader named it.
+    pub filename: String,
+    /// Pixels, for images.
+    pub width: Option<u32>,
+    /// Pixels, for images.
+    pub height: Option<u32>,
+    /// Whether a thumbnail exists.
+    pub has_thumbnail: bool,
+    /// Upload time (ms since the Unix epoch).
+    pub created_at_ms: i64,
 }
 
 /// A message to append; the store assigns `seq` and change positions.
@@ -78,8 +100,8 @@ pub struct NewMessage {
     pub kind: String,
     /// The text.
     pub content: String,
-    /// Attached media ids.
-    pub attachments: Vec<String>,
+    /// Attached media.
+    pub attachments: Vec<Attachment>,
     /// The sender's idempotency key.
     pub client_id: Option<String>,
     /// When.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chatterbox_errors::Error;
-use chatterbox_identity::Caller;
+use chatterbox_identity::{Actor, Caller};
 use chatterbox_store::StoreError;
 use chatterbox_types::{Email, Timestamp, UserId, Username};
 
+use crate::avatars::Avatars;
 use crate::store::{Profile, ProfilePatch, Status, UserStore};
 
 /// The only service allowed to create and delete profiles.
@@ -28,6 +29,7 @@ pub struct Page {
 #[derive(Debug, Clone)]
 pub struct Users {
     store: Arc<dyn UserStore>,
+    avatars: Arc<dyn Avatars>,
 }
 
 fn storage(e: StoreError) -> Error {
@@ -64,8 +66,8 @@ fn decode_cursor(cursor: &str) -> Result<Option<String>, Error> {
 
 impl Users {
     /// The domain over a store.
-    pub fn new(store: Arc<dyn UserStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn UserStore>, avatars: Arc<dyn Avatars>) -> Self {
+        Self { store, avatars }
     }
 
     /// Creates the profile of a registering user (auth service only).
@@ -132,17 +134,23 @@ impl Users {
         self.store.set_presence(user, status, last_seen).await.map_err(storage)?.ok_or_else(no_such_user)
     }
 
-    /// Changes the caller's username and/or avatar (an empty avatar clears it).
-    pub async fn update(&self, user: UserId, username: Option<&str>, avatar: Option<&str>) -> Result<Profile, Error> {
+    /// Changes the caller's username and/or avatar (an empty avatar clears
+    /// it; a new one must be an image they uploaded).
+    pub async fn update(&self, actor: &Actor, username: Option<&str>, avatar: Option<&str>) -> Result<Profile, Error> {
+        let user = actor.id;
         let username = username.map(Username::parse).transpose()?;
         let avatar = match avatar {
             None => None,
             Some("") => Some(None),
-            // Avatars are media ids; the media service will own them.
-            Some(id) => Some(Some(
-                ulid::Ulid::from_string(id).map_err(|_| Error::invalid("avatar must be a media id"))?.to_string(),
-            )),
+            Some(id) => {
+                let id = ulid::Ulid::from_string(id).map_err(|_| Error::invalid("avatar must be a media id"))?;
+                Some(Some(id.to_string()))
+            }
         };
+        if let Some(Some(id)) = &avatar {
+            // Checked (and made visible) before anything changes here.
+            self.avatars.adopt(&actor.token, id).await?;
+        }
         let patch = ProfilePatch { username: username.map(|u| (u.to_string(), u.key())), avatar };
         self.store.update_profile(user, &patch, Timestamp::now()).await.map_err(storage)?.ok_or_else(no_such_user)
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chatterbox_identity::{Caller, TokenVerifier, authorize_request};
+use chatterbox_identity::{Caller, TokenVerifier, authenticate_user, authorize_request};
 use chatterbox_proto::user::v1::user_service_server::{UserService, UserServiceServer};
 use chatterbox_proto::user::v1::{
     CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest, SearchUsersRequest,
@@ -89,9 +89,9 @@ impl UserService for UserGrpc {
     }
 
     async fn update_me(&self, request: Request<UpdateMeRequest>) -> Result<Response<User>, Status> {
-        let me = self.caller(&request)?.user()?;
+        let actor = authenticate_user(&request, &self.verifier)?;
         let r = request.into_inner();
-        let profile = self.users.update(me, r.username.as_deref(), r.avatar.as_deref()).await?;
+        let profile = self.users.update(&actor, r.username.as_deref(), r.avatar.as_deref()).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 

@@ -10,7 +10,7 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::sqlite::client_key;
-use super::{Message, MessageStore, NewMessage, ReadMark, Window};
+use super::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MessageDoc {
@@ -21,7 +21,7 @@ struct MessageDoc {
     sender_id: String,
     kind: String,
     content: String,
-    attachments: Vec<String>,
+    attachments: Vec<Attachment>,
     client_id: Option<String>,
     client_key: String,
     created_at: i64,

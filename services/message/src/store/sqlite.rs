@@ -7,7 +7,7 @@ use chatterbox_store::{SqliteDb, StoreError};
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Message, MessageStore, NewMessage, ReadMark, Window};
+use super::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -70,8 +70,18 @@ fn conversion(what: &'static str) -> rusqlite::Error {
     )
 }
 
+fn attachments_column(attachments: &[Attachment]) -> String {
+    if attachments.is_empty() { String::new() } else { serde_json::to_string(attachments).unwrap_or_default() }
+}
+
 fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
     let attachments: String = r.get(6)?;
+    // Stored as a JSON array; empty for none.
+    let attachments: Vec<Attachment> = if attachments.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_str(&attachments).map_err(|_| conversion("attachments"))?
+    };
     Ok(Message {
         id: MessageId::parse(&r.get::<_, String>(0)?).map_err(|_| conversion("message id"))?,
         conversation_id: ConversationId::parse(&r.get::<_, String>(1)?).map_err(|_| conversion("conversation id"))?,
@@ -79,7 +89,7 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
         sender_id: UserId::parse(&r.get::<_, String>(3)?).map_err(|_| conversion("sender id"))?,
         kind: r.get(4)?,
         content: r.get(5)?,
-        attachments: attachments.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        attachments,
         client_id: r.get(7)?,
         created_at: Timestamp::from_millis(r.get(8)?),
         edited_at: r.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
@@ -163,7 +173,7 @@ impl MessageStore for SqliteMessageStore {
                         stored.sender_id.to_string(),
                         stored.kind,
                         stored.content,
-                        stored.attachments.join(","),
+                        attachments_column(&stored.attachments),
                         stored.client_id,
                         stored.created_at.millis(),
                         change,
@@ -201,7 +211,7 @@ impl MessageStore for SqliteMessageStore {
                             m.sender_id.to_string(),
                             m.kind,
                             m.content,
-                            m.attachments.join(","),
+                            attachments_column(&m.attachments),
                             m.client_id,
                             m.created_at.millis(),
                             change,

@@ -1,0 +1,138 @@
+//! `/api/v1/media*`: uploads streamed through to the media service under
+//! the size cap, and downloads (a redirect to a short-lived signed URL, or
+//! the bytes streamed from the media service), always `nosniff`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chatterbox_errors::{Code, Error};
+use chatterbox_proto::media::v1::upload_request::Part;
+use chatterbox_proto::media::v1::{OpenDownloadRequest, ReadRequest, UploadRequest, UploadStart};
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::CurrentUser;
+use crate::state::GatewayState;
+use crate::views::MediaView;
+
+/// Largest piece of a file in one gRPC message.
+const CHUNK: usize = 64 * 1024;
+
+/// Most bytes a multipart body may add around the file itself.
+pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+fn too_large(max: u64) -> ApiError {
+    Error::new(Code::PayloadTooLarge, format!("files are limited to {max} bytes")).into()
+}
+
+/// A multipart body that cannot be read: too long, or malformed.
+fn unreadable(e: &axum::extract::multipart::MultipartError, max: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(max)
+    } else {
+        Error::invalid(format!("unreadable multipart body: {}", e.body_text())).into()
+    }
+}
+
+/// `POST /api/v1/media` (multipart, field `file`) → 201 media.
+pub(crate) async fn upload(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<MediaView>)> {
+    let max = s.media_max_bytes;
+    let mut field = loop {
+        match multipart.next_field().await.map_err(|e| unreadable(&e, max))? {
+            Some(field) if field.name() == Some("file") => break field,
+            Some(_) => continue,
+            None => return Err(Error::invalid("the multipart field `file` is required").into()),
+        }
+    };
+    let filename = field.file_name().unwrap_or("file").to_owned();
+    let (parts, stream) = mpsc::channel(4);
+    let start = UploadRequest { part: Some(Part::Start(UploadStart { filename })) };
+    parts.send(start).await.map_err(|_| Error::invariant("the upload stream closed before it began"))?;
+    let mut client = s.media.clone();
+    let request = user.request(ReceiverStream::new(stream))?;
+    let call = client.upload(request);
+    tokio::pin!(call);
+    // Pass the file through as it arrives, counting; the media service
+    // counts too. On any failure here the call is dropped, which cancels the
+    // upload: the service keeps nothing of it.
+    let mut sent: u64 = 0;
+    let mut parts = Some(parts);
+    let answer = loop {
+        let Some(sender) = parts.as_ref() else { break call.await };
+        tokio::select! {
+            answer = &mut call => break answer,
+            chunk = field.chunk() => match chunk.map_err(|e| unreadable(&e, max))? {
+                Some(chunk) => {
+                    sent += chunk.len() as u64;
+                    if sent > max {
+                        return Err(too_large(max));
+                    }
+                    // Small gRPC messages, whatever sizes the body came in.
+                    for piece in chunk.chunks(CHUNK) {
+                        let piece = UploadRequest { part: Some(Part::Chunk(piece.to_vec())) };
+                        if sender.send(piece).await.is_err() {
+                            // The service answered early (a refusal): take its answer.
+                            parts = None;
+                            break;
+                        }
+                    }
+                }
+                // The whole file: close the stream and wait for the verdict.
+                None => parts = None,
+            },
+        }
+    };
+    let media = answer?.into_inner();
+    Ok((StatusCode::CREATED, Json(MediaView::from(media))))
+}
+
+/// `GET /api/v1/media/{id}`.
+pub(crate) async fn download(s: State<GatewayState>, user: CurrentUser, id: Path<String>) -> ApiResult<Response> {
+    serve(s, user, id, false).await
+}
+
+/// `GET /api/v1/media/{id}/thumbnail`.
+pub(crate) async fn thumbnail(s: State<GatewayState>, user: CurrentUser, id: Path<String>) -> ApiResult<Response> {
+    serve(s, user, id, true).await
+}
+
+async fn serve(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    thumbnail: bool,
+) -> ApiResult<Response> {
+    let opened =
+        s.media.clone().open_download(user.request(OpenDownloadRequest { id: id.clone(), thumbnail })?).await?;
+    let download = opened.into_inner();
+    let nosniff = (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !download.url.is_empty() {
+        let location = HeaderValue::from_str(&download.url).map_err(|_| Error::invariant("unusable signed URL"))?;
+        let headers =
+            [(header::LOCATION, location), nosniff, (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+        return Ok((StatusCode::FOUND, headers).into_response());
+    }
+    let chunks = s.media.clone().read(user.request(ReadRequest { id, thumbnail })?).await?.into_inner();
+    let body = Body::from_stream(chunks.map(|chunk| chunk.map(|c| bytes::Bytes::from(c.chunk))));
+    let value = |v: &str| HeaderValue::from_str(v).map_err(|_| ApiError::from(Error::invariant("unusable header")));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, value(&download.content_type)?);
+    headers.insert(header::CONTENT_DISPOSITION, value(&download.content_disposition)?);
+    headers.insert(nosniff.0, nosniff.1);
+    // User content never runs as a page of ours, even if opened directly.
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+    if download.size > 0 {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(download.size));
+    }
+    Ok(response)
+}

@@ -1,0 +1,116 @@
+//! The transport layer: `chatterbox.media.v1.MediaService` over the domain.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chatterbox_errors::Error;
+use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
+use chatterbox_proto::media::v1::media_service_server::{MediaService, MediaServiceServer};
+use chatterbox_proto::media::v1::upload_request::Part;
+use chatterbox_proto::media::v1::{
+    AttachRequest, AttachResponse, Download, Media as MediaProto, OpenDownloadRequest, ReadRequest, ReadResponse,
+    UploadRequest, UseAsAvatarRequest,
+};
+use chatterbox_runtime::GrpcServer;
+use futures::{Stream, StreamExt as _};
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::domain::Media;
+use crate::store::MediaRecord;
+
+#[derive(Debug, Clone)]
+struct MediaGrpc {
+    media: Arc<Media>,
+    verifier: TokenVerifier,
+}
+
+impl MediaGrpc {
+    fn actor<T>(&self, request: &Request<T>) -> Result<Actor, Status> {
+        Ok(authenticate_user(request, &self.verifier)?)
+    }
+}
+
+/// A media record on the wire.
+pub fn to_proto(m: &MediaRecord) -> MediaProto {
+    MediaProto {
+        id: m.id.to_string(),
+        uploader_id: m.uploader.to_string(),
+        content_type: m.content_type.clone(),
+        size: m.size,
+        filename: m.filename.clone(),
+        width: m.width,
+        height: m.height,
+        has_thumbnail: m.has_thumbnail,
+        created_at_ms: m.created_at.millis(),
+    }
+}
+
+type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl MediaService for MediaGrpc {
+    async fn upload(&self, request: Request<Streaming<UploadRequest>>) -> Result<Response<MediaProto>, Status> {
+        let actor = self.actor(&request)?;
+        let mut parts = request.into_inner();
+        let filename = match parts.message().await? {
+            Some(UploadRequest { part: Some(Part::Start(start)) }) => start.filename,
+            _ => return Err(Error::invalid("an upload starts with its file name").into()),
+        };
+        let chunks = parts.map(|part| match part {
+            Ok(UploadRequest { part: Some(Part::Chunk(bytes)) }) => Ok(Bytes::from(bytes)),
+            Ok(_) => Err(Error::invalid("after its start, an upload is only chunks")),
+            Err(status) => Err(Error::from(status)),
+        });
+        let record = self.media.upload(&actor, &filename, Box::pin(chunks)).await?;
+        Ok(Response::new(to_proto(&record)))
+    }
+
+    async fn open_download(&self, request: Request<OpenDownloadRequest>) -> Result<Response<Download>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let d = self.media.open_download(&actor, &r.id, r.thumbnail).await?;
+        Ok(Response::new(Download {
+            media: Some(to_proto(&d.media)),
+            url: d.url.unwrap_or_default(),
+            content_type: d.delivery.content_type,
+            content_disposition: d.delivery.content_disposition,
+            size: d.size.unwrap_or(0),
+        }))
+    }
+
+    type ReadStream = ReadStream;
+
+    async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadStream>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let body = self.media.read(&actor, &r.id, r.thumbnail).await?;
+        let stream = body.map(|chunk| match chunk {
+            Ok(bytes) => Ok(ReadResponse { chunk: bytes.to_vec() }),
+            Err(e) => Err(Status::from(Error::unavailable(anyhow::Error::from(e).context("reading a blob")))),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn attach(&self, request: Request<AttachRequest>) -> Result<Response<AttachResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let records = self.media.attach(&actor, &r.conversation_id, &r.media_ids, r.images_only).await?;
+        Ok(Response::new(AttachResponse { media: records.iter().map(to_proto).collect() }))
+    }
+
+    async fn use_as_avatar(&self, request: Request<UseAsAvatarRequest>) -> Result<Response<MediaProto>, Status> {
+        let actor = self.actor(&request)?;
+        let record = self.media.use_as_avatar(&actor, &request.into_inner().id).await?;
+        Ok(Response::new(to_proto(&record)))
+    }
+}
+
+/// The media service, ready for [`chatterbox_runtime::serve_grpc`].
+pub fn grpc_server(media: Arc<Media>, verifier: TokenVerifier) -> GrpcServer {
+    GrpcServer {
+        routes: tonic::service::Routes::new(MediaServiceServer::new(MediaGrpc { media, verifier })),
+        names: vec![<MediaServiceServer<MediaGrpc> as NamedService>::NAME],
+    }
+}

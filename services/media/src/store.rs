@@ -1,0 +1,51 @@
+//! Media metadata and where media is attached: one trait, SQLite and
+//! MongoDB, one conformance suite (`tests/store_conformance.rs`).
+
+mod mongo;
+mod sqlite;
+
+use chatterbox_store::StoreError;
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+
+pub use mongo::MongoMediaStore;
+pub use sqlite::SqliteMediaStore;
+
+/// One uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    /// Its id, also its blobs' key.
+    pub id: ulid::Ulid,
+    /// Who uploaded it.
+    pub uploader: UserId,
+    /// Decided from the bytes.
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// As the client named it.
+    pub filename: String,
+    /// Pixels, for images.
+    pub width: Option<u32>,
+    /// Pixels, for images.
+    pub height: Option<u32>,
+    /// Whether a thumbnail blob exists.
+    pub has_thumbnail: bool,
+    /// Whether every signed-in user may see it (avatars).
+    pub public: bool,
+    /// Upload time.
+    pub created_at: Timestamp,
+}
+
+/// The media service's storage.
+#[async_trait::async_trait]
+pub trait MediaStore: Send + Sync + std::fmt::Debug {
+    /// Records a new upload.
+    async fn insert(&self, media: &MediaRecord) -> Result<(), StoreError>;
+    /// Media by id.
+    async fn get(&self, id: ulid::Ulid) -> Result<Option<MediaRecord>, StoreError>;
+    /// Records that `media` is attached in `conversation` (again is fine).
+    async fn attach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError>;
+    /// The conversations where `media` is attached.
+    async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError>;
+    /// Makes `media` visible to every signed-in user; `false` if there is none.
+    async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,148 @@
+//! Media metadata in SQLite (embedded mode).
+
+use std::path::Path;
+
+use chatterbox_store::{SqliteDb, StoreError};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{MediaRecord, MediaStore};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS media (
+    id TEXT PRIMARY KEY,
+    uploader TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    has_thumbnail INTEGER NOT NULL,
+    public INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attachments (
+    media_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    PRIMARY KEY (media_id, conversation_id)
+);
+";
+
+const COLUMNS: &str = "id, uploader, content_type, size, filename, width, height, has_thumbnail, public, created_at";
+
+/// Media metadata in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteMediaStore {
+    db: SqliteDb,
+}
+
+impl SqliteMediaStore {
+    /// Opens the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
+    }
+
+    /// A throwaway in-memory store, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
+    }
+}
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, format!("corrupt {what}"), rusqlite::types::Type::Text)
+}
+
+fn record(row: &Row<'_>) -> rusqlite::Result<MediaRecord> {
+    let id: String = row.get(0)?;
+    let uploader: String = row.get(1)?;
+    Ok(MediaRecord {
+        id: ulid::Ulid::from_string(&id).map_err(|_| corrupt("media id"))?,
+        uploader: UserId::parse(&uploader).map_err(|_| corrupt("uploader"))?,
+        content_type: row.get(2)?,
+        size: row.get(3)?,
+        filename: row.get(4)?,
+        width: row.get(5)?,
+        height: row.get(6)?,
+        has_thumbnail: row.get(7)?,
+        public: row.get(8)?,
+        created_at: Timestamp::from_millis(row.get(9)?),
+    })
+}
+
+#[async_trait::async_trait]
+impl MediaStore for SqliteMediaStore {
+    async fn insert(&self, m: &MediaRecord) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    &format!("INSERT INTO media ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                    params![
+                        m.id.to_string(),
+                        m.uploader.to_string(),
+                        m.content_type,
+                        m.size,
+                        m.filename,
+                        m.width,
+                        m.height,
+                        m.has_thumbnail,
+                        m.public,
+                        m.created_at.millis()
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, id: ulid::Ulid) -> Result<Option<MediaRecord>, StoreError> {
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .query_row(&format!("SELECT {COLUMNS} FROM media WHERE id = ?1"), [id.to_string()], record)
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn attach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+        let media = media.to_vec();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO attachments (media_id, conversation_id) VALUES (?1, ?2)",
+                    )?;
+                    for m in &media {
+                        insert.execute(params![m.to_string(), conversation.to_string()])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT conversation_id FROM attachments WHERE media_id = ?1 ORDER BY conversation_id",
+                )?;
+                let ids = stmt.query_map([media.to_string()], |r| r.get::<_, String>(0))?;
+                let mut out = Vec::new();
+                for id in ids {
+                    out.push(ConversationId::parse(&id?).map_err(|_| corrupt("conversation id"))?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+        self.db
+            .call(move |conn| Ok(conn.execute("UPDATE media SET public = 1 WHERE id = ?1", [media.to_string()])? == 1))
+            .await
+    }
+}

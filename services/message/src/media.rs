@@ -1,0 +1,70 @@
+//! Attachments come from the media service: it checks that the sender
+//! uploaded them (with the sender's own token), lets the conversation's
+//! participants download them, and describes them.
+
+use chatterbox_errors::Error;
+use chatterbox_identity::with_bearer;
+use chatterbox_proto::media::v1::AttachRequest;
+use chatterbox_proto::media::v1::media_service_client::MediaServiceClient;
+use chatterbox_runtime::GrpcChannel;
+use chatterbox_types::ConversationId;
+
+use crate::store::Attachment;
+
+/// Where attachments come from.
+#[async_trait::async_trait]
+pub trait MediaLibrary: Send + Sync + std::fmt::Debug {
+    /// Attaches `media`, which the holder of `token` must have uploaded (and
+    /// which must all be images when `images_only`), to `conversation`;
+    /// their descriptions, in order. Refused, nothing is attached.
+    async fn attach(
+        &self,
+        token: &str,
+        conversation: ConversationId,
+        media: &[String],
+        images_only: bool,
+    ) -> Result<Vec<Attachment>, Error>;
+}
+
+/// The media service over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcMediaLibrary {
+    client: MediaServiceClient<GrpcChannel>,
+}
+
+impl GrpcMediaLibrary {
+    /// Asks the media service behind `channel`.
+    pub fn new(channel: GrpcChannel) -> Self {
+        Self { client: MediaServiceClient::new(channel) }
+    }
+}
+
+#[async_trait::async_trait]
+impl MediaLibrary for GrpcMediaLibrary {
+    async fn attach(
+        &self,
+        token: &str,
+        conversation: ConversationId,
+        media: &[String],
+        images_only: bool,
+    ) -> Result<Vec<Attachment>, Error> {
+        let request =
+            AttachRequest { conversation_id: conversation.to_string(), media_ids: media.to_vec(), images_only };
+        let request = with_bearer(request, token)?;
+        let attached = self.client.clone().attach(request).await?.into_inner();
+        Ok(attached
+            .media
+            .into_iter()
+            .map(|m| Attachment {
+                id: m.id,
+                content_type: m.content_type,
+                size: m.size,
+                filename: m.filename,
+                width: m.width,
+                height: m.height,
+                has_thumbnail: m.has_thumbnail,
+                created_at_ms: m.created_at_ms,
+            })
+            .collect())
+    }
+}
