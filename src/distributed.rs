@@ -39,6 +39,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 message: channel(&config.message_url, "CHATTERBOX_MESSAGE_URL", timeout)?,
                 presence: channel(&config.presence_url, "CHATTERBOX_PRESENCE_URL", timeout)?,
                 media: media()?,
+                media_uploads: channel(&config.media_url, "CHATTERBOX_MEDIA_URL", parts::UPLOAD_TIMEOUT)?,
             };
             let events = parts::event_bus(config).await?;
             let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;

@@ -52,6 +52,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (message_listener, message) = loopback(timeout).await?;
     let (presence_listener, presence) = loopback(timeout).await?;
     let (media_listener, media) = loopback(timeout).await?;
+    let media_listener_addr = media_listener.local_addr()?;
     let message_addr = message_listener.local_addr()?;
     let services = vec![
         (Part::Auth, auth_listener.local_addr()?),
@@ -59,7 +60,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         (Part::Conversation, conversation_listener.local_addr()?),
         (Part::Message, message_addr),
         (Part::Presence, presence_listener.local_addr()?),
-        (Part::Media, media_listener.local_addr()?),
+        (Part::Media, media_listener_addr),
     ];
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
@@ -82,7 +83,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         (presence_listener, presence_server),
         (media_listener, parts::media_server(config, verifier.clone(), conversation.clone()).await?),
     ];
-    let channels = ServiceChannels { auth, user, conversation, message, presence, media };
+    let media_uploads = connect(&format!("http://{}", media_listener_addr), parts::UPLOAD_TIMEOUT)?;
+    let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();

@@ -35,7 +35,13 @@ pub(crate) struct ServiceChannels {
     pub message: GrpcChannel,
     pub presence: GrpcChannel,
     pub media: GrpcChannel,
+    /// The media service with [`UPLOAD_TIMEOUT`] as its deadline.
+    pub media_uploads: GrpcChannel,
 }
+
+/// Deadline of one upload through the gateway: a whole file streams in
+/// within one call (10 MiB at 150 KB/s).
+pub(crate) const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The parts a process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -305,6 +311,7 @@ pub(crate) async fn gateway_app(
         message: channels.message,
         presence: channels.presence,
         media: channels.media,
+        media_uploads: channels.media_uploads,
         redis,
     };
     let state = GatewayState::new(

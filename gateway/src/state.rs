@@ -32,6 +32,8 @@ pub struct Backends {
     pub presence: GrpcChannel,
     /// The media service.
     pub media: GrpcChannel,
+    /// The media service again, with a deadline long enough for uploads.
+    pub media_uploads: GrpcChannel,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -51,6 +53,7 @@ pub struct Shared {
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
     pub(crate) presence: PresenceServiceClient<GrpcChannel>,
     pub(crate) media: MediaServiceClient<GrpcChannel>,
+    pub(crate) media_uploads: MediaServiceClient<GrpcChannel>,
     /// The upload cap, enforced here too while the body streams in.
     pub(crate) media_max_bytes: u64,
     pub(crate) verifier: TokenVerifier,
@@ -91,6 +94,7 @@ impl GatewayState {
             messages: MessageServiceClient::new(backends.message.clone()),
             presence: PresenceServiceClient::new(backends.presence.clone()),
             media: MediaServiceClient::new(backends.media.clone()),
+            media_uploads: MediaServiceClient::new(backends.media_uploads.clone()),
             media_max_bytes,
             backends,
             verifier,

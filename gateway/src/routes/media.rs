@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::{Code, Error};
 use chatterbox_proto::media::v1::upload_request::Part;
-use chatterbox_proto::media::v1::{OpenDownloadRequest, ReadRequest, UploadRequest, UploadStart};
+use chatterbox_proto::media::v1::{OpenDownloadRequest, ReadRequest, UploadFinish, UploadRequest, UploadStart};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,6 +24,21 @@ const CHUNK: usize = 64 * 1024;
 
 /// Most bytes a multipart body may add around the file itself.
 pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+/// A spawned call that is cancelled when dropped unfinished.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn finish(mut self) -> Result<T, ApiError> {
+        (&mut self.0).await.map_err(|e| ApiError::from(Error::internal(e)))
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 fn too_large(max: u64) -> ApiError {
     Error::new(Code::PayloadTooLarge, format!("files are limited to {max} bytes")).into()
@@ -56,41 +71,32 @@ pub(crate) async fn upload(
     let (parts, stream) = mpsc::channel(4);
     let start = UploadRequest { part: Some(Part::Start(UploadStart { filename })) };
     parts.send(start).await.map_err(|_| Error::invariant("the upload stream closed before it began"))?;
-    let mut client = s.media.clone();
+    // The call runs as its own task (it must move bytes while this one
+    // reads the body) and is cancelled if this one stops early.
+    let mut uploads = s.media_uploads.clone();
     let request = user.request(ReceiverStream::new(stream))?;
-    let call = client.upload(request);
-    tokio::pin!(call);
+    let call = AbortOnDrop(tokio::spawn(async move { uploads.upload(request).await }));
     // Pass the file through as it arrives, counting; the media service
-    // counts too. On any failure here the call is dropped, which cancels the
-    // upload: the service keeps nothing of it.
+    // counts too, and keeps nothing unless the stream ends with `finish`.
     let mut sent: u64 = 0;
-    let mut parts = Some(parts);
-    let answer = loop {
-        let Some(sender) = parts.as_ref() else { break call.await };
-        tokio::select! {
-            answer = &mut call => break answer,
-            chunk = field.chunk() => match chunk.map_err(|e| unreadable(&e, max))? {
-                Some(chunk) => {
-                    sent += chunk.len() as u64;
-                    if sent > max {
-                        return Err(too_large(max));
-                    }
-                    // Small gRPC messages, whatever sizes the body came in.
-                    for piece in chunk.chunks(CHUNK) {
-                        let piece = UploadRequest { part: Some(Part::Chunk(piece.to_vec())) };
-                        if sender.send(piece).await.is_err() {
-                            // The service answered early (a refusal): take its answer.
-                            parts = None;
-                            break;
-                        }
-                    }
-                }
-                // The whole file: close the stream and wait for the verdict.
-                None => parts = None,
-            },
+    'body: while let Some(chunk) = field.chunk().await.map_err(|e| unreadable(&e, max))? {
+        sent += chunk.len() as u64;
+        if sent > max {
+            return Err(too_large(max));
         }
-    };
-    let media = answer?.into_inner();
+        // Small gRPC messages, whatever sizes the body came in.
+        for piece in chunk.chunks(CHUNK) {
+            let piece = UploadRequest { part: Some(Part::Chunk(piece.to_vec())) };
+            if parts.send(piece).await.is_err() {
+                // The service answered early (a refusal): take its answer.
+                break 'body;
+            }
+        }
+    }
+    let finish = UploadRequest { part: Some(Part::Finish(UploadFinish { size: sent })) };
+    let _ = parts.send(finish).await;
+    drop(parts);
+    let media = call.finish().await??.into_inner();
     Ok((StatusCode::CREATED, Json(MediaView::from(media))))
 }
 

@@ -8,11 +8,19 @@ use chatterbox_proto::conversation::v1::conversation_service_client::Conversatio
 use chatterbox_runtime::GrpcChannel;
 use chatterbox_types::ConversationId;
 
+/// A participant's standing in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Whether they administer it.
+    pub admin: bool,
+}
+
 /// Membership, as the conversation service knows it.
 #[async_trait::async_trait]
 pub trait Participation: Send + Sync + std::fmt::Debug {
-    /// Whether the holder of `token` takes part in `conversation`.
-    async fn takes_part(&self, token: &str, conversation: ConversationId) -> Result<bool, Error>;
+    /// The standing of the holder of `token` in `conversation`; `None` if
+    /// they take no part in it.
+    async fn standing(&self, token: &str, conversation: ConversationId) -> Result<Option<Standing>, Error>;
 }
 
 /// The conversation service over gRPC.
@@ -30,13 +38,13 @@ impl GrpcParticipation {
 
 #[async_trait::async_trait]
 impl Participation for GrpcParticipation {
-    async fn takes_part(&self, token: &str, conversation: ConversationId) -> Result<bool, Error> {
+    async fn standing(&self, token: &str, conversation: ConversationId) -> Result<Option<Standing>, Error> {
         let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, token)?;
         match self.client.clone().check_access(request).await {
-            Ok(_) => Ok(true),
+            Ok(access) => Ok(Some(Standing { admin: access.into_inner().admin })),
             Err(status) => {
                 let e = Error::from(status);
-                if e.code() == Code::NotFound { Ok(false) } else { Err(e) }
+                if e.code() == Code::NotFound { Ok(None) } else { Err(e) }
             }
         }
     }

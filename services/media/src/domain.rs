@@ -25,6 +25,20 @@ pub const MAX_URL_TTL: Duration = Duration::from_secs(300);
 pub const MAX_ATTACHMENTS: usize = 10;
 /// Longest file name kept, in characters.
 const MAX_FILENAME: usize = 255;
+/// Images decoded at once (each may take ~170 MiB).
+const DECODES: usize = 2;
+/// Conversations asked about per download (media attached in more is seen
+/// through the first ones only: a bound on what one request costs).
+const MAX_CHECKED: usize = 32;
+
+/// What an upload stream carries after its start.
+#[derive(Debug)]
+pub enum Piece {
+    /// The next bytes.
+    Chunk(Bytes),
+    /// The end: this many bytes were sent.
+    Finish(u64),
+}
 
 /// How the service treats uploads and downloads.
 #[derive(Debug, Clone)]
@@ -57,6 +71,7 @@ pub struct Media {
     blobs: Arc<dyn BlobStore>,
     participation: Arc<dyn Participation>,
     settings: MediaSettings,
+    decodes: Arc<tokio::sync::Semaphore>,
 }
 
 fn storage(e: StoreError) -> Error {
@@ -116,19 +131,25 @@ impl Media {
     ) -> anyhow::Result<Self> {
         settings.url_ttl = settings.url_ttl.clamp(Duration::from_secs(1), MAX_URL_TTL);
         std::fs::create_dir_all(&settings.spool_dir)?;
-        Ok(Self { store, blobs, participation, settings })
+        Ok(Self { store, blobs, participation, settings, decodes: Arc::new(tokio::sync::Semaphore::new(DECODES)) })
     }
 
-    /// Streams `chunks` to a temporary file, refusing (413) as soon as they
-    /// pass the cap; nothing of a refused upload is kept.
-    async fn spool(&self, mut chunks: impl Stream<Item = Result<Bytes, Error>> + Unpin) -> Result<Spooled, Error> {
+    /// Streams `pieces` to a temporary file, refusing (413) as soon as they
+    /// pass the cap; only a stream that says it finished, with the size it
+    /// sent, counts. Nothing of a refused or abandoned upload is kept.
+    async fn spool(&self, mut pieces: impl Stream<Item = Result<Piece, Error>> + Unpin) -> Result<Spooled, Error> {
         let file = tempfile::NamedTempFile::new_in(&self.settings.spool_dir).map_err(Error::internal)?;
         let (file, path) = file.into_parts();
         let mut file = tokio::fs::File::from_std(file);
         let mut size: u64 = 0;
         let mut head = Vec::with_capacity(sniff::HEAD);
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
+        let finished = loop {
+            let chunk = match pieces.next().await {
+                Some(Ok(Piece::Chunk(chunk))) => chunk,
+                Some(Ok(Piece::Finish(sent))) => break sent,
+                Some(Err(e)) => return Err(e),
+                None => return Err(Error::invalid("the upload ended before it finished")),
+            };
             size += chunk.len() as u64;
             if size > self.settings.max_bytes {
                 return Err(Error::new(
@@ -141,6 +162,9 @@ impl Media {
                 head.extend_from_slice(&chunk[..take]);
             }
             file.write_all(&chunk).await.map_err(Error::internal)?;
+        };
+        if finished != size {
+            return Err(Error::invalid(format!("the upload says {finished} bytes but sent {size}")));
         }
         file.flush().await.map_err(Error::internal)?;
         file.sync_all().await.map_err(Error::internal)?;
@@ -151,13 +175,28 @@ impl Media {
     /// bytes, images measured before they are decoded and given a
     /// thumbnail; stored under keys made from a fresh id.
     pub async fn upload(
-        &self,
+        self: &Arc<Self>,
         actor: &Actor,
         filename: &str,
-        chunks: impl Stream<Item = Result<Bytes, Error>> + Unpin,
+        pieces: impl Stream<Item = Result<Piece, Error>> + Unpin,
     ) -> Result<MediaRecord, Error> {
         let filename = clean_filename(filename);
-        let spooled = self.spool(chunks).await?;
+        let spooled = self.spool(pieces).await?;
+        // Complete: from here the work runs to its end even if the caller
+        // leaves, so blobs, thumbnail and record are all kept or all undone.
+        let media = self.clone();
+        let uploader = actor.id;
+        tokio::spawn(async move { media.store_upload(uploader, filename, spooled).await })
+            .await
+            .map_err(Error::internal)?
+    }
+
+    async fn store_upload(
+        &self,
+        uploader: chatterbox_types::UserId,
+        filename: String,
+        spooled: Spooled,
+    ) -> Result<MediaRecord, Error> {
         if spooled.size == 0 {
             return Err(Error::invalid("the file is empty"));
         }
@@ -171,7 +210,7 @@ impl Media {
         let id = ulid::Ulid::new();
         let mut record = MediaRecord {
             id,
-            uploader: actor.id,
+            uploader,
             content_type: kind.content_type().to_owned(),
             size: spooled.size,
             filename,
@@ -203,14 +242,18 @@ impl Media {
     ) -> Result<(u32, u32, tempfile::TempPath), Error> {
         let source = path.to_path_buf();
         let out = tempfile::NamedTempFile::new_in(&self.settings.spool_dir).map_err(Error::internal)?.into_temp_path();
-        let target = out.to_path_buf();
-        let (width, height) = tokio::task::spawn_blocking(move || {
-            let dims = picture::dimensions(&source, format)?;
-            picture::thumbnail(&source, format, &target)?;
-            Ok::<_, Error>(dims)
+        let _decoding = self.decodes.acquire().await.map_err(Error::internal)?;
+        // The blocking work owns the thumbnail's path until it is done.
+        let (dims, out) = tokio::task::spawn_blocking(move || {
+            let dims = picture::dimensions(&source, format).and_then(|dims| {
+                picture::thumbnail(&source, format, &out)?;
+                Ok(dims)
+            });
+            (dims, out)
         })
         .await
-        .map_err(Error::internal)??;
+        .map_err(Error::internal)?;
+        let (width, height) = dims?;
         Ok((width, height, out))
     }
 
@@ -255,8 +298,8 @@ impl Media {
         if record.uploader == actor.id || record.public {
             return Ok(record);
         }
-        for conversation in self.store.attached_in(id).await.map_err(storage)? {
-            if self.participation.takes_part(&actor.token, conversation).await? {
+        for conversation in self.store.attached_in(id).await.map_err(storage)?.into_iter().take(MAX_CHECKED) {
+            if self.participation.standing(&actor.token, conversation).await?.is_some() {
                 return Ok(record);
             }
         }
@@ -328,6 +371,33 @@ impl Media {
         let ids: Vec<ulid::Ulid> = records.iter().map(|r| r.id).collect();
         self.store.attach(&ids, conversation).await.map_err(storage)?;
         Ok(records)
+    }
+
+    /// Forgets `media` attached in `conversation` (a deleted message): by
+    /// their uploader, or an admin of the conversation.
+    pub async fn detach(&self, actor: &Actor, conversation: &str, media: &[String]) -> Result<(), Error> {
+        let conversation =
+            ConversationId::parse(conversation).map_err(|_| Error::invalid("conversation_id is not an id"))?;
+        if media.len() > MAX_ATTACHMENTS {
+            return Err(Error::invalid(format!("at most {MAX_ATTACHMENTS} attachments per message")));
+        }
+        let mut ids = Vec::with_capacity(media.len());
+        let mut admin = None;
+        for id in media {
+            let id = ulid::Ulid::from_string(id).map_err(|_| Error::invalid("media_ids must list media ids"))?;
+            let Some(record) = self.store.get(id).await.map_err(storage)? else { continue };
+            if record.uploader != actor.id {
+                if admin.is_none() {
+                    let standing = self.participation.standing(&actor.token, conversation).await?;
+                    admin = Some(standing.is_some_and(|s| s.admin));
+                }
+                if admin != Some(true) {
+                    return Err(Error::not_found("media not found"));
+                }
+            }
+            ids.push(id);
+        }
+        self.store.detach(&ids, conversation).await.map_err(storage)
     }
 
     /// Makes an image `actor` uploaded their avatar (visible to everyone signed in).

@@ -9,15 +9,15 @@ use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::media::v1::media_service_server::{MediaService, MediaServiceServer};
 use chatterbox_proto::media::v1::upload_request::Part;
 use chatterbox_proto::media::v1::{
-    AttachRequest, AttachResponse, Download, Media as MediaProto, OpenDownloadRequest, ReadRequest, ReadResponse,
-    UploadRequest, UseAsAvatarRequest,
+    AttachRequest, AttachResponse, DetachRequest, DetachResponse, Download, Media as MediaProto, OpenDownloadRequest,
+    ReadRequest, ReadResponse, UploadRequest, UseAsAvatarRequest,
 };
 use chatterbox_runtime::GrpcServer;
 use futures::{Stream, StreamExt as _};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::Media;
+use crate::domain::{Media, Piece};
 use crate::store::MediaRecord;
 
 #[derive(Debug, Clone)]
@@ -59,8 +59,9 @@ impl MediaService for MediaGrpc {
             _ => return Err(Error::invalid("an upload starts with its file name").into()),
         };
         let chunks = parts.map(|part| match part {
-            Ok(UploadRequest { part: Some(Part::Chunk(bytes)) }) => Ok(Bytes::from(bytes)),
-            Ok(_) => Err(Error::invalid("after its start, an upload is only chunks")),
+            Ok(UploadRequest { part: Some(Part::Chunk(bytes)) }) => Ok(Piece::Chunk(Bytes::from(bytes))),
+            Ok(UploadRequest { part: Some(Part::Finish(finish)) }) => Ok(Piece::Finish(finish.size)),
+            Ok(_) => Err(Error::invalid("after its start, an upload is chunks then its finish")),
             Err(status) => Err(Error::from(status)),
         });
         let record = self.media.upload(&actor, &filename, Box::pin(chunks)).await?;
@@ -98,6 +99,13 @@ impl MediaService for MediaGrpc {
         let r = request.into_inner();
         let records = self.media.attach(&actor, &r.conversation_id, &r.media_ids, r.images_only).await?;
         Ok(Response::new(AttachResponse { media: records.iter().map(to_proto).collect() }))
+    }
+
+    async fn detach(&self, request: Request<DetachRequest>) -> Result<Response<DetachResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        self.media.detach(&actor, &r.conversation_id, &r.media_ids).await?;
+        Ok(Response::new(DetachResponse {}))
     }
 
     async fn use_as_avatar(&self, request: Request<UseAsAvatarRequest>) -> Result<Response<MediaProto>, Status> {

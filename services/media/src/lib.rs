@@ -14,7 +14,7 @@ pub mod picture;
 pub mod sniff;
 pub mod store;
 
-pub use access::{GrpcParticipation, Participation};
+pub use access::{GrpcParticipation, Participation, Standing};
 pub use blob::{BlobStore, DiskBlobStore, S3BlobStore, S3Settings};
 pub use domain::{Media, MediaSettings};
 pub use grpc::grpc_server;

@@ -45,7 +45,11 @@ pub fn thumbnail(path: &Path, format: image::ImageFormat, out: &Path) -> Result<
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4 + (16 << 20));
     reader.limits(limits);
-    let picture = reader.decode().map_err(|_| unreadable())?;
+    let picture = reader.decode().map_err(|e| match e {
+        // Within the pixel count but too big decoded (e.g. 16 bits per channel).
+        image::ImageError::Limits(_) => Error::new(Code::PayloadTooLarge, "the image is too large to decode"),
+        _ => unreadable(),
+    })?;
     let small = picture.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
     small.save_with_format(out, image::ImageFormat::Png).map_err(Error::internal)
 }

@@ -44,6 +44,8 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     async fn get(&self, id: ulid::Ulid) -> Result<Option<MediaRecord>, StoreError>;
     /// Records that `media` is attached in `conversation` (again is fine).
     async fn attach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError>;
+    /// Forgets that `media` is attached in `conversation` (a deleted message).
+    async fn detach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError>;
     /// The conversations where `media` is attached.
     async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError>;
     /// Makes `media` visible to every signed-in user; `false` if there is none.

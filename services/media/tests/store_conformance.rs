@@ -69,6 +69,10 @@ async fn attachments_are_recorded_once_per_conversation(store: Arc<dyn MediaStor
     expected.sort();
     assert_eq!(store.attached_in(a.id).await.unwrap(), expected);
     assert_eq!(store.attached_in(b.id).await.unwrap(), [one]);
+    store.detach(&[a.id, b.id], one).await.unwrap();
+    store.detach(&[a.id], one).await.unwrap();
+    assert_eq!(store.attached_in(a.id).await.unwrap(), [two], "only that conversation");
+    assert!(store.attached_in(b.id).await.unwrap().is_empty());
 }
 
 async fn media_can_be_made_public(store: Arc<dyn MediaStore>) {

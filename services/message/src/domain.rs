@@ -155,7 +155,14 @@ impl Messages {
             client_id,
             created_at: Timestamp::now(),
         };
+        let attached: Vec<String> = new.attachments.iter().map(|a| a.id.clone()).collect();
         let (message, created) = self.store.append(&new).await.map_err(storage)?;
+        if !created {
+            // A retry answered with the original: attach nothing it did not.
+            let extra: Vec<String> =
+                attached.into_iter().filter(|id| !message.attachments.iter().any(|a| &a.id == id)).collect();
+            self.detach(actor, conversation_id, &extra).await;
+        }
         if created && let Err(e) = self.access.record_activity(&actor.token, conversation_id, message.created_at).await
         {
             // The message is durable; a stale activity time only misorders a list.
@@ -209,7 +216,22 @@ impl Messages {
         if message.sender_id != actor.id && !standing.admin {
             return Err(Error::permission_denied("only the sender or an admin may delete a message"));
         }
-        self.store.delete(message.id).await.map_err(storage)?.ok_or_else(message_not_found)
+        let deleted = self.store.delete(message.id).await.map_err(storage)?.ok_or_else(message_not_found)?;
+        // Its attachments go with it: the conversation no longer sees them.
+        let attached: Vec<String> = message.attachments.iter().map(|a| a.id.clone()).collect();
+        self.detach(actor, message.conversation_id, &attached).await;
+        Ok(deleted)
+    }
+
+    /// Tells the media service `media` is no longer attached in `conversation`;
+    /// a failure is logged (the media stays visible to its participants).
+    async fn detach(&self, actor: &Actor, conversation: ConversationId, media: &[String]) {
+        if media.is_empty() {
+            return;
+        }
+        if let Err(e) = self.media.detach(&actor.token, conversation, media).await {
+            tracing::warn!(%conversation, error = %e, "could not detach media");
+        }
     }
 
     /// Marks every message up to `seq` read for the actor.

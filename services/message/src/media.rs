@@ -4,8 +4,8 @@
 
 use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
-use chatterbox_proto::media::v1::AttachRequest;
 use chatterbox_proto::media::v1::media_service_client::MediaServiceClient;
+use chatterbox_proto::media::v1::{AttachRequest, DetachRequest};
 use chatterbox_runtime::GrpcChannel;
 use chatterbox_types::ConversationId;
 
@@ -24,6 +24,9 @@ pub trait MediaLibrary: Send + Sync + std::fmt::Debug {
         media: &[String],
         images_only: bool,
     ) -> Result<Vec<Attachment>, Error>;
+    /// Undoes [`MediaLibrary::attach`] (the holder of `token` is their
+    /// uploader or an admin of `conversation`).
+    async fn detach(&self, token: &str, conversation: ConversationId, media: &[String]) -> Result<(), Error>;
 }
 
 /// The media service over gRPC.
@@ -66,5 +69,11 @@ impl MediaLibrary for GrpcMediaLibrary {
                 created_at_ms: m.created_at_ms,
             })
             .collect())
+    }
+
+    async fn detach(&self, token: &str, conversation: ConversationId, media: &[String]) -> Result<(), Error> {
+        let request = DetachRequest { conversation_id: conversation.to_string(), media_ids: media.to_vec() };
+        self.client.clone().detach(with_bearer(request, token)?).await?;
+        Ok(())
     }
 }

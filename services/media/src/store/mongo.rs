@@ -124,6 +124,12 @@ impl MediaStore for MongoMediaStore {
         Ok(())
     }
 
+    async fn detach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+        let ids: Vec<String> = media.iter().map(|m| format!("{m}/{conversation}")).collect();
+        self.attachments.delete_many(doc! {"_id": {"$in": ids}}).await?;
+        Ok(())
+    }
+
     async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError> {
         let docs: Vec<AttachmentDoc> = self
             .attachments

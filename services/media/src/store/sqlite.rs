@@ -124,6 +124,24 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
+    async fn detach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+        let media = media.to_vec();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut delete =
+                        tx.prepare_cached("DELETE FROM attachments WHERE media_id = ?1 AND conversation_id = ?2")?;
+                    for m in &media {
+                        delete.execute(params![m.to_string(), conversation.to_string()])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError> {
         self.db
             .read(move |conn| {
