@@ -290,15 +290,9 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
             .unwrap();
         assert_eq!(sent.status(), StatusCode::CREATED);
     }
-    let history: Value = client
-        .get(at(&cluster.b, &format!("/api/v1/conversations/{id}/messages")))
-        .bearer_auth(&bob_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value =
+        crate::helpers::get_json(&client, &at(&cluster.b, &format!("/api/v1/conversations/{id}/messages")), &bob_token)
+            .await;
     let seen: Vec<(u64, &str)> = history["items"]
         .as_array()
         .unwrap()
@@ -307,15 +301,7 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
         .collect();
     assert_eq!(seen, [(1, "hi bob"), (2, "hi ann")]);
 
-    let mine: Value = client
-        .get(at(&cluster.a, "/api/v1/conversations"))
-        .bearer_auth(&ann_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = crate::helpers::get_json(&client, &at(&cluster.a, "/api/v1/conversations"), &ann_token).await;
     assert_eq!(mine["items"][0]["unread_count"], 1);
     assert_eq!(mine["items"][0]["last_message"]["content"], "hi ann");
 }
@@ -465,15 +451,12 @@ async fn a_killed_gateways_users_go_offline_when_their_connections_expire() {
     let earliest = chatterbox_types::Timestamp::from_millis(killed.millis() - 1_500).to_rfc3339();
     let latest = chatterbox_types::Timestamp::from_millis(killed.millis() + 1_500).to_rfc3339();
     assert!(last_seen >= earliest.as_str() && last_seen <= latest.as_str(), "{last_seen} vs {killed:?}");
-    let found: Value = client
-        .get(format!("http://{}/api/v1/presence?user_ids={ann}", cluster.b.addr))
-        .bearer_auth(&bob_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = crate::helpers::get_json(
+        &client,
+        &format!("http://{}/api/v1/presence?user_ids={ann}", cluster.b.addr),
+        &bob_token,
+    )
+    .await;
     assert_eq!(found["items"][0]["status"], "offline");
     assert_eq!(found["items"][0]["last_seen"], last_seen);
 }
@@ -490,15 +473,9 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     drop(bob_ws);
     let deadline = tokio::time::Instant::now() + crate::ws_client::PATIENCE;
     let recorded = loop {
-        let profile: Value = client
-            .get(format!("http://{}/api/v1/users/{bob}", cluster.a.addr))
-            .bearer_auth(&ann_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let profile: Value =
+            crate::helpers::get_json(&client, &format!("http://{}/api/v1/users/{bob}", cluster.a.addr), &ann_token)
+                .await;
         if !profile["last_seen"].is_null() {
             break profile;
         }
@@ -508,15 +485,8 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
 
     cluster.presence.kill().await;
     // Profiles still answer, from the user service: what presence recorded there.
-    let profile: Value = client
-        .get(format!("http://{}/api/v1/users/{bob}", cluster.a.addr))
-        .bearer_auth(&ann_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let profile: Value =
+        crate::helpers::get_json(&client, &format!("http://{}/api/v1/users/{bob}", cluster.a.addr), &ann_token).await;
     assert_eq!((profile["status"].as_str(), &profile["last_seen"]), (Some("offline"), &recorded["last_seen"]));
 
     let mut ann_ws = crate::ws_client::ws_at(cluster.a.addr, &test_user(&ann, &ann_token)).await;

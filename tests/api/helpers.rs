@@ -7,6 +7,11 @@ use chatterbox_config::{Config, Secret};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
+/// GETs `url` as `token` and reads the JSON answer, whatever its status.
+pub async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 /// Which backends a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

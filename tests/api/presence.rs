@@ -266,15 +266,12 @@ async fn chat_goes_on_while_the_presence_service_is_down(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(sent.status(), StatusCode::CREATED);
-    let history: Value = client
-        .get(at(&format!("/api/v1/conversations/{conversation}/messages")))
-        .bearer_auth(&alice.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = crate::helpers::get_json(
+        &client,
+        &at(&format!("/api/v1/conversations/{conversation}/messages")),
+        &alice.access_token,
+    )
+    .await;
     let contents: Vec<&str> =
         history["items"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents, ["still here", "me too"]);

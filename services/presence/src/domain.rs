@@ -156,7 +156,7 @@ impl Presence {
     /// What the caller says: `away` or `offline` (appear offline) stays until
     /// they say `online`, which lets activity decide again.
     pub async fn set_status(&self, actor: &Actor, status: &str) -> Result<PresenceView, Error> {
-        let status = Status::parse(status).ok_or_else(|| Error::invalid("status must be online, away or offline"))?;
+        let status = Status::parse(status)?;
         let chosen = (status != Status::Online).then_some(status);
         let _serial = self.lock(actor.id).await;
         self.store.set_chosen(actor.id, chosen).await.map_err(unavailable)?;

@@ -4,36 +4,7 @@
 use crate::store::{Connection, UserRecord};
 
 /// What others see of a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// At least one live connection in use.
-    Online,
-    /// Connected, but every connection idle, or the user said so.
-    Away,
-    /// No live connection, or the user chose to appear offline.
-    Offline,
-}
-
-impl Status {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Online => "online",
-            Status::Away => "away",
-            Status::Offline => "offline",
-        }
-    }
-
-    /// Reads the API spelling; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "online" => Some(Status::Online),
-            "away" => Some(Status::Away),
-            "offline" => Some(Status::Offline),
-            _ => None,
-        }
-    }
-}
+pub use chatterbox_types::PresenceStatus as Status;
 
 /// The status of a user with `live` connections (expired ones already left
 /// out) and `record`, at `now_ms`, when a connection unused for `idle_ms`
@@ -86,13 +57,5 @@ mod tests {
             let record = UserRecord { chosen: Some(chosen), ..UserRecord::default() };
             assert_eq!(decide(&live, &record, 10_000, 1000), status);
         }
-    }
-
-    #[test]
-    fn spellings_round_trip() {
-        for s in [Status::Online, Status::Away, Status::Offline] {
-            assert_eq!(Status::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(Status::parse("busy"), None);
     }
 }

@@ -129,7 +129,7 @@ impl Users {
 
     /// Records the user's presence as the presence service saw it change.
     pub async fn set_presence(&self, user: UserId, status: &str, last_seen_ms: Option<i64>) -> Result<Profile, Error> {
-        let status = Status::parse(status).ok_or_else(|| Error::invalid("status must be online, away or offline"))?;
+        let status = Status::parse(status)?;
         let last_seen = last_seen_ms.map(Timestamp::from_millis);
         self.store.set_presence(user, status, last_seen).await.map_err(storage)?.ok_or_else(no_such_user)
     }

@@ -11,44 +11,11 @@ pub use mongo::MongoUserStore;
 pub use sqlite::SqliteUserStore;
 
 /// Presence as the profile records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// At least one live connection.
-    Online,
-    /// Connected but idle, or said so.
-    Away,
-    /// No live connection.
-    Offline,
-}
+pub use chatterbox_types::PresenceStatus as Status;
 
-impl Status {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Online => "online",
-            Status::Away => "away",
-            Status::Offline => "offline",
-        }
-    }
-
-    /// Reads the API spelling; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "online" => Some(Status::Online),
-            "away" => Some(Status::Away),
-            "offline" => Some(Status::Offline),
-            _ => None,
-        }
-    }
-
-    /// Reads a stored spelling; unknown values read as offline.
-    pub fn from_stored(s: &str) -> Self {
-        match s {
-            "online" => Status::Online,
-            "away" => Status::Away,
-            _ => Status::Offline,
-        }
-    }
+/// Reads a stored spelling; unknown values read as offline.
+pub(crate) fn stored_status(s: &str) -> Status {
+    Status::parse(s).unwrap_or(Status::Offline)
 }
 
 /// A stored profile.

@@ -122,7 +122,7 @@ fn live(hash: HashMap<String, String>, now_ms: i64) -> Vec<Connection> {
 
 fn record(hash: HashMap<String, String>) -> UserRecord {
     UserRecord {
-        chosen: hash.get("chosen").and_then(|s| Status::parse(s)),
+        chosen: hash.get("chosen").and_then(|s| Status::parse(s).ok()),
         last_seen_ms: hash.get("last_seen").and_then(|s| s.parse().ok()),
     }
 }
@@ -254,6 +254,6 @@ impl PresenceStore for RedisPresenceStore {
     async fn swap_announced(&self, user: UserId, status: Status) -> anyhow::Result<Option<Status>> {
         let old: Option<String> =
             self.swap.key(self.user_key(user)).arg(status.as_str()).invoke_async(&mut self.conn()).await?;
-        Ok(old.as_deref().and_then(Status::parse))
+        Ok(old.as_deref().and_then(|s| Status::parse(s).ok()))
     }
 }

@@ -8,7 +8,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use super::{Profile, ProfilePatch, Status, UserStore, prefix_end};
+use super::{Profile, ProfilePatch, Status, UserStore, prefix_end, stored_status};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ProfileDoc {
@@ -52,7 +52,7 @@ impl TryFrom<ProfileDoc> for Profile {
             email: d.email,
             email_key: d.email_key,
             avatar: d.avatar,
-            status: Status::from_stored(&d.status),
+            status: stored_status(&d.status),
             last_seen: d.last_seen.map(Timestamp::from_millis),
             created_at: Timestamp::from_millis(d.created_at),
             updated_at: Timestamp::from_millis(d.updated_at),

@@ -6,7 +6,7 @@ use chatterbox_store::{SqliteDb, StoreError, is_unique_violation};
 use chatterbox_types::{Timestamp, UserId};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Profile, ProfilePatch, Status, UserStore, prefix_end};
+use super::{Profile, ProfilePatch, Status, UserStore, prefix_end, stored_status};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS profiles (
@@ -54,7 +54,7 @@ fn profile(row: &Row<'_>) -> rusqlite::Result<Profile> {
         email: row.get(3)?,
         email_key: row.get(4)?,
         avatar: row.get(5)?,
-        status: Status::from_stored(&status),
+        status: stored_status(&status),
         last_seen: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
         created_at: Timestamp::from_millis(row.get(8)?),
         updated_at: Timestamp::from_millis(row.get(9)?),
