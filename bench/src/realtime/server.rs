@@ -85,7 +85,8 @@ impl Suite {
     /// `chatterbox all`: one process, SQLite, the in-process bus.
     pub async fn embedded(keys: &Path) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
-        let all = spawn(&["all"], &common_env(data.path(), keys), 4, true).await?;
+        // Every gRPC service of `chatterbox all` has logged where it listens.
+        let all = spawn(&["all"], &common_env(data.path(), keys), 6, true).await?;
         let gateways = vec![all.http().context("no HTTP address")?];
         let user_service = all.grpc("UserService\"]").context("no user service")?;
         Ok(Self { processes: vec![all], gateways, user_service, _data: data })

@@ -27,8 +27,8 @@ pub(crate) enum Kind {
     /// subscribe, then tell.
     Joined { conversation: ConversationId, room: bool },
     /// `presence`: the same change arrives once per conversation shared with
-    /// its user; the envelope id tells the copies apart.
-    Presence { id: String },
+    /// its user; the envelope id (a ULID, as a number) tells the copies apart.
+    Presence { id: u128 },
     /// The session's user left `conversation`: tell, then unsubscribe.
     Left { conversation: ConversationId },
     /// Anything else for every subscriber as it is (`read`, `conversation.updated`).
@@ -123,7 +123,8 @@ pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
         (Topic::Conversation(_), Event::PresenceChanged(e)) => {
             let frame =
                 ServerFrame::Presence { user_id: &e.user_id, status: &e.status, last_seen: e.last_seen_ms.map(time) };
-            (Kind::Presence { id: envelope.id.clone() }, frame.text())
+            let id = ulid::Ulid::from_string(&envelope.id).ok()?.0;
+            (Kind::Presence { id }, frame.text())
         }
         (Topic::User(_), Event::ConversationCreated(e)) => joined(e.conversation?)?,
         (Topic::User(_), Event::MemberJoined(e)) => joined(e.conversation?)?,

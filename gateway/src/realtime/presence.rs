@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chatterbox_identity::with_bearer;
-use chatterbox_proto::presence::v1::presence_service_client::PresenceServiceClient;
 use chatterbox_proto::presence::v1::{ConnectionAliveRequest, ConnectionClosedRequest, ConnectionOpenedRequest};
-use chatterbox_runtime::GrpcChannel;
 use tokio::sync::{Notify, oneshot};
+
+use crate::state::GatewayState;
 
 /// How long `ready` waits for presence to have the connection (so that a
 /// client's later close cannot overtake its open); chat goes on after that.
@@ -62,16 +62,11 @@ pub(crate) struct Reporter {
 impl Reporter {
     /// Starts reporting `connection_id`, opened with `audience`; returns
     /// once presence has answered that first report, or after a short wait.
-    pub(crate) async fn start(
-        client: PresenceServiceClient<GrpcChannel>,
-        connection_id: String,
-        audience: Vec<String>,
-        token: &str,
-    ) -> Self {
+    pub(crate) async fn start(state: GatewayState, connection_id: String, audience: Vec<String>, token: &str) -> Self {
         let shared = Arc::new(Shared::default());
         shared.update(token, |p| p.audience = Some(audience));
         let (registered, answered) = oneshot::channel();
-        tokio::spawn(report(client, connection_id, shared.clone(), registered));
+        tokio::spawn(report(state, connection_id, shared.clone(), registered));
         let _ = tokio::time::timeout(REGISTER_WAIT, answered).await;
         Self { shared }
     }
@@ -92,12 +87,10 @@ impl Reporter {
     }
 }
 
-async fn report(
-    mut client: PresenceServiceClient<GrpcChannel>,
-    connection_id: String,
-    shared: Arc<Shared>,
-    registered: oneshot::Sender<()>,
-) {
+/// Sends the reports. What an idle connection keeps is small: the client is
+/// cloned per call rather than held, and each call's (large) future is
+/// boxed for its duration instead of sizing the task for it.
+async fn report(state: GatewayState, connection_id: String, shared: Arc<Shared>, registered: oneshot::Sender<()>) {
     let mut registered = Some(registered);
     loop {
         shared.wake.notified().await;
@@ -105,7 +98,7 @@ async fn report(
         if let Some(audience) = audience {
             let request = ConnectionOpenedRequest { connection_id: connection_id.clone(), audience };
             let sent = match with_bearer(request, &token) {
-                Ok(request) => client.connection_opened(request).await.map(drop),
+                Ok(request) => Box::pin(state.presence.clone().connection_opened(request)).await.map(drop),
                 Err(e) => Err(e.into()),
             };
             log_failure(sent);
@@ -116,7 +109,7 @@ async fn report(
         if let Some(active) = alive.filter(|_| !closed) {
             let request = ConnectionAliveRequest { connection_id: connection_id.clone(), active };
             let sent = match with_bearer(request, &token) {
-                Ok(request) => client.connection_alive(request).await.map(drop),
+                Ok(request) => Box::pin(state.presence.clone().connection_alive(request)).await.map(drop),
                 Err(e) => Err(e.into()),
             };
             log_failure(sent);
@@ -124,7 +117,7 @@ async fn report(
         if closed {
             let request = ConnectionClosedRequest { connection_id };
             let sent = match with_bearer(request, &token) {
-                Ok(request) => client.connection_closed(request).await.map(drop),
+                Ok(request) => Box::pin(state.presence.clone().connection_closed(request)).await.map(drop),
                 Err(e) => Err(e.into()),
             };
             log_failure(sent);

@@ -41,8 +41,8 @@ use crate::views::MessageView;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `presence` events remembered to drop the copies of one change that come
-/// through several shared conversations.
-const PRESENCE_SEEN: usize = 64;
+/// through several shared conversations (they are published together).
+const PRESENCE_SEEN: usize = 16;
 
 /// Close codes of `api.md` and RFC 6455.
 pub(crate) mod close {
@@ -157,7 +157,7 @@ struct Session {
     /// Whether the user did anything since the last presence report.
     active: bool,
     /// Envelope ids of recent `presence` events, oldest first.
-    presence_seen: VecDeque<String>,
+    presence_seen: VecDeque<u128>,
 }
 
 /// Runs a session for `credentials` on `socket` until either side ends it.
@@ -225,9 +225,9 @@ impl Session {
         self.audience =
             listed.into_iter().filter(|(id, room)| !room && tracks.contains_key(id)).map(|(id, _)| id).collect();
         let audience = self.audience.iter().map(ToString::to_string).collect();
-        let client = self.state.presence.clone();
+        let state = self.state.clone();
         self.reporter =
-            Some(Reporter::start(client, self.connection_id.clone(), audience, &self.credentials.token).await);
+            Some(Reporter::start(state, self.connection_id.clone(), audience, &self.credentials.token).await);
         Ok(())
     }
 
@@ -725,7 +725,7 @@ impl Session {
                 if self.presence_seen.len() == PRESENCE_SEEN {
                     self.presence_seen.pop_front();
                 }
-                self.presence_seen.push_back(id.clone());
+                self.presence_seen.push_back(*id);
                 send(socket, event.text.clone()).await
             }
             Kind::Left { conversation } => {
