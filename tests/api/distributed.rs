@@ -471,13 +471,19 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     // Bob connects and leaves while presence runs: his profile records it.
     let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
     drop(bob_ws);
+    // Asked of the user service itself (the gateway would show presence's view).
+    let users =
+        chatterbox_runtime::connect(&format!("http://{}", cluster.user.addr), std::time::Duration::from_secs(5))
+            .unwrap();
+    let mut users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);
     let deadline = tokio::time::Instant::now() + crate::ws_client::PATIENCE;
     let recorded = loop {
-        let profile: Value =
-            crate::helpers::get_json(&client, &format!("http://{}/api/v1/users/{bob}", cluster.a.addr), &ann_token)
-                .await;
-        if !profile["last_seen"].is_null() {
-            break profile;
+        let request =
+            chatterbox_identity::with_bearer(chatterbox_proto::user::v1::GetMeRequest {}, &bob_token).unwrap();
+        let me = users.get_me(request).await.unwrap().into_inner();
+        if let Some(ms) = me.last_seen_ms {
+            assert_eq!(me.status, "offline");
+            break chatterbox_types::Timestamp::from_millis(ms).to_rfc3339();
         }
         assert!(tokio::time::Instant::now() < deadline, "last_seen never recorded");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -487,7 +493,7 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     // Profiles still answer, from the user service: what presence recorded there.
     let profile: Value =
         crate::helpers::get_json(&client, &format!("http://{}/api/v1/users/{bob}", cluster.a.addr), &ann_token).await;
-    assert_eq!((profile["status"].as_str(), &profile["last_seen"]), (Some("offline"), &recorded["last_seen"]));
+    assert_eq!((profile["status"].as_str(), profile["last_seen"].as_str()), (Some("offline"), Some(recorded.as_str())));
 
     let mut ann_ws = crate::ws_client::ws_at(cluster.a.addr, &test_user(&ann, &ann_token)).await;
     let mut bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;

@@ -187,9 +187,8 @@ impl Presence {
     }
 
     /// Decides the user's status now (their stripe held); if it changed,
-    /// tells their conversations and, with their token, the user service
-    /// (status and `last_seen`, so a profile missed while no token was at
-    /// hand catches up at the next change).
+    /// tells their conversations and, when they went offline and their token
+    /// is at hand, the user service (status and `last_seen`).
     async fn settle(&self, user: UserId, token: Option<&str>, now: i64) -> Result<PresenceView, Error> {
         let live = self.store.connections(user, now).await.map_err(unavailable)?;
         let record = self.store.record(user).await.map_err(unavailable)?;
@@ -211,12 +210,15 @@ impl Presence {
                     .await;
             }
         }
+        // The profile keeps what outlasts presence: going offline, and when.
+        // (Coming online writes nothing: a burst of connections must not
+        // become a burst of profile writes, and the live status is ours.)
         if let Some(token) = token
             && changed
+            && status == Status::Offline
             && let Err(e) = self.profiles.record(token, status, view.last_seen_ms).await
         {
-            // The profile catches up at the next change; presence itself is right.
-            tracing::warn!(%user, error = %e, "could not record presence in the user service");
+            tracing::warn!(%user, error = %e, "could not record last seen in the user service");
         }
         Ok(view)
     }
