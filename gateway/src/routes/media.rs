@@ -9,7 +9,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::{Code, Error};
 use chatterbox_proto::media::v1::upload_request::Part;
-use chatterbox_proto::media::v1::{OpenDownloadRequest, ReadRequest, UploadFinish, UploadRequest, UploadStart};
+use chatterbox_proto::media::v1::{
+    DownloadRequest, DownloadResponse, UploadFinish, UploadRequest, UploadStart, download_response,
+};
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -116,9 +118,11 @@ async fn serve(
     Path(id): Path<String>,
     thumbnail: bool,
 ) -> ApiResult<Response> {
-    let opened =
-        s.media.clone().open_download(user.request(OpenDownloadRequest { id: id.clone(), thumbnail })?).await?;
-    let download = opened.into_inner();
+    let mut parts = s.media.clone().download(user.request(DownloadRequest { id, thumbnail })?).await?.into_inner();
+    let download = match parts.message().await? {
+        Some(DownloadResponse { part: Some(download_response::Part::Head(head)) }) => head,
+        _ => return Err(Error::invariant("a download without its head").into()),
+    };
     let nosniff = (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if !download.url.is_empty() {
         let location = HeaderValue::from_str(&download.url).map_err(|_| Error::invariant("unusable signed URL"))?;
@@ -126,8 +130,11 @@ async fn serve(
             [(header::LOCATION, location), nosniff, (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
         return Ok((StatusCode::FOUND, headers).into_response());
     }
-    let chunks = s.media.clone().read(user.request(ReadRequest { id, thumbnail })?).await?.into_inner();
-    let body = Body::from_stream(chunks.map(|chunk| chunk.map(|c| bytes::Bytes::from(c.chunk))));
+    let body = Body::from_stream(parts.map(|part| match part {
+        Ok(DownloadResponse { part: Some(download_response::Part::Chunk(chunk)) }) => Ok(bytes::Bytes::from(chunk)),
+        Ok(_) => Err(tonic::Status::internal("a download's bytes came out of order")),
+        Err(status) => Err(status),
+    }));
     let value = |v: &str| HeaderValue::from_str(v).map_err(|_| ApiError::from(Error::invariant("unusable header")));
     let mut response = Response::new(body);
     let headers = response.headers_mut();

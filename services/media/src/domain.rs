@@ -14,7 +14,7 @@ use futures::{Stream, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::access::Participation;
-use crate::blob::{BlobKey, BlobStore, ByteStream, Delivery};
+use crate::blob::{BlobKey, BlobStore, Delivery};
 use crate::picture;
 use crate::sniff::{self, Kind};
 use crate::store::{MediaRecord, MediaStore};
@@ -51,17 +51,24 @@ pub struct MediaSettings {
     pub spool_dir: PathBuf,
 }
 
-/// How a download is served.
+/// How a download is served: from a signed URL, or by these bytes.
 #[derive(Debug)]
 pub struct Download {
     /// The media object.
     pub media: MediaRecord,
-    /// A signed URL, or `None` to stream through [`Media::read`].
-    pub url: Option<String>,
     /// Response headers.
     pub delivery: Delivery,
-    /// Bytes, when known (originals).
-    pub size: Option<u64>,
+    /// Where the store serves it, or the bytes to stream.
+    pub source: Source,
+}
+
+/// Where a download's bytes come from.
+#[derive(Debug)]
+pub enum Source {
+    /// A URL the store signed for a few minutes.
+    Signed(String),
+    /// The bytes, streamed by whoever asked.
+    Bytes(crate::blob::Blob),
 }
 
 /// The media domain.
@@ -306,38 +313,34 @@ impl Media {
         Err(not_found())
     }
 
-    /// How `actor` gets media `id` (or its thumbnail).
-    pub async fn open_download(&self, actor: &Actor, id: &str, thumbnail: bool) -> Result<Download, Error> {
+    /// Media `id` (or its thumbnail) for `actor`, after one access check:
+    /// a signed URL when the store can make one, else its bytes.
+    pub async fn download(&self, actor: &Actor, id: &str, thumbnail: bool) -> Result<Download, Error> {
         let media = self.visible(actor, id).await?;
         if thumbnail && !media.has_thumbnail {
             return Err(Error::not_found("this media has no thumbnail"));
         }
-        let (key, delivery, size) = if thumbnail {
+        let (key, delivery) = if thumbnail {
             let delivery = Delivery { content_type: "image/png".into(), content_disposition: "inline".into() };
-            (BlobKey::thumbnail(media.id), delivery, None)
+            (BlobKey::thumbnail(media.id), delivery)
         } else {
             let content_disposition = if sniff::is_safe_image(&media.content_type) {
                 "inline".to_owned()
             } else {
                 attachment_disposition(&media.filename)
             };
-            let delivery = Delivery { content_type: media.content_type.clone(), content_disposition };
-            (BlobKey::original(media.id), delivery, Some(media.size))
+            (BlobKey::original(media.id), Delivery { content_type: media.content_type.clone(), content_disposition })
         };
-        let url = self.blobs.presigned_url(&key, self.settings.url_ttl, &delivery).await.map_err(blob_failure)?;
-        Ok(Download { media, url, delivery, size })
-    }
-
-    /// The bytes of media `id` (or its thumbnail), for `actor`.
-    pub async fn read(&self, actor: &Actor, id: &str, thumbnail: bool) -> Result<ByteStream, Error> {
-        let media = self.visible(actor, id).await?;
-        if thumbnail && !media.has_thumbnail {
-            return Err(Error::not_found("this media has no thumbnail"));
-        }
-        let key = if thumbnail { BlobKey::thumbnail(media.id) } else { BlobKey::original(media.id) };
-        let blob = self.blobs.get(&key).await.map_err(blob_failure)?;
-        // Recorded but gone from the store: as absent to the caller.
-        Ok(blob.ok_or_else(not_found)?.body)
+        let source = match self.blobs.presigned_url(&key, self.settings.url_ttl, &delivery).await {
+            Ok(Some(url)) => Source::Signed(url),
+            Ok(None) => match self.blobs.get(&key).await.map_err(blob_failure)? {
+                Some(blob) => Source::Bytes(blob),
+                // Recorded but gone from the store: as absent to the caller.
+                None => return Err(not_found()),
+            },
+            Err(e) => return Err(blob_failure(e)),
+        };
+        Ok(Download { media, delivery, source })
     }
 
     /// Attaches media `actor` uploaded (images only, if so asked) to

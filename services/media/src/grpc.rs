@@ -6,18 +6,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chatterbox_errors::Error;
 use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
+use chatterbox_proto::media::v1::download_response::Part;
 use chatterbox_proto::media::v1::media_service_server::{MediaService, MediaServiceServer};
-use chatterbox_proto::media::v1::upload_request::Part;
+use chatterbox_proto::media::v1::upload_request::Part as UploadPart;
 use chatterbox_proto::media::v1::{
-    AttachRequest, AttachResponse, DetachRequest, DetachResponse, Download, Media as MediaProto, OpenDownloadRequest,
-    ReadRequest, ReadResponse, UploadRequest, UseAsAvatarRequest,
+    AttachRequest, AttachResponse, DetachRequest, DetachResponse, DownloadHead, DownloadRequest, DownloadResponse,
+    Media as MediaProto, UploadRequest, UseAsAvatarRequest,
 };
 use chatterbox_runtime::GrpcServer;
 use futures::{Stream, StreamExt as _};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::{Media, Piece};
+use crate::domain::{Media, Piece, Source};
 use crate::store::MediaRecord;
 
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ pub fn to_proto(m: &MediaRecord) -> MediaProto {
     }
 }
 
-type ReadStream = Pin<Box<dyn Stream<Item = Result<ReadResponse, Status>> + Send>>;
+type DownloadStream = Pin<Box<dyn Stream<Item = Result<DownloadResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl MediaService for MediaGrpc {
@@ -55,12 +56,12 @@ impl MediaService for MediaGrpc {
         let actor = self.actor(&request)?;
         let mut parts = request.into_inner();
         let filename = match parts.message().await? {
-            Some(UploadRequest { part: Some(Part::Start(start)) }) => start.filename,
+            Some(UploadRequest { part: Some(UploadPart::Start(start)) }) => start.filename,
             _ => return Err(Error::invalid("an upload starts with its file name").into()),
         };
         let chunks = parts.map(|part| match part {
-            Ok(UploadRequest { part: Some(Part::Chunk(bytes)) }) => Ok(Piece::Chunk(Bytes::from(bytes))),
-            Ok(UploadRequest { part: Some(Part::Finish(finish)) }) => Ok(Piece::Finish(finish.size)),
+            Ok(UploadRequest { part: Some(UploadPart::Chunk(bytes)) }) => Ok(Piece::Chunk(Bytes::from(bytes))),
+            Ok(UploadRequest { part: Some(UploadPart::Finish(finish)) }) => Ok(Piece::Finish(finish.size)),
             Ok(_) => Err(Error::invalid("after its start, an upload is chunks then its finish")),
             Err(status) => Err(Error::from(status)),
         });
@@ -68,30 +69,29 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(to_proto(&record)))
     }
 
-    async fn open_download(&self, request: Request<OpenDownloadRequest>) -> Result<Response<Download>, Status> {
+    type DownloadStream = DownloadStream;
+
+    async fn download(&self, request: Request<DownloadRequest>) -> Result<Response<DownloadStream>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        let d = self.media.open_download(&actor, &r.id, r.thumbnail).await?;
-        Ok(Response::new(Download {
+        let d = self.media.download(&actor, &r.id, r.thumbnail).await?;
+        let (url, size, body) = match d.source {
+            Source::Signed(url) => (url, 0, None),
+            Source::Bytes(blob) => (String::new(), blob.size, Some(blob.body)),
+        };
+        let head = DownloadHead {
             media: Some(to_proto(&d.media)),
-            url: d.url.unwrap_or_default(),
+            url,
             content_type: d.delivery.content_type,
             content_disposition: d.delivery.content_disposition,
-            size: d.size.unwrap_or(0),
-        }))
-    }
-
-    type ReadStream = ReadStream;
-
-    async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadStream>, Status> {
-        let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        let body = self.media.read(&actor, &r.id, r.thumbnail).await?;
-        let stream = body.map(|chunk| match chunk {
-            Ok(bytes) => Ok(ReadResponse { chunk: bytes.to_vec() }),
+            size,
+        };
+        let head = futures::stream::once(async move { Ok(DownloadResponse { part: Some(Part::Head(head)) }) });
+        let chunks = futures::stream::iter(body).flatten().map(|chunk| match chunk {
+            Ok(bytes) => Ok(DownloadResponse { part: Some(Part::Chunk(bytes.to_vec())) }),
             Err(e) => Err(Status::from(Error::unavailable(anyhow::Error::from(e).context("reading a blob")))),
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(head.chain(chunks))))
     }
 
     async fn attach(&self, request: Request<AttachRequest>) -> Result<Response<AttachResponse>, Status> {
