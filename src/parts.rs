@@ -232,12 +232,8 @@ pub(crate) async fn presence_server(
     user: GrpcChannel,
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<(GrpcServer, Arc<Presence>)> {
-    let store: Arc<dyn PresenceStore> = match &config.redis_url {
-        Some(url) => {
-            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-            let connection = chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?;
-            Arc::new(RedisPresenceStore::new(connection, &config.redis_key_prefix))
-        }
+    let store: Arc<dyn PresenceStore> = match redis_connection(config).await? {
+        Some(connection) => Arc::new(RedisPresenceStore::new(connection, &config.redis_key_prefix)),
         None => Arc::new(MemoryPresenceStore::new()),
     };
     let settings = PresenceSettings {
@@ -247,6 +243,13 @@ pub(crate) async fn presence_server(
     let presence =
         Arc::new(Presence::new(store, Arc::new(chatterbox_presence::GrpcProfiles::new(user)), events, settings));
     Ok((chatterbox_presence::grpc_server(presence.clone(), verifier), presence))
+}
+
+/// A fail-fast Redis connection when `REDIS_URL` is set.
+async fn redis_connection(config: &Config) -> anyhow::Result<Option<redis::aio::ConnectionManager>> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+    Ok(Some(chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?))
 }
 
 /// The event bus: Redis pub/sub when `REDIS_URL` is set, else in process
@@ -287,13 +290,7 @@ pub(crate) async fn gateway_app(
     channels: ServiceChannels,
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<axum::Router> {
-    let redis = match &config.redis_url {
-        Some(url) => {
-            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-            Some(chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?)
-        }
-        None => None,
-    };
+    let redis = redis_connection(config).await?;
     // Per IP, and per user across every connection; in Redis, across every gateway too.
     let http_limiter = limiter(config, redis.as_ref(), "http", config.http_rate_limit, Quota::per_minute);
     let ws_limiter = limiter(config, redis.as_ref(), "ws", config.ws_rate_limit, Quota::per_second);

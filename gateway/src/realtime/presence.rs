@@ -95,38 +95,37 @@ async fn report(state: GatewayState, connection_id: String, shared: Arc<Shared>,
     loop {
         shared.wake.notified().await;
         let Pending { audience, alive, closed, token } = shared.take();
+        let presence = || state.presence.clone();
         if let Some(audience) = audience {
             let request = ConnectionOpenedRequest { connection_id: connection_id.clone(), audience };
-            let sent = match with_bearer(request, &token) {
-                Ok(request) => Box::pin(state.presence.clone().connection_opened(request)).await.map(drop),
-                Err(e) => Err(e.into()),
-            };
-            log_failure(sent);
+            if let Some(request) = signed(request, &token) {
+                logged(Box::pin(presence().connection_opened(request)).await);
+            }
             if let Some(registered) = registered.take() {
                 let _ = registered.send(());
             }
         }
-        if let Some(active) = alive.filter(|_| !closed) {
-            let request = ConnectionAliveRequest { connection_id: connection_id.clone(), active };
-            let sent = match with_bearer(request, &token) {
-                Ok(request) => Box::pin(state.presence.clone().connection_alive(request)).await.map(drop),
-                Err(e) => Err(e.into()),
-            };
-            log_failure(sent);
+        if let Some(active) = alive.filter(|_| !closed)
+            && let Some(request) =
+                signed(ConnectionAliveRequest { connection_id: connection_id.clone(), active }, &token)
+        {
+            logged(Box::pin(presence().connection_alive(request)).await);
         }
         if closed {
-            let request = ConnectionClosedRequest { connection_id };
-            let sent = match with_bearer(request, &token) {
-                Ok(request) => Box::pin(state.presence.clone().connection_closed(request)).await.map(drop),
-                Err(e) => Err(e.into()),
-            };
-            log_failure(sent);
+            if let Some(request) = signed(ConnectionClosedRequest { connection_id }, &token) {
+                logged(Box::pin(presence().connection_closed(request)).await);
+            }
             return;
         }
     }
 }
 
-fn log_failure(sent: Result<(), tonic::Status>) {
+/// A request carrying the session's token (a verified one, so this holds).
+fn signed<T>(message: T, token: &str) -> Option<tonic::Request<T>> {
+    with_bearer(message, token).inspect_err(|e| tracing::debug!(error = %e, "presence report not sent")).ok()
+}
+
+fn logged<T>(sent: Result<T, tonic::Status>) {
     if let Err(status) = sent {
         // Presence recovers from the next report, or from the connection's expiry.
         tracing::debug!(%status, "presence report failed");
