@@ -2,7 +2,8 @@
 # Installs what `make test` needs and the machine may lack: redis-server
 # (Debian package), FerretDB 1.x (Go module, MongoDB wire protocol over
 # SQLite), s3s-fs (crate: an S3 server over a directory that checks
-# signatures and the expiry of presigned URLs) and helm (Go module).
+# signatures and the expiry of presigned URLs), chromium (Debian package) with
+# playwright-core (npm) for the browser tests, and helm (Go module).
 # Idempotent: anything already present is left alone.
 set -euo pipefail
 
@@ -44,6 +45,21 @@ fi
 if ! command -v s3s-fs >/dev/null 2>&1 && ! [ -x "$HOME/.cargo/bin/s3s-fs" ]; then
   echo "building s3s-fs $S3S_FS_VERSION (a few minutes the first time)" >&2
   cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary -j2
+fi
+
+# Headless Chromium (Debian package) and playwright-core (npm, pinned by
+# tests/browser/package-lock.json) for the web client's browser tests.
+if ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "installing chromium" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+browser_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if ! [ -f "$browser_tests/node_modules/playwright-core/package.json" ] \
+  || ! cmp -s "$browser_tests/package-lock.json" "$browser_tests/node_modules/.package-lock.json.installed"; then
+  echo "installing playwright-core" >&2
+  (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$browser_tests/package-lock.json" "$browser_tests/node_modules/.package-lock.json.installed"
 fi
 
 # Helm, for linting and rendering the chart (`go install`, a few minutes the first time).

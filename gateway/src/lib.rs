@@ -12,6 +12,7 @@ mod request_id;
 mod routes;
 mod state;
 mod views;
+mod web;
 
 use std::net::SocketAddr;
 
@@ -24,6 +25,7 @@ pub use client_ip::TrustedProxies;
 pub use realtime::{MAX_FRAME_BYTES, Realtime};
 pub use routes::router;
 pub use state::{Backends, GatewayState};
+pub use web::WebSettings;
 
 /// Serves the API on `listener` until `shutdown`, then drains for at most
 /// the drain timeout.

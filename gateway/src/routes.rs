@@ -92,6 +92,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/rooms/{id}/join", post(rooms::join))
         .route("/api/v1/rooms/{id}/leave", post(rooms::leave))
         .route("/ws", get(crate::realtime::upgrade))
+        .merge(crate::web::sessions())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit));
 
     Router::new()
@@ -103,6 +104,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/docs", get(docs::page))
         .route("/docs/docs.js", get(docs::script))
         .route("/docs/docs.css", get(docs::style))
+        .merge(crate::web::pages())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(http_metrics::record))

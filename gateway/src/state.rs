@@ -61,6 +61,8 @@ pub struct Shared {
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) realtime: Arc<Realtime>,
+    /// What the web client's pages and sessions need.
+    pub(crate) web: crate::web::WebSettings,
 }
 
 impl std::ops::Deref for GatewayState {
@@ -86,6 +88,7 @@ impl GatewayState {
         http_limiter: Option<Arc<dyn RateLimiter>>,
         trusted_proxies: TrustedProxies,
         realtime: Realtime,
+        web: crate::web::WebSettings,
     ) -> Self {
         Self(Arc::new(Shared {
             auth: AuthServiceClient::new(backends.auth.clone()),
@@ -101,6 +104,7 @@ impl GatewayState {
             http_limiter,
             trusted_proxies,
             realtime: Arc::new(realtime),
+            web,
         }))
     }
 }

@@ -26,3 +26,6 @@ mod gateway;
 mod rate_limit;
 mod registration;
 mod users;
+
+mod browser;
+mod web;

@@ -19,7 +19,7 @@ use chatterbox_events::EventBus;
 use chatterbox_ratelimit::RateLimiter;
 
 pub use hub::Hub;
-pub(crate) use upgrade::upgrade;
+pub(crate) use upgrade::{origin_allowed, upgrade};
 
 /// Largest client frame, in bytes; larger ones close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;

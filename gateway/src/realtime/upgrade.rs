@@ -73,7 +73,7 @@ pub(crate) async fn upgrade(
 /// Same-origin pages (the origin names `host`, the gateway as the client
 /// reached it), the configured origins, and clients that send no `Origin`
 /// (not browsers, which always do) may connect.
-fn origin_allowed(allowed: &[String], origin: Option<&http::HeaderValue>, host: Option<&str>) -> bool {
+pub(crate) fn origin_allowed(allowed: &[String], origin: Option<&http::HeaderValue>, host: Option<&str>) -> bool {
     let Some(origin) = origin else { return true };
     let Ok(origin) = origin.to_str() else { return false };
     let origin = origin.trim_end_matches('/');

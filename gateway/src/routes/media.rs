@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::{Code, Error};
 use chatterbox_proto::media::v1::upload_request::Part;
@@ -103,13 +103,36 @@ pub(crate) async fn upload(
 }
 
 /// `GET /api/v1/media/{id}`.
-pub(crate) async fn download(s: State<GatewayState>, user: CurrentUser, id: Path<String>) -> ApiResult<Response> {
-    serve(s, user, id, false).await
+pub(crate) async fn download(
+    s: State<GatewayState>,
+    user: CurrentUser,
+    id: Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    serve(s, user, id, false, wants_link(&headers)).await
+}
+
+/// A client that sends `Accept: application/json` (a web page, which cannot
+/// follow a redirect to another origin with its token) is answered 200
+/// `{url}` (valid a few minutes) instead of 302 when media lives in S3. On disk there
+/// is no such URL: the bytes come as usual.
+fn wants_link(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "application/json")
+}
+
+#[derive(Debug, serde::Serialize)]
+struct LinkView {
+    url: String,
 }
 
 /// `GET /api/v1/media/{id}/thumbnail`.
-pub(crate) async fn thumbnail(s: State<GatewayState>, user: CurrentUser, id: Path<String>) -> ApiResult<Response> {
-    serve(s, user, id, true).await
+pub(crate) async fn thumbnail(
+    s: State<GatewayState>,
+    user: CurrentUser,
+    id: Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    serve(s, user, id, true, wants_link(&headers)).await
 }
 
 async fn serve(
@@ -117,6 +140,7 @@ async fn serve(
     user: CurrentUser,
     Path(id): Path<String>,
     thumbnail: bool,
+    link: bool,
 ) -> ApiResult<Response> {
     let mut parts = s.media.clone().download(user.request(DownloadRequest { id, thumbnail })?).await?.into_inner();
     let download = match parts.message().await? {
@@ -124,6 +148,12 @@ async fn serve(
         _ => return Err(Error::invariant("a download without its head").into()),
     };
     let nosniff = (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !download.url.is_empty() && link {
+        let view = LinkView { url: download.url };
+        return Ok(
+            ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store")), nosniff], Json(view)).into_response()
+        );
+    }
     if !download.url.is_empty() {
         let location = HeaderValue::from_str(&download.url).map_err(|_| Error::invariant("unusable signed URL"))?;
         let headers =

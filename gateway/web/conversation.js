@@ -1,0 +1,401 @@
+// The open conversation: history loaded as you scroll up, live messages,
+// typing, read receipts, editing and deleting your own messages, and
+// sending text, images and files.
+
+import { h, replace, shortTime, ago, bytes, toast } from './dom.js';
+
+const TYPING_EVERY_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const LINK_LIFETIME_MS = 4 * 60_000;
+const NEAR_TOP_PX = 80;
+const NEAR_BOTTOM_PX = 60;
+
+export class ConversationView {
+  constructor(root, app) {
+    this.root = root;
+    this.app = app;
+    this.store = app.store;
+    this.id = null;
+    /** media path → {url, until} (object URLs, or signed S3 URLs) */
+    this.media = new Map();
+    this.attachments = [];
+    this.typingSentAt = 0;
+    this.typingTimer = null;
+    this.editing = null;
+    this.empty();
+    document.addEventListener('visibilitychange', () => this.markRead());
+  }
+
+  empty() {
+    replace(this.root, h('div', { class: 'placeholder' }, h('p', {}, 'Choose a conversation, or start a new one.')));
+  }
+
+  close() {
+    this.stopTyping();
+    this.id = null;
+    this.empty();
+  }
+
+  async open(id) {
+    this.stopTyping();
+    this.id = id;
+    this.editing = null;
+    this.clearAttachments();
+    this.build();
+    try {
+      await this.store.loadLatest(id);
+    } catch (e) {
+      toast(e.message);
+    }
+    const c = this.store.conversations.get(id);
+    if (c) this.store.watchPresenceOf(c.participants.slice(0, 100));
+    this.renderMessages(true);
+    this.input.focus();
+  }
+
+  build() {
+    const c = this.store.conversations.get(this.id);
+    this.header = h('header', { class: 'conversation-header' });
+    this.list = h('ol', { class: 'messages', 'aria-label': 'Message history' });
+    this.scroller = h('div', { class: 'scroller', role: 'log', 'aria-live': 'polite', tabindex: '0', onscroll: () => this.scrolled() }, this.list);
+    this.typing = h('div', { class: 'typing', 'aria-live': 'polite' });
+    this.previews = h('ul', { class: 'attachment-previews', 'aria-label': 'Attachments to send' });
+    this.file = h('input', { type: 'file', id: 'attach-file', class: 'visually-hidden', multiple: true, onchange: () => this.pick() });
+    this.input = h('textarea', {
+      rows: 1, 'aria-label': 'Message', placeholder: 'Write a message', maxlength: 4000,
+      onkeydown: (e) => {
+        if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          this.send();
+        }
+      },
+      oninput: () => this.typed(),
+    });
+    this.sendButton = h('button', { type: 'submit', class: 'primary send' }, 'Send');
+    const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.send(); } },
+      this.previews,
+      h('div', { class: 'composer-row' },
+        h('label', { for: 'attach-file', class: 'attach', title: 'Attach images or files' }, h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'Attach files')),
+        this.file, this.input, this.sendButton));
+    replace(this.root, this.header, this.scroller, this.typing, composer);
+    this.renderHeader(c);
+  }
+
+  renderHeader(c = this.store.conversations.get(this.id)) {
+    if (!c) return;
+    const store = this.store;
+    const partner = store.partnerOf(c);
+    const subtitle = partner
+      ? h('span', { class: 'subtitle presence-text' }, presenceLine(store, partner))
+      : h('span', { class: 'subtitle' }, `${c.member_count ?? c.participants.length} members${c.description ? ` · ${c.description}` : ''}`);
+    replace(this.header,
+      h('button', { type: 'button', class: 'quiet back', 'aria-label': 'Back to conversations', onclick: () => this.app.back() }, '←'),
+      partner ? dot(store, partner) : null,
+      h('div', { class: 'title' }, h('h2', {}, store.title(c)), subtitle),
+      c.type === 'direct' ? null : h('button', { type: 'button', class: 'quiet', onclick: () => this.app.settingsDialog(c.id) }, 'Settings'));
+  }
+
+  changed(what, id) {
+    if (!this.id) return;
+    if (what === 'presence' || what === 'user' || what === 'conversation') this.renderHeader();
+    if ((what === 'messages' || what === 'reads' || what === 'user') && (id === this.id || what === 'user')) this.renderMessages(false);
+    if (what === 'older' && id === this.id) this.renderMessages(false, true);
+    if (what === 'typing' && id === this.id) this.renderTyping();
+  }
+
+  // ---- messages ----
+
+  renderMessages(toBottom, keepFromBottom = false) {
+    if (this.editing) return; // an open editor is not redrawn under the user
+    const scroller = this.scroller;
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    const c = this.store.conversations.get(this.id);
+    const t = this.store.timeline(this.id);
+    const messages = this.store.messagesOf(this.id);
+    const lastOwnSeen = this.lastOwnSeen(messages);
+    const items = [];
+    if (t.hasOlder && t.loaded) {
+      items.push(h('li', { class: 'older' }, h('button', { type: 'button', class: 'quiet', onclick: () => this.older() }, t.loading ? 'Loading…' : 'Load earlier messages')));
+    } else if (t.loaded) {
+      items.push(h('li', { class: 'start' }, 'This is the start of the conversation.'));
+    }
+    for (const m of messages) items.push(this.messageItem(c, m, m.seq === lastOwnSeen));
+    replace(this.list, items);
+    if (toBottom || atBottom) scroller.scrollTop = scroller.scrollHeight;
+    else if (keepFromBottom) scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    this.markRead();
+  }
+
+  /** The seq of my newest message someone has read (receipts show there). */
+  lastOwnSeen(messages) {
+    for (let i = messages.length - 1; i >= 0; i -= 1) {
+      const m = messages[i];
+      if (m.sender_id === this.store.me.id && !m.pending && this.store.readersOf(this.id, m.seq).length > 0) return m.seq;
+    }
+    return null;
+  }
+
+  messageItem(c, m, receipt) {
+    const store = this.store;
+    const mine = m.sender_id === store.me.id;
+    const classes = ['message', mine ? 'mine' : 'theirs', m.pending ? 'pending' : '', m.deleted ? 'deleted' : ''].join(' ');
+    const body = m.deleted
+      ? h('p', { class: 'content' }, 'This message was deleted.')
+      : [this.attachmentsOf(m), m.content ? h('p', { class: 'content' }, m.content) : null];
+    let status = null;
+    if (mine) {
+      if (m.failed) {
+        status = h('span', { class: 'status failed' }, `Not sent: ${m.error || 'failed'} `,
+          h('button', { type: 'button', class: 'link', onclick: () => this.retry(m) }, 'Retry'));
+      } else if (m.pending) {
+        status = h('span', { class: 'status' }, 'Sending…');
+      } else if (receipt) {
+        const readers = store.readersOf(this.id, m.seq);
+        status = h('span', { class: 'status seen', dataset: { receipt: 'seen' } },
+          c?.type === 'direct' ? 'Seen' : `Seen by ${readers.map((u) => store.userName(u)).join(', ')}`);
+      }
+    }
+    const actions = mine && !m.deleted && !m.pending ? h('span', { class: 'message-actions' },
+      m.type === 'text' ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Edit message', onclick: () => this.edit(m) }, 'Edit') : null,
+      h('button', { type: 'button', class: 'quiet', 'aria-label': 'Delete message', onclick: () => this.remove(m) }, 'Delete')) : null;
+    return h('li', { class: classes, dataset: { seq: m.seq ?? '', id: m.id || m.client_id } },
+      !mine && c?.type !== 'direct' ? h('span', { class: 'sender' }, store.userName(m.sender_id)) : null,
+      h('div', { class: 'bubble' }, body),
+      h('div', { class: 'meta' },
+        h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, shortTime(m.created_at)),
+        m.edited_at && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
+        status,
+        actions));
+  }
+
+  attachmentsOf(m) {
+    if (!m.attachments?.length) return null;
+    return h('div', { class: 'attachments' }, m.attachments.map((a) => {
+      if (m.pending) return h('span', { class: 'file' }, a.filename);
+      if (a.thumbnail_url || a.content_type?.startsWith('image/')) {
+        const img = h('img', { alt: a.filename || 'image', width: a.width && Math.min(a.width, 256), class: 'thumbnail', loading: 'lazy' });
+        this.load(a.thumbnail_url || a.url).then((url) => { if (url) img.src = url; });
+        return h('button', { type: 'button', class: 'image-link', 'aria-label': `Open image ${a.filename}`, onclick: () => this.view(a) }, img);
+      }
+      return h('button', { type: 'button', class: 'file', onclick: () => this.download(a) }, `Download ${a.filename} (${bytes(a.size)})`);
+    }));
+  }
+
+  /** A URL an <img> can show: signed (S3) or an object URL of the bytes. */
+  load(path) {
+    const cached = this.media.get(path);
+    if (cached && cached.until > Date.now()) return cached.url;
+    const url = (async () => {
+      try {
+        const response = await this.app.api.raw(path, { Accept: 'application/json' });
+        if (response.headers.get('Content-Type')?.startsWith('application/json')) {
+          const link = await response.json();
+          return link.url;
+        }
+        return URL.createObjectURL(await response.blob());
+      } catch (e) {
+        this.media.delete(path);
+        return null;
+      }
+    })();
+    this.media.set(path, { url, until: Date.now() + LINK_LIFETIME_MS });
+    return url;
+  }
+
+  async view(a) {
+    const url = await this.load(a.url);
+    if (!url) return toast('This image cannot be loaded.');
+    const dlg = h('dialog', { class: 'dialog viewer', 'aria-label': a.filename },
+      h('img', { src: url, alt: a.filename }),
+      h('form', { method: 'dialog' }, h('button', { class: 'primary' }, 'Close')));
+    dlg.addEventListener('close', () => dlg.remove());
+    document.body.append(dlg);
+    dlg.showModal();
+  }
+
+  async download(a) {
+    const url = await this.load(a.url);
+    if (!url) return toast('This file cannot be downloaded.');
+    const link = h('a', { href: url, download: a.filename, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    return undefined;
+  }
+
+  scrolled() {
+    if (this.scroller.scrollTop < NEAR_TOP_PX) this.older();
+    this.markRead();
+  }
+
+  async older() {
+    const before = this.scroller.scrollHeight - this.scroller.scrollTop;
+    try {
+      await this.store.loadOlder(this.id);
+    } catch (e) {
+      toast(e.message);
+    }
+    this.scroller.scrollTop = this.scroller.scrollHeight - before;
+  }
+
+  markRead() {
+    if (!this.id || document.visibilityState !== 'visible') return;
+    const s = this.scroller;
+    if (s.scrollHeight - s.scrollTop - s.clientHeight > NEAR_BOTTOM_PX) return;
+    this.store.markRead(this.id, this.app.socket);
+  }
+
+  // ---- typing ----
+
+  typed() {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
+    if (!this.input.value.trim()) return this.stopTyping();
+    const now = Date.now();
+    if (now - this.typingSentAt > TYPING_EVERY_MS) {
+      this.typingSentAt = now;
+      this.app.socket.send({ type: 'typing', conversation_id: this.id, state: 'start' });
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+    return undefined;
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingSentAt && this.id) this.app.socket.send({ type: 'typing', conversation_id: this.id, state: 'stop' });
+    this.typingSentAt = 0;
+  }
+
+  renderTyping() {
+    const users = this.store.typingIn(this.id);
+    this.typing.textContent = users.length === 0 ? ''
+      : users.length === 1 ? `${this.store.userName(users[0])} is typing…`
+        : `${users.map((u) => this.store.userName(u)).join(', ')} are typing…`;
+  }
+
+  // ---- sending ----
+
+  pick() {
+    for (const file of this.file.files) {
+      const entry = { file, preview: file.type.startsWith('image/') ? URL.createObjectURL(file) : null };
+      this.attachments.push(entry);
+    }
+    this.file.value = '';
+    this.renderPreviews();
+  }
+
+  renderPreviews() {
+    replace(this.previews, this.attachments.map((entry, i) => h('li', { class: 'attachment-preview' },
+      entry.preview ? h('img', { src: entry.preview, alt: `Preview of ${entry.file.name}` }) : h('span', { class: 'file' }, entry.file.name),
+      h('span', { class: 'size' }, bytes(entry.file.size)),
+      h('button', { type: 'button', class: 'quiet', 'aria-label': `Remove ${entry.file.name}`, onclick: () => { this.dropAttachment(i); } }, '✕'))));
+  }
+
+  dropAttachment(i) {
+    const [entry] = this.attachments.splice(i, 1);
+    if (entry?.preview) URL.revokeObjectURL(entry.preview);
+    this.renderPreviews();
+  }
+
+  clearAttachments() {
+    for (const entry of this.attachments) if (entry.preview) URL.revokeObjectURL(entry.preview);
+    this.attachments = [];
+    if (this.previews) this.renderPreviews();
+  }
+
+  async send() {
+    const content = this.input.value.trim();
+    const files = this.attachments;
+    if (!content && files.length === 0) return;
+    if ([...content].length > 4000) return toast('Messages are limited to 4000 characters.');
+    this.stopTyping();
+    const id = this.id;
+    this.sendButton.disabled = true;
+    try {
+      let attachments = [];
+      let type = 'text';
+      if (files.length) {
+        this.sendButton.textContent = 'Uploading…';
+        attachments = [];
+        for (const entry of files) {
+          const form = new FormData();
+          form.append('file', entry.file, entry.file.name);
+          attachments.push(await this.app.api.post('/api/v1/media', form));
+        }
+        type = attachments.every((a) => a.content_type.startsWith('image/')) ? 'image' : 'file';
+        this.clearAttachments();
+      }
+      this.input.value = '';
+      this.input.style.height = 'auto';
+      const pending = this.store.enqueue(id, content, type, attachments);
+      await this.app.deliver(pending);
+    } catch (e) {
+      toast(e.message);
+    } finally {
+      this.sendButton.disabled = false;
+      this.sendButton.textContent = 'Send';
+      this.input.focus();
+    }
+    return undefined;
+  }
+
+  retry(m) {
+    m.failed = false;
+    this.store.changed('messages', m.conversation_id);
+    this.app.deliver(m);
+  }
+
+  edit(m) {
+    const item = this.list.querySelector(`[data-id="${CSS.escape(m.id)}"] .bubble`);
+    if (!item) return;
+    const text = h('textarea', { 'aria-label': 'Edit message', rows: 2, maxlength: 4000 }, m.content);
+    const done = () => { this.editing = null; this.renderMessages(false); };
+    const save = async () => {
+      const content = text.value.trim();
+      if (!content) return toast('A message cannot be empty; delete it instead.');
+      try {
+        const updated = await this.app.api.patch(`/api/v1/messages/${encodeURIComponent(m.id)}`, { content });
+        this.store.acknowledged(updated);
+        done();
+      } catch (e) {
+        toast(e.message);
+      }
+      return undefined;
+    };
+    text.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save(); }
+      if (e.key === 'Escape') { e.preventDefault(); done(); }
+    });
+    this.editing = m.id;
+    replace(item, text, h('div', { class: 'edit-actions' },
+      h('button', { type: 'button', class: 'primary', onclick: save }, 'Save'),
+      h('button', { type: 'button', class: 'quiet', onclick: done }, 'Cancel')));
+    text.focus();
+  }
+
+  async remove(m) {
+    if (!window.confirm('Delete this message for everyone?')) return;
+    try {
+      await this.app.api.delete(`/api/v1/messages/${encodeURIComponent(m.id)}`);
+      this.store.apply({ type: 'message.deleted', conversation_id: m.conversation_id, message_id: m.id, seq: m.seq });
+    } catch (e) {
+      toast(e.message);
+    }
+  }
+}
+
+/** A dot for a user's presence. */
+export function dot(store, userId) {
+  const { status } = store.presenceOf(userId);
+  return h('span', { class: 'dot', dataset: { status, user: userId }, title: status, 'aria-hidden': 'true' });
+}
+
+/** "online", "away", "last seen 5 min ago". */
+function presenceLine(store, userId) {
+  const p = store.presenceOf(userId);
+  if (p.status === 'online') return 'online';
+  if (p.status === 'away') return 'away';
+  return p.last_seen ? `last seen ${ago(p.last_seen)}` : 'offline';
+}

@@ -1,0 +1,186 @@
+// The WebSocket: authenticates with a first frame (the token never goes in
+// the URL), reconnects by itself with backoff, and on every (re)connection
+// asks the server to resume each open conversation after the last message
+// the page has, so nothing is missed or shown twice.
+
+const PING_EVERY_MS = 20_000;
+const SILENT_LIMIT_MS = 45_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+
+export class Socket {
+  #ws = null;
+  #attempt = 0;
+  #retryTimer = null;
+  #pingTimer = null;
+  #lastFrameAt = 0;
+  #nextId = 1;
+  #pending = new Map();
+  #stopped = true;
+
+  /**
+   * `session` gives tokens; `positions()` the last seq seen per conversation;
+   * `onEvent(frame)` gets every server event; `onState(state)` 'connecting' |
+   * 'online' | 'offline'.
+   */
+  constructor(session, { positions, onEvent, onState, onResumed }) {
+    this.session = session;
+    this.positions = positions;
+    this.onEvent = onEvent;
+    this.onState = onState;
+    this.onResumed = onResumed;
+    this.ready = false;
+    window.addEventListener('online', () => this.#reconnectSoon(0));
+  }
+
+  start() {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    clearInterval(this.#pingTimer);
+    this.#ws?.close(1000, 'signed out');
+    this.#ws = null;
+    this.#failPending('signed out');
+  }
+
+  /** A new access token for the live connection (sessions end with their token). */
+  reauthenticate(token) {
+    if (this.ready) this.#raw({ type: 'auth', access_token: token });
+  }
+
+  /** Sends a frame that expects `ack`/`error`; resolves with the ack. */
+  request(frame) {
+    if (!this.ready) return Promise.reject(Object.assign(new Error('Not connected.'), { code: 'unavailable' }));
+    const id = String(this.#nextId++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(Object.assign(new Error('The server did not answer in time.'), { code: 'unavailable' }));
+      }, REQUEST_TIMEOUT_MS);
+      this.#pending.set(id, { resolve, reject, timer });
+      this.#raw({ ...frame, id });
+    });
+  }
+
+  /** Sends a frame nobody waits an answer for (typing, read); dropped while offline. */
+  send(frame) {
+    if (this.ready) this.#raw(frame);
+  }
+
+  #raw(frame) {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(frame));
+  }
+
+  async #connect() {
+    if (this.#stopped) return;
+    this.onState('connecting');
+    let token;
+    try {
+      token = await this.session.token();
+    } catch (e) {
+      if (e.status === 401) return; // signed out: the session says so
+      this.#reconnectSoon();
+      return;
+    }
+    if (this.#stopped) return;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    this.#ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', access_token: token }));
+    ws.onmessage = (e) => this.#receive(ws, e.data);
+    ws.onclose = (e) => this.#closed(ws, e.code);
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  #receive(ws, data) {
+    if (ws !== this.#ws) return;
+    this.#lastFrameAt = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (frame.type) {
+      case 'ready':
+        this.#attempt = 0;
+        this.ready = true;
+        this.onState('online');
+        this.#startPings(ws);
+        this.#raw({ type: 'resume', positions: this.positions() });
+        break;
+      case 'resumed':
+        this.onResumed();
+        break;
+      case 'ack':
+      case 'error': {
+        const waiting = frame.id && this.#pending.get(frame.id);
+        if (waiting) {
+          this.#pending.delete(frame.id);
+          clearTimeout(waiting.timer);
+          if (frame.type === 'ack') waiting.resolve(frame);
+          else waiting.reject(Object.assign(new Error(frame.message), { code: frame.code, retryAfterMs: frame.retry_after_ms }));
+        } else if (frame.type === 'error') {
+          this.onEvent(frame);
+        }
+        break;
+      }
+      case 'pong':
+        break;
+      default:
+        this.onEvent(frame);
+    }
+  }
+
+  #startPings(ws) {
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = setInterval(() => {
+      if (ws !== this.#ws) return;
+      // A connection that went silent (a cut network sends no close) is dropped.
+      if (Date.now() - this.#lastFrameAt > SILENT_LIMIT_MS) {
+        ws.close(4000, 'silent');
+        this.#closed(ws, 4000);
+        return;
+      }
+      this.#raw({ type: 'ping' });
+    }, PING_EVERY_MS);
+  }
+
+  #closed(ws, code) {
+    if (ws !== this.#ws) return;
+    this.#ws = null;
+    this.ready = false;
+    clearInterval(this.#pingTimer);
+    this.#failPending('The connection dropped.');
+    if (this.#stopped) return;
+    this.onState('offline');
+    if (code === 4401) {
+      // The token ran out: a fresh one, then at once.
+      this.session.refresh().then(() => this.#reconnectSoon(0), () => {});
+      return;
+    }
+    this.#reconnectSoon();
+  }
+
+  #reconnectSoon(delay) {
+    if (this.#stopped || this.#ws) return;
+    clearTimeout(this.#retryTimer);
+    if (delay === undefined) {
+      // 0.5 s, 1 s, 2 s, … up to 8 s, with jitter so replicas are not stormed.
+      delay = Math.min(8000, 500 * 2 ** this.#attempt) * (0.75 + Math.random() / 2);
+      this.#attempt += 1;
+    }
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #failPending(reason) {
+    for (const [, waiting] of this.#pending) {
+      clearTimeout(waiting.timer);
+      waiting.reject(Object.assign(new Error(reason), { code: 'unavailable' }));
+    }
+    this.#pending.clear();
+  }
+}

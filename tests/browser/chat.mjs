@@ -1,0 +1,295 @@
+// Two people chat through the web client in headless Chromium: sign up,
+// direct chat both ways with typing and read receipts, an image, a dropped
+// network that comes back without gaps or duplicates, presence going
+// offline, rooms. Screenshots of the main screens go to SCREENSHOT_DIR.
+//
+//   CHATTERBOX_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=out node chat.mjs
+//
+// Bob reaches the gateway through a TCP proxy this script controls, so his
+// network can really be cut (open connections reset, new ones refused).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.CHATTERBOX_URL || 'http://127.0.0.1:8080';
+const SHOTS = process.env.SCREENSHOT_DIR || 'screenshots';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT_MS = 20_000;
+const RUN = Date.now().toString(36);
+
+fs.mkdirSync(SHOTS, { recursive: true });
+
+/** A TCP proxy to the gateway whose network can be cut and restored. */
+class Link {
+  constructor(target) {
+    this.target = target;
+    this.sockets = new Set();
+  }
+
+  async open() {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.target.port, this.target.hostname);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise((resolve) => this.server.listen(this.port || 0, '127.0.0.1', resolve));
+    this.port = this.server.address().port;
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Resets every open connection and refuses new ones. */
+  async cut() {
+    const closed = new Promise((resolve) => this.server.close(resolve));
+    for (const s of this.sockets) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy();
+    await closed;
+  }
+
+  async close() {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => (this.server.listening ? this.server.close(resolve) : resolve()));
+  }
+}
+
+/** A small PNG (a 96×64 gradient), built here so the test needs no files. */
+function png(width = 96, height = 64) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'ascii');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) rows.set([x * 2, y * 3, 200], y * (width * 3 + 1) + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(rows)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+let step = 'starting';
+const pages = [];
+
+function log(text) {
+  step = text;
+  console.log(`[browser] ${text}`);
+}
+
+async function shot(page, name) {
+  const file = path.join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`[browser]   screenshot ${file}`);
+}
+
+/** Signs up through the form; returns once the app shows the user's name. */
+async function signUp(page, username, screenshot) {
+  await page.goto('/');
+  await page.getByRole('heading', { name: 'Sign in to ChatterBox' }).waitFor();
+  if (screenshot) await shot(page, screenshot);
+  await page.getByRole('button', { name: 'New here? Create an account' }).click();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Email').fill(`${username}@example.com`);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.locator('.me-name', { hasText: username }).waitFor();
+}
+
+/** The texts of the messages shown, in order. */
+function shownTexts(page) {
+  return page.locator('.messages .message .content').allTextContents();
+}
+
+async function main() {
+  const link = new Link(new URL(BASE));
+  const bobBase = await link.open();
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
+  try {
+    const consoleErrors = [];
+    const newPage = async (baseURL, viewport) => {
+      const context = await browser.newContext({ baseURL, viewport });
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT_MS);
+      // A page that breaks its own policy, or throws, fails the test.
+      // (A 401 from /web/session/refresh is how a page learns it is signed out.)
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !/status of 401/.test(m.text())) consoleErrors.push(`${baseURL}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => consoleErrors.push(`${baseURL}: ${e.message}`));
+      pages.push(page);
+      return { context, page };
+    };
+    const alice = `alice_${RUN}`;
+    const bob = `bob_${RUN}`;
+    const { page: a } = await newPage(BASE, { width: 1200, height: 800 });
+    // Bob is on a phone-sized screen.
+    const { context: bobContext, page: b } = await newPage(bobBase, { width: 390, height: 780 });
+
+    log('both sign up');
+    await signUp(a, alice, '01-sign-in');
+    await signUp(b, bob);
+
+    log('the refresh token is not readable by the page, the session survives a reload');
+    assert.equal(await a.evaluate(() => document.cookie), '', 'no cookie is visible to scripts');
+    await a.reload();
+    await a.locator('.me-name', { hasText: alice }).waitFor();
+
+    log('alice finds bob and opens a direct chat');
+    await a.getByRole('button', { name: 'New chat' }).click();
+    await a.getByLabel('Find a user').fill(bob.slice(0, 6));
+    await a.getByRole('button', { name: bob, exact: true }).click();
+    await a.locator('.conversation-header h2', { hasText: bob }).waitFor();
+    await a.locator('.conversation-header .dot[data-status="online"]').waitFor();
+
+    log('alice writes; bob sees it in his list, unread');
+    await a.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello Bob!');
+    await a.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await a.locator('.message.mine .content', { hasText: 'Hello Bob!' }).waitFor();
+    const bobsItem = b.locator('.conversation-item', { hasText: alice });
+    await bobsItem.locator('.badge', { hasText: '1' }).waitFor();
+    await bobsItem.locator('.item-preview', { hasText: 'Hello Bob!' }).waitFor();
+    await shot(b, '02-conversation-list-phone');
+
+    log('bob opens it: alice sees it read');
+    await bobsItem.click();
+    await b.locator('.message.theirs .content', { hasText: 'Hello Bob!' }).waitFor();
+    await a.locator('.message.mine [data-receipt="seen"]', { hasText: 'Seen' }).waitFor();
+    await bobsItem.locator('.badge').waitFor({ state: 'detached' }).catch(() => {});
+
+    log('bob types: alice sees him typing; he sends: alice sees it and bob sees it read');
+    await b.getByRole('textbox', { name: 'Message', exact: true }).pressSequentially('Hi Alice, ', { delay: 20 });
+    await a.locator('.typing', { hasText: `${bob} is typing…` }).waitFor();
+    await b.getByRole('textbox', { name: 'Message', exact: true }).pressSequentially('how are you?', { delay: 10 });
+    await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await a.locator('.message.theirs .content', { hasText: 'Hi Alice, how are you?' }).waitFor();
+    await a.locator('.typing', { hasText: 'typing' }).waitFor({ state: 'detached' }).catch(() => {});
+    assert.equal(await a.locator('.typing').textContent(), '', 'the typing notice ends with the message');
+    await b.locator('.message.mine [data-receipt="seen"]').waitFor();
+
+    log('alice sends an image with a preview; bob sees it');
+    await a.locator('#attach-file').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: png() });
+    const preview = a.locator('.attachment-preview img');
+    await preview.waitFor();
+    assert.match(await preview.getAttribute('src'), /^blob:/, 'the preview is the local file');
+    await a.getByRole('textbox', { name: 'Message', exact: true }).fill('A picture');
+    await a.getByRole('button', { name: 'Send' }).click();
+    const bobsImage = b.locator('.message.theirs img.thumbnail');
+    await bobsImage.waitFor();
+    await b.waitForFunction(() => {
+      const img = document.querySelector('.message.theirs img.thumbnail');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: WAIT_MS });
+    await a.waitForFunction(() => {
+      const img = document.querySelector('.message.mine img.thumbnail');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: WAIT_MS });
+
+    log('alice edits her first message; bob sees the edit');
+    const first = a.locator('.message.mine', { hasText: 'Hello Bob!' });
+    await first.hover();
+    await first.getByRole('button', { name: 'Edit message' }).click();
+    await a.getByRole('textbox', { name: 'Edit message' }).fill('Hello Bob! (edited)');
+    await a.getByRole('textbox', { name: 'Edit message' }).press('Enter');
+    await b.locator('.message.theirs .content', { hasText: 'Hello Bob! (edited)' }).waitFor();
+    await shot(a, '03-conversation');
+
+    log('bob\'s network is cut; alice writes three messages; it comes back');
+    const before = await shownTexts(b);
+    await link.cut();
+    await b.locator('.banner', { hasText: 'Reconnecting' }).waitFor();
+    const away = ['While you were away 1', 'While you were away 2', 'While you were away 3'];
+    for (const text of away) {
+      await a.getByRole('textbox', { name: 'Message', exact: true }).fill(text);
+      await a.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+      await a.locator('.message.mine:not(.pending) .content', { hasText: text }).waitFor();
+    }
+    await link.open();
+    await b.locator('.banner').waitFor({ state: 'hidden', timeout: 30_000 });
+    await b.locator('.message.theirs .content', { hasText: away[2] }).waitFor();
+    const after = await shownTexts(b);
+    assert.deepEqual(after, [...before, ...away], 'every message once, in order, nothing else');
+    // Bob's own sends after the outage reach Alice exactly once too.
+    await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Back again');
+    await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await a.locator('.message.theirs .content', { hasText: 'Back again' }).waitFor();
+    assert.equal((await shownTexts(a)).filter((t) => t === 'Back again').length, 1);
+
+    log('alice creates a room; bob finds and joins it');
+    await a.getByRole('tab', { name: 'Rooms' }).click();
+    await a.getByText('Create a room').click();
+    await a.getByLabel('Room name').fill(`general-${RUN}`);
+    await a.getByLabel('Description').fill('Everyone is welcome');
+    await a.getByRole('button', { name: 'Create', exact: true }).click();
+    await a.locator('.conversation-header h2', { hasText: `general-${RUN}` }).waitFor();
+    await b.getByRole('button', { name: 'Back to conversations' }).click();
+    await b.getByRole('tab', { name: 'Rooms' }).click();
+    await b.getByLabel('Search rooms').fill(`general-${RUN}`);
+    await b.locator('.room', { hasText: `general-${RUN}` }).getByRole('button', { name: 'Join' }).click();
+    await b.locator('.conversation-header h2', { hasText: `general-${RUN}` }).waitFor();
+    await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello room');
+    await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await a.locator('.message.theirs .content', { hasText: 'Hello room' }).waitFor();
+    await a.getByRole('tab', { name: 'Rooms' }).click();
+    await a.locator('.room', { hasText: `general-${RUN}` }).locator('.item-preview', { hasText: '2 members' }).waitFor();
+    await shot(a, '04-rooms');
+
+    log('bob goes offline: alice sees his dot change');
+    await a.getByRole('tab', { name: 'Chats' }).click();
+    await a.locator('.conversation-item', { hasText: bob }).click();
+    const bobsDot = a.locator('.conversation-header .dot');
+    await a.locator('.conversation-header .dot[data-status="online"]').waitFor();
+    await bobContext.close();
+    await a.locator('.conversation-header .dot[data-status="offline"]').waitFor({ timeout: 30_000 });
+    await a.locator('.conversation-header .presence-text', { hasText: 'last seen' }).waitFor();
+    assert.equal(await bobsDot.getAttribute('data-status'), 'offline');
+    await shot(a, '05-partner-offline');
+
+    log('alice signs out: the session is gone after a reload');
+    await a.getByRole('button', { name: 'Sign out' }).click();
+    await a.getByRole('heading', { name: 'Sign in to ChatterBox' }).waitFor();
+    await a.reload();
+    await a.getByRole('heading', { name: 'Sign in to ChatterBox' }).waitFor();
+
+    assert.deepEqual(consoleErrors, [], 'no script errors or policy violations on the pages');
+    log('passed');
+  } finally {
+    await browser.close().catch(() => {});
+    await link.close().catch(() => {});
+  }
+}
+
+main().catch(async (e) => {
+  console.error(`[browser] FAILED at "${step}": ${e.stack || e}`);
+  for (const [i, page] of pages.entries()) {
+    await page.screenshot({ path: path.join(SHOTS, `failure-${i}.png`), fullPage: true }).catch(() => {});
+  }
+  process.exit(1);
+});
