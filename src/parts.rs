@@ -320,12 +320,8 @@ pub(crate) async fn gateway_app(
         realtime,
         chatterbox_gateway::WebSettings::new(
             config.s3_bucket.as_deref(),
-            config
-                .s3_public_endpoint
-                .clone()
-                .or_else(|| config.s3_endpoint.clone())
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-                .as_deref(),
+            config.s3_public_endpoint.as_deref(),
+            config.s3_endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).as_deref(),
             config.refresh_token_ttl_secs,
         ),
     );

@@ -316,6 +316,9 @@ fn the_chart_renders_a_production_setup() {
     let env = gateway["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
     let redis = env.iter().find(|e| e["name"].as_str() == Some("REDIS_URL")).unwrap();
     assert_eq!(redis["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-backends"));
+    // The web client's policy names the S3 server browsers get signed URLs for.
+    let origin = env.iter().find(|e| e["name"].as_str() == Some("CHATTERBOX_S3_PUBLIC_ENDPOINT")).unwrap();
+    assert_eq!(origin["value"].as_str(), Some("https://s3.eu-west-1.amazonaws.com"), "AWS, path-style");
     let media = named(&docs, "Deployment", "chat-chatterbox-media");
     let env = media["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
     let value = |name: &str| env.iter().find(|e| e["name"].as_str() == Some(name)).cloned();
@@ -350,4 +353,9 @@ fn compose_keeps_media_in_the_bucket_it_creates_on_its_minio() {
     assert_eq!(media["AWS_SECRET_ACCESS_KEY"].as_str(), minio["MINIO_ROOT_PASSWORD"].as_str().unwrap());
     assert_eq!(services["minio"]["ports"][0].as_str(), Some("9000:9000"), "signed URLs name localhost:9000");
     assert_eq!(media["CHATTERBOX_S3_PUBLIC_ENDPOINT"], "http://localhost:9000");
+    let gateway = environment(&services["gateway"]);
+    assert_eq!(
+        gateway["CHATTERBOX_S3_PUBLIC_ENDPOINT"], media["CHATTERBOX_S3_PUBLIC_ENDPOINT"],
+        "pages may show media"
+    );
 }

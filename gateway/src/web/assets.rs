@@ -23,13 +23,21 @@ pub struct WebSettings {
 }
 
 impl WebSettings {
-    /// The settings for media in S3 at `public_endpoint` (or AWS when none
-    /// is given) or on disk (`s3_bucket` unset), sessions of `session_ttl_secs`.
-    pub fn new(s3_bucket: Option<&str>, public_endpoint: Option<&str>, session_ttl_secs: u64) -> Self {
-        let media_origin = match (s3_bucket, public_endpoint) {
-            (None, _) => None,
-            (Some(_), Some(endpoint)) => origin_of(endpoint),
-            (Some(_), None) => Some("https://*.amazonaws.com".to_owned()),
+    /// Where browsers fetch signed media URLs: the S3 server's public
+    /// endpoint when one is named (a gateway alone knows only that); with
+    /// media in `s3_bucket`, its endpoint, or AWS; none with media on disk.
+    /// Sessions last `session_ttl_secs`.
+    pub fn new(
+        s3_bucket: Option<&str>,
+        public_endpoint: Option<&str>,
+        endpoint: Option<&str>,
+        session_ttl_secs: u64,
+    ) -> Self {
+        let media_origin = match (public_endpoint, s3_bucket, endpoint) {
+            (Some(public), _, _) => origin_of(public),
+            (None, Some(_), Some(endpoint)) => origin_of(endpoint),
+            (None, Some(_), None) => Some("https://*.amazonaws.com".to_owned()),
+            (None, None, _) => None,
         };
         Self { media_origin, session_ttl_secs }
     }
@@ -137,10 +145,14 @@ mod tests {
 
     #[test]
     fn media_origins_come_from_the_public_endpoint() {
-        let s3 = WebSettings::new(Some("media"), Some("http://localhost:9000/"), 60);
-        assert_eq!(s3.media_origin.as_deref(), Some("http://localhost:9000"));
-        assert_eq!(WebSettings::new(None, Some("http://localhost:9000"), 60).media_origin, None);
-        assert_eq!(WebSettings::new(Some("m"), None, 60).media_origin.as_deref(), Some("https://*.amazonaws.com"));
+        let origin = |bucket, public, endpoint| WebSettings::new(bucket, public, endpoint, 60).media_origin;
+        let public = Some("http://localhost:9000/");
+        let inside = Some("http://minio:9000");
+        assert_eq!(origin(Some("media"), public, inside).as_deref(), Some("http://localhost:9000"));
+        assert_eq!(origin(None, public, None).as_deref(), Some("http://localhost:9000"), "a gateway alone");
+        assert_eq!(origin(Some("media"), None, inside).as_deref(), Some("http://minio:9000"));
+        assert_eq!(origin(Some("m"), None, None).as_deref(), Some("https://*.amazonaws.com"));
+        assert_eq!(origin(None, None, inside), None, "media on disk");
         assert_eq!(origin_of("javascript:alert(1)"), None);
         assert_eq!(origin_of("http://a b"), None);
         assert_eq!(origin_of("https://s3.example.com/bucket?x=1").as_deref(), Some("https://s3.example.com"));

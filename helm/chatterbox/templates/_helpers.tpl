@@ -69,6 +69,14 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
       key: {{ ternary .Values.redis.existingSecretKey "redis-url" (ne .Values.redis.existingSecret "") }}
 {{- end -}}
 
+{{/* Where browsers fetch signed media URLs (AWS path-style when no endpoint
+is named): the gateway's web client may show images from there. No credentials. */}}
+{{- define "chatterbox.mediaOriginEnv" -}}
+{{- $s3 := .Values.s3 -}}
+- name: CHATTERBOX_S3_PUBLIC_ENDPOINT
+  value: {{ $s3.publicEndpoint | default $s3.endpoint | default (printf "https://s3.%s.amazonaws.com" $s3.region) | quote }}
+{{- end -}}
+
 {{/* The media service's S3 settings; credentials from a Secret, if any. */}}
 {{- define "chatterbox.s3Env" -}}
 {{- $s3 := .Values.s3 -}}
