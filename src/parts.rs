@@ -318,12 +318,16 @@ pub(crate) async fn gateway_app(
         http_limiter,
         TrustedProxies::new(config.trusted_proxies.clone()),
         realtime,
-        chatterbox_gateway::WebSettings::new(
-            config.s3_bucket.as_deref(),
-            config.s3_public_endpoint.as_deref(),
-            config.s3_endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).as_deref(),
-            config.refresh_token_ttl_secs,
-        ),
+        chatterbox_gateway::WebSettings {
+            media_origin: chatterbox_gateway::media_origin(
+                config.s3_bucket.as_deref(),
+                config.s3_public_endpoint.as_deref(),
+                config.s3_endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).as_deref(),
+                std::env::var("AWS_REGION").ok().as_deref(),
+            ),
+            session_ttl_secs: config.refresh_token_ttl_secs,
+            media_link_ttl_secs: config.media_url_ttl_secs,
+        },
     );
     Ok(chatterbox_gateway::router(state, config.http_body_limit_bytes))
 }

@@ -25,7 +25,7 @@ pub use client_ip::TrustedProxies;
 pub use realtime::{MAX_FRAME_BYTES, Realtime};
 pub use routes::router;
 pub use state::{Backends, GatewayState};
-pub use web::WebSettings;
+pub use web::{WebSettings, media_origin};
 
 /// Serves the API on `listener` until `shutdown`, then drains for at most
 /// the drain timeout.

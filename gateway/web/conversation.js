@@ -2,13 +2,28 @@
 // typing, read receipts, editing and deleting your own messages, and
 // sending text, images and files.
 
-import { h, replace, shortTime, ago, bytes, toast } from './dom.js';
+import { h, replace, reconcile, shortTime, ago, bytes, toast } from './dom.js';
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
-const LINK_LIFETIME_MS = 4 * 60_000;
 const NEAR_TOP_PX = 80;
 const NEAR_BOTTOM_PX = 60;
+const THUMBNAIL_PX = 256;
+const PHONE = window.matchMedia('(max-width: 720px)');
+
+/** A dot for a user's presence. */
+export function dot(store, userId) {
+  const { status } = store.presenceOf(userId);
+  return h('span', { class: 'dot', dataset: { status, user: userId }, title: status, 'aria-hidden': 'true' });
+}
+
+/** "online", "away", "last seen 5 min ago". */
+export function presenceLine(store, userId) {
+  const p = store.presenceOf(userId);
+  if (p.status === 'online') return 'online';
+  if (p.status === 'away') return 'away';
+  return p.last_seen ? `last seen ${ago(p.last_seen)}` : 'offline';
+}
 
 export class ConversationView {
   constructor(root, app) {
@@ -16,14 +31,17 @@ export class ConversationView {
     this.app = app;
     this.store = app.store;
     this.id = null;
-    /** media path → {url, until} (object URLs, or signed S3 URLs) */
+    /** media path → {url: Promise<string|null>, until, object} */
     this.media = new Map();
     this.attachments = [];
     this.typingSentAt = 0;
     this.typingTimer = null;
     this.editing = null;
+    this.sending = false;
     this.empty();
     document.addEventListener('visibilitychange', () => this.markRead());
+    // "last seen 5 min ago" moves on.
+    setInterval(() => this.renderHeader(), 30_000);
   }
 
   empty() {
@@ -32,13 +50,17 @@ export class ConversationView {
 
   close() {
     this.stopTyping();
+    this.forgetMedia();
     this.id = null;
+    this.store.openId = null;
     this.empty();
   }
 
   async open(id) {
     this.stopTyping();
+    if (this.id !== id) this.forgetMedia();
     this.id = id;
+    this.store.openId = id;
     this.editing = null;
     this.clearAttachments();
     this.build();
@@ -47,20 +69,22 @@ export class ConversationView {
     } catch (e) {
       toast(e.message);
     }
+    if (this.id !== id) return;
     const c = this.store.conversations.get(id);
     if (c) this.store.watchPresenceOf(c.participants.slice(0, 100));
     this.renderMessages(true);
-    this.input.focus();
+    // On a phone, focusing would pop the keyboard over what you came to read.
+    if (!PHONE.matches) this.input.focus();
+    else this.scroller.focus();
   }
 
   build() {
-    const c = this.store.conversations.get(this.id);
     this.header = h('header', { class: 'conversation-header' });
     this.list = h('ol', { class: 'messages', 'aria-label': 'Message history' });
     this.scroller = h('div', { class: 'scroller', role: 'log', 'aria-live': 'polite', tabindex: '0', onscroll: () => this.scrolled() }, this.list);
     this.typing = h('div', { class: 'typing', 'aria-live': 'polite' });
     this.previews = h('ul', { class: 'attachment-previews', 'aria-label': 'Attachments to send' });
-    this.file = h('input', { type: 'file', id: 'attach-file', class: 'visually-hidden', multiple: true, onchange: () => this.pick() });
+    this.file = h('input', { type: 'file', class: 'visually-hidden', multiple: true, onchange: () => this.pick() });
     this.input = h('textarea', {
       rows: 1, 'aria-label': 'Message', placeholder: 'Write a message', maxlength: 4000,
       onkeydown: (e) => {
@@ -75,14 +99,16 @@ export class ConversationView {
     const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.send(); } },
       this.previews,
       h('div', { class: 'composer-row' },
-        h('label', { for: 'attach-file', class: 'attach', title: 'Attach images or files' }, h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'Attach files')),
-        this.file, this.input, this.sendButton));
+        h('label', { class: 'attach', title: 'Attach images or files' },
+          h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'Attach files'), this.file),
+        this.input, this.sendButton));
     replace(this.root, this.header, this.scroller, this.typing, composer);
-    this.renderHeader(c);
+    this.renderHeader();
   }
 
-  renderHeader(c = this.store.conversations.get(this.id)) {
-    if (!c) return;
+  renderHeader() {
+    const c = this.store.conversations.get(this.id);
+    if (!c || !this.header) return;
     const store = this.store;
     const partner = store.partnerOf(c);
     const subtitle = partner
@@ -97,8 +123,9 @@ export class ConversationView {
 
   changed(what, id) {
     if (!this.id) return;
-    if (what === 'presence' || what === 'user' || what === 'conversation') this.renderHeader();
-    if ((what === 'messages' || what === 'reads' || what === 'user') && (id === this.id || what === 'user')) this.renderMessages(false);
+    if (what === 'presence' || what === 'user' || (what === 'conversation' && id === this.id)) this.renderHeader();
+    if ((what === 'messages' || what === 'reads') && id === this.id) this.renderMessages(false);
+    if (what === 'user') this.renderMessages(false);
     if (what === 'older' && id === this.id) this.renderMessages(false, true);
     if (what === 'typing' && id === this.id) this.renderTyping();
   }
@@ -106,7 +133,7 @@ export class ConversationView {
   // ---- messages ----
 
   renderMessages(toBottom, keepFromBottom = false) {
-    if (this.editing) return; // an open editor is not redrawn under the user
+    if (!this.scroller) return;
     const scroller = this.scroller;
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
@@ -115,16 +142,30 @@ export class ConversationView {
     const messages = this.store.messagesOf(this.id);
     const lastOwnSeen = this.lastOwnSeen(messages);
     const items = [];
-    if (t.hasOlder && t.loaded) {
-      items.push(h('li', { class: 'older' }, h('button', { type: 'button', class: 'quiet', onclick: () => this.older() }, t.loading ? 'Loading…' : 'Load earlier messages')));
+    if (t.loaded && t.hasOlder) {
+      const label = t.loading ? 'Loading…' : 'Load earlier messages';
+      items.push({ key: 'older', version: label, render: () => h('li', { class: 'older' }, h('button', { type: 'button', class: 'quiet', onclick: () => this.older() }, label)) });
     } else if (t.loaded) {
-      items.push(h('li', { class: 'start' }, 'This is the start of the conversation.'));
+      items.push({ key: 'start', version: '', render: () => h('li', { class: 'start' }, 'This is the start of the conversation.') });
     }
-    for (const m of messages) items.push(this.messageItem(c, m, m.seq === lastOwnSeen));
-    replace(this.list, items);
-    if (toBottom || atBottom) scroller.scrollTop = scroller.scrollHeight;
+    for (const m of messages) {
+      const key = m.id || m.client_id;
+      // An open editor is not redrawn under the user.
+      const version = key === this.editing ? this.list.querySelector(`[data-key="${CSS.escape(key)}"]`)?.dataset.version || '' : this.versionOf(c, m, m.seq === lastOwnSeen);
+      items.push({ key, version, render: () => this.messageItem(c, m, m.seq === lastOwnSeen) });
+    }
+    reconcile(this.list, items);
+    if (toBottom || (atBottom && !keepFromBottom)) scroller.scrollTop = scroller.scrollHeight;
     else if (keepFromBottom) scroller.scrollTop = scroller.scrollHeight - fromBottom;
     this.markRead();
+  }
+
+  /** Everything a message's element shows, as a string: a change redraws it. */
+  versionOf(c, m, receipt) {
+    const readers = receipt ? this.store.readersOf(this.id, m.seq).map((u) => this.store.userName(u)) : [];
+    const sender = m.sender_id === this.store.me.id || c?.type === 'direct' ? '' : this.store.userName(m.sender_id);
+    return JSON.stringify([m.seq, m.content, m.edited_at, m.deleted, m.pending, m.failed, m.error, readers, sender,
+      (m.attachments || []).map((a) => a.id)]);
   }
 
   /** The seq of my newest message someone has read (receipts show there). */
@@ -159,7 +200,7 @@ export class ConversationView {
     const actions = mine && !m.deleted && !m.pending ? h('span', { class: 'message-actions' },
       m.type === 'text' ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Edit message', onclick: () => this.edit(m) }, 'Edit') : null,
       h('button', { type: 'button', class: 'quiet', 'aria-label': 'Delete message', onclick: () => this.remove(m) }, 'Delete')) : null;
-    return h('li', { class: classes, dataset: { seq: m.seq ?? '', id: m.id || m.client_id } },
+    return h('li', { class: classes, dataset: { seq: m.seq ?? '' } },
       !mine && c?.type !== 'direct' ? h('span', { class: 'sender' }, store.userName(m.sender_id)) : null,
       h('div', { class: 'bubble' }, body),
       h('div', { class: 'meta' },
@@ -173,34 +214,52 @@ export class ConversationView {
     if (!m.attachments?.length) return null;
     return h('div', { class: 'attachments' }, m.attachments.map((a) => {
       if (m.pending) return h('span', { class: 'file' }, a.filename);
-      if (a.thumbnail_url || a.content_type?.startsWith('image/')) {
-        const img = h('img', { alt: a.filename || 'image', width: a.width && Math.min(a.width, 256), class: 'thumbnail', loading: 'lazy' });
-        this.load(a.thumbnail_url || a.url).then((url) => { if (url) img.src = url; });
+      if (a.thumbnail_url) {
+        // The thumbnail's size is known ahead: no jump when it arrives.
+        const scale = a.width && a.height ? Math.min(1, THUMBNAIL_PX / Math.max(a.width, a.height)) : 1;
+        const img = h('img', {
+          alt: a.filename || 'image', class: 'thumbnail',
+          width: a.width ? Math.round(a.width * scale) : undefined, height: a.height ? Math.round(a.height * scale) : undefined,
+        });
+        this.load(a.thumbnail_url).then((url) => { if (url) img.src = url; });
         return h('button', { type: 'button', class: 'image-link', 'aria-label': `Open image ${a.filename}`, onclick: () => this.view(a) }, img);
       }
       return h('button', { type: 'button', class: 'file', onclick: () => this.download(a) }, `Download ${a.filename} (${bytes(a.size)})`);
     }));
   }
 
-  /** A URL an <img> can show: signed (S3) or an object URL of the bytes. */
+  /**
+   * A URL an <img> or a link can use: with S3 a signed URL (asked for as
+   * JSON, since a page cannot follow a redirect with its token), on disk an
+   * object URL of the bytes.
+   */
   load(path) {
     const cached = this.media.get(path);
     if (cached && cached.until > Date.now()) return cached.url;
-    const url = (async () => {
+    const entry = { until: Infinity, object: null };
+    entry.url = (async () => {
       try {
         const response = await this.app.api.raw(path, { Accept: 'application/json' });
         if (response.headers.get('Content-Type')?.startsWith('application/json')) {
           const link = await response.json();
+          entry.until = Date.now() + (link.expires_in || 60) * 800;
           return link.url;
         }
-        return URL.createObjectURL(await response.blob());
+        entry.object = URL.createObjectURL(await response.blob());
+        return entry.object;
       } catch (e) {
         this.media.delete(path);
         return null;
       }
     })();
-    this.media.set(path, { url, until: Date.now() + LINK_LIFETIME_MS });
-    return url;
+    this.media.set(path, entry);
+    return entry.url;
+  }
+
+  /** Lets go of the object URLs of the conversation being left. */
+  forgetMedia() {
+    for (const entry of this.media.values()) if (entry.object) URL.revokeObjectURL(entry.object);
+    this.media.clear();
   }
 
   async view(a) {
@@ -212,6 +271,7 @@ export class ConversationView {
     dlg.addEventListener('close', () => dlg.remove());
     document.body.append(dlg);
     dlg.showModal();
+    return undefined;
   }
 
   async download(a) {
@@ -230,17 +290,15 @@ export class ConversationView {
   }
 
   async older() {
-    const before = this.scroller.scrollHeight - this.scroller.scrollTop;
     try {
       await this.store.loadOlder(this.id);
     } catch (e) {
       toast(e.message);
     }
-    this.scroller.scrollTop = this.scroller.scrollHeight - before;
   }
 
   markRead() {
-    if (!this.id || document.visibilityState !== 'visible') return;
+    if (!this.id || !this.scroller || document.visibilityState !== 'visible') return;
     const s = this.scroller;
     if (s.scrollHeight - s.scrollTop - s.clientHeight > NEAR_BOTTOM_PX) return;
     this.store.markRead(this.id, this.app.socket);
@@ -254,17 +312,17 @@ export class ConversationView {
     if (!this.input.value.trim()) return this.stopTyping();
     const now = Date.now();
     if (now - this.typingSentAt > TYPING_EVERY_MS) {
-      this.typingSentAt = now;
-      this.app.socket.send({ type: 'typing', conversation_id: this.id, state: 'start' });
+      if (this.app.socket.send({ type: 'typing', conversation_id: this.id, state: 'start' })) this.typingSentAt = now;
     }
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
     return undefined;
   }
 
-  stopTyping() {
+  /** Says "stopped typing" (not needed after a send: the message ends it for everyone). */
+  stopTyping(announce = true) {
     clearTimeout(this.typingTimer);
-    if (this.typingSentAt && this.id) this.app.socket.send({ type: 'typing', conversation_id: this.id, state: 'stop' });
+    if (announce && this.typingSentAt && this.id) this.app.socket.send({ type: 'typing', conversation_id: this.id, state: 'stop' });
     this.typingSentAt = 0;
   }
 
@@ -306,11 +364,18 @@ export class ConversationView {
   }
 
   async send() {
+    if (this.sending) return undefined;
     const content = this.input.value.trim();
     const files = this.attachments;
-    if (!content && files.length === 0) return;
+    if (!content && files.length === 0) return undefined;
     if ([...content].length > 4000) return toast('Messages are limited to 4000 characters.');
-    this.stopTyping();
+    // Taken off the composer at once: a second Enter cannot send them twice.
+    this.sending = true;
+    this.attachments = [];
+    this.renderPreviews();
+    this.input.value = '';
+    this.input.style.height = 'auto';
+    this.stopTyping(false);
     const id = this.id;
     this.sendButton.disabled = true;
     try {
@@ -318,25 +383,29 @@ export class ConversationView {
       let type = 'text';
       if (files.length) {
         this.sendButton.textContent = 'Uploading…';
-        attachments = [];
         for (const entry of files) {
           const form = new FormData();
           form.append('file', entry.file, entry.file.name);
           attachments.push(await this.app.api.post('/api/v1/media', form));
         }
         type = attachments.every((a) => a.content_type.startsWith('image/')) ? 'image' : 'file';
-        this.clearAttachments();
+        for (const entry of files) if (entry.preview) URL.revokeObjectURL(entry.preview);
       }
-      this.input.value = '';
-      this.input.style.height = 'auto';
       const pending = this.store.enqueue(id, content, type, attachments);
-      await this.app.deliver(pending);
+      this.app.deliver(pending);
     } catch (e) {
+      // Nothing was sent: the text and files go back where they were.
       toast(e.message);
+      if (this.id === id) {
+        if (!this.input.value) this.input.value = content;
+        this.attachments = files.concat(this.attachments);
+        this.renderPreviews();
+      }
     } finally {
+      this.sending = false;
       this.sendButton.disabled = false;
       this.sendButton.textContent = 'Send';
-      this.input.focus();
+      if (!PHONE.matches) this.input.focus();
     }
     return undefined;
   }
@@ -348,15 +417,21 @@ export class ConversationView {
   }
 
   edit(m) {
-    const item = this.list.querySelector(`[data-id="${CSS.escape(m.id)}"] .bubble`);
+    const item = this.list.querySelector(`[data-key="${CSS.escape(m.id)}"] .bubble`);
     if (!item) return;
     const text = h('textarea', { 'aria-label': 'Edit message', rows: 2, maxlength: 4000 }, m.content);
-    const done = () => { this.editing = null; this.renderMessages(false); };
+    const done = () => {
+      this.editing = null;
+      // Drawn afresh (the editor is not part of any version).
+      this.list.querySelector(`[data-key="${CSS.escape(m.id)}"]`)?.setAttribute('data-version', '');
+      this.renderMessages(false);
+    };
     const save = async () => {
       const content = text.value.trim();
       if (!content) return toast('A message cannot be empty; delete it instead.');
       try {
         const updated = await this.app.api.patch(`/api/v1/messages/${encodeURIComponent(m.id)}`, { content });
+        this.editing = null;
         this.store.acknowledged(updated);
         done();
       } catch (e) {
@@ -365,7 +440,7 @@ export class ConversationView {
       return undefined;
     };
     text.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save(); }
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(); }
       if (e.key === 'Escape') { e.preventDefault(); done(); }
     });
     this.editing = m.id;
@@ -384,18 +459,4 @@ export class ConversationView {
       toast(e.message);
     }
   }
-}
-
-/** A dot for a user's presence. */
-export function dot(store, userId) {
-  const { status } = store.presenceOf(userId);
-  return h('span', { class: 'dot', dataset: { status, user: userId }, title: status, 'aria-hidden': 'true' });
-}
-
-/** "online", "away", "last seen 5 min ago". */
-function presenceLine(store, userId) {
-  const p = store.presenceOf(userId);
-  if (p.status === 'online') return 'online';
-  if (p.status === 'away') return 'away';
-  return p.last_seen ? `last seen ${ago(p.last_seen)}` : 'offline';
 }

@@ -6,8 +6,11 @@ export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith('on') && typeof value === 'function') {
+    if (key.startsWith('on')) {
+      if (typeof value !== 'function') throw new TypeError(`${key} must be a function`);
       el.addEventListener(key.slice(2), value);
+    } else if ((key === 'href' || key === 'src') && !/^(https?:|blob:|\/(?!\/))/.test(String(value))) {
+      throw new TypeError(`refusing the URL ${value}`);
     } else if (key === 'dataset') {
       Object.assign(el.dataset, value);
     } else if (key === 'value' || key === 'checked') {
@@ -26,6 +29,30 @@ function append(el, children) {
     if (Array.isArray(child)) append(el, child);
     else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
+}
+
+/**
+ * Makes `container`'s children the `items` ({key, version, render}) in
+ * order, keeping the element of every key whose version did not change, so
+ * focus, loaded images and screen-reader context stay where they are.
+ */
+export function reconcile(container, items) {
+  const old = new Map();
+  for (const el of container.children) old.set(el.dataset.key, el);
+  items.forEach((item, i) => {
+    let el = old.get(item.key);
+    if (!el || el.dataset.version !== item.version) {
+      const fresh = item.render();
+      fresh.dataset.key = item.key;
+      fresh.dataset.version = item.version;
+      if (el) el.replaceWith(fresh);
+      el = fresh;
+    }
+    old.delete(item.key);
+    const at = container.children[i];
+    if (at !== el) container.insertBefore(el, at || null);
+  });
+  for (const el of old.values()) el.remove();
 }
 
 /** Replaces everything inside `el`. */
@@ -63,10 +90,14 @@ export function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** Shows a message to the user for a while (screen readers announce it). */
+const shown = new Map();
+
+/** Shows a message to the user for a while (screen readers announce it); the same text once at a time. */
 export function toast(text, kind = 'error') {
+  if (shown.has(text)) return;
   const box = document.getElementById('toasts');
   const item = h('div', { class: `toast ${kind}` }, text);
+  shown.set(text, item);
   box.append(item);
-  setTimeout(() => item.remove(), kind === 'error' ? 7000 : 4000);
+  setTimeout(() => { item.remove(); shown.delete(text); }, kind === 'error' ? 7000 : 4000);
 }

@@ -32,16 +32,26 @@ async function start() {
   session.user = me;
   const store = new Store(api, me);
   let app = null;
+  // Events are applied one after another, in the order they came.
+  let applying = Promise.resolve();
   const socket = new Socket(session, {
     positions: () => store.positions(),
     onEvent: (frame) => {
-      if (frame.type === 'error') report(frame);
-      else store.apply(frame).catch(report);
+      if (frame.type === 'error' && frame.code === 'rate_limited') {
+        const wait = frame.retry_after_ms || 1000;
+        socket.pause(wait);
+        toast(`Slow down: too many actions at once. Try again in ${Math.ceil(wait / 1000)} s.`);
+      } else if (frame.type === 'error') {
+        report(frame);
+      } else {
+        applying = applying.then(() => store.apply(frame)).catch(report);
+      }
     },
     onState: (state) => app?.connection(state),
     onResumed: () => {
       // Conversations that are not loaded learn their news from the list.
       store.refreshAfterReconnect();
+      app?.syncStatus();
       flush();
     },
   });
@@ -54,9 +64,14 @@ async function start() {
       });
       store.acknowledged(ack.message);
     } catch (e) {
-      if (e.code === 'unavailable') return; // the connection dropped: resent on resume
+      if (e.code === 'unavailable') {
+        // Dropped: resent on resume. Unanswered on a live link: once more soon.
+        if (socket.ready) setTimeout(() => deliver(pending), 2000);
+        return;
+      }
       if (e.code === 'rate_limited') {
-        toast(`Sending too fast. Retrying in ${Math.ceil((e.retryAfterMs || 1000) / 1000)} s.`);
+        socket.pause(e.retryAfterMs || 1000);
+        toast(`Sending too fast. Retrying in ${Math.ceil((e.retryAfterMs || 1000) / 1000)} s.`, 'info');
         setTimeout(() => deliver(pending), e.retryAfterMs || 1000);
         return;
       }
@@ -69,7 +84,13 @@ async function start() {
   session.onToken = (token) => socket.reauthenticate(token);
   const signOut = async () => {
     socket.stop();
-    await session.logout();
+    try {
+      await session.logout();
+    } catch (e) {
+      // Signed out here (the cookie is gone); the server may still list the session.
+      toast(`Signed out on this device, but the server said: ${e.message}`);
+      await new Promise((resolve) => { setTimeout(resolve, 2500); });
+    }
     location.reload();
   };
   session.onEnded = () => {

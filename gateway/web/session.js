@@ -6,6 +6,7 @@
 // serialised across tabs with a Web Lock.
 
 const HEADERS = { 'Content-Type': 'application/json', 'X-ChatterBox-Web': '1' };
+/** Refresh this long before expiry (at most a quarter of the token's life). */
 const EARLY_MS = 60_000;
 
 export class SessionError extends Error {
@@ -37,6 +38,7 @@ export async function errorOf(response) {
 export class Session {
   #token = null;
   #expiresAt = 0;
+  #margin = 0;
   #timer = null;
   #refreshing = null;
 
@@ -73,7 +75,7 @@ export class Session {
 
   /** The access token, refreshed first when it is about to expire. */
   async token() {
-    if (this.#token && Date.now() < this.#expiresAt - EARLY_MS / 2) return this.#token;
+    if (this.#token && Date.now() < this.#expiresAt - this.#margin / 2) return this.#token;
     await this.refresh();
     return this.#token;
   }
@@ -86,11 +88,13 @@ export class Session {
     return this.#refreshing;
   }
 
+  /** Ends the session at the server (the cookie goes either way); throws if the server could not. */
   async logout() {
     this.#clear();
-    try {
-      await this.#locked(() => fetch('/web/session/logout', { method: 'POST', headers: HEADERS, credentials: 'same-origin' }));
-    } catch { /* signed out here either way */ }
+    const response = await this.#locked(
+      () => fetch('/web/session/logout', { method: 'POST', headers: HEADERS, credentials: 'same-origin' }),
+    );
+    if (!response.ok) throw await errorOf(response);
   }
 
   async #start(path, body) {
@@ -115,12 +119,14 @@ export class Session {
   }
 
   #set({ access_token, expires_in }) {
+    const lifetime = expires_in * 1000;
     this.#token = access_token;
-    this.#expiresAt = Date.now() + expires_in * 1000;
+    this.#expiresAt = Date.now() + lifetime;
+    this.#margin = Math.min(EARLY_MS, lifetime / 4);
     clearTimeout(this.#timer);
-    // Silent refresh a minute before expiry (or halfway for short tokens).
-    const delay = Math.max(5_000, Math.min(expires_in * 1000 - EARLY_MS, (expires_in * 1000) / 2));
-    this.#timer = setTimeout(() => this.refresh().catch(() => {}), delay);
+    // Silent refresh ahead of expiry; if it fails (offline), the next
+    // token() asks again.
+    this.#timer = setTimeout(() => this.refresh().catch(() => {}), lifetime - this.#margin);
     this.onToken(access_token);
   }
 

@@ -4,7 +4,10 @@
 // the page has, so nothing is missed or shown twice.
 
 const PING_EVERY_MS = 20_000;
-const SILENT_LIMIT_MS = 45_000;
+/** A ping unanswered this long means the link is dead (a cut network sends no close). */
+const PONG_WITHIN_MS = 15_000;
+/** Opening and authenticating must finish within this. */
+const CONNECT_WITHIN_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
 export class Socket {
@@ -12,7 +15,11 @@ export class Socket {
   #attempt = 0;
   #retryTimer = null;
   #pingTimer = null;
-  #lastFrameAt = 0;
+  #pongTimer = null;
+  #connectTimer = null;
+  /** Counts connection attempts: an attempt that is no longer the latest gives up. */
+  #generation = 0;
+  #connecting = false;
   #nextId = 1;
   #pending = new Map();
   #stopped = true;
@@ -29,6 +36,7 @@ export class Socket {
     this.onState = onState;
     this.onResumed = onResumed;
     this.ready = false;
+    this.pausedUntil = 0;
     window.addEventListener('online', () => this.#reconnectSoon(0));
   }
 
@@ -39,10 +47,13 @@ export class Socket {
 
   stop() {
     this.#stopped = true;
+    this.#generation += 1;
+    this.#connecting = false;
     clearTimeout(this.#retryTimer);
-    clearInterval(this.#pingTimer);
+    this.#stopTimers();
     this.#ws?.close(1000, 'signed out');
     this.#ws = null;
+    this.ready = false;
     this.#failPending('signed out');
   }
 
@@ -65,9 +76,16 @@ export class Socket {
     });
   }
 
-  /** Sends a frame nobody waits an answer for (typing, read); dropped while offline. */
+  /** Sends a frame nobody waits an answer for (typing, read): false when offline or held back. */
   send(frame) {
-    if (this.ready) this.#raw(frame);
+    if (!this.ready || Date.now() < this.pausedUntil) return false;
+    this.#raw(frame);
+    return true;
+  }
+
+  /** Holds back such frames for a while (the server said "too fast"). */
+  pause(ms) {
+    this.pausedUntil = Date.now() + ms;
   }
 
   #raw(frame) {
@@ -75,17 +93,21 @@ export class Socket {
   }
 
   async #connect() {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#ws || this.#connecting) return;
+    this.#connecting = true;
+    const generation = ++this.#generation;
     this.onState('connecting');
     let token;
     try {
       token = await this.session.token();
     } catch (e) {
+      this.#connecting = false;
       if (e.status === 401) return; // signed out: the session says so
       this.#reconnectSoon();
       return;
     }
-    if (this.#stopped) return;
+    this.#connecting = false;
+    if (this.#stopped || generation !== this.#generation || this.#ws) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}/ws`);
     this.#ws = ws;
@@ -93,11 +115,21 @@ export class Socket {
     ws.onmessage = (e) => this.#receive(ws, e.data);
     ws.onclose = (e) => this.#closed(ws, e.code);
     ws.onerror = () => { /* onclose follows */ };
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => {
+      if (ws === this.#ws && !this.ready) this.#drop(ws);
+    }, CONNECT_WITHIN_MS);
+  }
+
+  /** Gives up on a connection that stopped answering. */
+  #drop(ws) {
+    try { ws.close(4000, 'no answer'); } catch { /* already closing */ }
+    this.#closed(ws, 4000);
   }
 
   #receive(ws, data) {
     if (ws !== this.#ws) return;
-    this.#lastFrameAt = Date.now();
+    clearTimeout(this.#pongTimer);
     let frame;
     try {
       frame = JSON.parse(data);
@@ -106,6 +138,7 @@ export class Socket {
     }
     switch (frame.type) {
       case 'ready':
+        clearTimeout(this.#connectTimer);
         this.#attempt = 0;
         this.ready = true;
         this.onState('online');
@@ -139,34 +172,40 @@ export class Socket {
     clearInterval(this.#pingTimer);
     this.#pingTimer = setInterval(() => {
       if (ws !== this.#ws) return;
-      // A connection that went silent (a cut network sends no close) is dropped.
-      if (Date.now() - this.#lastFrameAt > SILENT_LIMIT_MS) {
-        ws.close(4000, 'silent');
-        this.#closed(ws, 4000);
-        return;
-      }
       this.#raw({ type: 'ping' });
+      // Any frame clears this; a ping with no answer at all drops the link.
+      // (Timed from the ping, so a background tab's slowed timers do not
+      // mistake their own lateness for a dead link.)
+      clearTimeout(this.#pongTimer);
+      this.#pongTimer = setTimeout(() => { if (ws === this.#ws) this.#drop(ws); }, PONG_WITHIN_MS);
     }, PING_EVERY_MS);
+  }
+
+  #stopTimers() {
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    clearTimeout(this.#connectTimer);
   }
 
   #closed(ws, code) {
     if (ws !== this.#ws) return;
     this.#ws = null;
     this.ready = false;
-    clearInterval(this.#pingTimer);
+    this.#stopTimers();
     this.#failPending('The connection dropped.');
     if (this.#stopped) return;
     this.onState('offline');
     if (code === 4401) {
-      // The token ran out: a fresh one, then at once.
-      this.session.refresh().then(() => this.#reconnectSoon(0), () => {});
+      // The token ran out: a fresh one first (with the usual backoff, so a
+      // token refused again and again cannot spin).
+      this.session.refresh().then(() => this.#reconnectSoon(), (e) => { if (e.status !== 401) this.#reconnectSoon(); });
       return;
     }
     this.#reconnectSoon();
   }
 
   #reconnectSoon(delay) {
-    if (this.#stopped || this.#ws) return;
+    if (this.#stopped || this.#ws || this.#connecting) return;
     clearTimeout(this.#retryTimer);
     if (delay === undefined) {
       // 0.5 s, 1 s, 2 s, … up to 8 s, with jitter so replicas are not stormed.

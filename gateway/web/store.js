@@ -1,11 +1,18 @@
 // What the page knows: conversations, the messages loaded of each, users,
 // presence, typing and read watermarks. Events from the socket and answers
 // from the API both land here; views subscribe to `changed`.
+//
+// A conversation's timeline holds a contiguous run of messages, from
+// `oldest` to `newest` by seq: history extends it downwards, live messages
+// and resume upwards (a hole is fetched before it is shown). Conversations
+// never opened have no timeline, only their list entry (preview, unread).
 
 import { query } from './api.js';
 
 const PAGE = 50;
 const TYPING_SHOWN_MS = 6000;
+const READ_DELAY_MS = 400;
+const USER_LOOKUPS_AT_ONCE = 4;
 
 export class Store extends EventTarget {
   constructor(api, me) {
@@ -14,10 +21,12 @@ export class Store extends EventTarget {
     this.me = me;
     this.conversations = new Map();
     this.listCursor = null;
-    /** conversation id → {bySeq: Map, oldest, newest, hasOlder, loading} */
+    /** conversation id → {bySeq, oldest, newest, hasOlder, loaded, loading} */
     this.timelines = new Map();
     this.users = new Map([[me.id, me]]);
     this.userRequests = new Map();
+    this.userQueue = [];
+    this.userLookups = 0;
     this.presence = new Map();
     /** conversation id → Map(user id → expiry ms) */
     this.typing = new Map();
@@ -25,6 +34,7 @@ export class Store extends EventTarget {
     this.reads = new Map();
     /** client_id → message not yet acknowledged */
     this.outbox = new Map();
+    this.readTimers = new Map();
     this.openId = null;
   }
 
@@ -38,7 +48,7 @@ export class Store extends EventTarget {
     const page = await this.api.get(`/api/v1/conversations${query({ limit: 100 })}`);
     for (const c of page.items) this.conversations.set(c.id, c);
     this.listCursor = page.next_cursor;
-    this.#watchPresence();
+    this.#watchPartners();
     this.changed('conversations');
   }
 
@@ -47,35 +57,48 @@ export class Store extends EventTarget {
     const page = await this.api.get(`/api/v1/conversations${query({ limit: 100, cursor: this.listCursor })}`);
     for (const c of page.items) this.conversations.set(c.id, c);
     this.listCursor = page.next_cursor;
+    this.#watchPartners();
     this.changed('conversations');
   }
 
   /** Most recent activity first. */
   sortedConversations() {
-    const at = (c) => c.last_message?.created_at || c.updated_at || c.created_at;
+    const at = (c) => c.last_message?.created_at || c.created_at;
     return [...this.conversations.values()].sort((a, b) => (at(a) < at(b) ? 1 : at(a) > at(b) ? -1 : 0));
   }
 
+  /** The conversation as I see it (my unread count, its latest message). */
   async fetchConversation(id) {
     const c = await this.api.get(`/api/v1/conversations/${encodeURIComponent(id)}`);
-    this.putConversation(c);
+    this.conversations.set(c.id, c);
+    this.#watchPartners();
+    this.changed('conversation', c.id);
     return c;
   }
 
-  putConversation(c) {
+  /**
+   * A conversation from an event: events carry it as everyone sees it
+   * (no unread count or latest message of mine), so those are kept.
+   */
+  mergeConversation(c) {
     const old = this.conversations.get(c.id);
-    // Events carry the conversation as everyone sees it: keep my own counts.
-    if (old && c.unread_count === undefined) c.unread_count = old.unread_count;
+    if (!old) return this.fetchConversation(c.id).catch(() => {});
+    this.conversations.set(c.id, { ...c, unread_count: old.unread_count, last_message: old.last_message });
+    this.changed('conversation', c.id);
+    return Promise.resolve();
+  }
+
+  /** A conversation I just created or joined (an answer of mine: my view). */
+  putConversation(c) {
     this.conversations.set(c.id, c);
-    this.#watchPresence();
+    this.#watchPartners();
     this.changed('conversation', c.id);
   }
 
   removeConversation(id) {
     this.conversations.delete(id);
     this.timelines.delete(id);
-    if (this.openId === id) this.openId = null;
-    this.changed('conversations');
+    this.changed('conversations', id);
   }
 
   /** The other user of a direct conversation. */
@@ -104,53 +127,61 @@ export class Store extends EventTarget {
     return '…';
   }
 
+  /** A user's profile, looked up a few at a time (the API is rate limited). */
   loadUser(id) {
     if (!id || this.users.has(id)) return Promise.resolve(this.users.get(id));
     if (!this.userRequests.has(id)) {
-      const request = this.api.get(`/api/v1/users/${encodeURIComponent(id)}`).then((user) => {
-        this.users.set(id, user);
-        if (!this.presence.has(id)) this.presence.set(id, { status: user.status, last_seen: user.last_seen });
-        this.changed('user', id);
-        return user;
-      }).catch(() => {
-        this.users.set(id, { id, username: 'unknown user' });
-        this.changed('user', id);
-      }).finally(() => this.userRequests.delete(id));
+      const request = new Promise((resolve) => this.userQueue.push({ id, resolve }));
       this.userRequests.set(id, request);
+      this.#nextLookups();
     }
     return this.userRequests.get(id);
+  }
+
+  #nextLookups() {
+    while (this.userLookups < USER_LOOKUPS_AT_ONCE && this.userQueue.length) {
+      const { id, resolve } = this.userQueue.shift();
+      this.userLookups += 1;
+      this.api.get(`/api/v1/users/${encodeURIComponent(id)}`).then((user) => {
+        this.users.set(id, user);
+        this.changed('user', id);
+        resolve(user);
+      }, (e) => {
+        // Not remembered: asked again when next needed, after any wait the server named.
+        setTimeout(() => this.userRequests.delete(id), e.retryAfterMs || 5000);
+        resolve(undefined);
+      }).finally(() => {
+        this.userLookups -= 1;
+        this.#nextLookups();
+      });
+    }
   }
 
   putUser(user) {
     this.users.set(user.id, { ...this.users.get(user.id), ...user });
   }
 
-  /** Presence of direct partners, fetched in one call. */
-  async #watchPresence() {
-    const ids = [...new Set([...this.conversations.values()].map((c) => this.partnerOf(c)).filter(
-      (id) => id && id !== this.me.id && !this.presence.has(id),
-    ))].slice(0, 100);
-    if (ids.length === 0) return;
-    for (const id of ids) this.presence.set(id, { status: 'offline', last_seen: null });
-    try {
-      const answer = await this.api.get(`/api/v1/presence${query({ user_ids: ids.join(',') })}`);
-      for (const p of answer.items) this.presence.set(p.user_id, { status: p.status, last_seen: p.last_seen });
-      this.changed('presence');
-    } catch { /* dots stay grey; events will correct them */ }
+  /** Presence of every direct partner. */
+  #watchPartners() {
+    const partners = [...this.conversations.values()].map((c) => this.partnerOf(c)).filter(Boolean);
+    return this.watchPresenceOf(partners);
   }
 
+  /** Fetches the presence of those not known yet (100 per call). */
   async watchPresenceOf(ids) {
-    const wanted = ids.filter((id) => id !== this.me.id && !this.presence.has(id)).slice(0, 100);
-    if (wanted.length === 0) return;
-    try {
-      const answer = await this.api.get(`/api/v1/presence${query({ user_ids: wanted.join(',') })}`);
-      for (const p of answer.items) this.presence.set(p.user_id, { status: p.status, last_seen: p.last_seen });
-      this.changed('presence');
-    } catch { /* best effort */ }
+    const wanted = [...new Set(ids)].filter((id) => id !== this.me.id && !this.presence.has(id));
+    for (let i = 0; i < wanted.length; i += 100) {
+      const batch = wanted.slice(i, i + 100);
+      try {
+        const answer = await this.api.get(`/api/v1/presence${query({ user_ids: batch.join(',') })}`);
+        for (const p of answer.items) this.presence.set(p.user_id, { status: p.status, last_seen: p.last_seen });
+        this.changed('presence');
+      } catch { /* unknown: grey dots; asked again after the next reconnection */ }
+    }
   }
 
   presenceOf(id) {
-    return this.presence.get(id) || { status: 'offline', last_seen: null };
+    return this.presence.get(id) || { status: 'offline', last_seen: null, unknown: true };
   }
 
   // ---- messages ----
@@ -158,56 +189,54 @@ export class Store extends EventTarget {
   timeline(id) {
     let t = this.timelines.get(id);
     if (!t) {
-      t = { bySeq: new Map(), oldest: null, newest: 0, hasOlder: true, loaded: false, loading: false };
+      t = { bySeq: new Map(), oldest: null, newest: 0, hasOlder: true, loaded: false, loading: null };
       this.timelines.set(id, t);
     }
     return t;
   }
 
   /** The newest page, the first time a conversation opens. */
-  async loadLatest(id) {
+  loadLatest(id) {
     const t = this.timeline(id);
-    if (t.loaded || t.loading) return;
-    t.loading = true;
-    try {
-      const page = await this.api.get(`/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: PAGE })}`);
-      t.hasOlder = page.items.length === PAGE;
-      for (const m of page.items) this.#put(m, false);
-      t.loaded = true;
-    } finally {
-      t.loading = false;
+    if (t.loaded) return Promise.resolve();
+    if (!t.loading) {
+      t.loading = (async () => {
+        const page = await this.api.get(`/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: PAGE })}`);
+        t.hasOlder = page.items.length === PAGE;
+        for (const m of page.items) this.#put(t, m);
+        t.loaded = true;
+        this.changed('messages', id);
+      })().finally(() => { t.loading = null; });
     }
-    this.changed('messages', id);
+    return t.loading;
   }
 
   /** The page before the oldest loaded message (scrolling up). */
   async loadOlder(id) {
     const t = this.timeline(id);
-    if (!t.hasOlder || t.loading || t.oldest === null) return false;
-    t.loading = true;
-    try {
+    if (!t.loaded || !t.hasOlder || t.loading || t.oldest === null) return;
+    t.loading = (async () => {
       const page = await this.api.get(
         `/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ before: t.oldest, limit: PAGE })}`,
       );
       t.hasOlder = page.items.length === PAGE;
-      for (const m of page.items) this.#put(m, false);
-    } finally {
-      t.loading = false;
-    }
+      for (const m of page.items) this.#put(t, m);
+    })().finally(() => { t.loading = null; });
+    await t.loading;
     this.changed('older', id);
-    return true;
   }
 
-  /** Everything after the newest loaded message: fills a gap. */
-  async loadNewer(id) {
+  /** Everything after `after` (a hole below a live message). */
+  async #fill(id, after) {
     const t = this.timeline(id);
-    if (!t.loaded) return;
+    let from = after;
     for (;;) {
       const page = await this.api.get(
-        `/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ after: t.newest, limit: 100 })}`,
+        `/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ after: from, limit: 100 })}`,
       );
-      for (const m of page.items) this.#put(m, false);
+      for (const m of page.items) this.#put(t, m);
       if (page.items.length < 100) break;
+      from = page.items[page.items.length - 1].seq;
     }
     this.changed('messages', id);
   }
@@ -227,10 +256,10 @@ export class Store extends EventTarget {
     return positions;
   }
 
-  #put(m, live) {
-    const t = this.timeline(m.conversation_id);
-    const known = t.bySeq.get(m.seq);
-    t.bySeq.set(m.seq, known && !live && known.edited_at && !m.edited_at ? known : m);
+  /** Adds or replaces a message of a timeline; true when it was new. */
+  #put(t, m) {
+    const known = t.bySeq.has(m.seq);
+    t.bySeq.set(m.seq, m);
     if (t.oldest === null || m.seq < t.oldest) t.oldest = m.seq;
     if (m.seq > t.newest) t.newest = m.seq;
     if (m.client_id) this.outbox.delete(m.client_id);
@@ -242,6 +271,11 @@ export class Store extends EventTarget {
     let reads = this.reads.get(conversationId);
     if (!reads) this.reads.set(conversationId, (reads = new Map()));
     if ((reads.get(userId) || 0) < seq) reads.set(userId, seq);
+  }
+
+  /** My read watermark in a conversation. */
+  myRead(id) {
+    return this.reads.get(id)?.get(this.me.id) || 0;
   }
 
   /** Who (other than me) has read up to `seq`. */
@@ -263,10 +297,10 @@ export class Store extends EventTarget {
     return pending;
   }
 
+  /** My message as the server acknowledged it (a send or an edit). */
   acknowledged(message) {
-    this.#put(message, true);
-    this.#latest(message);
-    this.changed('messages', message.conversation_id);
+    this.outbox.delete(message.client_id);
+    this.#arrived(message);
   }
 
   failed(clientId, error) {
@@ -277,12 +311,20 @@ export class Store extends EventTarget {
     this.changed('messages', pending.conversation_id);
   }
 
-  #latest(m) {
-    const c = this.conversations.get(m.conversation_id);
-    if (c && (!c.last_message || c.last_message.seq <= m.seq)) {
-      c.last_message = m;
-      this.changed('conversations');
+  /** A message that exists on the server now: into its timeline (if one is shown), preview. */
+  #arrived(m) {
+    const t = this.timelines.get(m.conversation_id);
+    let fresh = true;
+    if (t && (t.loaded || t.loading)) {
+      const gapAfter = t.loaded && m.seq > t.newest + 1 ? t.newest : null;
+      fresh = this.#put(t, m);
+      if (gapAfter !== null) this.#fill(m.conversation_id, gapAfter).catch(() => {});
     }
+    const c = this.conversations.get(m.conversation_id);
+    if (c && (!c.last_message || c.last_message.seq <= m.seq)) c.last_message = m;
+    this.changed('messages', m.conversation_id);
+    this.changed('conversations');
+    return fresh;
   }
 
   // ---- events from the socket ----
@@ -292,23 +334,28 @@ export class Store extends EventTarget {
       case 'message.new': {
         const m = frame.message;
         if (!this.conversations.has(m.conversation_id)) {
+          // A conversation I did not know: its count already includes this message.
           await this.fetchConversation(m.conversation_id).catch(() => {});
+          this.#arrived(m);
+          break;
         }
-        const t = this.timeline(m.conversation_id);
-        const gap = t.loaded && m.seq > t.newest + 1;
-        const fresh = this.#put(m, true);
         const c = this.conversations.get(m.conversation_id);
-        if (fresh && c && m.sender_id !== this.me.id && !this.isRead(m)) c.unread_count = (c.unread_count || 0) + 1;
-        this.#typingStopped(m.conversation_id, m.sender_id);
-        this.#latest(m);
-        this.changed('messages', m.conversation_id);
-        if (gap) await this.loadNewer(m.conversation_id).catch(() => {});
+        const t = this.timelines.get(m.conversation_id);
+        const isNew = !t?.bySeq.has(m.seq) && !(c.last_message && c.last_message.seq >= m.seq);
+        if (isNew && m.sender_id !== this.me.id && m.seq > this.myRead(m.conversation_id)) {
+          c.unread_count = (c.unread_count || 0) + 1;
+        }
+        this.#arrived(m);
+        this.typing.get(m.conversation_id)?.delete(m.sender_id);
+        this.changed('typing', m.conversation_id);
         break;
       }
       case 'message.updated': {
         const m = frame.message;
-        const t = this.timeline(m.conversation_id);
-        if (t.bySeq.has(m.seq) || t.loaded) this.#put(m, true);
+        // Only what is shown is replaced: an edit of an older message must
+        // not become the edge of the loaded run.
+        const t = this.timelines.get(m.conversation_id);
+        if (t?.bySeq.has(m.seq)) t.bySeq.set(m.seq, m);
         const c = this.conversations.get(m.conversation_id);
         if (c?.last_message?.seq === m.seq) c.last_message = m;
         this.changed('messages', m.conversation_id);
@@ -316,8 +363,8 @@ export class Store extends EventTarget {
         break;
       }
       case 'message.deleted': {
-        const t = this.timeline(frame.conversation_id);
-        const m = t.bySeq.get(frame.seq);
+        const t = this.timelines.get(frame.conversation_id);
+        const m = t?.bySeq.get(frame.seq);
         if (m) t.bySeq.set(frame.seq, { ...m, content: '', attachments: [], deleted: true });
         const c = this.conversations.get(frame.conversation_id);
         if (c?.last_message?.seq === frame.seq) c.last_message = { ...c.last_message, content: '', attachments: [], deleted: true };
@@ -325,14 +372,25 @@ export class Store extends EventTarget {
         this.changed('conversations');
         break;
       }
-      case 'read':
-        this.#read(frame.conversation_id, frame.user_id, frame.seq);
+      case 'read': {
         if (frame.user_id === this.me.id) {
-          // Read on another device: the exact count comes from the server.
-          await this.fetchConversation(frame.conversation_id).catch(() => {});
+          // Read on another device (or my own read coming back).
+          if (frame.seq <= this.myRead(frame.conversation_id)) break;
+          this.#read(frame.conversation_id, frame.user_id, frame.seq);
+          const c = this.conversations.get(frame.conversation_id);
+          const t = this.timelines.get(frame.conversation_id);
+          if (c && t?.loaded && t.oldest !== null && t.oldest <= frame.seq) {
+            c.unread_count = [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id && m.seq > frame.seq).length;
+          } else if (c) {
+            await this.fetchConversation(frame.conversation_id).catch(() => {});
+          }
+          this.changed('conversations');
+        } else {
+          this.#read(frame.conversation_id, frame.user_id, frame.seq);
         }
         this.changed('reads', frame.conversation_id);
         break;
+      }
       case 'typing': {
         let typing = this.typing.get(frame.conversation_id);
         if (!typing) this.typing.set(frame.conversation_id, (typing = new Map()));
@@ -350,9 +408,11 @@ export class Store extends EventTarget {
         this.changed('presence', frame.user_id);
         break;
       case 'conversation.joined':
+        await this.fetchConversation(frame.conversation.id).catch(() => this.putConversation(frame.conversation));
+        this.changed('conversations');
+        break;
       case 'conversation.updated':
-        this.putConversation(frame.conversation);
-        if (frame.type === 'conversation.joined') this.changed('conversations');
+        await this.mergeConversation(frame.conversation);
         break;
       case 'conversation.left':
         this.removeConversation(frame.conversation_id);
@@ -360,10 +420,6 @@ export class Store extends EventTarget {
       default:
         break;
     }
-  }
-
-  #typingStopped(conversationId, userId) {
-    this.typing.get(conversationId)?.delete(userId);
   }
 
   /** Users typing now in a conversation (not me). */
@@ -374,26 +430,34 @@ export class Store extends EventTarget {
     return [...typing].filter(([user, until]) => until > now && user !== this.me.id).map(([user]) => user);
   }
 
-  /** Whether I have read `m` (my watermark is at or past it). */
-  isRead(m) {
-    return (this.reads.get(m.conversation_id)?.get(this.me.id) || 0) >= m.seq;
-  }
-
-  /** Marks the open conversation read up to its newest message. */
+  /**
+   * Marks the open conversation read, shortly (one frame for a burst), and
+   * only when someone else's message is above my watermark.
+   */
   markRead(id, socket) {
-    const t = this.timeline(id);
-    const mine = this.reads.get(id)?.get(this.me.id) || 0;
-    const c = this.conversations.get(id);
-    if (t.newest === 0 || (t.newest <= mine && !c?.unread_count)) return;
-    this.#read(id, this.me.id, t.newest);
-    if (c) c.unread_count = 0;
-    if (socket.ready) socket.send({ type: 'read', conversation_id: id, seq: t.newest });
-    else this.api.post(`/api/v1/conversations/${encodeURIComponent(id)}/read`, { seq: t.newest }).catch(() => {});
-    this.changed('conversations');
+    if (this.readTimers.has(id)) return;
+    this.readTimers.set(id, setTimeout(() => {
+      this.readTimers.delete(id);
+      const t = this.timelines.get(id);
+      if (!t?.loaded || this.openId !== id) return;
+      const theirs = [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id).reduce((max, m) => Math.max(max, m.seq), 0);
+      const c = this.conversations.get(id);
+      if (theirs <= this.myRead(id) && !c?.unread_count) return;
+      const seq = t.newest;
+      if (!socket.send({ type: 'read', conversation_id: id, seq })) {
+        // Offline or held back (rate limited): once more in a moment.
+        setTimeout(() => this.markRead(id, socket), 1000);
+        return;
+      }
+      this.#read(id, this.me.id, seq);
+      if (c) c.unread_count = 0;
+      this.changed('conversations');
+    }, READ_DELAY_MS));
   }
 
-  /** After a reconnection: the list again (counts and latest messages of conversations not open). */
+  /** After a reconnection: the list again (news of conversations not open) and presence. */
   async refreshAfterReconnect() {
+    this.presence.clear();
     await this.loadConversations().catch(() => {});
   }
 }

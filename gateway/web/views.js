@@ -2,7 +2,7 @@
 // for new chats, groups and conversation settings. The open conversation
 // itself is in conversation.js.
 
-import { h, replace, shortTime, toast } from './dom.js';
+import { h, replace, reconcile, shortTime, toast } from './dom.js';
 import { query } from './api.js';
 import { ConversationView, dot } from './conversation.js';
 
@@ -107,6 +107,7 @@ export class App {
     const me = this.store.me;
     this.status = h('select', { 'aria-label': 'Your status', onchange: () => this.setStatus(this.status.value) },
       h('option', { value: 'online' }, 'Online'), h('option', { value: 'away' }, 'Away'), h('option', { value: 'offline' }, 'Appear offline'));
+
     this.chatsTab = h('button', { role: 'tab', id: 'tab-chats', 'aria-controls': 'sidebar-body', onclick: () => this.showTab('chats') }, 'Chats');
     this.roomsTab = h('button', { role: 'tab', id: 'tab-rooms', 'aria-controls': 'sidebar-body', onclick: () => this.showTab('rooms') }, 'Rooms');
     this.sidebarBody = h('div', { class: 'sidebar-body', id: 'sidebar-body', role: 'tabpanel' });
@@ -125,6 +126,14 @@ export class App {
       this.pane, this.banner);
     replace(this.root, this.shell);
     this.showTab('chats');
+  }
+
+  /** What presence says of me once connected (a status chosen earlier stays chosen). */
+  async syncStatus() {
+    const me = this.store.me.id;
+    const answer = await this.api.get(`/api/v1/presence?user_ids=${encodeURIComponent(me)}`).catch(() => null);
+    const mine = answer?.items[0]?.status;
+    if (mine && document.activeElement !== this.status) this.status.value = mine;
   }
 
   connection(state) {
@@ -150,8 +159,14 @@ export class App {
     if (['conversations', 'conversation', 'presence', 'user', 'messages', 'reads'].includes(what) && this.tab === 'chats') {
       this.renderList();
     }
-    if (what === 'conversations' && this.store.openId && !this.store.conversations.has(this.store.openId)) {
-      this.conversation.close();
+    if (this.conversation.id && !this.store.conversations.has(this.conversation.id)) {
+      // Left, or removed by an admin: nothing more to say there.
+      toast('You are no longer in that conversation.', 'info');
+      this.back();
+      return;
+    }
+    if (what === 'presence' && id === this.store.me.id && document.activeElement !== this.status) {
+      this.status.value = this.store.presenceOf(id).status;
     }
     this.conversation.changed(what, id);
   }
@@ -173,7 +188,9 @@ export class App {
       const partner = store.partnerOf(c);
       const unread = c.unread_count || 0;
       const open = store.openId === c.id;
-      return h('li', {},
+      const version = JSON.stringify([store.title(c), preview(store, c.last_message), c.last_message?.created_at, unread, open,
+        partner && store.presenceOf(partner).status]);
+      return { key: c.id, version, render: () => h('li', {},
         h('button', {
           type: 'button', class: `conversation-item${open ? ' open' : ''}`, 'aria-current': open ? 'true' : false,
           dataset: { conversation: c.id }, onclick: () => this.open(c.id),
@@ -184,23 +201,26 @@ export class App {
           h('span', { class: 'item-preview' }, preview(store, c.last_message))),
         h('span', { class: 'item-side' },
           h('time', { datetime: c.last_message?.created_at || '' }, shortTime(c.last_message?.created_at)),
-          unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : unread) : null)));
+          unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : unread) : null))) };
     });
-    if (items.length === 0) items.push(h('li', { class: 'empty' }, 'No conversations yet. Start one with “New chat”, or join a room.'));
-    if (store.listCursor) items.push(h('li', {}, h('button', { type: 'button', class: 'quiet', onclick: () => attempt(() => store.loadMoreConversations()) }, 'More conversations')));
-    replace(this.list, items);
+    if (items.length === 0) {
+      items.push({ key: 'empty', version: '', render: () => h('li', { class: 'empty' }, 'No conversations yet. Start one with “New chat”, or join a room.') });
+    }
+    if (store.listCursor) {
+      items.push({ key: 'more', version: '', render: () => h('li', {}, h('button', { type: 'button', class: 'quiet', onclick: () => attempt(() => store.loadMoreConversations()) }, 'More conversations')) });
+    }
+    reconcile(this.list, items);
   }
 
   async open(id) {
-    this.store.openId = id;
     this.shell.dataset.view = 'conversation';
+    const opening = this.conversation.open(id);
     this.renderList();
-    await this.conversation.open(id);
+    await opening;
   }
 
   back() {
     this.shell.dataset.view = 'list';
-    this.store.openId = null;
     this.conversation.close();
     this.renderList();
   }
@@ -222,6 +242,8 @@ export class App {
     let timer = null;
     const input = h('input', {
       type: 'search', 'aria-label': label, placeholder: 'Search by username', autocomplete: 'off',
+      // Enter picks nothing (and must not submit a surrounding form).
+      onkeydown: (e) => { if (e.key === 'Enter') e.preventDefault(); },
       oninput: () => {
         clearTimeout(timer);
         timer = setTimeout(async () => {
@@ -259,18 +281,19 @@ export class App {
       h('button', { type: 'button', class: 'quiet', 'aria-label': `Remove ${u.username}`, onclick: () => { chosen.delete(u.id); renderChips(); } }, '✕'))));
     const name = h('input', { required: true, maxlength: 100, autocomplete: 'off' });
     const search = this.userSearch('Add members', (u) => { chosen.set(u.id, u); renderChips(); });
+    const create = h('button', { type: 'submit', class: 'primary' }, 'Create group');
     const form = h('form', {
-      async onsubmit(e) {
+      onsubmit: async (e) => {
         e.preventDefault();
+        create.disabled = true;
+        const c = await attempt(() => this.api.post('/api/v1/conversations', { type: 'group', name: name.value.trim(), participant_ids: [...chosen.keys()] }));
+        create.disabled = false;
+        if (!c) return;
+        dlg.close();
+        this.store.putConversation(c);
+        await this.open(c.id);
       },
-    }, field('Group name', name), search.element, chips, h('button', { type: 'submit', class: 'primary' }, 'Create group'));
-    form.addEventListener('submit', async () => {
-      const c = await attempt(() => this.api.post('/api/v1/conversations', { type: 'group', name: name.value.trim(), participant_ids: [...chosen.keys()] }));
-      if (!c) return;
-      dlg.close();
-      this.store.putConversation(c);
-      await this.open(c.id);
-    });
+    }, field('Group name', name), search.element, chips, create);
     const dlg = this.dialog('New group', form);
     name.focus();
   }
@@ -286,7 +309,8 @@ export class App {
       const admin = store.isAdmin(c);
       const name = h('input', { value: c.name || '', maxlength: 100, disabled: !admin, required: true });
       const description = h('textarea', { rows: 2, maxlength: 500, disabled: !admin }, c.description || '');
-      const members = c.participants.slice(0, 100);
+      // The first 50 (lookups are one call each, a few at a time).
+      const members = c.participants.slice(0, 50);
       await Promise.all(members.map((m) => store.loadUser(m)));
       await store.watchPresenceOf(members);
       const rows = members.map((m) => h('li', { class: 'member' }, dot(store, m), h('span', { class: 'member-name' }, store.userName(m)),
@@ -309,9 +333,8 @@ export class App {
         h('button', { type: 'button', class: 'danger', onclick: () => this.leave(c).then((left) => left && dlg.close()) }, c.type === 'room' ? 'Leave room' : 'Leave group'));
     };
     const change = async (task) => {
-      const result = await attempt(task);
-      if (result && result.id) store.putConversation(result);
-      else await attempt(() => store.fetchConversation(id));
+      await attempt(task);
+      await attempt(() => store.fetchConversation(id));
       await render();
     };
     render();
@@ -324,8 +347,8 @@ export class App {
       : `/api/v1/conversations/${c.id}/participants/${this.store.me.id}`;
     const done = await attempt(async () => { await this.api.request(c.type === 'room' ? 'POST' : 'DELETE', path); return true; });
     if (done) {
+      if (this.conversation.id === c.id) this.back();
       this.store.removeConversation(c.id);
-      this.back();
     }
     return !!done;
   }

@@ -34,7 +34,9 @@ async fn two_people_chat_in_chromium(backend: Backend) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(std::path::Path::new(&chromium).exists(), "{chromium} is missing: run `make test-deps`");
     let _turn = ONE_BROWSER.lock().await;
-    let app = TestApp::spawn(backend).await;
+    // Access tokens of 12 s: the page must renew them silently, several
+    // times, without its socket dropping.
+    let app = TestApp::spawn_with(backend, |c| c.access_token_ttl_secs = 12).await;
     let shots = screenshot_dir(backend);
     let mut child = tokio::process::Command::new("node")
         .arg("chat.mjs")

@@ -138,6 +138,13 @@ async fn web_sessions_keep_the_refresh_token_from_the_page(backend: Backend) {
     let logged_in = session_call(&app, "/web/session/login", None, Some(login)).await;
     assert_eq!(logged_in.status(), StatusCode::OK);
     let (cookie, _) = session_cookie(logged_in.headers());
+    // Signing in again from the same browser ends the session its cookie held.
+    let login = json!({"email": "webby@example.com", "password": "correct horse"});
+    let again = session_call(&app, "/web/session/login", Some(&cookie), Some(login)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let (replaced, cookie) = (cookie, session_cookie(again.headers()).0);
+    let stale = session_call(&app, "/web/session/refresh", Some(&replaced), None).await;
+    assert_error(stale, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let logged_out = session_call(&app, "/web/session/logout", Some(&cookie), None).await;
     assert_eq!(logged_out.status(), StatusCode::NO_CONTENT);
     assert!(session_cookie(logged_out.headers()).0.is_empty());
@@ -184,6 +191,7 @@ async fn pages_get_media_links_they_can_show(backend: Backend) {
         match backend {
             Backend::MongoRedis => {
                 let link: Value = r.json().await.unwrap();
+                assert_eq!(link["expires_in"], app.config.media_url_ttl_secs);
                 let url = link["url"].as_str().unwrap();
                 assert!(url.starts_with(app.config.s3_endpoint.as_ref().unwrap()), "{url}");
                 let bytes = reqwest::get(url).await.unwrap();

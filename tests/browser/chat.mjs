@@ -97,6 +97,7 @@ function png(width = 96, height = 64) {
 
 let step = 'starting';
 const pages = [];
+const consoleErrors = [];
 
 function log(text) {
   step = text;
@@ -122,6 +123,15 @@ async function signUp(page, username, screenshot) {
   await page.locator('.me-name', { hasText: username }).waitFor();
 }
 
+/** A JSON call to the API as a plain HTTP client (to set a scene quickly). */
+async function call(method, route, token, body) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(new URL(route, BASE), { method, headers, body: body && JSON.stringify(body) });
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
 /** The texts of the messages shown, in order. */
 function shownTexts(page) {
   return page.locator('.messages .message .content').allTextContents();
@@ -133,16 +143,22 @@ async function main() {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
   try {
-    const consoleErrors = [];
+    const sockets = [];
+    const refreshes = [];
     const newPage = async (baseURL, viewport) => {
       const context = await browser.newContext({ baseURL, viewport });
       const page = await context.newPage();
       page.setDefaultTimeout(WAIT_MS);
       // A page that breaks its own policy, or throws, fails the test.
-      // (A 401 from /web/session/refresh is how a page learns it is signed out.)
+      // (A 401 from /web/session/refresh is how a signed-out page learns it.)
       page.on('console', (m) => {
-        if (m.type() === 'error' && !/status of 401/.test(m.text())) consoleErrors.push(`${baseURL}: ${m.text()}`);
+        const signedOut = /status of 401/.test(m.text()) && m.location().url.endsWith('/web/session/refresh');
+        // Bob's requests fail while his network is cut, as they should.
+        const cutOff = baseURL !== BASE && /net::ERR_CONNECTION_(REFUSED|RESET)/.test(m.text());
+        if (m.type() === 'error' && !signedOut && !cutOff) consoleErrors.push(`${baseURL}: ${m.text()} (${m.location().url})`);
       });
+      page.on('websocket', (ws) => sockets.push({ page, url: ws.url() }));
+      page.on('request', (r) => { if (r.url().endsWith('/web/session/refresh')) refreshes.push({ page, at: Date.now() }); });
       page.on('pageerror', (e) => consoleErrors.push(`${baseURL}: ${e.message}`));
       pages.push(page);
       return { context, page };
@@ -157,10 +173,46 @@ async function main() {
     await signUp(a, alice, '01-sign-in');
     await signUp(b, bob);
 
-    log('the refresh token is not readable by the page, the session survives a reload');
-    assert.equal(await a.evaluate(() => document.cookie), '', 'no cookie is visible to scripts');
+    log('no token where a script could find it; the session survives a reload, also of two tabs at once');
+    const visible = await a.evaluate(() => ({
+      cookie: document.cookie, local: { ...localStorage }, session: { ...sessionStorage }, url: location.href,
+    }));
+    assert.deepEqual(visible, { cookie: '', local: {}, session: {}, url: `${BASE}/` });
+    const secondTab = await a.context().newPage();
+    await secondTab.goto('/');
+    await secondTab.locator('.me-name', { hasText: alice }).waitFor();
+    // Both rotate the one cookie: serialised, neither presents a spent token.
+    await Promise.all([a.reload(), secondTab.reload()]);
+    await a.locator('.me-name', { hasText: alice }).waitFor();
+    await secondTab.locator('.me-name', { hasText: alice }).waitFor();
+    await secondTab.close();
+    const alicesSockets = () => sockets.filter((s) => s.page === a).length;
+    const socketsBeforeReload = alicesSockets();
     await a.reload();
     await a.locator('.me-name', { hasText: alice }).waitFor();
+    const refreshesAtReload = refreshes.filter((r) => r.page === a).length;
+
+    log('carol (over the API) fills a chat with alice; alice scrolls up through all of it');
+    const carol = await call('POST', '/api/v1/auth/register', null, {
+      username: `carol_${RUN}`, email: `carol_${RUN}@example.com`, password: 'correct horse battery',
+    });
+    const carolToken = carol.tokens.access_token;
+    const found = await call('GET', `/api/v1/users?search=${alice}`, carolToken);
+    const withAlice = await call('POST', '/api/v1/conversations', carolToken, { type: 'direct', participant_ids: [found.items[0].id] });
+    const history = Array.from({ length: 120 }, (_, i) => `history ${i + 1}`);
+    for (const content of history) await call('POST', `/api/v1/conversations/${withAlice.id}/messages`, carolToken, { content });
+    const carolsItem = a.locator('.conversation-item', { hasText: `carol_${RUN}` });
+    await carolsItem.locator('.badge', { hasText: '99+' }).waitFor();
+    await carolsItem.click();
+    await a.locator('.message .content', { hasText: 'history 120' }).waitFor();
+    assert.equal(await a.locator('.message .content', { hasText: /^history 1$/ }).count(), 0, 'one page at first');
+    for (let i = 0; i < 10 && !(await a.locator('.messages .start').count()); i += 1) {
+      await a.locator('.scroller').evaluate((el) => { el.scrollTop = 0; });
+      await a.waitForTimeout(300);
+    }
+    await a.locator('.messages .start').waitFor();
+    assert.deepEqual(await shownTexts(a), history, 'the whole history, once, in order');
+    await carolsItem.locator('.badge').waitFor({ state: 'detached' });
 
     log('alice finds bob and opens a direct chat');
     await a.getByRole('button', { name: 'New chat' }).click();
@@ -174,7 +226,7 @@ async function main() {
     await a.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
     await a.locator('.message.mine .content', { hasText: 'Hello Bob!' }).waitFor();
     const bobsItem = b.locator('.conversation-item', { hasText: alice });
-    await bobsItem.locator('.badge', { hasText: '1' }).waitFor();
+    await bobsItem.locator('.badge', { hasText: /^1$/ }).waitFor();
     await bobsItem.locator('.item-preview', { hasText: 'Hello Bob!' }).waitFor();
     await shot(b, '02-conversation-list-phone');
 
@@ -182,7 +234,6 @@ async function main() {
     await bobsItem.click();
     await b.locator('.message.theirs .content', { hasText: 'Hello Bob!' }).waitFor();
     await a.locator('.message.mine [data-receipt="seen"]', { hasText: 'Seen' }).waitFor();
-    await bobsItem.locator('.badge').waitFor({ state: 'detached' }).catch(() => {});
 
     log('bob types: alice sees him typing; he sends: alice sees it and bob sees it read');
     await b.getByRole('textbox', { name: 'Message', exact: true }).pressSequentially('Hi Alice, ', { delay: 20 });
@@ -195,7 +246,7 @@ async function main() {
     await b.locator('.message.mine [data-receipt="seen"]').waitFor();
 
     log('alice sends an image with a preview; bob sees it');
-    await a.locator('#attach-file').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: png() });
+    await a.getByLabel('Attach files').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: png() });
     const preview = a.locator('.attachment-preview img');
     await preview.waitFor();
     assert.match(await preview.getAttribute('src'), /^blob:/, 'the preview is the local file');
@@ -231,11 +282,18 @@ async function main() {
       await a.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
       await a.locator('.message.mine:not(.pending) .content', { hasText: text }).waitFor();
     }
+    // Bob writes while cut off: it waits in his outbox.
+    await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Written offline');
+    await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await b.locator('.message.pending .content', { hasText: 'Written offline' }).waitFor();
     await link.open();
     await b.locator('.banner').waitFor({ state: 'hidden', timeout: 30_000 });
     await b.locator('.message.theirs .content', { hasText: away[2] }).waitFor();
+    await b.locator('.message.mine:not(.pending) .content', { hasText: 'Written offline' }).waitFor();
+    await a.locator('.message.theirs .content', { hasText: 'Written offline' }).waitFor();
     const after = await shownTexts(b);
-    assert.deepEqual(after, [...before, ...away], 'every message once, in order, nothing else');
+    assert.deepEqual(after, [...before, ...away, 'Written offline'], 'every message once, in order, nothing else');
+    assert.equal((await shownTexts(a)).filter((t) => t === 'Written offline').length, 1, 'the outbox sent it once');
     // Bob's own sends after the outage reach Alice exactly once too.
     await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Back again');
     await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
@@ -261,6 +319,37 @@ async function main() {
     await a.locator('.room', { hasText: `general-${RUN}` }).locator('.item-preview', { hasText: '2 members' }).waitFor();
     await shot(a, '04-rooms');
 
+    log('alice makes a group with bob, renames it, then removes him');
+    await b.getByRole('button', { name: 'Back to conversations' }).click();
+    await b.getByRole('tab', { name: 'Chats' }).click();
+    assert.equal(await bobsItem.locator('.badge').count(), 0, 'what bob read is not unread');
+    await a.getByRole('tab', { name: 'Chats' }).click();
+    await a.getByRole('button', { name: 'New group' }).click();
+    await a.getByLabel('Group name').fill(`Project ${RUN}`);
+    await a.getByLabel('Add members').fill(bob);
+    await a.getByRole('button', { name: bob, exact: true }).click();
+    await a.getByRole('button', { name: 'Create group' }).click();
+    await a.locator('.conversation-header h2', { hasText: `Project ${RUN}` }).waitFor();
+    await b.locator('.conversation-item', { hasText: `Project ${RUN}` }).waitFor();
+    await a.getByRole('button', { name: 'Settings' }).click();
+    await a.getByLabel('Name', { exact: true }).fill(`Renamed ${RUN}`);
+    await a.getByRole('button', { name: 'Save' }).click();
+    await b.locator('.conversation-item', { hasText: `Renamed ${RUN}` }).waitFor();
+    await a.locator('.member', { hasText: bob }).getByRole('button', { name: 'Remove' }).click();
+    await b.locator('.conversation-item', { hasText: `Renamed ${RUN}` }).waitFor({ state: 'detached' });
+    await a.locator('.members .member').filter({ hasText: bob }).waitFor({ state: 'detached' });
+    await a.keyboard.press('Escape');
+
+    log('alice\'s access token expired and was renewed silently: her socket never dropped');
+    // Tokens live 12 s in this run (see tests/api/browser.rs).
+    const deadline = Date.now() + 40_000;
+    while (refreshes.filter((r) => r.page === a).length < refreshesAtReload + 3 && Date.now() < deadline) {
+      await a.waitForTimeout(500);
+    }
+    assert.ok(refreshes.filter((r) => r.page === a).length >= refreshesAtReload + 3, 'silent refreshes');
+    assert.equal(alicesSockets(), socketsBeforeReload + 1, 'one socket since the reload, kept across token renewals');
+    for (const s of sockets) assert.match(s.url, /^ws:\/\/127\.0\.0\.1:\d+\/ws$/, 'no token in a socket URL');
+
     log('bob goes offline: alice sees his dot change');
     await a.getByRole('tab', { name: 'Chats' }).click();
     await a.locator('.conversation-item', { hasText: bob }).click();
@@ -280,16 +369,19 @@ async function main() {
 
     assert.deepEqual(consoleErrors, [], 'no script errors or policy violations on the pages');
     log('passed');
+  } catch (e) {
+    for (const [i, page] of pages.entries()) {
+      await page.screenshot({ path: path.join(SHOTS, `failure-${i}.png`), fullPage: true }).catch(() => {});
+    }
+    if (consoleErrors.length) console.error(`[browser] page errors: ${consoleErrors.join('\n')}`);
+    throw e;
   } finally {
     await browser.close().catch(() => {});
     await link.close().catch(() => {});
   }
 }
 
-main().catch(async (e) => {
-  console.error(`[browser] FAILED at "${step}": ${e.stack || e}`);
-  for (const [i, page] of pages.entries()) {
-    await page.screenshot({ path: path.join(SHOTS, `failure-${i}.png`), fullPage: true }).catch(() => {});
-  }
+main().catch((e) => {
+  console.error(`[browser] FAILED at "${step}" (screenshots: ${SHOTS}/failure-*.png): ${e.stack || e}`);
   process.exit(1);
 });

@@ -114,7 +114,7 @@ pub(crate) async fn download(
 
 /// A client that sends `Accept: application/json` (a web page, which cannot
 /// follow a redirect to another origin with its token) is answered 200
-/// `{url}` (valid a few minutes) instead of 302 when media lives in S3. On disk there
+/// `{url, expires_in}` instead of 302 when media lives in S3. On disk there
 /// is no such URL: the bytes come as usual.
 fn wants_link(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "application/json")
@@ -123,6 +123,8 @@ fn wants_link(headers: &HeaderMap) -> bool {
 #[derive(Debug, serde::Serialize)]
 struct LinkView {
     url: String,
+    /// Seconds the URL stays valid.
+    expires_in: u64,
 }
 
 /// `GET /api/v1/media/{id}/thumbnail`.
@@ -149,7 +151,7 @@ async fn serve(
     };
     let nosniff = (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if !download.url.is_empty() && link {
-        let view = LinkView { url: download.url };
+        let view = LinkView { url: download.url, expires_in: s.web.media_link_ttl_secs };
         return Ok(
             ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store")), nosniff], Json(view)).into_response()
         );

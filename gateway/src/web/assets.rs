@@ -5,7 +5,7 @@
 //! media URLs point at.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::Error;
 
@@ -20,26 +20,26 @@ pub struct WebSettings {
     pub media_origin: Option<String>,
     /// How long the session cookie lives: the refresh-token family's lifetime.
     pub session_ttl_secs: u64,
+    /// How long a signed media URL handed to a page stays valid.
+    pub media_link_ttl_secs: u64,
 }
 
-impl WebSettings {
-    /// Where browsers fetch signed media URLs: the S3 server's public
-    /// endpoint when one is named (a gateway alone knows only that); with
-    /// media in `s3_bucket`, its endpoint, or AWS; none with media on disk.
-    /// Sessions last `session_ttl_secs`.
-    pub fn new(
-        s3_bucket: Option<&str>,
-        public_endpoint: Option<&str>,
-        endpoint: Option<&str>,
-        session_ttl_secs: u64,
-    ) -> Self {
-        let media_origin = match (public_endpoint, s3_bucket, endpoint) {
-            (Some(public), _, _) => origin_of(public),
-            (None, Some(_), Some(endpoint)) => origin_of(endpoint),
-            (None, Some(_), None) => Some("https://*.amazonaws.com".to_owned()),
-            (None, None, _) => None,
-        };
-        Self { media_origin, session_ttl_secs }
+/// Where browsers fetch signed media URLs: the S3 server's public endpoint
+/// when one is named (a gateway alone knows only that); with media in
+/// `s3_bucket`, its endpoint, or AWS in `region` (path-style); none with
+/// media on disk.
+pub fn media_origin(
+    s3_bucket: Option<&str>,
+    public_endpoint: Option<&str>,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Option<String> {
+    match (public_endpoint, s3_bucket, endpoint, region) {
+        (Some(public), _, _, _) => origin_of(public),
+        (None, Some(_), Some(endpoint), _) => origin_of(endpoint),
+        (None, Some(_), None, Some(region)) => origin_of(&format!("https://s3.{region}.amazonaws.com")),
+        (None, Some(_), None, None) => Some("https://*.amazonaws.com".to_owned()),
+        (None, None, _, _) => None,
     }
 }
 
@@ -84,11 +84,11 @@ const ASSETS: &[Asset] = assets! {
 };
 
 /// The page's policy, for the host the browser used to reach it.
-fn policy(settings: &WebSettings, headers: &HeaderMap) -> String {
+fn policy(settings: &WebSettings, host: Option<&str>) -> String {
     let mut connect = String::from("'self'");
     // `'self'` covers WebSockets of the same host in current browsers; the
     // explicit form is for the others (only a well-formed host is named).
-    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok())
+    if let Some(host) = host
         && !host.is_empty()
         && host.chars().all(authority_char)
         && !host.contains('*')
@@ -108,10 +108,10 @@ fn policy(settings: &WebSettings, headers: &HeaderMap) -> String {
 
 fn page_headers(
     settings: &WebSettings,
-    request: &HeaderMap,
+    host: Option<&str>,
     content_type: &'static str,
 ) -> ApiResult<[(header::HeaderName, HeaderValue); 6]> {
-    let csp = HeaderValue::from_str(&policy(settings, request))
+    let csp = HeaderValue::from_str(&policy(settings, host))
         .map_err(|_| ApiError::from(Error::invariant("unusable policy")))?;
     Ok([
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -125,18 +125,19 @@ fn page_headers(
 }
 
 /// `GET /`: the client.
-pub(crate) async fn index(State(s): State<GatewayState>, headers: HeaderMap) -> ApiResult<Response> {
-    Ok((page_headers(&s.web, &headers, "text/html; charset=utf-8")?, INDEX).into_response())
+pub(crate) async fn index(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+    Ok((page_headers(&s.web, super::session::host(&headers, &uri), "text/html; charset=utf-8")?, INDEX).into_response())
 }
 
 /// `GET /app/{file}`: its scripts, style and icon.
 pub(crate) async fn file(
     State(s): State<GatewayState>,
+    uri: Uri,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let asset = ASSETS.iter().find(|a| a.name == name).ok_or_else(|| Error::not_found("no such file"))?;
-    Ok((page_headers(&s.web, &headers, asset.content_type)?, asset.body).into_response())
+    Ok((page_headers(&s.web, super::session::host(&headers, &uri), asset.content_type)?, asset.body).into_response())
 }
 
 #[cfg(test)]
@@ -145,12 +146,14 @@ mod tests {
 
     #[test]
     fn media_origins_come_from_the_public_endpoint() {
-        let origin = |bucket, public, endpoint| WebSettings::new(bucket, public, endpoint, 60).media_origin;
+        let origin = |bucket, public, endpoint| media_origin(bucket, public, endpoint, None);
         let public = Some("http://localhost:9000/");
         let inside = Some("http://minio:9000");
         assert_eq!(origin(Some("media"), public, inside).as_deref(), Some("http://localhost:9000"));
         assert_eq!(origin(None, public, None).as_deref(), Some("http://localhost:9000"), "a gateway alone");
         assert_eq!(origin(Some("media"), None, inside).as_deref(), Some("http://minio:9000"));
+        let aws = media_origin(Some("m"), None, None, Some("eu-west-1"));
+        assert_eq!(aws.as_deref(), Some("https://s3.eu-west-1.amazonaws.com"));
         assert_eq!(origin(Some("m"), None, None).as_deref(), Some("https://*.amazonaws.com"));
         assert_eq!(origin(None, None, inside), None, "media on disk");
         assert_eq!(origin_of("javascript:alert(1)"), None);
@@ -160,15 +163,16 @@ mod tests {
 
     #[test]
     fn the_policy_names_only_this_host_and_the_media_origin() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("chat.example.com"));
-        let settings = WebSettings { media_origin: Some("https://minio.example.com".into()), session_ttl_secs: 1 };
-        let csp = policy(&settings, &headers);
+        let settings = WebSettings {
+            media_origin: Some("https://minio.example.com".into()),
+            session_ttl_secs: 1,
+            media_link_ttl_secs: 1,
+        };
+        let csp = policy(&settings, Some("chat.example.com"));
         assert!(csp.starts_with("default-src 'none'; script-src 'self'; style-src 'self';"), "{csp}");
         assert!(csp.contains("img-src 'self' blob: https://minio.example.com;"), "{csp}");
         assert!(csp.contains("connect-src 'self' ws://chat.example.com wss://chat.example.com;"), "{csp}");
-        headers.insert(header::HOST, HeaderValue::from_static("evil; script-src *"));
-        let csp = policy(&WebSettings::default(), &headers);
+        let csp = policy(&WebSettings::default(), Some("evil; script-src *"));
         assert!(csp.contains("connect-src 'self';") && !csp.contains("evil"), "{csp}");
     }
 

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 
 use crate::state::GatewayState;
 
-pub use assets::WebSettings;
+pub use assets::{WebSettings, media_origin};
 
 /// The client's pages and files (not rate limited, like `/docs`).
 pub(crate) fn pages() -> Router<GatewayState> {

@@ -12,7 +12,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::Error;
 use chatterbox_proto::auth::v1::{LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, Session, Tokens};
@@ -62,15 +62,20 @@ impl AccessView {
 }
 
 /// Refuses calls that do not come from our own page.
-fn same_site_only(s: &GatewayState, headers: &HeaderMap) -> ApiResult<()> {
+fn same_site_only(s: &GatewayState, headers: &HeaderMap, uri: &Uri) -> ApiResult<()> {
     if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1") {
         return Err(Error::permission_denied(format!("session calls must carry `{CSRF_HEADER}: 1`")).into());
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    if !crate::realtime::origin_allowed(&s.realtime.allowed_origins, headers.get(header::ORIGIN), host) {
+    if !crate::realtime::origin_allowed(&s.realtime.allowed_origins, headers.get(header::ORIGIN), host(headers, uri)) {
         return Err(Error::permission_denied("this origin may not use web sessions here").into());
     }
     Ok(())
+}
+
+/// The gateway as the client named it: `Host` in HTTP/1.1, the URI's
+/// authority in HTTP/2.
+pub(crate) fn host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 /// The refresh token the browser sent, if any.
@@ -88,8 +93,8 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// Loopback hosts are reached over plain HTTP (`make run`); everywhere else
 /// the cookie is `Secure`, so it never crosses the network in clear.
-fn loopback(headers: &HeaderMap) -> bool {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+fn loopback(host: Option<&str>) -> bool {
+    let host = host.unwrap_or("");
     let name = match host.rsplit_once(':') {
         Some((name, port)) if !port.contains(']') => name,
         _ => host,
@@ -97,96 +102,124 @@ fn loopback(headers: &HeaderMap) -> bool {
     matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.ends_with(".localhost")
 }
 
-fn set_cookie(headers: &HeaderMap, value: &str, max_age: u64) -> ApiResult<HeaderValue> {
-    let secure = if loopback(headers) { "" } else { "; Secure" };
+fn set_cookie(host: Option<&str>, value: &str, max_age: u64) -> ApiResult<HeaderValue> {
+    let secure = if loopback(host) { "" } else { "; Secure" };
     let cookie = format!("{COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
     HeaderValue::from_str(&cookie).map_err(|_| Error::invariant("the auth service issued an unusable token").into())
 }
 
-fn respond(s: &GatewayState, headers: &HeaderMap, status: StatusCode, session: Session) -> ApiResult<Response> {
-    let missing = || Error::invariant("the auth service answered without user or tokens");
-    let tokens = session.tokens.ok_or_else(missing)?;
-    let user = session.user.ok_or_else(missing)?;
-    with_tokens(s, headers, status, Some(user.into()), &tokens)
+/// What a session call knows of its request.
+pub(crate) struct Call<'a> {
+    s: &'a GatewayState,
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
 }
 
-fn with_tokens(
-    s: &GatewayState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    user: Option<UserView>,
-    tokens: &Tokens,
-) -> ApiResult<Response> {
-    let cookie = set_cookie(headers, &tokens.refresh_token, s.web.session_ttl_secs)?;
-    let no_store = HeaderValue::from_static("no-store");
-    Ok((status, [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, no_store)], Json(AccessView::new(user, tokens)))
-        .into_response())
-}
-
-/// A response that also forgets the cookie.
-fn forgetting(headers: &HeaderMap, response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    if let Ok(cookie) = set_cookie(headers, "", 0) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
+impl Call<'_> {
+    fn host(&self) -> Option<&str> {
+        host(self.headers, self.uri)
     }
-    response
+
+    /// 200/201 with the access token; the refresh token goes into the cookie.
+    fn with_tokens(&self, status: StatusCode, user: Option<UserView>, tokens: &Tokens) -> ApiResult<Response> {
+        let cookie = set_cookie(self.host(), &tokens.refresh_token, self.s.web.session_ttl_secs)?;
+        let no_store = HeaderValue::from_static("no-store");
+        let body = Json(AccessView::new(user, tokens));
+        Ok((status, [(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, no_store)], body).into_response())
+    }
+
+    fn started(&self, status: StatusCode, session: Session) -> ApiResult<Response> {
+        let missing = || Error::invariant("the auth service answered without user or tokens");
+        let tokens = session.tokens.ok_or_else(missing)?;
+        let user = session.user.ok_or_else(missing)?;
+        self.with_tokens(status, Some(user.into()), &tokens)
+    }
+
+    /// A response that also forgets the cookie.
+    fn forgetting(&self, response: impl IntoResponse) -> Response {
+        let mut response = response.into_response();
+        if let Ok(cookie) = set_cookie(self.host(), "", 0) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    /// Ends the session the cookie names, if any (a new sign-in replaces it).
+    async fn end_previous(&self) {
+        if let Some(refresh_token) = cookie_token(self.headers)
+            && let Err(status) = self.s.auth.clone().logout(LogoutRequest { refresh_token }).await
+            && status.code() != tonic::Code::Unauthenticated
+        {
+            tracing::warn!(error = %status, "the previous web session could not be ended");
+        }
+    }
 }
 
 /// `POST /web/session/register` → 201 `{user, access_token, …}` and the cookie.
 pub(crate) async fn register(
     State(s): State<GatewayState>,
+    uri: Uri,
     headers: HeaderMap,
     ApiJson(b): ApiJson<RegisterBody>,
 ) -> ApiResult<Response> {
-    same_site_only(&s, &headers)?;
+    let call = Call { s: &s, headers: &headers, uri: &uri };
+    same_site_only(&s, &headers, &uri)?;
     let request = RegisterRequest { username: b.username, email: b.email, password: b.password };
     let session = s.auth.clone().register(request).await?.into_inner();
-    respond(&s, &headers, StatusCode::CREATED, session)
+    call.end_previous().await;
+    call.started(StatusCode::CREATED, session)
 }
 
 /// `POST /web/session/login` → 200 `{user, access_token, …}` and the cookie.
 pub(crate) async fn login(
     State(s): State<GatewayState>,
+    uri: Uri,
     headers: HeaderMap,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
-    same_site_only(&s, &headers)?;
+    let call = Call { s: &s, headers: &headers, uri: &uri };
+    same_site_only(&s, &headers, &uri)?;
     let session = s.auth.clone().login(LoginRequest { email: b.email, password: b.password }).await?.into_inner();
-    respond(&s, &headers, StatusCode::OK, session)
+    call.end_previous().await;
+    call.started(StatusCode::OK, session)
 }
 
 /// `POST /web/session/refresh` (no body) → 200 `{access_token, …}`; the
 /// cookie rotates. No cookie, or one the auth service refuses: 401, and the
 /// cookie is forgotten.
-pub(crate) async fn refresh(State(s): State<GatewayState>, headers: HeaderMap) -> Response {
-    if let Err(e) = same_site_only(&s, &headers) {
+pub(crate) async fn refresh(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> Response {
+    let call = Call { s: &s, headers: &headers, uri: &uri };
+    if let Err(e) = same_site_only(&s, &headers, &uri) {
         return e.into_response();
     }
     let Some(refresh_token) = cookie_token(&headers) else {
-        return forgetting(&headers, ApiError(Error::unauthenticated("not signed in")));
+        return call.forgetting(ApiError(Error::unauthenticated("not signed in")));
     };
     match s.auth.clone().refresh(RefreshRequest { refresh_token }).await {
-        Ok(tokens) => with_tokens(&s, &headers, StatusCode::OK, None, &tokens.into_inner()).into_response(),
-        Err(status) if status.code() == tonic::Code::Unauthenticated => forgetting(&headers, ApiError::from(status)),
+        Ok(tokens) => call.with_tokens(StatusCode::OK, None, &tokens.into_inner()).into_response(),
+        Err(status) if status.code() == tonic::Code::Unauthenticated => call.forgetting(ApiError::from(status)),
         Err(status) => ApiError::from(status).into_response(),
     }
 }
 
 /// `POST /web/session/logout` → 204: the session ends at the auth service
-/// (its refresh tokens stop working) and the cookie is forgotten.
-pub(crate) async fn logout(State(s): State<GatewayState>, headers: HeaderMap) -> Response {
-    if let Err(e) = same_site_only(&s, &headers) {
+/// (its refresh tokens stop working) and the cookie is forgotten. The cookie
+/// is forgotten even when the auth service cannot be reached (the answer
+/// then says so): this browser is signed out either way.
+pub(crate) async fn logout(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> Response {
+    let call = Call { s: &s, headers: &headers, uri: &uri };
+    if let Err(e) = same_site_only(&s, &headers, &uri) {
         return e.into_response();
     }
     if let Some(refresh_token) = cookie_token(&headers) {
         match s.auth.clone().logout(LogoutRequest { refresh_token }).await {
-            // Already ended (rotated away, expired): nothing left to end.
             Ok(_) => {}
+            // Already ended (rotated away, expired): nothing left to end.
             Err(status) if status.code() == tonic::Code::Unauthenticated => {}
-            Err(status) => return ApiError::from(status).into_response(),
+            Err(status) => return call.forgetting(ApiError::from(status)),
         }
     }
-    forgetting(&headers, StatusCode::NO_CONTENT)
+    call.forgetting(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
@@ -214,11 +247,11 @@ mod tests {
     #[test]
     fn cookies_are_secure_except_on_loopback() {
         for host in ["127.0.0.1:8080", "localhost", "[::1]:80", "app.localhost:3000"] {
-            let value = set_cookie(&headers(&[("host", host)]), "t", 60).unwrap();
+            let value = set_cookie(Some(host), "t", 60).unwrap();
             assert!(!value.to_str().unwrap().contains("Secure"), "{host}");
         }
         for host in ["chat.example.com", "10.0.0.1:8080", "127.0.0.1.nip.io"] {
-            let value = set_cookie(&headers(&[("host", host)]), "t", 60).unwrap();
+            let value = set_cookie(Some(host), "t", 60).unwrap();
             let value = value.to_str().unwrap();
             assert!(value.ends_with("; Secure"), "{host}: {value}");
             assert!(value.contains("HttpOnly; SameSite=Strict") && value.contains("Path=/web/session"), "{value}");
