@@ -2,7 +2,8 @@
 //! playwright-core): two people sign up, chat both ways with typing and read
 //! receipts, share an image, lose and regain the network without gaps or
 //! duplicates, watch presence change, and use rooms. Screenshots of the main
-//! screens land in `$CARGO_TARGET_DIR/browser-screenshots/<backend>/`.
+//! screens land in `$CARGO_TARGET_DIR/browser-screenshots/<run>/`. The same
+//! script runs against two gateway processes in `distributed.rs`.
 //! `make test-deps` installs Chromium and playwright-core.
 
 use std::path::PathBuf;
@@ -16,16 +17,15 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-fn screenshot_dir(backend: Backend) -> PathBuf {
+fn screenshot_dir(label: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
-    target.join("browser-screenshots").join(match backend {
-        Backend::Embedded => "embedded",
-        Backend::MongoRedis => "mongodb-redis-s3",
-    })
+    target.join("browser-screenshots").join(label)
 }
 
-async fn two_people_chat_in_chromium(backend: Backend) {
+/// Runs the browser test: Alice's browser on `alice_url`, Bob's on
+/// `bob_url` (another gateway, or the same); screenshots under `label`.
+pub async fn chat_in_chromium(alice_url: &str, bob_url: &str, label: &str) {
     let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         scripts.join("node_modules/playwright-core").is_dir(),
@@ -34,14 +34,12 @@ async fn two_people_chat_in_chromium(backend: Backend) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(std::path::Path::new(&chromium).exists(), "{chromium} is missing: run `make test-deps`");
     let _turn = ONE_BROWSER.lock().await;
-    // Access tokens of 12 s: the page must renew them silently, several
-    // times, without its socket dropping.
-    let app = TestApp::spawn_with(backend, |c| c.access_token_ttl_secs = 12).await;
-    let shots = screenshot_dir(backend);
+    let shots = screenshot_dir(label);
     let mut child = tokio::process::Command::new("node")
         .arg("chat.mjs")
         .current_dir(&scripts)
-        .env("CHATTERBOX_URL", app.url(""))
+        .env("CHATTERBOX_URL", alice_url)
+        .env("BOB_URL", bob_url)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
         .kill_on_drop(true)
@@ -50,6 +48,19 @@ async fn two_people_chat_in_chromium(backend: Backend) {
     let status = tokio::time::timeout(TIMEOUT, child.wait()).await.expect("the browser test ends in time").unwrap();
     assert!(status.success(), "the browser test failed (its output is above; screenshots in {})", shots.display());
     eprintln!("web client screenshots: {}", shots.display());
+}
+
+/// Access tokens of 12 s: the page must renew them silently, several times,
+/// without its socket dropping.
+pub const SHORT_TOKEN_SECS: u64 = 12;
+
+async fn two_people_chat_in_chromium(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.access_token_ttl_secs = SHORT_TOKEN_SECS).await;
+    let label = match backend {
+        Backend::Embedded => "embedded",
+        Backend::MongoRedis => "mongodb-redis-s3",
+    };
+    chat_in_chromium(&app.url(""), &app.url(""), label).await;
 }
 
 on_every_backend!(two_people_chat_in_chromium);

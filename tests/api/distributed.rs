@@ -135,6 +135,8 @@ impl Cluster {
             ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.addr)),
             ("CHATTERBOX_MEDIA_URL", media_url),
             ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
+            // Pages may show images from where media's signed URLs point.
+            ("CHATTERBOX_S3_PUBLIC_ENDPOINT", chatterbox_testkit::s3_endpoint()),
         ]);
         let a = start("gateway", &gateway_env).await;
         let b = start("gateway", &gateway_env).await;
@@ -505,4 +507,13 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     assert_eq!(got["message"]["content"], "hello?");
     let ready = client.get(format!("http://{}/readyz", cluster.b.addr)).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK, "a gateway stays in rotation without presence");
+}
+
+#[tokio::test]
+async fn two_people_chat_in_chromium_through_two_gateways() {
+    let short_tokens = [("CHATTERBOX_ACCESS_TOKEN_TTL_SECS", crate::browser::SHORT_TOKEN_SECS.to_string())];
+    let cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &short_tokens).await;
+    let alice = format!("http://{}", cluster.a.addr);
+    let bob = format!("http://{}", cluster.b.addr);
+    crate::browser::chat_in_chromium(&alice, &bob, "two-gateways").await;
 }

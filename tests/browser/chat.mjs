@@ -3,7 +3,7 @@
 // network that comes back without gaps or duplicates, presence going
 // offline, rooms. Screenshots of the main screens go to SCREENSHOT_DIR.
 //
-//   CHATTERBOX_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=out node chat.mjs
+//   CHATTERBOX_URL=http://127.0.0.1:8080 [BOB_URL=http://127.0.0.1:8081] SCREENSHOT_DIR=out node chat.mjs
 //
 // Bob reaches the gateway through a TCP proxy this script controls, so his
 // network can really be cut (open connections reset, new ones refused).
@@ -16,6 +16,8 @@ import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.CHATTERBOX_URL || 'http://127.0.0.1:8080';
+// Bob may use another gateway of the same suite.
+const BOB_TARGET = process.env.BOB_URL || BASE;
 const SHOTS = process.env.SCREENSHOT_DIR || 'screenshots';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WAIT_MS = 20_000;
@@ -138,7 +140,7 @@ function shownTexts(page) {
 }
 
 async function main() {
-  const link = new Link(new URL(BASE));
+  const link = new Link(new URL(BOB_TARGET));
   const bobBase = await link.open();
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: root ? ['--no-sandbox'] : [] });
