@@ -2,6 +2,10 @@
 
 import { errorOf } from './session.js';
 
+/** Calls give up after this (uploads after UPLOAD_TIMEOUT_MS): a hung request must not hang the page. */
+const TIMEOUT_MS = 15_000;
+const UPLOAD_TIMEOUT_MS = 120_000;
+
 export class Api {
   constructor(session) {
     this.session = session;
@@ -35,13 +39,15 @@ export class Api {
   }
 
   async #send(path, init) {
-    let token = await this.session.token();
-    let response = await fetch(path, { ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` } });
+    const limit = init.body instanceof FormData ? UPLOAD_TIMEOUT_MS : TIMEOUT_MS;
+    const call = (token) => fetch(path, {
+      ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(limit),
+    });
+    let response = await call(await this.session.token());
     if (response.status === 401) {
       // The token expired under us (a sleeping laptop): once more, fresh.
       await this.session.refresh();
-      token = await this.session.token();
-      response = await fetch(path, { ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` } });
+      response = await call(await this.session.token());
     }
     if (!response.ok) throw await errorOf(response);
     return response;

@@ -57,18 +57,17 @@ export class ConversationView {
   }
 
   async open(id) {
+    // The one already open keeps its draft, attachments and editor.
+    if (this.id === id) return;
     this.stopTyping();
-    if (this.id !== id) this.forgetMedia();
+    this.forgetMedia();
     this.id = id;
     this.store.openId = id;
     this.editing = null;
+    this.cancelEdit = null;
     this.clearAttachments();
     this.build();
-    try {
-      await this.store.loadLatest(id);
-    } catch (e) {
-      toast(e.message);
-    }
+    await this.loadLatest(id);
     if (this.id !== id) return;
     const c = this.store.conversations.get(id);
     if (c) this.store.watchPresenceOf(c.participants.slice(0, 100));
@@ -76,6 +75,15 @@ export class ConversationView {
     // On a phone, focusing would pop the keyboard over what you came to read.
     if (!PHONE.matches) this.input.focus();
     else this.scroller.focus();
+  }
+
+  async loadLatest(id) {
+    try {
+      await this.store.loadLatest(id);
+    } catch (e) {
+      toast(`Messages could not be loaded: ${e.message}`);
+      if (this.id === id) this.renderMessages(false);
+    }
   }
 
   build() {
@@ -128,6 +136,8 @@ export class ConversationView {
     if (what === 'user') this.renderMessages(false);
     if (what === 'older' && id === this.id) this.renderMessages(false, true);
     if (what === 'typing' && id === this.id) this.renderTyping();
+    // The list came back (after a reconnection) still counting unread here: read it.
+    if (what === 'conversations' && this.store.conversations.get(this.id)?.unread_count) this.markRead();
   }
 
   // ---- messages ----
@@ -142,7 +152,10 @@ export class ConversationView {
     const messages = this.store.messagesOf(this.id);
     const lastOwnSeen = this.lastOwnSeen(messages);
     const items = [];
-    if (t.loaded && t.hasOlder) {
+    if (!t.loaded && !t.loading) {
+      items.push({ key: 'failed', version: '', render: () => h('li', { class: 'older' }, 'Messages could not be loaded. ',
+        h('button', { type: 'button', class: 'link', onclick: () => this.loadLatest(this.id) }, 'Try again')) });
+    } else if (t.loaded && t.hasOlder) {
       const label = t.loading ? 'Loading…' : 'Load earlier messages';
       items.push({ key: 'older', version: label, render: () => h('li', { class: 'older' }, h('button', { type: 'button', class: 'quiet', onclick: () => this.older() }, label)) });
     } else if (t.loaded) {
@@ -245,10 +258,13 @@ export class ConversationView {
           entry.until = Date.now() + (link.expires_in || 60) * 800;
           return link.url;
         }
-        entry.object = URL.createObjectURL(await response.blob());
+        const blob = await response.blob();
+        // Forgotten meanwhile (the conversation was left): nothing to keep.
+        if (this.media.get(path) !== entry) return null;
+        entry.object = URL.createObjectURL(blob);
         return entry.object;
       } catch (e) {
-        this.media.delete(path);
+        if (this.media.get(path) === entry) this.media.delete(path);
         return null;
       }
     })();
@@ -400,6 +416,8 @@ export class ConversationView {
         if (!this.input.value) this.input.value = content;
         this.attachments = files.concat(this.attachments);
         this.renderPreviews();
+      } else {
+        for (const entry of files) if (entry.preview) URL.revokeObjectURL(entry.preview);
       }
     } finally {
       this.sending = false;
@@ -417,11 +435,15 @@ export class ConversationView {
   }
 
   edit(m) {
+    // One editor at a time.
+    this.cancelEdit?.();
     const item = this.list.querySelector(`[data-key="${CSS.escape(m.id)}"] .bubble`);
     if (!item) return;
     const text = h('textarea', { 'aria-label': 'Edit message', rows: 2, maxlength: 4000 }, m.content);
     const done = () => {
+      if (this.editing !== m.id) return;
       this.editing = null;
+      this.cancelEdit = null;
       // Drawn afresh (the editor is not part of any version).
       this.list.querySelector(`[data-key="${CSS.escape(m.id)}"]`)?.setAttribute('data-version', '');
       this.renderMessages(false);
@@ -431,9 +453,8 @@ export class ConversationView {
       if (!content) return toast('A message cannot be empty; delete it instead.');
       try {
         const updated = await this.app.api.patch(`/api/v1/messages/${encodeURIComponent(m.id)}`, { content });
-        this.editing = null;
-        this.store.acknowledged(updated);
         done();
+        this.store.acknowledged(updated);
       } catch (e) {
         toast(e.message);
       }
@@ -444,6 +465,7 @@ export class ConversationView {
       if (e.key === 'Escape') { e.preventDefault(); done(); }
     });
     this.editing = m.id;
+    this.cancelEdit = done;
     replace(item, text, h('div', { class: 'edit-actions' },
       h('button', { type: 'button', class: 'primary', onclick: save }, 'Save'),
       h('button', { type: 'button', class: 'quiet', onclick: done }, 'Cancel')));

@@ -9,7 +9,7 @@ export function h(tag, attrs = {}, ...children) {
     if (key.startsWith('on')) {
       if (typeof value !== 'function') throw new TypeError(`${key} must be a function`);
       el.addEventListener(key.slice(2), value);
-    } else if ((key === 'href' || key === 'src') && !/^(https?:|blob:|\/(?!\/))/.test(String(value))) {
+    } else if ((key === 'href' || key === 'src') && !/^(https?:|blob:|\/(?![/\\]))/.test(String(value))) {
       throw new TypeError(`refusing the URL ${value}`);
     } else if (key === 'dataset') {
       Object.assign(el.dataset, value);
@@ -37,8 +37,15 @@ function append(el, children) {
  * focus, loaded images and screen-reader context stay where they are.
  */
 export function reconcile(container, items) {
+  // What goes away goes first, so nothing in order has to move (a moved
+  // element loses the focus it holds).
+  const wanted = new Set(items.map((item) => item.key));
   const old = new Map();
-  for (const el of container.children) old.set(el.dataset.key, el);
+  for (const el of [...container.children]) {
+    const key = el.dataset.key;
+    if (!wanted.has(key) || old.has(key)) el.remove();
+    else old.set(key, el);
+  }
   items.forEach((item, i) => {
     let el = old.get(item.key);
     if (!el || el.dataset.version !== item.version) {
@@ -52,7 +59,6 @@ export function reconcile(container, items) {
     const at = container.children[i];
     if (at !== el) container.insertBefore(el, at || null);
   });
-  for (const el of old.values()) el.remove();
 }
 
 /** Replaces everything inside `el`. */
@@ -95,6 +101,8 @@ const shown = new Map();
 /** Shows a message to the user for a while (screen readers announce it); the same text once at a time. */
 export function toast(text, kind = 'error') {
   if (shown.has(text)) return;
+  // Also to the console, where tests (and support) can see what users saw.
+  console.warn(`[toast] ${text}`);
   const box = document.getElementById('toasts');
   const item = h('div', { class: `toast ${kind}` }, text);
   shown.set(text, item);

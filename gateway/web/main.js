@@ -3,7 +3,7 @@
 // outbox resends what the socket could not deliver; the server recognises
 // each message by its client_id, so a resend never makes a second copy.
 
-import { Session } from './session.js';
+import { Session, errorOf } from './session.js';
 import { Api } from './api.js';
 import { Socket } from './socket.js';
 import { Store } from './store.js';
@@ -41,6 +41,9 @@ async function start() {
         const wait = frame.retry_after_ms || 1000;
         socket.pause(wait);
         toast(`Slow down: too many actions at once. Try again in ${Math.ceil(wait / 1000)} s.`);
+      } else if (frame.type === 'error' && frame.code === 'unauthenticated') {
+        // The token ran out on this connection: it closes with 4401 and the
+        // socket comes back with a fresh one by itself.
       } else if (frame.type === 'error') {
         report(frame);
       } else {
@@ -52,11 +55,17 @@ async function start() {
       // Conversations that are not loaded learn their news from the list.
       store.refreshAfterReconnect();
       app?.syncStatus();
+      app?.conversation.markRead();
       flush();
     },
   });
+  // One send in flight per message; the server knows a repeated client_id,
+  // so a resend never makes a copy, but it is not sent twice at once either.
+  const MAX_TRIES = 6;
   const deliver = async (pending) => {
-    if (!socket.ready) return; // sent when the socket is back
+    if (!socket.ready || pending.inFlight || pending.failed || !store.outbox.has(pending.client_id)) return;
+    pending.inFlight = true;
+    pending.tries = (pending.tries || 0) + 1;
     try {
       const ack = await socket.request({
         type: 'message.send', conversation_id: pending.conversation_id, content: pending.content,
@@ -64,18 +73,25 @@ async function start() {
       });
       store.acknowledged(ack.message);
     } catch (e) {
+      pending.inFlight = false;
+      const retry = (ms) => {
+        if (pending.tries >= MAX_TRIES) store.failed(pending.client_id, 'the server did not take it');
+        else setTimeout(() => deliver(pending), ms);
+      };
       if (e.code === 'unavailable') {
-        // Dropped: resent on resume. Unanswered on a live link: once more soon.
-        if (socket.ready) setTimeout(() => deliver(pending), 2000);
+        // Dropped: resent after the next resume. Unanswered on a live link: once more soon.
+        if (socket.ready) retry(2000);
         return;
       }
       if (e.code === 'rate_limited') {
         socket.pause(e.retryAfterMs || 1000);
         toast(`Sending too fast. Retrying in ${Math.ceil((e.retryAfterMs || 1000) / 1000)} s.`, 'info');
-        setTimeout(() => deliver(pending), e.retryAfterMs || 1000);
+        retry(e.retryAfterMs || 1000);
         return;
       }
       store.failed(pending.client_id, e.message);
+    } finally {
+      pending.inFlight = false;
     }
   };
   const flush = () => {
@@ -83,15 +99,25 @@ async function start() {
   };
   session.onToken = (token) => socket.reauthenticate(token);
   const signOut = async () => {
-    socket.stop();
+    let response;
     try {
-      await session.logout();
-    } catch (e) {
-      // Signed out here (the cookie is gone); the server may still list the session.
-      toast(`Signed out on this device, but the server said: ${e.message}`);
+      response = await session.logout();
+    } catch {
+      toast('ChatterBox cannot be reached, so you are still signed in. Try again when you are back online.');
+      return;
+    }
+    socket.stop();
+    if (!response.ok) {
+      // The cookie is gone (signed out here); the server may still list the session.
+      toast(`Signed out on this device, but the server said: ${(await errorOf(response)).message}`);
       await new Promise((resolve) => { setTimeout(resolve, 2500); });
     }
     location.reload();
+  };
+  session.onSwitched = () => {
+    socket.stop();
+    toast('You signed in with another account in this browser.', 'info');
+    setTimeout(() => location.reload(), 1500);
   };
   session.onEnded = () => {
     socket.stop();

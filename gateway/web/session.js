@@ -6,6 +6,25 @@
 // serialised across tabs with a Web Lock.
 
 const HEADERS = { 'Content-Type': 'application/json', 'X-ChatterBox-Web': '1' };
+const TIMEOUT_MS = 15_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The user an access token names (its `sub`), read without verifying. */
+function subjectOf(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload)).sub;
+  } catch {
+    return undefined;
+  }
+}
+
+function post(path, body) {
+  return fetch(path, {
+    method: 'POST', headers: HEADERS, credentials: 'same-origin', signal: AbortSignal.timeout(TIMEOUT_MS),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
 /** Refresh this long before expiry (at most a quarter of the token's life). */
 const EARLY_MS = 60_000;
 
@@ -48,6 +67,8 @@ export class Session {
     this.onEnded = () => {};
     /** Called with each new access token. */
     this.onToken = () => {};
+    /** Called when the cookie turned out to hold another user's session (signed in elsewhere in this browser). */
+    this.onSwitched = () => {};
   }
 
   get signedIn() {
@@ -88,17 +109,19 @@ export class Session {
     return this.#refreshing;
   }
 
-  /** Ends the session at the server (the cookie goes either way); throws if the server could not. */
+  /**
+   * Ends the session. Throws without changing anything when the server
+   * cannot be reached; once it answered, the cookie is gone (the answer is
+   * returned: not ok when the server could not end the session itself).
+   */
   async logout() {
+    const response = await this.#locked(() => post('/web/session/logout'));
     this.#clear();
-    const response = await this.#locked(
-      () => fetch('/web/session/logout', { method: 'POST', headers: HEADERS, credentials: 'same-origin' }),
-    );
-    if (!response.ok) throw await errorOf(response);
+    return response;
   }
 
   async #start(path, body) {
-    const response = await fetch(path, { method: 'POST', headers: HEADERS, body: JSON.stringify(body), credentials: 'same-origin' });
+    const response = await this.#locked(() => post(path, body));
     if (!response.ok) throw await errorOf(response);
     const session = await response.json();
     this.user = session.user;
@@ -106,7 +129,7 @@ export class Session {
   }
 
   async #refreshNow() {
-    const response = await fetch('/web/session/refresh', { method: 'POST', headers: HEADERS, credentials: 'same-origin' });
+    const response = await post('/web/session/refresh');
     if (!response.ok) {
       const error = await errorOf(response);
       if (response.status === 401 && this.#token) {
@@ -119,14 +142,20 @@ export class Session {
   }
 
   #set({ access_token, expires_in }) {
-    const lifetime = expires_in * 1000;
+    if (this.user && subjectOf(access_token) !== this.user.id) {
+      // Another account signed in in this browser since: this page is stale.
+      this.#clear();
+      this.onSwitched();
+      return;
+    }
+    const lifetime = Math.max(1000, Number(expires_in) * 1000 || 60_000);
     this.#token = access_token;
     this.#expiresAt = Date.now() + lifetime;
     this.#margin = Math.min(EARLY_MS, lifetime / 4);
     clearTimeout(this.#timer);
     // Silent refresh ahead of expiry; if it fails (offline), the next
     // token() asks again.
-    this.#timer = setTimeout(() => this.refresh().catch(() => {}), lifetime - this.#margin);
+    this.#timer = setTimeout(() => this.refresh().catch(() => {}), Math.min(MAX_TIMER_MS, lifetime - this.#margin));
     this.onToken(access_token);
   }
 

@@ -9,6 +9,8 @@ const PONG_WITHIN_MS = 15_000;
 /** Opening and authenticating must finish within this. */
 const CONNECT_WITHIN_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/** Without `resumed` this long after `ready` (a refused resume), the page goes on anyway. */
+const RESUME_WITHIN_MS = 10_000;
 
 export class Socket {
   #ws = null;
@@ -20,6 +22,11 @@ export class Socket {
   /** Counts connection attempts: an attempt that is no longer the latest gives up. */
   #generation = 0;
   #connecting = false;
+  #resumeId = null;
+  #resumeTimer = null;
+  /** The token this connection authenticated with, and the newest one known. */
+  #usedToken = null;
+  #latestToken = null;
   #nextId = 1;
   #pending = new Map();
   #stopped = true;
@@ -59,7 +66,11 @@ export class Socket {
 
   /** A new access token for the live connection (sessions end with their token). */
   reauthenticate(token) {
-    if (this.ready) this.#raw({ type: 'auth', access_token: token });
+    this.#latestToken = token;
+    if (this.ready && token !== this.#usedToken) {
+      this.#usedToken = token;
+      this.request({ type: 'auth', access_token: token }).catch(() => { this.#usedToken = null; });
+    }
   }
 
   /** Sends a frame that expects `ack`/`error`; resolves with the ack. */
@@ -108,6 +119,7 @@ export class Socket {
     }
     this.#connecting = false;
     if (this.#stopped || generation !== this.#generation || this.#ws) return;
+    this.#usedToken = token;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}/ws`);
     this.#ws = ws;
@@ -143,13 +155,25 @@ export class Socket {
         this.ready = true;
         this.onState('online');
         this.#startPings(ws);
-        this.#raw({ type: 'resume', positions: this.positions() });
+        // A token renewed while this connection was opening.
+        if (this.#latestToken && this.#latestToken !== this.#usedToken) this.reauthenticate(this.#latestToken);
+        this.#resume(ws);
         break;
       case 'resumed':
-        this.onResumed();
+        if (frame.id === this.#resumeId) this.#resumed();
         break;
       case 'ack':
       case 'error': {
+        if (frame.type === 'error' && frame.id && frame.id === this.#resumeId) {
+          // Too fast (tabs reconnecting together): once more after the wait.
+          // Any other refusal names a conversation no longer mine; the list
+          // reload after `resumed` takes care of it.
+          if (frame.code === 'rate_limited') {
+            clearTimeout(this.#resumeTimer);
+            setTimeout(() => { if (ws === this.#ws) this.#resume(ws); }, frame.retry_after_ms || 1000);
+          }
+          break;
+        }
         const waiting = frame.id && this.#pending.get(frame.id);
         if (waiting) {
           this.#pending.delete(frame.id);
@@ -168,6 +192,19 @@ export class Socket {
     }
   }
 
+  #resume(ws) {
+    this.#resumeId = `resume-${this.#nextId++}`;
+    this.#raw({ type: 'resume', id: this.#resumeId, positions: this.positions() });
+    clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = setTimeout(() => { if (ws === this.#ws) this.#resumed(); }, RESUME_WITHIN_MS);
+  }
+
+  #resumed() {
+    clearTimeout(this.#resumeTimer);
+    this.#resumeId = null;
+    this.onResumed();
+  }
+
   #startPings(ws) {
     clearInterval(this.#pingTimer);
     this.#pingTimer = setInterval(() => {
@@ -182,6 +219,7 @@ export class Socket {
   }
 
   #stopTimers() {
+    clearTimeout(this.#resumeTimer);
     clearInterval(this.#pingTimer);
     clearTimeout(this.#pongTimer);
     clearTimeout(this.#connectTimer);

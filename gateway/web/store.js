@@ -4,8 +4,10 @@
 //
 // A conversation's timeline holds a contiguous run of messages, from
 // `oldest` to `newest` by seq: history extends it downwards, live messages
-// and resume upwards (a hole is fetched before it is shown). Conversations
-// never opened have no timeline, only their list entry (preview, unread).
+// and resume upwards. A live message past a hole is shown at once, but
+// `newest` stays below the hole until it is fetched, so a reconnection
+// resumes from there. Conversations never opened have no timeline, only
+// their list entry (preview, unread).
 
 import { query } from './api.js';
 
@@ -44,9 +46,37 @@ export class Store extends EventTarget {
 
   // ---- conversations ----
 
+  /**
+   * The first page of the list (again after a reconnection): news of
+   * conversations not open. What arrived live meanwhile is kept when newer,
+   * and conversations I am no longer in go when the list is complete.
+   */
   async loadConversations() {
     const page = await this.api.get(`/api/v1/conversations${query({ limit: 100 })}`);
-    for (const c of page.items) this.conversations.set(c.id, c);
+    const listed = new Set();
+    for (const c of page.items) {
+      listed.add(c.id);
+      const old = this.conversations.get(c.id);
+      const merged = old?.last_message && (!c.last_message || old.last_message.seq > c.last_message.seq)
+        ? { ...c, last_message: old.last_message, unread_count: old.unread_count }
+        : c;
+      // With every message from my watermark to the latest loaded here, the
+      // count is known exactly (the answer may predate a read just sent).
+      const t = this.timelines.get(c.id);
+      const read = this.myRead(c.id);
+      if (t?.loaded && merged.last_message && t.newest >= merged.last_message.seq && t.oldest <= read + 1) {
+        merged.unread_count = [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id && m.seq > read).length;
+      }
+      this.conversations.set(c.id, merged);
+    }
+    if (!page.next_cursor) {
+      for (const id of [...this.conversations.keys()]) {
+        if (!listed.has(id)) {
+          this.conversations.delete(id);
+          this.timelines.delete(id);
+        }
+      }
+    }
     this.listCursor = page.next_cursor;
     this.#watchPartners();
     this.changed('conversations');
@@ -167,9 +197,9 @@ export class Store extends EventTarget {
     return this.watchPresenceOf(partners);
   }
 
-  /** Fetches the presence of those not known yet (100 per call). */
-  async watchPresenceOf(ids) {
-    const wanted = [...new Set(ids)].filter((id) => id !== this.me.id && !this.presence.has(id));
+  /** Fetches the presence of those not known yet (all of them when `again`), 100 per call. */
+  async watchPresenceOf(ids, again = false) {
+    const wanted = [...new Set(ids)].filter((id) => id !== this.me.id && (again || !this.presence.has(id)));
     for (let i = 0; i < wanted.length; i += 100) {
       const batch = wanted.slice(i, i + 100);
       try {
@@ -318,7 +348,16 @@ export class Store extends EventTarget {
     if (t && (t.loaded || t.loading)) {
       const gapAfter = t.loaded && m.seq > t.newest + 1 ? t.newest : null;
       fresh = this.#put(t, m);
-      if (gapAfter !== null) this.#fill(m.conversation_id, gapAfter).catch(() => {});
+      if (gapAfter !== null) {
+        // Not contiguous past the hole until it is filled (a failed fill
+        // leaves the resume position below it).
+        t.newest = gapAfter;
+        this.#fill(m.conversation_id, gapAfter).catch(() => {});
+      }
+    } else if (t && m.sender_id === this.me.id) {
+      // My own message in a conversation whose history failed to load: kept
+      // (the newest page, once loaded, contains it).
+      fresh = this.#put(t, m);
     }
     const c = this.conversations.get(m.conversation_id);
     if (c && (!c.last_message || c.last_message.seq <= m.seq)) c.last_message = m;
@@ -436,28 +475,42 @@ export class Store extends EventTarget {
    */
   markRead(id, socket) {
     if (this.readTimers.has(id)) return;
-    this.readTimers.set(id, setTimeout(() => {
-      this.readTimers.delete(id);
+    this.readTimers.set(id, setTimeout(async () => {
       const t = this.timelines.get(id);
-      if (!t?.loaded || this.openId !== id) return;
-      const theirs = [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id).reduce((max, m) => Math.max(max, m.seq), 0);
       const c = this.conversations.get(id);
-      if (theirs <= this.myRead(id) && !c?.unread_count) return;
-      const seq = t.newest;
-      if (!socket.send({ type: 'read', conversation_id: id, seq })) {
-        // Offline or held back (rate limited): once more in a moment.
-        setTimeout(() => this.markRead(id, socket), 1000);
+      const theirs = t ? [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id).reduce((max, m) => Math.max(max, m.seq), 0) : 0;
+      // (Armed while the conversation was shown: it counts as read even if left since.)
+      if (!t?.loaded || (theirs <= this.myRead(id) && !c?.unread_count)) {
+        this.readTimers.delete(id);
         return;
       }
-      this.#read(id, this.me.id, seq);
-      if (c) c.unread_count = 0;
-      this.changed('conversations');
+      const seq = t.newest;
+      let retryIn = 0;
+      try {
+        // Acknowledged, so a read the server refused (too fast, offline) is sent again.
+        await socket.request({ type: 'read', conversation_id: id, seq });
+        this.#read(id, this.me.id, seq);
+        if (c) c.unread_count = 0;
+        this.changed('conversations');
+      } catch (e) {
+        // Too fast: after the wait. Offline: when the socket is back (the
+        // view reads again after every resume).
+        if (e.code !== 'unavailable') retryIn = e.retryAfterMs || 2000;
+      }
+      setTimeout(() => {
+        this.readTimers.delete(id);
+        if (retryIn) this.markRead(id, socket);
+      }, retryIn);
     }, READ_DELAY_MS));
   }
 
-  /** After a reconnection: the list again (news of conversations not open) and presence. */
+  /** After a reconnection: the list again (news of conversations not open), presence again. */
   async refreshAfterReconnect() {
-    this.presence.clear();
     await this.loadConversations().catch(() => {});
+    await this.watchPresenceOf([...this.presence.keys()], true);
+    // An open conversation whose history did not load: once more.
+    if (this.openId && !this.timeline(this.openId).loaded) {
+      await this.loadLatest(this.openId).catch(() => {});
+    }
   }
 }

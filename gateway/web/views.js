@@ -9,7 +9,9 @@ import { ConversationView, dot } from './conversation.js';
 /** Shows an error the way users read it; true when there was one. */
 export function report(error) {
   if (!error) return false;
-  toast(error.message || 'Something went wrong.');
+  if (error.name === 'TimeoutError') toast('ChatterBox did not answer in time. Try again.');
+  else if (error instanceof TypeError && /fetch/i.test(error.message)) toast('ChatterBox cannot be reached. Check your connection.');
+  else toast(error.message || 'Something went wrong.');
   return true;
 }
 
@@ -98,6 +100,9 @@ export class App {
     this.onSignOut = onSignOut;
     this.tab = 'chats';
     this.roomSearch = '';
+    this.roomQuery = 0;
+    /** Conversations this user is leaving (their `conversation.left` is expected). */
+    this.leaving = new Set();
     this.build();
     this.conversation = new ConversationView(this.pane, this);
     store.addEventListener('changed', (e) => this.changed(e.detail));
@@ -160,8 +165,8 @@ export class App {
       this.renderList();
     }
     if (this.conversation.id && !this.store.conversations.has(this.conversation.id)) {
-      // Left, or removed by an admin: nothing more to say there.
-      toast('You are no longer in that conversation.', 'info');
+      // Removed by an admin (or left on another device): nothing more to say there.
+      if (!this.leaving.has(this.conversation.id)) toast('You are no longer in that conversation.', 'info');
       this.back();
       return;
     }
@@ -213,6 +218,8 @@ export class App {
   }
 
   async open(id) {
+    // A room joined long ago may be past the first page of the list.
+    if (!this.store.conversations.has(id) && !(await attempt(() => this.store.fetchConversation(id)))) return;
     this.shell.dataset.view = 'conversation';
     const opening = this.conversation.open(id);
     this.renderList();
@@ -345,11 +352,13 @@ export class App {
     const path = c.type === 'room'
       ? `/api/v1/rooms/${c.id}/leave`
       : `/api/v1/conversations/${c.id}/participants/${this.store.me.id}`;
+    this.leaving.add(c.id);
     const done = await attempt(async () => { await this.api.request(c.type === 'room' ? 'POST' : 'DELETE', path); return true; });
     if (done) {
       if (this.conversation.id === c.id) this.back();
       this.store.removeConversation(c.id);
     }
+    setTimeout(() => this.leaving.delete(c.id), 10_000);
     return !!done;
   }
 
@@ -382,8 +391,10 @@ export class App {
   }
 
   async loadRooms(results) {
+    const asked = ++this.roomQuery;
     const page = await attempt(() => this.api.get(`/api/v1/rooms${query({ search: this.roomSearch, limit: 50 })}`));
-    if (!page) return;
+    // A slower, older search must not overwrite a newer one.
+    if (!page || asked !== this.roomQuery) return;
     const rows = page.items.map((room) => {
       const member = this.store.conversations.has(room.id) || room.participants?.includes(this.store.me.id);
       return h('li', { class: 'room', dataset: { room: room.id } },
