@@ -1,7 +1,7 @@
 //! The route table. API routes sit behind the rate limit; health, metrics
 //! and the documentation do not.
 
-mod auth;
+pub(crate) mod auth;
 mod conversations;
 mod docs;
 mod health;

@@ -26,6 +26,18 @@ pub(crate) struct LoginBody {
     password: String,
 }
 
+impl RegisterBody {
+    pub(crate) fn into_request(self) -> RegisterRequest {
+        RegisterRequest { username: self.username, email: self.email, password: self.password }
+    }
+}
+
+impl LoginBody {
+    pub(crate) fn into_request(self) -> LoginRequest {
+        LoginRequest { email: self.email, password: self.password }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct RefreshBody {
     refresh_token: String,
@@ -52,14 +64,13 @@ fn session_view(session: Session) -> ApiResult<SessionView> {
 
 /// `POST /api/v1/auth/register` → 201 `{user, tokens}`.
 pub(crate) async fn register(State(s): State<GatewayState>, ApiJson(b): ApiJson<RegisterBody>) -> ApiResult<Response> {
-    let request = RegisterRequest { username: b.username, email: b.email, password: b.password };
-    let session = s.auth.clone().register(request).await?.into_inner();
+    let session = s.auth.clone().register(b.into_request()).await?.into_inner();
     Ok((StatusCode::CREATED, Json(session_view(session)?)).into_response())
 }
 
 /// `POST /api/v1/auth/login` → 200 `{user, tokens}`.
 pub(crate) async fn login(State(s): State<GatewayState>, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Response> {
-    let session = s.auth.clone().login(LoginRequest { email: b.email, password: b.password }).await?.into_inner();
+    let session = s.auth.clone().login(b.into_request()).await?.into_inner();
     Ok(Json(session_view(session)?).into_response())
 }
 

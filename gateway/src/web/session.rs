@@ -15,11 +15,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::Error;
-use chatterbox_proto::auth::v1::{LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, Session, Tokens};
-use serde::{Deserialize, Serialize};
+use chatterbox_proto::auth::v1::{LogoutRequest, RefreshRequest, Session, Tokens};
+use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::routes::auth::{LoginBody, RegisterBody};
 use crate::state::GatewayState;
 use crate::views::UserView;
 
@@ -31,19 +32,6 @@ const COOKIE_PATH: &str = "/web/session";
 /// neither send it with a form nor add it to a fetch without a CORS
 /// preflight, which the gateway never grants.
 pub(crate) const CSRF_HEADER: &str = "x-chatterbox-web";
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct RegisterBody {
-    username: String,
-    email: String,
-    password: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct LoginBody {
-    email: String,
-    password: String,
-}
 
 /// What the page learns: never the refresh token.
 #[derive(Debug, Serialize)]
@@ -164,8 +152,7 @@ pub(crate) async fn register(
 ) -> ApiResult<Response> {
     let call = Call { s: &s, headers: &headers, uri: &uri };
     same_site_only(&s, &headers, &uri)?;
-    let request = RegisterRequest { username: b.username, email: b.email, password: b.password };
-    let session = s.auth.clone().register(request).await?.into_inner();
+    let session = s.auth.clone().register(b.into_request()).await?.into_inner();
     call.end_previous().await;
     call.started(StatusCode::CREATED, session)
 }
@@ -179,7 +166,7 @@ pub(crate) async fn login(
 ) -> ApiResult<Response> {
     let call = Call { s: &s, headers: &headers, uri: &uri };
     same_site_only(&s, &headers, &uri)?;
-    let session = s.auth.clone().login(LoginRequest { email: b.email, password: b.password }).await?.into_inner();
+    let session = s.auth.clone().login(b.into_request()).await?.into_inner();
     call.end_previous().await;
     call.started(StatusCode::OK, session)
 }
