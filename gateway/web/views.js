@@ -200,7 +200,7 @@ export class App {
           type: 'button', class: `conversation-item${open ? ' open' : ''}`, 'aria-current': open ? 'true' : false,
           dataset: { conversation: c.id }, onclick: () => this.open(c.id),
         },
-        partner ? dot(store, partner) : h('span', { class: `kind ${c.type}`, 'aria-hidden': 'true' }, c.type === 'room' ? '#' : '●●'),
+        partner ? dot(store, partner) : h('span', { class: `kind kind-${c.type}`, 'aria-hidden': 'true' }, c.type === 'room' ? '#' : '●●'),
         h('span', { class: 'item-main' },
           h('span', { class: 'item-title' }, store.title(c)),
           h('span', { class: 'item-preview' }, preview(store, c.last_message))),
