@@ -2,9 +2,9 @@
 
 import { errorOf } from './session.js';
 
-/** Calls give up after this (uploads after UPLOAD_TIMEOUT_MS): a hung request must not hang the page. */
+/** Calls give up after this (file transfers after TRANSFER_TIMEOUT_MS): a hung request must not hang the page. */
 const TIMEOUT_MS = 15_000;
-const UPLOAD_TIMEOUT_MS = 120_000;
+const TRANSFER_TIMEOUT_MS = 120_000;
 
 export class Api {
   constructor(session) {
@@ -33,13 +33,13 @@ export class Api {
     return response.json();
   }
 
-  /** The response itself (for media), after the same authentication. */
+  /** The response itself (media: its body may take long), after the same authentication. */
   async raw(path, headers = {}) {
-    return this.#send(path, { method: 'GET', headers });
+    return this.#send(path, { method: 'GET', headers }, TRANSFER_TIMEOUT_MS);
   }
 
-  async #send(path, init) {
-    const limit = init.body instanceof FormData ? UPLOAD_TIMEOUT_MS : TIMEOUT_MS;
+  async #send(path, init, transfer) {
+    const limit = transfer || (init.body instanceof FormData ? TRANSFER_TIMEOUT_MS : TIMEOUT_MS);
     const call = (token) => fetch(path, {
       ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(limit),
     });

@@ -430,6 +430,7 @@ export class ConversationView {
 
   retry(m) {
     m.failed = false;
+    m.tries = 0;
     this.store.changed('messages', m.conversation_id);
     this.app.deliver(m);
   }

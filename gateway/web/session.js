@@ -58,6 +58,8 @@ export class Session {
   #token = null;
   #expiresAt = 0;
   #margin = 0;
+  /** Set for good once the cookie turned out to hold another user's session. */
+  #switched = false;
   #timer = null;
   #refreshing = null;
 
@@ -103,6 +105,7 @@ export class Session {
 
   /** A new access token (and a rotated cookie); one at a time, across tabs. */
   refresh() {
+    if (this.#switched) return Promise.reject(new SessionError(401, 'unauthenticated', 'Signed in as someone else.'));
     if (!this.#refreshing) {
       this.#refreshing = this.#locked(() => this.#refreshNow()).finally(() => { this.#refreshing = null; });
     }
@@ -143,10 +146,12 @@ export class Session {
 
   #set({ access_token, expires_in }) {
     if (this.user && subjectOf(access_token) !== this.user.id) {
-      // Another account signed in in this browser since: this page is stale.
+      // Another account signed in in this browser since: this page is
+      // stale and must never act with that account's token.
+      this.#switched = true;
       this.#clear();
       this.onSwitched();
-      return;
+      throw new SessionError(401, 'unauthenticated', 'Signed in as someone else.');
     }
     const lifetime = Math.max(1000, Number(expires_in) * 1000 || 60_000);
     this.#token = access_token;

@@ -69,7 +69,11 @@ export class Socket {
     this.#latestToken = token;
     if (this.ready && token !== this.#usedToken) {
       this.#usedToken = token;
-      this.request({ type: 'auth', access_token: token }).catch(() => { this.#usedToken = null; });
+      this.request({ type: 'auth', access_token: token }).catch((e) => {
+        this.#usedToken = null;
+        // Too fast: once more after the wait (else the session ends with the old token and reconnects).
+        if (e.code === 'rate_limited') setTimeout(() => this.reauthenticate(this.#latestToken), e.retryAfterMs || 1000);
+      });
     }
   }
 

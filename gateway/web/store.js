@@ -52,6 +52,8 @@ export class Store extends EventTarget {
    * and conversations I am no longer in go when the list is complete.
    */
   async loadConversations() {
+    // Only what was known before asking can be missing from the answer.
+    const known = [...this.conversations.keys()];
     const page = await this.api.get(`/api/v1/conversations${query({ limit: 100 })}`);
     const listed = new Set();
     for (const c of page.items) {
@@ -70,7 +72,7 @@ export class Store extends EventTarget {
       this.conversations.set(c.id, merged);
     }
     if (!page.next_cursor) {
-      for (const id of [...this.conversations.keys()]) {
+      for (const id of known) {
         if (!listed.has(id)) {
           this.conversations.delete(id);
           this.timelines.delete(id);
@@ -350,9 +352,11 @@ export class Store extends EventTarget {
       fresh = this.#put(t, m);
       if (gapAfter !== null) {
         // Not contiguous past the hole until it is filled (a failed fill
-        // leaves the resume position below it).
+        // leaves the resume position below it); one fill at a time.
         t.newest = gapAfter;
-        this.#fill(m.conversation_id, gapAfter).catch(() => {});
+        if (!t.filling) {
+          t.filling = this.#fill(m.conversation_id, gapAfter).catch(() => {}).finally(() => { t.filling = null; });
+        }
       }
     } else if (t && m.sender_id === this.me.id) {
       // My own message in a conversation whose history failed to load: kept
@@ -484,22 +488,31 @@ export class Store extends EventTarget {
         this.readTimers.delete(id);
         return;
       }
-      const seq = t.newest;
+      // The highest seq shown (a read mark needs no contiguity).
+      const seq = Math.max(0, ...t.bySeq.keys());
+      if (seq < 1) {
+        this.readTimers.delete(id);
+        return;
+      }
+      const others = (above) => [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id && m.seq > above).length;
       let retryIn = 0;
       try {
-        // Acknowledged, so a read the server refused (too fast, offline) is sent again.
+        // Acknowledged, so a read the server refused as too fast is sent again.
         await socket.request({ type: 'read', conversation_id: id, seq });
         this.#read(id, this.me.id, seq);
-        if (c) c.unread_count = 0;
+        const now = this.conversations.get(id);
+        if (now) now.unread_count = others(seq);
         this.changed('conversations');
       } catch (e) {
         // Too fast: after the wait. Offline: when the socket is back (the
-        // view reads again after every resume).
-        if (e.code !== 'unavailable') retryIn = e.retryAfterMs || 2000;
+        // view reads again after every resume). Refused: not again.
+        if (e.code === 'rate_limited') retryIn = e.retryAfterMs || 1000;
       }
       setTimeout(() => {
         this.readTimers.delete(id);
         if (retryIn) this.markRead(id, socket);
+        // What arrived while this read was on its way: the view reads it (if still shown).
+        else if (others(this.myRead(id)) > 0) this.changed('reads', id);
       }, retryIn);
     }, READ_DELAY_MS));
   }

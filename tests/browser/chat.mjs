@@ -381,6 +381,26 @@ async function main() {
 
     assert.deepEqual(consoleErrors, [], 'no script errors or policy violations on the pages');
     assert.deepEqual(toasts, [], 'no error shown to either user');
+
+    log('another account signed in in another tab: this tab never acts as it, it reloads as it');
+    await a.getByLabel('Email').fill(`${alice}@example.com`);
+    await a.getByLabel('Password').fill('correct horse battery');
+    await a.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await a.locator('.me-name', { hasText: alice }).waitFor();
+    const other = await a.context().newPage();
+    watch(other, BASE);
+    await other.goto('/');
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await other.getByLabel('Email').fill(`carol_${RUN}@example.com`);
+    await other.getByLabel('Password').fill('correct horse battery');
+    await other.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await other.locator('.me-name', { hasText: `carol_${RUN}` }).waitFor();
+    // Alice's tab renews its token within seconds (12 s tokens) and finds
+    // Carol's session (or, if it asked between the sign-out and Carol's
+    // sign-in, no session: it reloads all the same).
+    await a.locator('.me-name', { hasText: `carol_${RUN}` }).waitFor({ timeout: 30_000 });
+    assert.ok(toasts.some((t) => /You signed in with another account|Your session ended/.test(t)), toasts.join('\n'));
+    assert.deepEqual(consoleErrors, [], 'no script errors or policy violations on the pages');
     log('passed');
   } catch (e) {
     for (const [i, page] of pages.entries()) {
