@@ -12,6 +12,12 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::GatewayState;
 
+/// The gateway as the client named it: `Host` in HTTP/1.1, the URI's
+/// authority in HTTP/2.
+pub(crate) fn request_host<'a>(headers: &'a http::HeaderMap, uri: &'a http::Uri) -> Option<&'a str> {
+    headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()))
+}
+
 /// A JSON body.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);

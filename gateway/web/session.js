@@ -73,10 +73,6 @@ export class Session {
     this.onSwitched = () => {};
   }
 
-  get signedIn() {
-    return this.#token !== null;
-  }
-
   async register(username, email, password) {
     await this.#start('/web/session/register', { username, email, password });
   }

@@ -102,9 +102,7 @@ export class Store extends EventTarget {
   /** The conversation as I see it (my unread count, its latest message). */
   async fetchConversation(id) {
     const c = await this.api.get(`/api/v1/conversations/${encodeURIComponent(id)}`);
-    this.conversations.set(c.id, c);
-    this.#watchPartners();
-    this.changed('conversation', c.id);
+    this.putConversation(c);
     return c;
   }
 
@@ -213,7 +211,7 @@ export class Store extends EventTarget {
   }
 
   presenceOf(id) {
-    return this.presence.get(id) || { status: 'offline', last_seen: null, unknown: true };
+    return this.presence.get(id) || { status: 'offline', last_seen: null };
   }
 
   // ---- messages ----

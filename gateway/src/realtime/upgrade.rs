@@ -9,7 +9,7 @@ use axum::response::Response;
 use chatterbox_errors::Error;
 use chatterbox_identity::bearer_token;
 use http::HeaderMap;
-use http::header::{AUTHORIZATION, HOST, ORIGIN};
+use http::header::{AUTHORIZATION, ORIGIN};
 
 use super::MAX_FRAME_BYTES;
 use super::frames::{ClientFrame, Incoming, error, parse};
@@ -32,8 +32,7 @@ pub(crate) async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let ws = ws.map_err(|_| ApiError(Error::invalid("this endpoint takes a WebSocket upgrade")))?;
-    // HTTP/1.1 names the gateway in Host; HTTP/2 in the :authority of the URI.
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()));
+    let host = crate::extract::request_host(&headers, &uri);
     if !origin_allowed(&s.realtime.allowed_origins, headers.get(ORIGIN), host) {
         // A page on another site must not ride on a user's credentials
         // (cross-site WebSocket hijacking).

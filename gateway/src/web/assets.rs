@@ -126,7 +126,8 @@ fn page_headers(
 
 /// `GET /`: the client.
 pub(crate) async fn index(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
-    Ok((page_headers(&s.web, super::session::host(&headers, &uri), "text/html; charset=utf-8")?, INDEX).into_response())
+    Ok((page_headers(&s.web, crate::extract::request_host(&headers, &uri), "text/html; charset=utf-8")?, INDEX)
+        .into_response())
 }
 
 /// `GET /app/{file}`: its scripts, style and icon.
@@ -137,7 +138,8 @@ pub(crate) async fn file(
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let asset = ASSETS.iter().find(|a| a.name == name).ok_or_else(|| Error::not_found("no such file"))?;
-    Ok((page_headers(&s.web, super::session::host(&headers, &uri), asset.content_type)?, asset.body).into_response())
+    Ok((page_headers(&s.web, crate::extract::request_host(&headers, &uri), asset.content_type)?, asset.body)
+        .into_response())
 }
 
 #[cfg(test)]

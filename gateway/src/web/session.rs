@@ -19,7 +19,7 @@ use chatterbox_proto::auth::v1::{LogoutRequest, RefreshRequest, Session, Tokens}
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, request_host};
 use crate::routes::auth::{LoginBody, RegisterBody};
 use crate::state::GatewayState;
 use crate::views::UserView;
@@ -54,16 +54,14 @@ fn same_site_only(s: &GatewayState, headers: &HeaderMap, uri: &Uri) -> ApiResult
     if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1") {
         return Err(Error::permission_denied(format!("session calls must carry `{CSRF_HEADER}: 1`")).into());
     }
-    if !crate::realtime::origin_allowed(&s.realtime.allowed_origins, headers.get(header::ORIGIN), host(headers, uri)) {
+    if !crate::realtime::origin_allowed(
+        &s.realtime.allowed_origins,
+        headers.get(header::ORIGIN),
+        request_host(headers, uri),
+    ) {
         return Err(Error::permission_denied("this origin may not use web sessions here").into());
     }
     Ok(())
-}
-
-/// The gateway as the client named it: `Host` in HTTP/1.1, the URI's
-/// authority in HTTP/2.
-pub(crate) fn host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 /// The refresh token the browser sent, if any.
@@ -103,9 +101,15 @@ pub(crate) struct Call<'a> {
     uri: &'a Uri,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// A call from our own page, or the refusal.
+    fn checked(s: &'a GatewayState, headers: &'a HeaderMap, uri: &'a Uri) -> ApiResult<Self> {
+        same_site_only(s, headers, uri)?;
+        Ok(Self { s, headers, uri })
+    }
+
     fn host(&self) -> Option<&str> {
-        host(self.headers, self.uri)
+        request_host(self.headers, self.uri)
     }
 
     /// 200/201 with the access token; the refresh token goes into the cookie.
@@ -150,8 +154,7 @@ pub(crate) async fn register(
     headers: HeaderMap,
     ApiJson(b): ApiJson<RegisterBody>,
 ) -> ApiResult<Response> {
-    let call = Call { s: &s, headers: &headers, uri: &uri };
-    same_site_only(&s, &headers, &uri)?;
+    let call = Call::checked(&s, &headers, &uri)?;
     let session = s.auth.clone().register(b.into_request()).await?.into_inner();
     call.end_previous().await;
     call.started(StatusCode::CREATED, session)
@@ -164,8 +167,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
-    let call = Call { s: &s, headers: &headers, uri: &uri };
-    same_site_only(&s, &headers, &uri)?;
+    let call = Call::checked(&s, &headers, &uri)?;
     let session = s.auth.clone().login(b.into_request()).await?.into_inner();
     call.end_previous().await;
     call.started(StatusCode::OK, session)
@@ -174,18 +176,15 @@ pub(crate) async fn login(
 /// `POST /web/session/refresh` (no body) → 200 `{access_token, …}`; the
 /// cookie rotates. No cookie, or one the auth service refuses: 401, and the
 /// cookie is forgotten.
-pub(crate) async fn refresh(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> Response {
-    let call = Call { s: &s, headers: &headers, uri: &uri };
-    if let Err(e) = same_site_only(&s, &headers, &uri) {
-        return e.into_response();
-    }
+pub(crate) async fn refresh(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+    let call = Call::checked(&s, &headers, &uri)?;
     let Some(refresh_token) = cookie_token(&headers) else {
-        return call.forgetting(ApiError(Error::unauthenticated("not signed in")));
+        return Ok(call.forgetting(ApiError(Error::unauthenticated("not signed in"))));
     };
     match s.auth.clone().refresh(RefreshRequest { refresh_token }).await {
-        Ok(tokens) => call.with_tokens(StatusCode::OK, None, &tokens.into_inner()).into_response(),
-        Err(status) if status.code() == tonic::Code::Unauthenticated => call.forgetting(ApiError::from(status)),
-        Err(status) => ApiError::from(status).into_response(),
+        Ok(tokens) => call.with_tokens(StatusCode::OK, None, &tokens.into_inner()),
+        Err(status) if status.code() == tonic::Code::Unauthenticated => Ok(call.forgetting(ApiError::from(status))),
+        Err(status) => Err(status.into()),
     }
 }
 
@@ -193,20 +192,17 @@ pub(crate) async fn refresh(State(s): State<GatewayState>, uri: Uri, headers: He
 /// (its refresh tokens stop working) and the cookie is forgotten. The cookie
 /// is forgotten even when the auth service cannot be reached (the answer
 /// then says so): this browser is signed out either way.
-pub(crate) async fn logout(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> Response {
-    let call = Call { s: &s, headers: &headers, uri: &uri };
-    if let Err(e) = same_site_only(&s, &headers, &uri) {
-        return e.into_response();
-    }
+pub(crate) async fn logout(State(s): State<GatewayState>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+    let call = Call::checked(&s, &headers, &uri)?;
     if let Some(refresh_token) = cookie_token(&headers) {
         match s.auth.clone().logout(LogoutRequest { refresh_token }).await {
             Ok(_) => {}
             // Already ended (rotated away, expired): nothing left to end.
             Err(status) if status.code() == tonic::Code::Unauthenticated => {}
-            Err(status) => return call.forgetting(ApiError::from(status)),
+            Err(status) => return Ok(call.forgetting(ApiError::from(status))),
         }
     }
-    call.forgetting(StatusCode::NO_CONTENT)
+    Ok(call.forgetting(StatusCode::NO_CONTENT))
 }
 
 #[cfg(test)]
