@@ -47,7 +47,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = Config::load()?;
+    let loaded = Config::load()?;
+    let config = loaded.config;
     let service_name = match &cli.command {
         Some(Command::Run { part }) => format!("chatterbox-{part:?}").to_lowercase(),
         _ => "chatterbox".to_owned(),
@@ -58,6 +59,12 @@ async fn main() -> anyhow::Result<()> {
         json: config.log_json,
         otlp_endpoint: config.otel_exporter_otlp_endpoint.clone(),
     })?;
+    if !loaded.unknown_variables.is_empty() {
+        tracing::warn!(
+            variables = %loaded.unknown_variables.join(" "),
+            "ignoring CHATTERBOX_* variables that name no setting (a typo, or Kubernetes service links)"
+        );
+    }
 
     match cli.command.unwrap_or(Command::All) {
         Command::All => {

@@ -12,9 +12,12 @@
 {{- end -}}
 {{- end -}}
 
-{{/* The name of one part's objects: <fullname>-<part>. */}}
+{{/* The name of one part's objects: <fullname>-<part>, the fullname cut so
+the whole stays a DNS label (63 characters) and keeps its part: cutting the
+joined name instead would give every part of a long release the same name. */}}
 {{- define "chatterbox.part" -}}
-{{- printf "%s-%s" (include "chatterbox.fullname" .root) .part | trunc 63 | trimSuffix "-" -}}
+{{- $room := sub 62 (len .part) | int -}}
+{{- printf "%s-%s" (include "chatterbox.fullname" .root | trunc $room | trimSuffix "-") .part -}}
 {{- end -}}
 
 {{- define "chatterbox.selectorLabels" -}}
@@ -134,6 +137,10 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   automountServiceAccountToken: false
+  # The parts find each other by the URLs in the ConfigMap; the variables
+  # Kubernetes would inject per Service (CHATTERBOX_AUTH_PORT=tcp://...) only
+  # crowd the environment.
+  enableServiceLinks: false
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
   {{- with .terminationGracePeriodSeconds }}

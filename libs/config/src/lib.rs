@@ -3,7 +3,12 @@
 //! Layers, later winning: compiled-in defaults, then the TOML file named by
 //! `CHATTERBOX_CONFIG` (if any), then the environment. The variables listed
 //! in `api.md` are the contract; every other field is `CHATTERBOX_<FIELD>`.
+//! Other `CHATTERBOX_*` variables (Kubernetes injects `<SERVICE>_PORT` and
+//! friends for every Service of a namespace, and `chatterbox-auth` becomes
+//! `CHATTERBOX_AUTH_PORT`) are not read; [`Loaded::unknown_variables`]
+//! names them so the binary can warn about a typo.
 
+mod fields;
 mod secret;
 
 use std::net::SocketAddr;
@@ -160,10 +165,47 @@ pub struct ConfigError(String);
 /// Variables named by the contract without our prefix.
 const UNPREFIXED: [&str; 4] = ["MONGODB_URI", "REDIS_URL", "S3_BUCKET", "OTEL_EXPORTER_OTLP_ENDPOINT"];
 
+/// The prefix of every other variable.
+const PREFIX: &str = "CHATTERBOX_";
+
+/// Variables with our prefix that name the file, not a field.
+const NOT_FIELDS: [&str; 1] = ["CONFIG"];
+
+/// A configuration, and what in the environment it left unread.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// `CHATTERBOX_*` variables that name no setting, sorted (a typo, or
+    /// something the platform injected); ignored, worth a warning.
+    pub unknown_variables: Vec<String>,
+}
+
 impl Config {
     /// Defaults, then the file in `CHATTERBOX_CONFIG`, then the environment.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::from_figment(Self::figment(std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from)))
+    pub fn load() -> Result<Loaded, ConfigError> {
+        let config = Self::from_figment(Self::figment(std::env::var_os("CHATTERBOX_CONFIG").map(PathBuf::from)))?;
+        Ok(Loaded { config, unknown_variables: Self::unknown_variables(std::env::vars_os().map(|(k, _)| k)) })
+    }
+
+    /// Whether `key` (without the prefix, any case; `a__b` names field `a`)
+    /// is a setting.
+    fn is_field(key: &str) -> bool {
+        let field = key.split("__").next().unwrap_or_default();
+        fields::field_names::<Config>().iter().any(|f| f.eq_ignore_ascii_case(field))
+    }
+
+    /// The prefixed variables among `names` that name no setting.
+    pub fn unknown_variables(names: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<String> {
+        let mut unknown: Vec<String> = names
+            .into_iter()
+            .filter_map(|name| name.into_string().ok())
+            .filter(|name| {
+                name.strip_prefix(PREFIX).is_some_and(|key| !NOT_FIELDS.contains(&key) && !Self::is_field(key))
+            })
+            .collect();
+        unknown.sort();
+        unknown
     }
 
     /// The layered sources, exposed so tests can add their own on top.
@@ -173,8 +215,8 @@ impl Config {
             f = f.merge(Toml::file_exact(path));
         }
         f.merge(
-            Env::prefixed("CHATTERBOX_")
-                .ignore(&["CONFIG"])
+            Env::prefixed(PREFIX)
+                .filter(|key| Self::is_field(key.as_str()))
                 .split("__")
                 .map(|k| k.as_str().to_ascii_lowercase().into()),
         )
@@ -237,6 +279,55 @@ mod tests {
             assert_eq!(c.redis_url.unwrap().expose(), "redis://127.0.0.1:1/");
             Ok(())
         });
+    }
+
+    #[test]
+    fn variables_kubernetes_injects_for_services_are_ignored_and_named() {
+        figment::Jail::expect_with(|jail| {
+            let injected = [
+                ("CHATTERBOX_AUTH_PORT", "tcp://10.0.0.1:50051"),
+                ("CHATTERBOX_AUTH_PORT_50051_TCP", "tcp://10.0.0.1:50051"),
+                ("CHATTERBOX_AUTH_PORT_50051_TCP_PROTO", "tcp"),
+                ("CHATTERBOX_AUTH_PORT_50051_TCP_PORT", "50051"),
+                ("CHATTERBOX_AUTH_PORT_50051_TCP_ADDR", "10.0.0.1"),
+                ("CHATTERBOX_AUTH_SERVICE_HOST", "10.0.0.1"),
+                ("CHATTERBOX_AUTH_SERVICE_PORT", "50051"),
+                ("CHATTERBOX_AUTH_SERVICE_PORT_GRPC", "50051"),
+                ("CHATTERBOX_GATEWAY_PORT", "tcp://10.0.0.2:80"),
+            ];
+            for (name, value) in injected {
+                jail.set_env(name, value);
+            }
+            jail.set_env("CHATTERBOX_AUTH_URL", "http://chatterbox-auth:50051");
+            jail.set_env("CHATTERBOX_HTTP_RATE_LIMIT", "5");
+            let loaded = Config::load().unwrap();
+            assert_eq!(loaded.config.auth_url.as_deref(), Some("http://chatterbox-auth:50051"));
+            assert_eq!(loaded.config.http_rate_limit, 5);
+            let mut expected: Vec<String> = injected.iter().map(|(n, _)| (*n).to_owned()).collect();
+            expected.sort();
+            assert_eq!(loaded.unknown_variables, expected);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_typo_is_named_but_does_not_stop_the_start() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHATTERBOX_HTTP_RATE_LIMT", "5");
+            let loaded = Config::load().unwrap();
+            assert_eq!(loaded.unknown_variables, ["CHATTERBOX_HTTP_RATE_LIMT"]);
+            assert_eq!(loaded.config.http_rate_limit, 100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_field_can_be_set_from_the_environment() {
+        let names = fields::field_names::<Config>();
+        assert_eq!(names.len(), serde_json::to_value(Config::default()).unwrap().as_object().unwrap().len());
+        let all = names.iter().map(|f| format!("CHATTERBOX_{}", f.to_uppercase()).into());
+        assert!(Config::unknown_variables(all).is_empty());
+        assert!(Config::unknown_variables(["CHATTERBOX_CONFIG".into(), "PATH".into()]).is_empty());
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! The rendered chart holds together: names, settings, probes, keys.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+
+use crate::render::{name_of, named, of_kind, of_part, render, render_release};
+use crate::{every_part, known_variables, required};
+
+/// What every rendering must hold, whatever the values.
+fn check_chart(docs: &[Value]) {
+    let known = known_variables();
+    let config = &of_kind(docs, "ConfigMap")[0]["data"];
+    let config_vars: BTreeSet<String> =
+        config.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+    let parts = every_part();
+    assert_eq!(of_kind(docs, "Deployment").len(), parts.len(), "one Deployment per part");
+    let mut names = BTreeSet::new();
+    for part in &parts {
+        let part = part.as_str();
+        let deployment = of_part(docs, "Deployment", part);
+        let name = name_of(deployment).to_owned();
+        assert!(is_dns_label(&name) && name.ends_with(&format!("-{part}")), "{name}: a DNS label naming its part");
+        assert!(names.insert(name.clone()), "{name} names one part");
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["enableServiceLinks"].as_bool(), Some(false), "{name}: no variables per Service");
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(args, ["run", part], "{name} runs its part");
+
+        // Settings: everything the part needs, nothing the code does not read.
+        let mut vars = config_vars.clone();
+        for e in container["env"].as_sequence().unwrap() {
+            vars.insert(e["name"].as_str().unwrap().to_owned());
+        }
+        for variable in required(part) {
+            assert!(vars.contains(*variable), "{name} lacks {variable}");
+        }
+        for variable in &vars {
+            assert!(known.contains(variable), "{name} gets {variable}, which nothing reads");
+        }
+
+        // Storage credentials reach the media service alone.
+        let own: Vec<&str> =
+            container["env"].as_sequence().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+        let s3 = own.iter().any(|v| v.starts_with("AWS_") || v.starts_with("S3_"));
+        assert_eq!(s3, part == "media", "{name}: S3 settings only where media is kept");
+
+        // Probes on the port it serves: native gRPC for services, HTTP for the gateway.
+        let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+        for probe in ["readinessProbe", "livenessProbe"] {
+            let p = &container[probe];
+            if part == "gateway" {
+                assert_eq!(p["httpGet"]["port"].as_str(), Some("http"), "{name} {probe}");
+            } else {
+                assert_eq!(p["grpc"]["port"].as_u64(), Some(port), "{name} {probe}");
+            }
+        }
+        let listen = container["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| matches!(e["name"].as_str(), Some("CHATTERBOX_GRPC_ADDR" | "CHATTERBOX_HTTP_ADDR")))
+            .and_then(|e| e["value"].as_str())
+            .unwrap();
+        assert_eq!(listen, format!("0.0.0.0:{port}"), "{name} listens where its probes and Service look");
+
+        // Resources and a non-root, read-only, unprivileged container.
+        assert!(container["resources"]["requests"]["cpu"].is_string(), "{name} requests CPU");
+        assert!(container["resources"]["limits"]["memory"].is_string(), "{name} limits memory");
+        assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true), "{name}");
+        let security = &container["securityContext"];
+        assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
+        assert_eq!(security["allowPrivilegeEscalation"].as_bool(), Some(false), "{name}");
+        assert_eq!(security["capabilities"]["drop"][0].as_str(), Some("ALL"), "{name}");
+
+        // The private key reaches auth alone.
+        let keys = pod["volumes"].as_sequence().unwrap().iter().find(|v| v["name"].as_str() == Some("keys")).unwrap();
+        let files: Vec<&str> =
+            keys["secret"]["items"].as_sequence().unwrap().iter().filter_map(|i| i["key"].as_str()).collect();
+        let expected = if part == "auth" { "jwt-private.pem" } else { "jwt-public.pem" };
+        assert_eq!(files, [expected], "{name} mounts only its key");
+
+        // Its Service selects it and forwards to the named port.
+        let service = of_part(docs, "Service", part);
+        assert_eq!(name_of(service), name, "the Service is named like its Deployment");
+        let selector = service["spec"]["selector"].as_mapping().unwrap();
+        let labels = deployment["spec"]["template"]["metadata"]["labels"].as_mapping().unwrap();
+        for (k, v) in selector {
+            assert_eq!(labels.get(k), Some(v), "{name}: the Service selects the pods");
+        }
+        let target = service["spec"]["ports"][0]["targetPort"].as_str().unwrap();
+        assert_eq!(container["ports"][0]["name"].as_str(), Some(target), "{name}: Service port → container port");
+    }
+    // The URLs the parts use name the Services on their ports.
+    for part in parts.iter().filter(|p| *p != "gateway") {
+        let url = config[format!("CHATTERBOX_{}_URL", part.to_uppercase()).as_str()].as_str().unwrap();
+        let service = of_part(docs, "Service", part);
+        let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+        assert_eq!(url, format!("http://{}:{port}", name_of(service)));
+    }
+}
+
+/// What Kubernetes accepts as a Service name (RFC 1035 label).
+fn is_dns_label(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[test]
+fn the_chart_renders_a_sound_cluster_with_default_values() {
+    let docs = render(None);
+    check_chart(&docs);
+    assert!(of_kind(&docs, "HorizontalPodAutoscaler").is_empty());
+    assert!(of_kind(&docs, "PodDisruptionBudget").is_empty());
+    assert!(of_kind(&docs, "Ingress").is_empty());
+    // Backends from the chart's own Secret; keys from the Secret NOTES.txt explains.
+    let backends = named(&docs, "Secret", "chat-chatterbox-backends");
+    assert!(backends["stringData"]["mongodb-uri"].is_string());
+    assert!(backends["stringData"]["redis-url"].is_string());
+    for d in of_kind(&docs, "Deployment") {
+        assert_eq!(d["spec"]["replicas"].as_u64(), Some(2));
+    }
+}
+
+#[test]
+fn the_chart_renders_a_production_setup() {
+    let docs = render(Some("ci/production-values.yaml"));
+    check_chart(&docs);
+    assert!(of_kind(&docs, "Secret").is_empty(), "every secret comes from an existing one");
+    for part in every_part() {
+        let name = format!("chat-chatterbox-{part}");
+        let hpa = named(&docs, "HorizontalPodAutoscaler", &name);
+        assert_eq!(hpa["spec"]["scaleTargetRef"]["name"].as_str(), Some(name.as_str()));
+        named(&docs, "PodDisruptionBudget", &name);
+        assert!(named(&docs, "Deployment", &name)["spec"]["replicas"].is_null(), "{name}: the HPA owns replicas");
+    }
+    let ingress = &of_kind(&docs, "Ingress")[0];
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"].as_str(), Some("chat-example-com-tls"));
+    let config = &of_kind(&docs, "ConfigMap")[0]["data"];
+    assert_eq!(config["CHATTERBOX_WS_ALLOWED_ORIGINS"].as_str(), Some(r#"["https://chat.example.com"]"#));
+    assert_eq!(config["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(), Some("http://otel-collector.observability:4317"));
+    let gateway = named(&docs, "Deployment", "chat-chatterbox-gateway");
+    let env = gateway["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let redis = env.iter().find(|e| e["name"].as_str() == Some("REDIS_URL")).unwrap();
+    assert_eq!(redis["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-backends"));
+    // The web client's policy names the S3 server browsers get signed URLs for.
+    let origin = env.iter().find(|e| e["name"].as_str() == Some("CHATTERBOX_S3_PUBLIC_ENDPOINT")).unwrap();
+    assert_eq!(origin["value"].as_str(), Some("https://s3.eu-west-1.amazonaws.com"), "AWS, path-style");
+    let media = named(&docs, "Deployment", "chat-chatterbox-media");
+    let env = media["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let value = |name: &str| env.iter().find(|e| e["name"].as_str() == Some(name)).cloned();
+    assert_eq!(value("S3_BUCKET").unwrap()["value"].as_str(), Some("chat-media"));
+    let key = value("AWS_SECRET_ACCESS_KEY").expect("S3 credentials from the existing Secret");
+    assert_eq!(key["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-s3"));
+}
+
+#[test]
+fn the_chart_refuses_a_private_key_without_its_public_key() {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let output = std::process::Command::new(&helm)
+        .args(["template", "chat", chart, "--set", "signingKey.privateKey=abc"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("signingKey.publicKey"));
+}
+
+#[test]
+fn the_longest_release_name_keeps_every_name_a_distinct_dns_label() {
+    // Helm allows release names of up to 53 characters; without the chart's
+    // name in it, the fullname is cut at 63 and the parts must still differ.
+    let release = crate::render::LONGEST_RELEASE;
+    assert_eq!(release.len(), 53);
+    let docs = render_release(release, &[]);
+    check_chart(&docs);
+    // Services and the pods' names are DNS labels; the rest DNS subdomains.
+    for (kind, longest) in [("Service", 63), ("Deployment", 63), ("ConfigMap", 253), ("Secret", 253)] {
+        let names: Vec<&str> = of_kind(&docs, kind).into_iter().map(name_of).collect();
+        let distinct: BTreeSet<&&str> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{kind} names differ: {names:?}");
+        for name in names {
+            assert!(name.len() <= longest, "{kind} {name} is at most {longest} characters");
+        }
+    }
+}

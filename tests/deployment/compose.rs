@@ -1,0 +1,112 @@
+//! `docker-compose.yml`: every part runs with what it needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml::Value;
+
+use crate::{every_part, known_variables, required};
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml")).unwrap();
+    let mut doc: Value = serde_yaml::from_str(&text).unwrap();
+    doc.apply_merge().unwrap();
+    doc
+}
+
+fn environment(service: &Value) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(map) = service["environment"].as_mapping() {
+        for (k, v) in map {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+            };
+            env.insert(k.as_str().unwrap().to_owned(), value);
+        }
+    }
+    env
+}
+
+#[test]
+fn every_part_runs_in_compose_with_what_it_needs() {
+    let doc = compose();
+    let services = doc["services"].as_mapping().unwrap();
+    let known = known_variables();
+    let mut parts = BTreeSet::new();
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        let command: Vec<&str> =
+            service["command"].as_sequence().map(|c| c.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        if command.first() != Some(&"run") {
+            continue;
+        }
+        let part = command[1];
+        parts.insert(part.to_owned());
+        let env = environment(service);
+        for variable in required(part) {
+            assert!(env.contains_key(*variable), "{name} lacks {variable}");
+        }
+        for variable in env.keys() {
+            assert!(known.contains(variable), "{name} sets {variable}, which nothing reads");
+        }
+        let health: Vec<&str> =
+            service["healthcheck"]["test"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(&health[..3], ["CMD", "/usr/local/bin/chatterbox", "health"], "{name} has a health check");
+        assert!(service["depends_on"].as_mapping().unwrap().values().all(|d| d["condition"].is_string()));
+        // A service's URL in the others' settings points at its own port.
+        if let Some(addr) = env.get("CHATTERBOX_GRPC_ADDR") {
+            let port = addr.rsplit(':').next().unwrap();
+            assert!(health[3].ends_with(&format!(":{port}")), "{name} probes its own port");
+        }
+    }
+    assert_eq!(parts, every_part(), "every part the binary can run is in compose");
+    assert_eq!(services["gateway"]["ports"][0].as_str(), Some("8080:8080"));
+}
+
+#[test]
+fn urls_in_compose_name_services_that_listen_there() {
+    let doc = compose();
+    let services = doc["services"].as_mapping().unwrap();
+    let listens: BTreeMap<String, String> = services
+        .iter()
+        .filter_map(|(n, s)| {
+            let addr = environment(s).get("CHATTERBOX_GRPC_ADDR")?.clone();
+            Some((n.as_str()?.to_owned(), addr.rsplit(':').next()?.to_owned()))
+        })
+        .collect();
+    for (name, service) in services {
+        for (variable, value) in environment(service) {
+            if variable.ends_with("_URL") && variable.starts_with("CHATTERBOX_") {
+                let target = value.trim_start_matches("http://");
+                let (host, port) = target.split_once(':').unwrap();
+                assert_eq!(
+                    listens.get(host),
+                    Some(&port.to_owned()),
+                    "{}: {variable}={value}",
+                    name.as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn compose_keeps_media_in_the_bucket_it_creates_on_its_minio() {
+    let doc = compose();
+    let services = &doc["services"];
+    let media = environment(&services["media"]);
+    let bucket = &media["S3_BUCKET"];
+    let creates = services["minio-bucket"]["command"][0].as_str().unwrap();
+    assert!(creates.contains(&format!("local/{bucket}")), "minio-bucket creates {bucket}: {creates}");
+    assert_eq!(media["AWS_ENDPOINT_URL"], "http://minio:9000");
+    let minio = &services["minio"]["environment"];
+    assert_eq!(media["AWS_ACCESS_KEY_ID"].as_str(), minio["MINIO_ROOT_USER"].as_str().unwrap());
+    assert_eq!(media["AWS_SECRET_ACCESS_KEY"].as_str(), minio["MINIO_ROOT_PASSWORD"].as_str().unwrap());
+    assert_eq!(services["minio"]["ports"][0].as_str(), Some("9000:9000"), "signed URLs name localhost:9000");
+    assert_eq!(media["CHATTERBOX_S3_PUBLIC_ENDPOINT"], "http://localhost:9000");
+    let gateway = environment(&services["gateway"]);
+    assert_eq!(
+        gateway["CHATTERBOX_S3_PUBLIC_ENDPOINT"], media["CHATTERBOX_S3_PUBLIC_ENDPOINT"],
+        "pages may show media"
+    );
+}
