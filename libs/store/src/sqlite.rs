@@ -1,24 +1,34 @@
-//! SQLite for the embedded mode, in WAL mode, used on tokio's blocking pool
-//! so async threads never wait on disk: one writer connection (writes are
-//! serialised anyway, and one connection makes each write closure atomic
-//! with respect to the others) and a few reader connections, which in WAL
-//! mode read committed snapshots while the writer works.
+//! SQLite for the embedded mode, in WAL mode with `synchronous=FULL`, used
+//! so async threads never wait on disk.
+//!
+//! Writes go to one writer thread that owns the one writing connection and
+//! commits them in groups: it takes every write waiting in its queue (up to
+//! [`MAX_GROUP`]), runs each in a savepoint of one transaction (a write that
+//! fails is rolled back alone), commits once (one fsync for the group), and
+//! only then answers each caller. Under load many writes share a commit;
+//! alone, a write commits at once. Writes run in queue order, so what one
+//! write sees is what the writes before it left.
+//!
+//! Reads use a few read-only connections on tokio's blocking pool; in WAL
+//! mode they read committed snapshots while the writer works.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
 
 use crate::StoreError;
 
 /// A SQLite database shared by a store's methods.
 #[derive(Debug, Clone)]
 pub struct SqliteDb {
-    /// The one connection that writes.
-    writer: Arc<Mutex<Connection>>,
+    /// The writer thread's queue.
+    writes: mpsc::Sender<Box<dyn Write>>,
     /// Read-only connections; empty for in-memory databases, which cannot
-    /// share data between connections (reads then use the writer).
+    /// share data between connections (reads then go to the writer).
     readers: Arc<[Mutex<Connection>]>,
     /// Round-robin position over the readers.
     next_reader: Arc<AtomicUsize>,
@@ -27,13 +37,65 @@ pub struct SqliteDb {
 /// Reader connections per file database.
 const READERS: usize = 4;
 
+/// Most writes in one commit: bounds how long the first of them waits.
+pub const MAX_GROUP: usize = 256;
+
+/// Prepared statements kept per connection (every store's SQL is constant).
+const STATEMENT_CACHE: usize = 64;
+
+/// A write waiting for the writer thread.
+trait Write: Send {
+    /// Runs it on the connection inside the group's transaction; says
+    /// whether it failed (its savepoint is then rolled back) and gives what
+    /// answers its caller once the group's commit is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Answer);
+    /// Answers its caller that it could not run.
+    fn refuse(self: Box<Self>, why: &str);
+}
+
+/// Answers a write's caller once the group's fate is known (`Err` holds why
+/// the commit failed).
+type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
+
+/// A write and the channel its caller waits on.
+struct Pending<F, T> {
+    f: F,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> Write for Pending<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Answer) {
+        let Pending { f, answer } = *self;
+        let outcome = f(conn);
+        let failed = outcome.is_err();
+        let deliver: Answer = Box::new(move |commit| {
+            let result = match (outcome, commit) {
+                (Err(e), _) => Err(e),
+                (Ok(value), Ok(())) => Ok(value),
+                (Ok(_), Err(why)) => Err(StoreError::Backend(format!("commit failed: {why}"))),
+            };
+            // The caller may have gone; the write stands either way.
+            let _ = answer.send(result);
+        });
+        (failed, deliver)
+    }
+
+    fn refuse(self: Box<Self>, why: &str) {
+        let _ = self.answer.send(Err(StoreError::Backend(format!("sqlite write not run: {why}"))));
+    }
+}
+
 impl SqliteDb {
     /// Opens (creating if needed) `path` and applies `schema` (idempotent DDL).
     pub fn open(path: &Path, schema: &str) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
         }
-        let mut db = Self::init(Connection::open(path)?, schema)?;
+        let mut db = Self::init(Connection::open(path)?, schema, &path.display().to_string())?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -41,6 +103,7 @@ impl SqliteDb {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
                 )?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>, rusqlite::Error>>()?;
@@ -50,32 +113,38 @@ impl SqliteDb {
 
     /// A private in-memory database, for tests.
     pub fn in_memory(schema: &str) -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, schema)
+        Self::init(Connection::open_in_memory()?, schema, ":memory:")
     }
 
-    fn init(conn: Connection, schema: &str) -> Result<Self, StoreError> {
+    fn init(conn: Connection, schema: &str, name: &str) -> Result<Self, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a write is on disk before it is acknowledged.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(schema)?;
-        Ok(Self { writer: Arc::new(Mutex::new(conn)), readers: Arc::new([]), next_reader: Arc::default() })
+        let (writes, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("sqlite-writer {name}"))
+            .spawn(move || write_groups(&conn, &queue))
+            .map_err(|e| StoreError::Backend(format!("starting the writer of {name}: {e}")))?;
+        Ok(Self { writes, readers: Arc::new([]), next_reader: Arc::default() })
     }
 
-    /// Runs `f` with the writer connection on the blocking pool.
+    /// Runs the write `f` on the writer connection and answers once it is
+    /// committed. `f` runs inside a transaction (a savepoint of the group's):
+    /// an `Err` undoes what it wrote and nothing else. It must not begin or
+    /// end transactions itself.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Backend("sqlite connection poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("sqlite task failed: {e}")))?
+        let (answer, answered) = oneshot::channel();
+        let write: Box<dyn Write> = Box::new(Pending { f, answer });
+        self.writes.send(write).map_err(|_| StoreError::Backend("the sqlite writer has stopped".into()))?;
+        answered.await.map_err(|_| StoreError::Backend("a sqlite write panicked".into()))?
     }
 
     /// Runs a read-only `f` on a reader connection (the writer when there
@@ -83,7 +152,7 @@ impl SqliteDb {
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.readers.is_empty() {
             return self.call(f).await;
@@ -93,17 +162,73 @@ impl SqliteDb {
             // Take a free reader if there is one, else wait for ours.
             let count = readers.len();
             let free = (0..count).find_map(|i| readers[(start + i) % count].try_lock().ok());
-            let mut guard = match free {
+            let guard = match free {
                 Some(guard) => guard,
                 None => readers[start % count]
                     .lock()
                     .map_err(|_| StoreError::Backend("sqlite connection poisoned".into()))?,
             };
-            f(&mut guard)
+            f(&guard)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("sqlite task failed: {e}")))?
     }
+}
+
+/// The writer thread: until every handle is gone, commits what is queued in
+/// groups.
+fn write_groups(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Write>>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = Vec::with_capacity(16);
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(write) => group.push(write),
+                Err(_) => break,
+            }
+        }
+        commit_group(conn, group);
+    }
+}
+
+fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let why = e.to_string();
+        group.into_iter().for_each(|write| write.refuse(&why));
+        return;
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    for write in group {
+        if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+            write.refuse(&e.to_string());
+            continue;
+        }
+        // A panic drops the write's answer: its caller hears of a failure.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write.run(conn)));
+        let failed = match ran {
+            Ok((failed, answer)) => {
+                answers.push(answer);
+                failed
+            }
+            Err(_) => true,
+        };
+        let end = if failed { "ROLLBACK TO write; RELEASE write" } else { "RELEASE write" };
+        if let Err(e) = conn.execute_batch(end) {
+            // The group's state is unknown: none of it stands.
+            return abandon(conn, answers, &e.to_string());
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
+        Err(e) => abandon(conn, answers, &e.to_string()),
+    }
+}
+
+/// Rolls the group back and tells every caller why.
+fn abandon(conn: &Connection, answers: Vec<Answer>, why: &str) {
+    // Rolling back a transaction SQLite already ended fails harmlessly.
+    let _ = conn.execute_batch("ROLLBACK");
+    answers.into_iter().for_each(|answer| answer(Err(why)));
 }
 
 /// Whether an error is a UNIQUE (or primary key) constraint violation.
@@ -114,4 +239,87 @@ pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
+
+    fn insert(k: &'static str, v: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+        move |conn| {
+            conn.prepare_cached("INSERT INTO t (k, v) VALUES (?1, ?2)")?.execute(rusqlite::params![k, v])?;
+            Ok(())
+        }
+    }
+
+    async fn count(db: &SqliteDb) -> i64 {
+        db.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_in_a_group_undoes_itself_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.sqlite3"), SCHEMA).unwrap();
+        // Many at once so they share groups; the duplicate fails, its neighbours stand.
+        let writes = (0..200).map(|i| {
+            let db = db.clone();
+            async move {
+                let key: &'static str = Box::leak(format!("k{}", i % 150).into_boxed_str());
+                db.call(move |conn| {
+                    insert(key, i)(conn)?;
+                    // A write that fails after writing leaves nothing behind.
+                    if i % 7 == 0 {
+                        return Err(StoreError::Backend("refused".into()));
+                    }
+                    Ok(())
+                })
+                .await
+            }
+        });
+        let results = futures_join(writes).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(count(&db).await, i64::try_from(ok).unwrap());
+        assert!((150 - 150 / 7 - 1..200).contains(&ok), "{ok} writes stood");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let db = SqliteDb::in_memory(SCHEMA).unwrap();
+        let panicked = db
+            .call(|conn| -> Result<(), StoreError> {
+                insert("a", 1)(conn)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(panicked.is_err());
+        db.call(insert("b", 2)).await.unwrap();
+        assert_eq!(count(&db).await, 1, "the panicking write left nothing");
+    }
+
+    #[tokio::test]
+    async fn a_write_is_visible_to_readers_once_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.sqlite3"), SCHEMA).unwrap();
+        for i in 0..20 {
+            let key: &'static str = Box::leak(format!("k{i}").into_boxed_str());
+            db.call(insert(key, i)).await.unwrap();
+            assert_eq!(count(&db).await, i + 1);
+        }
+    }
+
+    async fn futures_join<F: std::future::Future + Send + 'static>(
+        futures: impl IntoIterator<Item = F>,
+    ) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
 }

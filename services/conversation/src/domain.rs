@@ -13,7 +13,7 @@ use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
 
 use crate::directory::UserDirectory;
-use crate::store::{ActivityCursor, Conversation, ConversationStore, Kind, NameCursor, Rename};
+use crate::store::{ActivityCursor, Conversation, ConversationStore, Kind, Membership, NameCursor, Rename};
 
 /// Most participants a group may be created with (rooms grow by joining).
 pub const MAX_GROUP_SIZE: usize = 1000;
@@ -249,6 +249,13 @@ impl Conversations {
     /// A conversation the actor takes part in.
     pub async fn get(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
         self.visible(actor, id).await
+    }
+
+    /// The actor's place in a conversation they take part in (404 otherwise):
+    /// one lookup, whatever the number of participants.
+    pub async fn access(&self, actor: &Actor, id: &str) -> Result<Membership, Error> {
+        let id = parse_conversation(id)?;
+        self.store.membership(id, actor.id).await.map_err(storage)?.ok_or_else(not_found)
     }
 
     /// The actor's conversations, most recent activity first.

@@ -218,8 +218,8 @@ impl ConversationService for ConversationGrpc {
 
     async fn check_access(&self, request: Request<CheckAccessRequest>) -> Result<Response<Access>, Status> {
         let actor = self.actor(&request)?;
-        let c = self.conversations.get(&actor, &request.into_inner().id).await?;
-        Ok(Response::new(Access { r#type: kind(c.kind).into(), admin: c.has_admin(actor.id) }))
+        let place = self.conversations.access(&actor, &request.into_inner().id).await?;
+        Ok(Response::new(Access { r#type: kind(place.kind).into(), admin: place.admin }))
     }
 
     async fn record_activity(

@@ -85,6 +85,15 @@ impl Conversation {
     }
 }
 
+/// A participant's place in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// The conversation's kind.
+    pub kind: Kind,
+    /// Whether they administer it.
+    pub admin: bool,
+}
+
 /// Where a page of a user's conversations starts: after this activity/id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityCursor {
@@ -121,6 +130,9 @@ pub trait ConversationStore: Send + Sync + std::fmt::Debug {
     async fn create(&self, c: &Conversation) -> Result<(), StoreError>;
     /// A conversation by id.
     async fn get(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
+    /// `user`'s place in a conversation, without loading its participants;
+    /// `None` when they take no part (or it does not exist).
+    async fn membership(&self, id: ConversationId, user: UserId) -> Result<Option<Membership>, StoreError>;
     /// A conversation by its unique key.
     async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError>;
     /// A user's conversations, most recent activity first, after `after`.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chatterbox_conversation::store::{ActivityCursor, Conversation, Kind, NameCursor, Rename};
+use chatterbox_conversation::store::{ActivityCursor, Conversation, Kind, Membership, NameCursor, Rename};
 use chatterbox_conversation::{ConversationStore, MongoConversationStore, SqliteConversationStore};
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
@@ -38,7 +38,8 @@ chatterbox_testkit::conformance! {
     activity_only_moves_forward_and_only_for_participants,
     rooms_are_listed_by_name_prefix_with_a_cursor,
     membership_changes_are_idempotent_and_admins_are_participants,
-    renaming_to_a_taken_unique_key_fails_and_changes_nothing,];
+    renaming_to_a_taken_unique_key_fails_and_changes_nothing,
+    a_membership_lookup_follows_joins_promotions_and_departures,];
 }
 
 fn conversation(kind: Kind, key: &str, members: &[UserId], at: i64) -> Conversation {
@@ -154,4 +155,21 @@ async fn renaming_to_a_taken_unique_key_fails_and_changes_nothing(store: Arc<dyn
         store.update_details(room.id, Some(&ok), Some("about"), Timestamp::from_millis(30)).await.unwrap().unwrap();
     assert_eq!((renamed.name.as_str(), renamed.description.as_str()), ("Free", "about"));
     assert_eq!(renamed.updated_at, Timestamp::from_millis(30));
+}
+
+async fn a_membership_lookup_follows_joins_promotions_and_departures(store: Arc<dyn ConversationStore>) {
+    let u = users(3);
+    let c = conversation(Kind::Room, "lookup", &u[..2], 10);
+    store.create(&c).await.unwrap();
+    let now = Timestamp::from_millis(20);
+    let member = |admin| Some(Membership { kind: Kind::Room, admin });
+    assert_eq!(store.membership(c.id, u[0]).await.unwrap(), member(true));
+    assert_eq!(store.membership(c.id, u[1]).await.unwrap(), member(false));
+    assert_eq!(store.membership(c.id, u[2]).await.unwrap(), None, "not joined yet");
+    store.add_participant(c.id, u[2], now).await.unwrap();
+    store.add_admin(c.id, u[2], now).await.unwrap();
+    assert_eq!(store.membership(c.id, u[2]).await.unwrap(), member(true));
+    store.remove_participant(c.id, u[2], now).await.unwrap();
+    assert_eq!(store.membership(c.id, u[2]).await.unwrap(), None, "gone");
+    assert_eq!(store.membership(ConversationId::generate(), u[0]).await.unwrap(), None);
 }

@@ -129,16 +129,14 @@ impl AuthStore for SqliteAuthStore {
         let (s, first) = (s.clone(), first.clone());
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
-                tx.execute(
+                conn.execute(
                     "INSERT INTO sessions (family_id, user_id, created_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![s.family_id.to_string(), s.user_id.to_string(), s.created_at.millis(), s.expires_at.millis(), s.revoked],
                 )?;
-                tx.execute(
+                conn.execute(
                     "INSERT INTO refresh_tokens (token_hash, family_id, used, created_at) VALUES (?1, ?2, 0, ?3)",
                     params![first.0, s.family_id.to_string(), s.created_at.millis()],
                 )?;
-                tx.commit()?;
                 Ok(())
             })
             .await

@@ -10,7 +10,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{ActivityCursor, Conversation, ConversationStore, Kind, NameCursor, Rename, prefix_end};
+use super::{ActivityCursor, Conversation, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ConversationDoc {
@@ -140,6 +140,28 @@ impl ConversationStore for MongoConversationStore {
 
     async fn get(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
         self.conversations.find_one(doc! {"_id": id.to_string()}).await?.map(Conversation::try_from).transpose()
+    }
+
+    async fn membership(&self, id: ConversationId, user: UserId) -> Result<Option<Membership>, StoreError> {
+        #[derive(Deserialize)]
+        struct Place {
+            kind: String,
+            admin_ids: Vec<String>,
+        }
+        // The participant list stays on the server: only the kind and the
+        // (short) admin list come back.
+        let found = self
+            .conversations
+            .clone_with_type::<Place>()
+            .find_one(doc! {"_id": id.to_string(), "participant_ids": user.to_string()})
+            .projection(doc! {"kind": 1, "admin_ids": 1})
+            .await?;
+        found
+            .map(|p| {
+                let kind = Kind::parse(&p.kind).ok_or_else(|| corrupt("kind"))?;
+                Ok(Membership { kind, admin: p.admin_ids.iter().any(|a| *a == user.to_string()) })
+            })
+            .transpose()
     }
 
     async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError> {

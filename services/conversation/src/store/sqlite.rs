@@ -6,7 +6,7 @@ use chatterbox_store::{SqliteDb, StoreError, is_unique_violation};
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{ActivityCursor, Conversation, ConversationStore, Kind, NameCursor, Rename, prefix_end};
+use super::{ActivityCursor, Conversation, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS conversations (
@@ -63,16 +63,14 @@ impl SqliteConversationStore {
     ) -> Result<Option<Conversation>, StoreError> {
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
-                let changed = tx.execute(statement, params![id.to_string(), user.to_string(), now.millis()])?;
+                let changed = conn.execute(statement, params![id.to_string(), user.to_string(), now.millis()])?;
                 if changed > 0 {
-                    tx.execute(
+                    conn.execute(
                         "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
                         params![id.to_string(), now.millis()],
                     )?;
                 }
-                let found = load(&tx, id)?;
-                tx.commit()?;
+                let found = load(conn, id)?;
                 Ok(found)
             })
             .await
@@ -139,8 +137,7 @@ impl ConversationStore for SqliteConversationStore {
         let c = c.clone();
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
-                tx.execute(
+                conn.execute(
                     "INSERT INTO conversations (id, kind, name, description, unique_key, name_key, created_by, created_at, updated_at, last_activity)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
@@ -158,12 +155,11 @@ impl ConversationStore for SqliteConversationStore {
                 )
                 .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate("unique_key") } else { e.into() })?;
                 for user in &c.participants {
-                    tx.execute(
+                    conn.execute(
                         "INSERT INTO participants (conversation_id, user_id, admin, joined_at) VALUES (?1, ?2, ?3, ?4)",
                         params![c.id.to_string(), user.to_string(), c.admins.contains(user), c.created_at.millis()],
                     )?;
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -171,6 +167,29 @@ impl ConversationStore for SqliteConversationStore {
 
     async fn get(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
         self.db.read(move |conn| load(conn, id)).await
+    }
+
+    async fn membership(&self, id: ConversationId, user: UserId) -> Result<Option<Membership>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let found = conn
+                    .prepare_cached(
+                        "SELECT c.kind, p.admin FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                         WHERE p.conversation_id = ?1 AND p.user_id = ?2",
+                    )?
+                    .query_row(params![id.to_string(), user.to_string()], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                    })
+                    .optional()?;
+                found
+                    .map(|(kind, admin)| {
+                        let kind = Kind::parse(&kind)
+                            .ok_or_else(|| StoreError::Backend("corrupt conversation kind".into()))?;
+                        Ok(Membership { kind, admin })
+                    })
+                    .transpose()
+            })
+            .await
     }
 
     async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError> {

@@ -109,16 +109,14 @@ impl MediaStore for SqliteMediaStore {
         let media = media.to_vec();
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
                 {
-                    let mut insert = tx.prepare_cached(
+                    let mut insert = conn.prepare_cached(
                         "INSERT OR IGNORE INTO attachments (media_id, conversation_id) VALUES (?1, ?2)",
                     )?;
                     for m in &media {
                         insert.execute(params![m.to_string(), conversation.to_string()])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -128,15 +126,13 @@ impl MediaStore for SqliteMediaStore {
         let media = media.to_vec();
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
                 {
                     let mut delete =
-                        tx.prepare_cached("DELETE FROM attachments WHERE media_id = ?1 AND conversation_id = ?2")?;
+                        conn.prepare_cached("DELETE FROM attachments WHERE media_id = ?1 AND conversation_id = ?2")?;
                     for m in &media {
                         delete.execute(params![m.to_string(), conversation.to_string()])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await

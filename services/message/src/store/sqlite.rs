@@ -126,10 +126,9 @@ impl MessageStore for SqliteMessageStore {
         let m = m.clone();
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
                 let conversation = m.conversation_id.to_string();
                 let key = client_key(&m);
-                let existing = tx
+                let existing = conn
                     .query_row(
                         &format!(
                             "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
@@ -141,12 +140,12 @@ impl MessageStore for SqliteMessageStore {
                 if let Some(existing) = existing {
                     return Ok((existing, false));
                 }
-                let seq: u64 = tx.query_row(
+                let seq: u64 = conn.query_row(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1",
                     [&conversation],
                     |r| r.get(0),
                 )?;
-                let change = next_change(&tx, &conversation)?;
+                let change = next_change(conn, &conversation)?;
                 let stored = Message {
                     id: m.id,
                     conversation_id: m.conversation_id,
@@ -162,7 +161,7 @@ impl MessageStore for SqliteMessageStore {
                     created_change: change,
                     change_seq: change,
                 };
-                tx.execute(
+                conn.execute(
                     &format!(
                         "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
                     ),
@@ -180,7 +179,6 @@ impl MessageStore for SqliteMessageStore {
                         key
                     ],
                 )?;
-                tx.commit()?;
                 Ok((stored, true))
             })
             .await
@@ -190,20 +188,19 @@ impl MessageStore for SqliteMessageStore {
         let messages = messages.to_vec();
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
                 let c = conversation.to_string();
-                let mut seq: u64 = tx.query_row(
+                let mut seq: u64 = conn.query_row(
                     "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1",
                     [&c],
                     |r| r.get(0),
                 )?;
                 {
-                    let mut insert = tx.prepare_cached(&format!(
+                    let mut insert = conn.prepare_cached(&format!(
                         "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
                     ))?;
                     for m in &messages {
                         seq += 1;
-                        let change = next_change(&tx, &c)?;
+                        let change = next_change(conn, &c)?;
                         insert.execute(params![
                             m.id.to_string(),
                             c,
@@ -219,7 +216,6 @@ impl MessageStore for SqliteMessageStore {
                         ])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -257,18 +253,16 @@ impl MessageStore for SqliteMessageStore {
         let content = content.to_owned();
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
-                let Some(current) = by_id(&tx, &id.to_string())? else { return Ok(None) };
+                let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
                 if current.deleted {
                     return Ok(None);
                 }
-                let change = next_change(&tx, &current.conversation_id.to_string())?;
-                tx.execute(
+                let change = next_change(conn, &current.conversation_id.to_string())?;
+                conn.execute(
                     "UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1",
                     params![id.to_string(), content, now.millis(), change],
                 )?;
-                let updated = by_id(&tx, &id.to_string())?;
-                tx.commit()?;
+                let updated = by_id(conn, &id.to_string())?;
                 Ok(updated)
             })
             .await
@@ -277,18 +271,16 @@ impl MessageStore for SqliteMessageStore {
     async fn delete(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
-                let Some(current) = by_id(&tx, &id.to_string())? else { return Ok(None) };
+                let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
                 if current.deleted {
                     return Ok(Some(current));
                 }
-                let change = next_change(&tx, &current.conversation_id.to_string())?;
-                tx.execute(
+                let change = next_change(conn, &current.conversation_id.to_string())?;
+                conn.execute(
                     "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
                     params![id.to_string(), change],
                 )?;
-                let updated = by_id(&tx, &id.to_string())?;
-                tx.commit()?;
+                let updated = by_id(conn, &id.to_string())?;
                 Ok(updated)
             })
             .await
