@@ -1,7 +1,8 @@
-//! The embedded mode: every service and the gateway in one process. Each
-//! service still serves real gRPC, on a loopback port the OS picks, so the
-//! code paths are those of the distributed mode and several instances can
-//! run side by side.
+//! The embedded mode: every service and the gateway in one process. The
+//! parts call each other in process (the same gRPC routes, run in the
+//! caller's task: no socket, no HTTP/2); each service also serves real gRPC
+//! on a loopback port the OS picks, for internal callers and for a gateway
+//! run beside the suite, so several instances can run side by side.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use chatterbox_config::Config;
 use chatterbox_events::EventBus;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
-use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc};
+use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_grpc};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -31,10 +32,12 @@ pub struct Suite {
     tasks: JoinSet<anyhow::Result<()>>,
 }
 
-async fn loopback(timeout: Duration) -> anyhow::Result<(TcpListener, GrpcChannel)> {
+/// A service's loopback listener, and the in-process channel the other
+/// parts use to call it.
+async fn loopback(timeout: Duration) -> anyhow::Result<(TcpListener, GrpcChannel, LocalEnd)> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-    let channel = connect(&format!("http://{}", listener.local_addr()?), timeout)?;
-    Ok((listener, channel))
+    let (channel, end) = local_channel(timeout);
+    Ok((listener, channel, end))
 }
 
 /// Starts every part; returns once all are listening.
@@ -46,12 +49,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_drain_secs));
     let timeout = grpc_timeout(config);
 
-    let (auth_listener, auth) = loopback(timeout).await?;
-    let (user_listener, user) = loopback(timeout).await?;
-    let (conversation_listener, conversation) = loopback(timeout).await?;
-    let (message_listener, message) = loopback(timeout).await?;
-    let (presence_listener, presence) = loopback(timeout).await?;
-    let (media_listener, media) = loopback(timeout).await?;
+    let (auth_listener, auth, auth_end) = loopback(timeout).await?;
+    let (user_listener, user, user_end) = loopback(timeout).await?;
+    let (conversation_listener, conversation, conversation_end) = loopback(timeout).await?;
+    let (message_listener, message, message_end) = loopback(timeout).await?;
+    let (presence_listener, presence, presence_end) = loopback(timeout).await?;
+    let (media_listener, media, media_end) = loopback(timeout).await?;
+    // Uploads: the media service again, with the longer deadline.
+    let (media_uploads, media_uploads_end) = local_channel(parts::UPLOAD_TIMEOUT);
     let media_listener_addr = media_listener.local_addr()?;
     let message_addr = message_listener.local_addr()?;
     let services = vec![
@@ -68,6 +73,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let events = parts::event_bus(config).await?;
     let (presence_server, presence_domain) =
         parts::presence_server(config, verifier.clone(), user.clone(), events.clone()).await?;
+    let media_server = parts::media_server(config, verifier.clone(), conversation.clone()).await?;
+    media_uploads_end.attach(&media_server).await;
     let servers = [
         (auth_listener, parts::auth_server(config, signer, user.clone()).await?),
         (user_listener, parts::user_server(config, verifier.clone(), media.clone()).await?),
@@ -81,9 +88,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
                 .await?,
         ),
         (presence_listener, presence_server),
-        (media_listener, parts::media_server(config, verifier.clone(), conversation.clone()).await?),
+        (media_listener, media_server),
     ];
-    let media_uploads = connect(&format!("http://{}", media_listener_addr), parts::UPLOAD_TIMEOUT)?;
+    let ends = [auth_end, user_end, conversation_end, message_end, presence_end, media_end];
+    for ((_, server), end) in servers.iter().zip(ends) {
+        end.attach(server).await;
+    }
     let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 

@@ -207,11 +207,21 @@ async function main() {
     const carol = await call('POST', '/api/v1/auth/register', null, {
       username: `carol_${RUN}`, email: `carol_${RUN}@example.com`, password: 'correct horse battery',
     });
-    const carolToken = carol.tokens.access_token;
-    const found = await call('GET', `/api/v1/users?search=${alice}`, carolToken);
-    const withAlice = await call('POST', '/api/v1/conversations', carolToken, { type: 'direct', participant_ids: [found.items[0].id] });
+    // Access tokens live 12 s in these runs: an API client renews its own
+    // well before then, as a real one would (a busy machine makes 120 sends slow).
+    let carolTokens = carol.tokens;
+    let renewed = Date.now();
+    const carolToken = async () => {
+      if (Date.now() - renewed > 5000) {
+        carolTokens = (await call('POST', '/api/v1/auth/refresh', null, { refresh_token: carolTokens.refresh_token })).tokens;
+        renewed = Date.now();
+      }
+      return carolTokens.access_token;
+    };
+    const found = await call('GET', `/api/v1/users?search=${alice}`, await carolToken());
+    const withAlice = await call('POST', '/api/v1/conversations', await carolToken(), { type: 'direct', participant_ids: [found.items[0].id] });
     const history = Array.from({ length: 120 }, (_, i) => `history ${i + 1}`);
-    for (const content of history) await call('POST', `/api/v1/conversations/${withAlice.id}/messages`, carolToken, { content });
+    for (const content of history) await call('POST', `/api/v1/conversations/${withAlice.id}/messages`, await carolToken(), { content });
     const carolsItem = a.locator('.conversation-item', { hasText: `carol_${RUN}` });
     await carolsItem.locator('.badge', { hasText: '99+' }).waitFor();
     await carolsItem.click();

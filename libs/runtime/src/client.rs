@@ -1,10 +1,12 @@
-//! Calling another service: a lazily connected channel whose every call
-//! carries a deadline and the current trace context.
+//! Calling another service: a lazily connected channel (or a server of this
+//! process) whose every call carries a deadline and the current trace context.
 
 use std::time::Duration;
 
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
+
+use crate::transport::{LocalServer, Transport};
 
 /// Adds the deadline and W3C trace context to every outgoing call.
 #[derive(Debug, Clone)]
@@ -31,7 +33,7 @@ impl tonic::service::Interceptor for ClientInterceptor {
 }
 
 /// The channel type every generated client is built on.
-pub type GrpcChannel = InterceptedService<Channel, ClientInterceptor>;
+pub type GrpcChannel = InterceptedService<Transport, ClientInterceptor>;
 
 /// A channel to `url` (`http://host:port`) that connects on first use and
 /// reconnects by itself, with `timeout` as the deadline of every call.
@@ -43,7 +45,12 @@ pub fn connect(url: &str, timeout: Duration) -> anyhow::Result<GrpcChannel> {
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true)
         .connect_lazy();
-    Ok(InterceptedService::new(channel, ClientInterceptor { timeout }))
+    Ok(InterceptedService::new(Transport::Remote(channel), ClientInterceptor { timeout }))
+}
+
+/// A channel into a server of this process (see [`crate::local_server`]).
+pub(crate) fn local(server: LocalServer, timeout: Duration) -> GrpcChannel {
+    InterceptedService::new(Transport::Local(server), ClientInterceptor { timeout })
 }
 
 #[cfg(test)]

@@ -2,17 +2,21 @@
 //! reflection, a span per call continuing the caller's trace, and metrics.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
+use tower::Layer as _;
+use tower::util::BoxCloneSyncService;
 use tower_http::trace::TraceLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::Shutdown;
 use crate::metrics_layer::CallMetricsLayer;
+use crate::transport::LocalServer;
+use crate::{GrpcChannel, Shutdown};
 
 /// A service's gRPC API, ready to serve.
 #[derive(Debug)]
@@ -23,11 +27,45 @@ pub struct GrpcServer {
     pub names: Vec<&'static str>,
 }
 
-fn call_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
+pub(crate) fn call_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
     let span = tracing::info_span!("grpc", path = %request.uri().path());
     // Continue the caller's trace when it sent W3C trace context.
     let _ = span.set_parent(chatterbox_telemetry::extract_context(request.headers()));
     span
+}
+
+/// The names health reports: "" (the server as a whole, what Kubernetes'
+/// gRPC probe asks by default) and each service's.
+fn health_names(server: &GrpcServer) -> Vec<&'static str> {
+    std::iter::once("").chain(server.names.iter().copied()).collect()
+}
+
+/// A channel into a server of this process, built later (the embedded
+/// mode's parts call each other in a cycle): its calls run the server's
+/// routes in the caller's task, with health and the per-call metrics, each
+/// within `timeout`, without a socket or HTTP/2. Calls made before
+/// [`LocalEnd::attach`] answer UNAVAILABLE.
+pub fn local_channel(timeout: Duration) -> (GrpcChannel, LocalEnd) {
+    let server = LocalServer::pending(timeout);
+    (crate::client::local(server.clone(), timeout), LocalEnd(server))
+}
+
+/// Where the server of a [`local_channel`] is attached.
+#[derive(Debug)]
+pub struct LocalEnd(LocalServer);
+
+impl LocalEnd {
+    /// Makes `server` answer the channel's calls.
+    pub async fn attach(self, server: &GrpcServer) {
+        chatterbox_telemetry::install_metrics();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in health_names(server) {
+            health.set_service_status(name, ServingStatus::Serving).await;
+        }
+        let routes = server.routes.clone().add_service(health_service);
+        let attached = self.0.attach(BoxCloneSyncService::new(CallMetricsLayer.layer(routes)));
+        debug_assert!(attached, "a local end is attached once");
+    }
 }
 
 /// Serves `server` on `listener` until `shutdown` is thrown, then lets
@@ -36,8 +74,7 @@ pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shu
     chatterbox_telemetry::install_metrics();
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    // "" is the server as a whole (what Kubernetes' gRPC probe asks by default).
-    let names: Vec<&'static str> = std::iter::once("").chain(server.names.iter().copied()).collect();
+    let names = health_names(&server);
     for name in &names {
         health.set_service_status(*name, ServingStatus::Serving).await;
     }
