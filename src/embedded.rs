@@ -75,30 +75,34 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         parts::presence_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let media_server = parts::media_server(config, verifier.clone(), conversation.clone()).await?;
     media_uploads_end.attach(&media_server).await;
+    // Each server with its listener and the in-process end its callers use.
     let servers = [
-        (auth_listener, parts::auth_server(config, signer, user.clone()).await?),
-        (user_listener, parts::user_server(config, verifier.clone(), media.clone()).await?),
+        (auth_listener, auth_end, parts::auth_server(config, signer, user.clone()).await?),
+        (user_listener, user_end, parts::user_server(config, verifier.clone(), media.clone()).await?),
         (
             conversation_listener,
+            conversation_end,
             parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?,
         ),
         (
             message_listener,
+            message_end,
             parts::message_server(config, verifier.clone(), conversation.clone(), media.clone(), events.clone())
                 .await?,
         ),
-        (presence_listener, presence_server),
-        (media_listener, media_server),
+        (presence_listener, presence_end, presence_server),
+        (media_listener, media_end, media_server),
     ];
-    let ends = [auth_end, user_end, conversation_end, message_end, presence_end, media_end];
-    for ((_, server), end) in servers.iter().zip(ends) {
-        end.attach(server).await;
+    let mut serving = Vec::with_capacity(servers.len());
+    for (listener, end, server) in servers {
+        end.attach(&server).await;
+        serving.push((listener, server));
     }
     let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();
-    for (listener, server) in servers {
+    for (listener, server) in serving {
         tasks.spawn(serve_grpc(listener, server, shutdown.clone()));
     }
     let sweeper_shutdown = shutdown.clone();

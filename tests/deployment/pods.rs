@@ -75,6 +75,8 @@ struct Cluster {
     binary: PathBuf,
     /// (Deployment, container port) → the loopback port standing in for it.
     ports: BTreeMap<(String, u64), u16>,
+    /// Those ports, held until their pod starts, so nothing else takes them.
+    reserved: Mutex<BTreeMap<String, Vec<std::net::TcpListener>>>,
 }
 
 impl Cluster {
@@ -114,15 +116,17 @@ impl Cluster {
         std::fs::write(&values_file, serde_yaml::to_string(&values).unwrap()).unwrap();
         let docs = render_release(release, &[&values_file]);
 
-        let mut ports = BTreeMap::new();
+        let (mut ports, mut reserved) = (BTreeMap::new(), BTreeMap::new());
         for deployment in of_kind(&docs, "Deployment") {
+            let held: &mut Vec<_> = reserved.entry(name_of(deployment).to_owned()).or_default();
             for port in container(deployment)["ports"].as_sequence().unwrap() {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 let free = listener.local_addr().unwrap().port();
+                held.push(listener);
                 ports.insert((name_of(deployment).to_owned(), port["containerPort"].as_u64().unwrap()), free);
             }
         }
-        Cluster { docs, root: root.to_owned(), binary, ports }
+        Cluster { docs, root: root.to_owned(), binary, ports, reserved: Mutex::new(reserved) }
     }
 
     /// The variables Kubernetes injects into every pod of the namespace for
@@ -310,6 +314,8 @@ impl Cluster {
             let group = pod["securityContext"]["runAsGroup"].as_u64().map_or(user, |g| u32::try_from(g).unwrap());
             command.uid(user).gid(group);
         }
+        // Its ports, held until now, are free for it to bind.
+        drop(self.reserved.lock().unwrap().remove(&name));
         let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().unwrap();
@@ -397,8 +403,10 @@ impl Pod {
             return;
         }
         assert_eq!(warnings.len(), 1, "{}: one warning about the variables it ignores:\n{output}", self.name);
+        // Whole names: CHATTERBOX_AUTH_PORT is also a prefix of its _TCP forms.
+        let words: Vec<&str> = warnings[0].split(|c: char| c.is_whitespace() || "\"=,".contains(c)).collect();
         for variable in ours {
-            assert!(warnings[0].contains(variable.as_str()), "{}: the warning names {variable}", self.name);
+            assert!(words.contains(&variable.as_str()), "{}: the warning names {variable}: {}", self.name, warnings[0]);
         }
     }
 
@@ -499,16 +507,13 @@ async fn two_people_chat_and_share_a_picture(gateway: &str) {
     };
     let (_, alice) = register("alice").await;
     let (bob_id, bob) = register("bob").await;
-    let conversation: serde_json::Value = client
-        .post(format!("{gateway}/api/v1/conversations"))
-        .bearer_auth(&alice)
-        .json(&json!({"type": "direct", "participant_ids": [bob_id]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let conversation = json_of(
+        client
+            .post(format!("{gateway}/api/v1/conversations"))
+            .bearer_auth(&alice)
+            .json(&json!({"type": "direct", "participant_ids": [bob_id]})),
+    )
+    .await;
     let conversation = conversation["id"].as_str().expect("a conversation");
 
     let boundary = "chatterbox-pod-test";
@@ -537,15 +542,8 @@ async fn two_people_chat_and_share_a_picture(gateway: &str) {
         .unwrap();
     assert_eq!(sent.status(), 201);
 
-    let history: serde_json::Value = client
-        .get(format!("{gateway}/api/v1/conversations/{conversation}/messages"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history =
+        json_of(client.get(format!("{gateway}/api/v1/conversations/{conversation}/messages")).bearer_auth(&bob)).await;
     assert_eq!(history["items"][0]["content"], "look");
     assert_eq!(history["items"][0]["attachments"][0]["id"], media["id"]);
     let thumbnail = client
@@ -556,6 +554,10 @@ async fn two_people_chat_and_share_a_picture(gateway: &str) {
         .unwrap();
     // A redirect to a URL signed for the bucket, followed.
     assert!(thumbnail.status().is_success(), "the thumbnail: {}", thumbnail.status());
+}
+
+async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 fn png() -> Vec<u8> {

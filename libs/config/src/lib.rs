@@ -201,7 +201,10 @@ impl Config {
             .into_iter()
             .filter_map(|name| name.into_string().ok())
             .filter(|name| {
-                name.strip_prefix(PREFIX).is_some_and(|key| !NOT_FIELDS.contains(&key) && !Self::is_field(key))
+                // The prefix matches in any case, as the environment source reads it.
+                let key =
+                    name.get(..PREFIX.len()).filter(|p| p.eq_ignore_ascii_case(PREFIX)).map(|_| &name[PREFIX.len()..]);
+                key.is_some_and(|key| !NOT_FIELDS.iter().any(|n| n.eq_ignore_ascii_case(key)) && !Self::is_field(key))
             })
             .collect();
         unknown.sort();
@@ -281,9 +284,22 @@ mod tests {
         });
     }
 
+    /// The unknown variables the test process itself was started with
+    /// (read in a jail before it sets any), so a stray `CHATTERBOX_*` in the
+    /// shell does not fail a test.
+    fn strays() -> Vec<String> {
+        Config::unknown_variables(std::env::vars_os().map(|(k, _)| k))
+    }
+
+    fn without(strays: &[String], mut loaded: Loaded) -> Loaded {
+        loaded.unknown_variables.retain(|name| !strays.contains(name));
+        loaded
+    }
+
     #[test]
     fn variables_kubernetes_injects_for_services_are_ignored_and_named() {
         figment::Jail::expect_with(|jail| {
+            let strays = strays();
             let injected = [
                 ("CHATTERBOX_AUTH_PORT", "tcp://10.0.0.1:50051"),
                 ("CHATTERBOX_AUTH_PORT_50051_TCP", "tcp://10.0.0.1:50051"),
@@ -300,7 +316,7 @@ mod tests {
             }
             jail.set_env("CHATTERBOX_AUTH_URL", "http://chatterbox-auth:50051");
             jail.set_env("CHATTERBOX_HTTP_RATE_LIMIT", "5");
-            let loaded = Config::load().unwrap();
+            let loaded = without(&strays, Config::load().unwrap());
             assert_eq!(loaded.config.auth_url.as_deref(), Some("http://chatterbox-auth:50051"));
             assert_eq!(loaded.config.http_rate_limit, 5);
             let mut expected: Vec<String> = injected.iter().map(|(n, _)| (*n).to_owned()).collect();
@@ -313,9 +329,11 @@ mod tests {
     #[test]
     fn a_typo_is_named_but_does_not_stop_the_start() {
         figment::Jail::expect_with(|jail| {
+            let strays = strays();
             jail.set_env("CHATTERBOX_HTTP_RATE_LIMT", "5");
-            let loaded = Config::load().unwrap();
-            assert_eq!(loaded.unknown_variables, ["CHATTERBOX_HTTP_RATE_LIMT"]);
+            jail.set_env("chatterbox_lower_case_typo", "5");
+            let loaded = without(&strays, Config::load().unwrap());
+            assert_eq!(loaded.unknown_variables, ["CHATTERBOX_HTTP_RATE_LIMT", "chatterbox_lower_case_typo"]);
             assert_eq!(loaded.config.http_rate_limit, 100);
             Ok(())
         });

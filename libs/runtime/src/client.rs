@@ -48,7 +48,7 @@ pub fn connect(url: &str, timeout: Duration) -> anyhow::Result<GrpcChannel> {
     Ok(InterceptedService::new(Transport::Remote(channel), ClientInterceptor { timeout }))
 }
 
-/// A channel into a server of this process (see [`crate::local_server`]).
+/// A channel into a server of this process (see [`crate::local_channel`]).
 pub(crate) fn local(server: LocalServer, timeout: Duration) -> GrpcChannel {
     InterceptedService::new(Transport::Local(server), ClientInterceptor { timeout })
 }

@@ -1,7 +1,10 @@
 //! How a call reaches a service: over the network (a tonic channel), or
 //! straight into a server of this process, the embedded mode's shortcut: no
-//! socket, no HTTP/2 framing, no extra task, but the same routes, the same
-//! span and metrics per call, the same deadline.
+//! socket, no HTTP/2 framing, no extra task, but the same routes (with
+//! health and per-call metrics), the same call span and the same deadline.
+//! The network server's `TraceLayer` events (one per failed call) are not
+//! repeated here; the caller sees and logs the status. A panic in a local
+//! call answers INTERNAL instead of unwinding into the caller's task.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use tonic::transport::Channel;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt as _};
@@ -100,9 +104,14 @@ impl Service<Call> for Transport {
                 let span = crate::server::call_span(&request);
                 Box::pin(
                     async move {
-                        match tokio::time::timeout(timeout, routes.oneshot(request)).await {
-                            Ok(Ok(reply)) => Ok(reply),
-                            Ok(Err(never)) => match never {},
+                        let call = std::panic::AssertUnwindSafe(routes.oneshot(request)).catch_unwind();
+                        match tokio::time::timeout(timeout, call).await {
+                            Ok(Ok(Ok(reply))) => Ok(reply),
+                            Ok(Ok(Err(never))) => match never {},
+                            Ok(Err(_panic)) => {
+                                tracing::error!("a local gRPC call panicked");
+                                Ok(tonic::Status::internal("internal error").into_http())
+                            }
                             Err(_) => Ok(tonic::Status::deadline_exceeded("deadline exceeded").into_http()),
                         }
                     }
@@ -110,5 +119,44 @@ impl Service<Call> for Transport {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(routes: Option<Routes>, timeout: Duration) -> Transport {
+        let server = LocalServer::pending(timeout);
+        if let Some(routes) = routes {
+            assert!(server.attach(routes));
+        }
+        Transport::Local(server)
+    }
+
+    async fn status_of(mut transport: Transport) -> tonic::Code {
+        let request = http::Request::builder().uri("/x.Y/Z").body(tonic::body::Body::empty()).unwrap();
+        let reply = transport.ready().await.unwrap().call(request).await.unwrap();
+        let code = reply.headers().get("grpc-status").expect("a gRPC status").to_str().unwrap();
+        tonic::Code::from_i32(code.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_local_call_answers_unavailable_until_attached_internal_on_panic_and_deadline_when_slow() {
+        assert_eq!(status_of(local(None, Duration::from_secs(1))).await, tonic::Code::Unavailable);
+
+        let panics = BoxCloneSyncService::new(tower::service_fn(|_: Call| async {
+            if true {
+                panic!("a bug in a handler");
+            }
+            Ok::<Reply, Infallible>(tonic::Status::ok("").into_http())
+        }));
+        assert_eq!(status_of(local(Some(panics), Duration::from_secs(1))).await, tonic::Code::Internal);
+
+        let slow = BoxCloneSyncService::new(tower::service_fn(|_: Call| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<Reply, Infallible>(tonic::Status::ok("").into_http())
+        }));
+        assert_eq!(status_of(local(Some(slow), Duration::from_millis(50))).await, tonic::Code::DeadlineExceeded);
     }
 }

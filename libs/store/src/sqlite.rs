@@ -76,7 +76,7 @@ where
             let result = match (outcome, commit) {
                 (Err(e), _) => Err(e),
                 (Ok(value), Ok(())) => Ok(value),
-                (Ok(_), Err(why)) => Err(StoreError::Backend(format!("commit failed: {why}"))),
+                (Ok(_), Err(why)) => Err(StoreError::Backend(format!("sqlite group abandoned: {why}"))),
             };
             // The caller may have gone; the write stands either way.
             let _ = answer.send(result);
@@ -198,10 +198,10 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
         return;
     }
     let mut answers = Vec::with_capacity(group.len());
-    for write in group {
+    let mut queued = group.into_iter();
+    while let Some(write) = queued.next() {
         if let Err(e) = conn.execute_batch("SAVEPOINT write") {
-            write.refuse(&e.to_string());
-            continue;
+            return abandon(conn, answers, queued, Some(write), &format!("opening a savepoint: {e}"));
         }
         // A panic drops the write's answer: its caller hears of a failure.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write.run(conn)));
@@ -212,23 +212,38 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
             }
             Err(_) => true,
         };
-        let end = if failed { "ROLLBACK TO write; RELEASE write" } else { "RELEASE write" };
-        if let Err(e) = conn.execute_batch(end) {
-            // The group's state is unknown: none of it stands.
-            return abandon(conn, answers, &e.to_string());
+        // A write that ended the transaction itself broke the contract of
+        // `call`: what the group wrote so far is no longer known.
+        let ended = if conn.is_autocommit() {
+            Err("a write ended the group's transaction".to_owned())
+        } else {
+            let end = if failed { "ROLLBACK TO write; RELEASE write" } else { "RELEASE write" };
+            conn.execute_batch(end).map_err(|e| format!("ending a savepoint: {e}"))
+        };
+        if let Err(why) = ended {
+            return abandon(conn, answers, queued, None, &why);
         }
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
-        Err(e) => abandon(conn, answers, &e.to_string()),
+        Err(e) => abandon(conn, answers, queued, None, &format!("commit failed: {e}")),
     }
 }
 
-/// Rolls the group back and tells every caller why.
-fn abandon(conn: &Connection, answers: Vec<Answer>, why: &str) {
+/// Gives the group up: rolls back what is still open, tells every write
+/// that ran why its outcome is not a success, and refuses those that did
+/// not run (`next`, then the rest of the queue).
+fn abandon(
+    conn: &Connection,
+    answers: Vec<Answer>,
+    rest: impl Iterator<Item = Box<dyn Write>>,
+    next: Option<Box<dyn Write>>,
+    why: &str,
+) {
     // Rolling back a transaction SQLite already ended fails harmlessly.
     let _ = conn.execute_batch("ROLLBACK");
     answers.into_iter().for_each(|answer| answer(Err(why)));
+    next.into_iter().chain(rest).for_each(|write| write.refuse(why));
 }
 
 /// Whether an error is a UNIQUE (or primary key) constraint violation.
@@ -296,6 +311,23 @@ mod tests {
         assert!(panicked.is_err());
         db.call(insert("b", 2)).await.unwrap();
         assert_eq!(count(&db).await, 1, "the panicking write left nothing");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_ends_the_transaction_gives_its_group_up_and_the_writer_goes_on() {
+        let db = SqliteDb::in_memory(SCHEMA).unwrap();
+        let broken = db
+            .call(|conn| {
+                insert("a", 1)(conn)?;
+                conn.execute_batch("COMMIT")?;
+                Ok(())
+            })
+            .await;
+        let message = broken.unwrap_err().to_string();
+        assert!(message.contains("ended the group's transaction"), "{message}");
+        db.call(insert("b", 2)).await.unwrap();
+        db.call(insert("c", 3)).await.unwrap();
+        assert_eq!(count(&db).await, 3, "later writes commit as usual");
     }
 
     #[tokio::test]

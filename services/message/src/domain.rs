@@ -188,8 +188,7 @@ impl Messages {
             (None, Some(a)) => Window::After(a),
             (None, None) => Window::Latest,
         };
-        let messages = self.store.list(id, window, limit).await.map_err(storage)?;
-        let marks = self.store.read_marks(id).await.map_err(storage)?;
+        let (messages, marks) = self.store.page(id, window, limit).await.map_err(storage)?;
         Ok(messages.into_iter().map(|m| MessageView { read_by: receipts(&m, &marks), message: m }).collect())
     }
 

@@ -5,9 +5,10 @@
 //! `seq` is per conversation, gap-free and strictly increasing, and once any
 //! reader has seen `seq` N, every smaller `seq` of that conversation is
 //! already readable. How each backend keeps that:
-//! - **SQLite**: one connection, one transaction per append that reads the
-//!   conversation's highest `seq` and inserts `seq + 1`. Appends are
-//!   serialised and atomic, so commit order is `seq` order.
+//! - **SQLite**: one writing connection; an append reads the conversation's
+//!   highest `seq` and inserts `seq + 1` in its own savepoint of a group
+//!   commit (`chatterbox_store::SqliteDb`). Appends are serialised, each is
+//!   atomic, and a group commits at once, so commit order is `seq` order.
 //! - **MongoDB** (no multi-document transactions assumed, so FerretDB works):
 //!   an append reads the highest stored `seq` N and inserts N + 1 under the
 //!   unique index `(conversation_id, seq)`; if another append took N + 1
@@ -146,6 +147,16 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
 
     /// A window of history, in ascending `seq`.
     async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError>;
+    /// A window of history and the conversation's read watermarks, as read
+    /// together (one trip to the store where the backend allows).
+    async fn page(
+        &self,
+        conversation: ConversationId,
+        window: Window,
+        limit: u32,
+    ) -> Result<(Vec<Message>, Vec<ReadMark>), StoreError> {
+        futures::future::try_join(self.list(conversation, window, limit), self.read_marks(conversation)).await
+    }
     /// The newest message.
     async fn latest(&self, conversation: ConversationId) -> Result<Option<Message>, StoreError>;
     /// Replaces a live message's content; `None` if absent or deleted.

@@ -36,7 +36,8 @@ chatterbox_testkit::conformance! {
     unread_counts_skip_own_and_deleted_messages,
     watermarks_only_move_up,
     changes_list_what_changed_among_seen_messages_in_order,
-    imports_continue_the_numbering_in_order,];
+    imports_continue_the_numbering_in_order,
+    a_page_holds_its_window_and_the_watermarks,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -178,4 +179,42 @@ async fn changes_list_what_changed_among_seen_messages_in_order(store: Arc<dyn M
     // A reader who saw seq 4 gets all three changes, in the order they happened.
     let all: Vec<u64> = store.changes_since(c, 4, 0, 10).await.unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(all, [1, 2, 4]);
+}
+
+async fn a_page_holds_its_window_and_the_watermarks(store: Arc<dyn MessageStore>) {
+    let (c, u, reader) = (ConversationId::generate(), UserId::generate(), UserId::generate());
+    for n in 1..=5 {
+        store.append(&new(c, u, &format!("m{n}"), None)).await.unwrap();
+    }
+    store.mark_read(c, reader, 3, Timestamp::from_millis(10)).await.unwrap();
+    let (messages, marks) = store.page(c, Window::Before(5), 3).await.unwrap();
+    assert_eq!(messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(marks.len(), 1);
+    assert_eq!((marks[0].user_id, marks[0].seq), (reader, 3));
+    let (empty, none) = store.page(ConversationId::generate(), Window::Latest, 5).await.unwrap();
+    assert!(empty.is_empty() && none.is_empty());
+}
+
+/// Two instances (two processes in production, each with its own client)
+/// sending the first messages of new conversations at the same moment: both
+/// succeed, with distinct seqs (the change counter's creation races).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_first_sends_from_two_instances_both_succeed_on_mongodb() {
+    let database = chatterbox_testkit::fresh_database_name();
+    let uri = chatterbox_testkit::mongodb_uri();
+    let one = MongoMessageStore::connect(&uri, &database).await.unwrap();
+    let two = MongoMessageStore::connect(&uri, &database).await.unwrap();
+    let user = UserId::generate();
+    let races = (0..40).map(|_| {
+        let (one, two) = (one.clone(), two.clone());
+        async move {
+            let c = ConversationId::generate();
+            let (first, second) = (new(c, user, "a", None), new(c, user, "b", None));
+            let (a, b) = tokio::join!(one.append(&first), two.append(&second));
+            let mut seqs = [a.unwrap().0.seq, b.unwrap().0.seq];
+            seqs.sort_unstable();
+            assert_eq!(seqs, [1, 2]);
+        }
+    });
+    futures::future::join_all(races).await;
 }

@@ -63,12 +63,11 @@ impl SqliteConversationStore {
     ) -> Result<Option<Conversation>, StoreError> {
         self.db
             .call(move |conn| {
-                let changed = conn.execute(statement, params![id.to_string(), user.to_string(), now.millis()])?;
+                let changed =
+                    conn.prepare_cached(statement)?.execute(params![id.to_string(), user.to_string(), now.millis()])?;
                 if changed > 0 {
-                    conn.execute(
-                        "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
-                        params![id.to_string(), now.millis()],
-                    )?;
+                    conn.prepare_cached("UPDATE conversations SET updated_at = ?2 WHERE id = ?1")?
+                        .execute(params![id.to_string(), now.millis()])?;
                 }
                 let found = load(conn, id)?;
                 Ok(found)
@@ -122,7 +121,8 @@ fn with_members(conn: &Connection, mut c: Conversation) -> Result<Conversation, 
 
 fn load(conn: &Connection, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
     let found = conn
-        .query_row(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.id = ?1"), [id.to_string()], row)
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.id = ?1"))?
+        .query_row([id.to_string()], row)
         .optional()?;
     found.map(|c| with_members(conn, c)).transpose()
 }
@@ -137,10 +137,8 @@ impl ConversationStore for SqliteConversationStore {
         let c = c.clone();
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO conversations (id, kind, name, description, unique_key, name_key, created_by, created_at, updated_at, last_activity)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
+                conn.prepare_cached("INSERT INTO conversations (id, kind, name, description, unique_key, name_key, created_by, created_at, updated_at, last_activity)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(params![
                         c.id.to_string(),
                         c.kind.as_str(),
                         c.name,
@@ -155,9 +153,7 @@ impl ConversationStore for SqliteConversationStore {
                 )
                 .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate("unique_key") } else { e.into() })?;
                 for user in &c.participants {
-                    conn.execute(
-                        "INSERT INTO participants (conversation_id, user_id, admin, joined_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![c.id.to_string(), user.to_string(), c.admins.contains(user), c.created_at.millis()],
+                    conn.prepare_cached("INSERT INTO participants (conversation_id, user_id, admin, joined_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![c.id.to_string(), user.to_string(), c.admins.contains(user), c.created_at.millis()],
                     )?;
                 }
                 Ok(())
@@ -197,7 +193,8 @@ impl ConversationStore for SqliteConversationStore {
         self.db
             .read(move |conn| {
                 let found = conn
-                    .query_row(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.unique_key = ?1"), [key], row)
+                    .prepare_cached(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.unique_key = ?1"))?
+                    .query_row([key], row)
                     .optional()?;
                 found.map(|c| with_members(conn, c)).transpose()
             })
@@ -266,11 +263,9 @@ impl ConversationStore for SqliteConversationStore {
                     None => (None, None, None),
                 };
                 let changed = conn
-                    .execute(
-                        "UPDATE conversations SET name = COALESCE(?2, name), name_key = COALESCE(?3, name_key),
+                    .prepare_cached("UPDATE conversations SET name = COALESCE(?2, name), name_key = COALESCE(?3, name_key),
                             unique_key = COALESCE(?4, unique_key), description = COALESCE(?5, description), updated_at = ?6
-                         WHERE id = ?1",
-                        params![id.to_string(), name, name_key, unique_key, description, now.millis()],
+                         WHERE id = ?1")?.execute(params![id.to_string(), name, name_key, unique_key, description, now.millis()],
                     )
                     .map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate("unique_key") } else { e.into() })?;
                 if changed == 0 { Ok(None) } else { load(conn, id) }
@@ -328,11 +323,11 @@ impl ConversationStore for SqliteConversationStore {
     async fn record_activity(&self, id: ConversationId, by: UserId, at: Timestamp) -> Result<(), StoreError> {
         self.db
             .call(move |conn| {
-                conn.execute(
+                conn.prepare_cached(
                     "UPDATE conversations SET last_activity = ?2 WHERE id = ?1 AND last_activity < ?2
                        AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?3)",
-                    params![id.to_string(), at.millis(), by.to_string()],
-                )?;
+                )?
+                .execute(params![id.to_string(), at.millis(), by.to_string()])?;
 
                 Ok(())
             })

@@ -146,14 +146,35 @@ impl MongoMessageStore {
     }
 
     async fn next_change(&self, conversation: &str) -> Result<i64, StoreError> {
-        let counter = self
-            .counters
-            .find_one_and_update(doc! {"_id": conversation}, doc! {"$inc": {"change_seq": 1_i64}})
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await?
-            .ok_or_else(|| StoreError::Backend("change counter upsert returned nothing".into()))?;
-        Ok(counter.change_seq)
+        self.advance_changes(conversation, 1).await
+    }
+
+    /// Moves a conversation's change counter on by `by` and returns its new
+    /// value (the last of the `by` numbers taken).
+    async fn advance_changes(&self, conversation: &str, by: i64) -> Result<i64, StoreError> {
+        // Two instances creating a conversation's counter at once: one insert
+        // wins, the other gets a duplicate key. MongoDB 4.2+ retries that
+        // upsert itself; FerretDB does not, so retry here: the counter now
+        // exists and the second try increments it.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let upsert = self
+                .counters
+                .find_one_and_update(doc! {"_id": conversation}, doc! {"$inc": {"change_seq": by}})
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
+            match upsert {
+                Ok(counter) => {
+                    let counter =
+                        counter.ok_or_else(|| StoreError::Backend("change counter upsert returned nothing".into()))?;
+                    return Ok(counter.change_seq);
+                }
+                Err(e) if attempts < 3 && is_duplicate_key(&e).is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn find_many(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Message>, StoreError> {
@@ -240,14 +261,7 @@ impl MessageStore for MongoMessageStore {
         let c = conversation.to_string();
         let first = self.latest(conversation).await?.map_or(0, |l| l.seq) + 1;
         // One counter step for the whole batch: its changes are numbered in a row.
-        let last_change = self
-            .counters
-            .find_one_and_update(doc! {"_id": &c}, doc! {"$inc": {"change_seq": messages.len() as i64}})
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await?
-            .ok_or_else(|| StoreError::Backend("change counter upsert returned nothing".into()))?
-            .change_seq;
+        let last_change = self.advance_changes(&c, messages.len() as i64).await?;
         let first_change = last_change - messages.len() as i64 + 1;
         let docs: Vec<MessageDoc> = messages
             .iter()

@@ -1,5 +1,6 @@
-//! The message store on SQLite (embedded mode). Appends run in one
-//! transaction on the one connection, so `seq` order is commit order.
+//! The message store on SQLite (embedded mode). Appends run one after
+//! another on the one writing connection (each in its savepoint of a group
+//! commit), so `seq` order is commit order.
 
 use std::path::Path;
 
@@ -108,16 +109,53 @@ pub(crate) fn client_key(m: &NewMessage) -> String {
 }
 
 fn next_change(conn: &Connection, conversation: &str) -> rusqlite::Result<u64> {
-    conn.query_row(
+    conn.prepare_cached(
         "INSERT INTO change_counters (conversation_id, change_seq) VALUES (?1, 1)
          ON CONFLICT(conversation_id) DO UPDATE SET change_seq = change_seq + 1 RETURNING change_seq",
-        [conversation],
-        |r| r.get(0),
-    )
+    )?
+    .query_row([conversation], |r| r.get(0))
 }
 
 fn by_id(conn: &Connection, id: &str) -> Result<Option<Message>, StoreError> {
-    Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"), [id], message).optional()?)
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?
+        .query_row([id], message)
+        .optional()?)
+}
+
+/// A window of history, in ascending `seq`.
+fn list_in(
+    conn: &Connection,
+    conversation: ConversationId,
+    window: Window,
+    limit: u32,
+) -> Result<Vec<Message>, StoreError> {
+    let c = conversation.to_string();
+    let (sql, bound) = match window {
+        Window::Latest => ("conversation_id = ?1 ORDER BY seq DESC", None),
+        Window::Before(s) => ("conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC", Some(s)),
+        Window::After(s) => ("conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC", Some(s)),
+    };
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE {sql} LIMIT ?2"))?;
+    let mut rows = match bound {
+        Some(b) => stmt.query_map(params![c, limit, b], message)?.collect::<Result<Vec<_>, _>>()?,
+        None => stmt.query_map(params![c, limit], message)?.collect::<Result<Vec<_>, _>>()?,
+    };
+    rows.sort_by_key(|m| m.seq);
+    Ok(rows)
+}
+
+/// Every read watermark of a conversation.
+fn marks_in(conn: &Connection, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT user_id, seq, read_at FROM read_marks WHERE conversation_id = ?1")?;
+    let rows = stmt.query_map([conversation.to_string()], |r| {
+        Ok(ReadMark {
+            user_id: UserId::parse(&r.get::<_, String>(0)?).map_err(|_| conversion("user id"))?,
+            seq: r.get(1)?,
+            read_at: Timestamp::from_millis(r.get(2)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 #[async_trait::async_trait]
@@ -129,20 +167,16 @@ impl MessageStore for SqliteMessageStore {
                 let conversation = m.conversation_id.to_string();
                 let key = client_key(&m);
                 let existing = conn
-                    .query_row(
-                        &format!(
+                    .prepare_cached(&format!(
                             "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
-                        ),
-                        params![conversation, m.sender_id.to_string(), key],
+                        ))?.query_row(params![conversation, m.sender_id.to_string(), key],
                         message,
                     )
                     .optional()?;
                 if let Some(existing) = existing {
                     return Ok((existing, false));
                 }
-                let seq: u64 = conn.query_row(
-                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1",
-                    [&conversation],
+                let seq: u64 = conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1")?.query_row([&conversation],
                     |r| r.get(0),
                 )?;
                 let change = next_change(conn, &conversation)?;
@@ -161,11 +195,9 @@ impl MessageStore for SqliteMessageStore {
                     created_change: change,
                     change_seq: change,
                 };
-                conn.execute(
-                    &format!(
+                conn.prepare_cached(&format!(
                         "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
-                    ),
-                    params![
+                    ))?.execute(params![
                         stored.id.to_string(),
                         conversation,
                         seq,
@@ -189,9 +221,7 @@ impl MessageStore for SqliteMessageStore {
         self.db
             .call(move |conn| {
                 let c = conversation.to_string();
-                let mut seq: u64 = conn.query_row(
-                    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1",
-                    [&c],
+                let mut seq: u64 = conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1")?.query_row([&c],
                     |r| r.get(0),
                 )?;
                 {
@@ -226,21 +256,25 @@ impl MessageStore for SqliteMessageStore {
     }
 
     async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError> {
+        self.db.read(move |conn| list_in(conn, conversation, window, limit)).await
+    }
+
+    async fn page(
+        &self,
+        conversation: ConversationId,
+        window: Window,
+        limit: u32,
+    ) -> Result<(Vec<Message>, Vec<ReadMark>), StoreError> {
+        // One snapshot (a savepoint also works inside the writer's
+        // transaction, where in-memory databases read), one trip to the
+        // blocking pool.
         self.db
             .read(move |conn| {
-                let c = conversation.to_string();
-                let (sql, bound) = match window {
-                    Window::Latest => ("conversation_id = ?1 ORDER BY seq DESC", None),
-                    Window::Before(s) => ("conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC", Some(s)),
-                    Window::After(s) => ("conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC", Some(s)),
-                };
-                let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE {sql} LIMIT ?2"))?;
-                let mut rows = match bound {
-                    Some(b) => stmt.query_map(params![c, limit, b], message)?.collect::<Result<Vec<_>, _>>()?,
-                    None => stmt.query_map(params![c, limit], message)?.collect::<Result<Vec<_>, _>>()?,
-                };
-                rows.sort_by_key(|m| m.seq);
-                Ok(rows)
+                let snapshot = Snapshot::open(conn)?;
+                let page = list_in(conn, conversation, window, limit)
+                    .and_then(|messages| Ok((messages, marks_in(conn, conversation)?)));
+                snapshot.release()?;
+                page
             })
             .await
     }
@@ -258,10 +292,8 @@ impl MessageStore for SqliteMessageStore {
                     return Ok(None);
                 }
                 let change = next_change(conn, &current.conversation_id.to_string())?;
-                conn.execute(
-                    "UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1",
-                    params![id.to_string(), content, now.millis(), change],
-                )?;
+                conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1")?
+                    .execute(params![id.to_string(), content, now.millis(), change])?;
                 let updated = by_id(conn, &id.to_string())?;
                 Ok(updated)
             })
@@ -276,10 +308,10 @@ impl MessageStore for SqliteMessageStore {
                     return Ok(Some(current));
                 }
                 let change = next_change(conn, &current.conversation_id.to_string())?;
-                conn.execute(
+                conn.prepare_cached(
                     "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
-                    params![id.to_string(), change],
-                )?;
+                )?
+                .execute(params![id.to_string(), change])?;
                 let updated = by_id(conn, &id.to_string())?;
                 Ok(updated)
             })
@@ -294,9 +326,7 @@ impl MessageStore for SqliteMessageStore {
     ) -> Result<u64, StoreError> {
         self.db
             .read(move |conn| {
-                Ok(conn.query_row(
-                    "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0",
-                    params![conversation.to_string(), after_seq, user.to_string()],
+                Ok(conn.prepare_cached("SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0")?.query_row(params![conversation.to_string(), after_seq, user.to_string()],
                     |r| r.get(0),
                 )?)
             })
@@ -304,20 +334,7 @@ impl MessageStore for SqliteMessageStore {
     }
 
     async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
-        self.db
-            .read(move |conn| {
-                let mut stmt =
-                    conn.prepare_cached("SELECT user_id, seq, read_at FROM read_marks WHERE conversation_id = ?1")?;
-                let rows = stmt.query_map([conversation.to_string()], |r| {
-                    Ok(ReadMark {
-                        user_id: UserId::parse(&r.get::<_, String>(0)?).map_err(|_| conversion("user id"))?,
-                        seq: r.get(1)?,
-                        read_at: Timestamp::from_millis(r.get(2)?),
-                    })
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await
+        self.db.read(move |conn| marks_in(conn, conversation)).await
     }
 
     async fn mark_read(
@@ -329,15 +346,17 @@ impl MessageStore for SqliteMessageStore {
     ) -> Result<ReadMark, StoreError> {
         self.db
             .call(move |conn| {
-                let (seq, read_at): (u64, i64) = conn.query_row(
-                    "INSERT INTO read_marks (conversation_id, user_id, seq, read_at) VALUES (?1, ?2, ?3, ?4)
+                let (seq, read_at): (u64, i64) = conn
+                    .prepare_cached(
+                        "INSERT INTO read_marks (conversation_id, user_id, seq, read_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT(conversation_id, user_id) DO UPDATE SET
                         read_at = CASE WHEN excluded.seq > seq THEN excluded.read_at ELSE read_at END,
                         seq = MAX(seq, excluded.seq)
                      RETURNING seq, read_at",
-                    params![conversation.to_string(), user.to_string(), seq, now.millis()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
+                    )?
+                    .query_row(params![conversation.to_string(), user.to_string(), seq, now.millis()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
                 Ok(ReadMark { user_id: user, seq, read_at: Timestamp::from_millis(read_at) })
             })
             .await
@@ -354,11 +373,8 @@ impl MessageStore for SqliteMessageStore {
             .read(move |conn| {
                 let c = conversation.to_string();
                 let seen: u64 = conn
-                    .query_row(
-                        "SELECT created_change FROM messages WHERE conversation_id = ?1 AND seq = ?2",
-                        params![c, after_seq],
-                        |r| r.get(0),
-                    )
+                    .prepare_cached("SELECT created_change FROM messages WHERE conversation_id = ?1 AND seq = ?2")?
+                    .query_row(params![c, after_seq], |r| r.get(0))
                     .optional()?
                     .unwrap_or(0);
                 let mut stmt = conn.prepare_cached(&format!(
@@ -370,5 +386,33 @@ impl MessageStore for SqliteMessageStore {
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
+    }
+}
+
+/// A read snapshot held across several statements; closed on every path
+/// (an error or a panic included), so a reader connection never keeps an
+/// old snapshot open.
+struct Snapshot<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Snapshot<'c> {
+    fn open(conn: &'c Connection) -> Result<Self, StoreError> {
+        conn.execute_batch("SAVEPOINT snapshot")?;
+        Ok(Self { conn, open: true })
+    }
+
+    fn release(mut self) -> Result<(), StoreError> {
+        self.open = false;
+        Ok(self.conn.execute_batch("RELEASE snapshot")?)
+    }
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK TO snapshot; RELEASE snapshot");
+        }
     }
 }
