@@ -28,4 +28,5 @@ mod registration;
 mod users;
 
 mod browser;
+mod crash;
 mod web;

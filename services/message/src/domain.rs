@@ -156,17 +156,25 @@ impl Messages {
             created_at: Timestamp::now(),
         };
         let attached: Vec<String> = new.attachments.iter().map(|a| a.id.clone()).collect();
-        let (message, created) = self.store.append(&new).await.map_err(storage)?;
+        // The conversation's last activity moves with the append, not after
+        // it: two commits in parallel (each in its own database's group
+        // commit) instead of one after the other. A retry of an old
+        // `client_id` thus also moves it, to now; the list order is all it
+        // affects, and only the sender's own conversation.
+        let (appended, activity) = tokio::join!(
+            self.store.append(&new),
+            self.access.record_activity(&actor.token, conversation_id, new.created_at)
+        );
+        if let Err(e) = activity {
+            // A stale activity time only misorders a list.
+            tracing::warn!(conversation = %conversation_id, error = %e, "could not record activity");
+        }
+        let (message, created) = appended.map_err(storage)?;
         if !created {
             // A retry answered with the original: attach nothing it did not.
             let extra: Vec<String> =
                 attached.into_iter().filter(|id| !message.attachments.iter().any(|a| &a.id == id)).collect();
             self.detach(actor, conversation_id, &extra).await;
-        }
-        if created && let Err(e) = self.access.record_activity(&actor.token, conversation_id, message.created_at).await
-        {
-            // The message is durable; a stale activity time only misorders a list.
-            tracing::warn!(conversation = %conversation_id, error = %e, "could not record activity");
         }
         Ok((message, created))
     }
