@@ -20,7 +20,10 @@ use chatterbox_media::{
     BlobStore, DiskBlobStore, GrpcParticipation, Media, MediaSettings, MediaStore, MongoMediaStore, S3BlobStore,
     S3Settings, SqliteMediaStore,
 };
-use chatterbox_message::{GrpcConversationAccess, MessageStore, Messages, MongoMessageStore, SqliteMessageStore};
+use chatterbox_message::{
+    CachedAccess, GrpcConversationAccess, MembershipCache, MessageStore, Messages, MongoMessageStore,
+    SqliteMessageStore,
+};
 use chatterbox_presence::{MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore};
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 use chatterbox_runtime::{GrpcChannel, GrpcServer};
@@ -189,7 +192,9 @@ pub(crate) async fn message_server(
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<GrpcServer> {
     let store = message_store(config).await?;
-    let access = Arc::new(GrpcConversationAccess::new(conversation));
+    // Membership answers kept until the bus says they changed.
+    let cache = MembershipCache::listening(events.as_ref(), chatterbox_message::membership_cache::TTL).await?;
+    let access = Arc::new(CachedAccess::new(Arc::new(GrpcConversationAccess::new(conversation)), cache));
     let messages = Messages::new(store, access, Arc::new(chatterbox_message::GrpcMediaLibrary::new(media)));
     Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier, events))
 }
@@ -311,11 +316,15 @@ pub(crate) async fn gateway_app(
         media_uploads: channels.media_uploads,
         redis,
     };
+    let limits = chatterbox_gateway::Limits {
+        media_max_bytes: config.media_max_bytes,
+        http: http_limiter,
+        sends: chatterbox_gateway::SendAdmission::new(config.send_concurrency),
+    };
     let state = GatewayState::new(
-        config.media_max_bytes,
         backends,
         verifier,
-        http_limiter,
+        limits,
         TrustedProxies::new(config.trusted_proxies.clone()),
         realtime,
         chatterbox_gateway::WebSettings {

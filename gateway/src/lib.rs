@@ -2,6 +2,7 @@
 //! services. It verifies access tokens, limits request rates, maps every
 //! error to the JSON error body, and keeps nothing durable.
 
+mod admission;
 mod client_ip;
 mod error;
 mod extract;
@@ -21,10 +22,11 @@ use chatterbox_runtime::Shutdown;
 
 use tokio::net::TcpListener;
 
+pub use admission::SendAdmission;
 pub use client_ip::TrustedProxies;
 pub use realtime::{MAX_FRAME_BYTES, Realtime};
 pub use routes::router;
-pub use state::{Backends, GatewayState};
+pub use state::{Backends, GatewayState, Limits};
 pub use web::{WebSettings, media_origin};
 
 /// Serves the API on `listener` until `shutdown`, then drains for at most

@@ -14,6 +14,7 @@ use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
 use chatterbox_ratelimit::RateLimiter;
 use chatterbox_runtime::GrpcChannel;
 
+use crate::admission::SendAdmission;
 use crate::client_ip::TrustedProxies;
 use crate::realtime::Realtime;
 
@@ -60,6 +61,8 @@ pub struct Shared {
     /// `None` when the HTTP limit is turned off (0).
     pub(crate) http_limiter: Option<Arc<dyn RateLimiter>>,
     pub(crate) trusted_proxies: TrustedProxies,
+    /// Sends in progress, bounded (REST and WebSocket alike).
+    pub(crate) sends: SendAdmission,
     pub(crate) realtime: Arc<Realtime>,
     /// What the web client's pages and sessions need.
     pub(crate) web: crate::web::WebSettings,
@@ -79,17 +82,28 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// What the gateway bounds at its edge.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The upload cap.
+    pub media_max_bytes: u64,
+    /// The per-IP HTTP limit; `None` when turned off.
+    pub http: Option<Arc<dyn RateLimiter>>,
+    /// Sends in progress at once.
+    pub sends: SendAdmission,
+}
+
 impl GatewayState {
     /// Assembles the state.
     pub fn new(
-        media_max_bytes: u64,
         backends: Backends,
         verifier: TokenVerifier,
-        http_limiter: Option<Arc<dyn RateLimiter>>,
+        limits: Limits,
         trusted_proxies: TrustedProxies,
         realtime: Realtime,
         web: crate::web::WebSettings,
     ) -> Self {
+        let Limits { media_max_bytes, http: http_limiter, sends } = limits;
         Self(Arc::new(Shared {
             auth: AuthServiceClient::new(backends.auth.clone()),
             users: UserServiceClient::new(backends.user.clone()),
@@ -103,6 +117,7 @@ impl GatewayState {
             verifier,
             http_limiter,
             trusted_proxies,
+            sends,
             realtime: Arc::new(realtime),
             web,
         }))

@@ -308,6 +308,54 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
     assert_eq!(mine["items"][0]["last_message"]["content"], "hi ann");
 }
 
+/// The message service keeps membership answers; a removal made through the
+/// conversation service (another process) reaches it over Redis, so the
+/// removed member is refused within the bus latency, long before the
+/// cache's expiry.
+#[tokio::test]
+async fn a_member_removed_through_one_process_is_refused_by_the_message_service_of_another() {
+    let cluster = Cluster::start(0).await;
+    let client = reqwest::Client::new();
+    let (_, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
+    let created = client
+        .post(at(&cluster.a, "/api/v1/conversations"))
+        .bearer_auth(&ann_token)
+        .json(&json!({"type": "group", "name": "Team", "participant_ids": [bob]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let messages = at(&cluster.b, &format!("/api/v1/conversations/{id}/messages"));
+    let send = || client.post(&messages).bearer_auth(&bob_token).json(&json!({"content": "still in?"})).send();
+    // Twice: the second answer comes from the message service's cache.
+    for _ in 0..2 {
+        assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+    }
+
+    let removed = client
+        .delete(at(&cluster.a, &format!("/api/v1/conversations/{id}/participants/{bob}")))
+        .bearer_auth(&ann_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    loop {
+        let read = client.get(&messages).bearer_auth(&bob_token).send().await.unwrap();
+        if read.status() == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert_eq!(read.status(), StatusCode::OK);
+        let waited = started.elapsed();
+        assert!(waited < std::time::Duration::from_secs(2), "still let in after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
 /// A Redis server of the test's own, so it can be killed and restarted.
 struct OwnRedis {
     port: u16,

@@ -19,6 +19,7 @@ on_every_backend!(
     only_the_sender_edits_and_the_sender_or_an_admin_deletes,
     unread_counts_and_read_receipts_follow_the_watermark,
     a_removed_member_loses_access_at_once,
+    sends_past_the_gateways_bound_are_refused_at_once_and_store_nothing,
 );
 
 fn seqs(page: &Value) -> Vec<u64> {
@@ -238,4 +239,107 @@ async fn a_removed_member_loses_access_at_once(backend: Backend) {
     .await;
     assert_error(app.get_as(&path, &bob.access_token).await, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(seqs(&app.json_as(&path, &ann.access_token).await), [1]);
+}
+
+/// Load shedding: with room for one send at a time, a burst over REST and
+/// WebSocket gets some sends refused at once (503 + `Retry-After`, or an
+/// `unavailable` error frame with `retry_after_ms`); what was refused is not
+/// stored, what was accepted is, and a refused send retried later goes in.
+async fn sends_past_the_gateways_bound_are_refused_at_once_and_store_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.send_concurrency = 1;
+        c.ws_rate_limit = 0;
+    })
+    .await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.direct(&ann, &bob).await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        sockets.push(app.ws(&bob).await);
+    }
+    let (mut stored, mut refused) = (BTreeSet::new(), BTreeSet::new());
+    // Rounds of simultaneous sends until some were refused (nearly always the first).
+    for round in 0..20 {
+        let rest = (0..16).map(|i| {
+            let (app, path, token) = (&app, &path, &ann.access_token);
+            async move {
+                let client_id = format!("rest-{round}-{i}");
+                (client_id.clone(), app.post_as(path, token, json!({"content": "hi", "client_id": client_id})).await)
+            }
+        });
+        let websocket = sockets.iter_mut().enumerate().map(|(i, ws)| {
+            let id = &id;
+            async move {
+                let client_id = format!("ws-{round}-{i}");
+                let frame = json!({"type": "message.send", "id": client_id, "conversation_id": id,
+                                   "content": "hi", "client_id": client_id});
+                ws.send(frame).await;
+                // Its answer, past the message.new frames of the others' sends.
+                loop {
+                    let answer = ws.next().await;
+                    if answer["id"] == client_id.as_str() {
+                        return (client_id, answer);
+                    }
+                }
+            }
+        });
+        let (rest, websocket) = tokio::join!(futures::future::join_all(rest), futures::future::join_all(websocket));
+        for (client_id, response) in rest {
+            match response.status() {
+                StatusCode::CREATED => assert!(stored.insert(client_id)),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert_eq!(response.headers()["retry-after"], "1");
+                    assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+                    assert!(refused.insert(client_id));
+                }
+                other => panic!("{client_id}: {other}"),
+            }
+        }
+        for (client_id, answer) in websocket {
+            match answer["type"].as_str() {
+                Some("ack") => assert!(stored.insert(client_id)),
+                Some("error") => {
+                    assert_eq!(answer["code"], "unavailable", "{answer}");
+                    assert!(answer["retry_after_ms"].as_u64().unwrap() > 0, "{answer}");
+                    assert!(refused.insert(client_id));
+                }
+                _ => panic!("{client_id}: {answer}"),
+            }
+        }
+        if !refused.is_empty() {
+            break;
+        }
+    }
+    assert!(!refused.is_empty(), "a burst past the bound was shed");
+    assert!(!stored.is_empty(), "sends within the bound went in");
+
+    let client_ids = |messages: &[Value]| -> BTreeSet<String> {
+        messages.iter().map(|m| m["client_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let before = all_messages(&app, &path, &ann.access_token).await;
+    assert_eq!(client_ids(&before), stored, "exactly the accepted sends are stored");
+    // One at a time, the refused ones go in.
+    for client_id in &refused {
+        let retried = app.post_as(&path, &ann.access_token, json!({"content": "hi", "client_id": client_id})).await;
+        assert_eq!(retried.status(), StatusCode::CREATED, "{client_id}");
+    }
+    assert_eq!(
+        client_ids(&all_messages(&app, &path, &ann.access_token).await),
+        stored.union(&refused).cloned().collect()
+    );
+}
+
+/// Every message at `path`, oldest first, page by page.
+async fn all_messages(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+    let mut all: Vec<Value> = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |m| m["seq"].as_u64().unwrap());
+        let page = app.json_as(&format!("{path}?after={after}&limit=100"), token).await;
+        let items = page["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            return all;
+        }
+        all.extend(items);
+    }
 }

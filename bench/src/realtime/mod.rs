@@ -17,6 +17,9 @@ use server::Suite;
 /// What to run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RealtimeArgs {
+    /// Which scenarios to run (all by default).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::all())]
+    pub scenarios: Vec<Scenario>,
     /// Idle connection counts to measure, ascending (one gateway).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1_000, 5_000, 10_000, 19_000])]
     pub idle: Vec<usize>,
@@ -43,6 +46,27 @@ pub struct RealtimeArgs {
     pub p99_goal_ms: u64,
 }
 
+/// The real-time scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Idle connections: memory per connection.
+    Idle,
+    /// Many small groups, one sender each.
+    Groups,
+    /// One big room, one sender.
+    Room,
+    /// Many direct conversations, one sender each.
+    Pairs,
+    /// Two gateways over Redis, on MongoDB.
+    Distributed,
+}
+
+impl Scenario {
+    fn all() -> Vec<Self> {
+        vec![Self::Idle, Self::Groups, Self::Room, Self::Pairs, Self::Distributed]
+    }
+}
+
 /// Where a scenario sends from: a connection and its conversation.
 struct Senders {
     from: Vec<(usize, String)>,
@@ -66,10 +90,32 @@ pub async fn run(args: &RealtimeArgs, mongodb_redis: Option<(String, String)>) -
          the message is durable before it is delivered)"
     );
 
-    idle(args, keys.path(), &pair.private_pem).await?;
+    let runs = |scenario| args.scenarios.contains(&scenario);
+    if runs(Scenario::Idle) {
+        idle(args, keys.path(), &pair.private_pem).await?;
+    }
+    if runs(Scenario::Groups) {
+        groups(args, keys.path(), &pair.private_pem).await?;
+    }
+    if runs(Scenario::Room) {
+        room(args, keys.path(), &pair.private_pem).await?;
+    }
+    if runs(Scenario::Pairs) {
+        pairs(args, keys.path(), &pair.private_pem).await?;
+    }
+    if runs(Scenario::Distributed) {
+        match mongodb_redis {
+            Some((mongodb, redis)) => distributed(args, keys.path(), &pair.private_pem, &mongodb, &redis).await?,
+            None => println!("(two-gateway scenario skipped: TEST_MONGODB_URI / TEST_REDIS_URL not set)"),
+        }
+    }
+    Ok(())
+}
 
-    let suite = Suite::embedded(keys.path()).await?;
-    let make = Populator::new(&pair.private_pem, suite.user_service)?;
+/// Groups of `members`, one sender each, on one embedded suite.
+async fn groups(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) -> anyhow::Result<()> {
+    let suite = Suite::embedded(keys).await?;
+    let make = Populator::new(private_pem, suite.user_service)?;
     let members = make.users("g", args.groups * args.members).await?;
     let groups = chunks(&members, args.members);
     let ids = make.groups(suite.gateways[0], &groups).await?;
@@ -80,32 +126,32 @@ pub async fn run(args: &RealtimeArgs, mongodb_redis: Option<(String, String)>) -
     };
     let name = format!("embedded: {} groups x {}, one sender each", args.groups, args.members);
     sweep(args, &name, &suite, &fleet, &senders, 400.0).await;
-    drop((fleet, suite));
+    Ok(())
+}
 
-    let suite = Suite::embedded(keys.path()).await?;
-    let make = Populator::new(&pair.private_pem, suite.user_service)?;
+/// One room of `room` members, one sender.
+async fn room(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) -> anyhow::Result<()> {
+    let suite = Suite::embedded(keys).await?;
+    let make = Populator::new(private_pem, suite.user_service)?;
     let members = make.users("r", args.room).await?;
     let room = make.room(suite.gateways[0], &members).await?;
     let fleet = Fleet::connect(&members, |_| suite.gateways[0]).await?;
     let senders = Senders { from: vec![(0, room)], fanout: args.room as u64 };
     let name = format!("embedded: one room of {}, one sender", args.room);
     sweep(args, &name, &suite, &fleet, &senders, 2.0).await;
-    drop((fleet, suite));
+    Ok(())
+}
 
-    let suite = Suite::embedded(keys.path()).await?;
-    let make = Populator::new(&pair.private_pem, suite.user_service)?;
+/// Direct conversations, one sender each.
+async fn pairs(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) -> anyhow::Result<()> {
+    let suite = Suite::embedded(keys).await?;
+    let make = Populator::new(private_pem, suite.user_service)?;
     let members = make.users("p", args.pairs * 2).await?;
     let ids = make.groups(suite.gateways[0], &chunks(&members, 2)).await?;
     let fleet = Fleet::connect(&members, |_| suite.gateways[0]).await?;
     let senders = Senders { from: ids.iter().enumerate().map(|(p, id)| (p * 2, id.clone())).collect(), fanout: 2 };
     let name = format!("embedded: {} direct pairs, one sender each", args.pairs);
     sweep(args, &name, &suite, &fleet, &senders, 400.0).await;
-    drop((fleet, suite));
-
-    match mongodb_redis {
-        Some((mongodb, redis)) => distributed(args, keys.path(), &pair.private_pem, &mongodb, &redis).await?,
-        None => println!("(two-gateway scenario skipped: TEST_MONGODB_URI / TEST_REDIS_URL not set)"),
-    }
     Ok(())
 }
 

@@ -423,6 +423,19 @@ impl Session {
                 Ok(send(socket, ServerFrame::Ack { id, message: None }.text()).await?)
             }
             ClientFrame::Send { conversation_id, content, message_type, attachments, client_id } => {
+                let _admitted = match self.state.sends.admit() {
+                    Ok(admitted) => admitted,
+                    Err(overloaded) => {
+                        let e = overloaded.error();
+                        let frame = ServerFrame::Error {
+                            id,
+                            code: e.code().as_str(),
+                            message: e.message(),
+                            retry_after_ms: Some(overloaded.retry_after_ms()),
+                        };
+                        return Ok(send(socket, frame.text()).await?);
+                    }
+                };
                 let request = self.request(SendMessageRequest {
                     conversation_id,
                     content,

@@ -33,6 +33,10 @@ pub(crate) async fn send(
     Path(conversation_id): Path<String>,
     ApiJson(b): ApiJson<SendBody>,
 ) -> ApiResult<Response> {
+    let _admitted = match s.sends.admit() {
+        Ok(admitted) => admitted,
+        Err(overloaded) => return Ok(overloaded.into_response()),
+    };
     let request = user.request(SendMessageRequest {
         conversation_id,
         content: b.content,

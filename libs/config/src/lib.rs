@@ -40,6 +40,10 @@ pub struct Config {
     pub http_rate_limit: u32,
     /// WebSocket frames per second per user; 0 turns the limit off.
     pub ws_rate_limit: u32,
+    /// Sends (REST and WebSocket) a gateway lets run at once; past it a
+    /// send is refused at once with `unavailable` and a retry hint (load
+    /// shedding); 0 turns the bound off.
+    pub send_concurrency: usize,
     /// Web origins (`https://chat.example.com`) whose pages may open a
     /// WebSocket; the gateway's own origin always may, and clients that send
     /// no `Origin` (not browsers) are not affected.
@@ -122,6 +126,7 @@ impl Default for Config {
             redis_key_prefix: "chatterbox".into(),
             http_rate_limit: 100,
             ws_rate_limit: 10,
+            send_concurrency: 256,
             ws_allowed_origins: Vec::new(),
             ws_heartbeat_secs: 30,
             presence_ttl_secs: 90,

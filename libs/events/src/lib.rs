@@ -8,6 +8,7 @@
 //! back) is told so with [`Received::Gap`], so it can catch up from history.
 
 mod envelope;
+mod listeners;
 mod memory;
 mod redis_bus;
 mod topic;
@@ -44,6 +45,12 @@ pub trait Subscription: Send + std::fmt::Debug {
     async fn next(&mut self) -> Option<Received>;
 }
 
+/// Called with each event on the topic it listens to, a [`Received::Gap`]
+/// when some may have been missed, and `None` once the bus is gone for good.
+/// It runs on the publisher's path in one process: keep it short, and never
+/// publish from it.
+pub type Listener = std::sync::Arc<dyn Fn(Option<Received>) + Send + Sync>;
+
 /// Publishes events and opens subscriptions.
 #[async_trait::async_trait]
 pub trait EventBus: Send + Sync + std::fmt::Debug {
@@ -51,6 +58,16 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
     async fn publish(&self, topic: &Topic, event: &Envelope) -> anyhow::Result<()>;
     /// A new subscription with no topics yet.
     async fn subscription(&self) -> anyhow::Result<Box<dyn Subscription>>;
+
+    /// Calls `listener` with every event published on `topic` from now on,
+    /// for as long as the bus lives. An event published through this bus
+    /// (or a clone of it) is heard inside `publish`, before it returns, so
+    /// whoever hears back from the publisher knows the listener has seen it;
+    /// an event from another process is heard as it arrives (a task reads a
+    /// subscription). An event of this process may thus be heard twice.
+    async fn listen(&self, topic: Topic, listener: Listener) -> anyhow::Result<()> {
+        listeners::listen_by_subscription(self, topic, listener).await
+    }
 }
 
 /// Publishes after a commit. The write is already durable, so a failure is

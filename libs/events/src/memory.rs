@@ -1,5 +1,6 @@
 //! The in-process bus: one broadcast channel, each subscription filtering
 //! by its topics. A subscription that falls too far behind gets a gap.
+//! Listeners are called inside `publish`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,20 +8,32 @@ use std::sync::Arc;
 use chatterbox_proto::events::v1::Envelope;
 use tokio::sync::broadcast;
 
-use crate::{EventBus, Received, Subscription, Topic};
+use crate::listeners::LocalListeners;
+use crate::{EventBus, Listener, Received, Subscription, Topic};
 
 /// Events in flight that a slow subscription may fall behind by.
 const CAPACITY: usize = 65_536;
 
 /// The bus of the embedded mode.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MemoryBus {
     sender: broadcast::Sender<(Topic, Arc<Envelope>)>,
+    /// Called inside `publish`, by topic.
+    listeners: LocalListeners,
+}
+
+impl std::fmt::Debug for MemoryBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBus")
+            .field("subscriptions", &self.sender.receiver_count())
+            .field("listeners", &self.listeners.len())
+            .finish()
+    }
 }
 
 impl Default for MemoryBus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(CAPACITY).0 }
+        Self { sender: broadcast::channel(CAPACITY).0, listeners: LocalListeners::default() }
     }
 }
 
@@ -40,8 +53,15 @@ struct MemorySubscription {
 #[async_trait::async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, topic: &Topic, event: &Envelope) -> anyhow::Result<()> {
+        self.listeners.tell(topic, event);
         // No subscriber at all is not an error: nobody is listening.
         let _ = self.sender.send((*topic, Arc::new(event.clone())));
+        Ok(())
+    }
+
+    async fn listen(&self, topic: Topic, listener: Listener) -> anyhow::Result<()> {
+        // Every event of this bus is published here: no subscription needed.
+        self.listeners.add(topic, listener);
         Ok(())
     }
 

@@ -11,7 +11,8 @@ use futures::StreamExt as _;
 use prost::Message as _;
 use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 
-use crate::{EventBus, Received, Subscription, Topic};
+use crate::listeners::{LocalListeners, listen_by_subscription};
+use crate::{EventBus, Listener, Received, Subscription, Topic};
 
 /// The bus of the distributed mode.
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct RedisBus {
     client: redis::Client,
     publisher: ConnectionManager,
     prefix: String,
+    /// Told of this process's events inside `publish`.
+    listeners: LocalListeners,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -31,7 +34,7 @@ impl RedisBus {
     /// A bus on `client`, its channels under `prefix`.
     pub async fn connect(client: redis::Client, prefix: impl Into<String>) -> anyhow::Result<Self> {
         let publisher = chatterbox_runtime::redis_connection(client.clone()).await?;
-        Ok(Self { client, publisher, prefix: prefix.into() })
+        Ok(Self { client, publisher, prefix: prefix.into(), listeners: LocalListeners::default() })
     }
 }
 
@@ -52,12 +55,20 @@ impl std::fmt::Debug for RedisSubscription {
 #[async_trait::async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, topic: &Topic, event: &Envelope) -> anyhow::Result<()> {
+        self.listeners.tell(topic, event);
         let mut conn = self.publisher.clone();
         let _receivers: i64 = redis::cmd("PUBLISH")
             .arg(topic.channel(&self.prefix))
             .arg(event.encode_to_vec())
             .query_async(&mut conn)
             .await?;
+        Ok(())
+    }
+
+    async fn listen(&self, topic: Topic, listener: Listener) -> anyhow::Result<()> {
+        // Subscribed first, so nothing published from now on is missed.
+        listen_by_subscription(self, topic, listener.clone()).await?;
+        self.listeners.add(topic, listener);
         Ok(())
     }
 

@@ -11,6 +11,10 @@ pub enum Topic {
     Conversation(ConversationId),
     /// What concerns one user across conversations (joins, leaves).
     User(UserId),
+    /// Every change that can take away access to a conversation or change
+    /// who administers it (leaves, removals, admin changes), for services
+    /// that cache membership.
+    Membership,
 }
 
 impl Topic {
@@ -22,6 +26,9 @@ impl Topic {
     /// Reads a Redis channel name back into a topic.
     pub(crate) fn from_channel(prefix: &str, channel: &str) -> Option<Topic> {
         let rest = channel.strip_prefix(prefix)?.strip_prefix(":events:")?;
+        if rest == "membership" {
+            return Some(Topic::Membership);
+        }
         let (kind, id) = rest.split_once(':')?;
         match kind {
             "conversation" => ConversationId::parse(id).ok().map(Topic::Conversation),
@@ -36,6 +43,7 @@ impl fmt::Display for Topic {
         match self {
             Topic::Conversation(id) => write!(f, "conversation:{id}"),
             Topic::User(id) => write!(f, "user:{id}"),
+            Topic::Membership => f.write_str("membership"),
         }
     }
 }
@@ -46,7 +54,9 @@ mod tests {
 
     #[test]
     fn topics_round_trip_through_channel_names() {
-        for topic in [Topic::Conversation(ConversationId::generate()), Topic::User(UserId::generate())] {
+        for topic in
+            [Topic::Conversation(ConversationId::generate()), Topic::User(UserId::generate()), Topic::Membership]
+        {
             assert_eq!(Topic::from_channel("cb", &topic.channel("cb")), Some(topic));
         }
         assert_eq!(Topic::from_channel("cb", "cb:events:room:x"), None);

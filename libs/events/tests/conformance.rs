@@ -30,7 +30,9 @@ chatterbox_testkit::conformance! {
     backends: [in_memory => crate::Backend::Memory, on_redis => crate::Backend::Redis];
     tests: [subscribers_get_events_of_their_topics_in_order,
     unsubscribed_topics_stop_arriving,
-    every_subscriber_of_a_topic_gets_each_event,];
+    every_subscriber_of_a_topic_gets_each_event,
+    listeners_hear_every_event_of_their_topic_in_order,
+    a_listener_has_heard_an_event_of_its_bus_when_publish_returns,];
 }
 
 fn event(n: u32) -> Envelope {
@@ -90,4 +92,60 @@ async fn every_subscriber_of_a_topic_gets_each_event(bus: Box<dyn EventBus>) {
     bus.publish(&topic, &event(7)).await.unwrap();
     assert_eq!(next_event(&mut first).await.1.at_ms, 7);
     assert_eq!(next_event(&mut second).await.1.at_ms, 7);
+}
+
+/// What a listener heard, in order.
+fn recorder() -> (chatterbox_events::Listener, tokio::sync::mpsc::UnboundedReceiver<Option<Received>>) {
+    let (heard, hearing) = tokio::sync::mpsc::unbounded_channel();
+    let listener: chatterbox_events::Listener = std::sync::Arc::new(move |received| {
+        let _ = heard.send(received);
+    });
+    (listener, hearing)
+}
+
+async fn listeners_hear_every_event_of_their_topic_in_order(bus: Box<dyn EventBus>) {
+    let (listener, mut hearing) = recorder();
+    bus.listen(Topic::Membership, listener).await.unwrap();
+    let other = Topic::User(UserId::generate());
+    for n in 0..10 {
+        bus.publish(&other, &event(100 + n)).await.unwrap();
+        bus.publish(&Topic::Membership, &event(n)).await.unwrap();
+    }
+    // An event of this process may be heard twice (here, then from Redis):
+    // the first hearings come in order.
+    let mut first_heard = Vec::new();
+    while first_heard.len() < 10 {
+        match tokio::time::timeout(Duration::from_secs(5), hearing.recv()).await.expect("the listener hears it") {
+            Some(Some(Received::Event { topic, envelope })) => {
+                assert_eq!(topic, Topic::Membership);
+                if !first_heard.contains(&envelope.at_ms) {
+                    first_heard.push(envelope.at_ms);
+                }
+            }
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+    assert_eq!(first_heard, (0..10).collect::<Vec<i64>>());
+}
+
+async fn a_listener_has_heard_an_event_of_its_bus_when_publish_returns(bus: Box<dyn EventBus>) {
+    let (listener, mut hearing) = recorder();
+    bus.listen(Topic::Membership, listener).await.unwrap();
+    bus.publish(&Topic::Membership, &event(1)).await.unwrap();
+    assert!(matches!(hearing.try_recv(), Ok(Some(Received::Event { .. }))), "heard before publish returned");
+}
+
+#[tokio::test]
+async fn listeners_hear_events_published_by_other_processes() {
+    let prefix = chatterbox_testkit::fresh_key_prefix();
+    let client = redis::Client::open(chatterbox_testkit::redis_url()).unwrap();
+    let here = RedisBus::connect(client.clone(), prefix.clone()).await.unwrap();
+    let elsewhere = RedisBus::connect(client, prefix).await.unwrap();
+    let (listener, mut hearing) = recorder();
+    here.listen(Topic::Membership, listener).await.unwrap();
+    elsewhere.publish(&Topic::Membership, &event(3)).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), hearing.recv()).await.expect("the listener hears it") {
+        Some(Some(Received::Event { envelope, .. })) => assert_eq!(envelope.at_ms, 3),
+        other => panic!("expected the event, got {other:?}"),
+    }
 }

@@ -41,9 +41,11 @@ impl ConversationGrpc {
         self.publish(&topics, Event::ConversationCreated(ConversationCreated { conversation: Some(c.clone()) })).await;
     }
 
-    /// Tells the conversation's participants it changed.
+    /// Tells the conversation's participants it changed (and services
+    /// that cache membership: its admins may have).
     async fn updated(&self, c: &ConversationMsg) {
-        let topics = conversation_topic(&c.id);
+        let mut topics = conversation_topic(&c.id);
+        topics.push(Topic::Membership);
         self.publish(&topics, Event::ConversationUpdated(ConversationUpdated { conversation: Some(c.clone()) })).await;
     }
 
@@ -55,9 +57,12 @@ impl ConversationGrpc {
         self.publish(&topics, Event::MemberJoined(event)).await;
     }
 
-    /// Tells a user (and the conversation) that they left it.
+    /// Tells a user (and the conversation, and services that cache
+    /// membership) that they left it. Membership first: a cache has dropped
+    /// the leaver before anyone else hears of it.
     async fn left(&self, c: &ConversationMsg, user: &str) {
-        let mut topics = conversation_topic(&c.id);
+        let mut topics = vec![Topic::Membership];
+        topics.extend(conversation_topic(&c.id));
         topics.extend(user_topics(&[user.to_owned()]));
         let event =
             MemberLeft { conversation_id: c.id.clone(), user_id: user.to_owned(), conversation: Some(c.clone()) };

@@ -1,8 +1,9 @@
-//! Membership, asked of the conversation service on every call with the
-//! caller's token, so a removed participant loses access at once.
+//! Membership, asked of the conversation service with the caller's token
+//! (answers kept a while by [`crate::membership_cache`], dropped as soon as
+//! membership changes).
 
 use chatterbox_errors::Error;
-use chatterbox_identity::with_bearer;
+use chatterbox_identity::{Actor, with_bearer};
 use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use chatterbox_proto::conversation::v1::{CheckAccessRequest, RecordActivityRequest};
 use chatterbox_runtime::GrpcChannel;
@@ -19,9 +20,9 @@ pub struct Standing {
 #[async_trait::async_trait]
 pub trait ConversationAccess: Send + Sync + std::fmt::Debug {
     /// The caller's standing; NOT_FOUND when they take no part.
-    async fn check(&self, token: &str, conversation: ConversationId) -> Result<Standing, Error>;
+    async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error>;
     /// Moves the conversation's last activity forward.
-    async fn record_activity(&self, token: &str, conversation: ConversationId, at: Timestamp) -> Result<(), Error>;
+    async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error>;
 }
 
 /// The conversation service over gRPC.
@@ -39,14 +40,15 @@ impl GrpcConversationAccess {
 
 #[async_trait::async_trait]
 impl ConversationAccess for GrpcConversationAccess {
-    async fn check(&self, token: &str, conversation: ConversationId) -> Result<Standing, Error> {
-        let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, token)?;
+    async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
+        let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, &actor.token)?;
         let access = self.client.clone().check_access(request).await?.into_inner();
         Ok(Standing { admin: access.admin })
     }
 
-    async fn record_activity(&self, token: &str, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
-        let request = with_bearer(RecordActivityRequest { id: conversation.to_string(), at_ms: at.millis() }, token)?;
+    async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
+        let request =
+            with_bearer(RecordActivityRequest { id: conversation.to_string(), at_ms: at.millis() }, &actor.token)?;
         self.client.clone().record_activity(request).await?;
         Ok(())
     }

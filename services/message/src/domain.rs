@@ -98,7 +98,7 @@ impl Messages {
     /// The conversation, if the actor takes part in it.
     async fn enter(&self, actor: &Actor, conversation: &str) -> Result<(ConversationId, Standing), Error> {
         let id = ConversationId::parse(conversation).map_err(|_| conversation_not_found())?;
-        let standing = self.access.check(&actor.token, id).await?;
+        let standing = self.access.check(actor, id).await?;
         Ok((id, standing))
     }
 
@@ -108,7 +108,7 @@ impl Messages {
         let message = self.store.get(id).await.map_err(storage)?.ok_or_else(message_not_found)?;
         let standing = self
             .access
-            .check(&actor.token, message.conversation_id)
+            .check(actor, message.conversation_id)
             .await
             .map_err(|e| if e.code() == Code::NotFound { message_not_found() } else { e })?;
         Ok((message, standing))
@@ -161,10 +161,8 @@ impl Messages {
         // commit) instead of one after the other. A retry of an old
         // `client_id` thus also moves it, to now; the list order is all it
         // affects, and only the sender's own conversation.
-        let (appended, activity) = tokio::join!(
-            self.store.append(&new),
-            self.access.record_activity(&actor.token, conversation_id, new.created_at)
-        );
+        let (appended, activity) =
+            tokio::join!(self.store.append(&new), self.access.record_activity(actor, conversation_id, new.created_at));
         if let Err(e) = activity {
             // A stale activity time only misorders a list.
             tracing::warn!(conversation = %conversation_id, error = %e, "could not record activity");

@@ -9,10 +9,12 @@ pub mod access;
 pub mod domain;
 pub mod grpc;
 pub mod media;
+pub mod membership_cache;
 pub mod store;
 
 pub use access::{ConversationAccess, GrpcConversationAccess};
 pub use domain::Messages;
 pub use grpc::grpc_server;
 pub use media::{GrpcMediaLibrary, MediaLibrary};
+pub use membership_cache::{CachedAccess, MembershipCache};
 pub use store::{MessageStore, MongoMessageStore, SqliteMessageStore};
