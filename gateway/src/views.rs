@@ -81,6 +81,7 @@ pub struct MessageView {
     attachments: Vec<MediaView>,
     client_id: Option<String>,
     read_by: Vec<ReceiptView>,
+    read_count: u64,
     created_at: String,
     edited_at: Option<String>,
     deleted: bool,
@@ -140,6 +141,7 @@ impl From<Message> for MessageView {
                 .into_iter()
                 .map(|r| ReceiptView { user_id: r.user_id, read_at: time(r.read_at_ms) })
                 .collect(),
+            read_count: m.read_count,
             created_at: time(m.created_at_ms),
             edited_at: m.edited_at_ms.map(time),
             deleted: m.deleted,

@@ -28,6 +28,9 @@ function post(path, body) {
 /** Refresh this long before expiry (at most a quarter of the token's life). */
 const EARLY_MS = 60_000;
 
+// How soon a failed silent refresh is tried again.
+const RETRY_MS = 2_000;
+
 export class SessionError extends Error {
   constructor(status, code, message, retryAfterMs) {
     super(message);
@@ -154,10 +157,21 @@ export class Session {
     this.#expiresAt = Date.now() + lifetime;
     this.#margin = Math.min(EARLY_MS, lifetime / 4);
     clearTimeout(this.#timer);
-    // Silent refresh ahead of expiry; if it fails (offline), the next
-    // token() asks again.
-    this.#timer = setTimeout(() => this.refresh().catch(() => {}), Math.min(MAX_TIMER_MS, lifetime - this.#margin));
+    // Silent refresh ahead of expiry; if it fails (offline, a busy
+    // server), it is tried again a little later, and the next token() asks
+    // again meanwhile.
+    this.#schedule(Math.min(MAX_TIMER_MS, lifetime - this.#margin));
     this.onToken(access_token);
+  }
+
+  #schedule(delay) {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.refresh().catch(() => {
+        // Ended or switched sessions stop here; others try again soon.
+        if (this.#token && !this.#switched) this.#schedule(RETRY_MS);
+      });
+    }, delay);
   }
 
   #clear() {

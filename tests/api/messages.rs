@@ -38,6 +38,7 @@ async fn a_message_has_the_contract_shape(backend: Backend) {
     assert_eq!(m["content"], "hello");
     assert_eq!(m["attachments"], json!([]));
     assert_eq!(m["read_by"], json!([]));
+    assert_eq!(m["read_count"], 0);
     assert!(m["client_id"].is_null() && m["edited_at"].is_null());
     assert_eq!(m["deleted"], false);
     assert!(m["created_at"].as_str().unwrap().ends_with('Z'));
@@ -212,6 +213,9 @@ async fn unread_counts_and_read_receipts_follow_the_watermark(backend: Backend) 
     let readers: Vec<usize> =
         history["items"].as_array().unwrap().iter().map(|m| m["read_by"].as_array().unwrap().len()).collect();
     assert_eq!(readers, [1, 1, 1, 0, 0, 0]);
+    let counts: Vec<u64> =
+        history["items"].as_array().unwrap().iter().map(|m| m["read_count"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [1, 1, 1, 0, 0, 0], "read_count counts every reader");
     assert_eq!(history["items"][0]["read_by"][0]["user_id"], bob.id.as_str());
 
     // A deleted unread message stops counting.

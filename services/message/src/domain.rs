@@ -23,9 +23,17 @@ pub const MAX_CLIENT_ID: usize = 128;
 pub struct MessageView {
     /// The message.
     pub message: Message,
-    /// Who (besides the sender) has read it, and when their watermark moved.
+    /// Who (besides the sender) has read it, and when their watermark
+    /// moved: at most [`READ_BY_LIMIT`] of them, those who have read
+    /// furthest first.
     pub read_by: Vec<(UserId, Timestamp)>,
+    /// How many (besides the sender) have read it, all of them.
+    pub read_count: u64,
 }
+
+/// The most readers listed per message: in a room of thousands, every page
+/// would otherwise carry every member's receipt on every message.
+pub const READ_BY_LIMIT: usize = 100;
 
 /// The latest message and the caller's unread count in one conversation.
 #[derive(Debug, Clone)]
@@ -77,12 +85,34 @@ fn client_id(id: Option<&str>) -> Result<Option<String>, Error> {
     }
 }
 
-fn receipts(message: &Message, marks: &[ReadMark]) -> Vec<(UserId, Timestamp)> {
-    marks
-        .iter()
-        .filter(|m| m.user_id != message.sender_id && m.seq >= message.seq)
-        .map(|m| (m.user_id, m.read_at))
-        .collect()
+/// The read receipts of a page, worked out once from its conversation's
+/// watermarks: sorted furthest first, a message's readers are a prefix.
+struct Receipts {
+    marks: Vec<ReadMark>,
+    /// Each reader's watermark, to leave the sender out in constant time.
+    seq_of: std::collections::HashMap<UserId, u64>,
+}
+
+impl Receipts {
+    fn new(mut marks: Vec<ReadMark>) -> Self {
+        marks.sort_unstable_by(|a, b| b.seq.cmp(&a.seq).then(a.read_at.cmp(&b.read_at)));
+        let seq_of = marks.iter().map(|m| (m.user_id, m.seq)).collect();
+        Self { marks, seq_of }
+    }
+
+    /// `message` with who has read it.
+    fn view(&self, message: Message) -> MessageView {
+        let read = self.marks.partition_point(|m| m.seq >= message.seq);
+        let sender_read = self.seq_of.get(&message.sender_id).is_some_and(|seq| *seq >= message.seq);
+        let read_by = self.marks[..read]
+            .iter()
+            .filter(|m| m.user_id != message.sender_id)
+            .take(READ_BY_LIMIT)
+            .map(|m| (m.user_id, m.read_at))
+            .collect();
+        let read_count = (read - usize::from(sender_read)) as u64;
+        MessageView { message, read_by, read_count }
+    }
 }
 
 impl Messages {
@@ -195,7 +225,8 @@ impl Messages {
             (None, None) => Window::Latest,
         };
         let (messages, marks) = self.store.page(id, window, limit).await.map_err(storage)?;
-        Ok(messages.into_iter().map(|m| MessageView { read_by: receipts(&m, &marks), message: m }).collect())
+        let receipts = Receipts::new(marks);
+        Ok(messages.into_iter().map(|m| receipts.view(m)).collect())
     }
 
     /// Changes the content of the actor's own message.
@@ -285,11 +316,7 @@ impl Messages {
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
         let last = self.store.latest(id).await.map_err(storage)?;
         let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(storage)?;
-        Ok(Summary {
-            conversation_id: id,
-            last_message: last.map(|m| MessageView { read_by: receipts(&m, &marks), message: m }),
-            unread_count,
-        })
+        Ok(Summary { conversation_id: id, last_message: last.map(|m| Receipts::new(marks).view(m)), unread_count })
     }
 
     /// What changed since the actor saw `after_seq`, in change order.
@@ -324,4 +351,56 @@ async fn visible_only<T>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: u64, sender: UserId) -> Message {
+        Message {
+            id: MessageId::generate(),
+            conversation_id: ConversationId::generate(),
+            seq,
+            sender_id: sender,
+            kind: "text".into(),
+            content: "hi".into(),
+            attachments: Vec::new(),
+            client_id: None,
+            created_at: Timestamp::from_millis(0),
+            edited_at: None,
+            deleted: false,
+            created_change: seq,
+            change_seq: seq,
+        }
+    }
+
+    #[test]
+    fn receipts_list_the_furthest_readers_up_to_the_limit_and_count_them_all() {
+        let sender = UserId::generate();
+        let readers: Vec<UserId> = (0..250).map(|_| UserId::generate()).collect();
+        let mut marks: Vec<ReadMark> = readers
+            .iter()
+            .enumerate()
+            .map(|(i, u)| ReadMark { user_id: *u, seq: i as u64, read_at: Timestamp::from_millis(i as i64) })
+            .collect();
+        marks.push(ReadMark { user_id: sender, seq: 300, read_at: Timestamp::from_millis(1) });
+        let receipts = Receipts::new(marks);
+
+        // Seq 10: readers 10..249 have read it (240), the sender is not counted.
+        let view = receipts.view(message(10, sender));
+        assert_eq!(view.read_count, 240);
+        assert_eq!(view.read_by.len(), READ_BY_LIMIT);
+        assert_eq!(view.read_by[0].0, readers[249], "furthest first");
+        assert!(view.read_by.iter().all(|(u, _)| *u != sender));
+
+        // Another sender's message: the first sender's mark counts.
+        let view = receipts.view(message(245, readers[0]));
+        assert_eq!(view.read_count, 6, "readers 245..249 and the first sender");
+        assert_eq!(view.read_by.len(), 6);
+
+        // Past every watermark: nobody.
+        let view = receipts.view(message(301, sender));
+        assert_eq!((view.read_count, view.read_by.len()), (0, 0));
+    }
 }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
+
+use crate::publish_order::InOrder;
 use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
@@ -26,6 +28,8 @@ struct MessageGrpc {
     messages: Arc<Messages>,
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
+    /// New messages go out in `seq` order.
+    in_order: InOrder,
 }
 
 impl MessageGrpc {
@@ -56,7 +60,7 @@ fn media_proto(a: Attachment, sender: &str) -> chatterbox_proto::media::v1::Medi
 }
 
 /// A message on the wire (receipts filled in by the caller when known).
-fn to_proto(m: Message, read_by: Vec<ReadReceipt>) -> MessageMsg {
+fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> MessageMsg {
     MessageMsg {
         id: m.id.to_string(),
         conversation_id: m.conversation_id.to_string(),
@@ -67,6 +71,7 @@ fn to_proto(m: Message, read_by: Vec<ReadReceipt>) -> MessageMsg {
         attachments: m.attachments.into_iter().map(|a| media_proto(a, &m.sender_id.to_string())).collect(),
         client_id: m.client_id,
         read_by,
+        read_count,
         created_at_ms: m.created_at.millis(),
         edited_at_ms: m.edited_at.map(Timestamp::millis),
         deleted: m.deleted,
@@ -80,7 +85,7 @@ fn view(v: MessageView) -> MessageMsg {
         .into_iter()
         .map(|(user, at)| ReadReceipt { user_id: user.to_string(), read_at_ms: at.millis() })
         .collect();
-    to_proto(v.message, receipts)
+    to_proto(v.message, receipts, v.read_count)
 }
 
 #[tonic::async_trait]
@@ -96,9 +101,10 @@ impl MessageService for MessageGrpc {
             .send(&actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
             .await?;
         let conversation = message.conversation_id;
-        let message = to_proto(message, Vec::new());
+        let message = to_proto(message, Vec::new(), 0);
         if created {
-            self.publish(conversation, Event::MessageCreated(MessageCreated { message: Some(message.clone()) })).await;
+            let event = Event::MessageCreated(MessageCreated { message: Some(message.clone()) });
+            self.in_order.publish(conversation, message.seq, envelope(event, Timestamp::now())).await;
         }
         Ok(Response::new(SendMessageResponse { message: Some(message), created }))
     }
@@ -115,7 +121,7 @@ impl MessageService for MessageGrpc {
         let r = request.into_inner();
         let edited = self.messages.edit(&actor, &r.message_id, &r.content).await?;
         let conversation = edited.conversation_id;
-        let edited = to_proto(edited, Vec::new());
+        let edited = to_proto(edited, Vec::new(), 0);
         self.publish(conversation, Event::MessageEdited(MessageEdited { message: Some(edited.clone()) })).await;
         Ok(Response::new(edited))
     }
@@ -177,7 +183,7 @@ impl MessageService for MessageGrpc {
         let (items, has_more) =
             self.messages.changes(&actor, &r.conversation_id, r.after_seq, r.after_change, r.limit).await?;
         Ok(Response::new(ListChangesResponse {
-            items: items.into_iter().map(|m| to_proto(m, Vec::new())).collect(),
+            items: items.into_iter().map(|m| to_proto(m, Vec::new(), 0)).collect(),
             has_more,
         }))
     }
@@ -200,7 +206,12 @@ impl MessageService for MessageGrpc {
 /// The message service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(messages: Arc<Messages>, verifier: TokenVerifier, events: Arc<dyn EventBus>) -> GrpcServer {
     GrpcServer {
-        routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc { messages, verifier, events })),
+        routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
+            messages,
+            verifier,
+            in_order: InOrder::new(events.clone()),
+            events,
+        })),
         names: vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
     }
 }

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod grpc;
 pub mod media;
 pub mod membership_cache;
+pub mod publish_order;
 pub mod store;
 
 pub use access::{ConversationAccess, GrpcConversationAccess};

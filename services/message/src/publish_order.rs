@@ -42,6 +42,16 @@ struct Lanes {
     since_sweep: usize,
 }
 
+/// What a publisher does once its message is filed.
+enum Step {
+    /// Publish it now, out of turn.
+    Now(Box<Envelope>),
+    /// Publish what is ready, its message included.
+    Drain,
+    /// Nothing: an earlier message's publisher, or the stall timer, will.
+    Wait,
+}
+
 /// One conversation's publishing state.
 #[derive(Debug)]
 struct Lane {
@@ -69,42 +79,55 @@ impl InOrder {
     /// Publishes message `seq` of `conversation` once every earlier one
     /// seen by this instance is (or [`STALL`] has passed).
     pub async fn publish(&self, conversation: ConversationId, seq: u64, event: Envelope) {
-        {
-            let mut lanes = self.lanes();
-            lanes.sweep();
-            let now = Instant::now();
-            let lane = lanes.by_conversation.entry(conversation).or_insert_with(|| Lane {
-                next: seq,
-                waiting: BTreeMap::new(),
-                publishing: false,
-                timer: false,
-                used: now,
-            });
-            lane.used = now;
-            if seq < lane.next {
-                // Late (its lane moved past it after a stall): publish now.
-                drop(lanes);
-                return self.send(conversation, &event).await;
-            }
-            lane.waiting.insert(seq, event);
-            if lane.publishing {
-                return;
-            }
-            if !lane.waiting.contains_key(&lane.next) {
-                // Its predecessor is still on its way.
-                if !lane.timer {
-                    lane.timer = true;
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(STALL).await;
-                        this.unstall(conversation).await;
-                    });
-                }
-                return;
-            }
-            lane.publishing = true;
+        match self.enqueue(conversation, seq, event) {
+            Step::Now(event) => self.send(conversation, &event).await,
+            Step::Drain => self.drain(conversation, false).await,
+            Step::Wait => {}
         }
-        self.drain(conversation, false).await;
+    }
+
+    /// Files the message in its lane and says what the caller does next.
+    fn enqueue(&self, conversation: ConversationId, seq: u64, event: Envelope) -> Step {
+        let mut lanes = self.lanes();
+        lanes.sweep();
+        let now = Instant::now();
+        let lane = lanes.by_conversation.entry(conversation).or_insert_with(|| Lane {
+            next: seq,
+            waiting: BTreeMap::new(),
+            publishing: false,
+            timer: false,
+            used: now,
+        });
+        lane.used = now;
+        if seq < lane.next {
+            // Late (its lane moved past it after a stall): publish now.
+            return Step::Now(Box::new(event));
+        }
+        lane.waiting.insert(seq, event);
+        if lane.publishing {
+            return Step::Wait;
+        }
+        if !lane.waiting.contains_key(&lane.next) {
+            // Its predecessor is still on its way.
+            self.arm(conversation, lane);
+            return Step::Wait;
+        }
+        lane.publishing = true;
+        Step::Drain
+    }
+
+    /// Gives the lane's gap [`STALL`] to fill, once.
+    fn arm(&self, conversation: ConversationId, lane: &mut Lane) {
+        if lane.timer {
+            return;
+        }
+        lane.timer = true;
+        let this = self.clone();
+        let unstall: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(async move {
+            tokio::time::sleep(STALL).await;
+            this.unstall(conversation).await;
+        });
+        tokio::spawn(unstall);
     }
 
     /// Publishes the run of consecutive messages from the lane's `next`
@@ -128,13 +151,8 @@ impl InOrder {
                 }
                 if run.is_empty() {
                     lane.publishing = false;
-                    if !lane.waiting.is_empty() && !lane.timer {
-                        lane.timer = true;
-                        let this = self.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(STALL).await;
-                            this.unstall(conversation).await;
-                        });
+                    if !lane.waiting.is_empty() {
+                        self.arm(conversation, lane);
                     }
                     return;
                 }
@@ -191,7 +209,8 @@ mod tests {
     use super::*;
 
     fn event(conversation: ConversationId, seq: u64) -> Envelope {
-        let deleted = MessageDeleted { conversation_id: conversation.to_string(), message_id: String::new(), seq };
+        let deleted =
+            MessageDeleted { conversation_id: conversation.to_string(), message_id: String::new(), seq, change_seq: 0 };
         envelope(Event::MessageDeleted(deleted), Timestamp::now())
     }
 
@@ -241,7 +260,7 @@ mod tests {
         assert_eq!(*seen_d.lock().unwrap(), [7]);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_predecessor_that_never_comes_holds_its_successors_for_the_stall_at_most() {
         let bus = MemoryBus::new();
         let c = ConversationId::generate();
@@ -250,9 +269,14 @@ mod tests {
         order.publish(c, 1, event(c, 1)).await;
         order.publish(c, 3, event(c, 3)).await;
         order.publish(c, 4, event(c, 4)).await;
+        let started = Instant::now();
         tokio::time::sleep(STALL / 2).await;
         assert_eq!(*seen.lock().unwrap(), [1], "still waiting for 2");
-        tokio::time::sleep(STALL).await;
+        while seen.lock().unwrap().len() < 3 {
+            assert!(started.elapsed() < Duration::from_secs(5), "2 is given up after the stall");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(started.elapsed() >= STALL);
         assert_eq!(*seen.lock().unwrap(), [1, 3, 4], "2 given up");
         // 2 shows up late: published at once; and the lane goes on from 5.
         order.publish(c, 2, event(c, 2)).await;
