@@ -28,8 +28,9 @@ function post(path, body) {
 /** Refresh this long before expiry (at most a quarter of the token's life). */
 const EARLY_MS = 60_000;
 
-// How soon a failed silent refresh is tried again.
+// How soon a failed silent refresh is tried again, doubling up to a limit.
 const RETRY_MS = 2_000;
+const RETRY_MAX_MS = 30_000;
 
 export class SessionError extends Error {
   constructor(status, code, message, retryAfterMs) {
@@ -164,12 +165,17 @@ export class Session {
     this.onToken(access_token);
   }
 
-  #schedule(delay) {
+  #schedule(delay, failures = 0) {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      this.refresh().catch(() => {
-        // Ended or switched sessions stop here; others try again soon.
-        if (this.#token && !this.#switched) this.#schedule(RETRY_MS);
+      this.refresh().catch((e) => {
+        // Ended or switched sessions stop here, and so does a refusal that
+        // will not change (a 4xx other than 429); a network failure or a
+        // busy server is tried again, backing off, as it asks.
+        const status = e?.status || 0;
+        if (!this.#token || this.#switched || (status >= 400 && status < 500 && status !== 429)) return;
+        const backoff = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** failures);
+        this.#schedule(Math.max(backoff, Number(e?.retryAfterMs) || 0), failures + 1);
       });
     }, delay);
   }

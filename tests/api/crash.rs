@@ -3,6 +3,12 @@
 //! same data, every acknowledged message is in history exactly once, `seq`
 //! has no gap, and a client retrying with its `client_id` gets the original
 //! (or, for a send that never committed, one new message, once).
+//!
+//! What it proves: a send is acknowledged only once committed, commits are
+//! atomic, and `seq` and `client_id` hold across a crash of the process. A
+//! SIGKILL leaves the operating system's page cache alone, so it does not
+//! prove data reaches the disk before the acknowledgement (that is
+//! `synchronous=FULL`, not testable without cutting the machine's power).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -236,7 +242,6 @@ async fn a_sigkill_mid_burst_loses_and_repeats_nothing_acknowledged() {
     }
     let total: usize = results.iter().map(|s| s.acked.len()).sum();
     assert!(total >= KILL_AFTER, "{total} acknowledged before the kill");
-    assert!(results.iter().any(|s| s.in_doubt.is_some()), "the kill caught sends in flight");
 
     let (_child, addr) = start(data.path()).await;
     for (sender, sent) in senders.iter().zip(&results) {

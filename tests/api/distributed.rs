@@ -51,7 +51,7 @@ struct Cluster {
     user: Process,
     _auth: Process,
     _conversation: Process,
-    _message: Process,
+    message: Process,
     presence: Process,
     _media: Process,
     a: Process,
@@ -125,8 +125,15 @@ impl Cluster {
             ]),
         )
         .await;
-        let message =
-            start("message", &with(&[message_env[0].clone(), ("CHATTERBOX_MEDIA_URL", media_url.clone())])).await;
+        let message = start(
+            "message",
+            &with(&[
+                message_env[0].clone(),
+                ("CHATTERBOX_MEDIA_URL", media_url.clone()),
+                ("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into()),
+            ]),
+        )
+        .await;
         let gateway_env = with(&[
             ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
             ("CHATTERBOX_USER_URL", user_url),
@@ -146,7 +153,7 @@ impl Cluster {
             user,
             _auth: auth,
             _conversation: conversation,
-            _message: message,
+            message,
             presence,
             _media: media,
             a,
@@ -334,6 +341,13 @@ async fn a_member_removed_through_one_process_is_refused_by_the_message_service_
     for _ in 0..2 {
         assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
     }
+    let metrics = client.get(format!("http://{}/metrics", cluster.message.metrics_addr.unwrap())).send().await;
+    let metrics = metrics.unwrap().text().await.unwrap();
+    let hits = metrics
+        .lines()
+        .find(|l| l.starts_with("membership_cache_total{") && l.contains(r#"outcome="hit""#))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(hits.is_some_and(|h| h >= 1.0), "the message service answered from its cache:\n{metrics}");
 
     let removed = client
         .delete(at(&cluster.a, &format!("/api/v1/conversations/{id}/participants/{bob}")))

@@ -33,7 +33,7 @@ pub(crate) async fn send(
     Path(conversation_id): Path<String>,
     ApiJson(b): ApiJson<SendBody>,
 ) -> ApiResult<Response> {
-    let _admitted = match s.sends.admit() {
+    let admitted = match s.sends.admit() {
         Ok(admitted) => admitted,
         Err(overloaded) => return Ok(overloaded.into_response()),
     };
@@ -45,6 +45,7 @@ pub(crate) async fn send(
         client_id: b.client_id,
     })?;
     let sent = s.messages.clone().send_message(request).await?.into_inner();
+    drop(admitted);
     let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;
     let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(MessageView::from(message))).into_response())

@@ -162,7 +162,10 @@ impl Subscription for RedisSubscription {
                     }
                 }
                 None => {
+                    // Say so at once (listeners stop trusting what they
+                    // cached); the next call reconnects and says it again.
                     self.connection = None;
+                    return Some(Received::Gap);
                 }
             }
         }

@@ -215,7 +215,7 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
         // A write that ended the transaction itself broke the contract of
         // `call`: what the group wrote so far is no longer known.
         let ended = if conn.is_autocommit() {
-            Err("a write ended the group's transaction".to_owned())
+            Err("a write ended the group's transaction (whether the group's writes stand is unknown)".to_owned())
         } else {
             let end = if failed { "ROLLBACK TO write; RELEASE write" } else { "RELEASE write" };
             conn.execute_batch(end).map_err(|e| format!("ending a savepoint: {e}"))

@@ -189,8 +189,9 @@ impl Messages {
         // The conversation's last activity moves with the append, not after
         // it: two commits in parallel (each in its own database's group
         // commit) instead of one after the other. A retry of an old
-        // `client_id` thus also moves it, to now; the list order is all it
-        // affects, and only the sender's own conversation.
+        // `client_id`, or an append that fails, thus also moves it, to now;
+        // the list order is all it affects, and only in the sender's own
+        // conversation.
         let (appended, activity) =
             tokio::join!(self.store.append(&new), self.access.record_activity(actor, conversation_id, new.created_at));
         if let Err(e) = activity {

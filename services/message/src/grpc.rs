@@ -96,15 +96,16 @@ impl MessageService for MessageGrpc {
     ) -> Result<Response<SendMessageResponse>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
+        // Its place in the conversation's publishing order, before its seq exists.
+        let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
         let (message, created) = self
             .messages
             .send(&actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
             .await?;
-        let conversation = message.conversation_id;
         let message = to_proto(message, Vec::new(), 0);
-        if created {
+        if created && let Some(ticket) = ticket {
             let event = Event::MessageCreated(MessageCreated { message: Some(message.clone()) });
-            self.in_order.publish(conversation, message.seq, envelope(event, Timestamp::now())).await;
+            ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
         }
         Ok(Response::new(SendMessageResponse { message: Some(message), created }))
     }

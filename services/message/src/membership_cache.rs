@@ -11,8 +11,10 @@
 //!   inside the conversation service's `publish`, before it answers the
 //!   removal, so the removed member's next call is refused;
 //! - **several processes**: as soon as the event crosses the bus (Redis
-//!   pub/sub: typically well under a millisecond). If an event were lost
-//!   without the bus noticing, an answer still lives at most [`TTL`].
+//!   pub/sub: typically well under a millisecond). The bus reports a gap the
+//!   moment its connection drops and again once it is back, each dropping
+//!   every answer; an event lost otherwise (its publish failed) leaves an
+//!   answer alive [`TTL`] at most.
 //!
 //! An answer fetched while an invalidation happened is not kept, so a
 //! removal can never be undone by a slow check that started before it.
@@ -31,7 +33,7 @@ use chatterbox_types::{ConversationId, Timestamp, UserId};
 use crate::access::{ConversationAccess, Standing};
 
 /// The longest an answer is kept.
-pub const TTL: Duration = Duration::from_secs(10);
+pub const TTL: Duration = Duration::from_secs(5);
 
 /// Answers kept at most; past it, expired ones go, then all if need be.
 const MOST_ANSWERS: usize = 200_000;
