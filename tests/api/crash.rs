@@ -57,6 +57,24 @@ struct Sent {
     in_doubt: Option<String>,
 }
 
+impl Sent {
+    /// Notes how a send went (its message, or no answer); says whether the
+    /// sender goes on.
+    fn record(&mut self, client_id: String, answer: Option<Value>, acked: &AtomicUsize) -> bool {
+        match answer {
+            Some(message) => {
+                self.acked.insert(client_id, message);
+                acked.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => {
+                self.in_doubt = Some(client_id);
+                false
+            }
+        }
+    }
+}
+
 struct Sender {
     name: String,
     token: String,
@@ -98,15 +116,8 @@ async fn send_over_rest(addr: SocketAddr, sender: Arc<Sender>, acked: Arc<Atomic
             Ok(r) => panic!("{client_id}: unexpected {}", r.status()),
             Err(_) => None,
         };
-        match answered {
-            Some(message) => {
-                sent.acked.insert(client_id, message);
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                sent.in_doubt = Some(client_id);
-                break;
-            }
+        if !sent.record(client_id, answered, &acked) {
+            break;
         }
     }
     sent
@@ -141,15 +152,8 @@ async fn send_over_websocket(addr: SocketAddr, sender: Arc<Sender>, acked: Arc<A
                 _ => {}
             }
         };
-        match ack {
-            Some(message) => {
-                sent.acked.insert(client_id, message);
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                sent.in_doubt = Some(client_id);
-                break;
-            }
+        if !sent.record(client_id, ack, &acked) {
+            break;
         }
     }
     sent
