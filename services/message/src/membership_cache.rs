@@ -33,7 +33,7 @@ use chatterbox_types::{ConversationId, Timestamp, UserId};
 use crate::access::{ConversationAccess, Standing};
 
 /// The longest an answer is kept.
-pub const TTL: Duration = Duration::from_secs(5);
+pub const TTL: Duration = Duration::from_secs(10);
 
 /// Answers kept at most; past it, expired ones go, then all if need be.
 const MOST_ANSWERS: usize = 200_000;
