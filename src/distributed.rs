@@ -2,6 +2,7 @@
 //! configured URLs and sharing state through MongoDB and Redis.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -50,11 +51,12 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::User => parts::user_server(config, verifier_from_file(config)?, media()?).await?,
         Part::Conversation => {
             let events = parts::event_bus(config).await?;
-            parts::conversation_server(config, verifier_from_file(config)?, user()?, events).await?
+            parts::conversation_server(config, verifier_from_file(config)?, user()?, events).await?.0
         }
         Part::Message => {
             let events = parts::event_bus(config).await?;
-            parts::message_server(config, verifier_from_file(config)?, conversation()?, media()?, events).await?
+            let access = Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation()?));
+            parts::message_server(config, verifier_from_file(config)?, access, media()?, events).await?
         }
         Part::Media => parts::media_server(config, verifier_from_file(config)?, conversation()?).await?,
         Part::Presence => {

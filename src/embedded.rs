@@ -1,6 +1,8 @@
 //! The embedded mode: every service and the gateway in one process. The
-//! parts call each other in process (the same gRPC routes, run in the
-//! caller's task: no socket, no HTTP/2); each service also serves real gRPC
+//! parts call each other in process: the message service calls the
+//! conversation domain through its `ConversationAccess` trait (a function
+//! call, `local.rs`); other calls run the callee's gRPC routes in the
+//! caller's task (no socket, no HTTP/2). Each service also serves real gRPC
 //! on a loopback port the OS picks, for internal callers and for a gateway
 //! run beside the suite, so several instances can run side by side.
 
@@ -15,6 +17,7 @@ use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_g
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::local::LocalConversationAccess;
 use crate::parts::{self, Part, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
 
 /// A running suite.
@@ -75,20 +78,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         parts::presence_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let media_server = parts::media_server(config, verifier.clone(), conversation.clone()).await?;
     media_uploads_end.attach(&media_server).await;
+    // The message service asks the conversation domain directly.
+    let (conversation_server, conversations) =
+        parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?;
+    let access = Arc::new(LocalConversationAccess(conversations));
     // Each server with its listener and the in-process end its callers use.
     let servers = [
         (auth_listener, auth_end, parts::auth_server(config, signer, user.clone()).await?),
         (user_listener, user_end, parts::user_server(config, verifier.clone(), media.clone()).await?),
-        (
-            conversation_listener,
-            conversation_end,
-            parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?,
-        ),
+        (conversation_listener, conversation_end, conversation_server),
         (
             message_listener,
             message_end,
-            parts::message_server(config, verifier.clone(), conversation.clone(), media.clone(), events.clone())
-                .await?,
+            parts::message_server(config, verifier.clone(), access, media.clone(), events.clone()).await?,
         ),
         (presence_listener, presence_end, presence_server),
         (media_listener, media_end, media_server),

@@ -5,6 +5,7 @@
 pub mod distributed;
 pub mod embedded;
 pub mod health;
+mod local;
 mod parts;
 
 pub use parts::{Part, message_store};

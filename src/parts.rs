@@ -21,8 +21,7 @@ use chatterbox_media::{
     S3Settings, SqliteMediaStore,
 };
 use chatterbox_message::{
-    CachedAccess, GrpcConversationAccess, MembershipCache, MessageStore, Messages, MongoMessageStore,
-    SqliteMessageStore,
+    CachedAccess, ConversationAccess, MembershipCache, MessageStore, Messages, MongoMessageStore, SqliteMessageStore,
 };
 use chatterbox_presence::{MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore};
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
@@ -158,21 +157,22 @@ pub(crate) async fn user_server(
     Ok(chatterbox_user::grpc_server(Arc::new(users), verifier))
 }
 
-/// The conversation service.
+/// The conversation service, and its domain (which the one-process mode
+/// calls directly).
 pub(crate) async fn conversation_server(
     config: &Config,
     verifier: TokenVerifier,
     user: GrpcChannel,
     events: Arc<dyn EventBus>,
-) -> anyhow::Result<GrpcServer> {
+) -> anyhow::Result<(GrpcServer, Arc<Conversations>)> {
     let store: Arc<dyn ConversationStore> = match &config.mongodb_uri {
         Some(uri) => {
             Arc::new(MongoConversationStore::connect(uri.expose(), &mongo_database(config, "conversation")).await?)
         }
         None => Arc::new(SqliteConversationStore::open(&sqlite_path(config, "conversation"))?),
     };
-    let conversations = Conversations::new(store, Arc::new(GrpcUserDirectory::new(user)));
-    Ok(chatterbox_conversation::grpc_server(Arc::new(conversations), verifier, events))
+    let conversations = Arc::new(Conversations::new(store, Arc::new(GrpcUserDirectory::new(user))));
+    Ok((chatterbox_conversation::grpc_server(conversations.clone(), verifier, events), conversations))
 }
 
 /// The message service's store for `config` (also used to import history).
@@ -187,14 +187,14 @@ pub async fn message_store(config: &Config) -> anyhow::Result<Arc<dyn MessageSto
 pub(crate) async fn message_server(
     config: &Config,
     verifier: TokenVerifier,
-    conversation: GrpcChannel,
+    conversation: Arc<dyn ConversationAccess>,
     media: GrpcChannel,
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<GrpcServer> {
     let store = message_store(config).await?;
     // Membership answers kept until the bus says they changed.
     let cache = MembershipCache::listening(events.as_ref(), chatterbox_message::membership_cache::TTL).await?;
-    let access = Arc::new(CachedAccess::new(Arc::new(GrpcConversationAccess::new(conversation)), cache));
+    let access = Arc::new(CachedAccess::new(conversation, cache));
     let messages = Messages::new(store, access, Arc::new(chatterbox_message::GrpcMediaLibrary::new(media)));
     Ok(chatterbox_message::grpc_server(Arc::new(messages), verifier, events))
 }

@@ -1,0 +1,30 @@
+//! The one-process mode's shortcuts: a trait one service uses of another,
+//! implemented over the other's domain, so the call is a function call (no
+//! tonic, no protobuf, no second check of the caller's token, which the
+//! calling service has verified). Distributed mode implements the same
+//! traits over gRPC; the domains cannot tell the difference.
+
+use std::sync::Arc;
+
+use chatterbox_conversation::Conversations;
+use chatterbox_errors::Error;
+use chatterbox_identity::Actor;
+use chatterbox_message::access::{ConversationAccess, Standing};
+use chatterbox_types::{ConversationId, Timestamp};
+
+/// The message service's view of membership, straight from the
+/// conversation domain of this process.
+#[derive(Debug)]
+pub(crate) struct LocalConversationAccess(pub(crate) Arc<Conversations>);
+
+#[async_trait::async_trait]
+impl ConversationAccess for LocalConversationAccess {
+    async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
+        let place = self.0.access(actor, &conversation.to_string()).await?;
+        Ok(Standing { admin: place.admin })
+    }
+
+    async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
+        self.0.record_activity(actor, &conversation.to_string(), at).await
+    }
+}
