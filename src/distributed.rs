@@ -41,6 +41,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 presence: channel(&config.presence_url, "CHATTERBOX_PRESENCE_URL", timeout)?,
                 media: media()?,
                 media_uploads: channel(&config.media_url, "CHATTERBOX_MEDIA_URL", parts::UPLOAD_TIMEOUT)?,
+                message_sender: None,
             };
             let events = parts::event_bus(config).await?;
             let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
@@ -56,7 +57,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Message => {
             let events = parts::event_bus(config).await?;
             let access = Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation()?));
-            parts::message_server(config, verifier_from_file(config)?, access, media()?, events).await?
+            parts::message_server(config, verifier_from_file(config)?, access, media()?, events).await?.0
         }
         Part::Media => parts::media_server(config, verifier_from_file(config)?, conversation()?).await?,
         Part::Presence => {

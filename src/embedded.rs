@@ -1,10 +1,11 @@
 //! The embedded mode: every service and the gateway in one process. The
-//! parts call each other in process: the message service calls the
-//! conversation domain through its `ConversationAccess` trait (a function
-//! call, `local.rs`); other calls run the callee's gRPC routes in the
-//! caller's task (no socket, no HTTP/2). Each service also serves real gRPC
-//! on a loopback port the OS picks, for internal callers and for a gateway
-//! run beside the suite, so several instances can run side by side.
+//! parts call each other in process: the gateway's sends and the message
+//! service's membership checks are function calls through the traits their
+//! gRPC adapters implement (`local.rs`); other calls run the callee's gRPC
+//! routes in the caller's task (no socket, no HTTP/2). Each service also
+//! serves real gRPC on a loopback port the OS picks, for internal callers
+//! and for a gateway run beside the suite, so several instances can run
+//! side by side.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_g
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::local::LocalConversationAccess;
+use crate::local::{LocalConversationAccess, LocalMessageSender};
 use crate::parts::{self, Part, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
 
 /// A running suite.
@@ -82,16 +83,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (conversation_server, conversations) =
         parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let access = Arc::new(LocalConversationAccess(conversations));
+    // And the gateway sends straight into the message service.
+    let (message_server, sending) =
+        parts::message_server(config, verifier.clone(), access, media.clone(), events.clone()).await?;
     // Each server with its listener and the in-process end its callers use.
     let servers = [
         (auth_listener, auth_end, parts::auth_server(config, signer, user.clone()).await?),
         (user_listener, user_end, parts::user_server(config, verifier.clone(), media.clone()).await?),
         (conversation_listener, conversation_end, conversation_server),
-        (
-            message_listener,
-            message_end,
-            parts::message_server(config, verifier.clone(), access, media.clone(), events.clone()).await?,
-        ),
+        (message_listener, message_end, message_server),
         (presence_listener, presence_end, presence_server),
         (media_listener, media_end, media_server),
     ];
@@ -100,7 +100,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         end.attach(&server).await;
         serving.push((listener, server));
     }
-    let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads };
+    let message_sender = Some(Arc::new(LocalMessageSender(sending)) as Arc<dyn chatterbox_gateway::MessageSender>);
+    let channels =
+        ServiceChannels { auth, user, conversation, message, presence, media, media_uploads, message_sender };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();

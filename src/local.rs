@@ -28,3 +28,18 @@ impl ConversationAccess for LocalConversationAccess {
         self.0.record_activity(actor, &conversation.to_string(), at).await
     }
 }
+
+/// The gateway's sends, straight into the message service of this process.
+#[derive(Debug)]
+pub(crate) struct LocalMessageSender(pub(crate) chatterbox_message::Sending);
+
+#[async_trait::async_trait]
+impl chatterbox_gateway::MessageSender for LocalMessageSender {
+    async fn send_message(
+        &self,
+        caller: &Actor,
+        request: chatterbox_proto::message::v1::SendMessageRequest,
+    ) -> Result<chatterbox_proto::message::v1::SendMessageResponse, Error> {
+        self.0.send(caller, request).await
+    }
+}

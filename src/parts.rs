@@ -39,6 +39,9 @@ pub(crate) struct ServiceChannels {
     pub media: GrpcChannel,
     /// The media service with [`UPLOAD_TIMEOUT`] as its deadline.
     pub media_uploads: GrpcChannel,
+    /// Where the gateway's sends go when not over `message` (the message
+    /// service of this process, called directly).
+    pub message_sender: Option<Arc<dyn chatterbox_gateway::MessageSender>>,
 }
 
 /// Deadline of one upload through the gateway: a whole file streams in
@@ -183,14 +186,14 @@ pub async fn message_store(config: &Config) -> anyhow::Result<Arc<dyn MessageSto
     })
 }
 
-/// The message service.
+/// The message service, and its sends for callers in this process.
 pub(crate) async fn message_server(
     config: &Config,
     verifier: TokenVerifier,
     conversation: Arc<dyn ConversationAccess>,
     media: GrpcChannel,
     events: Arc<dyn EventBus>,
-) -> anyhow::Result<GrpcServer> {
+) -> anyhow::Result<(GrpcServer, chatterbox_message::Sending)> {
     let store = message_store(config).await?;
     // Membership answers kept until the bus says they changed.
     let cache = MembershipCache::listening(events.as_ref(), chatterbox_message::membership_cache::TTL).await?;
@@ -306,11 +309,15 @@ pub(crate) async fn gateway_app(
         Duration::from_secs(config.ws_heartbeat_secs),
     )
     .await?;
+    let message_sender = channels
+        .message_sender
+        .unwrap_or_else(|| Arc::new(chatterbox_gateway::GrpcMessageSender::new(channels.message.clone())));
     let backends = Backends {
         auth: channels.auth,
         user: channels.user,
         conversation: channels.conversation,
         message: channels.message,
+        message_sender,
         presence: channels.presence,
         media: channels.media,
         media_uploads: channels.media_uploads,

@@ -67,6 +67,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// token is relayed to the services, which verify it again and decide.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
+    /// Who they are, as their token says.
+    id: chatterbox_types::UserId,
     /// Their access token, relayed over gRPC.
     token: String,
 }
@@ -75,6 +77,11 @@ impl CurrentUser {
     /// Wraps a gRPC message so that it carries this user's token.
     pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
         Ok(chatterbox_identity::with_bearer(message, &self.token)?)
+    }
+
+    /// The verified caller, for a service called in this process.
+    pub fn actor(&self) -> chatterbox_identity::Actor {
+        chatterbox_identity::Actor { id: self.id, token: self.token.clone() }
     }
 }
 
@@ -91,6 +98,6 @@ impl FromRequestParts<GatewayState> for CurrentUser {
         let token = bearer_token(value).ok_or_else(|| Error::unauthenticated("malformed authorization header"))?;
         let id = state.verifier.verify(token)?.user()?;
         tracing::Span::current().record("user_id", tracing::field::display(id));
-        Ok(Self { token: token.to_owned() })
+        Ok(Self { id, token: token.to_owned() })
     }
 }

@@ -16,6 +16,7 @@ use chatterbox_runtime::GrpcChannel;
 
 use crate::admission::SendAdmission;
 use crate::client_ip::TrustedProxies;
+use crate::message_sender::MessageSender;
 use crate::realtime::Realtime;
 
 /// The gRPC channels to the services behind the gateway.
@@ -35,6 +36,8 @@ pub struct Backends {
     pub media: GrpcChannel,
     /// The media service again, with a deadline long enough for uploads.
     pub media_uploads: GrpcChannel,
+    /// Where sends go: the message service over gRPC, or in this process.
+    pub message_sender: Arc<dyn MessageSender>,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -52,6 +55,7 @@ pub struct Shared {
     pub(crate) users: UserServiceClient<GrpcChannel>,
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
+    pub(crate) message_sender: Arc<dyn MessageSender>,
     pub(crate) presence: PresenceServiceClient<GrpcChannel>,
     pub(crate) media: MediaServiceClient<GrpcChannel>,
     pub(crate) media_uploads: MediaServiceClient<GrpcChannel>,
@@ -109,6 +113,7 @@ impl GatewayState {
             users: UserServiceClient::new(backends.user.clone()),
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
+            message_sender: backends.message_sender.clone(),
             presence: PresenceServiceClient::new(backends.presence.clone()),
             media: MediaServiceClient::new(backends.media.clone()),
             media_uploads: MediaServiceClient::new(backends.media_uploads.clone()),

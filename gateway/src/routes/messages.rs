@@ -37,14 +37,14 @@ pub(crate) async fn send(
         Ok(admitted) => admitted,
         Err(overloaded) => return Ok(overloaded.into_response()),
     };
-    let request = user.request(SendMessageRequest {
+    let request = SendMessageRequest {
         conversation_id,
         content: b.content,
         r#type: b.kind,
         attachment_ids: b.attachments,
         client_id: b.client_id,
-    })?;
-    let sent = s.messages.clone().send_message(request).await?.into_inner();
+    };
+    let sent = s.message_sender.send_message(&user.actor(), request).await?;
     drop(admitted);
     let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;
     let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -28,8 +28,41 @@ struct MessageGrpc {
     messages: Arc<Messages>,
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
-    /// New messages go out in `seq` order.
+    /// Sends, shared with in-process callers.
+    sending: Sending,
+}
+
+/// Sending a message for a verified caller, and publishing it in `seq`
+/// order: the gRPC method, and what a caller in the same process (the
+/// one-process gateway) calls directly with the same request and answer.
+#[derive(Debug, Clone)]
+pub struct Sending {
+    messages: Arc<Messages>,
+    /// New messages go out in `seq` order, whoever sent them.
     in_order: InOrder,
+}
+
+impl Sending {
+    /// Posts a message as `actor` (whose token was verified) and publishes
+    /// it; a repeated `client_id` answers the original (`created` false).
+    pub async fn send(
+        &self,
+        actor: &Actor,
+        r: SendMessageRequest,
+    ) -> Result<SendMessageResponse, chatterbox_errors::Error> {
+        // Its place in the conversation's publishing order, before its seq exists.
+        let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
+        let (message, created) = self
+            .messages
+            .send(actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
+            .await?;
+        let message = to_proto(message, Vec::new(), 0);
+        if created && let Some(ticket) = ticket {
+            let event = Event::MessageCreated(MessageCreated { message: Some(message.clone()) });
+            ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
+        }
+        Ok(SendMessageResponse { message: Some(message), created })
+    }
 }
 
 impl MessageGrpc {
@@ -95,19 +128,7 @@ impl MessageService for MessageGrpc {
         request: Request<SendMessageRequest>,
     ) -> Result<Response<SendMessageResponse>, Status> {
         let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        // Its place in the conversation's publishing order, before its seq exists.
-        let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
-        let (message, created) = self
-            .messages
-            .send(&actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
-            .await?;
-        let message = to_proto(message, Vec::new(), 0);
-        if created && let Some(ticket) = ticket {
-            let event = Event::MessageCreated(MessageCreated { message: Some(message.clone()) });
-            ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
-        }
-        Ok(Response::new(SendMessageResponse { message: Some(message), created }))
+        Ok(Response::new(self.sending.send(&actor, request.into_inner()).await?))
     }
 
     async fn list_messages(&self, request: Request<ListMessagesRequest>) -> Result<Response<MessagePage>, Status> {
@@ -204,15 +225,22 @@ impl MessageService for MessageGrpc {
     }
 }
 
-/// The message service, ready for [`chatterbox_runtime::serve_grpc`].
-pub fn grpc_server(messages: Arc<Messages>, verifier: TokenVerifier, events: Arc<dyn EventBus>) -> GrpcServer {
-    GrpcServer {
+/// The message service, ready for [`chatterbox_runtime::serve_grpc`], and
+/// its sends for callers in the same process.
+pub fn grpc_server(
+    messages: Arc<Messages>,
+    verifier: TokenVerifier,
+    events: Arc<dyn EventBus>,
+) -> (GrpcServer, Sending) {
+    let sending = Sending { messages: messages.clone(), in_order: InOrder::new(events.clone()) };
+    let server = GrpcServer {
         routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
             messages,
             verifier,
-            in_order: InOrder::new(events.clone()),
             events,
+            sending: sending.clone(),
         })),
         names: vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
-    }
+    };
+    (server, sending)
 }

@@ -1,0 +1,37 @@
+//! Sending a message, as the gateway asks it of the message service: over
+//! gRPC in general (the caller's token relayed and checked again there), or,
+//! in the one-process mode, a function call into the message service of the
+//! same process with the caller this gateway verified (no tonic, no
+//! protobuf encoding, no second token check). Same request, same answer.
+
+use chatterbox_errors::Error;
+use chatterbox_identity::{Actor, with_bearer};
+use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
+use chatterbox_proto::message::v1::{SendMessageRequest, SendMessageResponse};
+use chatterbox_runtime::GrpcChannel;
+
+/// Where the gateway's sends go.
+#[async_trait::async_trait]
+pub trait MessageSender: Send + Sync + std::fmt::Debug {
+    /// Sends as `caller`, whose token this gateway verified.
+    async fn send_message(&self, caller: &Actor, request: SendMessageRequest) -> Result<SendMessageResponse, Error>;
+}
+
+/// The message service over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcMessageSender(MessageServiceClient<GrpcChannel>);
+
+impl GrpcMessageSender {
+    /// Sends through `channel`.
+    pub fn new(channel: GrpcChannel) -> Self {
+        Self(MessageServiceClient::new(channel))
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageSender for GrpcMessageSender {
+    async fn send_message(&self, caller: &Actor, request: SendMessageRequest) -> Result<SendMessageResponse, Error> {
+        let request = with_bearer(request, &caller.token)?;
+        Ok(self.0.clone().send_message(request).await?.into_inner())
+    }
+}
