@@ -192,7 +192,7 @@ fn write_groups(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Write>>) {
 }
 
 fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         let why = e.to_string();
         group.into_iter().for_each(|write| write.refuse(&why));
         return;
@@ -200,7 +200,7 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
     let mut answers = Vec::with_capacity(group.len());
     let mut queued = group.into_iter();
     while let Some(write) = queued.next() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+        if let Err(e) = run(conn, "SAVEPOINT write") {
             return abandon(conn, answers, queued, Some(write), &format!("opening a savepoint: {e}"));
         }
         // A panic drops the write's answer: its caller hears of a failure.
@@ -217,17 +217,23 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
         let ended = if conn.is_autocommit() {
             Err("a write ended the group's transaction (whether the group's writes stand is unknown)".to_owned())
         } else {
-            let end = if failed { "ROLLBACK TO write; RELEASE write" } else { "RELEASE write" };
-            conn.execute_batch(end).map_err(|e| format!("ending a savepoint: {e}"))
+            let rolled_back = if failed { run(conn, "ROLLBACK TO write") } else { Ok(()) };
+            rolled_back.and_then(|()| run(conn, "RELEASE write")).map_err(|e| format!("ending a savepoint: {e}"))
         };
         if let Err(why) = ended {
             return abandon(conn, answers, queued, None, &why);
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match run(conn, "COMMIT") {
         Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
         Err(e) => abandon(conn, answers, queued, None, &format!("commit failed: {e}")),
     }
+}
+
+/// Runs one constant statement, prepared once per connection (these run
+/// around every write: parsing them each time showed in profiles).
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Gives the group up: rolls back what is still open, tells every write

@@ -399,13 +399,14 @@ struct Snapshot<'c> {
 
 impl<'c> Snapshot<'c> {
     fn open(conn: &'c Connection) -> Result<Self, StoreError> {
-        conn.execute_batch("SAVEPOINT snapshot")?;
+        conn.prepare_cached("SAVEPOINT snapshot")?.execute([])?;
         Ok(Self { conn, open: true })
     }
 
     fn release(mut self) -> Result<(), StoreError> {
         self.open = false;
-        Ok(self.conn.execute_batch("RELEASE snapshot")?)
+        self.conn.prepare_cached("RELEASE snapshot")?.execute([])?;
+        Ok(())
     }
 }
 
