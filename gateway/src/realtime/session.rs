@@ -76,6 +76,17 @@ impl Credentials {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         Instant::now() + Duration::from_secs(self.expires_at.saturating_sub(now))
     }
+
+    /// The caller, for a service of this process that trusts the gateway's
+    /// check: refused once the token has expired (a frame may be read in
+    /// the instant before the session notices and closes).
+    fn actor(&self) -> Result<Actor, Error> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        if now >= self.expires_at {
+            return Err(Error::unauthenticated("access token expired: reconnect with a fresh one"));
+        }
+        Ok(Actor { id: self.user, token: self.token.clone() })
+    }
 }
 
 /// Why a session ends.
@@ -443,7 +454,7 @@ impl Session {
                     attachment_ids: attachments,
                     client_id: Some(client_id),
                 };
-                let caller = Actor { id: self.me(), token: self.credentials.token.clone() };
+                let caller = self.credentials.actor()?;
                 let sent = self.state.message_sender.send_message(&caller, request).await?;
                 // Done with the suite: a slow reader of the ack holds no slot.
                 drop(admitted);
@@ -764,4 +775,21 @@ pub(crate) fn frame_too_big(e: &axum::Error) -> bool {
         source = err.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(expires_at: u64) -> Credentials {
+        Credentials { user: UserId::generate(), token: "t".into(), expires_at }
+    }
+
+    #[test]
+    fn a_caller_is_handed_on_only_while_the_token_lives() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let live = credentials(now + 60);
+        assert_eq!(live.actor().unwrap().id, live.user);
+        assert_eq!(credentials(now - 1).actor().unwrap_err().code(), chatterbox_errors::Code::Unauthenticated);
+    }
 }
