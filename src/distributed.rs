@@ -41,7 +41,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 presence: channel(&config.presence_url, "CHATTERBOX_PRESENCE_URL", timeout)?,
                 media: media()?,
                 media_uploads: channel(&config.media_url, "CHATTERBOX_MEDIA_URL", parts::UPLOAD_TIMEOUT)?,
-                message_sender: None,
+                message_api: None,
             };
             let events = parts::event_bus(config).await?;
             let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;

@@ -18,7 +18,7 @@ use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_g
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::local::{LocalConversationAccess, LocalMessageSender};
+use crate::local::{LocalConversationAccess, LocalMessageApi};
 use crate::parts::{self, Part, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
 
 /// A running suite.
@@ -84,7 +84,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let access = Arc::new(LocalConversationAccess(conversations));
     // And the gateway sends straight into the message service.
-    let (message_server, sending) =
+    let (message_server, calls) =
         parts::message_server(config, verifier.clone(), access, media.clone(), events.clone()).await?;
     // Each server with its listener and the in-process end its callers use.
     let servers = [
@@ -100,9 +100,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         end.attach(&server).await;
         serving.push((listener, server));
     }
-    let message_sender = Some(Arc::new(LocalMessageSender(sending)) as Arc<dyn chatterbox_gateway::MessageSender>);
-    let channels =
-        ServiceChannels { auth, user, conversation, message, presence, media, media_uploads, message_sender };
+    let message_api = Some(Arc::new(LocalMessageApi(calls)) as Arc<dyn chatterbox_gateway::MessageApi>);
+    let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads, message_api };
     let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();

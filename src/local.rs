@@ -29,17 +29,26 @@ impl ConversationAccess for LocalConversationAccess {
     }
 }
 
-/// The gateway's sends, straight into the message service of this process.
+/// The gateway's sends and history reads, straight into the message service
+/// of this process.
 #[derive(Debug)]
-pub(crate) struct LocalMessageSender(pub(crate) chatterbox_message::Sending);
+pub(crate) struct LocalMessageApi(pub(crate) chatterbox_message::MessageCalls);
 
 #[async_trait::async_trait]
-impl chatterbox_gateway::MessageSender for LocalMessageSender {
+impl chatterbox_gateway::MessageApi for LocalMessageApi {
     async fn send_message(
         &self,
         caller: &Actor,
         request: chatterbox_proto::message::v1::SendMessageRequest,
     ) -> Result<chatterbox_proto::message::v1::SendMessageResponse, Error> {
         self.0.send(caller, request).await
+    }
+
+    async fn list_messages(
+        &self,
+        caller: &Actor,
+        request: chatterbox_proto::message::v1::ListMessagesRequest,
+    ) -> Result<chatterbox_proto::message::v1::MessagePage, Error> {
+        self.0.history(caller, request).await
     }
 }

@@ -41,7 +41,7 @@ pub(crate) struct ServiceChannels {
     pub media_uploads: GrpcChannel,
     /// Where the gateway's sends go when not over `message` (the message
     /// service of this process, called directly).
-    pub message_sender: Option<Arc<dyn chatterbox_gateway::MessageSender>>,
+    pub message_api: Option<Arc<dyn chatterbox_gateway::MessageApi>>,
 }
 
 /// Deadline of one upload through the gateway: a whole file streams in
@@ -193,7 +193,7 @@ pub(crate) async fn message_server(
     conversation: Arc<dyn ConversationAccess>,
     media: GrpcChannel,
     events: Arc<dyn EventBus>,
-) -> anyhow::Result<(GrpcServer, chatterbox_message::Sending)> {
+) -> anyhow::Result<(GrpcServer, chatterbox_message::MessageCalls)> {
     let store = message_store(config).await?;
     // Membership answers kept until the bus says they changed.
     let cache = MembershipCache::listening(events.as_ref(), chatterbox_message::membership_cache::TTL).await?;
@@ -309,15 +309,15 @@ pub(crate) async fn gateway_app(
         Duration::from_secs(config.ws_heartbeat_secs),
     )
     .await?;
-    let message_sender = channels
-        .message_sender
-        .unwrap_or_else(|| Arc::new(chatterbox_gateway::GrpcMessageSender::new(channels.message.clone())));
+    let message_api = channels
+        .message_api
+        .unwrap_or_else(|| Arc::new(chatterbox_gateway::GrpcMessageApi::new(channels.message.clone())));
     let backends = Backends {
         auth: channels.auth,
         user: channels.user,
         conversation: channels.conversation,
         message: channels.message,
-        message_sender,
+        message_api,
         presence: channels.presence,
         media: channels.media,
         media_uploads: channels.media_uploads,

@@ -7,7 +7,7 @@ mod client_ip;
 mod error;
 mod extract;
 mod http_metrics;
-mod message_sender;
+mod message_api;
 mod rate_limit;
 mod realtime;
 mod request_id;
@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 pub use admission::SendAdmission;
 pub use client_ip::TrustedProxies;
-pub use message_sender::{GrpcMessageSender, MessageSender};
+pub use message_api::{GrpcMessageApi, MessageApi};
 pub use realtime::{MAX_FRAME_BYTES, Realtime};
 pub use routes::router;
 pub use state::{Backends, GatewayState, Limits};

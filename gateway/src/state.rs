@@ -16,7 +16,7 @@ use chatterbox_runtime::GrpcChannel;
 
 use crate::admission::SendAdmission;
 use crate::client_ip::TrustedProxies;
-use crate::message_sender::MessageSender;
+use crate::message_api::MessageApi;
 use crate::realtime::Realtime;
 
 /// The gRPC channels to the services behind the gateway.
@@ -37,7 +37,7 @@ pub struct Backends {
     /// The media service again, with a deadline long enough for uploads.
     pub media_uploads: GrpcChannel,
     /// Where sends go: the message service over gRPC, or in this process.
-    pub message_sender: Arc<dyn MessageSender>,
+    pub message_api: Arc<dyn MessageApi>,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,
 }
@@ -55,7 +55,7 @@ pub struct Shared {
     pub(crate) users: UserServiceClient<GrpcChannel>,
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
-    pub(crate) message_sender: Arc<dyn MessageSender>,
+    pub(crate) message_api: Arc<dyn MessageApi>,
     pub(crate) presence: PresenceServiceClient<GrpcChannel>,
     pub(crate) media: MediaServiceClient<GrpcChannel>,
     pub(crate) media_uploads: MediaServiceClient<GrpcChannel>,
@@ -113,7 +113,7 @@ impl GatewayState {
             users: UserServiceClient::new(backends.user.clone()),
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
-            message_sender: backends.message_sender.clone(),
+            message_api: backends.message_api.clone(),
             presence: PresenceServiceClient::new(backends.presence.clone()),
             media: MediaServiceClient::new(backends.media.clone()),
             media_uploads: MediaServiceClient::new(backends.media_uploads.clone()),

@@ -455,7 +455,7 @@ impl Session {
                     client_id: Some(client_id),
                 };
                 let caller = self.credentials.actor()?;
-                let sent = self.state.message_sender.send_message(&caller, request).await?;
+                let sent = self.state.message_api.send_message(&caller, request).await?;
                 // Done with the suite: a slow reader of the ack holds no slot.
                 drop(admitted);
                 let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;

@@ -44,7 +44,7 @@ pub(crate) async fn send(
         attachment_ids: b.attachments,
         client_id: b.client_id,
     };
-    let sent = s.message_sender.send_message(&user.actor(), request).await?;
+    let sent = s.message_api.send_message(&user.actor(), request).await?;
     drop(admitted);
     let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;
     let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -66,8 +66,8 @@ pub(crate) async fn history(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<ListView<MessageView>>> {
     let limit = crate::routes::checked_limit(q.limit)?;
-    let request = user.request(ListMessagesRequest { conversation_id, before: q.before, after: q.after, limit })?;
-    let page = s.messages.clone().list_messages(request).await?.into_inner();
+    let request = ListMessagesRequest { conversation_id, before: q.before, after: q.after, limit };
+    let page = s.message_api.list_messages(&user.actor(), request).await?;
     // Paging is by `seq` (before/after), so there is no opaque cursor.
     Ok(Json(ListView { items: page.items.into_iter().map(MessageView::from).collect(), next_cursor: None }))
 }

@@ -28,21 +28,21 @@ struct MessageGrpc {
     messages: Arc<Messages>,
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
-    /// Sends, shared with in-process callers.
-    sending: Sending,
+    /// Sends and history, shared with in-process callers.
+    calls: MessageCalls,
 }
 
-/// Sending a message for a verified caller, and publishing it in `seq`
-/// order: the gRPC method, and what a caller in the same process (the
-/// one-process gateway) calls directly with the same request and answer.
+/// The calls a caller in the same process (the one-process gateway) makes
+/// directly, with the same requests and answers as the gRPC methods that
+/// also use them: sending (published in `seq` order) and history.
 #[derive(Debug, Clone)]
-pub struct Sending {
+pub struct MessageCalls {
     messages: Arc<Messages>,
     /// New messages go out in `seq` order, whoever sent them.
     in_order: InOrder,
 }
 
-impl Sending {
+impl MessageCalls {
     /// Posts a message as `actor` (whose token was verified) and publishes
     /// it; a repeated `client_id` answers the original (`created` false).
     pub async fn send(
@@ -62,6 +62,16 @@ impl Sending {
             ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
         }
         Ok(SendMessageResponse { message: Some(message), created })
+    }
+
+    /// A window of history with read receipts, in ascending `seq`.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        r: ListMessagesRequest,
+    ) -> Result<MessagePage, chatterbox_errors::Error> {
+        let items = self.messages.history(actor, &r.conversation_id, r.before, r.after, r.limit).await?;
+        Ok(MessagePage { items: items.into_iter().map(view).collect() })
     }
 }
 
@@ -128,14 +138,12 @@ impl MessageService for MessageGrpc {
         request: Request<SendMessageRequest>,
     ) -> Result<Response<SendMessageResponse>, Status> {
         let actor = self.actor(&request)?;
-        Ok(Response::new(self.sending.send(&actor, request.into_inner()).await?))
+        Ok(Response::new(self.calls.send(&actor, request.into_inner()).await?))
     }
 
     async fn list_messages(&self, request: Request<ListMessagesRequest>) -> Result<Response<MessagePage>, Status> {
         let actor = self.actor(&request)?;
-        let r = request.into_inner();
-        let items = self.messages.history(&actor, &r.conversation_id, r.before, r.after, r.limit).await?;
-        Ok(Response::new(MessagePage { items: items.into_iter().map(view).collect() }))
+        Ok(Response::new(self.calls.history(&actor, request.into_inner()).await?))
     }
 
     async fn edit_message(&self, request: Request<EditMessageRequest>) -> Result<Response<MessageMsg>, Status> {
@@ -231,16 +239,16 @@ pub fn grpc_server(
     messages: Arc<Messages>,
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
-) -> (GrpcServer, Sending) {
-    let sending = Sending { messages: messages.clone(), in_order: InOrder::new(events.clone()) };
+) -> (GrpcServer, MessageCalls) {
+    let calls = MessageCalls { messages: messages.clone(), in_order: InOrder::new(events.clone()) };
     let server = GrpcServer {
         routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
             messages,
             verifier,
             events,
-            sending: sending.clone(),
+            calls: calls.clone(),
         })),
         names: vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
     };
-    (server, sending)
+    (server, calls)
 }

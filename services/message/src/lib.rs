@@ -15,7 +15,7 @@ pub mod store;
 
 pub use access::{ConversationAccess, GrpcConversationAccess};
 pub use domain::Messages;
-pub use grpc::{Sending, grpc_server};
+pub use grpc::{MessageCalls, grpc_server};
 pub use media::{GrpcMediaLibrary, MediaLibrary};
 pub use membership_cache::{CachedAccess, MembershipCache};
 pub use store::{MessageStore, MongoMessageStore, SqliteMessageStore};

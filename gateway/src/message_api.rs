@@ -1,0 +1,45 @@
+//! The message service's hot calls (sending, history), as the gateway asks
+//! them: over gRPC in general (the caller's token relayed and checked again
+//! there), or, in the one-process mode, a function call into the message
+//! service of the same process with the caller this gateway verified (no
+//! tonic, no protobuf encoding, no second token check). Same requests, same
+//! answers.
+
+use chatterbox_errors::Error;
+use chatterbox_identity::{Actor, with_bearer};
+use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
+use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
+use chatterbox_runtime::GrpcChannel;
+
+/// Where the gateway's sends and history reads go.
+#[async_trait::async_trait]
+pub trait MessageApi: Send + Sync + std::fmt::Debug {
+    /// Sends as `caller`, whose token this gateway verified.
+    async fn send_message(&self, caller: &Actor, request: SendMessageRequest) -> Result<SendMessageResponse, Error>;
+    /// A window of history, as `caller`.
+    async fn list_messages(&self, caller: &Actor, request: ListMessagesRequest) -> Result<MessagePage, Error>;
+}
+
+/// The message service over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcMessageApi(MessageServiceClient<GrpcChannel>);
+
+impl GrpcMessageApi {
+    /// Calls through `channel`.
+    pub fn new(channel: GrpcChannel) -> Self {
+        Self(MessageServiceClient::new(channel))
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageApi for GrpcMessageApi {
+    async fn send_message(&self, caller: &Actor, request: SendMessageRequest) -> Result<SendMessageResponse, Error> {
+        let request = with_bearer(request, &caller.token)?;
+        Ok(self.0.clone().send_message(request).await?.into_inner())
+    }
+
+    async fn list_messages(&self, caller: &Actor, request: ListMessagesRequest) -> Result<MessagePage, Error> {
+        let request = with_bearer(request, &caller.token)?;
+        Ok(self.0.clone().list_messages(request).await?.into_inner())
+    }
+}
