@@ -39,8 +39,8 @@ pub(crate) struct ServiceChannels {
     pub media: GrpcChannel,
     /// The media service with [`UPLOAD_TIMEOUT`] as its deadline.
     pub media_uploads: GrpcChannel,
-    /// Where the gateway's sends go when not over `message` (the message
-    /// service of this process, called directly).
+    /// Where the gateway's sends and history reads go when not over `message` (the
+    /// message service of this process, called directly).
     pub message_api: Option<Arc<dyn chatterbox_gateway::MessageApi>>,
 }
 

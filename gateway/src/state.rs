@@ -36,7 +36,8 @@ pub struct Backends {
     pub media: GrpcChannel,
     /// The media service again, with a deadline long enough for uploads.
     pub media_uploads: GrpcChannel,
-    /// Where sends go: the message service over gRPC, or in this process.
+    /// Where sends and history reads go: the message service over gRPC, or
+    /// the one of this process, called directly.
     pub message_api: Arc<dyn MessageApi>,
     /// Redis, when the gateway shares state through it (readiness pings it).
     pub redis: Option<redis::aio::ConnectionManager>,

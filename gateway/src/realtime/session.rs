@@ -65,6 +65,11 @@ pub(crate) struct Credentials {
     pub expires_at: u64,
 }
 
+/// Seconds since the Unix epoch, as tokens count their expiry.
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
 impl Credentials {
     /// Checks `token`; only end users hold sessions.
     pub(crate) fn verify(state: &GatewayState, token: &str) -> Result<Self, Error> {
@@ -73,16 +78,14 @@ impl Credentials {
     }
 
     fn deadline(&self) -> Instant {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        Instant::now() + Duration::from_secs(self.expires_at.saturating_sub(now))
+        Instant::now() + Duration::from_secs(self.expires_at.saturating_sub(unix_now()))
     }
 
     /// The caller, for a service of this process that trusts the gateway's
     /// check: refused once the token has expired (a frame may be read in
     /// the instant before the session notices and closes).
     fn actor(&self) -> Result<Actor, Error> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        if now >= self.expires_at {
+        if unix_now() >= self.expires_at {
             return Err(Error::unauthenticated("access token expired: reconnect with a fresh one"));
         }
         Ok(Actor { id: self.user, token: self.token.clone() })
@@ -787,7 +790,7 @@ mod tests {
 
     #[test]
     fn a_caller_is_handed_on_only_while_the_token_lives() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = unix_now();
         let live = credentials(now + 60);
         assert_eq!(live.actor().unwrap().id, live.user);
         assert_eq!(credentials(now - 1).actor().unwrap_err().code(), chatterbox_errors::Code::Unauthenticated);

@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
 
-use crate::publish_order::InOrder;
 use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::events::v1::envelope::Event;
-use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
+use chatterbox_proto::events::v1::{MessageDeleted, MessageEdited, ReadUpdated};
 use chatterbox_proto::message::v1::message_service_server::{MessageService, MessageServiceServer};
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetPositionsRequest, GetPositionsResponse,
@@ -20,7 +19,9 @@ use chatterbox_types::{ConversationId, Timestamp};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
+use crate::calls::MessageCalls;
 use crate::domain::{MessageView, Messages};
+use crate::publish_order::InOrder;
 use crate::store::{Attachment, Message};
 
 #[derive(Debug, Clone)]
@@ -30,49 +31,6 @@ struct MessageGrpc {
     events: Arc<dyn EventBus>,
     /// Sends and history, shared with in-process callers.
     calls: MessageCalls,
-}
-
-/// The calls a caller in the same process (the one-process gateway) makes
-/// directly, with the same requests and answers as the gRPC methods that
-/// also use them: sending (published in `seq` order) and history.
-#[derive(Debug, Clone)]
-pub struct MessageCalls {
-    messages: Arc<Messages>,
-    /// New messages go out in `seq` order, whoever sent them.
-    in_order: InOrder,
-}
-
-impl MessageCalls {
-    /// Posts a message as `actor` (whose token was verified) and publishes
-    /// it; a repeated `client_id` answers the original (`created` false).
-    pub async fn send(
-        &self,
-        actor: &Actor,
-        r: SendMessageRequest,
-    ) -> Result<SendMessageResponse, chatterbox_errors::Error> {
-        // Its place in the conversation's publishing order, before its seq exists.
-        let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
-        let (message, created) = self
-            .messages
-            .send(actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
-            .await?;
-        let message = to_proto(message, Vec::new(), 0);
-        if created && let Some(ticket) = ticket {
-            let event = Event::MessageCreated(MessageCreated { message: Some(message.clone()) });
-            ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
-        }
-        Ok(SendMessageResponse { message: Some(message), created })
-    }
-
-    /// A window of history with read receipts, in ascending `seq`.
-    pub async fn history(
-        &self,
-        actor: &Actor,
-        r: ListMessagesRequest,
-    ) -> Result<MessagePage, chatterbox_errors::Error> {
-        let items = self.messages.history(actor, &r.conversation_id, r.before, r.after, r.limit).await?;
-        Ok(MessagePage { items: items.into_iter().map(view).collect() })
-    }
 }
 
 impl MessageGrpc {
@@ -103,7 +61,7 @@ fn media_proto(a: Attachment, sender: &str) -> chatterbox_proto::media::v1::Medi
 }
 
 /// A message on the wire (receipts filled in by the caller when known).
-fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> MessageMsg {
+pub(crate) fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> MessageMsg {
     MessageMsg {
         id: m.id.to_string(),
         conversation_id: m.conversation_id.to_string(),
@@ -122,7 +80,7 @@ fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> MessageMs
     }
 }
 
-fn view(v: MessageView) -> MessageMsg {
+pub(crate) fn view(v: MessageView) -> MessageMsg {
     let receipts = v
         .read_by
         .into_iter()
@@ -240,7 +198,7 @@ pub fn grpc_server(
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
 ) -> (GrpcServer, MessageCalls) {
-    let calls = MessageCalls { messages: messages.clone(), in_order: InOrder::new(events.clone()) };
+    let calls = MessageCalls::new(messages.clone(), InOrder::new(events.clone()));
     let server = GrpcServer {
         routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
             messages,
