@@ -11,8 +11,12 @@ use chatterbox_proto::message::v1::SendMessageRequest;
 use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 use rand::Rng as _;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
+use tokio::runtime::Handle;
 
+use crate::cpu;
 use crate::stats::Summary;
 
 /// A registered user.
@@ -74,19 +78,53 @@ impl Client {
     }
 }
 
-/// Runs `total` operations, `concurrency` at a time; `op(i)` does the i-th.
-/// A failed operation is counted, not fatal: the figures say how many.
-async fn run<F, Fut>(total: usize, concurrency: usize, op: F) -> anyhow::Result<Summary>
+/// The load generator's own runtime: its threads are named
+/// [`cpu::LOAD_THREADS`], so the server's share of this process's CPU can
+/// be told apart; a scenario's clients make their connections on it.
+#[derive(Debug)]
+pub struct LoadRuntime(Option<tokio::runtime::Runtime>);
+
+impl LoadRuntime {
+    /// Two worker threads, as many as the box has cores.
+    pub fn new() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(cpu::LOAD_THREADS)
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    /// Where scenarios spawn their work.
+    pub fn handle(&self) -> &Handle {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle).unwrap_or_else(|| unreachable!("taken only on drop"))
+    }
+}
+
+impl Drop for LoadRuntime {
+    /// Dropped from async code (the bench's main), so it must not block.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `total` operations on the `load` runtime, `concurrency` at a time;
+/// `op(i)` does the i-th. A failed operation is counted, not fatal: the
+/// figures say how many.
+async fn run<F, Fut>(load: &Handle, total: usize, concurrency: usize, op: F) -> anyhow::Result<Summary>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let op = Arc::new(op);
     let started = Instant::now();
+    let server_cpu = cpu::of_server_here();
     let workers = (0..concurrency.max(1)).map(|_| {
         let (next, op) = (next.clone(), op.clone());
-        tokio::spawn(async move {
+        load.spawn(async move {
             let (mut samples, mut failures) = (Vec::new(), Vec::new());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -108,11 +146,14 @@ where
         samples.extend(ok);
         failures.extend(failed);
     }
-    Ok(Summary::of(samples, failures, started.elapsed()))
+    let elapsed = started.elapsed();
+    let server_cpu = cpu::of_server_here().saturating_sub(server_cpu);
+    Ok(Summary { server_cpu: Some(server_cpu), ..Summary::of(samples, failures, elapsed) })
 }
 
 /// Sends `total` messages through the gateway, round-robin over `groups`.
 pub async fn sends_over_http(
+    load: &Handle,
     client: &Client,
     user: &User,
     groups: &[String],
@@ -120,7 +161,7 @@ pub async fn sends_over_http(
     concurrency: usize,
 ) -> anyhow::Result<Summary> {
     let (client, token, groups) = (client.clone(), user.token.clone(), Arc::new(groups.to_vec()));
-    run(total, concurrency, move |i| {
+    run(load, total, concurrency, move |i| {
         let (client, token, groups) = (client.clone(), token.clone(), groups.clone());
         async move {
             let path = format!("/api/v1/conversations/{}/messages", groups[i % groups.len()]);
@@ -135,16 +176,21 @@ pub async fn sends_over_http(
 
 /// Sends `total` messages straight to the message service over gRPC.
 pub async fn sends_over_grpc(
+    load: &Handle,
     addr: SocketAddr,
     user: &User,
     groups: &[String],
     total: usize,
     concurrency: usize,
 ) -> anyhow::Result<Summary> {
-    let channel = chatterbox_runtime::connect(&format!("http://{addr}"), Duration::from_secs(10))?;
+    // The channel's connection task runs where it is made: on the load runtime.
+    let channel = {
+        let _on_load = load.enter();
+        chatterbox_runtime::connect(&format!("http://{addr}"), Duration::from_secs(10))?
+    };
     let client = MessageServiceClient::new(channel);
     let (token, groups) = (user.token.clone(), Arc::new(groups.to_vec()));
-    run(total, concurrency, move |i| {
+    run(load, total, concurrency, move |i| {
         let (mut client, token, groups) = (client.clone(), token.clone(), groups.clone());
         async move {
             let request = SendMessageRequest {
@@ -185,8 +231,15 @@ pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[Stri
     Ok(())
 }
 
+/// A page of history, checked for its length only.
+#[derive(Deserialize)]
+struct Page {
+    items: Vec<IgnoredAny>,
+}
+
 /// Reads the newest 50 messages of random conversations through the gateway.
 pub async fn history_reads(
+    load: &Handle,
     client: &Client,
     user: &User,
     conversations: &[String],
@@ -194,15 +247,16 @@ pub async fn history_reads(
     concurrency: usize,
 ) -> anyhow::Result<Summary> {
     let (client, token, conversations) = (client.clone(), user.token.clone(), Arc::new(conversations.to_vec()));
-    run(total, concurrency, move |_| {
+    run(load, total, concurrency, move |_| {
         let (client, token, conversations) = (client.clone(), token.clone(), conversations.clone());
         async move {
             let id = &conversations[rand::thread_rng().gen_range(0..conversations.len())];
             let url = format!("{}/api/v1/conversations/{id}/messages?limit=50", client.base);
             let response = client.http.get(url).bearer_auth(&token).send().await?;
             anyhow::ensure!(response.status().is_success(), "history: {}", response.status());
-            let body: Value = response.json().await?;
-            anyhow::ensure!(body["items"].as_array().is_some_and(|a| a.len() == 50), "a full page");
+            // Parsed in full but kept lean, so the client's share of the CPU stays small.
+            let page: Page = response.json().await?;
+            anyhow::ensure!(page.items.len() == 50, "a full page");
             Ok(())
         }
     })

@@ -13,6 +13,7 @@
 // Printing the figures is this program's purpose.
 #![allow(clippy::print_stdout)]
 
+mod cpu;
 mod load;
 mod realtime;
 mod stats;
@@ -115,10 +116,15 @@ async fn http(args: Args) -> anyhow::Result<()> {
     let alice = client.register("alice").await?;
     let bob = client.register("bob").await?;
 
+    // The scenarios run on their own runtime, with their own connections.
+    let runtime = load::LoadRuntime::new()?;
+    let load = runtime.handle();
+    let load_client = load::Client::new(&http);
+
     let groups = client.groups(&alice, &bob, 100).await?;
-    let s = load::sends_over_http(&client, &alice, &groups, args.sends, args.concurrency).await?;
+    let s = load::sends_over_http(load, &load_client, &alice, &groups, args.sends, args.concurrency).await?;
     println!("{}", s.line("persisted sends, HTTP through the gateway"));
-    let s = load::sends_over_grpc(suite.message_addr, &alice, &groups, args.sends, args.concurrency).await?;
+    let s = load::sends_over_grpc(load, suite.message_addr, &alice, &groups, args.sends, args.concurrency).await?;
     println!("{}", s.line("persisted sends, gRPC to the message service"));
 
     let started = Instant::now();
@@ -133,10 +139,11 @@ async fn http(args: Args) -> anyhow::Result<()> {
         history.len() * per,
         started.elapsed().as_secs_f64()
     );
-    let s = load::history_reads(&client, &alice, &history, args.reads, args.concurrency).await?;
+    let s = load::history_reads(load, &load_client, &alice, &history, args.reads, args.concurrency).await?;
     println!("{}", s.line("history reads (newest 50), HTTP"));
 
     suite.stop().await;
+    drop(runtime);
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }

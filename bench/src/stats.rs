@@ -17,6 +17,9 @@ pub struct Summary {
     pub p99: Duration,
     /// Slowest request.
     pub max: Duration,
+    /// Server CPU time over the run, when it could be told apart from the
+    /// load generator's.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Summary {
@@ -32,6 +35,7 @@ impl Summary {
             p50: at(0.50),
             p99: at(0.99),
             max: samples.last().copied().unwrap_or_default(),
+            server_cpu: None,
         }
     }
 
@@ -51,6 +55,10 @@ impl Summary {
             ms(self.p99),
             ms(self.max)
         );
+        if let Some(cpu) = self.server_cpu {
+            let per_op = cpu.as_secs_f64() * 1e6 / self.count.max(1) as f64;
+            line.push_str(&format!("  server CPU {per_op:>6.0} µs/op"));
+        }
         if let (n @ 1.., Some(first)) = &self.failed {
             line.push_str(&format!("  FAILED {n} (first: {first})"));
         }

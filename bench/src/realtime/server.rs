@@ -153,7 +153,7 @@ impl Suite {
 
     /// CPU time used so far by every process.
     pub fn cpu(&self) -> Duration {
-        self.processes.iter().map(|p| cpu(p.pid())).sum()
+        self.processes.iter().map(|p| crate::cpu::of_process(p.pid())).sum()
     }
 }
 
@@ -165,14 +165,4 @@ fn rss(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
-}
-
-/// User + system CPU time of `pid` (Linux clock ticks of 1/100 s).
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }

@@ -76,18 +76,20 @@ fn attachments_column(attachments: &[Attachment]) -> String {
 }
 
 fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
-    let attachments: String = r.get(6)?;
+    // Ids and attachments are read in place (no owned copy of the text).
+    let text = |i: usize| r.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
     // Stored as a JSON array; empty for none.
+    let attachments = text(6)?;
     let attachments: Vec<Attachment> = if attachments.is_empty() {
         Vec::new()
     } else {
-        serde_json::from_str(&attachments).map_err(|_| conversion("attachments"))?
+        serde_json::from_str(attachments).map_err(|_| conversion("attachments"))?
     };
     Ok(Message {
-        id: MessageId::parse(&r.get::<_, String>(0)?).map_err(|_| conversion("message id"))?,
-        conversation_id: ConversationId::parse(&r.get::<_, String>(1)?).map_err(|_| conversion("conversation id"))?,
+        id: MessageId::parse(text(0)?).map_err(|_| conversion("message id"))?,
+        conversation_id: ConversationId::parse(text(1)?).map_err(|_| conversion("conversation id"))?,
         seq: r.get(2)?,
-        sender_id: UserId::parse(&r.get::<_, String>(3)?).map_err(|_| conversion("sender id"))?,
+        sender_id: UserId::parse(text(3)?).map_err(|_| conversion("sender id"))?,
         kind: r.get(4)?,
         content: r.get(5)?,
         attachments,
