@@ -25,6 +25,7 @@ use chatterbox_proto::message::v1::{
 };
 use chatterbox_proto::presence::v1::SetStatusRequest;
 use chatterbox_types::{ConversationId, MAX_PAGE_LIMIT, Timestamp, UserId};
+use futures::SinkExt as _;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -39,6 +40,10 @@ use crate::views::MessageView;
 
 /// How long one frame may take to reach a client before it counts as gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Steps (events delivered, frames answered) a busy session runs before it
+/// writes out what they queued even though more events are waiting.
+const STEPS_PER_FLUSH: usize = 64;
 
 /// `presence` events remembered to drop the copies of one change that come
 /// through several shared conversations (they are published together).
@@ -136,9 +141,19 @@ enum Step {
     Repair,
 }
 
-/// Sends one text frame, or reports the peer gone.
+/// Queues one text frame on the socket's write buffer, or reports the peer
+/// gone. It reaches the wire when the buffer fills or at the next
+/// [`flush`] (the session flushes once it has nothing more ready to send).
 pub(crate) async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.feed(Message::Text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(End::Gone),
+    }
+}
+
+/// Writes out what [`send`] queued, or reports the peer gone.
+pub(crate) async fn flush(socket: &mut WebSocket) -> Result<(), End> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.flush()).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(End::Gone),
     }
@@ -198,7 +213,7 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
                 user_id: session.credentials.user.to_string(),
                 connection_id: &session.connection_id,
             };
-            match send(&mut socket, ready.text()).await {
+            match send(&mut socket, ready.text()).await.and(flush(&mut socket).await) {
                 Ok(()) => Box::pin(session.serve(&mut socket)).await,
                 Err(end) => end,
             }
@@ -319,6 +334,7 @@ impl Session {
         let overflow = self.registration.overflow.clone();
         let period = self.rt.heartbeat;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        let mut steps_unflushed = 0;
         loop {
             let tracks = &self.tracks;
             self.waiting.retain(|c| tracks.get(c).is_some_and(|t| t.repair_at().is_some()));
@@ -354,6 +370,15 @@ impl Session {
             };
             if let Err(end) = outcome {
                 return end;
+            }
+            // One write for everything the steps since the last flush
+            // queued: once nothing more is ready, or after a bounded run.
+            steps_unflushed += 1;
+            if self.registration.mailbox.is_empty() || steps_unflushed >= STEPS_PER_FLUSH {
+                steps_unflushed = 0;
+                if let Err(end) = flush(socket).await {
+                    return end;
+                }
             }
         }
     }

@@ -21,6 +21,10 @@ use crate::state::GatewayState;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read buffer per socket (tungstenite's default is 128 KiB, per idle socket).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes of queued frames a socket gathers before it writes them (a session
+/// also writes whenever it has nothing more ready): many frames per write
+/// syscall under load, while an idle socket keeps its buffer small.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// Unsent bytes a socket may hold before the peer counts as gone.
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
@@ -51,7 +55,7 @@ pub(crate) async fn upgrade(
     };
     let ws = ws
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES);
