@@ -335,11 +335,28 @@ impl Session {
         let period = self.rt.heartbeat;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         let mut steps_unflushed = 0;
+        // Two timers kept across turns and moved only when their instant
+        // changes (a fresh token, another hole), not made anew per event.
+        let mut expiry_for = self.credentials.expires_at;
+        let expiry = tokio::time::sleep_until(self.credentials.deadline());
+        tokio::pin!(expiry);
+        let mut repair_for = None;
+        let repair = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(repair);
         loop {
             let tracks = &self.tracks;
             self.waiting.retain(|c| tracks.get(c).is_some_and(|t| t.repair_at().is_some()));
             let repair_at = self.waiting.iter().filter_map(|c| tracks.get(c)?.repair_at()).min().map(Instant::from_std);
-            let expires = self.credentials.deadline();
+            if self.credentials.expires_at != expiry_for {
+                expiry_for = self.credentials.expires_at;
+                expiry.as_mut().reset(self.credentials.deadline());
+            }
+            if let Some(at) = repair_at
+                && repair_for != Some(at)
+            {
+                repair_for = Some(at);
+                repair.as_mut().reset(at);
+            }
             // Outbound first: a session drains what it owes its client before
             // it reads more from it (frames are rate-limited; events are not).
             let step = tokio::select! {
@@ -348,8 +365,8 @@ impl Session {
                 Some(event) = self.registration.mailbox.recv() => Step::Event(event),
                 frame = socket.recv() => Step::Frame(frame),
                 _ = heartbeat.tick() => Step::Heartbeat,
-                () = tokio::time::sleep_until(expires) => Step::Expired,
-                () = tokio::time::sleep_until(repair_at.unwrap_or(expires)), if repair_at.is_some() => Step::Repair,
+                () = &mut expiry => Step::Expired,
+                () = &mut repair, if repair_at.is_some() => Step::Repair,
             };
             let outcome = match step {
                 Step::Frame(Some(Ok(message))) => {
