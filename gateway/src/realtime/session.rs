@@ -213,7 +213,11 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
                 user_id: session.credentials.user.to_string(),
                 connection_id: &session.connection_id,
             };
-            match send(&mut socket, ready.text()).await.and(flush(&mut socket).await) {
+            let sent = match send(&mut socket, ready.text()).await {
+                Ok(()) => flush(&mut socket).await,
+                gone => gone,
+            };
+            match sent {
                 Ok(()) => Box::pin(session.serve(&mut socket)).await,
                 Err(end) => end,
             }
