@@ -1,6 +1,6 @@
 //! The embedded mode: every service and the gateway in one process. The
-//! parts call each other in process: the gateway's sends and the message
-//! service's membership checks are function calls through the traits their
+//! parts call each other in process: the gateway's sends and history reads
+//! and the message service's membership checks and activity are function calls through the traits their
 //! gRPC adapters implement (`local.rs`); other calls run the callee's gRPC
 //! routes in the caller's task (no socket, no HTTP/2). Each service also
 //! serves real gRPC on a loopback port the OS picks, for internal callers
@@ -83,7 +83,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (conversation_server, conversations) =
         parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?;
     let access = Arc::new(LocalConversationAccess(conversations));
-    // And the gateway sends straight into the message service.
+    // And the gateway sends and reads history straight through the message service.
     let (message_server, calls) =
         parts::message_server(config, verifier.clone(), access, media.clone(), events.clone()).await?;
     // Each server with its listener and the in-process end its callers use.

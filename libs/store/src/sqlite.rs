@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -170,19 +170,40 @@ impl SqliteDb {
         }
         let (readers, start) = (self.readers.clone(), self.next_reader.fetch_add(1, Ordering::Relaxed));
         tokio::task::spawn_blocking(move || {
-            // Take a free reader if there is one, else wait for ours.
+            // Take a free reader if there is one, else wait for ours. A read
+            // that panicked poisoned its reader's lock, but left the
+            // connection sound (statements reset, snapshots rolled back as
+            // they dropped): take it all the same.
             let count = readers.len();
-            let free = (0..count).find_map(|i| readers[(start + i) % count].try_lock().ok());
-            let guard = match free {
-                Some(guard) => guard,
-                None => readers[start % count]
-                    .lock()
-                    .map_err(|_| StoreError::Backend("sqlite connection poisoned".into()))?,
-            };
+            let free = (0..count).find_map(|i| match readers[(start + i) % count].try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            });
+            let guard = free.unwrap_or_else(|| readers[start % count].lock().unwrap_or_else(PoisonError::into_inner));
             f(&guard)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("sqlite task failed: {e}")))?
+    }
+
+    /// Like [`read`](Self::read), with every statement of `f` reading the
+    /// same snapshot (a savepoint, which also works inside the writer's
+    /// transaction, where in-memory databases read). The snapshot is closed
+    /// on every path, an error or a panic included, so a reader connection
+    /// never keeps an old one open.
+    pub async fn read_snapshot<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(move |conn| {
+            let snapshot = Snapshot::open(conn)?;
+            let value = f(conn);
+            snapshot.release()?;
+            value
+        })
+        .await
     }
 }
 
@@ -245,6 +266,33 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Write>>) {
 /// around every write: parsing them each time showed in profiles).
 fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// A read snapshot held across several statements until released, or
+/// rolled back when dropped unreleased.
+struct Snapshot<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Snapshot<'c> {
+    fn open(conn: &'c Connection) -> rusqlite::Result<Self> {
+        run(conn, "SAVEPOINT snapshot")?;
+        Ok(Self { conn, open: true })
+    }
+
+    fn release(mut self) -> rusqlite::Result<()> {
+        self.open = false;
+        run(self.conn, "RELEASE snapshot")
+    }
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = run(self.conn, "ROLLBACK TO snapshot").and_then(|()| run(self.conn, "RELEASE snapshot"));
+        }
+    }
 }
 
 /// Gives the group up: rolls back what is still open, tells every write
@@ -383,6 +431,43 @@ mod tests {
             }
             let (rows, reprepared) = db.call(page(limit)).await.unwrap();
             assert_eq!((rows, reprepared), (limit as usize, 0), "limit {limit} on the writer");
+        }
+    }
+
+    /// A snapshot read that fails or panics closes its snapshot: later
+    /// reads on every reader see later writes.
+    #[tokio::test]
+    async fn a_snapshot_read_that_fails_leaves_no_snapshot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.sqlite3"), SCHEMA).unwrap();
+        db.call(insert("a", 1)).await.unwrap();
+        for _ in 0..READERS {
+            let failed = db
+                .read_snapshot(|conn| {
+                    conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?;
+                    Err::<(), _>(StoreError::Backend("refused".into()))
+                })
+                .await;
+            assert!(failed.is_err());
+            let panicked = db
+                .read_snapshot(|conn| -> Result<(), StoreError> {
+                    conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?;
+                    panic!("a reader that panics")
+                })
+                .await;
+            assert!(panicked.is_err());
+        }
+        db.call(insert("b", 2)).await.unwrap();
+        for _ in 0..READERS * 2 {
+            let (outer, inner) = db
+                .read_snapshot(|conn| {
+                    let count =
+                        |conn: &Connection| conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0));
+                    Ok((count(conn)?, count(conn)?))
+                })
+                .await
+                .unwrap();
+            assert_eq!((outer, inner), (2, 2), "every reader sees the later write");
         }
     }
 

@@ -267,16 +267,11 @@ impl MessageStore for SqliteMessageStore {
         window: Window,
         limit: u32,
     ) -> Result<(Vec<Message>, Vec<ReadMark>), StoreError> {
-        // One snapshot (a savepoint also works inside the writer's
-        // transaction, where in-memory databases read), one trip to the
-        // blocking pool.
+        // One snapshot, one trip to the blocking pool.
         self.db
-            .read(move |conn| {
-                let snapshot = Snapshot::open(conn)?;
-                let page = list_in(conn, conversation, window, limit)
-                    .and_then(|messages| Ok((messages, marks_in(conn, conversation)?)));
-                snapshot.release()?;
-                page
+            .read_snapshot(move |conn| {
+                let messages = list_in(conn, conversation, window, limit)?;
+                Ok((messages, marks_in(conn, conversation)?))
             })
             .await
     }
@@ -388,34 +383,5 @@ impl MessageStore for SqliteMessageStore {
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
-    }
-}
-
-/// A read snapshot held across several statements; closed on every path
-/// (an error or a panic included), so a reader connection never keeps an
-/// old snapshot open.
-struct Snapshot<'c> {
-    conn: &'c Connection,
-    open: bool,
-}
-
-impl<'c> Snapshot<'c> {
-    fn open(conn: &'c Connection) -> Result<Self, StoreError> {
-        conn.prepare_cached("SAVEPOINT snapshot")?.execute([])?;
-        Ok(Self { conn, open: true })
-    }
-
-    fn release(mut self) -> Result<(), StoreError> {
-        self.open = false;
-        self.conn.prepare_cached("RELEASE snapshot")?.execute([])?;
-        Ok(())
-    }
-}
-
-impl Drop for Snapshot<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            let _ = self.conn.execute_batch("ROLLBACK TO snapshot; RELEASE snapshot");
-        }
     }
 }
