@@ -564,7 +564,7 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     ann_ws
         .send(json!({"type": "message.send", "id": 1, "conversation_id": id, "content": "hello?", "client_id": "c1"}))
         .await;
-    assert_eq!(ann_ws.expect("ack").await["message"]["seq"], 1);
+    assert_eq!(ann_ws.answer().await["message"]["seq"], 1);
     let got = bob_ws.expect("message.new").await;
     assert_eq!(got["message"]["content"], "hello?");
     let ready = client.get(format!("http://{}/readyz", cluster.b.addr)).send().await.unwrap();

@@ -17,7 +17,7 @@ async fn next(sub: &mut Box<dyn Subscription>) -> (Topic, Event) {
     match tokio::time::timeout(Duration::from_secs(5), sub.next()).await.expect("an event within 5 s") {
         Some(Received::Event { topic, envelope }) => {
             assert_eq!(envelope.version, 1);
-            (topic, envelope.event.expect("a payload"))
+            (topic, envelope.event.clone().expect("a payload"))
         }
         other => panic!("expected an event, got {other:?}"),
     }

@@ -256,7 +256,8 @@ async fn chat_goes_on_while_the_presence_service_is_down(backend: Backend) {
     alice_ws
         .send(json!({"type": "message.send", "id": 1, "conversation_id": conversation, "content": "still here", "client_id": "c1"}))
         .await;
-    let ack = alice_ws.expect("ack").await;
+    let ack = alice_ws.answer().await;
+    assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(ack["message"]["content"], "still here");
     let sent = client
         .post(at(&format!("/api/v1/conversations/{conversation}/messages")))

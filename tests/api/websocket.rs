@@ -22,6 +22,7 @@ on_every_backend!(
     foreign_origins_are_refused,
     a_reader_that_cannot_keep_up_is_disconnected_and_others_are_not,
     heartbeats_drop_silent_peers_and_keep_live_ones,
+    pipelined_frames_are_answered_in_order_and_sends_commit_in_that_order,
 );
 
 fn id(v: &Value) -> &str {
@@ -96,6 +97,103 @@ async fn events_reach_every_connection_of_every_participant_and_nobody_else(back
     assert_eq!(refused["code"], "not_found");
     carol_ws.sync().await;
     alice_phone.expect_silence().await;
+}
+
+/// A client that does not wait for each answer: sends run off the session's
+/// loop, yet each frame is answered in the order it came and sends commit in
+/// that order, while events keep arriving.
+async fn pipelined_frames_are_answered_in_order_and_sends_commit_in_that_order(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.ws_rate_limit = 0).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conversation = app.group(&alice, "team", &[&bob]).await;
+    let mut alice_ws = app.ws(&alice).await;
+    let mut bob_ws = app.ws(&bob).await;
+
+    let mut expected = Vec::new();
+    for i in 0..12 {
+        let frame = match i {
+            4 => json!({"type": "ping", "id": i}),
+            7 => json!({"type": "read", "id": i, "conversation_id": conversation, "seq": 1}),
+            9 => {
+                json!({"type": "message.send", "id": i, "conversation_id": conversation, "content": "  ", "client_id": "blank"})
+            }
+            _ => {
+                json!({"type": "message.send", "id": i, "conversation_id": conversation, "content": format!("m{i}"), "client_id": format!("c{i}")})
+            }
+        };
+        expected.push(frame["type"].as_str().unwrap().to_owned());
+        alice_ws.send(frame).await;
+    }
+    let sends = expected.iter().filter(|t| *t == "message.send").count() - 1;
+
+    let (mut answers, mut echoes) = (Vec::new(), Vec::new());
+    while answers.len() < expected.len() || echoes.len() < sends {
+        let frame = alice_ws.next().await;
+        match frame["type"].as_str().unwrap() {
+            "message.new" => echoes.push(frame["message"]["content"].as_str().unwrap().to_owned()),
+            "read" => {}
+            _ => answers.push(frame),
+        }
+    }
+    let ids: Vec<u64> = answers.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..12).collect::<Vec<u64>>(), "answers in frame order: {answers:?}");
+    assert_eq!(answers[4]["type"], "pong");
+    assert_eq!(answers[7]["type"], "ack");
+    assert_eq!(answers[9]["type"], "error");
+    assert_eq!(answers[9]["code"], "invalid_argument");
+    let acked: Vec<(String, u64)> = answers
+        .iter()
+        .filter(|a| a["type"] == "ack" && a["message"].is_object())
+        .map(|a| (a["message"]["content"].as_str().unwrap().to_owned(), a["message"]["seq"].as_u64().unwrap()))
+        .collect();
+    let in_frame_order: Vec<String> = [0, 1, 2, 3, 5, 6, 8, 10, 11].iter().map(|i| format!("m{i}")).collect();
+    assert_eq!(acked.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(), in_frame_order);
+    assert_eq!(
+        acked.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        (1..=9).collect::<Vec<u64>>(),
+        "committed in frame order"
+    );
+    assert_eq!(echoes, in_frame_order, "the sender's own events, in order");
+
+    let mut delivered = Vec::new();
+    while delivered.len() < sends {
+        let frame = bob_ws.next().await;
+        if frame["type"] == "message.new" {
+            delivered.push(frame["message"]["content"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(delivered, in_frame_order);
+}
+
+/// While a send waits on its commit, the sender's session keeps delivering:
+/// the message database is held locked, Bob's typing still reaches Alice,
+/// and her send is acknowledged once the lock goes. (One-process mode,
+/// where a test can hold the store; the session code is the same in both.)
+#[tokio::test]
+async fn a_session_keeps_delivering_while_its_own_send_waits() {
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conversation = app.group(&alice, "team", &[&bob]).await;
+    let mut alice_ws = app.ws(&alice).await;
+    let mut bob_ws = app.ws(&bob).await;
+
+    let lock = rusqlite::Connection::open(app.data_dir.path().join("message.sqlite3")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    alice_ws
+        .send(json!({"type": "message.send", "id": "s", "conversation_id": conversation, "content": "hi", "client_id": "c"}))
+        .await;
+    bob_ws.send(json!({"type": "typing", "conversation_id": conversation, "state": "start"})).await;
+    let typing = alice_ws.expect("typing").await;
+    assert_eq!(typing["user_id"], bob.id.as_str());
+
+    lock.execute_batch("ROLLBACK").unwrap();
+    let mut frames = [alice_ws.next().await, alice_ws.next().await];
+    frames.sort_by_key(|f| f["type"].as_str().unwrap().to_owned());
+    assert_eq!(frames[0]["type"], "ack");
+    assert_eq!(frames[0]["message"]["content"], "hi");
+    assert_eq!(frames[1]["type"], "message.new");
 }
 
 async fn typing_reaches_the_others_and_never_its_sender(backend: Backend) {

@@ -1,6 +1,7 @@
 //! A WebSocket client for the tests: connect, send JSON frames, read them
 //! back with a deadline, and check what a quiet or closed socket says.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
@@ -23,6 +24,8 @@ pub struct Ws {
     /// Whether `presence` frames are returned; tests not about presence
     /// skip them, since they arrive whenever anyone connects.
     presence: bool,
+    /// Frames read past by [`Ws::answer`], returned first by the next reads.
+    held: VecDeque<Value>,
 }
 
 /// How a connection attempt went.
@@ -36,7 +39,7 @@ pub async fn connect_raw(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -
         request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
     }
     let (stream, _) = tokio_tungstenite::connect_async(request).await?;
-    Ok(Ws { stream, presence: false })
+    Ok(Ws { stream, presence: false, held: VecDeque::new() })
 }
 
 /// A connection as `user` whose socket takes in very little unread data (a
@@ -49,7 +52,7 @@ pub async fn connect_stalling(addr: std::net::SocketAddr, user: &TestUser) -> Ws
     let bearer = format!("Bearer {}", user.access_token);
     request.headers_mut().insert("authorization", HeaderValue::from_str(&bearer).unwrap());
     let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.unwrap();
-    let mut ws = Ws { stream, presence: false };
+    let mut ws = Ws { stream, presence: false, held: VecDeque::new() };
     ws.expect("ready").await;
     ws
 }
@@ -120,8 +123,29 @@ impl Ws {
         }
     }
 
+    /// The `ack` or `error` answering a frame sent before. Events that come
+    /// first (a sender hears its own `message.new`, maybe before the ack)
+    /// are kept, in order, for the next reads.
+    pub async fn answer(&mut self) -> Value {
+        let mut passed = Vec::new();
+        let answer = loop {
+            let frame = self.next().await;
+            if matches!(frame["type"].as_str(), Some("ack" | "error")) {
+                break frame;
+            }
+            passed.push(frame);
+        };
+        for frame in passed.into_iter().rev() {
+            self.held.push_front(frame);
+        }
+        answer
+    }
+
     /// The next JSON frame within `wait`, or `None`.
     pub async fn try_next(&mut self, wait: Duration) -> Option<Value> {
+        if let Some(frame) = self.held.pop_front() {
+            return Some(frame);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, self.stream.next()).await.ok()? {
@@ -163,7 +187,7 @@ impl Ws {
     /// Reads until the server closes; returns its close frame (`None` if the
     /// connection just ended). Frames before it are returned too.
     pub async fn closed(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
-        let mut frames = Vec::new();
+        let mut frames: Vec<Value> = self.held.drain(..).collect();
         loop {
             match tokio::time::timeout(PATIENCE * 3, self.stream.next()).await.expect("the server closes") {
                 Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text).unwrap()),

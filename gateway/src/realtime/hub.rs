@@ -33,8 +33,36 @@ pub struct Hub {
 
 #[derive(Debug, Default)]
 struct Routes {
-    by_topic: HashMap<Topic, HashMap<u64, Endpoint>>,
+    by_topic: HashMap<Topic, Local>,
     sessions: HashMap<u64, Session>,
+}
+
+/// The sessions of this gateway that follow one topic.
+#[derive(Debug, Default)]
+struct Local {
+    endpoints: HashMap<u64, Endpoint>,
+    /// `endpoints` as a list, made by the first event after a change: an
+    /// event is offered to it outside the lock, so sessions come and go
+    /// while a large fan-out runs.
+    snapshot: Option<Arc<[Endpoint]>>,
+}
+
+impl Local {
+    fn insert(&mut self, id: u64, endpoint: Endpoint) {
+        self.endpoints.insert(id, endpoint);
+        self.snapshot = None;
+    }
+
+    fn remove(&mut self, id: u64) {
+        if self.endpoints.remove(&id).is_some() {
+            self.snapshot = None;
+        }
+    }
+
+    fn snapshot(&mut self) -> Arc<[Endpoint]> {
+        let endpoints = &self.endpoints;
+        self.snapshot.get_or_insert_with(|| endpoints.values().cloned().collect()).clone()
+    }
 }
 
 #[derive(Debug)]
@@ -170,7 +198,7 @@ impl Hub {
             for topic in topics {
                 if session.topics.insert(*topic) {
                     let local = by_topic.entry(*topic).or_default();
-                    if local.is_empty() {
+                    if local.endpoints.is_empty() {
                         fresh.push(*topic);
                     }
                     local.insert(id, session.endpoint.clone());
@@ -203,12 +231,12 @@ impl Hub {
     }
 
     /// Drops `id` from `topics`; unsubscribes those nobody here needs now.
-    fn forget(&self, by_topic: &mut HashMap<Topic, HashMap<u64, Endpoint>>, id: u64, topics: Vec<Topic>) {
+    fn forget(&self, by_topic: &mut HashMap<Topic, Local>, id: u64, topics: Vec<Topic>) {
         let mut unused = Vec::new();
         for topic in topics {
             if let Some(local) = by_topic.get_mut(&topic) {
-                local.remove(&id);
-                if local.is_empty() {
+                local.remove(id);
+                if local.endpoints.is_empty() {
                     by_topic.remove(&topic);
                     unused.push(topic);
                 }
@@ -221,12 +249,13 @@ impl Hub {
     }
 
     fn dispatch(&self, topic: Topic, event: &Arc<Outbound>) {
-        let routes = self.lock();
-        if let Some(local) = routes.by_topic.get(&topic) {
-            metrics::counter!("ws_deliveries_total").increment(local.len() as u64);
-            for endpoint in local.values() {
-                endpoint.offer(event);
-            }
+        // The lock covers only taking the list. A session that joins after
+        // it is taken waits for its subscribe answer, which the pump gives
+        // after this event, and then reads history, which holds it.
+        let Some(endpoints) = self.lock().by_topic.get_mut(&topic).map(Local::snapshot) else { return };
+        metrics::counter!("ws_deliveries_total").increment(endpoints.len() as u64);
+        for endpoint in endpoints.iter() {
+            endpoint.offer(event);
         }
     }
 
@@ -279,5 +308,38 @@ async fn pump(hub: Weak<Hub>, mut subscription: Box<dyn Subscription>, mut comma
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        let (mailbox, _) = mpsc::channel(1);
+        Endpoint { user: UserId::generate(), mailbox, overflow: Arc::default() }
+    }
+
+    fn users(snapshot: &[Endpoint]) -> HashSet<UserId> {
+        snapshot.iter().map(|e| e.user).collect()
+    }
+
+    #[test]
+    fn a_topic_snapshot_is_reused_until_its_sessions_change() {
+        let mut local = Local::default();
+        let (a, b) = (endpoint(), endpoint());
+        local.insert(1, a.clone());
+        let first = local.snapshot();
+        assert!(Arc::ptr_eq(&first, &local.snapshot()), "no change: the same list");
+
+        local.insert(2, b.clone());
+        assert_eq!(users(&local.snapshot()), HashSet::from([a.user, b.user]));
+        local.remove(1);
+        assert_eq!(users(&local.snapshot()), HashSet::from([b.user]));
+
+        let kept = local.snapshot();
+        local.remove(7);
+        assert!(Arc::ptr_eq(&kept, &local.snapshot()), "removing a stranger changes nothing");
+        assert_eq!(users(&first), HashSet::from([a.user]), "a list taken earlier stays as it was");
     }
 }

@@ -4,6 +4,7 @@
 //! per-user frame rate shared by every connection and gateway, bounded
 //! buffers and heartbeats.
 
+mod answers;
 mod delivery;
 mod frames;
 mod hub;

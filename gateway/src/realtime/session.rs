@@ -30,6 +30,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::Realtime;
+use super::answers::Owed;
 use super::delivery::{Kind, Outbound, is_room};
 use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
 use super::hub::{MAILBOX_CAPACITY, Registration};
@@ -135,6 +136,7 @@ impl From<End> for Fail {
 enum Step {
     Frame(Option<Result<Message, axum::Error>>),
     Event(Arc<Outbound>),
+    Answer(Option<Utf8Bytes>),
     TooSlow,
     Heartbeat,
     Expired,
@@ -187,6 +189,8 @@ struct Session {
     active: bool,
     /// Envelope ids of recent `presence` events, oldest first.
     presence_seen: VecDeque<u128>,
+    /// Answers to the client's frames not sent yet, in frame order.
+    owed: Owed,
 }
 
 /// Runs a session for `credentials` on `socket` until either side ends it.
@@ -206,6 +210,7 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
         audience: BTreeSet::new(),
         active: true,
         presence_seen: VecDeque::new(),
+        owed: Owed::default(),
     };
     let end = match Box::pin(session.open()).await {
         Ok(()) => {
@@ -362,12 +367,14 @@ impl Session {
                 repair.as_mut().reset(at);
             }
             // Outbound first: a session drains what it owes its client before
-            // it reads more from it (frames are rate-limited; events are not).
+            // it reads more from it (frames are rate-limited; events are not),
+            // and reads none while too many of its answers are still owed.
             let step = tokio::select! {
                 biased;
                 () = overflow.wait() => Step::TooSlow,
+                answer = self.owed.next(), if !self.owed.is_empty() => Step::Answer(answer),
                 Some(event) = self.registration.mailbox.recv() => Step::Event(event),
-                frame = socket.recv() => Step::Frame(frame),
+                frame = socket.recv(), if !self.owed.is_full() => Step::Frame(frame),
                 _ = heartbeat.tick() => Step::Heartbeat,
                 () = &mut expiry => Step::Expired,
                 () = &mut repair, if repair_at.is_some() => Step::Repair,
@@ -380,6 +387,8 @@ impl Session {
                 Step::Frame(Some(Err(e))) if frame_too_big(&e) => Err(End::Close(close::TOO_BIG, "frame too large")),
                 Step::Frame(_) => Err(End::Gone),
                 Step::Event(event) => Box::pin(self.on_event(socket, event)).await,
+                Step::Answer(Some(frame)) => send(socket, frame).await,
+                Step::Answer(None) => Ok(()),
                 Step::TooSlow => Err(End::Close(close::TRY_AGAIN_LATER, "too slow: reconnect and resume")),
                 Step::Heartbeat => Box::pin(self.on_heartbeat(socket)).await,
                 Step::Expired => {
@@ -417,11 +426,13 @@ impl Session {
         }
     }
 
+    /// Takes in one frame; its answer joins those owed.
     async fn on_message(&mut self, socket: &mut WebSocket, message: Message) -> Result<(), End> {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
-                return send(socket, error(None, &Error::invalid("frames are JSON text, not binary"))).await;
+                self.owed.push_ready(error(None, &Error::invalid("frames are JSON text, not binary")));
+                return Ok(());
             }
             // Pongs prove liveness (already noted); pings are answered by
             // the WebSocket layer; a close is answered likewise, and the
@@ -435,16 +446,18 @@ impl Session {
                 message: "too many frames: slow down",
                 retry_after_ms: Some(retry_after.as_millis().try_into().unwrap_or(u64::MAX).max(1)),
             };
-            return send(socket, frame.text()).await;
+            self.owed.push_ready(frame.text());
+            return Ok(());
         }
         match parse(&text) {
             Ok(Incoming { id, frame }) => match self.on_frame(socket, id.clone(), frame).await {
-                Ok(()) => Ok(()),
-                Err(Fail::Api(e)) => send(socket, error(id, &e)).await,
-                Err(Fail::End(end)) => Err(end),
+                Ok(()) => {}
+                Err(Fail::Api(e)) => self.owed.push_ready(error(id, &e)),
+                Err(Fail::End(end)) => return Err(end),
             },
-            Err((id, e)) => send(socket, error(id, &e)).await,
+            Err((id, e)) => self.owed.push_ready(error(id, &e)),
         }
+        Ok(())
     }
 
     /// `Some(wait)` when the user is over their frame rate.
@@ -461,6 +474,10 @@ impl Session {
         }
     }
 
+    /// Acts on one frame. What waits on a service is owed (answered later,
+    /// in order) rather than awaited here; only `resume`, which writes
+    /// history straight to the socket, runs in the loop, once every earlier
+    /// answer is out.
     async fn on_frame(&mut self, socket: &mut WebSocket, id: Option<Value>, frame: ClientFrame) -> Result<(), Fail> {
         // What a person does, as opposed to what a client does by itself.
         if matches!(
@@ -473,29 +490,16 @@ impl Session {
             self.active = true;
         }
         match frame {
-            ClientFrame::Ping => Ok(send(socket, ServerFrame::Pong { id }.text()).await?),
+            ClientFrame::Ping => self.owed.push_ready(ServerFrame::Pong { id }.text()),
             ClientFrame::Auth { access_token } => {
                 let fresh = Credentials::verify(&self.state, &access_token)?;
                 if fresh.user != self.me() {
                     return Err(Error::permission_denied("a session cannot change user").into());
                 }
                 self.credentials = fresh;
-                Ok(send(socket, ServerFrame::Ack { id, message: None }.text()).await?)
+                self.owed.push_ready(ServerFrame::Ack { id, message: None }.text());
             }
             ClientFrame::Send { conversation_id, content, message_type, attachments, client_id } => {
-                let admitted = match self.state.sends.admit() {
-                    Ok(admitted) => admitted,
-                    Err(overloaded) => {
-                        let e = overloaded.error();
-                        let frame = ServerFrame::Error {
-                            id,
-                            code: e.code().as_str(),
-                            message: e.message(),
-                            retry_after_ms: Some(overloaded.retry_after_ms()),
-                        };
-                        return Ok(send(socket, frame.text()).await?);
-                    }
-                };
                 let request = SendMessageRequest {
                     conversation_id,
                     content,
@@ -504,17 +508,42 @@ impl Session {
                     client_id: Some(client_id),
                 };
                 let caller = self.credentials.actor()?;
-                let sent = self.state.message_api.send_message(&caller, request).await?;
-                // Done with the suite: a slow reader of the ack holds no slot.
-                drop(admitted);
-                let message = sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))?;
-                let ack = ServerFrame::Ack { id, message: Some(MessageView::from(message)) };
-                Ok(send(socket, ack.text()).await?)
+                let (admission, api) = (self.state.sends.clone(), self.state.message_api.clone());
+                self.owed.push(Box::pin(async move {
+                    // Admitted when its turn comes: a queued send holds no slot.
+                    let admitted = match admission.admit() {
+                        Ok(admitted) => admitted,
+                        Err(overloaded) => {
+                            let e = overloaded.error();
+                            let frame = ServerFrame::Error {
+                                id,
+                                code: e.code().as_str(),
+                                message: e.message(),
+                                retry_after_ms: Some(overloaded.retry_after_ms()),
+                            };
+                            return Some(frame.text());
+                        }
+                    };
+                    let sent = api.send_message(&caller, request).await;
+                    drop(admitted);
+                    let message = sent.and_then(|sent| {
+                        sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))
+                    });
+                    Some(match message {
+                        Ok(message) => ServerFrame::Ack { id, message: Some(MessageView::from(message)) }.text(),
+                        Err(e) => error(id, &e),
+                    })
+                }));
             }
             ClientFrame::Read { conversation_id, seq } => {
                 let request = self.request(MarkReadRequest { conversation_id, seq })?;
-                self.state.messages.clone().mark_read(request).await?;
-                self.ack(socket, id).await
+                let mut messages = self.state.messages.clone();
+                self.owed.push(Box::pin(async move {
+                    match messages.mark_read(request).await {
+                        Ok(_) => ack(id),
+                        Err(status) => Some(error(id, &status.into())),
+                    }
+                }));
             }
             ClientFrame::Typing { conversation_id, state } => {
                 let conversation = self.followed(&conversation_id)?;
@@ -523,16 +552,29 @@ impl Session {
                     user_id: self.me().to_string(),
                     state: state.as_str().to_owned(),
                 });
-                let topics = [Topic::Conversation(conversation)];
-                publish_after_commit(self.rt.bus.as_ref(), &topics, &envelope(event, Timestamp::now())).await;
-                self.ack(socket, id).await
+                let bus = self.rt.bus.clone();
+                self.owed.push(Box::pin(async move {
+                    let topics = [Topic::Conversation(conversation)];
+                    publish_after_commit(bus.as_ref(), &topics, &envelope(event, Timestamp::now())).await;
+                    ack(id)
+                }));
             }
             ClientFrame::PresenceSet { status } => {
                 let request = self.request(SetStatusRequest { status })?;
-                self.state.presence.clone().set_status(request).await?;
-                self.ack(socket, id).await
+                let mut presence = self.state.presence.clone();
+                self.owed.push(Box::pin(async move {
+                    match presence.set_status(request).await {
+                        Ok(_) => ack(id),
+                        Err(status) => Some(error(id, &status.into())),
+                    }
+                }));
             }
             ClientFrame::Resume { positions } => {
+                while !self.owed.is_empty() {
+                    if let Some(frame) = self.owed.next().await {
+                        send(socket, frame).await?;
+                    }
+                }
                 let mut reached = std::collections::BTreeMap::new();
                 for (conversation_id, from) in positions {
                     let conversation = match self.followed(&conversation_id) {
@@ -550,14 +592,8 @@ impl Session {
                         Err(end) => return Err(end),
                     }
                 }
-                Ok(send(socket, ServerFrame::Resumed { id, positions: reached }.text()).await?)
+                send(socket, ServerFrame::Resumed { id, positions: reached }.text()).await?;
             }
-        }
-    }
-
-    async fn ack(&self, socket: &mut WebSocket, id: Option<Value>) -> Result<(), Fail> {
-        if id.is_some() {
-            send(socket, ServerFrame::Ack { id, message: None }.text()).await?;
         }
         Ok(())
     }
@@ -630,7 +666,7 @@ impl Session {
                 after = m.seq;
                 let fresh = match self.tracks.get_mut(&conversation) {
                     Some(track) => track.replayed(&m.id, m.seq, m.change_seq),
-                    None => Some(Vec::new()),
+                    None => Some(Default::default()),
                 };
                 if let Some(newer_changes) = fresh {
                     send(socket, message_new(m)).await?;
@@ -776,7 +812,7 @@ impl Session {
                         track.live_change(message, *seq, *change, event.clone(), now)
                     }
                     // The outer arm admits only the two kinds above.
-                    _ => Vec::new(),
+                    _ => Default::default(),
                 };
                 if track.backlog() > MAILBOX_CAPACITY {
                     return Err(End::Close(close::TRY_AGAIN_LATER, "too far behind: reconnect and resume"));
@@ -812,6 +848,11 @@ impl Session {
             Kind::Gap => self.after_gap(socket).await,
         }
     }
+}
+
+/// `ack` for a frame that carried an `id`; nothing for one that did not.
+fn ack(id: Option<Value>) -> Option<Utf8Bytes> {
+    id.is_some().then(|| ServerFrame::Ack { id, message: None }.text())
 }
 
 /// Whether a read failed because a frame exceeded the size cap.

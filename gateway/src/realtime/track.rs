@@ -8,7 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use super::delivery::Outbound;
+
+/// Events ready to go out, in order: nearly always one, kept inline so a
+/// delivery allocates nothing.
+pub(crate) type Ready = SmallVec<[Arc<Outbound>; 2]>;
 
 /// How long an early event waits for the ones before it before the session
 /// reads the hole from history.
@@ -71,19 +77,20 @@ impl Track {
 
     /// A live `message.new`: what to send now, in order (empty when it is
     /// a duplicate or has to wait).
-    pub(crate) fn live(&mut self, seq: u64, event: Arc<Outbound>, now: Instant) -> Vec<Arc<Outbound>> {
+    pub(crate) fn live(&mut self, seq: u64, event: Arc<Outbound>, now: Instant) -> Ready {
+        let mut out = Ready::new();
         if seq < self.next {
-            return Vec::new();
+            return out;
         }
         if seq > self.next {
             self.held.insert(seq, event);
             self.held_since.get_or_insert(now);
-            return Vec::new();
+            return out;
         }
         self.next += 1;
-        let mut out = vec![event];
-        out.extend(self.deferred_after(seq, 0));
-        out.extend(self.release());
+        out.push(event);
+        self.deferred_after(seq, 0, &mut out);
+        self.release(&mut out);
         out
     }
 
@@ -96,37 +103,38 @@ impl Track {
         change: u64,
         event: Arc<Outbound>,
         now: Instant,
-    ) -> Vec<Arc<Outbound>> {
+    ) -> Ready {
+        let mut out = Ready::new();
         if self.replayed.get(message).is_some_and(|sent| *sent >= change) {
-            return Vec::new();
+            return out;
         }
         if seq >= self.next {
             // Its message has not gone out yet: the change follows it.
             self.deferred.entry(seq).or_default().push((change, event));
             self.held_since.get_or_insert(now);
-            return Vec::new();
+            return out;
         }
         self.change_mark = self.change_mark.max(change);
-        vec![event]
+        out.push(event);
+        out
     }
 
-    /// Deferred changes of `seq` later than `change`, in change order.
-    fn deferred_after(&mut self, seq: u64, change: u64) -> Vec<Arc<Outbound>> {
-        let mut waiting = self.deferred.remove(&seq).unwrap_or_default();
+    /// Adds to `out` the deferred changes of `seq` later than `change`, in
+    /// change order.
+    fn deferred_after(&mut self, seq: u64, change: u64, out: &mut Ready) {
+        let Some(mut waiting) = self.deferred.remove(&seq) else { return };
         waiting.sort_by_key(|(c, _)| *c);
-        waiting
-            .into_iter()
-            .filter(|(c, _)| *c > change)
-            .map(|(c, event)| {
+        for (c, event) in waiting {
+            if c > change {
                 self.change_mark = self.change_mark.max(c);
-                event
-            })
-            .collect()
+                out.push(event);
+            }
+        }
     }
 
-    /// Held events that are now next in line, each followed by its deferred changes.
-    fn release(&mut self) -> Vec<Arc<Outbound>> {
-        let mut out = Vec::new();
+    /// Adds to `out` the held events that are now next in line, each
+    /// followed by its deferred changes.
+    fn release(&mut self, out: &mut Ready) {
         // Whatever history already delivered is dropped.
         while let Some(entry) = self.held.first_entry() {
             let seq = *entry.key();
@@ -135,7 +143,7 @@ impl Track {
             } else if seq == self.next {
                 out.push(entry.remove());
                 self.next += 1;
-                out.extend(self.deferred_after(seq, 0));
+                self.deferred_after(seq, 0, out);
             } else {
                 break;
             }
@@ -143,7 +151,6 @@ impl Track {
         if self.held.is_empty() && self.deferred.is_empty() {
             self.held_since = None;
         }
-        out
     }
 
     /// When the wait for a hole ends, if there is one.
@@ -166,14 +173,16 @@ impl Track {
     /// A message read from history during a replay or repair, in its state
     /// at change `change`: `None` when this session already sent it, else
     /// the deferred changes that are newer than that state, to send after it.
-    pub(crate) fn replayed(&mut self, message: &str, seq: u64, change: u64) -> Option<Vec<Arc<Outbound>>> {
+    pub(crate) fn replayed(&mut self, message: &str, seq: u64, change: u64) -> Option<Ready> {
         if seq >= self.delivered_from && seq < self.next {
             return None;
         }
         self.change_mark = self.change_mark.max(change);
         self.next = self.next.max(seq + 1);
         self.remember(message, change);
-        Some(self.deferred_after(seq, change))
+        let mut newer = Ready::new();
+        self.deferred_after(seq, change, &mut newer);
+        Some(newer)
     }
 
     /// A change read from history (always sent): its live copy is a repeat.
@@ -192,10 +201,12 @@ impl Track {
     /// Ends a replay from `from` (the client has everything up to it):
     /// every `seq` above it has now gone out, and held events that follow
     /// are returned, in order.
-    pub(crate) fn replay_done(&mut self, from: u64) -> Vec<Arc<Outbound>> {
+    pub(crate) fn replay_done(&mut self, from: u64) -> Ready {
         self.delivered_from = self.delivered_from.min(from + 1);
         self.next = self.next.max(from + 1);
-        self.release()
+        let mut out = Ready::new();
+        self.release(&mut out);
+        out
     }
 }
 

@@ -18,6 +18,8 @@ pub use memory::MemoryBus;
 pub use redis_bus::RedisBus;
 pub use topic::Topic;
 
+use std::sync::Arc;
+
 use chatterbox_proto::events::v1::Envelope;
 
 /// What a subscription yields.
@@ -27,8 +29,9 @@ pub enum Received {
     Event {
         /// The topic it was published on.
         topic: Topic,
-        /// The event (boxed: envelopes are large next to a gap).
-        envelope: Box<Envelope>,
+        /// The event, shared: every subscription and listener of this
+        /// process that hears it holds the same copy.
+        envelope: Arc<Envelope>,
     },
     /// Events may have been lost here: catch up from the source of truth.
     Gap,

@@ -15,11 +15,14 @@ impl LocalListeners {
         self.0.write().unwrap_or_else(PoisonError::into_inner).push((topic, listener));
     }
 
-    /// Tells every listener of `topic` about `event`.
+    /// Tells every listener of `topic` about `event` (one copy shared by
+    /// them all, made only if someone listens).
     pub(crate) fn tell(&self, topic: &Topic, event: &Envelope) {
         let listeners = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let mut shared = None;
         for (_, listener) in listeners.iter().filter(|(t, _)| t == topic) {
-            listener(Some(Received::Event { topic: *topic, envelope: Box::new(event.clone()) }));
+            let envelope = shared.get_or_insert_with(|| Arc::new(event.clone())).clone();
+            listener(Some(Received::Event { topic: *topic, envelope }));
         }
     }
 

@@ -54,7 +54,8 @@ struct MemorySubscription {
 impl EventBus for MemoryBus {
     async fn publish(&self, topic: &Topic, event: &Envelope) -> anyhow::Result<()> {
         self.listeners.tell(topic, event);
-        // No subscriber at all is not an error: nobody is listening.
+        // One copy shared by every subscription. No subscriber at all is not
+        // an error: nobody is listening.
         let _ = self.sender.send((*topic, Arc::new(event.clone())));
         Ok(())
     }
@@ -88,7 +89,7 @@ impl Subscription for MemorySubscription {
         loop {
             match self.receiver.recv().await {
                 Ok((topic, envelope)) if self.topics.contains(&topic) => {
-                    return Some(Received::Event { topic, envelope: Box::new((*envelope).clone()) });
+                    return Some(Received::Event { topic, envelope });
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => return Some(Received::Gap),

@@ -4,6 +4,7 @@
 //! resubscribed, and a gap reported.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox_proto::events::v1::Envelope;
@@ -156,7 +157,7 @@ impl Subscription for RedisSubscription {
                         continue;
                     }
                     match Envelope::decode(message.get_payload_bytes()) {
-                        Ok(envelope) => return Some(Received::Event { topic, envelope: Box::new(envelope) }),
+                        Ok(envelope) => return Some(Received::Event { topic, envelope: Arc::new(envelope) }),
 
                         Err(e) => tracing::warn!(%topic, error = %e, "undecodable event skipped"),
                     }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox_events::{EventBus, MemoryBus, Received, RedisBus, Topic, envelope};
@@ -44,7 +45,7 @@ fn event(n: u32) -> Envelope {
 
 async fn next_event(sub: &mut Box<dyn chatterbox_events::Subscription>) -> (Topic, Envelope) {
     match tokio::time::timeout(Duration::from_secs(5), sub.next()).await.expect("an event arrives") {
-        Some(Received::Event { topic, envelope }) => (topic, *envelope),
+        Some(Received::Event { topic, envelope }) => (topic, Arc::unwrap_or_clone(envelope)),
 
         other => panic!("expected an event, got {other:?}"),
     }

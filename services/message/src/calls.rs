@@ -32,7 +32,16 @@ impl MessageCalls {
 
     /// Posts a message as `actor` (whose token was verified) and publishes
     /// it; a repeated `client_id` answers the original (`created` false).
+    ///
+    /// Runs to the end in a task of its own: a caller that goes away (a
+    /// closed socket, a cancelled RPC) cannot leave a committed message
+    /// unpublished; it learns the outcome by retrying its `client_id`.
     pub async fn send(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
+        let (calls, actor) = (self.clone(), actor.clone());
+        tokio::spawn(async move { calls.send_to_the_end(&actor, r).await }).await.map_err(Error::internal)?
+    }
+
+    async fn send_to_the_end(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
         // Its place in the conversation's publishing order, before its seq exists.
         let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
         let (message, created) = self

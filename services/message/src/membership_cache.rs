@@ -294,7 +294,9 @@ mod tests {
         members.of.lock().unwrap().push((c, ann.id));
         let Err(generation) = access.cache.get(c, ann.id) else { panic!("nothing kept yet") };
         // The removal lands while the check is on its way back.
-        access.cache.heard(Some(Received::Event { topic: Topic::Membership, envelope: Box::new(left(c, ann.id)) }));
+        access
+            .cache
+            .heard(Some(Received::Event { topic: Topic::Membership, envelope: std::sync::Arc::new(left(c, ann.id)) }));
         access.cache.keep(c, ann.id, Standing { admin: false }, generation);
         assert!(access.cache.get(c, ann.id).is_err(), "the stale answer was dropped");
     }

@@ -292,7 +292,7 @@ mod tests {
             Topic::Conversation(conversation),
             Arc::new(move |received| {
                 if let Some(Received::Event { envelope, .. }) = received
-                    && let Some(Event::MessageDeleted(e)) = envelope.event
+                    && let Some(Event::MessageDeleted(e)) = &envelope.event
                 {
                     sink.lock().unwrap().push(e.seq);
                 }

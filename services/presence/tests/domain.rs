@@ -49,7 +49,7 @@ async fn setup(ttl: Duration) -> Setup {
 async fn next_status(events: &mut Box<dyn chatterbox_events::Subscription>) -> (String, Option<i64>) {
     let received = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap();
     let Received::Event { envelope, .. } = received else { panic!("expected an event, got {received:?}") };
-    let Some(Event::PresenceChanged(e)) = envelope.event else { panic!("expected presence, got {envelope:?}") };
+    let Some(Event::PresenceChanged(e)) = envelope.event.clone() else { panic!("expected presence, got {envelope:?}") };
     (e.status, e.last_seen_ms)
 }
 
