@@ -57,13 +57,16 @@ pub enum Scenario {
     Room,
     /// Many direct conversations, one sender each.
     Pairs,
+    /// The groups split across two gateways over Redis, services on SQLite:
+    /// what the Redis hop costs.
+    Split,
     /// Two gateways over Redis, on MongoDB.
     Distributed,
 }
 
 impl Scenario {
     fn all() -> Vec<Self> {
-        vec![Self::Idle, Self::Groups, Self::Room, Self::Pairs, Self::Distributed]
+        vec![Self::Idle, Self::Groups, Self::Room, Self::Pairs, Self::Split, Self::Distributed]
     }
 }
 
@@ -103,9 +106,15 @@ pub async fn run(args: &RealtimeArgs, mongodb_redis: Option<(String, String)>) -
     if runs(Scenario::Pairs) {
         pairs(args, keys.path(), &pair.private_pem).await?;
     }
+    if runs(Scenario::Split) {
+        match &mongodb_redis {
+            Some((_, redis)) => split(args, keys.path(), &pair.private_pem, redis).await?,
+            None => println!("(split scenario skipped: TEST_REDIS_URL not set)"),
+        }
+    }
     if runs(Scenario::Distributed) {
-        match mongodb_redis {
-            Some((mongodb, redis)) => distributed(args, keys.path(), &pair.private_pem, &mongodb, &redis).await?,
+        match &mongodb_redis {
+            Some((mongodb, redis)) => distributed(args, keys.path(), &pair.private_pem, mongodb, redis).await?,
             None => println!("(two-gateway scenario skipped: TEST_MONGODB_URI / TEST_REDIS_URL not set)"),
         }
     }
@@ -196,6 +205,29 @@ async fn idle(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) ->
     Ok(())
 }
 
+/// The groups scenario with members alternating between two gateways over
+/// Redis, every service its own process on its own SQLite file: set next to
+/// `groups`, the cost of the bus hop and of the gRPC calls between processes.
+async fn split(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str, redis: &str) -> anyhow::Result<()> {
+    let suite = Suite::distributed(keys, None, redis, 2).await?;
+    let make = Populator::new(private_pem, suite.user_service)?;
+    let members = make.users("s", args.groups * args.members).await?;
+    let groups = chunks(&members, args.members);
+    let ids = make.groups(suite.gateways[0], &groups).await?;
+    let gateways = suite.gateways.clone();
+    let fleet = Fleet::connect(&members, |i| gateways[i % gateways.len()]).await?;
+    let senders = Senders {
+        from: ids.iter().enumerate().map(|(g, id)| (g * args.members, id.clone())).collect(),
+        fanout: args.members as u64,
+    };
+    let name = format!(
+        "split (SQLite services in their own processes, 2 gateways over Redis): {} groups x {}, members split across gateways",
+        args.groups, args.members
+    );
+    sweep(args, &name, &suite, &fleet, &senders, 400.0).await;
+    Ok(())
+}
+
 /// Two gateways, members alternating between them, on MongoDB + Redis.
 async fn distributed(
     args: &RealtimeArgs,
@@ -204,7 +236,7 @@ async fn distributed(
     mongodb: &str,
     redis: &str,
 ) -> anyhow::Result<()> {
-    let suite = Suite::distributed(keys, mongodb, redis, 2).await?;
+    let suite = Suite::distributed(keys, Some(mongodb), redis, 2).await?;
     let make = Populator::new(private_pem, suite.user_service)?;
     let members = make.users("d", args.distributed_groups * args.members).await?;
     let groups = chunks(&members, args.members);

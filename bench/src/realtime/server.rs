@@ -92,12 +92,15 @@ impl Suite {
         Ok(Self { processes: vec![all], gateways, user_service, _data: data })
     }
 
-    /// One process per service and `gateways` gateways, on MongoDB and Redis.
-    pub async fn distributed(keys: &Path, mongodb: &str, redis: &str, gateways: usize) -> anyhow::Result<Self> {
+    /// One process per service and `gateways` gateways over Redis; the
+    /// services on MongoDB, or on their own SQLite files without it.
+    pub async fn distributed(keys: &Path, mongodb: Option<&str>, redis: &str, gateways: usize) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let mut env = common_env(data.path(), keys);
-        env.push(("MONGODB_URI".into(), mongodb.into()));
-        env.push(("CHATTERBOX_MONGODB_DATABASE".into(), format!("bench{}", ulid::Ulid::new())));
+        if let Some(mongodb) = mongodb {
+            env.push(("MONGODB_URI".into(), mongodb.into()));
+            env.push(("CHATTERBOX_MONGODB_DATABASE".into(), format!("bench{}", ulid::Ulid::new())));
+        }
         env.push(("REDIS_URL".into(), redis.into()));
         env.push(("CHATTERBOX_REDIS_KEY_PREFIX".into(), format!("bench-{}", ulid::Ulid::new())));
         let with = |extra: &[(&str, String)]| {
