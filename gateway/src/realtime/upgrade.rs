@@ -19,8 +19,10 @@ use crate::state::GatewayState;
 
 /// How long a client has to send its `auth` frame.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Read buffer per socket (tungstenite's default is 128 KiB, per idle socket).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Read buffer per socket, allocated up front (tungstenite's default is
+/// 128 KiB, per idle socket). Client frames are small and rate-limited; a
+/// larger one (up to [`MAX_FRAME_BYTES`]) grows the buffer as it arrives.
+const READ_BUFFER_BYTES: usize = 1024;
 /// Bytes of queued frames a socket gathers before it writes them (a session
 /// also writes whenever it has nothing more ready): many frames per write
 /// syscall under load, while an idle socket keeps its buffer small.
