@@ -144,7 +144,7 @@ async fn room(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) ->
     let make = Populator::new(private_pem, suite.user_service)?;
     let members = make.users("r", args.room).await?;
     let room = make.room(suite.gateways[0], &members).await?;
-    let fleet = Fleet::connect(&members, |_| suite.gateways[0]).await?;
+    let fleet = connect_timed(&suite, &members, |_| suite.gateways[0]).await?;
     let senders = Senders { from: vec![(0, room)], fanout: args.room as u64 };
     let name = format!("embedded: one room of {}, one sender", args.room);
     sweep(args, &name, &suite, &fleet, &senders, 2.0).await;
@@ -253,6 +253,27 @@ async fn distributed(
     );
     sweep(args, &name, &suite, &fleet, &senders, 10.0).await;
     Ok(())
+}
+
+/// Connects `members` (each to the gateway `pick` names) and prints how
+/// fast, and the suite's CPU per connection: a session's start reads the
+/// user's conversations, so its cost shows with the conversations' size.
+async fn connect_timed(
+    suite: &Suite,
+    members: &[Member],
+    pick: impl Fn(usize) -> std::net::SocketAddr,
+) -> anyhow::Result<Fleet> {
+    let (started, cpu) = (Instant::now(), suite.cpu());
+    let fleet = Fleet::connect(members, pick).await?;
+    let (took, cpu) = (started.elapsed(), suite.cpu().saturating_sub(cpu));
+    println!(
+        "  connected {} in {:.1} s ({:.0}/s), {:.0} us server CPU each",
+        members.len(),
+        took.as_secs_f64(),
+        members.len() as f64 / took.as_secs_f64(),
+        cpu.as_micros() as f64 / members.len().max(1) as f64
+    );
+    Ok(fleet)
 }
 
 /// Raises the send rate from `start` (messages per second) until p99

@@ -18,7 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use chatterbox_errors::Error;
 use chatterbox_events::{Topic, envelope, publish_after_commit};
 use chatterbox_identity::{Actor, with_bearer};
-use chatterbox_proto::conversation::v1::ListConversationsRequest;
+use chatterbox_proto::conversation::v1::{ConversationType, ListConversationsRequest};
 use chatterbox_proto::events::v1::{Typing, envelope::Event};
 use chatterbox_proto::message::v1::{
     GetPositionsRequest, ListChangesRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use super::Realtime;
 use super::answers::Owed;
-use super::delivery::{Kind, Outbound, is_room};
+use super::delivery::{Kind, Outbound};
 use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
 use super::hub::{MAILBOX_CAPACITY, Registration};
 use super::presence::Reporter;
@@ -282,8 +282,12 @@ impl Session {
         let mut cursor = String::new();
         loop {
             let request = self.request(ListConversationsRequest { limit: MAX_PAGE_LIMIT, cursor })?;
-            let page = self.state.conversations.clone().list_conversations(request).await?.into_inner();
-            ids.extend(page.items.iter().filter_map(|c| Some((ConversationId::parse(&c.id).ok()?, is_room(c)))));
+            let page = self.state.conversations.clone().list_conversation_refs(request).await?.into_inner();
+            ids.extend(
+                page.items
+                    .iter()
+                    .filter_map(|c| Some((ConversationId::parse(&c.id).ok()?, c.r#type() == ConversationType::Room))),
+            );
             if page.next_cursor.is_empty() {
                 return Ok(ids);
             }

@@ -13,16 +13,18 @@ use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
 
 use crate::directory::UserDirectory;
-use crate::store::{ActivityCursor, Conversation, ConversationStore, Kind, Membership, NameCursor, Rename};
+use crate::store::{
+    ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename,
+};
 
 /// Most participants a group may be created with (rooms grow by joining).
 pub const MAX_GROUP_SIZE: usize = 1000;
 
-/// A page of conversations.
+/// A page of conversations (or of references to them).
 #[derive(Debug, Clone)]
-pub struct Page {
+pub struct Page<T = Conversation> {
     /// The conversations.
-    pub items: Vec<Conversation>,
+    pub items: Vec<T>,
     /// Where the next page starts, if any.
     pub next_cursor: Option<String>,
 }
@@ -62,6 +64,17 @@ fn decode_cursor(cursor: &str) -> Result<Option<Vec<String>>, Error> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| Error::invalid("invalid cursor"))?;
     let text = String::from_utf8(bytes).map_err(|_| Error::invalid("invalid cursor"))?;
     Ok(Some(text.split('\n').map(str::to_owned).collect()))
+}
+
+/// A page of at most `limit` of `items` (read one beyond it to know
+/// whether more follow), with the cursor after its last item.
+fn activity_page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> (Timestamp, ConversationId)) -> Page<T> {
+    let next_cursor = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        let (last_activity, id) = key(&items[items.len() - 1]);
+        encode_cursor(&[&last_activity.millis().to_string(), &id.to_string()])
+    });
+    Page { items, next_cursor }
 }
 
 fn activity_cursor(cursor: &str) -> Result<Option<ActivityCursor>, Error> {
@@ -262,13 +275,18 @@ impl Conversations {
     pub async fn list(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page, Error> {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
-        let mut items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
-        let next_cursor = (items.len() > limit as usize).then(|| {
-            items.truncate(limit as usize);
-            let last = &items[items.len() - 1];
-            encode_cursor(&[&last.last_activity.millis().to_string(), &last.id.to_string()])
-        });
-        Ok(Page { items, next_cursor })
+        let items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
+        Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
+    }
+
+    /// The same list as [`Conversations::list`] (same order, same cursors)
+    /// as ids and kinds only: what a session needs to follow them, at a
+    /// cost that does not grow with the participants of each.
+    pub async fn list_refs(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page<ConversationRef>, Error> {
+        let limit = chatterbox_types::page_limit(limit)?;
+        let after = activity_cursor(cursor)?;
+        let items = self.store.list_refs_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
+        Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
 
     /// Renames or re-describes a group or room.

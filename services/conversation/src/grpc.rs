@@ -7,10 +7,11 @@ use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
 use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::conversation::v1::conversation_service_server::{ConversationService, ConversationServiceServer};
 use chatterbox_proto::conversation::v1::{
-    Access, CheckAccessRequest, Conversation as ConversationMsg, ConversationPage, ConversationType,
-    CreateDirectRequest, CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest,
-    LeaveRoomResponse, ListConversationsRequest, ListRoomsRequest, ParticipantRequest, RecordActivityRequest,
-    RecordActivityResponse, RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
+    Access, CheckAccessRequest, Conversation as ConversationMsg, ConversationPage,
+    ConversationRef as ConversationRefMsg, ConversationRefPage, ConversationType, CreateDirectRequest,
+    CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest, LeaveRoomResponse,
+    ListConversationsRequest, ListRoomsRequest, ParticipantRequest, RecordActivityRequest, RecordActivityResponse,
+    RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
 };
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{ConversationCreated, ConversationUpdated, MemberJoined, MemberLeft};
@@ -20,7 +21,7 @@ use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{Conversations, Page};
-use crate::store::{Conversation, Kind};
+use crate::store::{Conversation, ConversationRef, Kind};
 
 #[derive(Debug, Clone)]
 struct ConversationGrpc {
@@ -107,6 +108,17 @@ pub fn to_proto(c: Conversation) -> ConversationMsg {
     }
 }
 
+fn ref_page(p: Page<ConversationRef>) -> ConversationRefPage {
+    ConversationRefPage {
+        items: p
+            .items
+            .into_iter()
+            .map(|c| ConversationRefMsg { id: c.id.to_string(), r#type: kind(c.kind).into() })
+            .collect(),
+        next_cursor: p.next_cursor.unwrap_or_default(),
+    }
+}
+
 fn page(p: Page) -> ConversationPage {
     ConversationPage {
         items: p.items.into_iter().map(to_proto).collect(),
@@ -160,6 +172,15 @@ impl ConversationService for ConversationGrpc {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
         Ok(Response::new(page(self.conversations.list(&actor, r.limit, &r.cursor).await?)))
+    }
+
+    async fn list_conversation_refs(
+        &self,
+        request: Request<ListConversationsRequest>,
+    ) -> Result<Response<ConversationRefPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(ref_page(self.conversations.list_refs(&actor, r.limit, &r.cursor).await?)))
     }
 
     async fn update_conversation(

@@ -85,6 +85,18 @@ impl Conversation {
     }
 }
 
+/// A conversation a user is in, as far as following it needs: no
+/// participants, however many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationRef {
+    /// Its id.
+    pub id: ConversationId,
+    /// Direct, group or room.
+    pub kind: Kind,
+    /// Its last activity (the listing's order and cursor).
+    pub last_activity: Timestamp,
+}
+
 /// A participant's place in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Membership {
@@ -142,6 +154,14 @@ pub trait ConversationStore: Send + Sync + std::fmt::Debug {
         after: Option<&ActivityCursor>,
         limit: u32,
     ) -> Result<Vec<Conversation>, StoreError>;
+    /// The same list as [`ConversationStore::list_for_user`], without
+    /// loading participants: what a session needs to follow them.
+    async fn list_refs_for_user(
+        &self,
+        user: UserId,
+        after: Option<&ActivityCursor>,
+        limit: u32,
+    ) -> Result<Vec<ConversationRef>, StoreError>;
     /// Rooms whose name key starts with `prefix`, by name key, after `after`.
     async fn list_rooms(
         &self,

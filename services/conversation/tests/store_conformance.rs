@@ -93,6 +93,20 @@ async fn a_users_conversations_come_by_activity_with_a_cursor(store: Arc<dyn Con
     let after = ActivityCursor { last_activity: mid.last_activity, id: mid.id };
     assert_eq!(ids(store.list_for_user(u[1], Some(&after), 10).await.unwrap()), [old.id]);
     assert_eq!(ids(store.list_for_user(u[1], None, 2).await.unwrap()), [new.id, mid.id]);
+
+    // The same list as references: same order, same cursor, no participants.
+    let room = conversation(Kind::Room, "lobby", &u, 25);
+    store.create(&room).await.unwrap();
+    let refs = store.list_refs_for_user(u[1], None, 10).await.unwrap();
+    let want = [(new.id, Kind::Group), (room.id, Kind::Room), (mid.id, Kind::Group), (old.id, Kind::Group)];
+    assert_eq!(refs.iter().map(|r| (r.id, r.kind)).collect::<Vec<_>>(), want);
+    assert_eq!(refs[1].last_activity, room.last_activity);
+    let full = store.list_for_user(u[1], None, 10).await.unwrap();
+    assert_eq!(refs.iter().map(|r| r.id).collect::<Vec<_>>(), ids(full));
+    let refs_after = store.list_refs_for_user(u[1], Some(&after), 10).await.unwrap();
+    assert_eq!(refs_after.iter().map(|r| r.id).collect::<Vec<_>>(), [old.id]);
+    assert_eq!(store.list_refs_for_user(u[0], None, 2).await.unwrap().len(), 2);
+    assert!(store.list_refs_for_user(UserId::generate(), None, 10).await.unwrap().is_empty());
 }
 
 async fn activity_only_moves_forward_and_only_for_participants(store: Arc<dyn ConversationStore>) {

@@ -10,7 +10,9 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{ActivityCursor, Conversation, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end};
+use super::{
+    ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ConversationDoc {
@@ -26,6 +28,15 @@ struct ConversationDoc {
     created_by: String,
     created_at: i64,
     updated_at: i64,
+    last_activity: i64,
+}
+
+/// The fields of a conversation document a [`ConversationRef`] needs.
+#[derive(Debug, Deserialize)]
+struct RefDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    kind: String,
     last_activity: i64,
 }
 
@@ -186,6 +197,43 @@ impl ConversationStore for MongoConversationStore {
             );
         }
         self.many(filter, doc! {"last_activity": -1, "_id": -1}, limit).await
+    }
+
+    async fn list_refs_for_user(
+        &self,
+        user: UserId,
+        after: Option<&ActivityCursor>,
+        limit: u32,
+    ) -> Result<Vec<ConversationRef>, StoreError> {
+        let mut filter = doc! {"participant_ids": user.to_string()};
+        if let Some(a) = after {
+            let activity = a.last_activity.millis();
+            filter.insert(
+                "$or",
+                vec![
+                    doc! {"last_activity": {"$lt": activity}},
+                    doc! {"last_activity": activity, "_id": {"$lt": a.id.to_string()}},
+                ],
+            );
+        }
+        let mut cursor = self
+            .conversations
+            .clone_with_type::<RefDoc>()
+            .find(filter)
+            .projection(doc! {"_id": 1, "kind": 1, "last_activity": 1})
+            .sort(doc! {"last_activity": -1, "_id": -1})
+            .limit(i64::from(limit))
+            .await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            out.push(ConversationRef {
+                id: ConversationId::parse(&d.id).map_err(|_| corrupt("id"))?,
+                kind: Kind::parse(&d.kind).ok_or_else(|| corrupt("kind"))?,
+                last_activity: Timestamp::from_millis(d.last_activity),
+            });
+        }
+        Ok(out)
     }
 
     async fn list_rooms(

@@ -6,7 +6,9 @@ use chatterbox_store::{SqliteDb, StoreError, is_unique_violation};
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{ActivityCursor, Conversation, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end};
+use super::{
+    ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS conversations (
@@ -219,6 +221,35 @@ impl ConversationStore for SqliteConversationStore {
                 let rows = stmt.query_map(params![user.to_string(), activity, id, limit], row)?;
                 let rows = rows.collect::<Result<Vec<_>, _>>()?;
                 load_all(conn, rows)
+            })
+            .await
+    }
+
+    async fn list_refs_for_user(
+        &self,
+        user: UserId,
+        after: Option<&ActivityCursor>,
+        limit: u32,
+    ) -> Result<Vec<ConversationRef>, StoreError> {
+        let after = after.map(|a| (a.last_activity.millis(), a.id.to_string()));
+        self.db
+            .read(move |conn| {
+                let (activity, id) = after.unzip();
+                let mut stmt = conn.prepare_cached(
+                    "SELECT c.id, c.kind, c.last_activity FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                     WHERE p.user_id = ?1 AND (?2 IS NULL OR (c.last_activity, c.id) < (?2, ?3))
+                     ORDER BY c.last_activity DESC, c.id DESC LIMIT ?4",
+                )?;
+                let rows = stmt.query_map(params![user.to_string(), activity, id, limit], |r| {
+                    let kind: String = r.get(1)?;
+                    Ok(ConversationRef {
+                        id: ConversationId::parse(&r.get::<_, String>(0)?).map_err(conversion)?,
+                        kind: Kind::parse(&kind)
+                            .ok_or_else(|| conversion(chatterbox_types::InvalidValue::new("kind")))?,
+                        last_activity: Timestamp::from_millis(r.get(2)?),
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
     }
