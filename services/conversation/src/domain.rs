@@ -12,6 +12,7 @@ use chatterbox_identity::Actor;
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
 
+use crate::activity::Activity;
 use crate::directory::UserDirectory;
 use crate::store::{
     ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename,
@@ -34,6 +35,8 @@ pub struct Page<T = Conversation> {
 pub struct Conversations {
     store: Arc<dyn ConversationStore>,
     users: Arc<dyn UserDirectory>,
+    /// Last activity, noted by sends and written in batches.
+    activity: Arc<Activity>,
 }
 
 fn storage(e: StoreError) -> Error {
@@ -112,7 +115,12 @@ fn room_key(name: &DisplayName) -> String {
 impl Conversations {
     /// The domain over a store and the user directory.
     pub fn new(store: Arc<dyn ConversationStore>, users: Arc<dyn UserDirectory>) -> Self {
-        Self { store, users }
+        Self { activity: Activity::new(store.clone()), store, users }
+    }
+
+    /// Writes the activity noted so far, so a read shows its order.
+    async fn settled(&self) -> Result<(), Error> {
+        self.activity.flush().await.map_err(storage)
     }
 
     async fn require_user(&self, actor: &Actor, user: UserId) -> Result<(), Error> {
@@ -126,6 +134,7 @@ impl Conversations {
     /// A conversation the actor takes part in; 404 otherwise.
     async fn visible(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
         let id = parse_conversation(id)?;
+        self.settled().await?;
         match self.store.get(id).await.map_err(storage)? {
             Some(c) if c.has_participant(actor.id) => Ok(c),
             _ => Err(not_found()),
@@ -275,6 +284,7 @@ impl Conversations {
     pub async fn list(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page, Error> {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
+        self.settled().await?;
         let items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
@@ -285,6 +295,7 @@ impl Conversations {
     pub async fn list_refs(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page<ConversationRef>, Error> {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
+        self.settled().await?;
         let items = self.store.list_refs_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
@@ -366,6 +377,7 @@ impl Conversations {
         }
         let prefix = search.trim().to_lowercase();
         let after = name_cursor(cursor)?;
+        self.settled().await?;
         let mut items = self.store.list_rooms(&prefix, after.as_ref(), limit + 1).await.map_err(storage)?;
         let next_cursor = (items.len() > limit as usize).then(|| {
             items.truncate(limit as usize);
@@ -416,9 +428,13 @@ impl Conversations {
     }
 
     /// Moves the last activity of a conversation the actor is in forward.
+    ///
+    /// Noted now, written with others within [`crate::activity::BATCH_WINDOW`]
+    /// (see [`crate::activity`]): a send does not wait for a second commit.
     pub async fn record_activity(&self, actor: &Actor, id: &str, at: Timestamp) -> Result<(), Error> {
         let id = parse_conversation(id)?;
-        // One conditional write: only a participant's call moves it.
-        self.store.record_activity(id, actor.id, at).await.map_err(storage)
+        // Written as one conditional write: only a participant's note moves it.
+        self.activity.note(id, actor.id, at);
+        Ok(())
     }
 }

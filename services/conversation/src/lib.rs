@@ -4,6 +4,7 @@
 //! [`domain`] applies the rules of `api.md` (who may see, change, join and
 //! leave what), [`store`] persists conversations in SQLite or MongoDB.
 
+pub mod activity;
 pub mod directory;
 pub mod domain;
 pub mod grpc;
