@@ -210,22 +210,8 @@ async fn idle(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) ->
 /// `groups`, the cost of the bus hop and of the gRPC calls between processes.
 async fn split(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str, redis: &str) -> anyhow::Result<()> {
     let suite = Suite::distributed(keys, None, redis, 2).await?;
-    let make = Populator::new(private_pem, suite.user_service)?;
-    let members = make.users("s", args.groups * args.members).await?;
-    let groups = chunks(&members, args.members);
-    let ids = make.groups(suite.gateways[0], &groups).await?;
-    let gateways = suite.gateways.clone();
-    let fleet = Fleet::connect(&members, |i| gateways[i % gateways.len()]).await?;
-    let senders = Senders {
-        from: ids.iter().enumerate().map(|(g, id)| (g * args.members, id.clone())).collect(),
-        fanout: args.members as u64,
-    };
-    let name = format!(
-        "split (SQLite services in their own processes, 2 gateways over Redis): {} groups x {}, members split across gateways",
-        args.groups, args.members
-    );
-    sweep(args, &name, &suite, &fleet, &senders, 400.0).await;
-    Ok(())
+    let label = "split (SQLite services in their own processes, 2 gateways over Redis)";
+    across_two_gateways(args, &suite, private_pem, ("s", args.groups), label, 400.0).await
 }
 
 /// Two gateways, members alternating between them, on MongoDB + Redis.
@@ -237,21 +223,32 @@ async fn distributed(
     redis: &str,
 ) -> anyhow::Result<()> {
     let suite = Suite::distributed(keys, Some(mongodb), redis, 2).await?;
+    let label = "distributed (FerretDB + Redis, 2 gateways)";
+    across_two_gateways(args, &suite, private_pem, ("d", args.distributed_groups), label, 10.0).await
+}
+
+/// `groups` groups of `args.members` (users named with `prefix`), members
+/// alternating between the suite's gateways, one sender each; sweeps from
+/// `start` messages/s.
+async fn across_two_gateways(
+    args: &RealtimeArgs,
+    suite: &Suite,
+    private_pem: &str,
+    (prefix, groups): (&str, usize),
+    label: &str,
+    start: f64,
+) -> anyhow::Result<()> {
     let make = Populator::new(private_pem, suite.user_service)?;
-    let members = make.users("d", args.distributed_groups * args.members).await?;
-    let groups = chunks(&members, args.members);
-    let ids = make.groups(suite.gateways[0], &groups).await?;
+    let members = make.users(prefix, groups * args.members).await?;
+    let ids = make.groups(suite.gateways[0], &chunks(&members, args.members)).await?;
     let gateways = suite.gateways.clone();
     let fleet = Fleet::connect(&members, |i| gateways[i % gateways.len()]).await?;
     let senders = Senders {
         from: ids.iter().enumerate().map(|(g, id)| (g * args.members, id.clone())).collect(),
         fanout: args.members as u64,
     };
-    let name = format!(
-        "distributed (FerretDB + Redis, 2 gateways): {} groups x {}, members split across gateways",
-        args.distributed_groups, args.members
-    );
-    sweep(args, &name, &suite, &fleet, &senders, 10.0).await;
+    let name = format!("{label}: {groups} groups x {}, members split across gateways", args.members);
+    sweep(args, &name, suite, &fleet, &senders, start).await;
     Ok(())
 }
 

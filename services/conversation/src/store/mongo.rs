@@ -40,6 +40,27 @@ struct RefDoc {
     last_activity: i64,
 }
 
+/// A user's conversations after `after`, in the order of [`by_activity`].
+fn user_filter(user: UserId, after: Option<&ActivityCursor>) -> Document {
+    let mut filter = doc! {"participant_ids": user.to_string()};
+    if let Some(a) = after {
+        let activity = a.last_activity.millis();
+        filter.insert(
+            "$or",
+            vec![
+                doc! {"last_activity": {"$lt": activity}},
+                doc! {"last_activity": activity, "_id": {"$lt": a.id.to_string()}},
+            ],
+        );
+    }
+    filter
+}
+
+/// Most recent activity first, ties by id.
+fn by_activity() -> Document {
+    doc! {"last_activity": -1, "_id": -1}
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("corrupt conversation document: {what}"))
 }
@@ -185,18 +206,7 @@ impl ConversationStore for MongoConversationStore {
         after: Option<&ActivityCursor>,
         limit: u32,
     ) -> Result<Vec<Conversation>, StoreError> {
-        let mut filter = doc! {"participant_ids": user.to_string()};
-        if let Some(a) = after {
-            let activity = a.last_activity.millis();
-            filter.insert(
-                "$or",
-                vec![
-                    doc! {"last_activity": {"$lt": activity}},
-                    doc! {"last_activity": activity, "_id": {"$lt": a.id.to_string()}},
-                ],
-            );
-        }
-        self.many(filter, doc! {"last_activity": -1, "_id": -1}, limit).await
+        self.many(user_filter(user, after), by_activity(), limit).await
     }
 
     async fn list_refs_for_user(
@@ -205,23 +215,12 @@ impl ConversationStore for MongoConversationStore {
         after: Option<&ActivityCursor>,
         limit: u32,
     ) -> Result<Vec<ConversationRef>, StoreError> {
-        let mut filter = doc! {"participant_ids": user.to_string()};
-        if let Some(a) = after {
-            let activity = a.last_activity.millis();
-            filter.insert(
-                "$or",
-                vec![
-                    doc! {"last_activity": {"$lt": activity}},
-                    doc! {"last_activity": activity, "_id": {"$lt": a.id.to_string()}},
-                ],
-            );
-        }
         let mut cursor = self
             .conversations
             .clone_with_type::<RefDoc>()
-            .find(filter)
+            .find(user_filter(user, after))
             .projection(doc! {"_id": 1, "kind": 1, "last_activity": 1})
-            .sort(doc! {"last_activity": -1, "_id": -1})
+            .sort(by_activity())
             .limit(i64::from(limit))
             .await?;
         let mut out = Vec::new();
