@@ -418,6 +418,10 @@ impl Session {
     }
 
     async fn on_heartbeat(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        if self.owed.is_full() {
+            // Not reading frames (answers are owed): silence proves nothing.
+            self.last_heard = Instant::now();
+        }
         if self.last_heard.elapsed() > self.rt.heartbeat * 2 {
             return Err(End::Gone);
         }

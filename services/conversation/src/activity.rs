@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
 use crate::store::ConversationStore;
@@ -24,11 +23,15 @@ use crate::store::ConversationStore;
 /// How long a noted activity waits for others to be written with it.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
+/// Notes not yet written: by conversation and author, the latest time
+/// (kept per author, so a note the store will refuse, from someone who is
+/// not a participant, never hides one it would take).
+type Notes = HashMap<(ConversationId, UserId), Timestamp>;
+
 /// Activity noted and not yet written, and the writing of it.
 pub(crate) struct Activity {
     store: Arc<dyn ConversationStore>,
-    /// By conversation: who moved it last, and when.
-    noted: Mutex<HashMap<ConversationId, (UserId, Timestamp)>>,
+    noted: Mutex<Notes>,
     /// Held while a batch is written: a read that flushes waits for a batch
     /// taken before it, not only for what is still noted.
     writing: tokio::sync::Mutex<()>,
@@ -45,7 +48,7 @@ impl Activity {
         Arc::new(Self { store, noted: Mutex::default(), writing: tokio::sync::Mutex::new(()) })
     }
 
-    fn noted(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, (UserId, Timestamp)>> {
+    fn noted(&self) -> std::sync::MutexGuard<'_, Notes> {
         self.noted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -55,10 +58,8 @@ impl Activity {
         let first = {
             let mut noted = self.noted();
             let first = noted.is_empty();
-            let entry = noted.entry(conversation).or_insert((by, at));
-            if at > entry.1 {
-                *entry = (by, at);
-            }
+            let latest = noted.entry((conversation, by)).or_insert(at);
+            *latest = (*latest).max(at);
             first
         };
         if first {
@@ -66,22 +67,36 @@ impl Activity {
             let this = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(BATCH_WINDOW).await;
-                if let Err(e) = this.flush().await {
-                    // A stale activity time only misorders a list.
-                    tracing::warn!(error = %e, "could not record activity");
-                }
+                this.flush().await;
             });
         }
     }
 
     /// Writes everything noted so far; returns once it, and any batch
-    /// taken before, is in the store.
-    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+    /// taken before, is in the store. The writing runs in a task of its
+    /// own: a caller that goes away (a cancelled read) cannot drop a batch
+    /// half written. Notes whose write failed are noted again, for the next
+    /// batch; a stale activity time only misorders a list, so the failure
+    /// is logged, not returned to a read that happened to flush.
+    pub(crate) async fn flush(self: &Arc<Self>) {
+        let this = self.clone();
+        if let Err(e) = tokio::spawn(async move { this.write_batch().await }).await {
+            tracing::warn!(error = %e, "writing activity stopped");
+        }
+    }
+
+    async fn write_batch(self: &Arc<Self>) {
         let _writing = self.writing.lock().await;
-        let batch = std::mem::take(&mut *self.noted());
+        let batch: Vec<_> = std::mem::take(&mut *self.noted()).into_iter().collect();
         // Each write joins the store's own group commit: one transaction.
-        let writes = batch.into_iter().map(|(id, (by, at))| self.store.record_activity(id, by, at));
-        futures::future::join_all(writes).await.into_iter().collect()
+        let writes = batch.iter().map(|&((id, by), at)| self.store.record_activity(id, by, at));
+        let results = futures::future::join_all(writes).await;
+        for (((id, by), at), result) in batch.into_iter().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(conversation = %id, error = %e, "could not record activity; kept for the next batch");
+                self.note(id, by, at);
+            }
+        }
     }
 }
 
@@ -124,12 +139,14 @@ mod tests {
         activity.note(c.id, member, Timestamp::from_millis(300));
         activity.note(c.id, member, Timestamp::from_millis(200));
         assert_eq!(last_activity(&store, c.id).await, 10, "not written yet");
-        activity.flush().await.unwrap();
+        activity.flush().await;
         assert_eq!(last_activity(&store, c.id).await, 300, "the latest note wins");
 
+        // A stranger's newer note neither moves it nor hides a member's.
+        activity.note(c.id, member, Timestamp::from_millis(350));
         activity.note(c.id, UserId::generate(), Timestamp::from_millis(400));
-        activity.flush().await.unwrap();
-        assert_eq!(last_activity(&store, c.id).await, 300, "a stranger's note moves nothing");
+        activity.flush().await;
+        assert_eq!(last_activity(&store, c.id).await, 350);
     }
 
     #[tokio::test]

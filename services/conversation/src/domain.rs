@@ -119,8 +119,8 @@ impl Conversations {
     }
 
     /// Writes the activity noted so far, so a read shows its order.
-    async fn settled(&self) -> Result<(), Error> {
-        self.activity.flush().await.map_err(storage)
+    async fn settled(&self) {
+        self.activity.flush().await;
     }
 
     async fn require_user(&self, actor: &Actor, user: UserId) -> Result<(), Error> {
@@ -134,7 +134,7 @@ impl Conversations {
     /// A conversation the actor takes part in; 404 otherwise.
     async fn visible(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
         let id = parse_conversation(id)?;
-        self.settled().await?;
+        self.settled().await;
         match self.store.get(id).await.map_err(storage)? {
             Some(c) if c.has_participant(actor.id) => Ok(c),
             _ => Err(not_found()),
@@ -284,7 +284,7 @@ impl Conversations {
     pub async fn list(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page, Error> {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
-        self.settled().await?;
+        self.settled().await;
         let items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
@@ -295,7 +295,7 @@ impl Conversations {
     pub async fn list_refs(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page<ConversationRef>, Error> {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
-        self.settled().await?;
+        self.settled().await;
         let items = self.store.list_refs_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
@@ -377,7 +377,7 @@ impl Conversations {
         }
         let prefix = search.trim().to_lowercase();
         let after = name_cursor(cursor)?;
-        self.settled().await?;
+        self.settled().await;
         let mut items = self.store.list_rooms(&prefix, after.as_ref(), limit + 1).await.map_err(storage)?;
         let next_cursor = (items.len() > limit as usize).then(|| {
             items.truncate(limit as usize);

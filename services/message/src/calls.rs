@@ -11,6 +11,7 @@ use chatterbox_proto::events::v1::MessageCreated;
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
 use chatterbox_types::{ConversationId, Timestamp};
+use tracing::Instrument as _;
 
 use crate::domain::Messages;
 use crate::grpc::{to_proto, view};
@@ -38,7 +39,8 @@ impl MessageCalls {
     /// unpublished; it learns the outcome by retrying its `client_id`.
     pub async fn send(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
         let (calls, actor) = (self.clone(), actor.clone());
-        tokio::spawn(async move { calls.send_to_the_end(&actor, r).await }).await.map_err(Error::internal)?
+        let send = async move { calls.send_to_the_end(&actor, r).await };
+        tokio::spawn(send.instrument(tracing::Span::current())).await.map_err(Error::internal)?
     }
 
     async fn send_to_the_end(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
