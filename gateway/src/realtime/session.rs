@@ -546,12 +546,7 @@ impl Session {
             ClientFrame::Read { conversation_id, seq } => {
                 let request = self.request(MarkReadRequest { conversation_id, seq })?;
                 let mut messages = self.state.messages.clone();
-                self.owed.push(Box::pin(async move {
-                    match messages.mark_read(request).await {
-                        Ok(_) => ack(id),
-                        Err(status) => Some(error(id, &status.into())),
-                    }
-                }));
+                self.owed.push(Box::pin(async move { answer(id, messages.mark_read(request).await) }));
             }
             ClientFrame::Typing { conversation_id, state } => {
                 let conversation = self.followed(&conversation_id)?;
@@ -570,12 +565,7 @@ impl Session {
             ClientFrame::PresenceSet { status } => {
                 let request = self.request(SetStatusRequest { status })?;
                 let mut presence = self.state.presence.clone();
-                self.owed.push(Box::pin(async move {
-                    match presence.set_status(request).await {
-                        Ok(_) => ack(id),
-                        Err(status) => Some(error(id, &status.into())),
-                    }
-                }));
+                self.owed.push(Box::pin(async move { answer(id, presence.set_status(request).await) }));
             }
             ClientFrame::Resume { positions } => {
                 while !self.owed.is_empty() {
@@ -861,6 +851,14 @@ impl Session {
 /// `ack` for a frame that carried an `id`; nothing for one that did not.
 fn ack(id: Option<Value>) -> Option<Utf8Bytes> {
     id.is_some().then(|| ServerFrame::Ack { id, message: None }.text())
+}
+
+/// The answer to a frame a service call carried out: [`ack`], or `error`.
+fn answer<T>(id: Option<Value>, outcome: Result<T, tonic::Status>) -> Option<Utf8Bytes> {
+    match outcome {
+        Ok(_) => ack(id),
+        Err(status) => Some(error(id, &status.into())),
+    }
 }
 
 /// Whether a read failed because a frame exceeded the size cap.

@@ -79,6 +79,10 @@ impl Activity {
     /// batch; a stale activity time only misorders a list, so the failure
     /// is logged, not returned to a read that happened to flush.
     pub(crate) async fn flush(self: &Arc<Self>) {
+        // The common case on a read: nothing noted, nothing being written.
+        if self.noted().is_empty() && self.writing.try_lock().is_ok() {
+            return;
+        }
         let this = self.clone();
         if let Err(e) = tokio::spawn(async move { this.write_batch().await }).await {
             tracing::warn!(error = %e, "writing activity stopped");
