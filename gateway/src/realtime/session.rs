@@ -11,6 +11,7 @@
 //! live.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -167,6 +168,14 @@ pub(crate) async fn close_with(socket: &mut WebSocket, code: u16, reason: &'stat
     let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }
 
+/// Waits for `timer`, or forever when there is none.
+async fn fire(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A session between `ready` and its end.
 struct Session {
     state: GatewayState,
@@ -194,7 +203,15 @@ struct Session {
 }
 
 /// Runs a session for `credentials` on `socket` until either side ends it.
-pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials: Credentials) {
+///
+/// Not an `async fn`: its arguments would be kept twice in the future (as
+/// arguments and as locals), and every idle connection holds this future.
+/// The block owns the session and the socket once; what it awaits borrows them.
+pub(crate) fn run(
+    mut socket: WebSocket,
+    state: GatewayState,
+    credentials: Credentials,
+) -> impl std::future::Future<Output = ()> + Send {
     let rt = state.realtime.clone();
     let registration = rt.hub.register(credentials.user);
     let mut session = Session {
@@ -212,32 +229,46 @@ pub(crate) async fn run(mut socket: WebSocket, state: GatewayState, credentials:
         presence_seen: VecDeque::new(),
         owed: Owed::default(),
     };
-    let end = match Box::pin(session.open()).await {
-        Ok(()) => {
-            let ready = ServerFrame::Ready {
-                user_id: session.credentials.user.to_string(),
-                connection_id: &session.connection_id,
-            };
-            let sent = match send(&mut socket, ready.text()).await {
-                Ok(()) => flush(&mut socket).await,
-                gone => gone,
-            };
-            match sent {
-                Ok(()) => Box::pin(session.serve(&mut socket)).await,
-                Err(end) => end,
+    async move { session.lifetime(&mut socket).await }
+}
+
+impl Session {
+    /// Opens, serves and closes the session. Steps taken once are boxed: an
+    /// idle session's future keeps only what waiting needs, not the largest
+    /// step it ever took.
+    async fn lifetime(&mut self, socket: &mut WebSocket) {
+        // Bound first: a scrutinee's temporaries (the boxed future included)
+        // would otherwise stay in this future's frame for the whole match.
+        let opened = Box::pin(self.open()).await;
+        let end = match opened {
+            Ok(()) => {
+                // Rendered at once: the frame itself is not kept across awaits.
+                let ready = ServerFrame::Ready {
+                    user_id: self.credentials.user.to_string(),
+                    connection_id: &self.connection_id,
+                }
+                .text();
+                let sent = match Box::pin(send(socket, ready)).await {
+                    Ok(()) => Box::pin(flush(socket)).await,
+                    gone => gone,
+                };
+                match sent {
+                    Ok(()) => Box::pin(self.serve(socket)).await,
+                    Err(end) => end,
+                }
             }
+            Err(e) => {
+                let _ = Box::pin(send(socket, error(None, &e))).await;
+                End::Close(close::INTERNAL, "could not start the session")
+            }
+        };
+        if let Some(reporter) = self.reporter.take() {
+            reporter.closed(&self.credentials.token);
         }
-        Err(e) => {
-            let _ = send(&mut socket, error(None, &e)).await;
-            End::Close(close::INTERNAL, "could not start the session")
+        if let End::Close(code, reason) = end {
+            tracing::info!(user = %self.credentials.user, code, reason, "closing a WebSocket session");
+            Box::pin(close_with(socket, code, reason)).await;
         }
-    };
-    if let Some(reporter) = session.reporter.take() {
-        reporter.closed(&session.credentials.token);
-    }
-    if let End::Close(code, reason) = end {
-        tracing::info!(user = %session.credentials.user, code, reason, "closing a WebSocket session");
-        close_with(&mut socket, code, reason).await;
     }
 }
 
@@ -354,8 +385,8 @@ impl Session {
         let expiry = tokio::time::sleep_until(self.credentials.deadline());
         tokio::pin!(expiry);
         let mut repair_for = None;
-        let repair = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(repair);
+        // Made when a hole first waits (rare): an idle session keeps one timer.
+        let mut repair: Option<Pin<Box<tokio::time::Sleep>>> = None;
         loop {
             let tracks = &self.tracks;
             self.waiting.retain(|c| tracks.get(c).is_some_and(|t| t.repair_at().is_some()));
@@ -368,7 +399,10 @@ impl Session {
                 && repair_for != Some(at)
             {
                 repair_for = Some(at);
-                repair.as_mut().reset(at);
+                match repair.as_mut() {
+                    Some(timer) => timer.as_mut().reset(at),
+                    None => repair = Some(Box::pin(tokio::time::sleep_until(at))),
+                }
             }
             // Outbound first: a session drains what it owes its client before
             // it reads more from it (frames are rate-limited; events are not),
@@ -381,7 +415,7 @@ impl Session {
                 frame = socket.recv(), if !self.owed.is_full() => Step::Frame(frame),
                 _ = heartbeat.tick() => Step::Heartbeat,
                 () = &mut expiry => Step::Expired,
-                () = &mut repair, if repair_at.is_some() => Step::Repair,
+                () = fire(&mut repair), if repair_at.is_some() => Step::Repair,
             };
             let outcome = match step {
                 Step::Frame(Some(Ok(message))) => {
