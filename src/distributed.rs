@@ -1,6 +1,8 @@
-//! The distributed mode: one part per process, reaching the others at the
-//! configured URLs and sharing state through MongoDB and Redis.
+//! The distributed mode: one part per process, reaching the parts it calls
+//! (the table in `parts.rs`) at the configured URLs and sharing state
+//! through MongoDB and Redis.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,60 +12,112 @@ use chatterbox_config::Config;
 use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc, serve_metrics};
 use tokio::net::TcpListener;
 
-use crate::parts::{self, Part, ServiceChannels, grpc_timeout, signer_from_file, verifier_from_file};
+use crate::Part;
+use crate::gateway_app::{self, ServiceChannels, UPLOAD_TIMEOUT};
+use crate::settings::{self, grpc_timeout, signer_from_file, store_at, verifier_from_file};
 
-fn required<'a>(value: &'a Option<String>, variable: &str) -> anyhow::Result<&'a str> {
-    value.as_deref().with_context(|| format!("{variable} must be set to run this part alone"))
+/// Channels to the parts a part calls, from their configured URLs.
+struct Peers {
+    part: Part,
+    channels: HashMap<Part, GrpcChannel>,
 }
 
-fn channel(url: &Option<String>, variable: &str, timeout: std::time::Duration) -> anyhow::Result<GrpcChannel> {
-    connect(required(url, variable)?, timeout)
+impl Peers {
+    /// Connects (lazily) to every part `part` calls; each URL is required.
+    fn connect(part: Part, config: &Config, timeout: Duration) -> anyhow::Result<Self> {
+        let mut channels = HashMap::new();
+        for &called in part.calls() {
+            let url = called
+                .configured_url(config)
+                .with_context(|| format!("{} must be set to run {} alone", called.url_variable(), part.name()))?;
+            channels.insert(called, connect(url, timeout)?);
+        }
+        Ok(Self { part, channels })
+    }
+
+    /// The channel to `called`, which the table must list among the part's calls.
+    fn get(&self, called: Part) -> anyhow::Result<GrpcChannel> {
+        self.channels.get(&called).cloned().with_context(|| {
+            format!("the table of parts does not list {} among the calls of {}", called.name(), self.part.name())
+        })
+    }
 }
 
 /// Runs one part until `shutdown` is thrown.
 pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let timeout = grpc_timeout(config);
-    if config.redis_url.is_none() && matches!(part, Part::Conversation | Part::Message | Part::Presence | Part::Gateway)
-    {
+    if config.redis_url.is_none() && part.backings().contains(&crate::parts::Backing::Redis) {
         // Without Redis, events, presence and rate limits stay inside this process.
         tracing::warn!(?part, "REDIS_URL is not set: events and rate limits are not shared with other processes");
     }
-    let user = || channel(&config.user_url, "CHATTERBOX_USER_URL", timeout);
-    let conversation = || channel(&config.conversation_url, "CHATTERBOX_CONVERSATION_URL", timeout);
-    let media = || channel(&config.media_url, "CHATTERBOX_MEDIA_URL", timeout);
+    let peers = Peers::connect(part, config, timeout)?;
     let server = match part {
         Part::Gateway => {
+            let media_url = Part::Media.configured_url(config).context("CHATTERBOX_MEDIA_URL must be set")?;
             let channels = ServiceChannels {
-                auth: channel(&config.auth_url, "CHATTERBOX_AUTH_URL", timeout)?,
-                user: user()?,
-                conversation: conversation()?,
-                message: channel(&config.message_url, "CHATTERBOX_MESSAGE_URL", timeout)?,
-                presence: channel(&config.presence_url, "CHATTERBOX_PRESENCE_URL", timeout)?,
-                media: media()?,
-                media_uploads: channel(&config.media_url, "CHATTERBOX_MEDIA_URL", parts::UPLOAD_TIMEOUT)?,
+                auth: peers.get(Part::Auth)?,
+                user: peers.get(Part::User)?,
+                conversation: peers.get(Part::Conversation)?,
+                message: peers.get(Part::Message)?,
+                presence: peers.get(Part::Presence)?,
+                media: peers.get(Part::Media)?,
+                media_uploads: connect(media_url, UPLOAD_TIMEOUT)?,
                 message_api: None,
             };
-            let events = parts::event_bus(config).await?;
-            let app = parts::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
+            let events = settings::event_bus(config).await?;
+            let app = gateway_app::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
             return chatterbox_gateway::serve(listener, app, shutdown).await;
         }
-        Part::Auth => parts::auth_server(config, signer_from_file(config)?, user()?).await?,
-        Part::User => parts::user_server(config, verifier_from_file(config)?, media()?).await?,
+        Part::Auth => {
+            let deps =
+                chatterbox_auth::build::AuthDeps { signer: signer_from_file(config)?, user: peers.get(Part::User)? };
+            chatterbox_auth::build::build(&store_at(config, part), settings::auth_settings(config), deps).await?
+        }
+        Part::User => {
+            let deps = chatterbox_user::build::UserDeps {
+                verifier: verifier_from_file(config)?,
+                media: peers.get(Part::Media)?,
+            };
+            chatterbox_user::build::build(&store_at(config, part), deps).await?
+        }
         Part::Conversation => {
-            let events = parts::event_bus(config).await?;
-            parts::conversation_server(config, verifier_from_file(config)?, user()?, events).await?.0
+            let deps = chatterbox_conversation::build::ConversationDeps {
+                verifier: verifier_from_file(config)?,
+                user: peers.get(Part::User)?,
+                events: settings::event_bus(config).await?,
+            };
+            chatterbox_conversation::build::build(&store_at(config, part), deps).await?.0
         }
         Part::Message => {
-            let events = parts::event_bus(config).await?;
-            let access = Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation()?));
-            parts::message_server(config, verifier_from_file(config)?, access, media()?, events).await?.0
+            let conversation = peers.get(Part::Conversation)?;
+            let deps = chatterbox_message::build::MessageDeps {
+                verifier: verifier_from_file(config)?,
+                conversation: Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation)),
+                media: peers.get(Part::Media)?,
+                events: settings::event_bus(config).await?,
+            };
+            chatterbox_message::build::build(&store_at(config, part), deps).await?.0
         }
-        Part::Media => parts::media_server(config, verifier_from_file(config)?, conversation()?).await?,
+        Part::Media => {
+            let deps = chatterbox_media::build::MediaDeps {
+                verifier: verifier_from_file(config)?,
+                conversation: peers.get(Part::Conversation)?,
+            };
+            let (blobs, media_settings) = (settings::blobs_at(config), settings::media_settings(config));
+            chatterbox_media::build::build(&store_at(config, part), &blobs, media_settings, deps).await?
+        }
         Part::Presence => {
-            let events = parts::event_bus(config).await?;
-            let (server, presence) =
-                parts::presence_server(config, verifier_from_file(config)?, user()?, events).await?;
+            let deps = chatterbox_presence::build::PresenceDeps {
+                verifier: verifier_from_file(config)?,
+                user: peers.get(Part::User)?,
+                events: settings::event_bus(config).await?,
+            };
+            let (server, presence) = chatterbox_presence::build::build(
+                settings::presence_at(config).await?,
+                settings::presence_settings(config),
+                deps,
+            );
             tokio::spawn(presence.run_sweeper(shutdown.clone()));
             server
         }

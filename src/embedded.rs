@@ -18,8 +18,10 @@ use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_g
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::Part;
+use crate::gateway_app::{self, ServiceChannels, UPLOAD_TIMEOUT};
 use crate::local::{LocalConversationAccess, LocalMessageApi};
-use crate::parts::{self, Part, ServiceChannels, embedded_keys, grpc_timeout, token_settings};
+use crate::settings::{self, embedded_keys, grpc_timeout, store_at, token_settings};
 
 /// A running suite.
 #[derive(Debug)]
@@ -60,7 +62,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (presence_listener, presence, presence_end) = loopback(timeout).await?;
     let (media_listener, media, media_end) = loopback(timeout).await?;
     // Uploads: the media service again, with the longer deadline.
-    let (media_uploads, media_uploads_end) = local_channel(parts::UPLOAD_TIMEOUT);
+    let (media_uploads, media_uploads_end) = local_channel(UPLOAD_TIMEOUT);
     let media_listener_addr = media_listener.local_addr()?;
     let message_addr = message_listener.local_addr()?;
     let services = vec![
@@ -74,22 +76,60 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
 
-    let events = parts::event_bus(config).await?;
-    let (presence_server, presence_domain) =
-        parts::presence_server(config, verifier.clone(), user.clone(), events.clone()).await?;
-    let media_server = parts::media_server(config, verifier.clone(), conversation.clone()).await?;
+    let events = settings::event_bus(config).await?;
+    let (presence_server, presence_domain) = chatterbox_presence::build::build(
+        settings::presence_at(config).await?,
+        settings::presence_settings(config),
+        chatterbox_presence::build::PresenceDeps {
+            verifier: verifier.clone(),
+            user: user.clone(),
+            events: events.clone(),
+        },
+    );
+    let media_server = chatterbox_media::build::build(
+        &store_at(config, Part::Media),
+        &settings::blobs_at(config),
+        settings::media_settings(config),
+        chatterbox_media::build::MediaDeps { verifier: verifier.clone(), conversation: conversation.clone() },
+    )
+    .await?;
     media_uploads_end.attach(&media_server).await;
     // The message service asks the conversation domain directly.
-    let (conversation_server, conversations) =
-        parts::conversation_server(config, verifier.clone(), user.clone(), events.clone()).await?;
-    let access = Arc::new(LocalConversationAccess(conversations));
+    let (conversation_server, conversations) = chatterbox_conversation::build::build(
+        &store_at(config, Part::Conversation),
+        chatterbox_conversation::build::ConversationDeps {
+            verifier: verifier.clone(),
+            user: user.clone(),
+            events: events.clone(),
+        },
+    )
+    .await?;
     // And the gateway sends and reads history straight through the message service.
-    let (message_server, calls) =
-        parts::message_server(config, verifier.clone(), access, media.clone(), events.clone()).await?;
+    let (message_server, calls) = chatterbox_message::build::build(
+        &store_at(config, Part::Message),
+        chatterbox_message::build::MessageDeps {
+            verifier: verifier.clone(),
+            conversation: Arc::new(LocalConversationAccess(conversations)),
+            media: media.clone(),
+            events: events.clone(),
+        },
+    )
+    .await?;
+    let auth_server = chatterbox_auth::build::build(
+        &store_at(config, Part::Auth),
+        settings::auth_settings(config),
+        chatterbox_auth::build::AuthDeps { signer, user: user.clone() },
+    )
+    .await?;
+    let user_server = chatterbox_user::build::build(
+        &store_at(config, Part::User),
+        chatterbox_user::build::UserDeps { verifier: verifier.clone(), media: media.clone() },
+    )
+    .await?;
     // Each server with its listener and the in-process end its callers use.
     let servers = [
-        (auth_listener, auth_end, parts::auth_server(config, signer, user.clone()).await?),
-        (user_listener, user_end, parts::user_server(config, verifier.clone(), media.clone()).await?),
+        (auth_listener, auth_end, auth_server),
+        (user_listener, user_end, user_server),
         (conversation_listener, conversation_end, conversation_server),
         (message_listener, message_end, message_server),
         (presence_listener, presence_end, presence_server),
@@ -102,7 +142,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     }
     let message_api = Some(Arc::new(LocalMessageApi(calls)) as Arc<dyn chatterbox_gateway::MessageApi>);
     let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads, message_api };
-    let app = parts::gateway_app(config, verifier, channels, events.clone()).await?;
+    let app = gateway_app::gateway_app(config, verifier, channels, events.clone()).await?;
 
     let mut tasks = JoinSet::new();
     for (listener, server) in serving {

@@ -1,11 +1,14 @@
-//! ChatterBox assembled: how each part is built from the configuration, and
-//! the two ways to run them, every part in one process ([`embedded`]) or one
+//! ChatterBox assembled: the table of parts ([`parts`]), what each is built
+//! with from the configuration, and the two ways to run them, every part in one process ([`embedded`]) or one
 //! part per process ([`distributed`]).
 
 pub mod distributed;
 pub mod embedded;
+mod gateway_app;
 pub mod health;
 mod local;
-mod parts;
+pub mod parts;
+mod settings;
 
-pub use parts::{Part, message_store};
+pub use parts::{Backing, Key, Part};
+pub use settings::message_store;

@@ -1,10 +1,12 @@
 //! The distributed mode for real: every service and two gateways as separate
 //! processes of the `chatterbox` binary, on FerretDB and Redis.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
+use chatterbox::{Key, Part};
 use chatterbox_testkit::process::spawn_logged;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -22,9 +24,8 @@ struct Process {
 const BIN: &str = env!("CARGO_BIN_EXE_chatterbox");
 
 /// Starts `chatterbox run <part>` and waits for it to log its listening address.
-async fn start(part: &str, env: &[(&str, String)]) -> Process {
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-    let spawned = spawn_logged(Path::new(BIN), &["run", part], &env, |l| l.http.is_some() || !l.grpc.is_empty())
+async fn start(part: &str, env: &[(String, String)]) -> Process {
+    let spawned = spawn_logged(Path::new(BIN), &["run", part], env, |l| l.http.is_some() || !l.grpc.is_empty())
         .await
         .unwrap_or_else(|e| panic!("{part} starts: {e}"));
     let l = spawned.listening;
@@ -48,12 +49,8 @@ fn keygen(dir: &Path) {
 struct Cluster {
     _keys: tempfile::TempDir,
     _data: tempfile::TempDir,
-    user: Process,
-    _auth: Process,
-    _conversation: Process,
-    message: Process,
-    presence: Process,
-    _media: Process,
+    /// Every service, started in the table of parts' order.
+    services: HashMap<Part, Process>,
     a: Process,
     b: Process,
 }
@@ -64,44 +61,25 @@ impl Cluster {
     }
 
     /// A cluster whose events and limits go through the Redis at `redis_url`,
-    /// every part also given `settings`.
+    /// every part also given `settings`. Which part calls which, and so
+    /// which URLs each is given, comes from the table of parts.
     async fn start_on(http_rate_limit: u32, redis_url: String, settings: &[(&'static str, String)]) -> Self {
         let keys = tempfile::tempdir().unwrap();
         keygen(keys.path());
         let data = tempfile::tempdir().unwrap();
+        let key_file = |key: Key| match key {
+            Key::Signing => keys.path().join("jwt-private.pem").display().to_string(),
+            Key::Verifying => keys.path().join("jwt-public.pem").display().to_string(),
+        };
         let common = [
             ("MONGODB_URI", chatterbox_testkit::mongodb_uri()),
             ("CHATTERBOX_MONGODB_DATABASE", chatterbox_testkit::fresh_database_name()),
             ("CHATTERBOX_DATA_DIR", data.path().display().to_string()),
             ("CHATTERBOX_GRPC_ADDR", "127.0.0.1:0".into()),
             ("CHATTERBOX_HTTP_ADDR", "127.0.0.1:0".into()),
-            ("CHATTERBOX_JWT_PUBLIC_KEY_FILE", keys.path().join("jwt-public.pem").display().to_string()),
             ("REDIS_URL", redis_url),
             ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
         ];
-        let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-            common.iter().cloned().chain(settings.iter().cloned()).chain(extra.iter().cloned()).collect()
-        };
-        // The user service asks media about avatars, and media (through the
-        // conversation service) asks users: media's address is chosen first.
-        let media_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let media_url = format!("http://{media_addr}");
-        let user = start(
-            "user",
-            &with(&[("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into()), ("CHATTERBOX_MEDIA_URL", media_url.clone())]),
-        )
-        .await;
-        let user_url = format!("http://{}", user.addr);
-        let private_key = keys.path().join("jwt-private.pem").display().to_string();
-        let auth = start(
-            "auth",
-            &with(&[("CHATTERBOX_USER_URL", user_url.clone()), ("CHATTERBOX_JWT_PRIVATE_KEY_FILE", private_key)]),
-        )
-        .await;
-        let conversation = start("conversation", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
-        let conversation_url = format!("http://{}", conversation.addr);
-        let message_env = [("CHATTERBOX_CONVERSATION_URL", conversation_url.clone())];
-        let presence = start("presence", &with(&[("CHATTERBOX_USER_URL", user_url.clone())])).await;
         // Media in a bucket of the test S3 server.
         let bucket = chatterbox_testkit::fresh_bucket_name();
         let s3 = chatterbox_media::S3Settings {
@@ -112,60 +90,71 @@ impl Cluster {
         chatterbox_media::S3BlobStore::new(&s3).await.create_bucket().await.unwrap();
         let aws = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]
             .map(|k| (k, std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by make test"))));
-        let media = start(
-            "media",
-            &with(&[
-                ("CHATTERBOX_CONVERSATION_URL", conversation_url.clone()),
-                ("CHATTERBOX_GRPC_ADDR", media_addr.to_string()),
-                ("S3_BUCKET", bucket),
-                ("CHATTERBOX_S3_ENDPOINT", chatterbox_testkit::s3_endpoint()),
-                aws[0].clone(),
-                aws[1].clone(),
-                aws[2].clone(),
-            ]),
-        )
-        .await;
-        let message = start(
-            "message",
-            &with(&[
-                message_env[0].clone(),
-                ("CHATTERBOX_MEDIA_URL", media_url.clone()),
-                ("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into()),
-            ]),
-        )
-        .await;
-        let gateway_env = with(&[
-            ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.addr)),
-            ("CHATTERBOX_USER_URL", user_url),
-            ("CHATTERBOX_CONVERSATION_URL", conversation_url),
-            ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.addr)),
-            ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.addr)),
-            ("CHATTERBOX_MEDIA_URL", media_url),
-            ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
-            // Pages may show images from where media's signed URLs point.
-            ("CHATTERBOX_S3_PUBLIC_ENDPOINT", chatterbox_testkit::s3_endpoint()),
-        ]);
-        let a = start("gateway", &gateway_env).await;
-        let b = start("gateway", &gateway_env).await;
-        Self {
-            _keys: keys,
-            _data: data,
-            user,
-            _auth: auth,
-            _conversation: conversation,
-            message,
-            presence,
-            _media: media,
-            a,
-            b,
+        // What only some parts get, besides what the table says.
+        let own = |part: Part| -> Vec<(&'static str, String)> {
+            match part {
+                Part::User | Part::Message => vec![("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".into())],
+                Part::Media => {
+                    let mut own = vec![
+                        ("S3_BUCKET", bucket.clone()),
+                        ("CHATTERBOX_S3_ENDPOINT", chatterbox_testkit::s3_endpoint()),
+                    ];
+                    own.extend(aws.iter().cloned());
+                    own
+                }
+                Part::Gateway => vec![
+                    ("CHATTERBOX_HTTP_RATE_LIMIT", http_rate_limit.to_string()),
+                    // Pages may show images from where media's signed URLs point.
+                    ("CHATTERBOX_S3_PUBLIC_ENDPOINT", chatterbox_testkit::s3_endpoint()),
+                ],
+                _ => Vec::new(),
+            }
+        };
+        // Parts called before they start (a circle of calls) get their
+        // address first.
+        let mut urls: HashMap<Part, String> = HashMap::new();
+        let mut fixed: HashMap<Part, SocketAddr> = HashMap::new();
+        for part in Part::addressed_before_start() {
+            let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+            urls.insert(part, format!("http://{addr}"));
+            fixed.insert(part, addr);
         }
+        let env_of = |part: Part, urls: &HashMap<Part, String>| -> Vec<(String, String)> {
+            let mut env: Vec<(String, String)> = common.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+            env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            env.extend(own(part).into_iter().map(|(k, v)| (k.to_owned(), v)));
+            env.extend(part.peer_env(|called| urls[&called].clone()));
+            env.push((part.key().variable().to_owned(), key_file(part.key())));
+            if let Some(addr) = fixed.get(&part) {
+                env.push((part.listen_variable().to_owned(), addr.to_string()));
+            }
+            env
+        };
+        let mut services = HashMap::new();
+        for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
+            let process = start(part.name(), &env_of(part, &urls)).await;
+            urls.insert(part, format!("http://{}", process.addr));
+            services.insert(part, process);
+        }
+        let gateway_env = env_of(Part::Gateway, &urls);
+        let a = start(Part::Gateway.name(), &gateway_env).await;
+        let b = start(Part::Gateway.name(), &gateway_env).await;
+        Self { _keys: keys, _data: data, services, a, b }
+    }
+
+    fn service(&self, part: Part) -> &Process {
+        &self.services[&part]
+    }
+
+    fn service_mut(&mut self, part: Part) -> &mut Process {
+        self.services.get_mut(&part).unwrap()
     }
 }
 
 #[tokio::test]
 async fn a_user_signs_up_through_one_gateway_and_in_through_another() {
     let cluster = Cluster::start(10).await;
-    let (a, b, user) = (&cluster.a, &cluster.b, &cluster.user);
+    let (a, b, user) = (&cluster.a, &cluster.b, cluster.service(Part::User));
     let client = reqwest::Client::new();
     let url = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
 
@@ -341,7 +330,8 @@ async fn a_member_removed_through_one_process_is_refused_by_the_message_service_
     for _ in 0..2 {
         assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
     }
-    let metrics = client.get(format!("http://{}/metrics", cluster.message.metrics_addr.unwrap())).send().await;
+    let metrics =
+        client.get(format!("http://{}/metrics", cluster.service(Part::Message).metrics_addr.unwrap())).send().await;
     let metrics = metrics.unwrap().text().await.unwrap();
     let hits = metrics
         .lines()
@@ -536,9 +526,11 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
     drop(bob_ws);
     // Asked of the user service itself (the gateway would show presence's view).
-    let users =
-        chatterbox_runtime::connect(&format!("http://{}", cluster.user.addr), std::time::Duration::from_secs(5))
-            .unwrap();
+    let users = chatterbox_runtime::connect(
+        &format!("http://{}", cluster.service(Part::User).addr),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
     let mut users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);
     let deadline = tokio::time::Instant::now() + crate::ws_client::PATIENCE;
     let recorded = loop {
@@ -553,7 +545,7 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
 
-    cluster.presence.kill().await;
+    cluster.service_mut(Part::Presence).kill().await;
     // Profiles still answer, from the user service: what presence recorded there.
     let profile: Value =
         crate::helpers::get_json(&client, &format!("http://{}/api/v1/users/{bob}", cluster.a.addr), &ann_token).await;

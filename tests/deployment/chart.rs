@@ -34,7 +34,7 @@ fn check_chart(docs: &[Value]) {
             vars.insert(e["name"].as_str().unwrap().to_owned());
         }
         for variable in required(part) {
-            assert!(vars.contains(*variable), "{name} lacks {variable}");
+            assert!(vars.contains(variable), "{name} lacks {variable}");
         }
         for variable in &vars {
             assert!(known.contains(variable), "{name} gets {variable}, which nothing reads");
@@ -94,7 +94,8 @@ fn check_chart(docs: &[Value]) {
     }
     // The URLs the parts use name the Services on their ports.
     for part in parts.iter().filter(|p| *p != "gateway") {
-        let url = config[format!("CHATTERBOX_{}_URL", part.to_uppercase()).as_str()].as_str().unwrap();
+        let variable = chatterbox::Part::ALL.into_iter().find(|p| p.name() == part).unwrap().url_variable();
+        let url = config[variable].as_str().unwrap();
         let service = of_part(docs, "Service", part);
         let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
         assert_eq!(url, format!("http://{}:{port}", name_of(service)));

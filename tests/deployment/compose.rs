@@ -44,7 +44,7 @@ fn every_part_runs_in_compose_with_what_it_needs() {
         parts.insert(part.to_owned());
         let env = environment(service);
         for variable in required(part) {
-            assert!(env.contains_key(*variable), "{name} lacks {variable}");
+            assert!(env.contains_key(variable), "{name} lacks {variable}");
         }
         for variable in env.keys() {
             assert!(known.contains(variable), "{name} sets {variable}, which nothing reads");

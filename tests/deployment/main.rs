@@ -31,52 +31,18 @@ pub(crate) fn known_variables() -> BTreeSet<String> {
     known
 }
 
-/// What each part refuses to start without.
-pub(crate) fn required(part: &str) -> &'static [&'static str] {
-    match part {
-        "auth" => &["MONGODB_URI", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_USER_URL", "CHATTERBOX_JWT_PRIVATE_KEY_FILE"],
-        "user" => &["MONGODB_URI", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_MEDIA_URL", "CHATTERBOX_JWT_PUBLIC_KEY_FILE"],
-        "media" => &[
-            "MONGODB_URI",
-            "S3_BUCKET",
-            "CHATTERBOX_GRPC_ADDR",
-            "CHATTERBOX_CONVERSATION_URL",
-            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
-        ],
-        "conversation" => &[
-            "MONGODB_URI",
-            "REDIS_URL",
-            "CHATTERBOX_GRPC_ADDR",
-            "CHATTERBOX_USER_URL",
-            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
-        ],
-        "message" => &[
-            "MONGODB_URI",
-            "REDIS_URL",
-            "CHATTERBOX_GRPC_ADDR",
-            "CHATTERBOX_CONVERSATION_URL",
-            "CHATTERBOX_MEDIA_URL",
-            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
-        ],
-        "presence" => &["REDIS_URL", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_USER_URL", "CHATTERBOX_JWT_PUBLIC_KEY_FILE"],
-        "gateway" => &[
-            "REDIS_URL",
-            "CHATTERBOX_HTTP_ADDR",
-            "CHATTERBOX_AUTH_URL",
-            "CHATTERBOX_USER_URL",
-            "CHATTERBOX_CONVERSATION_URL",
-            "CHATTERBOX_MESSAGE_URL",
-            "CHATTERBOX_PRESENCE_URL",
-            "CHATTERBOX_MEDIA_URL",
-            "CHATTERBOX_JWT_PUBLIC_KEY_FILE",
-        ],
-        other => panic!("`chatterbox run {other}` is not a part"),
-    }
+/// What a deployment must give each part (the table of parts in
+/// `src/parts.rs`): its backings, where it listens, the parts it calls, its key.
+pub(crate) fn required(part: &str) -> Vec<&'static str> {
+    let part = chatterbox::Part::ALL
+        .into_iter()
+        .find(|p| p.name() == part)
+        .unwrap_or_else(|| panic!("`chatterbox run {part}` is not a part"));
+    part.deployment_variables()
 }
 
 /// Every part `chatterbox run` knows: a new one fails these tests until the
 /// deployment files run it.
 pub(crate) fn every_part() -> BTreeSet<String> {
-    use clap::ValueEnum as _;
-    chatterbox::Part::value_variants().iter().map(|p| p.to_possible_value().unwrap().get_name().to_owned()).collect()
+    chatterbox::Part::ALL.iter().map(|p| p.name().to_owned()).collect()
 }

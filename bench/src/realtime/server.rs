@@ -1,11 +1,13 @@
 //! The suite under test, as separate processes (so its memory and CPU are
 //! its own), and what `/proc` says about them.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chatterbox::Part;
 use chatterbox_testkit::process::{Spawned, spawn_logged};
 
 /// One running process and what it logged about itself.
@@ -103,46 +105,40 @@ impl Suite {
         }
         env.push(("REDIS_URL".into(), redis.into()));
         env.push(("CHATTERBOX_REDIS_KEY_PREFIX".into(), format!("bench-{}", ulid::Ulid::new())));
-        let with = |extra: &[(&str, String)]| {
+        // Which part calls which comes from the table of parts; parts called
+        // before they start (a circle of calls) get their address first.
+        let mut urls: HashMap<Part, String> = HashMap::new();
+        let mut fixed: HashMap<Part, std::net::SocketAddr> = HashMap::new();
+        for part in Part::addressed_before_start() {
+            let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            urls.insert(part, format!("http://{addr}"));
+            fixed.insert(part, addr);
+        }
+        // Media on disk under the data dir: the bench sends no files.
+        let env_of = |part: Part, urls: &HashMap<Part, String>| {
             let mut e = env.clone();
-            e.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            e.extend(part.peer_env(|called| urls[&called].clone()));
+            if let Some(addr) = fixed.get(&part) {
+                e.push((part.listen_variable().to_owned(), addr.to_string()));
+            }
             e
         };
-        // Media's address is chosen first: the user service asks it about avatars.
-        let media_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let media_url = format!("http://{media_addr}");
-        let user = spawn(&["run", "user"], &with(&[("CHATTERBOX_MEDIA_URL", media_url.clone())]), 1, false).await?;
-        let user_url = format!("http://{}", user.only_grpc()?);
-        let auth = spawn(&["run", "auth"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
-        let conversation =
-            spawn(&["run", "conversation"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
-        let conversation_url = format!("http://{}", conversation.only_grpc()?);
-        // Media on disk under the data dir: the bench sends no files.
-        let media_env = with(&[
-            ("CHATTERBOX_CONVERSATION_URL", conversation_url.clone()),
-            ("CHATTERBOX_GRPC_ADDR", media_addr.to_string()),
-        ]);
-        let media = spawn(&["run", "media"], &media_env, 1, false).await?;
-        let message_env = with(&[
-            ("CHATTERBOX_CONVERSATION_URL", conversation_url.clone()),
-            ("CHATTERBOX_MEDIA_URL", media_url.clone()),
-        ]);
-        let message = spawn(&["run", "message"], &message_env, 1, false).await?;
-        let presence =
-            spawn(&["run", "presence"], &with(&[("CHATTERBOX_USER_URL", user_url.clone())]), 1, false).await?;
-        let gateway_env = with(&[
-            ("CHATTERBOX_AUTH_URL", format!("http://{}", auth.only_grpc()?)),
-            ("CHATTERBOX_USER_URL", user_url),
-            ("CHATTERBOX_CONVERSATION_URL", conversation_url),
-            ("CHATTERBOX_MESSAGE_URL", format!("http://{}", message.only_grpc()?)),
-            ("CHATTERBOX_PRESENCE_URL", format!("http://{}", presence.only_grpc()?)),
-            ("CHATTERBOX_MEDIA_URL", media_url),
-        ]);
-        let user_service = user.only_grpc()?;
-        let mut processes = vec![user, auth, conversation, media, message, presence];
+        let mut processes = Vec::new();
+        let mut user_service = None;
+        for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
+            let process = spawn(&["run", part.name()], &env_of(part, &urls), 1, false).await?;
+            let addr = process.only_grpc()?;
+            urls.insert(part, format!("http://{addr}"));
+            if part == Part::User {
+                user_service = Some(addr);
+            }
+            processes.push(process);
+        }
+        let user_service = user_service.context("the table starts no user service")?;
+        let gateway_env = env_of(Part::Gateway, &urls);
         let mut addrs = Vec::new();
         for _ in 0..gateways {
-            let g = spawn(&["run", "gateway"], &gateway_env, 0, true).await?;
+            let g = spawn(&["run", Part::Gateway.name()], &gateway_env, 0, true).await?;
             addrs.push(g.http().context("no HTTP address")?);
             processes.push(g);
         }

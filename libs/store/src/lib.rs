@@ -9,6 +9,32 @@ mod sqlite;
 pub use mongo::{is_duplicate_key, mongo_database, unique_index};
 pub use sqlite::{SqliteDb, is_unique_violation};
 
+/// Where a service keeps its records: a SQLite file of its own (the
+/// one-process default), or a MongoDB database of its own. Each service
+/// opens its store from this (its `build`), so the choice of backend lives
+/// next to the store, not in the binary.
+#[derive(Clone)]
+pub enum StoreAt {
+    /// A SQLite database file (created if missing).
+    Sqlite(std::path::PathBuf),
+    /// A database on a MongoDB server.
+    MongoDb {
+        /// The server's URI (may hold credentials: never logged).
+        uri: String,
+        /// The service's own database.
+        database: String,
+    },
+}
+
+impl std::fmt::Debug for StoreAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAt::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            StoreAt::MongoDb { database, .. } => f.debug_struct("MongoDb").field("database", database).finish(),
+        }
+    }
+}
+
 /// What a store can fail with. Duplicates are expected and typed; the rest
 /// are backend failures the caller reports as internal/unavailable.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! decides (registration, login, rotation, logout), [`store`] persists
 //! credentials and login sessions in SQLite or MongoDB.
 
+pub mod build;
 pub mod domain;
 pub mod grpc;
 mod password;

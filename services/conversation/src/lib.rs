@@ -5,6 +5,7 @@
 //! leave what), [`store`] persists conversations in SQLite or MongoDB.
 
 pub mod activity;
+pub mod build;
 pub mod directory;
 pub mod domain;
 pub mod grpc;

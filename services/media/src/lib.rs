@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod blob;
+pub mod build;
 pub mod domain;
 pub mod grpc;
 pub mod picture;

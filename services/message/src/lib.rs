@@ -9,6 +9,7 @@
 //! MongoDB. How ordering holds in each backend is written in [`store`].
 
 pub mod access;
+pub mod build;
 pub mod calls;
 pub mod domain;
 pub mod grpc;

@@ -7,6 +7,7 @@
 //! publishes changes to the user's conversation partners and records them in
 //! the user service ([`profiles`]), and [`grpc`] is the transport.
 
+pub mod build;
 pub mod domain;
 pub mod grpc;
 pub mod profiles;

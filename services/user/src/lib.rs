@@ -4,6 +4,7 @@
 //! [`domain`] decides, [`store`] persists profiles in SQLite or MongoDB.
 
 pub mod avatars;
+pub mod build;
 pub mod domain;
 pub mod grpc;
 pub mod store;

@@ -1,0 +1,29 @@
+//! The auth service from where it keeps its records and the parts it calls.
+
+use std::sync::Arc;
+
+use chatterbox_identity::TokenSigner;
+use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_store::StoreAt;
+
+use crate::{Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore};
+
+/// What the auth service needs of the rest of the system.
+#[derive(Debug)]
+pub struct AuthDeps {
+    /// Signs the tokens it issues (only this service holds the private key).
+    pub signer: TokenSigner,
+    /// The user service, which keeps profiles.
+    pub user: GrpcChannel,
+}
+
+/// Opens the store at `store` and builds the service's gRPC server.
+pub async fn build(store: &StoreAt, settings: AuthSettings, deps: AuthDeps) -> anyhow::Result<GrpcServer> {
+    let store: Arc<dyn AuthStore> = match store {
+        StoreAt::Sqlite(path) => Arc::new(SqliteAuthStore::open(path)?),
+        StoreAt::MongoDb { uri, database } => Arc::new(MongoAuthStore::connect(uri, database).await?),
+    };
+    let profiles = Arc::new(GrpcProfiles::new(deps.user, deps.signer.clone()));
+    let auth = Auth::new(store, profiles, deps.signer, settings).await?;
+    Ok(crate::grpc_server(Arc::new(auth)))
+}

@@ -1,0 +1,140 @@
+//! From the configuration to what each part is built with: where it keeps
+//! its records, its keys, its settings, the event bus. Each service builds
+//! itself from these (`chatterbox_<service>::build::build`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chatterbox_auth::AuthSettings;
+use chatterbox_config::Config;
+use chatterbox_events::{EventBus, MemoryBus, RedisBus};
+use chatterbox_identity::{
+    KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
+};
+use chatterbox_media::MediaSettings;
+use chatterbox_media::build::BlobsAt;
+use chatterbox_presence::PresenceSettings;
+use chatterbox_presence::build::PresenceAt;
+use chatterbox_store::StoreAt;
+
+use crate::Part;
+
+pub(crate) fn token_settings(config: &Config) -> TokenSettings {
+    TokenSettings {
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        access_ttl_secs: config.access_token_ttl_secs,
+    }
+}
+
+/// The key pair of the embedded mode: from the configured files if any,
+/// else generated on first start and kept in the data dir.
+pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
+    match (&config.jwt_private_key_file, &config.jwt_public_key_file) {
+        (Some(private), Some(public)) => Ok(KeyPair {
+            private_pem: std::fs::read_to_string(private).with_context(|| format!("reading {}", private.display()))?,
+            public_pem: load_public_key(public)?,
+        }),
+        _ => load_or_generate_keypair(&config.data_dir),
+    }
+}
+
+/// The signer of a lone auth service: the private key file is required.
+pub(crate) fn signer_from_file(config: &Config) -> anyhow::Result<TokenSigner> {
+    let path = config
+        .jwt_private_key_file
+        .as_ref()
+        .context("CHATTERBOX_JWT_PRIVATE_KEY_FILE must name the signing key (see `chatterbox keygen`)")?;
+    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    TokenSigner::new(&pem, token_settings(config))
+}
+
+/// The verifier of a lone service or gateway: the public key file is required.
+pub(crate) fn verifier_from_file(config: &Config) -> anyhow::Result<TokenVerifier> {
+    let path = config
+        .jwt_public_key_file
+        .as_ref()
+        .context("CHATTERBOX_JWT_PUBLIC_KEY_FILE must name the token-verifying public key")?;
+    TokenVerifier::new(&load_public_key(path)?, &token_settings(config))
+}
+
+/// Where `part` keeps its records: its own MongoDB database when
+/// `MONGODB_URI` is set (services never share one), else its own SQLite
+/// file under the data dir.
+pub(crate) fn store_at(config: &Config, part: Part) -> StoreAt {
+    match &config.mongodb_uri {
+        Some(uri) => StoreAt::MongoDb {
+            uri: uri.expose().to_owned(),
+            database: format!("{}_{}", config.mongodb_database, part.name()),
+        },
+        None => StoreAt::Sqlite(config.data_dir.join(format!("{}.sqlite3", part.name()))),
+    }
+}
+
+/// The message service's store for `config` (also used to import history).
+pub async fn message_store(config: &Config) -> anyhow::Result<Arc<dyn chatterbox_message::MessageStore>> {
+    Ok(chatterbox_message::build::open_store(&store_at(config, Part::Message)).await?)
+}
+
+pub(crate) fn grpc_timeout(config: &Config) -> Duration {
+    Duration::from_millis(config.grpc_timeout_ms)
+}
+
+pub(crate) fn auth_settings(config: &Config) -> AuthSettings {
+    AuthSettings { refresh_ttl_secs: config.refresh_token_ttl_secs }
+}
+
+/// Media bytes: in the S3 bucket `S3_BUCKET`, else under the data dir.
+pub(crate) fn blobs_at(config: &Config) -> BlobsAt {
+    match &config.s3_bucket {
+        Some(bucket) => BlobsAt::S3(chatterbox_media::S3Settings {
+            bucket: bucket.clone(),
+            endpoint: config.s3_endpoint.clone(),
+            public_endpoint: config.s3_public_endpoint.clone(),
+        }),
+        None => BlobsAt::Disk(config.data_dir.join("media")),
+    }
+}
+
+pub(crate) fn media_settings(config: &Config) -> MediaSettings {
+    MediaSettings {
+        max_bytes: config.media_max_bytes,
+        url_ttl: Duration::from_secs(config.media_url_ttl_secs),
+        spool_dir: config.data_dir.join("spool"),
+    }
+}
+
+/// Who is connected: in Redis when `REDIS_URL` is set, else in this process.
+pub(crate) async fn presence_at(config: &Config) -> anyhow::Result<PresenceAt> {
+    Ok(match redis_connection(config).await? {
+        Some(connection) => PresenceAt::Redis { connection, prefix: config.redis_key_prefix.clone() },
+        None => PresenceAt::Memory,
+    })
+}
+
+pub(crate) fn presence_settings(config: &Config) -> PresenceSettings {
+    PresenceSettings {
+        ttl: Duration::from_secs(config.presence_ttl_secs),
+        idle: Duration::from_secs(config.presence_idle_secs),
+    }
+}
+
+/// A fail-fast Redis connection when `REDIS_URL` is set.
+pub(crate) async fn redis_connection(config: &Config) -> anyhow::Result<Option<redis::aio::ConnectionManager>> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+    Ok(Some(chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?))
+}
+
+/// The event bus: Redis pub/sub when `REDIS_URL` is set, else in process
+/// (which only reaches subscribers in the same process).
+pub(crate) async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
+            Arc::new(RedisBus::connect(client, config.redis_key_prefix.clone()).await.context("connecting to Redis")?)
+        }
+        None => Arc::new(MemoryBus::new()),
+    })
+}
