@@ -13,7 +13,7 @@ use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc, serve_metri
 use tokio::net::TcpListener;
 
 use crate::Part;
-use crate::gateway_app::{self, ServiceChannels, UPLOAD_TIMEOUT};
+use crate::gateway_app::{self, UPLOAD_TIMEOUT};
 use crate::settings::{self, grpc_timeout, signer_from_file, store_at, verifier_from_file};
 
 /// Channels to the parts a part calls, from their configured URLs.
@@ -54,19 +54,22 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
     let server = match part {
         Part::Gateway => {
             let media_url = Part::Media.configured_url(config).context("CHATTERBOX_MEDIA_URL must be set")?;
-            let channels = ServiceChannels {
+            let message = peers.get(Part::Message)?;
+            let backends = chatterbox_gateway::Backends {
                 auth: peers.get(Part::Auth)?,
                 user: peers.get(Part::User)?,
                 conversation: peers.get(Part::Conversation)?,
-                message: peers.get(Part::Message)?,
+                message_api: Arc::new(chatterbox_gateway::GrpcMessageApi::new(message.clone())),
+                message,
                 presence: peers.get(Part::Presence)?,
                 media: peers.get(Part::Media)?,
                 media_uploads: connect(media_url, UPLOAD_TIMEOUT)?,
-                message_api: None,
+                redis: settings::redis_connection(config).await?,
             };
             let events = settings::event_bus(config).await?;
-            let app = gateway_app::gateway_app(config, verifier_from_file(config)?, channels, events).await?;
+            let app = gateway_app::gateway_app(config, verifier_from_file(config)?, backends, events).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
+            spawn_metrics(config, &shutdown).await?;
             return chatterbox_gateway::serve(listener, app, shutdown).await;
         }
         Part::Auth => {
@@ -126,7 +129,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
     serve_grpc(grpc_listener(part, config).await?, server, shutdown).await
 }
 
-/// Serves `/metrics` for a lone service when `CHATTERBOX_METRICS_ADDR` is set.
+/// Serves `/metrics` for a lone part when `CHATTERBOX_METRICS_ADDR` is set.
 async fn spawn_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
     if let Some(addr) = config.metrics_addr {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;

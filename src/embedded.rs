@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chatterbox_config::Config;
 use chatterbox_events::EventBus;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
@@ -19,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::Part;
-use crate::gateway_app::{self, ServiceChannels, UPLOAD_TIMEOUT};
+use crate::gateway_app::{self, UPLOAD_TIMEOUT};
 use crate::local::{LocalConversationAccess, LocalMessageApi};
 use crate::settings::{self, embedded_keys, grpc_timeout, store_at, token_settings};
 
@@ -34,6 +35,9 @@ pub struct Suite {
     pub services: Vec<(Part, SocketAddr)>,
     /// The bus every part publishes on.
     pub events: Arc<dyn EventBus>,
+    /// Where `/metrics` is served, when `CHATTERBOX_METRICS_ADDR` asks for it
+    /// (never on the public HTTP port).
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Shutdown,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -75,6 +79,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     ];
     let http_listener = TcpListener::bind(config.http_addr).await?;
     let http_addr = http_listener.local_addr()?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
 
     let events = settings::event_bus(config).await?;
     let (presence_server, presence_domain) = chatterbox_presence::build::build(
@@ -140,9 +149,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         end.attach(&server).await;
         serving.push((listener, server));
     }
-    let message_api = Some(Arc::new(LocalMessageApi(calls)) as Arc<dyn chatterbox_gateway::MessageApi>);
-    let channels = ServiceChannels { auth, user, conversation, message, presence, media, media_uploads, message_api };
-    let app = gateway_app::gateway_app(config, verifier, channels, events.clone()).await?;
+    let backends = chatterbox_gateway::Backends {
+        auth,
+        user,
+        conversation,
+        message,
+        message_api: Arc::new(LocalMessageApi(calls)),
+        presence,
+        media,
+        media_uploads,
+        redis: settings::redis_connection(config).await?,
+    };
+    let app = gateway_app::gateway_app(config, verifier, backends, events.clone()).await?;
 
     let mut tasks = JoinSet::new();
     for (listener, server) in serving {
@@ -154,7 +172,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         Ok(())
     });
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
-    Ok(Suite { http_addr, message_addr, services, events, shutdown, tasks })
+    if let Some(listener) = metrics_listener {
+        tracing::info!(addr = ?metrics_addr, "serving metrics");
+        tasks.spawn(chatterbox_runtime::serve_metrics(listener, shutdown.clone()));
+    }
+    Ok(Suite { http_addr, message_addr, services, events, metrics_addr, shutdown, tasks })
 }
 
 impl Suite {

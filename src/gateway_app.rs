@@ -9,25 +9,6 @@ use chatterbox_events::EventBus;
 use chatterbox_gateway::{Backends, GatewayState, Realtime, TrustedProxies};
 use chatterbox_identity::TokenVerifier;
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
-use chatterbox_runtime::GrpcChannel;
-
-use crate::settings::redis_connection;
-
-/// Channels to every service, as the gateway needs them.
-#[derive(Debug, Clone)]
-pub(crate) struct ServiceChannels {
-    pub auth: GrpcChannel,
-    pub user: GrpcChannel,
-    pub conversation: GrpcChannel,
-    pub message: GrpcChannel,
-    pub presence: GrpcChannel,
-    pub media: GrpcChannel,
-    /// The media service with [`UPLOAD_TIMEOUT`] as its deadline.
-    pub media_uploads: GrpcChannel,
-    /// Where the gateway's sends and history reads go when not over `message` (the
-    /// message service of this process, called directly).
-    pub message_api: Option<Arc<dyn chatterbox_gateway::MessageApi>>,
-}
 
 /// Deadline of one upload through the gateway: a whole file streams in
 /// within one call (10 MiB at 150 KB/s).
@@ -52,38 +33,26 @@ fn limiter(
     }
 }
 
-/// The gateway's HTTP and WebSocket application.
+/// The gateway's HTTP and WebSocket application over `backends` (whose
+/// Redis connection, when there is one, also keeps the rate limits).
 pub(crate) async fn gateway_app(
     config: &Config,
     verifier: TokenVerifier,
-    channels: ServiceChannels,
+    backends: Backends,
     events: Arc<dyn EventBus>,
 ) -> anyhow::Result<axum::Router> {
-    let redis = redis_connection(config).await?;
     // Per IP, and per user across every connection; in Redis, across every gateway too.
-    let http_limiter = limiter(config, redis.as_ref(), "http", config.http_rate_limit, Quota::per_minute);
-    let ws_limiter = limiter(config, redis.as_ref(), "ws", config.ws_rate_limit, Quota::per_second);
+    let redis = backends.redis.as_ref();
+    let http_limiter = limiter(config, redis, "http", config.http_rate_limit, Quota::per_minute);
+    let ws_limiter = limiter(config, redis, "ws", config.ws_rate_limit, Quota::per_second);
     let realtime = Realtime::start(
         events,
         ws_limiter,
         config.ws_allowed_origins.clone(),
         Duration::from_secs(config.ws_heartbeat_secs),
+        config.ws_max_per_user,
     )
     .await?;
-    let message_api = channels
-        .message_api
-        .unwrap_or_else(|| Arc::new(chatterbox_gateway::GrpcMessageApi::new(channels.message.clone())));
-    let backends = Backends {
-        auth: channels.auth,
-        user: channels.user,
-        conversation: channels.conversation,
-        message: channels.message,
-        message_api,
-        presence: channels.presence,
-        media: channels.media,
-        media_uploads: channels.media_uploads,
-        redis,
-    };
     let limits = chatterbox_gateway::Limits {
         media_max_bytes: config.media_max_bytes,
         http: http_limiter,

@@ -1,5 +1,6 @@
-//! The route table. API routes sit behind the rate limit; health, metrics
-//! and the documentation do not.
+//! The route table. API routes sit behind the rate limit; health and the
+//! documentation do not. Metrics are not served here, on the public port,
+//! but on `CHATTERBOX_METRICS_ADDR` (`chatterbox_runtime::serve_metrics`).
 
 pub(crate) mod auth;
 mod conversations;
@@ -99,7 +100,6 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .merge(api)
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .route("/docs/docs.js", get(docs::script))

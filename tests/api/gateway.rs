@@ -68,13 +68,27 @@ async fn health_and_readiness_report_the_backends(backend: Backend) {
 }
 
 async fn metrics_count_requests_by_route(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
     app.client.get(app.url("/healthz")).send().await.unwrap();
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    // Made-up methods and paths, as anyone on the public port may send.
+    for n in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("XMETHOD{n}").as_bytes()).unwrap();
+        app.client.request(method, app.url(&format!("/no/such/path/{n}"))).send().await.unwrap();
+    }
+    // Metrics are not on the public port...
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    // ...but where CHATTERBOX_METRICS_ADDR says.
+    let metrics = app.suite.metrics_addr.expect("the suite serves metrics where asked");
+    let text = app.client.get(format!("http://{metrics}/metrics")).send().await.unwrap().text().await.unwrap();
     // The recorder is process-wide; tests may share it, so look for the
     // series rather than a count.
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/healthz\""), "{text}");
+    // Bounded labels: a made-up method or path makes no series of its own.
+    assert!(!text.contains("XMETHOD"), "{text}");
+    assert!(!text.contains("/no/such/path"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
 }
 
 #[tokio::test]

@@ -73,10 +73,15 @@ async fn search_finds_username_prefixes_case_insensitively_a_page_at_a_time(back
 async fn search_refuses_bad_limits_and_patterns(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let me = app.register("zed").await;
-    for query in ["limit=0", "limit=101", "limit=ten", "search=.*", "search=%24ne", "cursor=@@@"] {
+    let refused =
+        ["limit=0", "limit=101", "limit=ten", "search=.*", "search=%24ne", "cursor=@@@", "search=", "limit=5"];
+    for query in refused {
         let response = app.get_as(&format!("/api/v1/users?{query}"), &me.access_token).await;
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_argument").await;
     }
+    // No search at all is refused too: users are found by name, not listed wholesale.
+    let response = app.get_as("/api/v1/users", &me.access_token).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_argument").await;
 }
 
 async fn a_user_can_change_username_and_avatar(backend: Backend) {

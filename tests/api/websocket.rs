@@ -11,6 +11,7 @@ use crate::on_every_backend;
 use crate::ws_client::{PATIENCE, connect_raw, connect_stalling, ws_at};
 
 on_every_backend!(
+    a_user_holds_at_most_the_configured_number_of_websockets,
     events_reach_every_connection_of_every_participant_and_nobody_else,
     typing_reaches_the_others_and_never_its_sender,
     edits_deletions_reads_and_membership_changes_are_pushed,
@@ -461,6 +462,41 @@ async fn a_frame_over_64_kib_closes_with_1009(backend: Backend) {
     ws.send_text(format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "a".repeat(65 * 1024))).await;
     let (_, close) = ws.closed().await;
     assert_eq!(close.expect("a close frame").code, CloseCode::Size);
+}
+
+async fn a_user_holds_at_most_the_configured_number_of_websockets(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.ws_max_per_user = 2).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let first = app.ws(&alice).await;
+    let mut second = app.ws(&alice).await;
+
+    // A third socket of Alice's is refused, with an error saying why.
+    let mut third = connect_raw(app.addr, &[]).await.unwrap();
+    third.send(json!({"type": "auth", "access_token": alice.access_token})).await;
+    let (frames, close) = third.closed().await;
+    assert_eq!(frames[0]["type"], "error");
+    assert_eq!(frames[0]["code"], "rate_limited");
+    assert!(frames[0]["message"].as_str().unwrap().contains("2 WebSockets"), "{frames:?}");
+    assert_eq!(close.unwrap().code, CloseCode::Policy);
+    // The others still work, and other users are not affected.
+    second.send(json!({"type": "ping", "id": "p"})).await;
+    second.expect("pong").await;
+    let _bob = app.ws(&bob).await;
+
+    // Closing one makes room for another.
+    drop(first);
+    let mut again = None;
+    for _ in 0..100 {
+        let mut ws = connect_raw(app.addr, &[]).await.unwrap();
+        ws.send(json!({"type": "auth", "access_token": alice.access_token})).await;
+        if ws.next().await["type"] == "ready" {
+            again = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed socket's place is freed");
 }
 
 async fn authentication_by_first_frame_and_its_failures(backend: Backend) {

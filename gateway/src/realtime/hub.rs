@@ -35,6 +35,8 @@ pub struct Hub {
 struct Routes {
     by_topic: HashMap<Topic, Local>,
     sessions: HashMap<u64, Session>,
+    /// Open sessions per user, for the cap on each user's sockets.
+    per_user: HashMap<UserId, u32>,
 }
 
 /// The sessions of this gateway that follow one topic.
@@ -132,6 +134,13 @@ enum Command {
     },
 }
 
+/// A user already holds as many sessions on this gateway as allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooManySessions {
+    /// The cap.
+    pub cap: u32,
+}
+
 /// A session's place in the hub; dropping it removes the session.
 #[derive(Debug)]
 pub(crate) struct Registration {
@@ -171,15 +180,25 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Registers a session of `user` with no topics yet.
-    pub(crate) fn register(self: &Arc<Self>, user: UserId) -> Registration {
+    /// Registers a session of `user` with no topics yet; refused when the
+    /// user already has `cap` sessions on this gateway (0: no cap).
+    pub(crate) fn register(self: &Arc<Self>, user: UserId, cap: u32) -> Result<Registration, TooManySessions> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, mailbox) = mpsc::channel(MAILBOX_CAPACITY);
         let overflow = Arc::new(Overflow::default());
         let endpoint = Endpoint { user, mailbox: sender, overflow: overflow.clone() };
-        self.lock().sessions.insert(id, Session { endpoint, topics: HashSet::new() });
+        {
+            let mut routes = self.lock();
+            let open = routes.per_user.entry(user).or_default();
+            if cap > 0 && *open >= cap {
+                metrics::counter!("ws_sessions_refused_total").increment(1);
+                return Err(TooManySessions { cap });
+            }
+            *open += 1;
+            routes.sessions.insert(id, Session { endpoint, topics: HashSet::new() });
+        }
         metrics::gauge!("ws_sessions").increment(1.0);
-        Registration { hub: self.clone(), id, mailbox, overflow }
+        Ok(Registration { hub: self.clone(), id, mailbox, overflow })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Routes> {
@@ -192,7 +211,7 @@ impl Hub {
         let (done, answer) = oneshot::channel();
         {
             let mut routes = self.lock();
-            let Routes { by_topic, sessions } = &mut *routes;
+            let Routes { by_topic, sessions, .. } = &mut *routes;
             let Some(session) = sessions.get_mut(&id) else { anyhow::bail!("session is gone") };
             let mut fresh = Vec::new();
             for topic in topics {
@@ -215,7 +234,7 @@ impl Hub {
 
     fn unsubscribe(&self, id: u64, topics: &[Topic]) {
         let mut routes = self.lock();
-        let Routes { by_topic, sessions } = &mut *routes;
+        let Routes { by_topic, sessions, .. } = &mut *routes;
         let Some(session) = sessions.get_mut(&id) else { return };
         let gone: Vec<Topic> = topics.iter().copied().filter(|t| session.topics.remove(t)).collect();
         self.forget(by_topic, id, gone);
@@ -223,9 +242,16 @@ impl Hub {
 
     fn remove(&self, id: u64) {
         let mut routes = self.lock();
-        let Routes { by_topic, sessions } = &mut *routes;
+        let Routes { by_topic, sessions, per_user } = &mut *routes;
         if let Some(session) = sessions.remove(&id) {
             metrics::gauge!("ws_sessions").decrement(1.0);
+            let user = session.endpoint.user;
+            if let Some(open) = per_user.get_mut(&user) {
+                *open -= 1;
+                if *open == 0 {
+                    per_user.remove(&user);
+                }
+            }
             self.forget(by_topic, id, session.topics.into_iter().collect());
         }
     }

@@ -37,6 +37,8 @@ pub struct Realtime {
     pub(crate) allowed_origins: Vec<String>,
     /// Ping period; a peer silent for two of them is dropped.
     pub(crate) heartbeat: Duration,
+    /// Sockets one user may hold open on this gateway; 0: no cap.
+    pub(crate) max_per_user: u32,
 }
 
 impl Realtime {
@@ -46,9 +48,11 @@ impl Realtime {
         limiter: Option<Arc<dyn RateLimiter>>,
         allowed_origins: Vec<String>,
         heartbeat: Duration,
+        max_per_user: u32,
     ) -> anyhow::Result<Self> {
         let hub = Hub::start(bus.clone()).await?;
         let allowed_origins = allowed_origins.into_iter().map(|o| o.trim_end_matches('/').to_owned()).collect();
-        Ok(Self { hub, bus, limiter, allowed_origins, heartbeat: heartbeat.max(Duration::from_secs(1)) })
+        let heartbeat = heartbeat.max(Duration::from_secs(1));
+        Ok(Self { hub, bus, limiter, allowed_origins, heartbeat, max_per_user })
     }
 }

@@ -34,7 +34,7 @@ use super::Realtime;
 use super::answers::Owed;
 use super::delivery::{Kind, Outbound};
 use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
-use super::hub::{MAILBOX_CAPACITY, Registration};
+use super::hub::{MAILBOX_CAPACITY, Registration, TooManySessions};
 use super::presence::Reporter;
 use super::track::Track;
 use crate::state::GatewayState;
@@ -61,6 +61,8 @@ pub(crate) mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// The gateway could not set the session up.
     pub const INTERNAL: u16 = 1011;
+    /// Refused by policy: the user has too many sockets open.
+    pub const POLICY: u16 = 1008;
 }
 
 /// Who a session speaks for, from a verified access token.
@@ -213,8 +215,8 @@ pub(crate) fn run(
     credentials: Credentials,
 ) -> impl std::future::Future<Output = ()> + Send {
     let rt = state.realtime.clone();
-    let registration = rt.hub.register(credentials.user);
-    let mut session = Session {
+    let registration = rt.hub.register(credentials.user, rt.max_per_user);
+    let mut session = registration.map(|registration| Session {
         state,
         rt,
         credentials,
@@ -228,8 +230,22 @@ pub(crate) fn run(
         active: true,
         presence_seen: VecDeque::new(),
         owed: Owed::default(),
-    };
-    async move { session.lifetime(&mut socket).await }
+    });
+    // Matched by reference: moving the session out would copy it into the
+    // block's frame a second time.
+    async move {
+        match &mut session {
+            Ok(session) => session.lifetime(&mut socket).await,
+            Err(TooManySessions { cap }) => {
+                let refused = Error::new(
+                    chatterbox_errors::Code::RateLimited,
+                    format!("this user already has {cap} WebSockets open here: close one first"),
+                );
+                let _ = Box::pin(send(&mut socket, error(None, &refused))).await;
+                Box::pin(close_with(&mut socket, close::POLICY, "too many WebSockets for this user")).await;
+            }
+        }
+    }
 }
 
 impl Session {

@@ -1,5 +1,4 @@
-//! `/healthz` (the process is up), `/readyz` (its backends answer) and
-//! `/metrics` (Prometheus).
+//! `/healthz` (the process is up) and `/readyz` (its backends answer).
 
 use axum::Json;
 use axum::extract::State;
@@ -68,9 +67,4 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
         tracing::warn!(?failures, "not ready");
         ApiError(Error::unavailable(anyhow::anyhow!(failures.join(", ")))).into_response()
     }
-}
-
-/// `GET /metrics`.
-pub(crate) async fn metrics() -> impl IntoResponse {
-    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], chatterbox_telemetry::prometheus_text())
 }

@@ -40,6 +40,9 @@ pub struct Config {
     pub http_rate_limit: u32,
     /// WebSocket frames per second per user; 0 turns the limit off.
     pub ws_rate_limit: u32,
+    /// WebSockets one user may hold open on one gateway (every device and
+    /// tab counts); past it a new one is refused; 0 turns the cap off.
+    pub ws_max_per_user: u32,
     /// Sends (REST and WebSocket) a gateway lets run at once; past it a
     /// send is refused at once with `unavailable` and a retry hint (load
     /// shedding); 0 turns the bound off.
@@ -126,6 +129,7 @@ impl Default for Config {
             redis_key_prefix: "chatterbox".into(),
             http_rate_limit: 100,
             ws_rate_limit: 10,
+            ws_max_per_user: 20,
             send_concurrency: 256,
             ws_allowed_origins: Vec::new(),
             ws_heartbeat_secs: 30,

@@ -1,9 +1,15 @@
-//! Counts every gRPC call and times it, labelled by method path and status.
+//! Counts every gRPC call and times it, labelled by method path and status
+//! (paths no route serves share one label).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+/// The status code of a call to a path no route serves.
+const UNIMPLEMENTED: &str = "12";
+/// The label of such calls.
+const UNKNOWN_METHOD: &str = "unknown";
 
 /// Wraps a service with [`CallMetrics`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,8 +56,49 @@ where
                 }
                 Err(_) => "transport".to_owned(),
             };
-            chatterbox_telemetry::record_grpc_call(&path, &code, started.elapsed());
+            // A path no route serves is answered UNIMPLEMENTED: counted under
+            // one label, so made-up paths cannot add series without bound.
+            let path = if code == UNIMPLEMENTED { UNKNOWN_METHOD } else { path.as_str() };
+            chatterbox_telemetry::record_grpc_call(path, &code, started.elapsed());
             result
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{Layer as _, Service as _};
+
+    use super::*;
+
+    /// A service answering every call with `status`.
+    fn answering(
+        status: &'static str,
+    ) -> impl tower::Service<
+        http::Request<()>,
+        Response = http::Response<()>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone {
+        tower::service_fn(move |_: http::Request<()>| async move {
+            Ok(http::Response::builder().header("grpc-status", status).body(()).unwrap())
+        })
+    }
+
+    #[tokio::test]
+    async fn paths_no_route_serves_share_one_label() {
+        chatterbox_telemetry::install_metrics();
+        let mut unserved = CallMetricsLayer.layer(answering(UNIMPLEMENTED));
+        for made_up in ["/made.up.Service/Xyzzy1", "/chatterbox.user.v1.UserService/Xyzzy2"] {
+            unserved.call(http::Request::builder().uri(made_up).body(()).unwrap()).await.unwrap();
+        }
+        let mut served = CallMetricsLayer.layer(answering("0"));
+        let real = "/chatterbox.user.v1.UserService/GetUserForLabelTest";
+        served.call(http::Request::builder().uri(real).body(()).unwrap()).await.unwrap();
+
+        let text = chatterbox_telemetry::prometheus_text();
+        assert!(!text.contains("Xyzzy"), "{text}");
+        assert!(text.contains("path=\"unknown\""), "{text}");
+        assert!(text.contains(real), "a served path keeps its own label: {text}");
     }
 }

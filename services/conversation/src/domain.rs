@@ -433,8 +433,43 @@ impl Conversations {
     /// (see [`crate::activity`]): a send does not wait for a second commit.
     pub async fn record_activity(&self, actor: &Actor, id: &str, at: Timestamp) -> Result<(), Error> {
         let id = parse_conversation(id)?;
+        // Never later than now: a time from the future would pin the
+        // conversation to the top of every list until that time came.
+        let at = at.min(Timestamp::now());
         // Written as one conditional write: only a participant's note moves it.
         self.activity.note(id, actor.id, at);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every user exists.
+    #[derive(Debug)]
+    struct Everyone;
+
+    #[async_trait::async_trait]
+    impl UserDirectory for Everyone {
+        async fn exists(&self, _token: &str, _user: UserId) -> Result<bool, Error> {
+            Ok(true)
+        }
+    }
+
+    #[tokio::test]
+    async fn activity_from_the_future_counts_as_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteConversationStore::open(&dir.path().join("conversation.sqlite3")).unwrap();
+        let conversations = Conversations::new(Arc::new(store), Arc::new(Everyone));
+        let actor = Actor { id: UserId::generate(), token: String::new() };
+        let (created, _) = conversations.create_direct(&actor, &UserId::generate().to_string()).await.unwrap();
+
+        conversations.record_activity(&actor, &created.id.to_string(), Timestamp::from_millis(i64::MAX)).await.unwrap();
+        let after = Timestamp::now();
+        let page = conversations.list(&actor, 10, "").await.unwrap();
+        let listed = page.items.iter().find(|c| c.id == created.id).unwrap();
+        assert!(listed.last_activity >= created.last_activity, "the note counted");
+        assert!(listed.last_activity <= after, "but not as a time to come: {:?}", listed.last_activity);
     }
 }

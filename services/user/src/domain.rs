@@ -47,6 +47,10 @@ fn no_such_user() -> Error {
 
 /// A search prefix: the username alphabet only, at most a username long.
 fn search_prefix(prefix: &str) -> Result<String, Error> {
+    // Not empty: an empty prefix would page through every user (enumeration).
+    if prefix.is_empty() {
+        return Err(Error::invalid("search needs at least the first character of a username"));
+    }
     if prefix.chars().count() > 32 || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
         return Err(Error::invalid("search must be a username prefix"));
