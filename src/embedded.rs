@@ -172,8 +172,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         Ok(())
     });
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));
-    if let Some(listener) = metrics_listener {
-        tracing::info!(addr = ?metrics_addr, "serving metrics");
+    if let (Some(listener), Some(addr)) = (metrics_listener, metrics_addr) {
+        // Logged as lone parts log it (tools read the address from this line).
+        tracing::info!(%addr, "serving metrics");
         tasks.spawn(chatterbox_runtime::serve_metrics(listener, shutdown.clone()));
     }
     Ok(Suite { http_addr, message_addr, services, events, metrics_addr, shutdown, tasks })

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use chatterbox::Part;
 use chatterbox_config::Config;
 use chatterbox_runtime::{Shutdown, wait_for_signal};
@@ -30,11 +31,16 @@ enum Command {
         #[arg(value_enum)]
         part: Part,
     },
-    /// Writes a new Ed25519 key pair (jwt-private.pem, jwt-public.pem).
+    /// Writes a new Ed25519 key pair (jwt-private.pem, jwt-public.pem), or
+    /// keeps the one already there.
     Keygen {
         /// The directory to write into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Also copy the public key (alone) into this directory: what every
+        /// part but auth mounts, so only auth can read the signing key.
+        #[arg(long)]
+        public_out: Option<PathBuf>,
     },
     /// Exits 0 if the gRPC service at the address reports SERVING (for
     /// container health checks; the image has no other probe).
@@ -82,9 +88,15 @@ async fn main() -> anyhow::Result<()> {
             chatterbox::distributed::run(part, &config, shutdown).await
         }
         Command::Health { url } => chatterbox::health::check(&url).await,
-        Command::Keygen { out } => {
-            chatterbox_identity::load_or_generate_keypair(&out)?;
+        Command::Keygen { out, public_out } => {
+            let pair = chatterbox_identity::load_or_generate_keypair(&out)?;
             tracing::info!(dir = %out.display(), "key pair written (jwt-private.pem, jwt-public.pem)");
+            if let Some(dir) = public_out {
+                let path = dir.join("jwt-public.pem");
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::write(&path, &pair.public_pem).with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(dir = %dir.display(), "public key copied (jwt-public.pem)");
+            }
             Ok(())
         }
     }

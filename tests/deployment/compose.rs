@@ -102,11 +102,69 @@ fn compose_keeps_media_in_the_bucket_it_creates_on_its_minio() {
     let minio = &services["minio"]["environment"];
     assert_eq!(media["AWS_ACCESS_KEY_ID"].as_str(), minio["MINIO_ROOT_USER"].as_str().unwrap());
     assert_eq!(media["AWS_SECRET_ACCESS_KEY"].as_str(), minio["MINIO_ROOT_PASSWORD"].as_str().unwrap());
-    assert_eq!(services["minio"]["ports"][0].as_str(), Some("9000:9000"), "signed URLs name localhost:9000");
+    assert_eq!(services["minio"]["ports"][0].as_str(), Some("127.0.0.1:9000:9000"), "signed URLs name localhost:9000");
     assert_eq!(media["CHATTERBOX_S3_PUBLIC_ENDPOINT"], "http://localhost:9000");
     let gateway = environment(&services["gateway"]);
     assert_eq!(
         gateway["CHATTERBOX_S3_PUBLIC_ENDPOINT"], media["CHATTERBOX_S3_PUBLIC_ENDPOINT"],
         "pages may show media"
     );
+}
+
+#[test]
+fn only_auth_mounts_the_signing_key_and_backends_publish_on_loopback() {
+    let doc = compose();
+    let services = doc["services"].as_mapping().unwrap();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_sequence().map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default()
+    };
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        let command = strings(&service["command"]);
+        let volumes = strings(&service["volumes"]);
+        if command.first().map(String::as_str) == Some("run") {
+            let part = command[1].as_str();
+            // `keys` holds the pair; `public-key` the public key alone.
+            let signing = volumes.iter().any(|v| v.starts_with("keys:"));
+            assert_eq!(signing, part == "auth", "{name}: only auth may read the signing key ({volumes:?})");
+            if part != "auth" {
+                assert!(volumes.iter().any(|v| v.starts_with("public-key:")), "{name} gets the public key");
+            }
+        }
+        // Only the gateway is meant to be reached from other machines.
+        if name != "gateway" {
+            for port in strings(&service["ports"]) {
+                assert!(port.starts_with("127.0.0.1:"), "{name} publishes {port} beyond this machine");
+            }
+        }
+    }
+    // The job that makes the keys writes the public one where the others mount it.
+    let keys = strings(&doc["services"]["keys"]["command"]);
+    assert!(keys.windows(2).any(|w| w[0] == "--public-out"), "{keys:?}");
+}
+
+#[test]
+fn keygen_copies_the_public_key_alone_and_keeps_an_existing_pair() {
+    let bin = env!("CARGO_BIN_EXE_chatterbox");
+    let (pair, public) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let keygen = || {
+        let status = std::process::Command::new(bin)
+            .args(["keygen", "--out"])
+            .arg(pair.path())
+            .arg("--public-out")
+            .arg(public.path())
+            .env_clear()
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    keygen();
+    let names: BTreeSet<String> =
+        std::fs::read_dir(public.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, BTreeSet::from(["jwt-public.pem".to_owned()]), "no private key beside the public one");
+    let copied = std::fs::read_to_string(public.path().join("jwt-public.pem")).unwrap();
+    assert_eq!(copied, std::fs::read_to_string(pair.path().join("jwt-public.pem")).unwrap());
+    // A second run (the job restarting) keeps the pair the parts already use.
+    keygen();
+    assert_eq!(std::fs::read_to_string(public.path().join("jwt-public.pem")).unwrap(), copied);
 }
