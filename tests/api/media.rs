@@ -423,3 +423,31 @@ async fn an_avatar_is_an_image_of_your_own_that_everyone_may_see(backend: Backen
     let (refused, _) = fetch(&app, &bob, notes["url"].as_str().unwrap()).await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 }
+
+/// Every file and directory the one-process suite makes under its data dir
+/// (databases with their WAL, media, spool, keys) is its user's alone.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let alice = app.register("alice").await;
+    upload(&app, &alice, "me.png", "image/png", &png(8, 8)).await;
+    let mut seen = 0;
+    let mut pending = vec![app.data_dir.path().to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            let path = entry.path();
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(path);
+            }
+            seen += 1;
+        }
+    }
+    // The six databases (and their WAL files), the media dir with the upload, the keys.
+    assert!(seen >= 10, "only {seen} entries looked at");
+}

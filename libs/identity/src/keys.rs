@@ -45,10 +45,17 @@ pub fn load_or_generate_keypair(dir: &Path) -> anyhow::Result<KeyPair> {
             public_pem: std::fs::read_to_string(&public).with_context(|| format!("reading {}", public.display()))?,
         });
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("creating {}", dir.display()))?;
     let pair = generate_keypair()?;
     write_private(&private, &pair.private_pem)?;
-    std::fs::write(&public, &pair.public_pem).with_context(|| format!("writing {}", public.display()))?;
+    // Owner-only too: like everything in the data dir, nobody else's business.
+    // (A public key left without its private half is replaced.)
+    let _ = std::fs::remove_file(&public);
+    write_private(&public, &pair.public_pem)?;
     Ok(pair)
 }
 

@@ -9,6 +9,30 @@ mod sqlite;
 pub use mongo::{is_duplicate_key, mongo_database, unique_index};
 pub use sqlite::{SqliteDb, is_unique_violation};
 
+/// Creates `dir` and its missing parents readable by this user alone
+/// (0700 on Unix): databases and media are nobody else's business.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates `path` empty and readable by this user alone (0600 on Unix)
+/// unless it exists already.
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Where a service keeps its records: a SQLite file of its own (the
 /// one-process default), or a MongoDB database of its own. Each service
 /// opens its store from this (its `build`), so the choice of backend lives

@@ -105,9 +105,13 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
 impl SqliteDb {
     /// Opens (creating if needed) `path` and applies `schema` (idempotent DDL).
     pub fn open(path: &Path, schema: &str) -> Result<Self, StoreError> {
+        let io = |at: &Path, e: std::io::Error| StoreError::Backend(format!("{}: {e}", at.display()));
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+            crate::create_private_dir(dir).map_err(|e| io(dir, e))?;
         }
+        // Made owner-only before SQLite opens it: its WAL and shared-memory
+        // files take the database file's permissions.
+        crate::create_private_file(path).map_err(|e| io(path, e))?;
         let mut db = Self::init(Connection::open(path)?, schema, &path.display().to_string())?;
         let readers = (0..READERS)
             .map(|_| {

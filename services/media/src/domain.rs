@@ -137,7 +137,7 @@ impl Media {
         mut settings: MediaSettings,
     ) -> anyhow::Result<Self> {
         settings.url_ttl = settings.url_ttl.clamp(Duration::from_secs(1), MAX_URL_TTL);
-        std::fs::create_dir_all(&settings.spool_dir)?;
+        chatterbox_store::create_private_dir(&settings.spool_dir)?;
         Ok(Self { store, blobs, participation, settings, decodes: Arc::new(tokio::sync::Semaphore::new(DECODES)) })
     }
 

@@ -16,7 +16,7 @@ pub struct DiskBlobStore {
 impl DiskBlobStore {
     /// A store under `root` (created if missing).
     pub fn open(root: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root)?;
+        chatterbox_store::create_private_dir(root)?;
         Ok(Self { root: root.to_path_buf() })
     }
 
@@ -31,8 +31,9 @@ impl BlobStore for DiskBlobStore {
     async fn put_file(&self, key: &BlobKey, path: &Path, _content_type: &str) -> anyhow::Result<()> {
         let target = self.path(key);
         let dir = target.parent().ok_or_else(|| anyhow::anyhow!("blob key without a directory"))?;
-        tokio::fs::create_dir_all(dir).await?;
-        // Copy beside the target, then rename: readers never see half a file.
+        let owned = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || chatterbox_store::create_private_dir(&owned)).await??;
+        // Copy beside the target (the copy keeps the spooled file's owner-only mode), then rename: readers never see half a file.
         let partial = dir.join(format!(".partial-{}", ulid::Ulid::new()));
         if let Err(e) = tokio::fs::copy(path, &partial).await {
             let _ = tokio::fs::remove_file(&partial).await;
