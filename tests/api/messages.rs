@@ -347,3 +347,31 @@ async fn all_messages(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
         all.extend(items);
     }
 }
+
+/// Internal callers too get bounded work per call: the message service
+/// refuses summaries or positions of more conversations than a page holds.
+#[tokio::test]
+async fn per_conversation_rpcs_take_at_most_a_page_of_conversations() {
+    use chatterbox_identity::with_bearer;
+    use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
+    use chatterbox_proto::message::v1::{GetPositionsRequest, GetSummariesRequest};
+
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let alice = app.register("alice").await;
+    let channel =
+        chatterbox_runtime::connect(&format!("http://{}", app.suite.message_addr), std::time::Duration::from_secs(5))
+            .unwrap();
+    let mut messages = MessageServiceClient::new(channel);
+    let ids = |n: usize| (0..n).map(|_| chatterbox_types::ConversationId::generate().to_string()).collect::<Vec<_>>();
+    let token = alice.access_token.as_str();
+
+    let page =
+        messages.get_summaries(with_bearer(GetSummariesRequest { conversation_ids: ids(100) }, token).unwrap()).await;
+    assert!(page.unwrap().into_inner().summaries.is_empty(), "unknown conversations are left out");
+    let refused =
+        messages.get_summaries(with_bearer(GetSummariesRequest { conversation_ids: ids(101) }, token).unwrap()).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let refused =
+        messages.get_positions(with_bearer(GetPositionsRequest { conversation_ids: ids(101) }, token).unwrap()).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::InvalidArgument);
+}

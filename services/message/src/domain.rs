@@ -115,6 +115,15 @@ impl Receipts {
     }
 }
 
+/// Refuses a request naming more conversations than a page holds: the work
+/// of one call stays bounded whoever makes it.
+fn at_most_a_page(conversations: &[String]) -> Result<(), Error> {
+    if conversations.len() > chatterbox_types::MAX_PAGE_LIMIT as usize {
+        return Err(Error::invalid(format!("at most {} conversations at once", chatterbox_types::MAX_PAGE_LIMIT)));
+    }
+    Ok(())
+}
+
 impl Messages {
     /// The domain over a store and the conversation service.
     pub fn new(
@@ -290,6 +299,7 @@ impl Messages {
     /// Latest message and unread count for each conversation the actor is in;
     /// conversations they are not in are left out.
     pub async fn summaries(&self, actor: &Actor, conversations: &[String]) -> Result<Vec<Summary>, Error> {
+        at_most_a_page(conversations)?;
         visible_only(conversations.iter().map(|c| self.summary(actor, c))).await
     }
 
@@ -300,9 +310,7 @@ impl Messages {
         actor: &Actor,
         conversations: &[String],
     ) -> Result<Vec<(ConversationId, u64)>, Error> {
-        if conversations.len() > chatterbox_types::MAX_PAGE_LIMIT as usize {
-            return Err(Error::invalid(format!("at most {} conversations at once", chatterbox_types::MAX_PAGE_LIMIT)));
-        }
+        at_most_a_page(conversations)?;
         visible_only(conversations.iter().map(|c| async move {
             let (id, _) = self.enter(actor, c).await?;
             let latest = self.store.latest(id).await.map_err(storage)?;
