@@ -10,5 +10,5 @@ mod local;
 pub mod parts;
 mod settings;
 
-pub use parts::{Backing, Key, Part};
+pub use parts::{Backing, Key, Layout, Part};
 pub use settings::message_store;

@@ -4,6 +4,9 @@
 //! the multi-process tests, the bench and the deployment tests start or
 //! check the parts from it, so a new dependency is written once, here.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
 use chatterbox_config::Config;
 
 /// The parts a process can run.
@@ -211,6 +214,50 @@ impl Part {
     }
 }
 
+/// Where the parts are while they are started one by one, each alone (the
+/// multi-process tests, the bench): the addresses fixed before anything
+/// starts (see [`Part::addressed_before_start`]) and those learned as each
+/// part comes up, and from them the variables each part is started with.
+#[derive(Debug, Default)]
+pub struct Layout {
+    urls: HashMap<Part, String>,
+    fixed: HashMap<Part, SocketAddr>,
+}
+
+impl Layout {
+    /// Fixes an address, from `reserve`, for each part called before it starts.
+    pub fn new(mut reserve: impl FnMut() -> std::io::Result<SocketAddr>) -> std::io::Result<Self> {
+        let mut layout = Self::default();
+        for part in Part::addressed_before_start() {
+            let addr = reserve()?;
+            layout.fixed.insert(part, addr);
+            layout.urls.insert(part, format!("http://{addr}"));
+        }
+        Ok(layout)
+    }
+
+    /// The variables that tell `part` where the parts it calls are, and
+    /// where to listen when its address was fixed. Every part it calls must
+    /// have started (or been fixed) before: [`Part::START_ORDER`] sees to it.
+    pub fn env(&self, part: Part) -> Vec<(String, String)> {
+        let mut env = part.peer_env(|called| {
+            self.urls
+                .get(&called)
+                .cloned()
+                .unwrap_or_else(|| panic!("{} is started before {}, which it calls", part.name(), called.name()))
+        });
+        if let Some(addr) = self.fixed.get(&part) {
+            env.push((part.listen_variable().to_owned(), addr.to_string()));
+        }
+        env
+    }
+
+    /// Notes that `part` listens at `addr`.
+    pub fn started(&mut self, part: Part, addr: SocketAddr) {
+        self.urls.insert(part, format!("http://{addr}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::ValueEnum as _;
@@ -235,6 +282,27 @@ mod tests {
         assert_eq!(Part::addressed_before_start(), vec![Part::Media]);
         assert!(Part::ALL.iter().all(|p| !p.calls().contains(&Part::Gateway)), "nothing calls the gateway");
         assert!(Part::ALL.iter().all(|p| !p.calls().contains(p)), "no part calls itself");
+    }
+
+    #[test]
+    fn a_layout_gives_each_part_in_start_order_the_urls_of_what_it_calls() {
+        let mut port = 40_000;
+        let mut layout = Layout::new(|| {
+            port += 1;
+            Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+        })
+        .unwrap();
+        for (n, part) in Part::START_ORDER.into_iter().enumerate() {
+            let env = layout.env(part);
+            for called in part.calls() {
+                assert!(env.iter().any(|(k, _)| k == called.url_variable()), "{part:?} learns where {called:?} is");
+            }
+            let listens = env.iter().find(|(k, _)| k == part.listen_variable()).map(|(_, v)| v.as_str());
+            assert_eq!(listens, (part == Part::Media).then_some("127.0.0.1:40001"), "{part:?}");
+            if part != Part::Media {
+                layout.started(part, SocketAddr::from(([127, 0, 0, 1], 50_000 + n as u16)));
+            }
+        }
     }
 
     #[test]

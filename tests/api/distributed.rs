@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 
-use chatterbox::{Key, Part};
+use chatterbox::{Key, Layout, Part};
 use chatterbox_testkit::process::spawn_logged;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -110,33 +110,22 @@ impl Cluster {
                 _ => Vec::new(),
             }
         };
-        // Parts called before they start (a circle of calls) get their
-        // address first.
-        let mut urls: HashMap<Part, String> = HashMap::new();
-        let mut fixed: HashMap<Part, SocketAddr> = HashMap::new();
-        for part in Part::addressed_before_start() {
-            let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-            urls.insert(part, format!("http://{addr}"));
-            fixed.insert(part, addr);
-        }
-        let env_of = |part: Part, urls: &HashMap<Part, String>| -> Vec<(String, String)> {
+        let mut layout = Layout::new(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()).unwrap();
+        let env_of = |part: Part, layout: &Layout| -> Vec<(String, String)> {
             let mut env: Vec<(String, String)> = common.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
             env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
             env.extend(own(part).into_iter().map(|(k, v)| (k.to_owned(), v)));
-            env.extend(part.peer_env(|called| urls[&called].clone()));
+            env.extend(layout.env(part));
             env.push((part.key().variable().to_owned(), key_file(part.key())));
-            if let Some(addr) = fixed.get(&part) {
-                env.push((part.listen_variable().to_owned(), addr.to_string()));
-            }
             env
         };
         let mut services = HashMap::new();
         for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
-            let process = start(part.name(), &env_of(part, &urls)).await;
-            urls.insert(part, format!("http://{}", process.addr));
+            let process = start(part.name(), &env_of(part, &layout)).await;
+            layout.started(part, process.addr);
             services.insert(part, process);
         }
-        let gateway_env = env_of(Part::Gateway, &urls);
+        let gateway_env = env_of(Part::Gateway, &layout);
         let a = start(Part::Gateway.name(), &gateway_env).await;
         let b = start(Part::Gateway.name(), &gateway_env).await;
         Self { _keys: keys, _data: data, services, a, b }

@@ -1,7 +1,6 @@
 //! The suite under test, as separate processes (so its memory and CPU are
 //! its own), and what `/proc` says about them.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -105,37 +104,28 @@ impl Suite {
         }
         env.push(("REDIS_URL".into(), redis.into()));
         env.push(("CHATTERBOX_REDIS_KEY_PREFIX".into(), format!("bench-{}", ulid::Ulid::new())));
-        // Which part calls which comes from the table of parts; parts called
-        // before they start (a circle of calls) get their address first.
-        let mut urls: HashMap<Part, String> = HashMap::new();
-        let mut fixed: HashMap<Part, std::net::SocketAddr> = HashMap::new();
-        for part in Part::addressed_before_start() {
-            let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-            urls.insert(part, format!("http://{addr}"));
-            fixed.insert(part, addr);
-        }
+        // Which part calls which, and so the URLs each is given, comes from
+        // the table of parts.
+        let mut layout = chatterbox::Layout::new(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr())?;
         // Media on disk under the data dir: the bench sends no files.
-        let env_of = |part: Part, urls: &HashMap<Part, String>| {
+        let env_of = |part: Part, layout: &chatterbox::Layout| {
             let mut e = env.clone();
-            e.extend(part.peer_env(|called| urls[&called].clone()));
-            if let Some(addr) = fixed.get(&part) {
-                e.push((part.listen_variable().to_owned(), addr.to_string()));
-            }
+            e.extend(layout.env(part));
             e
         };
         let mut processes = Vec::new();
         let mut user_service = None;
         for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
-            let process = spawn(&["run", part.name()], &env_of(part, &urls), 1, false).await?;
+            let process = spawn(&["run", part.name()], &env_of(part, &layout), 1, false).await?;
             let addr = process.only_grpc()?;
-            urls.insert(part, format!("http://{addr}"));
+            layout.started(part, addr);
             if part == Part::User {
                 user_service = Some(addr);
             }
             processes.push(process);
         }
         let user_service = user_service.context("the table starts no user service")?;
-        let gateway_env = env_of(Part::Gateway, &urls);
+        let gateway_env = env_of(Part::Gateway, &layout);
         let mut addrs = Vec::new();
         for _ in 0..gateways {
             let g = spawn(&["run", Part::Gateway.name()], &gateway_env, 0, true).await?;

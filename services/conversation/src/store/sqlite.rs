@@ -36,6 +36,12 @@ CREATE INDEX IF NOT EXISTS participants_by_user ON participants(user_id);
 
 const COLUMNS: &str = "c.id, c.kind, c.name, c.description, c.unique_key, c.name_key, c.created_by, c.created_at, c.updated_at, c.last_activity";
 
+/// A page of a user's conversations, most recent activity first, after the
+/// cursor (?2, ?3) when given: `user_id` = ?1, page size ?4.
+const USER_PAGE: &str = "FROM participants p JOIN conversations c ON c.id = p.conversation_id
+     WHERE p.user_id = ?1 AND (?2 IS NULL OR (c.last_activity, c.id) < (?2, ?3))
+     ORDER BY c.last_activity DESC, c.id DESC LIMIT ?4";
+
 /// Conversations in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteConversationStore {
@@ -213,11 +219,7 @@ impl ConversationStore for SqliteConversationStore {
         self.db
             .read(move |conn| {
                 let (activity, id) = after.unzip();
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM participants p JOIN conversations c ON c.id = p.conversation_id
-                     WHERE p.user_id = ?1 AND (?2 IS NULL OR (c.last_activity, c.id) < (?2, ?3))
-                     ORDER BY c.last_activity DESC, c.id DESC LIMIT ?4"
-                ))?;
+                let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} {USER_PAGE}"))?;
                 let rows = stmt.query_map(params![user.to_string(), activity, id, limit], row)?;
                 let rows = rows.collect::<Result<Vec<_>, _>>()?;
                 load_all(conn, rows)
@@ -235,11 +237,7 @@ impl ConversationStore for SqliteConversationStore {
         self.db
             .read(move |conn| {
                 let (activity, id) = after.unzip();
-                let mut stmt = conn.prepare_cached(
-                    "SELECT c.id, c.kind, c.last_activity FROM participants p JOIN conversations c ON c.id = p.conversation_id
-                     WHERE p.user_id = ?1 AND (?2 IS NULL OR (c.last_activity, c.id) < (?2, ?3))
-                     ORDER BY c.last_activity DESC, c.id DESC LIMIT ?4",
-                )?;
+                let mut stmt = conn.prepare_cached(&format!("SELECT c.id, c.kind, c.last_activity {USER_PAGE}"))?;
                 let rows = stmt.query_map(params![user.to_string(), activity, id, limit], |r| {
                     let kind: String = r.get(1)?;
                     Ok(ConversationRef {
