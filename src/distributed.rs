@@ -67,26 +67,31 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 redis: settings::redis_connection(config).await?,
             };
             let events = settings::event_bus(config).await?;
-            let app = gateway_app::gateway_app(config, verifier_from_file(config)?, backends, events).await?;
+            let app = gateway_app::gateway_app(config, verifier_from_file(config).await?, backends, events).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
             spawn_metrics(config, &shutdown).await?;
             return chatterbox_gateway::serve(listener, app, shutdown).await;
         }
         Part::Auth => {
-            let deps =
-                chatterbox_auth::build::AuthDeps { signer: signer_from_file(config)?, user: peers.get(Part::User)? };
+            let (signer, verifier) = signer_from_file(config).await?;
+            let deps = chatterbox_auth::build::AuthDeps {
+                signer,
+                verifier,
+                user: peers.get(Part::User)?,
+                failed_logins: settings::failed_logins(config).await?,
+            };
             chatterbox_auth::build::build(&store_at(config, part), settings::auth_settings(config), deps).await?
         }
         Part::User => {
             let deps = chatterbox_user::build::UserDeps {
-                verifier: verifier_from_file(config)?,
+                verifier: verifier_from_file(config).await?,
                 media: peers.get(Part::Media)?,
             };
             chatterbox_user::build::build(&store_at(config, part), deps).await?
         }
         Part::Conversation => {
             let deps = chatterbox_conversation::build::ConversationDeps {
-                verifier: verifier_from_file(config)?,
+                verifier: verifier_from_file(config).await?,
                 user: peers.get(Part::User)?,
                 events: settings::event_bus(config).await?,
             };
@@ -95,7 +100,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Message => {
             let conversation = peers.get(Part::Conversation)?;
             let deps = chatterbox_message::build::MessageDeps {
-                verifier: verifier_from_file(config)?,
+                verifier: verifier_from_file(config).await?,
                 conversation: Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation)),
                 media: peers.get(Part::Media)?,
                 events: settings::event_bus(config).await?,
@@ -104,7 +109,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         }
         Part::Media => {
             let deps = chatterbox_media::build::MediaDeps {
-                verifier: verifier_from_file(config)?,
+                verifier: verifier_from_file(config).await?,
                 conversation: peers.get(Part::Conversation)?,
             };
             let (blobs, media_settings) = (settings::blobs_at(config), settings::media_settings(config));
@@ -112,7 +117,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         }
         Part::Presence => {
             let deps = chatterbox_presence::build::PresenceDeps {
-                verifier: verifier_from_file(config)?,
+                verifier: verifier_from_file(config).await?,
                 user: peers.get(Part::User)?,
                 events: settings::event_bus(config).await?,
             };

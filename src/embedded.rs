@@ -55,7 +55,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let keys = embedded_keys(config)?;
     let settings = token_settings(config);
     let signer = TokenSigner::new(&keys.private_pem, settings.clone())?;
-    let verifier = TokenVerifier::new(&keys.public_pem, &settings)?;
+    // One view of the ended login sessions for every part of the process.
+    let verifier = TokenVerifier::new(&keys.public_pem, &settings, settings::revocations(config).await?)?;
     let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_drain_secs));
     let timeout = grpc_timeout(config);
 
@@ -127,7 +128,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let auth_server = chatterbox_auth::build::build(
         &store_at(config, Part::Auth),
         settings::auth_settings(config),
-        chatterbox_auth::build::AuthDeps { signer, user: user.clone() },
+        chatterbox_auth::build::AuthDeps {
+            signer,
+            verifier: verifier.clone(),
+            user: user.clone(),
+            failed_logins: settings::failed_logins(config).await?,
+        },
     )
     .await?;
     let user_server = chatterbox_user::build::build(

@@ -6,32 +6,15 @@ use std::time::Duration;
 
 use chatterbox_config::Config;
 use chatterbox_events::EventBus;
-use chatterbox_gateway::{Backends, GatewayState, Realtime, TrustedProxies};
+use chatterbox_gateway::{Backends, GatewayState, Realtime, RealtimeSettings, TrustedProxies};
 use chatterbox_identity::TokenVerifier;
-use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
+use chatterbox_ratelimit::Quota;
+
+use crate::settings::limiter;
 
 /// Deadline of one upload through the gateway: a whole file streams in
 /// within one call (10 MiB at 150 KB/s).
 pub(crate) const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A rate limiter of `n` per period (`None` when `n` is 0): a Redis bucket
-/// under `<prefix>:ratelimit:<name>` when Redis is there, else in memory.
-fn limiter(
-    config: &Config,
-    redis: Option<&redis::aio::ConnectionManager>,
-    name: &str,
-    n: u32,
-    quota: fn(u32) -> Quota,
-) -> Option<Arc<dyn RateLimiter>> {
-    match (n, redis) {
-        (0, _) => None,
-        (n, Some(conn)) => {
-            let prefix = format!("{}:ratelimit:{name}", config.redis_key_prefix);
-            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, quota(n))))
-        }
-        (n, None) => Some(Arc::new(MemoryLimiter::new(quota(n)))),
-    }
-}
 
 /// The gateway's HTTP and WebSocket application over `backends` (whose
 /// Redis connection, when there is one, also keeps the rate limits).
@@ -47,10 +30,14 @@ pub(crate) async fn gateway_app(
     let ws_limiter = limiter(config, redis, "ws", config.ws_rate_limit, Quota::per_second);
     let realtime = Realtime::start(
         events,
+        verifier.revocations().clone(),
         ws_limiter,
-        config.ws_allowed_origins.clone(),
-        Duration::from_secs(config.ws_heartbeat_secs),
-        config.ws_max_per_user,
+        RealtimeSettings {
+            allowed_origins: config.ws_allowed_origins.clone(),
+            heartbeat: Duration::from_secs(config.ws_heartbeat_secs),
+            max_per_user: config.ws_max_per_user,
+            resume_reach: config.ws_resume_reach,
+        },
     )
     .await?;
     let limits = chatterbox_gateway::Limits {

@@ -34,7 +34,8 @@ pub enum Part {
 pub enum Backing {
     /// Its own MongoDB database (`MONGODB_URI`); SQLite under the data dir without it.
     MongoDb,
-    /// Redis (`REDIS_URL`): the event bus, shared rate limits, presence.
+    /// Redis (`REDIS_URL`): the event bus, shared rate limits, presence,
+    /// ended login sessions.
     Redis,
     /// An S3 bucket (`S3_BUCKET`) for file bytes.
     S3,
@@ -117,10 +118,11 @@ impl Part {
     /// What it keeps state in when it runs alone.
     pub fn backings(self) -> &'static [Backing] {
         match self {
-            Part::Auth | Part::User => &[Backing::MongoDb],
-            // Both publish events.
-            Part::Conversation | Part::Message => &[Backing::MongoDb, Backing::Redis],
-            Part::Media => &[Backing::MongoDb, Backing::S3],
+            // Every part reads the ended login sessions from Redis; auth
+            // writes them and counts failed logins there; conversation and
+            // message publish events.
+            Part::Auth | Part::User | Part::Conversation | Part::Message => &[Backing::MongoDb, Backing::Redis],
+            Part::Media => &[Backing::MongoDb, Backing::S3, Backing::Redis],
             // Connections and shared limits; events.
             Part::Presence | Part::Gateway => &[Backing::Redis],
         }
@@ -325,7 +327,13 @@ mod tests {
         );
         assert_eq!(
             Part::Auth.deployment_variables(),
-            ["MONGODB_URI", "CHATTERBOX_GRPC_ADDR", "CHATTERBOX_USER_URL", "CHATTERBOX_JWT_PRIVATE_KEY_FILE"]
+            [
+                "MONGODB_URI",
+                "REDIS_URL",
+                "CHATTERBOX_GRPC_ADDR",
+                "CHATTERBOX_USER_URL",
+                "CHATTERBOX_JWT_PRIVATE_KEY_FILE"
+            ]
         );
     }
 }

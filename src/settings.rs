@@ -10,12 +10,14 @@ use chatterbox_auth::AuthSettings;
 use chatterbox_config::Config;
 use chatterbox_events::{EventBus, MemoryBus, RedisBus};
 use chatterbox_identity::{
-    KeyPair, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
+    KeyPair, Revocations, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
+    public_pem_of,
 };
 use chatterbox_media::MediaSettings;
 use chatterbox_media::build::BlobsAt;
 use chatterbox_presence::PresenceSettings;
 use chatterbox_presence::build::PresenceAt;
+use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 use chatterbox_store::StoreAt;
 
 use crate::Part;
@@ -40,23 +42,66 @@ pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
     }
 }
 
-/// The signer of a lone auth service: the private key file is required.
-pub(crate) fn signer_from_file(config: &Config) -> anyhow::Result<TokenSigner> {
+/// The signer of a lone auth service, and the verifier of the tokens it
+/// issued (from the same key): the private key file is required.
+pub(crate) async fn signer_from_file(config: &Config) -> anyhow::Result<(TokenSigner, TokenVerifier)> {
     let path = config
         .jwt_private_key_file
         .as_ref()
         .context("CHATTERBOX_JWT_PRIVATE_KEY_FILE must name the signing key (see `chatterbox keygen`)")?;
     let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    TokenSigner::new(&pem, token_settings(config))
+    let verifier = TokenVerifier::new(&public_pem_of(&pem)?, &token_settings(config), revocations(config).await?)?;
+    Ok((TokenSigner::new(&pem, token_settings(config))?, verifier))
 }
 
 /// The verifier of a lone service or gateway: the public key file is required.
-pub(crate) fn verifier_from_file(config: &Config) -> anyhow::Result<TokenVerifier> {
+pub(crate) async fn verifier_from_file(config: &Config) -> anyhow::Result<TokenVerifier> {
     let path = config
         .jwt_public_key_file
         .as_ref()
         .context("CHATTERBOX_JWT_PUBLIC_KEY_FILE must name the token-verifying public key")?;
-    TokenVerifier::new(&load_public_key(path)?, &token_settings(config))
+    TokenVerifier::new(&load_public_key(path)?, &token_settings(config), revocations(config).await?)
+}
+
+/// The ended login sessions this process refuses: shared through Redis
+/// when `REDIS_URL` is set (kept as long as an access token lives, and a
+/// minute for clocks that disagree), else known to this process alone.
+pub(crate) async fn revocations(config: &Config) -> anyhow::Result<Revocations> {
+    Ok(match redis_connection(config).await? {
+        Some(connection) => {
+            let retention = Duration::from_secs(config.access_token_ttl_secs + 60);
+            Revocations::shared(connection, &config.redis_key_prefix, retention)
+                .await
+                .context("reading ended login sessions from Redis")?
+        }
+        None => Revocations::local(),
+    })
+}
+
+/// A rate limiter of `n` per period (`None` when `n` is 0): a Redis bucket
+/// under `<prefix>:ratelimit:<name>` when Redis is there, else in memory.
+pub(crate) fn limiter(
+    config: &Config,
+    redis: Option<&redis::aio::ConnectionManager>,
+    name: &str,
+    n: u32,
+    quota: fn(u32) -> Quota,
+) -> Option<Arc<dyn RateLimiter>> {
+    match (n, redis) {
+        (0, _) => None,
+        (n, Some(conn)) => {
+            let prefix = format!("{}:ratelimit:{name}", config.redis_key_prefix);
+            Some(Arc::new(RedisLimiter::new(conn.clone(), prefix, quota(n))))
+        }
+        (n, None) => Some(Arc::new(MemoryLimiter::new(quota(n)))),
+    }
+}
+
+/// The per-account limit on failed logins (`login_failure_limit` per 15 minutes).
+pub(crate) async fn failed_logins(config: &Config) -> anyhow::Result<Option<Arc<dyn RateLimiter>>> {
+    let per_quarter_hour = |n| Quota { capacity: n, period: Duration::from_secs(15 * 60) };
+    let redis = redis_connection(config).await?;
+    Ok(limiter(config, redis.as_ref(), "login-failures", config.login_failure_limit, per_quarter_hour))
 }
 
 /// Where `part` keeps its records: its own MongoDB database when

@@ -22,7 +22,11 @@ impl From<tonic::Status> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = http_parts(&self.0);
-        (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        let mut response = (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        if let Some(secs) = self.0.retry_after_secs() {
+            response.headers_mut().insert(http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

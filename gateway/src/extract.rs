@@ -101,3 +101,23 @@ impl FromRequestParts<GatewayState> for CurrentUser {
         Ok(Self { id, token: token.to_owned() })
     }
 }
+
+/// Where a login comes from: the client's address (as the rate limit sees
+/// it) and its `User-Agent`, kept with the session it starts.
+#[derive(Debug, Clone)]
+pub struct ClientOrigin(pub chatterbox_proto::auth::v1::Client);
+
+impl FromRequestParts<GatewayState> for ClientOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| state.trusted_proxies.client_ip(c.0, &parts.headers).to_string())
+            .unwrap_or_default();
+        let user_agent =
+            parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        Ok(Self(chatterbox_proto::auth::v1::Client { user_agent, ip }))
+    }
+}

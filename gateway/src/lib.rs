@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 pub use admission::SendAdmission;
 pub use client_ip::TrustedProxies;
 pub use message_api::{GrpcMessageApi, MessageApi};
-pub use realtime::{MAX_FRAME_BYTES, Realtime};
+pub use realtime::{MAX_FRAME_BYTES, MAX_RESUMED, Realtime, RealtimeSettings};
 pub use routes::router;
 pub use state::{Backends, GatewayState, Limits};
 pub use web::{WebSettings, media_origin};

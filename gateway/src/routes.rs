@@ -69,6 +69,8 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/sessions", get(auth::sessions))
+        .route("/api/v1/auth/sessions/{id}", delete(auth::end_session))
         .route("/api/v1/users", get(users::search))
         .route("/api/v1/users/me", get(users::me).patch(users::update_me))
         .route("/api/v1/users/{id}", get(users::get))

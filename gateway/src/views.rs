@@ -1,6 +1,6 @@
 //! The JSON shapes of `api.md`, built from the services' messages.
 
-use chatterbox_proto::auth::v1::Tokens;
+use chatterbox_proto::auth::v1::{LoginSession, Tokens};
 use chatterbox_proto::conversation::v1::{Conversation, ConversationType};
 use chatterbox_proto::media::v1::Media;
 use chatterbox_proto::message::v1::{Message, Summary};
@@ -55,6 +55,38 @@ impl From<Tokens> for TokensView {
             refresh_token: t.refresh_token,
             token_type: "Bearer",
             expires_in: t.expires_in,
+        }
+    }
+}
+
+/// `{items}`: a whole list.
+#[derive(Debug, Serialize)]
+pub struct ItemsView<T> {
+    /// Every item.
+    pub items: Vec<T>,
+}
+
+/// `session`: a login session.
+#[derive(Debug, Serialize)]
+pub struct LoginSessionView {
+    id: String,
+    created_at: String,
+    last_used_at: String,
+    user_agent: String,
+    ip: String,
+    current: bool,
+}
+
+impl From<LoginSession> for LoginSessionView {
+    fn from(s: LoginSession) -> Self {
+        let time = |ms: i64| Timestamp::from_millis(ms).to_rfc3339();
+        Self {
+            id: s.id,
+            created_at: time(s.created_at_ms),
+            last_used_at: time(s.last_used_at_ms),
+            user_agent: s.user_agent,
+            ip: s.ip,
+            current: s.current,
         }
     }
 }

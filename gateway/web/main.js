@@ -51,7 +51,9 @@ async function start() {
       }
     },
     onState: (state) => app?.connection(state),
-    onResumed: () => {
+    onResumed: (history) => {
+      // Too far behind to replay: those load their newest page again.
+      store.reloadHistory(Object.keys(history));
       // Conversations that are not loaded learn their news from the list.
       store.refreshAfterReconnect();
       app?.syncStatus();

@@ -164,7 +164,7 @@ export class Socket {
         this.#resume(ws);
         break;
       case 'resumed':
-        if (frame.id === this.#resumeId) this.#resumed();
+        if (frame.id === this.#resumeId) this.#resumed(frame.history || {});
         break;
       case 'ack':
       case 'error': {
@@ -200,13 +200,14 @@ export class Socket {
     this.#resumeId = `resume-${this.#nextId++}`;
     this.#raw({ type: 'resume', id: this.#resumeId, positions: this.positions() });
     clearTimeout(this.#resumeTimer);
-    this.#resumeTimer = setTimeout(() => { if (ws === this.#ws) this.#resumed(); }, RESUME_WITHIN_MS);
+    this.#resumeTimer = setTimeout(() => { if (ws === this.#ws) this.#resumed({}); }, RESUME_WITHIN_MS);
   }
 
-  #resumed() {
+  /** `history`: conversations too far behind to replay, for the page to reload. */
+  #resumed(history) {
     clearTimeout(this.#resumeTimer);
     this.#resumeId = null;
-    this.onResumed();
+    this.onResumed(history);
   }
 
   #startPings(ws) {

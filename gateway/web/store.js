@@ -12,6 +12,8 @@
 import { query } from './api.js';
 
 const PAGE = 50;
+/** Conversations one WebSocket `resume` may name (the server refuses more). */
+const MAX_RESUMED = 100;
 const TYPING_SHOWN_MS = 6000;
 const READ_DELAY_MS = 400;
 const USER_LOOKUPS_AT_ONCE = 4;
@@ -279,11 +281,25 @@ export class Store extends EventTarget {
     return sent.concat(sending);
   }
 
-  /** What the socket's resume asks for: conversations whose messages are loaded. */
+  /**
+   * What the socket's resume asks for: conversations whose messages are
+   * loaded, at most as many as one resume may name (the open one first);
+   * the others are forgotten and load afresh when opened.
+   */
   positions() {
-    const positions = {};
-    for (const [id, t] of this.timelines) if (t.loaded) positions[id] = t.newest;
-    return positions;
+    const loaded = [...this.timelines].filter(([, t]) => t.loaded);
+    loaded.sort(([a], [b]) => (b === this.openId) - (a === this.openId));
+    for (const [id] of loaded.slice(MAX_RESUMED)) this.timelines.delete(id);
+    return Object.fromEntries(loaded.slice(0, MAX_RESUMED).map(([id, t]) => [id, t.newest]));
+  }
+
+  /** Forgets what is loaded of `ids` (too far behind to replay); the open one loads its newest page again. */
+  reloadHistory(ids) {
+    for (const id of ids) {
+      this.timelines.delete(id);
+      if (id === this.openId) this.loadLatest(id).catch(() => {});
+      this.changed('messages', id);
+    }
   }
 
   /** Adds or replaces a message of a timeline; true when it was new. */

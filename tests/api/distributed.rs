@@ -560,3 +560,66 @@ async fn two_people_chat_in_chromium_through_two_gateways() {
     let bob = format!("http://{}", cluster.b.addr);
     crate::browser::chat_in_chromium(&alice, &bob, "two-gateways").await;
 }
+
+#[tokio::test]
+async fn a_session_ended_through_one_gateway_stops_on_the_other_and_in_every_service_within_a_second() {
+    let cluster = Cluster::start(0).await;
+    let client = reqwest::Client::new();
+    let (ann, laptop_token) = register(&client, &cluster.a, "ann").await;
+    // A second login (her phone), through the other gateway, with a socket there.
+    let login = client
+        .post(format!("http://{}/api/v1/auth/login", cluster.b.addr))
+        .json(&json!({"email": "ann@example.com", "password": "long-enough-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let login: Value = login.json().await.unwrap();
+    let phone_token = login["tokens"]["access_token"].as_str().unwrap().to_owned();
+    let mut phone_socket = crate::ws_client::ws_at(cluster.b.addr, &test_user(&ann, &phone_token)).await;
+    let sessions: Value =
+        crate::helpers::get_json(&client, &format!("http://{}/api/v1/auth/sessions", cluster.a.addr), &phone_token)
+            .await;
+    let phone = sessions["items"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].clone();
+    let phone = phone.as_str().unwrap();
+
+    // The laptop ends the phone's session through gateway A.
+    let ended = client
+        .delete(format!("http://{}/api/v1/auth/sessions/{phone}", cluster.a.addr))
+        .bearer_auth(&laptop_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    let within = std::time::Duration::from_secs(1);
+    let users = chatterbox_runtime::connect(
+        &format!("http://{}", cluster.service(Part::User).addr),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);
+    let me = format!("http://{}/api/v1/users/me", cluster.b.addr);
+    loop {
+        let at_b = client.get(&me).bearer_auth(&phone_token).send().await.unwrap().status();
+        let request = chatterbox_identity::with_bearer(chatterbox_proto::user::v1::GetMeRequest {}, &phone_token);
+        let at_user_service = users.get_me(request.unwrap()).await.map(|_| ()).map_err(|s| s.code());
+        if at_b == StatusCode::UNAUTHORIZED && at_user_service == Err(tonic::Code::Unauthenticated) {
+            break;
+        }
+        assert!(
+            started.elapsed() < within,
+            "still accepted after {:?}: {at_b} / {at_user_service:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, close) = phone_socket.closed().await;
+    assert!(started.elapsed() < within + std::time::Duration::from_millis(500), "{:?}", started.elapsed());
+    assert_eq!(close.unwrap().code, tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::from(4401));
+    // The laptop goes on, at either gateway.
+    for g in [&cluster.a, &cluster.b] {
+        let me = client.get(format!("http://{}/api/v1/users/me", g.addr)).bearer_auth(&laptop_token).send().await;
+        assert_eq!(me.unwrap().status(), StatusCode::OK);
+    }
+}

@@ -21,7 +21,7 @@ fn now() -> u64 {
 
 fn claims(sub: &str) -> Value {
     json!({"iss": "chatterbox", "aud": "chatterbox-api", "sub": sub, "exp": now() + 600,
-           "iat": now(), "jti": "forged", "kind": "user"})
+           "iat": now(), "jti": "forged", "kind": "user", "sid": chatterbox_types::SessionId::generate().to_string()})
 }
 
 fn b64(v: &Value) -> String {
@@ -45,6 +45,8 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
     wrong_audience["aud"] = json!("another-api");
     let mut expired = claims(&alice.id);
     expired["exp"] = json!(now() - 5);
+    let mut no_session = claims(&alice.id);
+    no_session.as_object_mut().unwrap().remove("sid");
     let mut as_service = claims("auth");
     as_service["kind"] = json!("service");
     as_service["iss"] = json!("evil");
@@ -64,6 +66,7 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
         ("wrong iss", sign_with_real_key(&app, &wrong_issuer)),
         ("wrong aud", sign_with_real_key(&app, &wrong_audience)),
         ("expired", sign_with_real_key(&app, &expired)),
+        ("a user token naming no login session", sign_with_real_key(&app, &no_session)),
         ("service token from a wrong issuer", sign_with_real_key(&app, &as_service)),
         ("tampered payload", format!("{}.{}.{}", parts[0], b64(&claims("01ARZ3NDEKTSV4RRFFQ69G5FAV")), parts[2])),
         ("garbage", "not.a.token".to_owned()),

@@ -16,6 +16,7 @@ mod media;
 mod messages;
 mod presence;
 mod rooms;
+mod sessions;
 
 mod distributed;
 mod events;

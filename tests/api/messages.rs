@@ -16,6 +16,7 @@ on_every_backend!(
     a_repeated_client_id_returns_the_original_message,
     history_windows_before_after_and_limit,
     invalid_messages_are_400_and_store_nothing,
+    text_loses_the_controls_that_would_reorder_it,
     only_the_sender_edits_and_the_sender_or_an_admin_deletes,
     unread_counts_and_read_receipts_follow_the_watermark,
     a_removed_member_loses_access_at_once,
@@ -374,4 +375,21 @@ async fn per_conversation_rpcs_take_at_most_a_page_of_conversations() {
     let refused =
         messages.get_positions(with_bearer(GetPositionsRequest { conversation_ids: ids(101) }, token).unwrap()).await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::InvalidArgument);
+}
+
+async fn text_loses_the_controls_that_would_reorder_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conversation = app.direct(&alice, &bob).await;
+    // U+202E would show "invoice\u{202E}fdp.exe" as "invoiceexe.pdf".
+    let sent = app.say(&alice, &conversation, "invoice\u{202E}fdp.exe and \u{2067}isolated\u{2069}").await;
+    assert_eq!(sent["content"], "invoicefdp.exe and isolated");
+    // Marks, which reorder nothing, stay.
+    let marked = app.say(&alice, &conversation, "a\u{200F}b").await;
+    assert_eq!(marked["content"], "a\u{200F}b");
+    // Nothing but controls is no text at all.
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let r = app.post_as(&path, &alice.access_token, json!({"content": "\u{202E}\u{202C}"})).await;
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_argument").await;
 }

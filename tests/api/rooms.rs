@@ -10,7 +10,32 @@ on_every_backend!(
     room_names_are_unique_whatever_their_case,
     anyone_finds_and_joins_a_room_and_then_it_behaves_like_a_group,
     the_directory_searches_by_name_prefix_a_page_at_a_time,
+    look_alike_room_names_are_one_name_and_hidden_characters_are_refused,
 );
+
+async fn look_alike_room_names_are_one_name_and_hidden_characters_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let create = |name: &str| app.post_as("/api/v1/rooms", &ann.access_token, json!({"name": name, "description": ""}));
+    assert_eq!(create("General").await.status(), StatusCode::CREATED);
+    // Full-width letters, a ligature's cousin and doubled spaces fold to the same name.
+    for same in ["ＧＥＮＥＲＡＬ", "general"] {
+        assert_error(create(same).await, StatusCode::CONFLICT, "already_exists").await;
+    }
+    assert_eq!(create("ﬁre drill").await.status(), StatusCode::CREATED);
+    assert_error(create("Fire  Drill").await, StatusCode::CONFLICT, "already_exists").await;
+    // Characters a reader cannot see are refused, and nothing is created.
+    for hidden in ["General\u{200B}", "\u{202E}lareneG", "Gen\u{00AD}eral"] {
+        let message = assert_error(create(hidden).await, StatusCode::BAD_REQUEST, "invalid_argument").await;
+        assert!(message.contains("invisible") || message.contains("direction"), "{message}");
+    }
+    let listed = app.json_as("/api/v1/rooms?limit=100", &ann.access_token).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+    // A look-alike spelling finds the room, and emoji with joiners are names like any other.
+    let found = app.json_as("/api/v1/rooms?search=%EF%BC%A7%EF%BC%A5%EF%BC%AE", &ann.access_token).await;
+    assert_eq!(found["items"][0]["name"], "General", "{found}");
+    assert_eq!(create("\u{2764}\u{FE0F} fans").await.status(), StatusCode::CREATED);
+}
 
 async fn room_names_are_unique_whatever_their_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;

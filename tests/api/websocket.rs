@@ -16,6 +16,7 @@ on_every_backend!(
     typing_reaches_the_others_and_never_its_sender,
     edits_deletions_reads_and_membership_changes_are_pushed,
     resume_replays_what_was_missed_once_and_in_order_then_goes_live,
+    a_resume_is_bounded_and_leaves_what_is_too_far_behind_to_history,
     the_frame_rate_is_shared_by_every_connection_of_a_user,
     bad_frames_get_errors_and_the_socket_stays_open,
     a_frame_over_64_kib_closes_with_1009,
@@ -393,6 +394,67 @@ async fn resume_replays_what_was_missed_once_and_in_order_then_goes_live(backend
     let resumed = alice_ws.expect("resumed").await;
     assert_eq!(resumed["positions"], json!({conversation.clone(): 7}));
     alice_ws.expect_silence().await;
+}
+
+async fn a_resume_is_bounded_and_leaves_what_is_too_far_behind_to_history(backend: Backend) {
+    // A reach of 4: one resume replays at most 4 messages (or changes) per conversation.
+    let app = TestApp::spawn_with(backend, |c| c.ws_resume_reach = 4).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let conversation = app.direct(&alice, &bob).await;
+    let mut sent = Vec::new();
+    for n in 1..=8 {
+        sent.push(app.say(&bob, &conversation, &format!("m{n}")).await);
+    }
+    let mut alice_ws = app.ws(&alice).await;
+
+    // More conversations than one resume may name: refused, nothing replayed.
+    let many: serde_json::Map<String, Value> = (0..=chatterbox_gateway::MAX_RESUMED)
+        .map(|_| (chatterbox_types::ConversationId::generate().to_string(), json!(0)))
+        .collect();
+    alice_ws.send(json!({"type": "resume", "id": "many", "positions": many})).await;
+    let refused = alice_ws.expect("error").await;
+    assert_eq!((refused["id"].clone(), refused["code"].clone()), (json!("many"), json!("invalid_argument")));
+    alice_ws.expect_silence().await;
+
+    // Eight behind: too far to replay; the client is told to use history.
+    alice_ws.send(json!({"type": "resume", "id": "far", "positions": {conversation.clone(): 0}})).await;
+    let resumed = alice_ws.expect("resumed").await;
+    assert_eq!(resumed["positions"], json!({}));
+    assert_eq!(resumed["history"], json!({conversation.clone(): 8}));
+    // Four behind: replayed as usual, and no `history`.
+    alice_ws.send(json!({"type": "resume", "id": "near", "positions": {conversation.clone(): 4}})).await;
+    for n in 5..=8 {
+        assert_eq!(alice_ws.expect("message.new").await["message"]["seq"], n);
+    }
+    let resumed = alice_ws.expect("resumed").await;
+    assert_eq!(resumed["positions"], json!({conversation.clone(): 8}));
+    assert!(resumed.get("history").is_none(), "{resumed}");
+    // Live events go on either way.
+    app.say(&bob, &conversation, "m9").await;
+    assert_eq!(alice_ws.expect("message.new").await["message"]["seq"], 9);
+
+    // Up to date, but five old messages changed since: also left to history.
+    for m in &sent[..5] {
+        let r = app.delete_as(&format!("/api/v1/messages/{}", id(&m["id"])), &bob.access_token).await;
+        assert_eq!(r.status(), 204);
+    }
+    for _ in 0..5 {
+        alice_ws.expect("message.deleted").await;
+    }
+    let mut fresh = app.ws(&alice).await;
+    fresh.send(json!({"type": "resume", "id": "changed", "positions": {conversation.clone(): 9}})).await;
+    let mut updates = 0;
+    let resumed = loop {
+        let frame = fresh.next().await;
+        match frame["type"].as_str().unwrap() {
+            "message.updated" | "message.deleted" => updates += 1,
+            "resumed" => break frame,
+            other => panic!("unexpected {other}: {frame}"),
+        }
+    };
+    assert!(updates <= 5, "{updates}");
+    assert_eq!(resumed["history"], json!({conversation.clone(): 9}));
 }
 
 async fn the_frame_rate_is_shared_by_every_connection_of_a_user(backend: Backend) {

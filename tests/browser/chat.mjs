@@ -410,7 +410,11 @@ async function main() {
     // sign-in, no session: it reloads all the same).
     await a.locator('.me-name', { hasText: `carol_${RUN}` }).waitFor({ timeout: 30_000 });
     assert.ok(toasts.some((t) => /You signed in with another account|Your session ended/.test(t)), toasts.join('\n'));
-    assert.deepEqual(consoleErrors, [], 'no script errors or policy violations on the pages');
+    // Signing out in the other tab ended Alice's session everywhere at once:
+    // what her tab asked after that answered 401 (the browser logs each
+    // refused request), and the tab recovered as shown above.
+    const unexpected = consoleErrors.filter((e) => !/responded with a status of 401 \(Unauthorized\)/.test(e));
+    assert.deepEqual(unexpected, [], 'no script errors or policy violations on the pages');
     log('passed');
   } catch (e) {
     for (const [i, page] of pages.entries()) {

@@ -104,7 +104,14 @@ pub(crate) enum ServerFrame<'a> {
     #[serde(rename = "pong")]
     Pong { id: Option<Value> },
     #[serde(rename = "resumed")]
-    Resumed { id: Option<Value>, positions: BTreeMap<String, u64> },
+    Resumed {
+        id: Option<Value>,
+        positions: BTreeMap<String, u64>,
+        /// Conversations too far behind to replay, with their latest `seq`:
+        /// the client reloads them from history.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        history: BTreeMap<String, u64>,
+    },
     #[serde(rename = "error")]
     Error {
         id: Option<Value>,

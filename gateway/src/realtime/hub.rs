@@ -8,15 +8,20 @@
 //! offered to every interested session's bounded mailbox; a session whose
 //! mailbox is full is told to disconnect (it can resume), never buffered
 //! without limit.
+//!
+//! The hub also knows each session's login session: when one ends (logout,
+//! `DELETE /auth/sessions/{id}`, a replayed refresh token, on any gateway),
+//! its sockets here are told to close.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use chatterbox_events::{EventBus, Received, Subscription, Topic};
-use tokio::sync::{Notify, mpsc, oneshot};
+use chatterbox_identity::Revocations;
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
-use chatterbox_types::UserId;
+use chatterbox_types::{SessionId, UserId};
 
 use super::delivery::{Kind, Outbound, outbound};
 
@@ -29,6 +34,7 @@ pub struct Hub {
     routes: Mutex<Routes>,
     commands: mpsc::UnboundedSender<Command>,
     next_id: AtomicU64,
+    revocations: Revocations,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +77,8 @@ impl Local {
 struct Session {
     endpoint: Endpoint,
     topics: HashSet<Topic>,
+    /// The login session of the token it runs on.
+    login: SessionId,
 }
 
 /// Where the hub drops a session's events.
@@ -79,41 +87,60 @@ struct Endpoint {
     /// The session's user: their own typing indicators are not sent back.
     user: UserId,
     mailbox: mpsc::Sender<Arc<Outbound>>,
-    overflow: Arc<Overflow>,
+    halt: Arc<Halt>,
 }
 
-/// Raised once when a session's mailbox overflows.
+/// Why the hub stops a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HaltReason {
+    /// Its mailbox overflowed: it fell too far behind.
+    TooSlow = 1,
+    /// Its login session ended.
+    SessionEnded = 2,
+}
+
+/// Raised once, by the first reason to stop a session.
 #[derive(Debug, Default)]
-pub(crate) struct Overflow {
-    raised: AtomicBool,
+pub(crate) struct Halt {
+    /// 0 while the session may go on, else a [`HaltReason`].
+    reason: AtomicU8,
     notify: Notify,
 }
 
-impl Overflow {
-    /// Whether the session fell too far behind.
+impl Halt {
+    /// Whether the session was told to stop.
     pub(crate) fn raised(&self) -> bool {
-        self.raised.load(Ordering::Acquire)
+        self.reason.load(Ordering::Acquire) != 0
     }
 
-    /// Resolves once the session has fallen too far behind.
-    pub(crate) async fn wait(&self) {
-        while !self.raised() {
-            self.notify.notified().await;
+    fn raise(&self, reason: HaltReason) {
+        if self.reason.compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Resolves with the reason once the session is told to stop.
+    pub(crate) async fn wait(&self) -> HaltReason {
+        loop {
+            match self.reason.load(Ordering::Acquire) {
+                0 => self.notify.notified().await,
+                1 => return HaltReason::TooSlow,
+                _ => return HaltReason::SessionEnded,
+            }
         }
     }
 }
 
 impl Endpoint {
     fn offer(&self, event: &Arc<Outbound>) {
-        if self.overflow.raised() || matches!(event.kind, Kind::Typing { user } if user == self.user) {
+        if self.halt.raised() || matches!(event.kind, Kind::Typing { user } if user == self.user) {
             return;
         }
         match self.mailbox.try_send(event.clone()) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::counter!("ws_slow_consumers_total").increment(1);
-                self.overflow.raised.store(true, Ordering::Release);
-                self.overflow.notify.notify_one();
+                self.halt.raise(HaltReason::TooSlow);
             }
             // The session is ending; its registration goes with it.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -148,11 +175,18 @@ pub(crate) struct Registration {
     id: u64,
     /// Events for the session, in bus order.
     pub mailbox: mpsc::Receiver<Arc<Outbound>>,
-    /// Raised when the mailbox overflowed.
-    pub overflow: Arc<Overflow>,
+    /// Raised when the session must stop (its mailbox overflowed, or its
+    /// login session ended).
+    pub halt: Arc<Halt>,
 }
 
 impl Registration {
+    /// The session now runs on a token of `login` (a fresh token sent on
+    /// the socket).
+    pub(crate) fn relogin(&self, login: SessionId) {
+        self.hub.relogin(self.id, login);
+    }
+
     /// Adds topics; returns once the bus delivers them.
     pub(crate) async fn subscribe(&self, topics: &[Topic]) -> anyhow::Result<()> {
         self.hub.subscribe(self.id, topics).await
@@ -171,22 +205,32 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    /// Opens the gateway's subscription on `bus` and starts routing.
-    pub async fn start(bus: Arc<dyn EventBus>) -> anyhow::Result<Arc<Hub>> {
+    /// Opens the gateway's subscription on `bus` and starts routing; stops
+    /// the sessions whose login sessions `revocations` reports ended.
+    pub async fn start(bus: Arc<dyn EventBus>, revocations: Revocations) -> anyhow::Result<Arc<Hub>> {
         let subscription = bus.subscription().await?;
         let (commands, receiver) = mpsc::unbounded_channel();
-        let hub = Arc::new(Hub { routes: Mutex::new(Routes::default()), commands, next_id: AtomicU64::new(1) });
+        let notices = revocations.notices();
+        let hub =
+            Arc::new(Hub { routes: Mutex::new(Routes::default()), commands, next_id: AtomicU64::new(1), revocations });
         tokio::spawn(pump(Arc::downgrade(&hub), subscription, receiver));
+        tokio::spawn(end_logins(Arc::downgrade(&hub), notices));
         Ok(hub)
     }
 
-    /// Registers a session of `user` with no topics yet; refused when the
-    /// user already has `cap` sessions on this gateway (0: no cap).
-    pub(crate) fn register(self: &Arc<Self>, user: UserId, cap: u32) -> Result<Registration, TooManySessions> {
+    /// Registers a session of `user`, running on a token of `login`, with no
+    /// topics yet; refused when the user already has `cap` sessions on this
+    /// gateway (0: no cap).
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        user: UserId,
+        login: SessionId,
+        cap: u32,
+    ) -> Result<Registration, TooManySessions> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, mailbox) = mpsc::channel(MAILBOX_CAPACITY);
-        let overflow = Arc::new(Overflow::default());
-        let endpoint = Endpoint { user, mailbox: sender, overflow: overflow.clone() };
+        let halt = Arc::new(Halt::default());
+        let endpoint = Endpoint { user, mailbox: sender, halt: halt.clone() };
         {
             let mut routes = self.lock();
             let open = routes.per_user.entry(user).or_default();
@@ -195,10 +239,40 @@ impl Hub {
                 return Err(TooManySessions { cap });
             }
             *open += 1;
-            routes.sessions.insert(id, Session { endpoint, topics: HashSet::new() });
+            routes.sessions.insert(id, Session { endpoint, topics: HashSet::new(), login });
+        }
+        // Checked after the session is in the map: an end recorded before
+        // this is seen here, one recorded after finds the session there.
+        if self.revocations.is_ended(login) {
+            halt.raise(HaltReason::SessionEnded);
         }
         metrics::gauge!("ws_sessions").increment(1.0);
-        Ok(Registration { hub: self.clone(), id, mailbox, overflow })
+        Ok(Registration { hub: self.clone(), id, mailbox, halt })
+    }
+
+    fn relogin(&self, id: u64, login: SessionId) {
+        let halt = {
+            let mut routes = self.lock();
+            let Some(session) = routes.sessions.get_mut(&id) else { return };
+            session.login = login;
+            session.endpoint.halt.clone()
+        };
+        if self.revocations.is_ended(login) {
+            halt.raise(HaltReason::SessionEnded);
+        }
+    }
+
+    /// Stops every session running on one of `ended` (one pass over the
+    /// sessions, however many ended at once).
+    fn stop_logins(&self, ended: impl Fn(SessionId) -> bool) {
+        let mut stopped = 0;
+        for session in self.lock().sessions.values().filter(|s| ended(s.login)) {
+            session.endpoint.halt.raise(HaltReason::SessionEnded);
+            stopped += 1;
+        }
+        if stopped > 0 {
+            metrics::counter!("ws_sessions_ended_by_logout_total").increment(stopped);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Routes> {
@@ -293,6 +367,30 @@ impl Hub {
     }
 }
 
+/// Stops the sessions of each login session as it ends, until the hub is
+/// dropped. Ends that arrive together are handled in one pass; after
+/// falling behind, every session is checked against the revocations.
+async fn end_logins(hub: Weak<Hub>, mut notices: broadcast::Receiver<SessionId>) {
+    loop {
+        let first = notices.recv().await;
+        let Some(hub) = hub.upgrade() else { return };
+        match first {
+            Ok(first) => {
+                let mut ended = HashSet::from([first]);
+                while let Ok(next) = notices.try_recv() {
+                    ended.insert(next);
+                }
+                hub.stop_logins(|login| ended.contains(&login));
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let revocations = hub.revocations.clone();
+                hub.stop_logins(|login| revocations.is_ended(login));
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Applies subscription changes and routes events until the hub is dropped.
 async fn pump(hub: Weak<Hub>, mut subscription: Box<dyn Subscription>, mut commands: mpsc::UnboundedReceiver<Command>) {
     loop {
@@ -343,7 +441,7 @@ mod tests {
 
     fn endpoint() -> Endpoint {
         let (mailbox, _) = mpsc::channel(1);
-        Endpoint { user: UserId::generate(), mailbox, overflow: Arc::default() }
+        Endpoint { user: UserId::generate(), mailbox, halt: Arc::default() }
     }
 
     fn users(snapshot: &[Endpoint]) -> HashSet<UserId> {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox_events::EventBus;
+use chatterbox_identity::Revocations;
 use chatterbox_ratelimit::RateLimiter;
 
 pub use hub::Hub;
@@ -39,20 +40,40 @@ pub struct Realtime {
     pub(crate) heartbeat: Duration,
     /// Sockets one user may hold open on this gateway; 0: no cap.
     pub(crate) max_per_user: u32,
+    /// Messages (and changes) one `resume` replays per conversation at most;
+    /// a conversation further behind is left to history.
+    pub(crate) resume_reach: u64,
 }
 
+/// How a gateway's WebSockets behave.
+#[derive(Debug, Clone)]
+pub struct RealtimeSettings {
+    /// Web origins allowed besides the gateway's own.
+    pub allowed_origins: Vec<String>,
+    /// Ping period; a peer silent for two of them is dropped.
+    pub heartbeat: Duration,
+    /// Sockets one user may hold open on this gateway; 0: no cap.
+    pub max_per_user: u32,
+    /// Messages (and changes) one `resume` replays per conversation at most.
+    pub resume_reach: u64,
+}
+
+/// Conversations one `resume` may name.
+pub const MAX_RESUMED: usize = chatterbox_types::MAX_PAGE_LIMIT as usize;
+
 impl Realtime {
-    /// Subscribes the gateway to `bus` and gathers the settings.
+    /// Subscribes the gateway to `bus` and gathers the settings; sockets of
+    /// login sessions `revocations` reports ended are closed.
     pub async fn start(
         bus: Arc<dyn EventBus>,
+        revocations: Revocations,
         limiter: Option<Arc<dyn RateLimiter>>,
-        allowed_origins: Vec<String>,
-        heartbeat: Duration,
-        max_per_user: u32,
+        settings: RealtimeSettings,
     ) -> anyhow::Result<Self> {
-        let hub = Hub::start(bus.clone()).await?;
+        let hub = Hub::start(bus.clone(), revocations).await?;
+        let RealtimeSettings { allowed_origins, heartbeat, max_per_user, resume_reach } = settings;
         let allowed_origins = allowed_origins.into_iter().map(|o| o.trim_end_matches('/').to_owned()).collect();
         let heartbeat = heartbeat.max(Duration::from_secs(1));
-        Ok(Self { hub, bus, limiter, allowed_origins, heartbeat, max_per_user })
+        Ok(Self { hub, bus, limiter, allowed_origins, heartbeat, max_per_user, resume_reach: resume_reach.max(1) })
     }
 }

@@ -10,7 +10,7 @@
 //! last position the client has, send what it has not seen, then carry on
 //! live.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,18 +25,18 @@ use chatterbox_proto::message::v1::{
     GetPositionsRequest, ListChangesRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
 };
 use chatterbox_proto::presence::v1::SetStatusRequest;
-use chatterbox_types::{ConversationId, MAX_PAGE_LIMIT, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MAX_PAGE_LIMIT, SessionId, Timestamp, UserId};
 use futures::SinkExt as _;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::Realtime;
 use super::answers::Owed;
 use super::delivery::{Kind, Outbound};
 use super::frames::{ClientFrame, Incoming, ServerFrame, error, message_changed, message_new, parse};
-use super::hub::{MAILBOX_CAPACITY, Registration, TooManySessions};
+use super::hub::{HaltReason, MAILBOX_CAPACITY, Registration, TooManySessions};
 use super::presence::Reporter;
 use super::track::Track;
+use super::{MAX_RESUMED, Realtime};
 use crate::state::GatewayState;
 use crate::views::MessageView;
 
@@ -72,6 +72,8 @@ pub(crate) struct Credentials {
     pub token: String,
     /// When the token expires, in seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The login session it belongs to: when that ends, so does the socket.
+    pub login: SessionId,
 }
 
 /// Seconds since the Unix epoch, as tokens count their expiry.
@@ -82,8 +84,10 @@ fn unix_now() -> u64 {
 impl Credentials {
     /// Checks `token`; only end users hold sessions.
     pub(crate) fn verify(state: &GatewayState, token: &str) -> Result<Self, Error> {
-        let (caller, expires_at) = state.verifier.verify_until(token)?;
-        Ok(Self { user: caller.user()?, token: token.to_owned(), expires_at })
+        let verified = state.verifier.verify_session(token)?;
+        let user = verified.caller.user()?;
+        let login = verified.session.ok_or_else(|| Error::unauthenticated("a user token is required"))?;
+        Ok(Self { user, token: token.to_owned(), expires_at: verified.expires_at, login })
     }
 
     fn deadline(&self) -> Instant {
@@ -140,7 +144,8 @@ enum Step {
     Frame(Option<Result<Message, axum::Error>>),
     Event(Arc<Outbound>),
     Answer(Option<Utf8Bytes>),
-    TooSlow,
+    /// The hub stopped the session: too slow, or its login session ended.
+    Halt(HaltReason),
     Heartbeat,
     Expired,
     Repair,
@@ -215,7 +220,7 @@ pub(crate) fn run(
     credentials: Credentials,
 ) -> impl std::future::Future<Output = ()> + Send {
     let rt = state.realtime.clone();
-    let registration = rt.hub.register(credentials.user, rt.max_per_user);
+    let registration = rt.hub.register(credentials.user, credentials.login, rt.max_per_user);
     let mut session = registration.map(|registration| Session {
         state,
         rt,
@@ -391,7 +396,7 @@ impl Session {
     }
 
     async fn serve(&mut self, socket: &mut WebSocket) -> End {
-        let overflow = self.registration.overflow.clone();
+        let halt = self.registration.halt.clone();
         let period = self.rt.heartbeat;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
         let mut steps_unflushed = 0;
@@ -425,7 +430,7 @@ impl Session {
             // and reads none while too many of its answers are still owed.
             let step = tokio::select! {
                 biased;
-                () = overflow.wait() => Step::TooSlow,
+                reason = halt.wait() => Step::Halt(reason),
                 answer = self.owed.next(), if !self.owed.is_empty() => Step::Answer(answer),
                 Some(event) = self.registration.mailbox.recv() => Step::Event(event),
                 frame = socket.recv(), if !self.owed.is_full() => Step::Frame(frame),
@@ -443,7 +448,14 @@ impl Session {
                 Step::Event(event) => Box::pin(self.on_event(socket, event)).await,
                 Step::Answer(Some(frame)) => send(socket, frame).await,
                 Step::Answer(None) => Ok(()),
-                Step::TooSlow => Err(End::Close(close::TRY_AGAIN_LATER, "too slow: reconnect and resume")),
+                Step::Halt(HaltReason::TooSlow) => {
+                    Err(End::Close(close::TRY_AGAIN_LATER, "too slow: reconnect and resume"))
+                }
+                Step::Halt(HaltReason::SessionEnded) => {
+                    let ended = Error::unauthenticated("this login session has ended: log in again");
+                    let _ = Box::pin(send(socket, error(None, &ended))).await;
+                    Err(End::Close(close::UNAUTHENTICATED, "login session ended"))
+                }
                 Step::Heartbeat => Box::pin(self.on_heartbeat(socket)).await,
                 Step::Expired => {
                     let expired = Error::unauthenticated("access token expired: reconnect with a fresh one");
@@ -554,6 +566,9 @@ impl Session {
                 if fresh.user != self.me() {
                     return Err(Error::permission_denied("a session cannot change user").into());
                 }
+                if fresh.login != self.credentials.login {
+                    self.registration.relogin(fresh.login);
+                }
                 self.credentials = fresh;
                 self.owed.push_ready(ServerFrame::Ack { id, message: None }.text());
             }
@@ -617,33 +632,77 @@ impl Session {
                 let mut presence = self.state.presence.clone();
                 self.owed.push(Box::pin(async move { answer(id, presence.set_status(request).await) }));
             }
-            ClientFrame::Resume { positions } => {
-                while !self.owed.is_empty() {
-                    if let Some(frame) = self.owed.next().await {
-                        send(socket, frame).await?;
-                    }
-                }
-                let mut reached = std::collections::BTreeMap::new();
-                for (conversation_id, from) in positions {
-                    let conversation = match self.followed(&conversation_id) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            send(socket, error(id.clone(), &e)).await?;
-                            continue;
-                        }
-                    };
-                    match self.replay(socket, conversation, from, 0).await {
-                        Ok(position) => {
-                            reached.insert(conversation_id, position);
-                        }
-                        Err(Fail::Api(e)) => send(socket, error(id.clone(), &e)).await?,
-                        Err(end) => return Err(end),
-                    }
-                }
-                send(socket, ServerFrame::Resumed { id, positions: reached }.text()).await?;
-            }
+            ClientFrame::Resume { positions } => Box::pin(self.resume(socket, id, positions)).await?,
         }
         Ok(())
+    }
+
+    /// Replays what the client missed in each named conversation, within
+    /// bounds: at most [`MAX_RESUMED`] conversations per frame, and per
+    /// conversation at most the gateway's reach of messages and changes;
+    /// one further behind is named in `resumed.history` instead, for the
+    /// client to reload from history (live events go on).
+    async fn resume(
+        &mut self,
+        socket: &mut WebSocket,
+        id: Option<Value>,
+        positions: BTreeMap<String, u64>,
+    ) -> Result<(), Fail> {
+        while !self.owed.is_empty() {
+            if let Some(frame) = self.owed.next().await {
+                send(socket, frame).await?;
+            }
+        }
+        if positions.len() > MAX_RESUMED {
+            let refused =
+                Error::invalid(format!("at most {MAX_RESUMED} conversations per resume: send the rest in another"));
+            send(socket, error(id, &refused)).await?;
+            return Ok(());
+        }
+        let reach = self.rt.resume_reach;
+        let followed: Vec<String> = positions.keys().filter(|c| self.followed(c).is_ok()).cloned().collect();
+        let latest = self.latest(followed).await?;
+        let mut reached = BTreeMap::new();
+        let mut history = BTreeMap::new();
+        for (conversation_id, from) in positions {
+            let conversation = match self.followed(&conversation_id) {
+                Ok(c) => c,
+                Err(e) => {
+                    send(socket, error(id.clone(), &e)).await?;
+                    continue;
+                }
+            };
+            let now = latest.get(&conversation_id).copied().unwrap_or(0);
+            if now.saturating_sub(from) > reach {
+                history.insert(conversation_id, now);
+                continue;
+            }
+            match self.replay(socket, conversation, from, 0, reach).await {
+                Ok(Some(position)) => {
+                    reached.insert(conversation_id, position);
+                }
+                Ok(None) => {
+                    history.insert(conversation_id, now);
+                }
+                Err(Fail::Api(e)) => send(socket, error(id.clone(), &e)).await?,
+                Err(end) => return Err(end),
+            }
+        }
+        if !history.is_empty() {
+            metrics::counter!("ws_resumes_left_to_history_total").increment(history.len() as u64);
+        }
+        send(socket, ServerFrame::Resumed { id, positions: reached, history }.text()).await?;
+        Ok(())
+    }
+
+    /// The latest `seq` of each conversation, in one call.
+    async fn latest(&self, conversation_ids: Vec<String>) -> Result<HashMap<String, u64>, Fail> {
+        if conversation_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let request = self.request(GetPositionsRequest { conversation_ids })?;
+        let positions = self.state.messages.clone().get_positions(request).await?.into_inner().positions;
+        Ok(positions.into_iter().map(|p| (p.conversation_id, p.seq)).collect())
     }
 
     /// A conversation this session follows (the user is in it), else 404.
@@ -656,14 +715,17 @@ impl Session {
 
     /// Sends what followed `from` in `conversation`: edits and deletions of
     /// messages up to `from` after change `after_change`, then every newer
-    /// message this session has not sent yet. Returns the position reached.
+    /// message this session has not sent yet. Returns the position reached,
+    /// or `None` once more than `reach` changes came up (the rest is left to
+    /// history; what was sent is current, and no message was replayed).
     async fn replay(
         &mut self,
         socket: &mut WebSocket,
         conversation: ConversationId,
         from: u64,
         after_change: u64,
-    ) -> Result<u64, Fail> {
+        reach: u64,
+    ) -> Result<Option<u64>, Fail> {
         let mut client = self.state.messages.clone();
         let conversation_id = conversation.to_string();
         if let Some(track) = self.tracks.get_mut(&conversation) {
@@ -681,6 +743,7 @@ impl Session {
             }
         }
         let mut after_change = after_change;
+        let mut changes: u64 = 0;
         loop {
             let request = self.request(ListChangesRequest {
                 conversation_id: conversation_id.clone(),
@@ -690,10 +753,14 @@ impl Session {
             })?;
             let page = client.list_changes(request).await?.into_inner();
             for m in page.items {
+                if changes >= reach {
+                    return Ok(None);
+                }
                 after_change = m.change_seq;
                 if let Some(track) = self.tracks.get_mut(&conversation) {
                     track.replayed_change(&m.id, m.change_seq);
                 }
+                changes += 1;
                 send(socket, message_changed(m)).await?;
             }
             if !page.has_more {
@@ -727,13 +794,13 @@ impl Session {
                 break;
             }
         }
-        let Some(track) = self.tracks.get_mut(&conversation) else { return Ok(after) };
+        let Some(track) = self.tracks.get_mut(&conversation) else { return Ok(Some(after)) };
         let waiting = track.replay_done(from);
         let position = track.position();
         for event in waiting {
             send(socket, event.text.clone()).await?;
         }
-        Ok(position)
+        Ok(Some(position))
     }
 
     /// Reads the holes that did not fill by themselves from history.
@@ -767,7 +834,8 @@ impl Session {
         from: u64,
         after_change: u64,
     ) -> Result<bool, End> {
-        match self.replay(socket, conversation, from, after_change).await {
+        // A hole is bounded by the session's backlog: no reach applies.
+        match self.replay(socket, conversation, from, after_change, u64::MAX).await {
             Ok(_) => Ok(true),
             Err(Fail::End(end)) => Err(end),
             Err(Fail::Api(e)) => {
@@ -928,7 +996,7 @@ mod tests {
     use super::*;
 
     fn credentials(expires_at: u64) -> Credentials {
-        Credentials { user: UserId::generate(), token: "t".into(), expires_at }
+        Credentials { user: UserId::generate(), token: "t".into(), expires_at, login: SessionId::generate() }
     }
 
     #[test]

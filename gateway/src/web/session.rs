@@ -19,7 +19,7 @@ use chatterbox_proto::auth::v1::{LogoutRequest, RefreshRequest, Session, Tokens}
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, request_host};
+use crate::extract::{ApiJson, ClientOrigin, request_host};
 use crate::routes::auth::{LoginBody, RegisterBody};
 use crate::state::GatewayState;
 use crate::views::UserView;
@@ -152,10 +152,11 @@ pub(crate) async fn register(
     State(s): State<GatewayState>,
     uri: Uri,
     headers: HeaderMap,
+    ClientOrigin(client): ClientOrigin,
     ApiJson(b): ApiJson<RegisterBody>,
 ) -> ApiResult<Response> {
     let call = Call::checked(&s, &headers, &uri)?;
-    let session = s.auth.clone().register(b.into_request()).await?.into_inner();
+    let session = s.auth.clone().register(b.into_request(client)).await?.into_inner();
     call.end_previous().await;
     call.started(StatusCode::CREATED, session)
 }
@@ -165,10 +166,11 @@ pub(crate) async fn login(
     State(s): State<GatewayState>,
     uri: Uri,
     headers: HeaderMap,
+    ClientOrigin(client): ClientOrigin,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
     let call = Call::checked(&s, &headers, &uri)?;
-    let session = s.auth.clone().login(b.into_request()).await?.into_inner();
+    let session = s.auth.clone().login(b.into_request(client)).await?.into_inner();
     call.end_previous().await;
     call.started(StatusCode::OK, session)
 }

@@ -32,7 +32,8 @@ pub struct Config {
     pub mongodb_uri: Option<Secret>,
     /// The MongoDB database name.
     pub mongodb_database: String,
-    /// Use Redis for rate limits (and later events and presence) when set.
+    /// Use Redis for events, presence, rate limits and ended login sessions
+    /// when set (shared by every process that has it).
     pub redis_url: Option<Secret>,
     /// Prefix of every Redis key, so several deployments can share a server.
     pub redis_key_prefix: String,
@@ -40,9 +41,17 @@ pub struct Config {
     pub http_rate_limit: u32,
     /// WebSocket frames per second per user; 0 turns the limit off.
     pub ws_rate_limit: u32,
+    /// Failed logins per account (by the email typed, whether or not an
+    /// account has it) per 15 minutes, refilled evenly; past it logins for
+    /// that email answer 429 whatever the password; 0 turns the limit off.
+    pub login_failure_limit: u32,
     /// WebSockets one user may hold open on one gateway (every device and
     /// tab counts); past it a new one is refused; 0 turns the cap off.
     pub ws_max_per_user: u32,
+    /// Messages (and edits or deletions) one WebSocket `resume` replays per
+    /// conversation at most; a conversation further behind is named in
+    /// `resumed.history` for the client to reload from history.
+    pub ws_resume_reach: u64,
     /// Sends (REST and WebSocket) a gateway lets run at once; past it a
     /// send is refused at once with `unavailable` and a retry hint (load
     /// shedding); 0 turns the bound off.
@@ -130,6 +139,8 @@ impl Default for Config {
             http_rate_limit: 100,
             ws_rate_limit: 10,
             ws_max_per_user: 20,
+            login_failure_limit: 10,
+            ws_resume_reach: 1_000,
             send_concurrency: 256,
             ws_allowed_origins: Vec::new(),
             ws_heartbeat_secs: 30,

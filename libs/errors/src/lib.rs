@@ -13,6 +13,9 @@ use serde::Serialize;
 /// several API codes share one gRPC code.
 pub const CODE_METADATA_KEY: &str = "chatterbox-error-code";
 
+/// The gRPC metadata key carrying a refusal's `Retry-After` (whole seconds).
+pub const RETRY_AFTER_METADATA_KEY: &str = "chatterbox-retry-after";
+
 /// The public error codes of the API (`api.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
@@ -128,6 +131,9 @@ pub struct Error {
     code: Code,
     message: String,
     cause: Option<anyhow::Error>,
+    /// For a refusal that passes with time: seconds until trying again
+    /// (four bytes: errors travel by value through every call).
+    retry_after: Option<std::num::NonZeroU32>,
 }
 
 /// The result type used across services.
@@ -136,7 +142,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An expected failure with a caller-facing message.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), cause: None }
+        Self { code, message: message.into(), cause: None, retry_after: None }
+    }
+
+    /// 429 with a message and when to try again (`Retry-After`).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs_f64().ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+        Self { retry_after: std::num::NonZeroU32::new(secs), ..Self::new(Code::RateLimited, message) }
+    }
+
+    /// When a refusal that passes with time may be retried, in whole seconds
+    /// (at least one).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after.map(|s| u64::from(s.get()))
     }
 
     /// 400 with a message.
@@ -166,7 +184,7 @@ impl Error {
 
     /// An unexpected failure: the caller sees a generic message, the log the cause.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self { code: Code::Internal, message: "internal error".into(), cause: Some(cause.into()) }
+        Self { cause: Some(cause.into()), ..Self::new(Code::Internal, "internal error") }
     }
 
     /// Something that cannot happen did: a broken invariant, reported as an
@@ -177,11 +195,7 @@ impl Error {
 
     /// A backend that cannot be reached.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code: Code::Unavailable,
-            message: "a backend is unavailable, try again".into(),
-            cause: Some(cause.into()),
-        }
+        Self { cause: Some(cause.into()), ..Self::new(Code::Unavailable, "a backend is unavailable, try again") }
     }
 
     /// The public code.
@@ -236,9 +250,13 @@ struct ErrorDetail<'a> {
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
         e.log_cause();
+        let retry_after = e.retry_after_secs();
         let mut status = tonic::Status::new(e.code.grpc_code(), e.message);
         if let Ok(v) = e.code.as_str().parse() {
             status.metadata_mut().insert(CODE_METADATA_KEY, v);
+        }
+        if let Some(secs) = retry_after {
+            status.metadata_mut().insert(RETRY_AFTER_METADATA_KEY, secs.into());
         }
         status
     }
@@ -249,7 +267,13 @@ impl From<tonic::Status> for Error {
         let exact = status.metadata().get(CODE_METADATA_KEY).and_then(|v| v.to_str().ok()).and_then(Code::from_name);
         match exact {
             // Our own services: the message was written for the caller.
-            Some(code) => Error::new(code, status.message()),
+            Some(code) => {
+                let retry_after = status
+                    .metadata()
+                    .get(RETRY_AFTER_METADATA_KEY)
+                    .and_then(|v| v.to_str().ok()?.parse::<std::num::NonZeroU32>().ok());
+                Error { retry_after, ..Error::new(code, status.message()) }
+            }
             // The transport or a foreign peer: keep its words out of responses.
             None => match Code::from_grpc(status.code()) {
                 Code::Unavailable => Error::unavailable(anyhow::anyhow!("{status:?}")),
@@ -279,6 +303,14 @@ mod tests {
             assert_eq!(back.code(), code);
             assert_eq!(back.message(), "m");
         }
+    }
+
+    #[test]
+    fn retry_after_survives_a_grpc_hop() {
+        let status: tonic::Status = Error::rate_limited("slow down", std::time::Duration::from_millis(1_500)).into();
+        let back = Error::from(status);
+        assert_eq!((back.code(), back.retry_after_secs()), (Code::RateLimited, Some(2)));
+        assert_eq!(Error::from(tonic::Status::from(Error::invalid("x"))).retry_after_secs(), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The caller of a request and how its token crosses gRPC hops.
 
 use chatterbox_errors::Error;
-use chatterbox_types::UserId;
+use chatterbox_types::{SessionId, UserId};
 
 use crate::TokenVerifier;
 
@@ -67,6 +67,17 @@ pub fn authenticate_user<T>(request: &tonic::Request<T>, verifier: &TokenVerifie
     let token = request_token(request)?;
     let id = verifier.verify(token)?.user()?;
     Ok(Actor { id, token: token.to_owned() })
+}
+
+/// The end user of a gRPC request and the login session of their token.
+pub fn authenticate_login<T>(
+    request: &tonic::Request<T>,
+    verifier: &TokenVerifier,
+) -> Result<(UserId, SessionId), Error> {
+    let verified = verifier.verify_session(request_token(request)?)?;
+    let user = verified.caller.user()?;
+    let session = verified.session.ok_or_else(|| Error::unauthenticated("a user token is required"))?;
+    Ok((user, session))
 }
 
 /// The end user of a request that only ends something their token opened

@@ -21,4 +21,7 @@ pub(crate) struct Claims {
     pub iat: u64,
     pub jti: String,
     pub kind: Kind,
+    /// The login session a user token was issued for; none on service tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }

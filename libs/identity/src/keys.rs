@@ -30,6 +30,14 @@ pub fn generate_keypair() -> anyhow::Result<KeyPair> {
     Ok(KeyPair { private_pem, public_pem })
 }
 
+/// The SPKI PEM public half of a PKCS#8 PEM private key: the auth service
+/// checks the tokens it issued without a second key file.
+pub fn public_pem_of(private_pem: &str) -> anyhow::Result<String> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    let key = SigningKey::from_pkcs8_pem(private_pem).context("reading the private key")?;
+    key.verifying_key().to_public_key_pem(LineEnding::LF).context("encoding the public key")
+}
+
 /// Names of the key files inside a directory.
 fn paths(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("jwt-private.pem"), dir.join("jwt-public.pem"))
@@ -93,5 +101,12 @@ mod tests {
         let second = load_or_generate_keypair(dir.path()).unwrap();
         assert_eq!(first.private_pem, second.private_pem);
         assert!(first.public_pem.contains("BEGIN PUBLIC KEY"));
+    }
+
+    #[test]
+    fn the_public_half_is_derived_from_the_private_key() {
+        let pair = generate_keypair().unwrap();
+        assert_eq!(public_pem_of(&pair.private_pem).unwrap(), pair.public_pem);
+        assert!(public_pem_of("not a key").is_err());
     }
 }

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chatterbox_errors::Error;
-use chatterbox_types::UserId;
+use chatterbox_types::{SessionId, UserId};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use crate::TokenSettings;
@@ -31,19 +31,26 @@ impl TokenSigner {
         Ok(Self { key: EncodingKey::from_ed_pem(private_pem.as_bytes())?, settings })
     }
 
-    /// An access token for a user, and its lifetime in seconds.
-    pub fn issue_access(&self, user: UserId) -> Result<(String, u64), Error> {
+    /// An access token for a user in one login session, and its lifetime
+    /// in seconds. It stops working when the session ends.
+    pub fn issue_access(&self, user: UserId, session: SessionId) -> Result<(String, u64), Error> {
         let ttl = self.settings.access_ttl_secs;
-        Ok((self.sign(user.to_string(), Kind::User, ttl)?, ttl))
+        Ok((self.sign(user.to_string(), Kind::User, ttl, Some(session))?, ttl))
+    }
+
+    /// How long access tokens live, in seconds: how long an ended session
+    /// must be remembered.
+    pub fn access_ttl_secs(&self) -> u64 {
+        self.settings.access_ttl_secs
     }
 
     /// A short token that speaks for one of our services, for internal calls
     /// that no end user may make (creating a profile during registration).
     pub fn issue_service(&self, service: &str) -> Result<String, Error> {
-        self.sign(service.to_owned(), Kind::Service, SERVICE_TOKEN_TTL_SECS)
+        self.sign(service.to_owned(), Kind::Service, SERVICE_TOKEN_TTL_SECS, None)
     }
 
-    fn sign(&self, sub: String, kind: Kind, ttl: u64) -> Result<String, Error> {
+    fn sign(&self, sub: String, kind: Kind, ttl: u64, session: Option<SessionId>) -> Result<String, Error> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(Error::internal)?.as_secs();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
@@ -53,6 +60,7 @@ impl TokenSigner {
             iat: now,
             jti: ulid::Ulid::new().to_string(),
             kind,
+            sid: session.map(|s| s.to_string()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key).map_err(Error::internal)
     }

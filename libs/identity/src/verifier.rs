@@ -5,27 +5,41 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chatterbox_errors::Error;
-use chatterbox_types::UserId;
+use chatterbox_types::{SessionId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::TokenSettings;
 use crate::caller::Caller;
 use crate::claims::{Claims, Kind};
+use crate::revocations::Revocations;
 
 /// Verifies access tokens: EdDSA only, `iss` and `aud` checked, `exp`
-/// enforced with no leeway.
+/// enforced with no leeway, and a user token's login session must not have
+/// ended ([`Revocations`]).
 ///
 /// A signature check costs tens of microseconds and the same token comes
 /// back on every call of a session, so tokens that verified are remembered
-/// (by their exact text) until they expire; `exp` is still checked on
-/// every use. Clones share the memory.
+/// (by their exact text) until they expire; `exp` and the session are still
+/// checked on every use. Clones share the memory.
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
     /// The same checks but expiry, which the caller checks with its own grace.
     expired_ok: Validation,
-    verified: Arc<Mutex<HashMap<String, (Caller, u64)>>>,
+    verified: Arc<Mutex<HashMap<String, Verified>>>,
+    revocations: Revocations,
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Who it speaks for.
+    pub caller: Caller,
+    /// When it expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The login session of a user token (service tokens have none).
+    pub session: Option<SessionId>,
 }
 
 /// Tokens remembered at most; the memory starts over when full.
@@ -42,8 +56,9 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// From an SPKI PEM Ed25519 public key.
-    pub fn new(public_pem: &str, settings: &TokenSettings) -> anyhow::Result<Self> {
+    /// From an SPKI PEM Ed25519 public key, refusing the tokens of the
+    /// sessions `revocations` knows to have ended.
+    pub fn new(public_pem: &str, settings: &TokenSettings, revocations: Revocations) -> anyhow::Result<Self> {
         // Pinning the algorithm is what defeats `alg: none` and HS256-keyed-
         // with-the-public-key forgeries.
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -58,30 +73,53 @@ impl TokenVerifier {
             validation,
             expired_ok,
             verified: Arc::new(Mutex::new(HashMap::new())),
+            revocations,
         })
+    }
+
+    /// The ended sessions this verifier refuses.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// The caller a token speaks for, or 401.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
-        self.verify_until(token).map(|(caller, _)| caller)
+        self.verify_session(token).map(|v| v.caller)
     }
 
-    /// The caller and when the token expires (seconds since the Unix epoch),
-    /// for sessions that outlive one request and must end with their token.
-    pub fn verify_until(&self, token: &str) -> Result<(Caller, u64), Error> {
+    /// Everything a valid token says, for sessions that outlive one request
+    /// and must end with their token or their login session.
+    pub fn verify_session(&self, token: &str) -> Result<Verified, Error> {
         let invalid = || Error::unauthenticated("invalid or expired access token");
-        if let Some((caller, exp)) = self.remembered(token) {
+        let verified = match self.remembered(token) {
             // The same bytes verified before; only time can have changed.
-            return if now_secs() < exp { Ok((caller, exp)) } else { Err(invalid()) };
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| invalid())?;
-        let claims = data.claims;
-        let caller = match claims.kind {
-            Kind::User => UserId::parse(&claims.sub).map(Caller::User).map_err(|_| invalid())?,
-            Kind::Service => Caller::Service(claims.sub),
+            Some(v) => v,
+            None => {
+                let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| invalid())?;
+                let verified = Self::read_claims(data.claims).ok_or_else(invalid)?;
+                self.remember(token, &verified);
+                verified
+            }
         };
-        self.remember(token, &caller, claims.exp);
-        Ok((caller, claims.exp))
+        if now_secs() >= verified.expires_at {
+            return Err(invalid());
+        }
+        if verified.session.is_some_and(|s| self.revocations.is_ended(s)) {
+            return Err(Error::unauthenticated("this login session has ended: log in again"));
+        }
+        Ok(verified)
+    }
+
+    /// A user token must name its login session, or it could never be ended.
+    fn read_claims(claims: Claims) -> Option<Verified> {
+        let (caller, session) = match claims.kind {
+            Kind::User => {
+                let session = SessionId::parse(claims.sid.as_deref()?).ok()?;
+                (Caller::User(UserId::parse(&claims.sub).ok()?), Some(session))
+            }
+            Kind::Service => (Caller::Service(claims.sub), None),
+        };
+        Some(Verified { caller, expires_at: claims.exp, session })
     }
 
     /// The caller of a genuine token that may have expired at most `grace`
@@ -94,30 +132,27 @@ impl TokenVerifier {
         if claims.exp.saturating_add(grace.as_secs()) <= now_secs() {
             return Err(invalid());
         }
-        match claims.kind {
-            Kind::User => UserId::parse(&claims.sub).map(Caller::User).map_err(|_| invalid()),
-            Kind::Service => Ok(Caller::Service(claims.sub)),
-        }
+        Self::read_claims(claims).map(|v| v.caller).ok_or_else(invalid)
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, u64)>> {
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Verified>> {
         // The map holds only verified results: a poisoned one is still sound.
         self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn remembered(&self, token: &str) -> Option<(Caller, u64)> {
+    fn remembered(&self, token: &str) -> Option<Verified> {
         self.memory().get(token).cloned()
     }
 
-    fn remember(&self, token: &str, caller: &Caller, exp: u64) {
+    fn remember(&self, token: &str, verified: &Verified) {
         let mut memory = self.memory();
         if memory.len() >= REMEMBERED {
             let now = now_secs();
-            memory.retain(|_, (_, exp)| *exp > now);
+            memory.retain(|_, v| v.expires_at > now);
             if memory.len() >= REMEMBERED {
                 memory.clear();
             }
         }
-        memory.insert(token.to_owned(), (caller.clone(), exp));
+        memory.insert(token.to_owned(), verified.clone());
     }
 }

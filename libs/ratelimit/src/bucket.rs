@@ -34,6 +34,17 @@ pub(crate) fn take(bucket: Option<Bucket>, quota: Quota, now_ms: u64) -> (Bucket
     (b, decision)
 }
 
+/// Refills `bucket` up to `now_ms`, then puts one token back (never past the
+/// capacity): a request that turned out not to count.
+pub(crate) fn give_back(bucket: Option<Bucket>, quota: Quota, now_ms: u64) -> Bucket {
+    let capacity = f64::from(quota.capacity);
+    let mut b = bucket.unwrap_or(Bucket { tokens: capacity, updated_ms: now_ms });
+    let elapsed = now_ms.saturating_sub(b.updated_ms) as f64;
+    b.tokens = (b.tokens + elapsed * quota.rate_per_ms() + 1.0).min(capacity);
+    b.updated_ms = now_ms.max(b.updated_ms);
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +62,18 @@ mod tests {
         let (_, d) = take(state, quota, 1_000);
         assert!(!d.allowed);
         assert_eq!(d.retry_after, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_token_given_back_is_taken_again_but_never_overfills() {
+        let quota = Quota::per_minute(2);
+        let (b, _) = take(None, quota, 0);
+        let (b, _) = take(Some(b), quota, 0);
+        assert!(!take(Some(b), quota, 0).1.allowed);
+        let b = give_back(Some(b), quota, 0);
+        assert!(take(Some(b), quota, 0).1.allowed);
+        let full = give_back(None, quota, 0);
+        assert!((full.tokens - 2.0).abs() < f64::EPSILON);
     }
 
     #[test]

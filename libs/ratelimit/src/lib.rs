@@ -56,4 +56,8 @@ pub struct Decision {
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Takes one token from `key`'s bucket if there is one.
     async fn acquire(&self, key: &str) -> anyhow::Result<Decision>;
+    /// Puts one token back into `key`'s bucket (up to its capacity): for a
+    /// request that turned out not to count, such as a login that succeeded
+    /// under a limit on failed ones.
+    async fn give_back(&self, key: &str) -> anyhow::Result<()>;
 }

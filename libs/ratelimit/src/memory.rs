@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::bucket::{Bucket, take};
+use crate::bucket::{Bucket, give_back, take};
 use crate::{Decision, Quota, RateLimiter};
 
 /// Buckets in a map; full buckets are forgotten so the map stays small.
@@ -58,6 +58,16 @@ impl RateLimiter for MemoryLimiter {
         let (bucket, decision) = take(buckets.map.get(key).copied(), self.quota, now_ms);
         buckets.map.insert(key.to_owned(), bucket);
         Ok(decision)
+    }
+
+    async fn give_back(&self, key: &str) -> anyhow::Result<()> {
+        let now_ms = self.origin.elapsed().as_millis() as u64;
+        let mut buckets = self.buckets.lock().map_err(|_| anyhow::anyhow!("limiter lock poisoned"))?;
+        // A bucket nobody holds is full: nothing to give back to.
+        if let Some(bucket) = buckets.map.get_mut(key) {
+            *bucket = give_back(Some(*bucket), self.quota, now_ms);
+        }
+        Ok(())
     }
 }
 

@@ -36,6 +36,26 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {allowed, math.floor(tokens), retry}
 "#;
 
+/// Mirrors `bucket::give_back`. KEYS[1] = bucket; ARGV = capacity, rate per ms.
+/// A bucket Redis no longer holds is full: nothing to give back to.
+const GIVE_BACK: &str = r#"
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1])
+local updated = tonumber(state[2])
+if tokens == nil then
+  return 0
+end
+local elapsed = math.max(0, now - updated)
+tokens = math.min(capacity, tokens + elapsed * rate + 1)
+updated = math.max(now, updated)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(updated))
+return 1
+"#;
+
 /// Buckets in Redis hashes under `<prefix>:<key>`.
 #[derive(Clone)]
 pub struct RedisLimiter {
@@ -43,6 +63,7 @@ pub struct RedisLimiter {
     prefix: String,
     connection: ConnectionManager,
     script: redis::Script,
+    give_back: redis::Script,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -54,7 +75,13 @@ impl std::fmt::Debug for RedisLimiter {
 impl RedisLimiter {
     /// A limiter whose keys live under `prefix` (one prefix per limit).
     pub fn new(connection: ConnectionManager, prefix: impl Into<String>, quota: Quota) -> Self {
-        Self { quota, prefix: prefix.into(), connection, script: redis::Script::new(SCRIPT) }
+        Self {
+            quota,
+            prefix: prefix.into(),
+            connection,
+            script: redis::Script::new(SCRIPT),
+            give_back: redis::Script::new(GIVE_BACK),
+        }
     }
 }
 
@@ -78,5 +105,17 @@ impl RateLimiter for RedisLimiter {
             remaining: remaining.max(0) as u32,
             retry_after: std::time::Duration::from_millis(retry_ms.max(0) as u64),
         })
+    }
+
+    async fn give_back(&self, key: &str) -> anyhow::Result<()> {
+        let mut conn = self.connection.clone();
+        let _: i64 = self
+            .give_back
+            .key(format!("{}:{key}", self.prefix))
+            .arg(self.quota.capacity)
+            .arg(self.quota.rate_per_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 }

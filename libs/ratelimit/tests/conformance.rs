@@ -45,7 +45,22 @@ conformance!(
     keys_have_separate_buckets,
     tokens_refill_over_time,
     concurrent_callers_never_exceed_the_capacity,
+    a_token_given_back_can_be_taken_again,
 );
+
+async fn a_token_given_back_can_be_taken_again(backend: Backend) {
+    let limiter = limiter(backend, Quota::per_minute(2)).await;
+    // Giving back to a full bucket adds nothing.
+    limiter.give_back("account").await.unwrap();
+    assert!(limiter.acquire("account").await.unwrap().allowed);
+    assert!(limiter.acquire("account").await.unwrap().allowed);
+    assert!(!limiter.acquire("account").await.unwrap().allowed);
+    limiter.give_back("account").await.unwrap();
+    let again = limiter.acquire("account").await.unwrap();
+    assert!(again.allowed);
+    assert_eq!(again.remaining, 0);
+    assert!(!limiter.acquire("account").await.unwrap().allowed);
+}
 
 async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backend: Backend) {
     let limiter = limiter(backend, Quota::per_minute(5)).await;

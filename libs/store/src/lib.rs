@@ -7,7 +7,7 @@ mod mongo;
 mod sqlite;
 
 pub use mongo::{is_duplicate_key, mongo_database, unique_index};
-pub use sqlite::{SqliteDb, is_unique_violation};
+pub use sqlite::{AddedColumn, SqliteDb, is_unique_violation};
 
 /// Creates `dir` and its missing parents readable by this user alone
 /// (0700 on Unix): databases and media are nobody else's business.

@@ -102,9 +102,45 @@ fn tune(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A column added to a table after databases with the table were made:
+/// added on open where missing (`ALTER TABLE ... ADD COLUMN`), so a data dir
+/// from an earlier version opens.
+#[derive(Debug, Clone, Copy)]
+pub struct AddedColumn {
+    /// The table.
+    pub table: &'static str,
+    /// The column's name.
+    pub name: &'static str,
+    /// Its type and default, as in `CREATE TABLE` (a default is required
+    /// for the rows already there).
+    pub definition: &'static str,
+}
+
+fn add_missing_columns(conn: &Connection, columns: &[AddedColumn]) -> rusqlite::Result<()> {
+    for column in columns {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [column.table, column.name],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                column.table, column.name, column.definition
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 impl SqliteDb {
     /// Opens (creating if needed) `path` and applies `schema` (idempotent DDL).
     pub fn open(path: &Path, schema: &str) -> Result<Self, StoreError> {
+        Self::open_adding(path, schema, &[])
+    }
+
+    /// [`SqliteDb::open`], then adds the `added` columns where missing.
+    pub fn open_adding(path: &Path, schema: &str, added: &[AddedColumn]) -> Result<Self, StoreError> {
         let io = |at: &Path, e: std::io::Error| StoreError::Backend(format!("{}: {e}", at.display()));
         if let Some(dir) = path.parent() {
             crate::create_private_dir(dir).map_err(|e| io(dir, e))?;
@@ -112,7 +148,7 @@ impl SqliteDb {
         // Made owner-only before SQLite opens it: its WAL and shared-memory
         // files take the database file's permissions.
         crate::create_private_file(path).map_err(|e| io(path, e))?;
-        let mut db = Self::init(Connection::open(path)?, schema, &path.display().to_string())?;
+        let mut db = Self::init(Connection::open(path)?, schema, added, &path.display().to_string())?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -129,16 +165,22 @@ impl SqliteDb {
 
     /// A private in-memory database, for tests.
     pub fn in_memory(schema: &str) -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, schema, ":memory:")
+        Self::in_memory_adding(schema, &[])
     }
 
-    fn init(conn: Connection, schema: &str, name: &str) -> Result<Self, StoreError> {
+    /// [`SqliteDb::in_memory`] with the `added` columns, for tests.
+    pub fn in_memory_adding(schema: &str, added: &[AddedColumn]) -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, schema, added, ":memory:")
+    }
+
+    fn init(conn: Connection, schema: &str, added: &[AddedColumn], name: &str) -> Result<Self, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a write is on disk before it is acknowledged.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         tune(&conn)?;
         conn.execute_batch(schema)?;
+        add_missing_columns(&conn, added)?;
         let (writes, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name(format!("sqlite-writer {name}"))
@@ -330,6 +372,22 @@ mod tests {
     use super::*;
 
     const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
+
+    #[tokio::test]
+    async fn a_column_added_later_appears_in_an_older_database_with_its_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let old = SqliteDb::open(&path, SCHEMA).unwrap();
+        old.call(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES ('a', 1)", [])?)).await.unwrap();
+        drop(old);
+        let added = [AddedColumn { table: "t", name: "note", definition: "TEXT NOT NULL DEFAULT 'none'" }];
+        for _ in 0..2 {
+            let db = SqliteDb::open_adding(&path, SCHEMA, &added).unwrap();
+            let note: String =
+                db.read(|c| Ok(c.query_row("SELECT note FROM t WHERE k = 'a'", [], |r| r.get(0))?)).await.unwrap();
+            assert_eq!(note, "none");
+        }
+    }
 
     fn insert(k: &'static str, v: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
         move |conn| {

@@ -74,8 +74,9 @@ ulid_id!(
     "user id"
 );
 ulid_id!(
-    /// Identifies a login session: one refresh-token rotation family.
-    FamilyId,
+    /// Identifies a login session: the refresh tokens rotated from one login
+    /// (or registration), and every access token issued from them.
+    SessionId,
     "session id"
 );
 

@@ -8,15 +8,17 @@ mod password;
 mod presence;
 mod text;
 mod timestamp;
+mod unicode;
 mod username;
 
 pub use email::Email;
-pub use ids::{ConversationId, FamilyId, MessageId, UserId};
+pub use ids::{ConversationId, MessageId, SessionId, UserId};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, page_limit};
 pub use password::Password;
 pub use presence::PresenceStatus;
 pub use text::{Description, DisplayName};
 pub use timestamp::Timestamp;
+pub use unicode::{name_key, without_bidi_overrides};
 pub use username::Username;
 
 /// Why a value was refused; the message is safe to show to the caller.

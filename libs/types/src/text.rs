@@ -2,10 +2,12 @@
 
 use std::fmt;
 
+use crate::unicode::{hidden_in_name, name_key};
 use crate::{InvalidValue, char_len};
 
-/// A group or room name: 1–100 characters after trimming, no control
-/// characters. Room names are unique by [`DisplayName::key`].
+/// A group or room name: 1–100 characters after trimming, no control,
+/// invisible or text-direction characters. Room names are unique by
+/// [`DisplayName::key`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -19,6 +21,9 @@ impl DisplayName {
         if s.chars().any(char::is_control) {
             return Err(InvalidValue::new("name may not contain control characters"));
         }
+        if let Some(why) = hidden_in_name(s) {
+            return Err(InvalidValue::new(why));
+        }
         Ok(Self(s.to_owned()))
     }
 
@@ -27,9 +32,10 @@ impl DisplayName {
         &self.0
     }
 
-    /// The case-folded form that room uniqueness and search use.
+    /// The folded form that room uniqueness and search use: names that
+    /// look alike share it (see [`crate::name_key`]).
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        name_key(&self.0)
     }
 }
 
@@ -70,6 +76,8 @@ mod tests {
         assert!(DisplayName::parse(&"é".repeat(101)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
         assert_eq!(DisplayName::parse("Café").unwrap().key(), "café");
+        assert!(DisplayName::parse("General\u{200B}").is_err());
+        assert_eq!(DisplayName::parse("ＧＥＮＥＲＡＬ").unwrap().key(), "general");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use chatterbox_identity::TokenSigner;
+use chatterbox_identity::{TokenSigner, TokenVerifier};
+use chatterbox_ratelimit::RateLimiter;
 use chatterbox_runtime::{GrpcChannel, GrpcServer};
 use chatterbox_store::StoreAt;
 
+use crate::domain::AuthParts;
 use crate::{Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore};
 
 /// What the auth service needs of the rest of the system.
@@ -13,8 +15,13 @@ use crate::{Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteA
 pub struct AuthDeps {
     /// Signs the tokens it issues (only this service holds the private key).
     pub signer: TokenSigner,
+    /// Checks the tokens of callers asking about their sessions; its
+    /// revocations are where ended sessions are announced.
+    pub verifier: TokenVerifier,
     /// The user service, which keeps profiles.
     pub user: GrpcChannel,
+    /// Failed logins per account (`None`: unlimited).
+    pub failed_logins: Option<Arc<dyn RateLimiter>>,
 }
 
 /// Opens the store at `store` and builds the service's gRPC server.
@@ -23,7 +30,12 @@ pub async fn build(store: &StoreAt, settings: AuthSettings, deps: AuthDeps) -> a
         StoreAt::Sqlite(path) => Arc::new(SqliteAuthStore::open(path)?),
         StoreAt::MongoDb { uri, database } => Arc::new(MongoAuthStore::connect(uri, database).await?),
     };
-    let profiles = Arc::new(GrpcProfiles::new(deps.user, deps.signer.clone()));
-    let auth = Auth::new(store, profiles, deps.signer, settings).await?;
-    Ok(crate::grpc_server(Arc::new(auth)))
+    let parts = AuthParts {
+        profiles: Arc::new(GrpcProfiles::new(deps.user, deps.signer.clone())),
+        signer: deps.signer,
+        revocations: deps.verifier.revocations().clone(),
+        failed_logins: deps.failed_logins,
+    };
+    let auth = Auth::new(store, parts, settings).await?;
+    Ok(crate::grpc_server(Arc::new(auth), deps.verifier))
 }

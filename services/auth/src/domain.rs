@@ -1,14 +1,18 @@
 //! The auth service's decisions: registration (credentials and profile, both
 //! or neither), login (identical failure for unknown email and wrong
-//! password), refresh-token rotation with reuse detection, logout.
+//! password, failures limited per account), refresh-token rotation with
+//! reuse detection, and login sessions: listed, and ended everywhere by
+//! logout, by the user from the list, or by a replayed refresh token.
 
 use std::sync::Arc;
 
 use chatterbox_errors::Error;
-use chatterbox_identity::TokenSigner;
+use chatterbox_identity::{Revocations, TokenSigner};
 use chatterbox_proto::user::v1::User;
+use chatterbox_ratelimit::RateLimiter;
 use chatterbox_store::StoreError;
-use chatterbox_types::{Email, FamilyId, Password, Timestamp, UserId, Username};
+use chatterbox_types::{Email, Password, SessionId, Timestamp, UserId, Username};
+use sha2::{Digest, Sha256};
 
 use crate::password::PasswordHasherPool;
 use crate::profiles::{CreateProfileError, Profiles};
@@ -20,6 +24,53 @@ use crate::store::{AuthStore, Consumed, Credential, LoginSession};
 pub struct AuthSettings {
     /// Absolute lifetime of a login session, in seconds.
     pub refresh_ttl_secs: u64,
+}
+
+/// Sessions listed at most (the most recently started).
+pub const MAX_LISTED_SESSIONS: usize = 100;
+
+/// Kept of a client's `User-Agent`, in characters.
+const USER_AGENT_CHARS: usize = 256;
+
+/// Where a login (or registration) comes from, as the gateway saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The `User-Agent` the client sent.
+    pub user_agent: String,
+    /// The address it came from.
+    pub ip: String,
+}
+
+impl Client {
+    /// What is kept: the user agent cut to a bound, control characters
+    /// dropped; the address only if it is one.
+    fn kept(&self) -> (String, String) {
+        let user_agent = self.user_agent.chars().filter(|c| !c.is_control()).take(USER_AGENT_CHARS).collect();
+        let ip = self.ip.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_default();
+        (user_agent, ip)
+    }
+}
+
+/// A live session as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSession {
+    /// The session.
+    pub session: LoginSession,
+    /// Whether the asking token belongs to it.
+    pub current: bool,
+}
+
+/// What the auth domain works with besides its store.
+#[derive(Debug)]
+pub struct AuthParts {
+    /// Keeps profiles.
+    pub profiles: Arc<dyn Profiles>,
+    /// Signs access tokens.
+    pub signer: TokenSigner,
+    /// Where ended sessions are made known to every verifier.
+    pub revocations: Revocations,
+    /// Failed logins per account (`None`: unlimited).
+    pub failed_logins: Option<Arc<dyn RateLimiter>>,
 }
 
 /// A freshly issued pair of tokens.
@@ -39,6 +90,8 @@ pub struct Auth {
     store: Arc<dyn AuthStore>,
     profiles: Arc<dyn Profiles>,
     signer: TokenSigner,
+    revocations: Revocations,
+    failed_logins: Option<Arc<dyn RateLimiter>>,
     hasher: PasswordHasherPool,
     settings: AuthSettings,
 }
@@ -57,19 +110,31 @@ fn storage(e: StoreError) -> Error {
     Error::internal(e)
 }
 
+/// The bucket of failed logins for what was typed as the email, whether or
+/// not an account has it (a refusal must not tell). Hashed: bounded, and no
+/// addresses in Redis.
+fn failure_key(email: &str) -> String {
+    let typed = email.trim().to_lowercase();
+    let key = Email::parse(&typed).map(|e| e.key()).unwrap_or(typed);
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Auth {
     /// Builds the domain; prepares the decoy hash used for unknown emails.
-    pub async fn new(
-        store: Arc<dyn AuthStore>,
-        profiles: Arc<dyn Profiles>,
-        signer: TokenSigner,
-        settings: AuthSettings,
-    ) -> Result<Self, Error> {
-        Ok(Self { store, profiles, signer, hasher: PasswordHasherPool::new().await?, settings })
+    pub async fn new(store: Arc<dyn AuthStore>, parts: AuthParts, settings: AuthSettings) -> Result<Self, Error> {
+        let AuthParts { profiles, signer, revocations, failed_logins } = parts;
+        let hasher = PasswordHasherPool::new().await?;
+        Ok(Self { store, profiles, signer, revocations, failed_logins, hasher, settings })
     }
 
     /// Creates an account and logs it in.
-    pub async fn register(&self, username: &str, email: &str, password: &str) -> Result<(User, IssuedTokens), Error> {
+    pub async fn register(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        client: &Client,
+    ) -> Result<(User, IssuedTokens), Error> {
         let username = Username::parse(username)?;
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
@@ -100,7 +165,7 @@ impl Auth {
             self.undo_registration(id, true).await;
             return Err(storage(e));
         }
-        let tokens = self.start_session(id).await?;
+        let tokens = self.start_session(id, client).await?;
         Ok((user, tokens))
     }
 
@@ -113,8 +178,12 @@ impl Auth {
         }
     }
 
-    /// Checks credentials and starts a login session.
-    pub async fn login(&self, email: &str, password: &str) -> Result<(User, IssuedTokens), Error> {
+    /// Checks credentials and starts a login session. Each attempt takes a
+    /// token from the account's bucket of failures first (so parallel
+    /// guesses are counted too); a successful one gives it back.
+    pub async fn login(&self, email: &str, password: &str, client: &Client) -> Result<(User, IssuedTokens), Error> {
+        let failure_key = failure_key(email);
+        self.count_attempt(&failure_key).await?;
         // A malformed email cannot exist; still spend the hashing time.
         let key = Email::parse(email).map(|e| e.key()).ok();
         let credential = match &key {
@@ -126,24 +195,66 @@ impl Auth {
             Some(c) if ok => c,
             _ => return Err(bad_login()),
         };
-        let tokens = self.start_session(credential.user_id).await?;
+        self.forgive_attempt(&failure_key).await;
+        let tokens = self.start_session(credential.user_id, client).await?;
         let user = self.profiles.me(&tokens.access_token).await?;
         Ok((user, tokens))
     }
 
-    async fn start_session(&self, user: UserId) -> Result<IssuedTokens, Error> {
+    /// Refuses with 429 once an account's failures are used up. The limit
+    /// guards passwords, not availability: if its store cannot answer, the
+    /// login goes on (and the per-IP limit still holds).
+    async fn count_attempt(&self, key: &str) -> Result<(), Error> {
+        let Some(limiter) = &self.failed_logins else { return Ok(()) };
+        match limiter.acquire(key).await {
+            Ok(decision) if decision.allowed => Ok(()),
+            Ok(decision) => Err(Error::rate_limited(
+                "too many failed logins for this account: try again later",
+                decision.retry_after,
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count failed logins; letting this attempt through");
+                Ok(())
+            }
+        }
+    }
+
+    async fn forgive_attempt(&self, key: &str) {
+        if let Some(limiter) = &self.failed_logins
+            && let Err(e) = limiter.give_back(key).await
+        {
+            tracing::warn!(error = %e, "cannot give back a successful login's attempt");
+        }
+    }
+
+    async fn start_session(&self, user: UserId, client: &Client) -> Result<IssuedTokens, Error> {
         let now = Timestamp::now();
+        let (user_agent, ip) = client.kept();
         let session = LoginSession {
-            family_id: FamilyId::generate(),
+            id: SessionId::generate(),
             user_id: user,
             created_at: now,
             expires_at: now.plus_seconds(self.settings.refresh_ttl_secs as i64),
             revoked: false,
+            last_used_at: now,
+            user_agent,
+            ip,
         };
         let (refresh_token, hash) = refresh_token::generate();
         self.store.create_session(&session, &hash).await.map_err(storage)?;
-        let (access_token, expires_in) = self.signer.issue_access(user)?;
+        let (access_token, expires_in) = self.signer.issue_access(user, session.id)?;
         Ok(IssuedTokens { access_token, refresh_token, expires_in })
+    }
+
+    /// Ends a session everywhere: its refresh tokens in the store, its
+    /// access tokens (and the WebSockets they opened) through the
+    /// revocations every verifier reads. Ending it again is harmless, so a
+    /// caller whose end failed halfway can simply retry.
+    async fn end(&self, session: SessionId) -> Result<(), Error> {
+        self.store.revoke_session(session).await.map_err(storage)?;
+        let until = Timestamp::now().plus_seconds(self.signer.access_ttl_secs() as i64);
+        let until = u64::try_from(until.millis() / 1_000).unwrap_or(0);
+        self.revocations.end(session, until).await.map_err(Error::unavailable)
     }
 
     /// Spends a refresh token for a new pair. A token spent before is
@@ -153,9 +264,9 @@ impl Auth {
         let hash = refresh_token::hash(presented);
         let session = match self.store.consume_token(&hash, now).await.map_err(storage)? {
             Consumed::Fresh(session) => session,
-            Consumed::Replayed(family) => {
-                tracing::warn!(session = %family, "refresh token reused; revoking its session");
-                self.store.revoke_session(family).await.map_err(storage)?;
+            Consumed::Replayed(session) => {
+                tracing::warn!(%session, "refresh token reused; ending its session");
+                self.end(session).await?;
                 return Err(bad_refresh());
             }
             Consumed::Unknown => return Err(bad_refresh()),
@@ -164,8 +275,8 @@ impl Auth {
             return Err(bad_refresh());
         }
         let (refresh_token, next) = refresh_token::generate();
-        self.store.add_token(session.family_id, &next, now).await.map_err(storage)?;
-        let (access_token, expires_in) = self.signer.issue_access(session.user_id)?;
+        self.store.add_token(session.id, &next, now).await.map_err(storage)?;
+        let (access_token, expires_in) = self.signer.issue_access(session.user_id, session.id)?;
         Ok(IssuedTokens { access_token, refresh_token, expires_in })
     }
 
@@ -173,6 +284,25 @@ impl Auth {
     pub async fn logout(&self, presented: &str) -> Result<(), Error> {
         let hash = refresh_token::hash(presented);
         let session = self.store.find_session_by_token(&hash).await.map_err(storage)?.ok_or_else(bad_refresh)?;
-        self.store.revoke_session(session.family_id).await.map_err(storage)
+        self.end(session.id).await
+    }
+
+    /// The user's live sessions, most recently started first; `current` is
+    /// the one the asking token belongs to.
+    pub async fn sessions(&self, user: UserId, current: SessionId) -> Result<Vec<ListedSession>, Error> {
+        let live = self.store.live_sessions(user, Timestamp::now(), MAX_LISTED_SESSIONS).await.map_err(storage)?;
+        Ok(live.into_iter().map(|session| ListedSession { current: session.id == current, session }).collect())
+    }
+
+    /// Ends one of the user's live sessions (the current one included);
+    /// anyone else's, or one already over, is not found.
+    pub async fn end_session(&self, user: UserId, session: &str) -> Result<(), Error> {
+        let missing = || Error::not_found("no such session");
+        let id = SessionId::parse(session).map_err(|_| missing())?;
+        let found = self.store.find_session(id).await.map_err(storage)?.ok_or_else(missing)?;
+        if found.user_id != user || found.revoked || found.expires_at <= Timestamp::now() {
+            return Err(missing());
+        }
+        self.end(id).await
     }
 }

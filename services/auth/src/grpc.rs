@@ -2,20 +2,38 @@
 
 use std::sync::Arc;
 
+use chatterbox_identity::{TokenVerifier, authenticate_login};
 use chatterbox_proto::auth::v1::auth_service_server::{AuthService, AuthServiceServer};
 use chatterbox_proto::auth::v1::{
-    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, Session, Tokens,
+    EndSessionRequest, EndSessionResponse, ListSessionsRequest, ListSessionsResponse, LoginRequest, LoginSession,
+    LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, Session, Tokens,
 };
 use chatterbox_runtime::GrpcServer;
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Auth, IssuedTokens};
+use crate::domain::{Auth, Client, IssuedTokens, ListedSession};
 
 /// The gRPC face of [`Auth`].
 #[derive(Debug, Clone)]
 struct AuthGrpc {
     auth: Arc<Auth>,
+    verifier: TokenVerifier,
+}
+
+fn client(c: Option<chatterbox_proto::auth::v1::Client>) -> Client {
+    c.map(|c| Client { user_agent: c.user_agent, ip: c.ip }).unwrap_or_default()
+}
+
+fn listed(l: ListedSession) -> LoginSession {
+    LoginSession {
+        id: l.session.id.to_string(),
+        created_at_ms: l.session.created_at.millis(),
+        last_used_at_ms: l.session.last_used_at.millis(),
+        user_agent: l.session.user_agent,
+        ip: l.session.ip,
+        current: l.current,
+    }
 }
 
 fn tokens(t: IssuedTokens) -> Tokens {
@@ -26,13 +44,13 @@ fn tokens(t: IssuedTokens) -> Tokens {
 impl AuthService for AuthGrpc {
     async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<Session>, Status> {
         let r = request.into_inner();
-        let (user, issued) = self.auth.register(&r.username, &r.email, &r.password).await?;
+        let (user, issued) = self.auth.register(&r.username, &r.email, &r.password, &client(r.client)).await?;
         Ok(Response::new(Session { user: Some(user), tokens: Some(tokens(issued)) }))
     }
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Session>, Status> {
         let r = request.into_inner();
-        let (user, issued) = self.auth.login(&r.email, &r.password).await?;
+        let (user, issued) = self.auth.login(&r.email, &r.password, &client(r.client)).await?;
         Ok(Response::new(Session { user: Some(user), tokens: Some(tokens(issued)) }))
     }
 
@@ -44,12 +62,27 @@ impl AuthService for AuthGrpc {
         self.auth.logout(&request.into_inner().refresh_token).await?;
         Ok(Response::new(LogoutResponse {}))
     }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let (user, current) = authenticate_login(&request, &self.verifier)?;
+        let sessions = self.auth.sessions(user, current).await?;
+        Ok(Response::new(ListSessionsResponse { sessions: sessions.into_iter().map(listed).collect() }))
+    }
+
+    async fn end_session(&self, request: Request<EndSessionRequest>) -> Result<Response<EndSessionResponse>, Status> {
+        let (user, _) = authenticate_login(&request, &self.verifier)?;
+        self.auth.end_session(user, &request.into_inner().id).await?;
+        Ok(Response::new(EndSessionResponse {}))
+    }
 }
 
 /// The auth service, ready for [`chatterbox_runtime::serve_grpc`].
-pub fn grpc_server(auth: Arc<Auth>) -> GrpcServer {
+pub fn grpc_server(auth: Arc<Auth>, verifier: TokenVerifier) -> GrpcServer {
     GrpcServer {
-        routes: tonic::service::Routes::new(AuthServiceServer::new(AuthGrpc { auth })),
+        routes: tonic::service::Routes::new(AuthServiceServer::new(AuthGrpc { auth, verifier })),
         names: vec![<AuthServiceServer<AuthGrpc> as NamedService>::NAME],
     }
 }

@@ -5,7 +5,7 @@ mod mongo;
 mod sqlite;
 
 use chatterbox_store::StoreError;
-use chatterbox_types::{FamilyId, Timestamp, UserId};
+use chatterbox_types::{SessionId, Timestamp, UserId};
 
 pub use crate::refresh_token::TokenHash;
 pub use mongo::MongoAuthStore;
@@ -27,19 +27,27 @@ pub struct Credential {
     pub created_at: Timestamp,
 }
 
-/// A login session: the family of refresh tokens rotated from one login.
+/// A login session: the family of refresh tokens rotated from one login
+/// (or registration), and the access tokens issued from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginSession {
-    /// The family's id.
-    pub family_id: FamilyId,
+    /// The session's id (access tokens carry it as `sid`).
+    pub id: SessionId,
     /// Whose session it is.
     pub user_id: UserId,
     /// When the user logged in.
     pub created_at: Timestamp,
     /// Absolute end: no rotation extends it.
     pub expires_at: Timestamp,
-    /// Set by logout or by detected token reuse.
+    /// Set by logout, by ending it from the session list, or by detected
+    /// token reuse.
     pub revoked: bool,
+    /// When one of its refresh tokens was last spent (its start, until then).
+    pub last_used_at: Timestamp,
+    /// The client that started it, as it named itself (`User-Agent`).
+    pub user_agent: String,
+    /// The address it started from, as the gateway saw it.
+    pub ip: String,
 }
 
 /// What presenting a refresh token found.
@@ -48,7 +56,7 @@ pub enum Consumed {
     /// The token was current; it is now spent. Its session as stored.
     Fresh(LoginSession),
     /// The token had already been spent: someone is replaying it.
-    Replayed(FamilyId),
+    Replayed(SessionId),
     /// No such token.
     Unknown,
 }
@@ -67,12 +75,18 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug {
 
     /// Starts a login session with its first refresh token.
     async fn create_session(&self, session: &LoginSession, first: &TokenHash) -> Result<(), StoreError>;
-    /// Adds the next refresh token of a session (after a rotation).
-    async fn add_token(&self, family: FamilyId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError>;
+    /// Adds the next refresh token of a session (after a rotation) and
+    /// marks the session used at `now`.
+    async fn add_token(&self, session: SessionId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError>;
     /// Atomically spends a token: of two concurrent callers, one gets `Fresh`.
     async fn consume_token(&self, token: &TokenHash, now: Timestamp) -> Result<Consumed, StoreError>;
     /// The session a token (spent or not) belongs to.
     async fn find_session_by_token(&self, token: &TokenHash) -> Result<Option<LoginSession>, StoreError>;
+    /// A session by its id.
+    async fn find_session(&self, session: SessionId) -> Result<Option<LoginSession>, StoreError>;
+    /// A user's sessions that are neither revoked nor expired at `now`,
+    /// most recently started first, at most `limit`.
+    async fn live_sessions(&self, user: UserId, now: Timestamp, limit: usize) -> Result<Vec<LoginSession>, StoreError>;
     /// Revokes a whole session: every token of the family stops working.
-    async fn revoke_session(&self, family: FamilyId) -> Result<(), StoreError>;
+    async fn revoke_session(&self, session: SessionId) -> Result<(), StoreError>;
 }

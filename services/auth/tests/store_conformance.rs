@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chatterbox_auth::store::{AuthStore, Consumed, Credential, LoginSession, TokenHash};
 use chatterbox_auth::{MongoAuthStore, SqliteAuthStore};
 use chatterbox_store::StoreError;
-use chatterbox_types::{FamilyId, Timestamp, UserId};
+use chatterbox_types::{SessionId, Timestamp, UserId};
 
 #[derive(Debug, Clone, Copy)]
 enum Backend {
@@ -35,7 +35,9 @@ chatterbox_testkit::conformance! {
     concurrent_consumers_of_one_token_get_one_fresh,
     rotated_tokens_stay_in_their_family,
     revoking_a_session_is_visible_through_any_of_its_tokens,
-    unknown_tokens_are_unknown,];
+    unknown_tokens_are_unknown,
+    a_rotation_marks_its_session_used,
+    live_sessions_are_a_users_unrevoked_unexpired_ones_newest_first,];
 }
 
 fn credential(email: &str) -> Credential {
@@ -50,11 +52,14 @@ fn credential(email: &str) -> Credential {
 
 fn session(user: UserId) -> LoginSession {
     LoginSession {
-        family_id: FamilyId::generate(),
+        id: SessionId::generate(),
         user_id: user,
         created_at: Timestamp::from_millis(1_000),
         expires_at: Timestamp::from_millis(9_000),
         revoked: false,
+        last_used_at: Timestamp::from_millis(1_000),
+        user_agent: "curl/8.0".to_owned(),
+        ip: "192.0.2.1".to_owned(),
     }
 }
 
@@ -87,7 +92,7 @@ async fn a_token_is_fresh_once_then_replayed(store: Arc<dyn AuthStore>) {
     store.create_session(&s, &hash("a")).await.unwrap();
     let now = Timestamp::from_millis(2_000);
     assert_eq!(store.consume_token(&hash("a"), now).await.unwrap(), Consumed::Fresh(s.clone()));
-    assert_eq!(store.consume_token(&hash("a"), now).await.unwrap(), Consumed::Replayed(s.family_id));
+    assert_eq!(store.consume_token(&hash("a"), now).await.unwrap(), Consumed::Replayed(s.id));
 }
 
 async fn concurrent_consumers_of_one_token_get_one_fresh(store: Arc<dyn AuthStore>) {
@@ -107,9 +112,10 @@ async fn rotated_tokens_stay_in_their_family(store: Arc<dyn AuthStore>) {
     let s = session(UserId::generate());
     store.create_session(&s, &hash("c1")).await.unwrap();
     store.consume_token(&hash("c1"), Timestamp::from_millis(2_000)).await.unwrap();
-    store.add_token(s.family_id, &hash("c2"), Timestamp::from_millis(2_000)).await.unwrap();
-    assert_eq!(store.find_session_by_token(&hash("c2")).await.unwrap(), Some(s.clone()));
-    assert_eq!(store.consume_token(&hash("c2"), Timestamp::from_millis(3_000)).await.unwrap(), Consumed::Fresh(s));
+    store.add_token(s.id, &hash("c2"), Timestamp::from_millis(2_000)).await.unwrap();
+    let used = LoginSession { last_used_at: Timestamp::from_millis(2_000), ..s.clone() };
+    assert_eq!(store.find_session_by_token(&hash("c2")).await.unwrap(), Some(used.clone()));
+    assert_eq!(store.consume_token(&hash("c2"), Timestamp::from_millis(3_000)).await.unwrap(), Consumed::Fresh(used));
 }
 
 async fn revoking_a_session_is_visible_through_any_of_its_tokens(store: Arc<dyn AuthStore>) {
@@ -117,8 +123,8 @@ async fn revoking_a_session_is_visible_through_any_of_its_tokens(store: Arc<dyn 
     let other = session(s.user_id);
     store.create_session(&s, &hash("d1")).await.unwrap();
     store.create_session(&other, &hash("e1")).await.unwrap();
-    store.add_token(s.family_id, &hash("d2"), Timestamp::from_millis(2_000)).await.unwrap();
-    store.revoke_session(s.family_id).await.unwrap();
+    store.add_token(s.id, &hash("d2"), Timestamp::from_millis(2_000)).await.unwrap();
+    store.revoke_session(s.id).await.unwrap();
     for token in ["d1", "d2"] {
         assert!(store.find_session_by_token(&hash(token)).await.unwrap().unwrap().revoked);
     }
@@ -128,4 +134,38 @@ async fn revoking_a_session_is_visible_through_any_of_its_tokens(store: Arc<dyn 
 async fn unknown_tokens_are_unknown(store: Arc<dyn AuthStore>) {
     assert_eq!(store.consume_token(&hash("zz"), Timestamp::from_millis(1)).await.unwrap(), Consumed::Unknown);
     assert_eq!(store.find_session_by_token(&hash("zz")).await.unwrap(), None);
+}
+
+async fn a_rotation_marks_its_session_used(store: Arc<dyn AuthStore>) {
+    let s = session(UserId::generate());
+    store.create_session(&s, &hash("f1")).await.unwrap();
+    assert_eq!(store.find_session(s.id).await.unwrap(), Some(s.clone()));
+    store.add_token(s.id, &hash("f2"), Timestamp::from_millis(5_000)).await.unwrap();
+    // A late writer with an older time never moves it back.
+    store.add_token(s.id, &hash("f3"), Timestamp::from_millis(4_000)).await.unwrap();
+    let found = store.find_session(s.id).await.unwrap().unwrap();
+    assert_eq!(found.last_used_at, Timestamp::from_millis(5_000));
+    assert_eq!((found.user_agent.as_str(), found.ip.as_str()), ("curl/8.0", "192.0.2.1"));
+    assert_eq!(store.find_session(SessionId::generate()).await.unwrap(), None);
+}
+
+async fn live_sessions_are_a_users_unrevoked_unexpired_ones_newest_first(store: Arc<dyn AuthStore>) {
+    let user = UserId::generate();
+    let at = |created: i64, expires: i64| LoginSession {
+        created_at: Timestamp::from_millis(created),
+        last_used_at: Timestamp::from_millis(created),
+        expires_at: Timestamp::from_millis(expires),
+        ..session(user)
+    };
+    let (old, new, revoked, expired) = (at(1_000, 9_000), at(3_000, 9_000), at(2_000, 9_000), at(2_500, 4_000));
+    for (n, s) in [&old, &new, &revoked, &expired].into_iter().enumerate() {
+        store.create_session(s, &hash(&format!("g{n}"))).await.unwrap();
+    }
+    store.create_session(&session(UserId::generate()), &hash("h")).await.unwrap();
+    store.revoke_session(revoked.id).await.unwrap();
+    let now = Timestamp::from_millis(5_000);
+    let ids = |list: Vec<LoginSession>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.live_sessions(user, now, 10).await.unwrap()), vec![new.id, old.id]);
+    assert_eq!(ids(store.live_sessions(user, now, 1).await.unwrap()), vec![new.id]);
+    assert!(store.live_sessions(UserId::generate(), now, 10).await.unwrap().is_empty());
 }

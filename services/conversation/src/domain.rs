@@ -375,7 +375,8 @@ impl Conversations {
         if search.chars().count() > 100 {
             return Err(Error::invalid("search is at most 100 characters"));
         }
-        let prefix = search.trim().to_lowercase();
+        // Folded as names are, so a look-alike spelling finds them.
+        let prefix = chatterbox_types::name_key(search);
         let after = name_cursor(cursor)?;
         self.settled().await;
         let mut items = self.store.list_rooms(&prefix, after.as_ref(), limit + 1).await.map_err(storage)?;

@@ -66,7 +66,10 @@ fn message_not_found() -> Error {
     Error::not_found("message not found")
 }
 
+/// Message text: trimmed, without the bidi controls that would reorder what
+/// follows them (stripped, not refused: pasted text often carries them).
 fn text(content: &str) -> Result<String, Error> {
+    let content = chatterbox_types::without_bidi_overrides(content);
     let content = content.trim();
     let len = content.chars().count();
     if len == 0 || len > MAX_CONTENT {

@@ -2,7 +2,7 @@
 //! from typed values; nothing from a request becomes an operator.
 
 use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
-use chatterbox_types::{FamilyId, Timestamp, UserId};
+use chatterbox_types::{SessionId, Timestamp, UserId};
 use mongodb::bson::doc;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,13 @@ struct SessionDoc {
     created_at: i64,
     expires_at: i64,
     revoked: bool,
+    /// Added in 1.1: absent (0) on older sessions, meaning "since it started".
+    #[serde(default)]
+    last_used_at: i64,
+    #[serde(default)]
+    user_agent: String,
+    #[serde(default)]
+    ip: String,
 }
 
 /// A spent refresh token: inserting it is the atomic "spend".
@@ -66,11 +73,14 @@ impl TryFrom<SessionDoc> for LoginSession {
     type Error = StoreError;
     fn try_from(d: SessionDoc) -> Result<Self, StoreError> {
         Ok(LoginSession {
-            family_id: FamilyId::parse(&d.family_id).map_err(corrupt)?,
+            id: SessionId::parse(&d.family_id).map_err(corrupt)?,
             user_id: UserId::parse(&d.user_id).map_err(corrupt)?,
             created_at: Timestamp::from_millis(d.created_at),
             expires_at: Timestamp::from_millis(d.expires_at),
             revoked: d.revoked,
+            last_used_at: Timestamp::from_millis(d.last_used_at.max(d.created_at)),
+            user_agent: d.user_agent,
+            ip: d.ip,
         })
     }
 }
@@ -100,6 +110,7 @@ impl MongoAuthStore {
         };
         store.credentials.create_index(unique_index("email_key_unique", doc! {"email_key": 1})).await?;
         store.tokens.create_index(IndexModel::builder().keys(doc! {"family_id": 1}).build()).await?;
+        store.sessions.create_index(IndexModel::builder().keys(doc! {"user_id": 1, "created_at": -1}).build()).await?;
         Ok(store)
     }
 
@@ -147,23 +158,29 @@ impl AuthStore for MongoAuthStore {
         // Session first: a token never points at a missing session.
         self.sessions
             .insert_one(SessionDoc {
-                family_id: s.family_id.to_string(),
+                family_id: s.id.to_string(),
                 user_id: s.user_id.to_string(),
                 created_at: s.created_at.millis(),
                 expires_at: s.expires_at.millis(),
                 revoked: s.revoked,
+                last_used_at: s.last_used_at.millis(),
+                user_agent: s.user_agent.clone(),
+                ip: s.ip.clone(),
             })
             .await?;
-        self.add_token(s.family_id, first, s.created_at).await
+        self.add_token(s.id, first, s.created_at).await
     }
 
-    async fn add_token(&self, family: FamilyId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError> {
+    async fn add_token(&self, session: SessionId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError> {
         self.tokens
             .insert_one(TokenDoc {
                 token_hash: token.0.clone(),
-                family_id: family.to_string(),
+                family_id: session.to_string(),
                 created_at: now.millis(),
             })
+            .await?;
+        self.sessions
+            .update_one(doc! {"_id": session.to_string()}, doc! {"$max": {"last_used_at": now.millis()}})
             .await?;
         Ok(())
     }
@@ -179,7 +196,7 @@ impl AuthStore for MongoAuthStore {
         match self.spent.insert_one(SpentDoc { token_hash: token.0.clone(), spent_at: now.millis() }).await {
             Ok(_) => Ok(Consumed::Fresh(self.session(&t.family_id).await?)),
             Err(e) if is_duplicate_key(&e).is_some() => {
-                Ok(Consumed::Replayed(FamilyId::parse(&t.family_id).map_err(corrupt)?))
+                Ok(Consumed::Replayed(SessionId::parse(&t.family_id).map_err(corrupt)?))
             }
             Err(e) => Err(e.into()),
         }
@@ -192,8 +209,26 @@ impl AuthStore for MongoAuthStore {
         }
     }
 
-    async fn revoke_session(&self, family: FamilyId) -> Result<(), StoreError> {
-        self.sessions.update_one(doc! {"_id": family.to_string()}, doc! {"$set": {"revoked": true}}).await?;
+    async fn find_session(&self, id: SessionId) -> Result<Option<LoginSession>, StoreError> {
+        self.sessions.find_one(doc! {"_id": id.to_string()}).await?.map(LoginSession::try_from).transpose()
+    }
+
+    async fn live_sessions(&self, user: UserId, now: Timestamp, limit: usize) -> Result<Vec<LoginSession>, StoreError> {
+        let mut cursor = self
+            .sessions
+            .find(doc! {"user_id": user.to_string(), "revoked": false, "expires_at": {"$gt": now.millis()}})
+            .sort(doc! {"created_at": -1, "_id": -1})
+            .limit(limit as i64)
+            .await?;
+        let mut sessions = Vec::new();
+        while cursor.advance().await? {
+            sessions.push(cursor.deserialize_current()?.try_into()?);
+        }
+        Ok(sessions)
+    }
+
+    async fn revoke_session(&self, id: SessionId) -> Result<(), StoreError> {
+        self.sessions.update_one(doc! {"_id": id.to_string()}, doc! {"$set": {"revoked": true}}).await?;
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use chatterbox_store::{SqliteDb, StoreError, is_unique_violation};
-use chatterbox_types::{FamilyId, Timestamp, UserId};
+use chatterbox_store::{AddedColumn, SqliteDb, StoreError, is_unique_violation};
+use chatterbox_types::{SessionId, Timestamp, UserId};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{AuthStore, Consumed, Credential, LoginSession, TokenHash};
@@ -30,7 +30,16 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens(family_id);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, created_at);
 ";
+
+/// What sessions record about their client, added in 1.1 (0 for
+/// `last_used_at` means "since it started").
+const ADDED: &[AddedColumn] = &[
+    AddedColumn { table: "sessions", name: "last_used_at", definition: "INTEGER NOT NULL DEFAULT 0" },
+    AddedColumn { table: "sessions", name: "user_agent", definition: "TEXT NOT NULL DEFAULT ''" },
+    AddedColumn { table: "sessions", name: "ip", definition: "TEXT NOT NULL DEFAULT ''" },
+];
 
 /// Credentials and sessions in a SQLite file.
 #[derive(Debug, Clone)]
@@ -41,12 +50,12 @@ pub struct SqliteAuthStore {
 impl SqliteAuthStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
+        Ok(Self { db: SqliteDb::open_adding(path, SCHEMA, ADDED)? })
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
+        Ok(Self { db: SqliteDb::in_memory_adding(SCHEMA, ADDED)? })
     }
 }
 
@@ -65,16 +74,22 @@ fn credential(row: &Row<'_>) -> rusqlite::Result<Credential> {
 }
 
 fn session(row: &Row<'_>) -> rusqlite::Result<LoginSession> {
+    let created_at: i64 = row.get(2)?;
+    let last_used_at: i64 = row.get(5)?;
     Ok(LoginSession {
-        family_id: parse_id(row.get(0)?, FamilyId::parse)?,
+        id: parse_id(row.get(0)?, SessionId::parse)?,
         user_id: parse_id(row.get(1)?, UserId::parse)?,
-        created_at: Timestamp::from_millis(row.get(2)?),
+        created_at: Timestamp::from_millis(created_at),
         expires_at: Timestamp::from_millis(row.get(3)?),
         revoked: row.get(4)?,
+        last_used_at: Timestamp::from_millis(last_used_at.max(created_at)),
+        user_agent: row.get(6)?,
+        ip: row.get(7)?,
     })
 }
 
-const SESSION_COLUMNS: &str = "s.family_id, s.user_id, s.created_at, s.expires_at, s.revoked";
+const SESSION_COLUMNS: &str =
+    "s.family_id, s.user_id, s.created_at, s.expires_at, s.revoked, s.last_used_at, s.user_agent, s.ip";
 
 #[async_trait::async_trait]
 impl AuthStore for SqliteAuthStore {
@@ -130,25 +145,39 @@ impl AuthStore for SqliteAuthStore {
         self.db
             .call(move |conn| {
                 conn.execute(
-                    "INSERT INTO sessions (family_id, user_id, created_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![s.family_id.to_string(), s.user_id.to_string(), s.created_at.millis(), s.expires_at.millis(), s.revoked],
+                    "INSERT INTO sessions (family_id, user_id, created_at, expires_at, revoked, last_used_at, user_agent, ip)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        s.id.to_string(),
+                        s.user_id.to_string(),
+                        s.created_at.millis(),
+                        s.expires_at.millis(),
+                        s.revoked,
+                        s.last_used_at.millis(),
+                        s.user_agent,
+                        s.ip
+                    ],
                 )?;
                 conn.execute(
                     "INSERT INTO refresh_tokens (token_hash, family_id, used, created_at) VALUES (?1, ?2, 0, ?3)",
-                    params![first.0, s.family_id.to_string(), s.created_at.millis()],
+                    params![first.0, s.id.to_string(), s.created_at.millis()],
                 )?;
                 Ok(())
             })
             .await
     }
 
-    async fn add_token(&self, family: FamilyId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError> {
+    async fn add_token(&self, session: SessionId, token: &TokenHash, now: Timestamp) -> Result<(), StoreError> {
         let token = token.clone();
         self.db
             .call(move |conn| {
                 conn.execute(
                     "INSERT INTO refresh_tokens (token_hash, family_id, used, created_at) VALUES (?1, ?2, 0, ?3)",
-                    params![token.0, family.to_string(), now.millis()],
+                    params![token.0, session.to_string(), now.millis()],
+                )?;
+                conn.execute(
+                    "UPDATE sessions SET last_used_at = MAX(last_used_at, ?2) WHERE family_id = ?1",
+                    params![session.to_string(), now.millis()],
                 )?;
                 Ok(())
             })
@@ -180,7 +209,9 @@ impl AuthStore for SqliteAuthStore {
                     .query_row("SELECT family_id FROM refresh_tokens WHERE token_hash = ?1", [&token.0], |r| r.get(0))
                     .optional()?;
                 Ok(match replayed {
-                    Some(f) => Consumed::Replayed(FamilyId::parse(&f).map_err(|e| StoreError::Backend(e.to_string()))?),
+                    Some(f) => {
+                        Consumed::Replayed(SessionId::parse(&f).map_err(|e| StoreError::Backend(e.to_string()))?)
+                    }
                     None => Consumed::Unknown,
                 })
             })
@@ -204,10 +235,38 @@ impl AuthStore for SqliteAuthStore {
             .await
     }
 
-    async fn revoke_session(&self, family: FamilyId) -> Result<(), StoreError> {
+    async fn find_session(&self, id: SessionId) -> Result<Option<LoginSession>, StoreError> {
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .query_row(
+                        &format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.family_id = ?1"),
+                        [id.to_string()],
+                        session,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn live_sessions(&self, user: UserId, now: Timestamp, limit: usize) -> Result<Vec<LoginSession>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s
+                     WHERE s.user_id = ?1 AND s.revoked = 0 AND s.expires_at > ?2
+                     ORDER BY s.created_at DESC, s.family_id DESC LIMIT ?3"
+                ))?;
+                let rows = statement.query_map(params![user.to_string(), now.millis(), limit as i64], session)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    async fn revoke_session(&self, id: SessionId) -> Result<(), StoreError> {
         self.db
             .call(move |conn| {
-                conn.execute("UPDATE sessions SET revoked = 1 WHERE family_id = ?1", [family.to_string()])?;
+                conn.execute("UPDATE sessions SET revoked = 1 WHERE family_id = ?1", [id.to_string()])?;
                 Ok(())
             })
             .await
