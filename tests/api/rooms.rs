@@ -73,9 +73,14 @@ async fn anyone_finds_and_joins_a_room_and_then_it_behaves_like_a_group(backend:
     let id = room["id"].as_str().unwrap();
     app.say(&ann, id, "welcome").await;
 
-    // Before joining: visible in the directory, not as a conversation.
+    // Before joining: visible in the directory, not as a conversation; an
+    // outsider learns how many are in it, not who.
     let found = app.json_as("/api/v1/rooms?search=lob", &bob.access_token).await;
     assert_eq!(found["items"][0]["id"], id);
+    assert_eq!(found["items"][0]["member_count"], 1);
+    assert_eq!(found["items"][0]["participants"], json!([]));
+    let own = app.json_as("/api/v1/rooms?search=lob", &ann.access_token).await;
+    assert_eq!(own["items"][0]["participants"], json!([ann.id]));
     assert_error(
         app.get_as(&format!("/api/v1/conversations/{id}/messages"), &bob.access_token).await,
         StatusCode::NOT_FOUND,
@@ -92,6 +97,8 @@ async fn anyone_finds_and_joins_a_room_and_then_it_behaves_like_a_group(backend:
     let again: Value =
         app.post_as(&format!("/api/v1/rooms/{id}/join"), &bob.access_token, json!({})).await.json().await.unwrap();
     assert_eq!(again["member_count"], 2);
+    let inside = app.json_as("/api/v1/rooms?search=lob", &bob.access_token).await;
+    assert_eq!(inside["items"][0]["participants"].as_array().unwrap().len(), 2, "{inside}");
     app.say(&bob, id, "hello").await;
 
     assert_eq!(

@@ -222,9 +222,17 @@ impl ConversationService for ConversationGrpc {
     }
 
     async fn list_rooms(&self, request: Request<ListRoomsRequest>) -> Result<Response<ConversationPage>, Status> {
-        self.actor(&request)?;
+        let viewer = self.actor(&request)?.id;
         let r = request.into_inner();
-        Ok(Response::new(page(self.conversations.list_rooms(&r.search, r.limit, &r.cursor).await?)))
+        let mut found = page(self.conversations.list_rooms(&r.search, r.limit, &r.cursor).await?);
+        // Someone outside a room learns how many are in it, not who.
+        let viewer = viewer.to_string();
+        for room in &mut found.items {
+            if !room.participant_ids.contains(&viewer) {
+                room.participant_ids.clear();
+            }
+        }
+        Ok(Response::new(found))
     }
 
     async fn join_room(&self, request: Request<RoomRequest>) -> Result<Response<ConversationMsg>, Status> {
