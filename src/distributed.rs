@@ -113,12 +113,16 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 conversation: peers.get(Part::Conversation)?,
             };
             let (blobs, media_settings) = (settings::blobs_at(config), settings::media_settings(config));
-            chatterbox_media::build::build(&store_at(config, part), &blobs, media_settings, deps).await?
+            let (server, media) =
+                chatterbox_media::build::build(&store_at(config, part), &blobs, media_settings, deps).await?;
+            tokio::spawn(media.run_sweeper(shutdown.clone()));
+            server
         }
         Part::Presence => {
             let deps = chatterbox_presence::build::PresenceDeps {
                 verifier: verifier_from_file(config).await?,
                 user: peers.get(Part::User)?,
+                conversation: peers.get(Part::Conversation)?,
                 events: settings::event_bus(config).await?,
             };
             let (server, presence) = chatterbox_presence::build::build(

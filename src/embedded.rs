@@ -93,10 +93,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         chatterbox_presence::build::PresenceDeps {
             verifier: verifier.clone(),
             user: user.clone(),
+            conversation: conversation.clone(),
             events: events.clone(),
         },
     );
-    let media_server = chatterbox_media::build::build(
+    let (media_server, media_domain) = chatterbox_media::build::build(
         &store_at(config, Part::Media),
         &settings::blobs_at(config),
         settings::media_settings(config),
@@ -175,6 +176,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let sweeper_shutdown = shutdown.clone();
     tasks.spawn(async move {
         presence_domain.run_sweeper(sweeper_shutdown).await;
+        Ok(())
+    });
+    let sweeper_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        media_domain.run_sweeper(sweeper_shutdown).await;
         Ok(())
     });
     tasks.spawn(chatterbox_gateway::serve(http_listener, app, shutdown.clone()));

@@ -109,8 +109,8 @@ impl Part {
             Part::Message => &[Part::Conversation, Part::Media],
             // Who may see an attachment.
             Part::Media => &[Part::Conversation],
-            // Last-seen times.
-            Part::Presence => &[Part::User],
+            // Last-seen times; whose presence a user may hear.
+            Part::Presence => &[Part::User, Part::Conversation],
             Part::Gateway => &[Part::Auth, Part::User, Part::Conversation, Part::Message, Part::Presence, Part::Media],
         }
     }

@@ -147,6 +147,9 @@ pub(crate) fn media_settings(config: &Config) -> MediaSettings {
         max_bytes: config.media_max_bytes,
         url_ttl: Duration::from_secs(config.media_url_ttl_secs),
         spool_dir: config.data_dir.join("spool"),
+        quota_bytes: config.media_quota_bytes,
+        min_free_bytes: config.media_min_free_bytes,
+        unattached_grace: Duration::from_secs(config.media_unattached_grace_secs),
     }
 }
 

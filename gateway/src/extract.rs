@@ -33,6 +33,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A `multipart/form-data` body; a request that is not one gets the
+/// contract's JSON error, not the framework's plain-text one.
+pub struct ApiMultipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Multipart::from_request(req, state).await.map(Self).map_err(|rejection| {
+            ApiError(Error::new(
+                Code::UnsupportedMediaType,
+                format!("expected a multipart/form-data body with a boundary ({})", rejection.body_text()),
+            ))
+        })
+    }
+}
+
 fn json_error(rejection: &JsonRejection) -> Error {
     match rejection {
         JsonRejection::JsonDataError(e) => Error::invalid(format!("invalid request body: {}", e.body_text())),

@@ -29,5 +29,6 @@ mod registration;
 mod users;
 
 mod browser;
+mod contract;
 mod crash;
 mod web;

@@ -20,7 +20,51 @@ on_every_backend!(
     signed_download_urls_expire,
     messages_carry_attachments_the_sender_uploaded,
     an_avatar_is_an_image_of_your_own_that_everyone_may_see,
+    uploads_attached_nowhere_go_after_the_grace_period_and_free_the_quota,
 );
+
+async fn uploads_attached_nowhere_go_after_the_grace_period_and_free_the_quota(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.media_quota_bytes = 1_000;
+        c.media_unattached_grace_secs = 1;
+    })
+    .await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let conversation = app.direct(&alice, &bob).await;
+    let text = |c: u8| vec![c; 400];
+    let sent = upload(&app, &alice, "sent.txt", "text/plain", &text(b's')).await;
+    let loose = upload(&app, &alice, "loose.txt", "text/plain", &text(b'l')).await;
+    // Past the quota: refused with 413, and it says why.
+    let over = upload_raw(&app, &alice, "over.txt", "text/plain", &text(b'o')).await;
+    let message = assert_error(over, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(message.contains("1000"), "{message}");
+    // Bob's allowance is his own.
+    upload(&app, &bob, "his.txt", "text/plain", &text(b'b')).await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let r = app
+        .post_as(&path, &alice.access_token, json!({"type": "file", "content": "", "attachments": [sent["id"]]}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Within a few sweeps (every second here) the never-sent upload is gone;
+    // the sent one stays, for both participants.
+    let media = |m: &Value| format!("/api/v1/media/{}", m["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (answer, _) = fetch(&app, &alice, &media(&loose)).await;
+        if answer.status() == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the unattached upload is still there");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for user in [&alice, &bob] {
+        let (answer, _) = fetch(&app, user, &media(&sent)).await;
+        assert!(answer.status() == StatusCode::OK || answer.status() == StatusCode::FOUND, "{}", answer.status());
+    }
+    // What it took is free again.
+    upload(&app, &alice, "again.txt", "text/plain", &text(b'a')).await;
+}
 
 const BOUNDARY: &str = "chatterbox-test-boundary";
 

@@ -16,7 +16,33 @@ on_every_backend!(
     presence_events_reach_conversation_partners_only,
     bad_presence_input_is_refused_and_changes_nothing,
     chat_goes_on_while_the_presence_service_is_down,
+    a_caller_cannot_make_strangers_hear_its_presence,
 );
+
+/// Mallory calls the presence service herself (internal callers may use the
+/// gRPC APIs directly) and names Alice and Bob's conversation as the
+/// audience of her changes: they never hear of her.
+async fn a_caller_cannot_make_strangers_hear_its_presence(backend: Backend) {
+    use chatterbox_proto::presence::v1::presence_service_client::PresenceServiceClient;
+    use chatterbox_proto::presence::v1::{ConnectionOpenedRequest, SetStatusRequest};
+
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob, mallory) = (app.register("alice").await, app.register("bob").await, app.register("mallory").await);
+    let theirs = app.direct(&alice, &bob).await;
+    let mut alice_ws = app.ws(&alice).await.watch_presence();
+    let (_, address) = *app.suite.services.iter().find(|(part, _)| *part == chatterbox::Part::Presence).unwrap();
+    let channel = chatterbox_runtime::connect(&format!("http://{address}"), Duration::from_secs(5)).unwrap();
+    let mut presence = PresenceServiceClient::new(channel);
+    let opened =
+        ConnectionOpenedRequest { connection_id: ulid::Ulid::new().to_string(), audience: vec![theirs.clone()] };
+    presence.connection_opened(chatterbox_identity::with_bearer(opened, &mallory.access_token).unwrap()).await.unwrap();
+    let away = SetStatusRequest { status: "away".into() };
+    presence.set_status(chatterbox_identity::with_bearer(away, &mallory.access_token).unwrap()).await.unwrap();
+    alice_ws.no_presence_for(&mallory.id, Duration::from_secs(1)).await;
+    // Bob, who is in it, is heard there.
+    let _bob_ws = app.ws(&bob).await;
+    assert_eq!(alice_ws.presence_of(&bob.id).await["status"], "online");
+}
 
 /// Heartbeats every second, so idleness and expiry show within a test.
 async fn quick(backend: Backend) -> TestApp {

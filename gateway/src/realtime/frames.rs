@@ -178,3 +178,112 @@ pub(crate) fn conversation_view(c: Conversation) -> ConversationView {
 pub(crate) fn time(ms: i64) -> String {
     Timestamp::from_millis(ms).to_rfc3339()
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Any JSON value, nested a little.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,12}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A frame object: a known or unknown `type`, an `id` of any kind, and
+    /// the fields frames use, with values of any type.
+    fn frame_like() -> impl Strategy<Value = Value> {
+        let kind = prop_oneof![
+            Just("auth"),
+            Just("message.send"),
+            Just("typing"),
+            Just("read"),
+            Just("presence.set"),
+            Just("resume"),
+            Just("ping"),
+            Just("nope"),
+        ];
+        let fields = prop::collection::btree_map(
+            prop_oneof![
+                Just("conversation_id".to_owned()),
+                Just("content".to_owned()),
+                Just("client_id".to_owned()),
+                Just("state".to_owned()),
+                Just("seq".to_owned()),
+                Just("positions".to_owned()),
+                Just("status".to_owned()),
+                Just("access_token".to_owned()),
+                Just("attachments".to_owned()),
+            ],
+            any_json(),
+            0..6,
+        );
+        (kind, any_json(), fields).prop_map(|(kind, id, fields)| {
+            let mut frame: serde_json::Map<String, Value> = fields.into_iter().collect();
+            frame.insert("type".into(), json!(kind));
+            frame.insert("id".into(), id);
+            Value::Object(frame)
+        })
+    }
+
+    proptest! {
+        /// Any text is a frame or a clear refusal, never a panic; an `id`
+        /// comes back only if it was a short string or number.
+        #[test]
+        fn any_text_is_a_frame_or_a_refusal(text in ".{0,200}") {
+            match parse(&text) {
+                Ok(_) => prop_assert!(serde_json::from_str::<Value>(&text).is_ok()),
+                Err((_, e)) => prop_assert_eq!(e.code(), chatterbox_errors::Code::InvalidArgument),
+            }
+        }
+
+        #[test]
+        fn frame_shaped_json_is_a_frame_or_a_refusal_with_a_usable_id(frame in frame_like()) {
+            let text = frame.to_string();
+            let echoed = match parse(&text) {
+                Ok(incoming) => incoming.id,
+                Err((id, e)) => {
+                    prop_assert_eq!(e.code(), chatterbox_errors::Code::InvalidArgument);
+                    id
+                }
+            };
+            if let Some(id) = echoed {
+                prop_assert!(matches!(id, Value::String(_) | Value::Number(_)));
+                prop_assert!(id.to_string().len() <= MAX_ID_LEN);
+                prop_assert_eq!(&id, &frame["id"]);
+            }
+        }
+
+        /// A well-formed send keeps every field as written.
+        #[test]
+        fn a_send_round_trips(conversation in ".{0,30}", content in ".{0,300}", client in ".{1,40}", id in any::<u32>()) {
+            let text = json!({"type": "message.send", "id": id, "conversation_id": conversation,
+                              "content": content, "client_id": client}).to_string();
+            let incoming = parse(&text).map_err(|(_, e)| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(incoming.id, Some(json!(id)));
+            match incoming.frame {
+                ClientFrame::Send { conversation_id, content: c, client_id, attachments, .. } => {
+                    prop_assert_eq!(conversation_id, conversation);
+                    prop_assert_eq!(c, content);
+                    prop_assert_eq!(client_id, client);
+                    prop_assert!(attachments.is_empty());
+                }
+                other => prop_assert!(false, "parsed as {:?}", other),
+            }
+        }
+    }
+}

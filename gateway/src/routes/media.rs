@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatterbox_errors::{Code, Error};
@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::CurrentUser;
+use crate::extract::{ApiMultipart, CurrentUser};
 use crate::state::GatewayState;
 use crate::views::MediaView;
 
@@ -59,7 +59,7 @@ fn unreadable(e: &axum::extract::multipart::MultipartError, max: u64) -> ApiErro
 pub(crate) async fn upload(
     State(s): State<GatewayState>,
     user: CurrentUser,
-    mut multipart: Multipart,
+    ApiMultipart(mut multipart): ApiMultipart,
 ) -> ApiResult<(StatusCode, Json<MediaView>)> {
     let max = s.media_max_bytes;
     let mut field = loop {

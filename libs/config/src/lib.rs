@@ -71,6 +71,14 @@ pub struct Config {
     pub presence_idle_secs: u64,
     /// Upload cap in bytes.
     pub media_max_bytes: u64,
+    /// Bytes one user's kept uploads may add up to; 0 turns the quota off.
+    pub media_quota_bytes: u64,
+    /// Uploads are refused (503) while the disk they spool to has less free
+    /// than this many bytes; 0 turns the floor off.
+    pub media_min_free_bytes: u64,
+    /// Seconds an upload may wait to be attached to a message (or made an
+    /// avatar) before it is removed; files of deleted messages go too.
+    pub media_unattached_grace_secs: u64,
     /// Keep media in this S3 bucket (credentials, region and endpoint from
     /// the standard `AWS_*` settings); on disk under the data dir when unset.
     pub s3_bucket: Option<String>,
@@ -147,6 +155,9 @@ impl Default for Config {
             presence_ttl_secs: 90,
             presence_idle_secs: 300,
             media_max_bytes: 10 * 1024 * 1024,
+            media_quota_bytes: 1024 * 1024 * 1024,
+            media_min_free_bytes: 1024 * 1024 * 1024,
+            media_unattached_grace_secs: 24 * 60 * 60,
             s3_bucket: None,
             s3_endpoint: None,
             s3_public_endpoint: None,
@@ -264,6 +275,9 @@ impl Config {
         }
         if self.media_url_ttl_secs == 0 || self.media_url_ttl_secs > 300 {
             return Err(ConfigError("media_url_ttl_secs must be 1 to 300".into()));
+        }
+        if self.media_unattached_grace_secs == 0 {
+            return Err(ConfigError("media_unattached_grace_secs must be positive".into()));
         }
         if self.media_max_bytes == 0 {
             return Err(ConfigError("media_max_bytes must be positive".into()));

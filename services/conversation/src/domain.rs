@@ -20,6 +20,8 @@ use crate::store::{
 
 /// Most participants a group may be created with (rooms grow by joining).
 pub const MAX_GROUP_SIZE: usize = 1000;
+/// Conversations one `private_among` may name (a presence audience's bound).
+pub const MAX_PRIVATE_AMONG: usize = 10_000;
 
 /// A page of conversations (or of references to them).
 #[derive(Debug, Clone)]
@@ -280,6 +282,23 @@ impl Conversations {
         self.store.membership(id, actor.id).await.map_err(storage)?.ok_or_else(not_found)
     }
 
+    /// Of `ids`, the direct and group conversations the actor takes part in:
+    /// whose members may hear the actor's presence. Ids that do not parse
+    /// are refused; unknown ones are left out.
+    pub async fn private_among(&self, actor: &Actor, ids: &[String]) -> Result<Vec<ConversationId>, Error> {
+        if ids.len() > MAX_PRIVATE_AMONG {
+            return Err(Error::invalid(format!("at most {MAX_PRIVATE_AMONG} conversations at once")));
+        }
+        let ids = ids
+            .iter()
+            .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("ids must be conversation ids")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.private_among(actor.id, &ids).await.map_err(storage)
+    }
+
     /// The actor's conversations, most recent activity first.
     pub async fn list(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page, Error> {
         let limit = chatterbox_types::page_limit(limit)?;
@@ -440,6 +459,40 @@ impl Conversations {
         // Written as one conditional write: only a participant's note moves it.
         self.activity.note(id, actor.id, at);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever a client sends as a cursor is a page start or a clear 400.
+        #[test]
+        fn any_cursor_is_a_start_or_a_refusal(cursor in ".{0,80}") {
+            for outcome in [activity_cursor(&cursor).map(|_| ()), name_cursor(&cursor).map(|_| ())] {
+                if let Err(e) = outcome {
+                    prop_assert_eq!(e.code(), chatterbox_errors::Code::InvalidArgument);
+                }
+            }
+        }
+
+        /// And what the server hands out reads back as it was.
+        #[test]
+        fn handed_out_cursors_read_back(at in any::<i64>(), name in "[^\\p{Cc}]{1,100}") {
+            let id = ConversationId::generate();
+            let key = DisplayName::parse(&name).map(|n| n.key()).unwrap_or_else(|_| "room".into());
+            let by_activity = activity_cursor(&encode_cursor(&[&at.to_string(), &id.to_string()])).map_err(fail)?;
+            prop_assert_eq!(by_activity, Some(ActivityCursor { last_activity: Timestamp::from_millis(at), id }));
+            let by_name = name_cursor(&encode_cursor(&[&key, &id.to_string()])).map_err(fail)?;
+            prop_assert_eq!(by_name, Some(NameCursor { name_key: key, id }));
+        }
+    }
+
+    fn fail(e: Error) -> TestCaseError {
+        TestCaseError::fail(e.to_string())
     }
 }
 

@@ -10,8 +10,8 @@ use chatterbox_proto::conversation::v1::{
     Access, CheckAccessRequest, Conversation as ConversationMsg, ConversationPage,
     ConversationRef as ConversationRefMsg, ConversationRefPage, ConversationType, CreateDirectRequest,
     CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest, LeaveRoomResponse,
-    ListConversationsRequest, ListRoomsRequest, ParticipantRequest, RecordActivityRequest, RecordActivityResponse,
-    RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
+    ListConversationsRequest, ListRoomsRequest, ParticipantRequest, PrivateAmongRequest, PrivateAmongResponse,
+    RecordActivityRequest, RecordActivityResponse, RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
 };
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{ConversationCreated, ConversationUpdated, MemberJoined, MemberLeft};
@@ -248,6 +248,15 @@ impl ConversationService for ConversationGrpc {
         let c = to_proto(self.conversations.leave_room(&actor, &id).await?);
         self.left(&c, &actor.id.to_string()).await;
         Ok(Response::new(LeaveRoomResponse {}))
+    }
+
+    async fn private_among(
+        &self,
+        request: Request<PrivateAmongRequest>,
+    ) -> Result<Response<PrivateAmongResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let found = self.conversations.private_among(&actor, &request.into_inner().ids).await?;
+        Ok(Response::new(PrivateAmongResponse { ids: found.iter().map(ToString::to_string).collect() }))
     }
 
     async fn check_access(&self, request: Request<CheckAccessRequest>) -> Result<Response<Access>, Status> {

@@ -145,6 +145,8 @@ pub trait ConversationStore: Send + Sync + std::fmt::Debug {
     /// `user`'s place in a conversation, without loading its participants;
     /// `None` when they take no part (or it does not exist).
     async fn membership(&self, id: ConversationId, user: UserId) -> Result<Option<Membership>, StoreError>;
+    /// Of `ids`, the direct and group conversations `user` takes part in.
+    async fn private_among(&self, user: UserId, ids: &[ConversationId]) -> Result<Vec<ConversationId>, StoreError>;
     /// A conversation by its unique key.
     async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError>;
     /// A user's conversations, most recent activity first, after `after`.

@@ -39,7 +39,8 @@ chatterbox_testkit::conformance! {
     rooms_are_listed_by_name_prefix_with_a_cursor,
     membership_changes_are_idempotent_and_admins_are_participants,
     renaming_to_a_taken_unique_key_fails_and_changes_nothing,
-    a_membership_lookup_follows_joins_promotions_and_departures,];
+    a_membership_lookup_follows_joins_promotions_and_departures,
+    private_among_keeps_the_direct_and_group_conversations_of_a_user,];
 }
 
 fn conversation(kind: Kind, key: &str, members: &[UserId], at: i64) -> Conversation {
@@ -186,4 +187,27 @@ async fn a_membership_lookup_follows_joins_promotions_and_departures(store: Arc<
     store.remove_participant(c.id, u[2], now).await.unwrap();
     assert_eq!(store.membership(c.id, u[2]).await.unwrap(), None, "gone");
     assert_eq!(store.membership(ConversationId::generate(), u[0]).await.unwrap(), None);
+}
+
+async fn private_among_keeps_the_direct_and_group_conversations_of_a_user(store: Arc<dyn ConversationStore>) {
+    let people = users(3);
+    let (ann, bob, cat) = (people[0], people[1], people[2]);
+    let direct = conversation(Kind::Direct, &format!("{ann}:{bob}"), &[ann, bob], 1);
+    let group = conversation(Kind::Group, "team", &[bob, ann], 2);
+    let room = conversation(Kind::Room, "lobby", &[ann], 3);
+    let theirs = conversation(Kind::Group, "theirs", &[bob, cat], 4);
+    for c in [&direct, &group, &room, &theirs] {
+        store.create(c).await.unwrap();
+    }
+    let listed = [direct.id, room.id, theirs.id, ConversationId::generate(), group.id];
+    let mut found = store.private_among(ann, &listed).await.unwrap();
+    found.sort();
+    let mut expected = vec![direct.id, group.id];
+    expected.sort();
+    assert_eq!(found, expected, "her direct and group conversations; not the room, not theirs, not unknown ones");
+    assert!(store.private_among(cat, &[direct.id, group.id]).await.unwrap().is_empty());
+    // Many at once, in several statements.
+    let mut many: Vec<ConversationId> = (0..1_200).map(|_| ConversationId::generate()).collect();
+    many.insert(700, group.id);
+    assert_eq!(store.private_among(ann, &many).await.unwrap(), [group.id]);
 }

@@ -32,13 +32,14 @@ pub struct MediaDeps {
     pub conversation: GrpcChannel,
 }
 
-/// Opens the stores at `store` and `blobs` and builds the service's gRPC server.
+/// Opens the stores at `store` and `blobs` and builds the service's gRPC
+/// server, and the domain (whose sweeper of unattached uploads the caller runs).
 pub async fn build(
     store: &StoreAt,
     blobs: &BlobsAt,
     settings: MediaSettings,
     deps: MediaDeps,
-) -> anyhow::Result<GrpcServer> {
+) -> anyhow::Result<(GrpcServer, Arc<Media>)> {
     let store: Arc<dyn MediaStore> = match store {
         StoreAt::Sqlite(path) => Arc::new(SqliteMediaStore::open(path)?),
         StoreAt::MongoDb { uri, database } => Arc::new(MongoMediaStore::connect(uri, database).await?),
@@ -47,6 +48,6 @@ pub async fn build(
         BlobsAt::Disk(dir) => Arc::new(DiskBlobStore::open(dir)?),
         BlobsAt::S3(settings) => Arc::new(S3BlobStore::connect(settings).await.context("connecting to S3")?),
     };
-    let media = Media::new(store, blobs, Arc::new(GrpcParticipation::new(deps.conversation)), settings)?;
-    Ok(crate::grpc_server(Arc::new(media), deps.verifier))
+    let media = Arc::new(Media::new(store, blobs, Arc::new(GrpcParticipation::new(deps.conversation)), settings)?);
+    Ok((crate::grpc_server(media.clone(), deps.verifier), media))
 }

@@ -49,7 +49,18 @@ pub struct MediaSettings {
     pub url_ttl: Duration,
     /// Where uploads are spooled while they stream in.
     pub spool_dir: PathBuf,
+    /// Bytes one user's kept uploads may add up to; 0: no quota.
+    pub quota_bytes: u64,
+    /// Uploads are refused while the spool's file system has less free than
+    /// this; 0: no floor.
+    pub min_free_bytes: u64,
+    /// How long an upload may wait to be attached (or made an avatar)
+    /// before it is removed.
+    pub unattached_grace: Duration,
 }
+
+/// Media looked at per round trip of a sweep.
+const SWEEP_PAGE: usize = 500;
 
 /// How a download is served: from a signed URL, or by these bytes.
 #[derive(Debug)]
@@ -121,6 +132,12 @@ fn attachment_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// Bytes an unprivileged writer may still use on the file system of `dir`.
+fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let stats = rustix::fs::statvfs(dir)?;
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
 /// An upload spooled to a temporary file (deleted when dropped).
 struct Spooled {
     path: tempfile::TempPath,
@@ -188,7 +205,9 @@ impl Media {
         pieces: impl Stream<Item = Result<Piece, Error>> + Unpin,
     ) -> Result<MediaRecord, Error> {
         let filename = clean_filename(filename);
+        self.enough_disk()?;
         let spooled = self.spool(pieces).await?;
+        self.within_quota(actor, spooled.size).await?;
         // Complete: from here the work runs to its end even if the caller
         // leaves, so blobs, thumbnail and record are all kept or all undone.
         let media = self.clone();
@@ -239,6 +258,94 @@ impl Media {
         };
         self.keep(&record, &spooled.path, thumbnail.as_deref(), kind).await?;
         Ok(record)
+    }
+
+    /// Refuses uploads while the disk they spool to (in one process, where
+    /// the databases live too) is nearly full: a full disk stops everything.
+    fn enough_disk(&self) -> Result<(), Error> {
+        if self.settings.min_free_bytes == 0 {
+            return Ok(());
+        }
+        let free = free_bytes(&self.settings.spool_dir).map_err(Error::internal)?;
+        if free < self.settings.min_free_bytes {
+            metrics::counter!("media_uploads_refused_total", "reason" => "disk").increment(1);
+            tracing::warn!(free, floor = self.settings.min_free_bytes, "refusing uploads: the disk is nearly full");
+            return Err(Error::new(Code::Unavailable, "the server is short of disk space: try again later"));
+        }
+        Ok(())
+    }
+
+    /// Refuses an upload that would take its uploader past the quota
+    /// (checked once the size is known; uploads finishing at the same
+    /// instant may pass together).
+    async fn within_quota(&self, actor: &Actor, size: u64) -> Result<(), Error> {
+        let quota = self.settings.quota_bytes;
+        if quota == 0 {
+            return Ok(());
+        }
+        let used = self.store.bytes_of(actor.id).await.map_err(storage)?;
+        if used.saturating_add(size) > quota {
+            metrics::counter!("media_uploads_refused_total", "reason" => "quota").increment(1);
+            return Err(Error::new(
+                Code::PayloadTooLarge,
+                format!(
+                    "your uploads would take {} of your {quota} bytes: uploads attached nowhere are removed after a while, \
+                     and so are the files of deleted messages",
+                    used.saturating_add(size)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes uploads attached nowhere (never sent, or whose messages were
+    /// deleted) once older than the grace period: their record, then their
+    /// blobs. Returns how many went.
+    pub async fn sweep_unattached(&self) -> Result<usize, Error> {
+        let grace = i64::try_from(self.settings.unattached_grace.as_millis()).unwrap_or(i64::MAX);
+        let before = Timestamp::from_millis(Timestamp::now().millis().saturating_sub(grace));
+        let mut after = None;
+        let mut removed = 0;
+        loop {
+            let page = self.store.unattached(before, after, SWEEP_PAGE).await.map_err(storage)?;
+            for id in page.ids {
+                if !self.store.remove_unattached(id).await.map_err(storage)? {
+                    continue;
+                }
+                removed += 1;
+                for key in [BlobKey::original(id), BlobKey::thumbnail(id)] {
+                    if let Err(e) = self.blobs.delete(&key).await {
+                        tracing::warn!(key = key.as_str(), error = %e, "could not remove the blob of an unattached upload");
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if removed > 0 {
+            metrics::counter!("media_unattached_removed_total").increment(removed as u64);
+            tracing::info!(removed, "removed uploads attached nowhere");
+        }
+        Ok(removed)
+    }
+
+    /// Sweeps now and then (a quarter of the grace period, between a second
+    /// and ten minutes) until `shutdown`.
+    pub async fn run_sweeper(self: Arc<Self>, shutdown: chatterbox_runtime::Shutdown) {
+        let period = (self.settings.unattached_grace / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.requested() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.sweep_unattached().await {
+                tracing::warn!(error = %e, "media sweep failed");
+            }
+        }
     }
 
     /// Dimensions (from the header), then a thumbnail (a bounded decode).

@@ -35,6 +35,18 @@ pub struct MediaRecord {
     pub created_at: Timestamp,
 }
 
+/// Where a scan of old media stopped: after this upload time and id.
+pub type ScanCursor = (Timestamp, ulid::Ulid);
+
+/// One page of a scan for media nothing refers to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unattached {
+    /// Media of the page attached nowhere and not public.
+    pub ids: Vec<ulid::Ulid>,
+    /// Where the next page starts; `None` once the scan reached its end.
+    pub next: Option<ScanCursor>,
+}
+
 /// The media service's storage.
 #[async_trait::async_trait]
 pub trait MediaStore: Send + Sync + std::fmt::Debug {
@@ -50,4 +62,18 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError>;
     /// Makes `media` visible to every signed-in user; `false` if there is none.
     async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError>;
+    /// Bytes of every upload of `uploader` still kept.
+    async fn bytes_of(&self, uploader: UserId) -> Result<u64, StoreError>;
+    /// Looks at up to `page` media that are not public and were uploaded
+    /// before `before`, oldest first, after `after`; returns those attached
+    /// nowhere.
+    async fn unattached(
+        &self,
+        before: Timestamp,
+        after: Option<ScanCursor>,
+        page: usize,
+    ) -> Result<Unattached, StoreError>;
+    /// Removes the record of `media` if it is still attached nowhere and not
+    /// public; whether it did.
+    async fn remove_unattached(&self, media: ulid::Ulid) -> Result<bool, StoreError>;
 }

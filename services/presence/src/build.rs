@@ -6,7 +6,9 @@ use chatterbox_events::EventBus;
 use chatterbox_identity::TokenVerifier;
 use chatterbox_runtime::{GrpcChannel, GrpcServer};
 
-use crate::{GrpcProfiles, MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore};
+use crate::{
+    GrpcCircles, GrpcProfiles, MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore,
+};
 
 /// Where the service keeps who is connected.
 #[derive(Clone)]
@@ -38,6 +40,8 @@ pub struct PresenceDeps {
     pub verifier: TokenVerifier,
     /// The user service, which keeps last-seen times.
     pub user: GrpcChannel,
+    /// The conversation service, which says whose presence a user may hear.
+    pub conversation: GrpcChannel,
     /// Where presence changes are published.
     pub events: Arc<dyn EventBus>,
 }
@@ -49,6 +53,12 @@ pub fn build(at: PresenceAt, settings: PresenceSettings, deps: PresenceDeps) -> 
         PresenceAt::Memory => Arc::new(MemoryPresenceStore::new()),
         PresenceAt::Redis { connection, prefix } => Arc::new(RedisPresenceStore::new(connection, &prefix)),
     };
-    let presence = Arc::new(Presence::new(store, Arc::new(GrpcProfiles::new(deps.user)), deps.events, settings));
+    let presence = Arc::new(Presence::new(
+        store,
+        Arc::new(GrpcProfiles::new(deps.user)),
+        Arc::new(GrpcCircles::new(deps.conversation)),
+        deps.events,
+        settings,
+    ));
     (crate::grpc_server(presence.clone(), deps.verifier), presence)
 }

@@ -14,6 +14,7 @@ use chatterbox_runtime::Shutdown;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
 use crate::Status;
+use crate::circles::Circles;
 use crate::profiles::Profiles;
 use crate::status::decide;
 use crate::store::PresenceStore;
@@ -54,6 +55,7 @@ pub struct PresenceView {
 pub struct Presence {
     store: Arc<dyn PresenceStore>,
     profiles: Arc<dyn Profiles>,
+    circles: Arc<dyn Circles>,
     events: Arc<dyn EventBus>,
     settings: PresenceSettings,
     stripes: Vec<tokio::sync::Mutex<()>>,
@@ -75,15 +77,16 @@ fn connection_id(id: &str) -> Result<String, Error> {
 }
 
 impl Presence {
-    /// The domain over its store, the user service and the bus.
+    /// The domain over its store, the user and conversation services and the bus.
     pub fn new(
         store: Arc<dyn PresenceStore>,
         profiles: Arc<dyn Profiles>,
+        circles: Arc<dyn Circles>,
         events: Arc<dyn EventBus>,
         settings: PresenceSettings,
     ) -> Self {
         let stripes = (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Self { store, profiles, events, settings, stripes }
+        Self { store, profiles, circles, events, settings, stripes }
     }
 
     /// Holds `user`'s stripe: reading the connections, deciding, announcing
@@ -102,7 +105,10 @@ impl Presence {
 
     /// A connection of the caller opened (a new one counts as active), or
     /// its `audience` (conversation ids) changed: the conversations that
-    /// hear the caller's changes are replaced.
+    /// hear the caller's changes are replaced by those of them that are the
+    /// caller's own direct and group conversations (a caller cannot make
+    /// strangers hear it). If that cannot be checked now, the audience
+    /// stays as it was and the connection still counts.
     pub async fn connect(&self, actor: &Actor, connection: &str, audience: &[String]) -> Result<PresenceView, Error> {
         let connection = connection_id(connection)?;
         if audience.len() > MAX_AUDIENCE {
@@ -112,9 +118,28 @@ impl Presence {
             .iter()
             .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("audience must list conversation ids")))
             .collect::<Result<Vec<_>, _>>()?;
+        let audience = if audience.is_empty() {
+            Some(audience)
+        } else {
+            match self.circles.private_among(&actor.token, &audience).await {
+                Ok(checked) => {
+                    if checked.len() < audience.len() {
+                        metrics::counter!("presence_audience_refused_total")
+                            .increment((audience.len() - checked.len()) as u64);
+                    }
+                    Some(checked)
+                }
+                Err(e) => {
+                    tracing::warn!(user = %actor.id, error = %e, "cannot check a presence audience; keeping the last one");
+                    None
+                }
+            }
+        };
         let _serial = self.lock(actor.id).await;
         let now = Timestamp::now().millis();
-        self.store.set_audience(actor.id, &audience).await.map_err(unavailable)?;
+        if let Some(audience) = audience {
+            self.store.set_audience(actor.id, &audience).await.map_err(unavailable)?;
+        }
         self.store.beat(actor.id, &connection, now, self.expiry(now), false).await.map_err(unavailable)?;
         self.settle(actor.id, Some(&actor.token), now).await
     }

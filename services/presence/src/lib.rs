@@ -8,12 +8,14 @@
 //! the user service ([`profiles`]), and [`grpc`] is the transport.
 
 pub mod build;
+pub mod circles;
 pub mod domain;
 pub mod grpc;
 pub mod profiles;
 pub mod status;
 pub mod store;
 
+pub use circles::{Circles, GrpcCircles};
 pub use domain::{Presence, PresenceSettings};
 pub use grpc::grpc_server;
 pub use profiles::{GrpcProfiles, Profiles};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chatterbox_errors::Error;
 use chatterbox_events::{EventBus, MemoryBus, Received, Topic};
 use chatterbox_identity::Actor;
-use chatterbox_presence::{MemoryPresenceStore, Presence, PresenceSettings, Profiles, Status};
+use chatterbox_presence::{Circles, MemoryPresenceStore, Presence, PresenceSettings, Profiles, Status};
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_types::{ConversationId, UserId};
 
@@ -25,8 +25,25 @@ impl Profiles for Recorded {
     }
 }
 
+/// The user's own direct and group conversations; `None` when the
+/// conversation service cannot be reached.
+#[derive(Debug)]
+struct Own(Mutex<Option<Vec<ConversationId>>>);
+
+#[async_trait::async_trait]
+impl Circles for Own {
+    async fn private_among(&self, _token: &str, asked: &[ConversationId]) -> Result<Vec<ConversationId>, Error> {
+        match &*self.0.lock().unwrap() {
+            Some(own) => Ok(asked.iter().copied().filter(|c| own.contains(c)).collect()),
+            None => Err(Error::unavailable(anyhow::anyhow!("conversation service down"))),
+        }
+    }
+}
+
 struct Setup {
     presence: Arc<Presence>,
+    circles: Arc<Own>,
+    bus: Arc<MemoryBus>,
     recorded: Arc<Recorded>,
     events: Box<dyn chatterbox_events::Subscription>,
     actor: Actor,
@@ -37,13 +54,19 @@ async fn setup(ttl: Duration) -> Setup {
     let bus = Arc::new(MemoryBus::new());
     let recorded = Arc::new(Recorded::default());
     let settings = PresenceSettings { ttl, idle: Duration::from_secs(60) };
-    let presence =
-        Arc::new(Presence::new(Arc::new(MemoryPresenceStore::new()), recorded.clone(), bus.clone(), settings));
     let conversation = ConversationId::generate();
+    let circles = Arc::new(Own(Mutex::new(Some(vec![conversation]))));
+    let presence = Arc::new(Presence::new(
+        Arc::new(MemoryPresenceStore::new()),
+        recorded.clone(),
+        circles.clone(),
+        bus.clone(),
+        settings,
+    ));
     let mut events = bus.subscription().await.unwrap();
     events.subscribe(&[Topic::Conversation(conversation)]).await.unwrap();
     let actor = Actor { id: UserId::generate(), token: "token".into() };
-    Setup { presence, recorded, events, actor, conversation }
+    Setup { presence, circles, bus, recorded, events, actor, conversation }
 }
 
 async fn next_status(events: &mut Box<dyn chatterbox_events::Subscription>) -> (String, Option<i64>) {
@@ -109,4 +132,31 @@ async fn connection_ids_and_audiences_are_checked() {
     assert_eq!(bad_audience.code(), chatterbox_errors::Code::InvalidArgument);
     let now = s.presence.get(&[s.actor.id.to_string()]).await.unwrap();
     assert_eq!(now[0].status, Status::Offline, "refused input changes nothing");
+}
+
+#[tokio::test]
+async fn only_the_users_own_conversations_hear_of_them() {
+    let mut s = setup(Duration::from_secs(60)).await;
+    let stranger = ConversationId::generate();
+    let mut strangers = s.bus.subscription().await.unwrap();
+    strangers.subscribe(&[Topic::Conversation(stranger)]).await.unwrap();
+    // The caller names a conversation that is not theirs: it hears nothing.
+    let audience = [s.conversation.to_string(), stranger.to_string()];
+    s.presence.connect(&s.actor, &connection(), &audience).await.unwrap();
+    assert_eq!(next_status(&mut s.events).await, ("online".into(), None));
+    s.presence.set_status(&s.actor, "away").await.unwrap();
+    assert_eq!(next_status(&mut s.events).await.0, "away");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), strangers.next()).await.is_err(),
+        "strangers hear nothing"
+    );
+
+    // With membership unknown for a moment, the last checked audience stays
+    // and the connection still counts.
+    *s.circles.0.lock().unwrap() = None;
+    let opened = s.presence.connect(&s.actor, &connection(), &[stranger.to_string()]).await.unwrap();
+    assert_eq!(opened.status, Status::Away);
+    s.presence.set_status(&s.actor, "online").await.unwrap();
+    assert_eq!(next_status(&mut s.events).await.0, "online");
+    assert!(tokio::time::timeout(Duration::from_millis(200), strangers.next()).await.is_err());
 }

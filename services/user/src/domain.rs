@@ -159,3 +159,27 @@ impl Users {
         self.store.update_profile(user, &patch, Timestamp::now()).await.map_err(storage)?.ok_or_else(no_such_user)
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever a client sends as a cursor is a page start or a clear 400.
+        #[test]
+        fn any_cursor_is_a_start_or_a_refusal(cursor in ".{0,80}") {
+            if let Err(e) = decode_cursor(&cursor) {
+                prop_assert_eq!(e.code(), chatterbox_errors::Code::InvalidArgument);
+            }
+        }
+
+        /// And a cursor made of a username prefix reads back as it, lower case.
+        #[test]
+        fn username_cursors_read_back(prefix in "[A-Za-z0-9_.-]{1,32}") {
+            let cursor = URL_SAFE_NO_PAD.encode(&prefix);
+            prop_assert_eq!(decode_cursor(&cursor).map_err(|e| TestCaseError::fail(e.to_string()))?, Some(prefix.to_ascii_lowercase()));
+        }
+    }
+}

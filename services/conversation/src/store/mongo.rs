@@ -196,6 +196,29 @@ impl ConversationStore for MongoConversationStore {
             .transpose()
     }
 
+    async fn private_among(&self, user: UserId, ids: &[ConversationId]) -> Result<Vec<ConversationId>, StoreError> {
+        #[derive(Deserialize)]
+        struct Id {
+            #[serde(rename = "_id")]
+            id: String,
+        }
+        let mut found = Vec::new();
+        for chunk in ids.chunks(500) {
+            let chunk: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let mut cursor = self
+                .conversations
+                .clone_with_type::<Id>()
+                .find(doc! {"_id": {"$in": chunk}, "participant_ids": user.to_string(), "kind": {"$ne": "room"}})
+                .projection(doc! {"_id": 1})
+                .await?;
+            while cursor.advance().await? {
+                let id = cursor.deserialize_current()?.id;
+                found.push(ConversationId::parse(&id).map_err(|_| corrupt("id"))?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn get_by_unique_key(&self, key: &str) -> Result<Option<Conversation>, StoreError> {
         self.conversations.find_one(doc! {"unique_key": key}).await?.map(Conversation::try_from).transpose()
     }

@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS participants (
 CREATE INDEX IF NOT EXISTS participants_by_user ON participants(user_id);
 ";
 
+/// Ids looked up per statement by `private_among`.
+const PRIVATE_AMONG_CHUNK: usize = 500;
+
 const COLUMNS: &str = "c.id, c.kind, c.name, c.description, c.unique_key, c.name_key, c.created_by, c.created_at, c.updated_at, c.last_activity";
 
 /// A page of a user's conversations, most recent activity first, after the
@@ -192,6 +195,30 @@ impl ConversationStore for SqliteConversationStore {
                         Ok(Membership { kind, admin })
                     })
                     .transpose()
+            })
+            .await
+    }
+
+    async fn private_among(&self, user: UserId, ids: &[ConversationId]) -> Result<Vec<ConversationId>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.db
+            .read(move |conn| {
+                let mut found = Vec::new();
+                // In chunks of one statement shape each (the last may be shorter).
+                for chunk in ids.chunks(PRIVATE_AMONG_CHUNK) {
+                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let mut statement = conn.prepare_cached(&format!(
+                        "SELECT p.conversation_id FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                         WHERE p.user_id = ? AND c.kind != 'room' AND p.conversation_id IN ({marks})"
+                    ))?;
+                    let user = user.to_string();
+                    let params = std::iter::once(&user).chain(chunk.iter());
+                    let rows = statement.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(0))?;
+                    for id in rows {
+                        found.push(ConversationId::parse(&id?).map_err(|_| StoreError::Backend("corrupt id".into()))?);
+                    }
+                }
+                Ok(found)
             })
             .await
     }

@@ -8,7 +8,7 @@ use mongodb::bson::doc;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use super::{MediaRecord, MediaStore};
+use super::{MediaRecord, MediaStore, ScanCursor, Unattached};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct MediaDoc {
@@ -92,7 +92,10 @@ impl MongoMediaStore {
         attachments
             .create_index(mongodb::IndexModel::builder().keys(doc! {"media_id": 1, "conversation_id": 1}).build())
             .await?;
-        Ok(Self { media: db.collection("media"), attachments })
+        let media: Collection<MediaDoc> = db.collection("media");
+        media.create_index(mongodb::IndexModel::builder().keys(doc! {"uploader": 1}).build()).await?;
+        media.create_index(mongodb::IndexModel::builder().keys(doc! {"created_at": 1, "_id": 1}).build()).await?;
+        Ok(Self { media, attachments })
     }
 }
 
@@ -146,5 +149,80 @@ impl MediaStore for MongoMediaStore {
     async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
         let updated = self.media.update_one(doc! {"_id": media.to_string()}, doc! {"$set": {"public": true}}).await?;
         Ok(updated.matched_count == 1)
+    }
+
+    async fn bytes_of(&self, uploader: UserId) -> Result<u64, StoreError> {
+        let pipeline = [
+            doc! {"$match": {"uploader": uploader.to_string()}},
+            doc! {"$group": {"_id": null, "total": {"$sum": "$size"}}},
+        ];
+        let mut cursor = self.media.aggregate(pipeline).await?;
+        let Some(row) = cursor.try_next().await? else { return Ok(0) };
+        let total = match row.get("total") {
+            Some(mongodb::bson::Bson::Int64(n)) => *n,
+            Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+            Some(mongodb::bson::Bson::Double(n)) => *n as i64,
+            _ => 0,
+        };
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    async fn unattached(
+        &self,
+        before: Timestamp,
+        after: Option<ScanCursor>,
+        page: usize,
+    ) -> Result<Unattached, StoreError> {
+        let mut filter = doc! {"public": false, "created_at": {"$lt": before.millis()}};
+        if let Some((at, id)) = after {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! {"created_at": {"$gt": at.millis()}},
+                    doc! {"created_at": at.millis(), "_id": {"$gt": id.to_string()}},
+                ],
+            );
+        }
+        let docs: Vec<MediaDoc> = self
+            .media
+            .find(filter)
+            .sort(doc! {"created_at": 1, "_id": 1})
+            .limit(page as i64)
+            .await?
+            .try_collect()
+            .await?;
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let attached: std::collections::HashSet<String> = self
+            .attachments
+            .find(doc! {"media_id": {"$in": &ids}})
+            .await?
+            .try_collect::<Vec<AttachmentDoc>>()
+            .await?
+            .into_iter()
+            .map(|a| a.media_id)
+            .collect();
+        let mut found = Unattached::default();
+        for d in &docs {
+            let id = ulid::Ulid::from_string(&d.id).map_err(|_| corrupt("media id"))?;
+            found.next = Some((Timestamp::from_millis(d.created_at), id));
+            if !attached.contains(&d.id) {
+                found.ids.push(id);
+            }
+        }
+        if docs.len() < page {
+            found.next = None;
+        }
+        Ok(found)
+    }
+
+    async fn remove_unattached(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+        // Checked, then removed: an attachment made in between (a day after
+        // the upload, in the instant of the sweep) loses its file; a send
+        // that attaches it afterwards is refused, the media being gone.
+        if self.attachments.find_one(doc! {"media_id": media.to_string()}).await?.is_some() {
+            return Ok(false);
+        }
+        let removed = self.media.delete_one(doc! {"_id": media.to_string(), "public": false}).await?;
+        Ok(removed.deleted_count == 1)
     }
 }

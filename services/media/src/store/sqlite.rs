@@ -6,7 +6,7 @@ use chatterbox_store::{SqliteDb, StoreError};
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{MediaRecord, MediaStore};
+use super::{MediaRecord, MediaStore, ScanCursor, Unattached};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS media (
@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS attachments (
     conversation_id TEXT NOT NULL,
     PRIMARY KEY (media_id, conversation_id)
 );
+CREATE INDEX IF NOT EXISTS media_by_uploader ON media(uploader);
+CREATE INDEX IF NOT EXISTS media_by_age ON media(created_at, id);
 ";
 
 const COLUMNS: &str = "id, uploader, content_type, size, filename, width, height, has_thumbnail, public, created_at";
@@ -157,6 +159,68 @@ impl MediaStore for SqliteMediaStore {
     async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
         self.db
             .call(move |conn| Ok(conn.execute("UPDATE media SET public = 1 WHERE id = ?1", [media.to_string()])? == 1))
+            .await
+    }
+
+    async fn bytes_of(&self, uploader: UserId) -> Result<u64, StoreError> {
+        self.db
+            .read(move |conn| {
+                let total: i64 = conn
+                    .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM media WHERE uploader = ?1")?
+                    .query_row([uploader.to_string()], |r| r.get(0))?;
+                Ok(u64::try_from(total).unwrap_or(0))
+            })
+            .await
+    }
+
+    async fn unattached(
+        &self,
+        before: Timestamp,
+        after: Option<ScanCursor>,
+        page: usize,
+    ) -> Result<Unattached, StoreError> {
+        let (after_at, after_id) = after.map_or((i64::MIN, String::new()), |(at, id)| (at.millis(), id.to_string()));
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT m.id, m.created_at,
+                            EXISTS (SELECT 1 FROM attachments a WHERE a.media_id = m.id)
+                     FROM media m
+                     WHERE m.public = 0 AND m.created_at < ?1 AND (m.created_at, m.id) > (?2, ?3)
+                     ORDER BY m.created_at, m.id LIMIT ?4",
+                )?;
+                let rows = stmt.query_map(params![before.millis(), after_at, after_id, page as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+                })?;
+                let mut found = Unattached::default();
+                let mut scanned = 0;
+                for row in rows {
+                    let (id, at, attached) = row?;
+                    let id = ulid::Ulid::from_string(&id).map_err(|_| corrupt("media id"))?;
+                    scanned += 1;
+                    found.next = Some((Timestamp::from_millis(at), id));
+                    if !attached {
+                        found.ids.push(id);
+                    }
+                }
+                if scanned < page {
+                    found.next = None;
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn remove_unattached(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+        self.db
+            .call(move |conn| {
+                let removed = conn.execute(
+                    "DELETE FROM media WHERE id = ?1 AND public = 0
+                     AND NOT EXISTS (SELECT 1 FROM attachments WHERE media_id = ?1)",
+                    [media.to_string()],
+                )?;
+                Ok(removed == 1)
+            })
             .await
     }
 }
