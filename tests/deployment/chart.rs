@@ -92,6 +92,7 @@ fn check_chart(docs: &[Value]) {
         let target = service["spec"]["ports"][0]["targetPort"].as_str().unwrap();
         assert_eq!(container["ports"][0]["name"].as_str(), Some(target), "{name}: Service port → container port");
     }
+    check_network_policies(docs);
     // The URLs the parts use name the Services on their ports.
     for part in parts.iter().filter(|p| *p != "gateway") {
         let variable = chatterbox::Part::ALL.into_iter().find(|p| p.name() == part).unwrap().url_variable();
@@ -99,6 +100,75 @@ fn check_chart(docs: &[Value]) {
         let service = of_part(docs, "Service", part);
         let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
         assert_eq!(url, format!("http://{}:{port}", name_of(service)));
+    }
+}
+
+/// Whether `selector` (a `matchLabels`) selects the pods of `deployment`.
+fn selects(selector: &Value, deployment: &Value) -> bool {
+    let labels = deployment["spec"]["template"]["metadata"]["labels"].as_mapping().unwrap();
+    let selector = selector.as_mapping().unwrap();
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Each part's NetworkPolicy (when enabled) selects its pods and lets in
+/// exactly what the table of parts says: the gateway's HTTP port from
+/// anywhere; a service's gRPC port from the parts that call it, and no other.
+fn check_network_policies(docs: &[Value]) {
+    let policies = of_kind(docs, "NetworkPolicy");
+    if policies.is_empty() {
+        return;
+    }
+    assert_eq!(policies.len(), chatterbox::Part::ALL.len(), "one policy per part");
+    for part in chatterbox::Part::ALL {
+        let (policy, deployment) =
+            (of_part(docs, "NetworkPolicy", part.name()), of_part(docs, "Deployment", part.name()));
+        let name = name_of(policy);
+        assert!(selects(&policy["spec"]["podSelector"]["matchLabels"], deployment), "{name} selects its part's pods");
+        for other in chatterbox::Part::ALL.into_iter().filter(|p| *p != part) {
+            assert!(
+                !selects(&policy["spec"]["podSelector"]["matchLabels"], of_part(docs, "Deployment", other.name())),
+                "{name} selects {} too",
+                other.name()
+            );
+        }
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let port_names: BTreeSet<&str> =
+            container["ports"].as_sequence().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+        let rules = policy["spec"]["ingress"].as_sequence().unwrap();
+        let mut opened = BTreeSet::new();
+        for rule in rules {
+            let port = rule["ports"][0]["port"].as_str().unwrap();
+            assert!(port_names.contains(port), "{name} opens {port}, which the pod does not name");
+            opened.insert(port);
+            let from = rule["from"].as_sequence();
+            match port {
+                // Clients and scrapers: from anywhere by default.
+                "http" | "metrics" => assert!(from.is_none(), "{name}: {port} open by default"),
+                "grpc" => {
+                    let callers: BTreeSet<&str> = chatterbox::Part::ALL
+                        .into_iter()
+                        .filter(|p| p.calls().contains(&part))
+                        .map(chatterbox::Part::name)
+                        .collect();
+                    let mut allowed = BTreeSet::new();
+                    for peer in from.unwrap() {
+                        let selector = &peer["podSelector"]["matchLabels"];
+                        let selected: Vec<&str> = chatterbox::Part::ALL
+                            .into_iter()
+                            .filter(|p| selects(selector, of_part(docs, "Deployment", p.name())))
+                            .map(chatterbox::Part::name)
+                            .collect();
+                        assert_eq!(selected.len(), 1, "{name}: each peer is one part");
+                        allowed.insert(selected[0]);
+                    }
+                    assert_eq!(allowed, callers, "{name}: gRPC from exactly the parts that call it");
+                }
+                other => panic!("{name} opens {other}"),
+            }
+        }
+        let expected: BTreeSet<&str> =
+            if part == chatterbox::Part::Gateway { ["http", "metrics"] } else { ["grpc", "metrics"] }.into();
+        assert_eq!(opened, expected, "{name}");
     }
 }
 
@@ -114,6 +184,7 @@ fn is_dns_label(name: &str) -> bool {
 fn the_chart_renders_a_sound_cluster_with_default_values() {
     let docs = render(None);
     check_chart(&docs);
+    assert_eq!(of_kind(&docs, "NetworkPolicy").len(), 7, "network policies by default");
     assert!(of_kind(&docs, "HorizontalPodAutoscaler").is_empty());
     assert!(of_kind(&docs, "PodDisruptionBudget").is_empty());
     assert!(of_kind(&docs, "Ingress").is_empty());
