@@ -165,6 +165,7 @@ pub(crate) fn presence_settings(config: &Config) -> PresenceSettings {
     PresenceSettings {
         ttl: Duration::from_secs(config.presence_ttl_secs),
         idle: Duration::from_secs(config.presence_idle_secs),
+        announce_gap: Duration::from_millis(config.presence_announce_gap_ms),
     }
 }
 

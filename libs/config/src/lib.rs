@@ -69,6 +69,10 @@ pub struct Config {
     pub presence_ttl_secs: u64,
     /// Seconds without activity on any connection before a user is away.
     pub presence_idle_secs: u64,
+    /// Least milliseconds between two announcements of one user's presence
+    /// changes (per presence replica); changes within it go out once, in
+    /// their final state.
+    pub presence_announce_gap_ms: u64,
     /// Upload cap in bytes.
     pub media_max_bytes: u64,
     /// Bytes one user's kept uploads may add up to; 0 turns the quota off.
@@ -154,6 +158,7 @@ impl Default for Config {
             ws_heartbeat_secs: 30,
             presence_ttl_secs: 90,
             presence_idle_secs: 300,
+            presence_announce_gap_ms: 1_000,
             media_max_bytes: 10 * 1024 * 1024,
             media_quota_bytes: 1024 * 1024 * 1024,
             media_min_free_bytes: 1024 * 1024 * 1024,

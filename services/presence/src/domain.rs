@@ -1,9 +1,12 @@
 //! The presence service's decisions: which connections count, when a user's
 //! status changes, who hears of it, and what the user service records.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use chatterbox_errors::Error;
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
@@ -37,6 +40,10 @@ pub struct PresenceSettings {
     pub ttl: Duration,
     /// How long without activity before a user counts as away.
     pub idle: Duration,
+    /// Least time between two announcements of one user's changes (by this
+    /// process): changes within it go out together, once, in their final
+    /// state. Bounds what a user flipping status costs their audience.
+    pub announce_gap: Duration,
 }
 
 /// A user's presence as others see it.
@@ -59,6 +66,57 @@ pub struct Presence {
     events: Arc<dyn EventBus>,
     settings: PresenceSettings,
     stripes: Vec<tokio::sync::Mutex<()>>,
+    pacing: Pacing,
+}
+
+/// What this process last announced of each user, and the users whose
+/// change waits for the gap to pass (with the latest token at hand).
+#[derive(Debug, Default)]
+struct Pacing {
+    announced: Mutex<HashMap<UserId, (Instant, Status)>>,
+    waiting: Mutex<HashMap<UserId, (Instant, Option<String>)>>,
+    added: Notify,
+}
+
+impl Pacing {
+    /// How long `user`'s change to `status` must wait, if it must.
+    fn wait_for(&self, user: UserId, status: Status, gap: Duration) -> Option<Duration> {
+        let announced = self.announced.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, last) = announced.get(&user)?;
+        let since = at.elapsed();
+        (*last != status && since < gap).then(|| gap - since)
+    }
+
+    fn announced(&self, user: UserId, status: Status, gap: Duration) {
+        let mut announced = self.announced.lock().unwrap_or_else(PoisonError::into_inner);
+        if announced.len() >= 1_024 && announced.len().is_power_of_two() {
+            announced.retain(|_, (at, _)| at.elapsed() < gap);
+        }
+        announced.insert(user, (Instant::now(), status));
+    }
+
+    fn defer(&self, user: UserId, wait: Duration, token: Option<&str>) {
+        let due = Instant::now() + wait;
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = waiting.entry(user).or_insert((due, None));
+        entry.0 = entry.0.min(due);
+        if let Some(token) = token {
+            entry.1 = Some(token.to_owned());
+        }
+        drop(waiting);
+        self.added.notify_one();
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).values().map(|(due, _)| *due).min()
+    }
+
+    fn take_due(&self) -> Vec<(UserId, Option<String>)> {
+        let now = Instant::now();
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let due: Vec<UserId> = waiting.iter().filter(|(_, (at, _))| *at <= now).map(|(user, _)| *user).collect();
+        due.into_iter().filter_map(|user| waiting.remove(&user).map(|(_, token)| (user, token))).collect()
+    }
 }
 
 fn millis(d: Duration) -> i64 {
@@ -86,7 +144,7 @@ impl Presence {
         settings: PresenceSettings,
     ) -> Self {
         let stripes = (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Self { store, profiles, circles, events, settings, stripes }
+        Self { store, profiles, circles, events, settings, stripes, pacing: Pacing::default() }
     }
 
     /// Holds `user`'s stripe: reading the connections, deciding, announcing
@@ -219,6 +277,13 @@ impl Presence {
         let record = self.store.record(user).await.map_err(unavailable)?;
         let status = decide(&live, &record, now, millis(self.settings.idle));
         let view = PresenceView { user, status, last_seen_ms: record.last_seen_ms };
+        if let Some(wait) = self.pacing.wait_for(user, status, self.settings.announce_gap) {
+            // Announced a moment ago: this change goes out when the gap has
+            // passed (the sweeper settles the user again then), in whatever
+            // state the user is in by that time.
+            self.pacing.defer(user, wait, token);
+            return Ok(view);
+        }
         let before = self.store.swap_announced(user, status).await.map_err(unavailable)?;
         // A user never announced counts as offline already.
         let changed = before.unwrap_or(Status::Offline) != status;
@@ -234,6 +299,7 @@ impl Presence {
                 publish_after_commit(self.events.as_ref(), &topics, &envelope(event, Timestamp::from_millis(now)))
                     .await;
             }
+            self.pacing.announced(user, status, self.settings.announce_gap);
         }
         // The profile keeps what outlasts presence: going offline, and when.
         // (Coming online writes nothing: a burst of connections must not
@@ -273,16 +339,33 @@ impl Presence {
         Ok(count)
     }
 
-    /// Sweeps expired connections until `shutdown`; several replicas may
-    /// sweep at once (each expired connection is claimed by one).
+    /// Announces the changes that waited for their gap.
+    async fn settle_waiting(&self) {
+        for (user, token) in self.pacing.take_due() {
+            let _serial = self.lock(user).await;
+            if let Err(e) = self.settle(user, token.as_deref(), Timestamp::now().millis()).await {
+                tracing::warn!(%user, error = %e, "could not announce a change that waited");
+            }
+        }
+    }
+
+    /// Sweeps expired connections, and announces the changes that waited
+    /// for their gap, until `shutdown`; several replicas may sweep at once
+    /// (each expired connection is claimed by one).
     pub async fn run_sweeper(self: Arc<Self>, shutdown: Shutdown) {
         let period = (self.settings.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let next_due = self.pacing.next_due();
             tokio::select! {
                 () = shutdown.requested() => return,
                 _ = tick.tick() => {}
+                () = self.pacing.added.notified() => continue,
+                () = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
+                    self.settle_waiting().await;
+                    continue;
+                }
             }
             loop {
                 match self.sweep_once().await {

@@ -51,9 +51,14 @@ struct Setup {
 }
 
 async fn setup(ttl: Duration) -> Setup {
+    setup_paced(ttl, Duration::ZERO).await
+}
+
+/// With changes announced at most once per `gap`.
+async fn setup_paced(ttl: Duration, gap: Duration) -> Setup {
     let bus = Arc::new(MemoryBus::new());
     let recorded = Arc::new(Recorded::default());
-    let settings = PresenceSettings { ttl, idle: Duration::from_secs(60) };
+    let settings = PresenceSettings { ttl, idle: Duration::from_secs(60), announce_gap: gap };
     let conversation = ConversationId::generate();
     let circles = Arc::new(Own(Mutex::new(Some(vec![conversation]))));
     let presence = Arc::new(Presence::new(
@@ -159,4 +164,28 @@ async fn only_the_users_own_conversations_hear_of_them() {
     s.presence.set_status(&s.actor, "online").await.unwrap();
     assert_eq!(next_status(&mut s.events).await.0, "online");
     assert!(tokio::time::timeout(Duration::from_millis(200), strangers.next()).await.is_err());
+}
+
+#[tokio::test]
+async fn rapid_changes_go_out_once_a_gap_in_their_final_state() {
+    let mut s = setup_paced(Duration::from_secs(60), Duration::from_millis(300)).await;
+    let shutdown = chatterbox_runtime::Shutdown::new(Duration::from_secs(1));
+    tokio::spawn(s.presence.clone().run_sweeper(shutdown.clone()));
+    s.presence.connect(&s.actor, &connection(), &[s.conversation.to_string()]).await.unwrap();
+    assert_eq!(next_status(&mut s.events).await.0, "online");
+    // Twenty flips within the gap: at most one more announcement, the last state.
+    for n in 0..20 {
+        let status = if n % 2 == 0 { "away" } else { "online" };
+        s.presence.set_status(&s.actor, status).await.unwrap();
+    }
+    s.presence.set_status(&s.actor, "away").await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(next_status(&mut s.events).await.0, "away");
+    assert!(tokio::time::timeout(Duration::from_millis(600), s.events.next()).await.is_err(), "once");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // After the gap, a change goes out at once again.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    s.presence.set_status(&s.actor, "online").await.unwrap();
+    assert_eq!(next_status(&mut s.events).await.0, "online");
+    shutdown.trigger();
 }
