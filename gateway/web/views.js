@@ -2,9 +2,20 @@
 // for new chats, groups and conversation settings. The open conversation
 // itself is in conversation.js.
 
-import { h, replace, reconcile, shortTime, toast } from './dom.js';
+import { ago, h, replace, reconcile, shortTime, toast } from './dom.js';
 import { query } from './api.js';
 import { ConversationView, dot } from './conversation.js';
+
+/** A short name for a browser or client from its `User-Agent`. */
+function deviceName(userAgent) {
+  if (!userAgent) return 'Unknown device';
+  const browser = /Edg\//.test(userAgent) ? 'Edge' : /Firefox\//.test(userAgent) ? 'Firefox'
+    : /Chrom(e|ium)\//.test(userAgent) ? 'Chrome' : /Safari\//.test(userAgent) ? 'Safari' : null;
+  const system = /Android/.test(userAgent) ? 'Android' : /iPhone|iPad/.test(userAgent) ? 'iOS'
+    : /Windows/.test(userAgent) ? 'Windows' : /Mac OS X/.test(userAgent) ? 'macOS' : /Linux/.test(userAgent) ? 'Linux' : null;
+  if (browser && system) return `${browser} on ${system}`;
+  return userAgent.length > 60 ? `${userAgent.slice(0, 57)}…` : userAgent;
+}
 
 /** Shows an error the way users read it; true when there was one. */
 export function report(error) {
@@ -125,6 +136,7 @@ export class App {
           h('div', { class: 'me' }, h('img', { src: '/app/icon.svg', alt: '', width: 28, height: 28 }),
             h('span', { class: 'me-name', title: me.email || '' }, me.username)),
           this.status,
+          h('button', { type: 'button', class: 'quiet', onclick: () => this.devicesDialog() }, 'Devices'),
           h('button', { type: 'button', class: 'quiet', onclick: () => this.onSignOut() }, 'Sign out')),
         h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Sections' }, this.chatsTab, this.roomsTab),
         this.sidebarBody),
@@ -241,6 +253,28 @@ export class App {
     document.body.append(dlg);
     dlg.showModal();
     return dlg;
+  }
+
+  /** Where this account is signed in; any other device can be signed out (its session ends everywhere at once). */
+  async devicesDialog() {
+    const list = h('ul', { class: 'session-list', 'aria-label': 'Signed-in devices' });
+    this.dialog('Devices', h('p', { class: 'hint' }, 'Where you are signed in. Signing a device out ends its session at once.'), list);
+    const render = async () => {
+      const { items } = await this.api.get('/api/v1/auth/sessions');
+      replace(list, ...items.map((s) => {
+        const name = deviceName(s.user_agent);
+        const end = async () => {
+          await attempt(() => this.api.delete(`/api/v1/auth/sessions/${encodeURIComponent(s.id)}`));
+          await attempt(render);
+        };
+        return h('li', { class: 'session-item', dataset: { current: String(s.current) } },
+          h('div', { class: 'session-text' },
+            h('strong', {}, name), s.current ? h('span', { class: 'badge' }, 'This device') : null,
+            h('p', { class: 'hint' }, `${s.ip || 'unknown address'} · signed in ${ago(s.created_at)} · active ${ago(s.last_used_at)}`)),
+          s.current ? null : h('button', { type: 'button', class: 'quiet', 'aria-label': `Sign out ${name}`, onclick: end }, 'Sign out'));
+      }));
+    };
+    await attempt(render);
   }
 
   /** A username search: `pick(user)` for a chosen result. */

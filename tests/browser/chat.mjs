@@ -383,6 +383,33 @@ async function main() {
     assert.equal(await bobsDot.getAttribute('data-status'), 'offline');
     await shot(a, '05-partner-offline');
 
+    log('alice signs in on a laptop too, sees both under Devices and signs the laptop out: it is signed out at once');
+    const { context: laptopContext, page: laptop } = await newPage(BASE, { width: 1000, height: 700 });
+    await laptop.goto('/');
+    await laptop.getByRole('heading', { name: 'Sign in to ChatterBox' }).waitFor();
+    await laptop.getByLabel('Email').fill(`${alice}@example.com`);
+    await laptop.getByLabel('Password').fill('correct horse battery');
+    await laptop.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await laptop.locator('.me-name', { hasText: alice }).waitFor();
+    await a.getByRole('button', { name: 'Devices' }).click();
+    const devices = a.getByRole('dialog', { name: 'Devices' });
+    await devices.locator('.session-item').nth(1).waitFor();
+    assert.equal(await devices.locator('.session-item').count(), 2);
+    assert.equal(await devices.locator('.session-item[data-current="true"]').count(), 1, 'this device is marked');
+    await shot(a, '06-devices');
+    const errorsBefore = consoleErrors.length;
+    const toastsBefore = toasts.length;
+    await devices.locator('.session-item[data-current="false"]').getByRole('button', { name: /^Sign out / }).click();
+    await devices.locator('.session-item').nth(1).waitFor({ state: 'detached' });
+    await laptop.getByRole('heading', { name: 'Sign in to ChatterBox' }).waitFor({ timeout: 15_000 });
+    await devices.getByRole('button', { name: 'Close' }).click();
+    // The laptop learned it from a 401 (the browser logs each refused
+    // request) and told its user; nothing else went wrong anywhere.
+    assert.deepEqual(consoleErrors.splice(errorsBefore).filter((e) => !/status of 401 \(Unauthorized\)/.test(e)), []);
+    assert.deepEqual(toasts.splice(toastsBefore).filter((t) => !/Your session ended/.test(t)), []);
+    await a.locator('.me-name', { hasText: alice }).waitFor();
+    await laptopContext.close();
+
     log('alice signs out: the session is gone after a reload');
     await a.getByRole('button', { name: 'Sign out' }).click();
     await a.getByRole('heading', { name: 'Sign in to ChatterBox' }).waitFor();
