@@ -46,9 +46,11 @@ bench: test-deps
 	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend mongo-redis \
 		--sends 300 --concurrency 8 --conversations 10 --messages 2000 --reads 300 $(BENCH_ARGS)
 	ulimit -n "$$(ulimit -Hn)"; ./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench realtime $(REALTIME_ARGS)
-	# The contract and property tests at ten times their `make test` size, with fresh seeds.
+	# The contract, property and fault-drill tests at about ten times their
+	# `make test` size, with fresh seeds.
 	CHATTERBOX_SCHEMATHESIS_EXAMPLES=200 CHATTERBOX_SCHEMATHESIS_SEED=random PROPTEST_CASES=5000 \
-		./scripts/with-test-servers.sh $(CARGO) test -j $(JOBS) --workspace -- contract:: properties::
+		CHATTERBOX_DRILL_MESSAGES=2000 \
+		./scripts/with-test-servers.sh $(CARGO) test -j $(JOBS) --workspace -- --nocapture contract:: properties:: drill_
 
 
 lint:
