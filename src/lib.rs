@@ -9,6 +9,7 @@ pub mod health;
 mod local;
 pub mod parts;
 mod settings;
+pub mod storage_credentials;
 
 pub use parts::{Backing, Key, Layout, Part};
 pub use settings::message_store;

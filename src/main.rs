@@ -42,6 +42,14 @@ enum Command {
         #[arg(long)]
         public_out: Option<PathBuf>,
     },
+    /// Writes S3 credentials for a MinIO run beside the suite (MinIO's
+    /// `access_key` and `secret_key` secrets, and `aws-credentials` for the
+    /// media service), or keeps the ones already there.
+    StorageCredentials {
+        /// The directory to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Exits 0 if the gRPC service at the address reports SERVING (for
     /// container health checks; the image has no other probe).
     Health {
@@ -88,6 +96,11 @@ async fn main() -> anyhow::Result<()> {
             chatterbox::distributed::run(part, &config, shutdown).await
         }
         Command::Health { url } => chatterbox::health::check(&url).await,
+        Command::StorageCredentials { out } => {
+            let credentials = chatterbox::storage_credentials::load_or_generate(&out)?;
+            tracing::info!(dir = %out.display(), access_key = %credentials.access_key, "storage credentials ready");
+            Ok(())
+        }
         Command::Keygen { out, public_out } => {
             let pair = chatterbox_identity::load_or_generate_keypair(&out)?;
             tracing::info!(dir = %out.display(), "key pair written (jwt-private.pem, jwt-public.pem)");

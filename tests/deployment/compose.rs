@@ -99,9 +99,38 @@ fn compose_keeps_media_in_the_bucket_it_creates_on_its_minio() {
     let creates = services["minio-bucket"]["command"][0].as_str().unwrap();
     assert!(creates.contains(&format!("local/{bucket}")), "minio-bucket creates {bucket}: {creates}");
     assert_eq!(media["AWS_ENDPOINT_URL"], "http://minio:9000");
-    let minio = &services["minio"]["environment"];
-    assert_eq!(media["AWS_ACCESS_KEY_ID"].as_str(), minio["MINIO_ROOT_USER"].as_str().unwrap());
-    assert_eq!(media["AWS_SECRET_ACCESS_KEY"].as_str(), minio["MINIO_ROOT_PASSWORD"].as_str().unwrap());
+    // No secret in the file: one job generates MinIO's credentials into a
+    // volume; MinIO reads them as Docker secrets, the bucket job with `cat`,
+    // media as an AWS credentials file, all from that volume.
+    let mounts = |service: &str| -> Vec<String> {
+        services[service]["volumes"]
+            .as_sequence()
+            .map(|v| v.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let mounted_at = |service: &str| -> String {
+        let mount = mounts(service).into_iter().find(|m| m.starts_with("storage-credentials:")).unwrap();
+        mount.split(':').nth(1).unwrap().to_owned()
+    };
+    let job: Vec<&str> =
+        services["storage-credentials"]["command"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(job, ["storage-credentials", "--out", mounted_at("storage-credentials").as_str()]);
+    assert_eq!(mounted_at("minio"), "/run/secrets", "MinIO's image reads access_key and secret_key there");
+    let bucket_job = mounted_at("minio-bucket");
+    for file in ["access_key", "secret_key"] {
+        assert!(creates.contains(&format!("{bucket_job}/{file}")), "the bucket job signs in with {file}: {creates}");
+    }
+    assert_eq!(media["AWS_SHARED_CREDENTIALS_FILE"], format!("{}/aws-credentials", mounted_at("media")));
+    for (name, service) in services.as_mapping().unwrap() {
+        for (variable, value) in environment(service) {
+            let secret = ["PASSWORD", "SECRET", "ROOT_USER", "ACCESS_KEY"].iter().any(|s| variable.contains(s));
+            assert!(
+                !secret,
+                "{} sets {variable}={value}: secrets are generated, not written here",
+                name.as_str().unwrap()
+            );
+        }
+    }
     assert_eq!(services["minio"]["ports"][0].as_str(), Some("127.0.0.1:9000:9000"), "signed URLs name localhost:9000");
     assert_eq!(media["CHATTERBOX_S3_PUBLIC_ENDPOINT"], "http://localhost:9000");
     let gateway = environment(&services["gateway"]);
@@ -167,4 +196,55 @@ fn keygen_copies_the_public_key_alone_and_keeps_an_existing_pair() {
     // A second run (the job restarting) keeps the pair the parts already use.
     keygen();
     assert_eq!(std::fs::read_to_string(public.path().join("jwt-public.pem")).unwrap(), copied);
+}
+
+#[test]
+fn storage_credentials_are_generated_once_private_and_readable_by_the_aws_sdk() {
+    use aws_credential_types::provider::ProvideCredentials as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("credentials");
+    let run = || {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_chatterbox"))
+            .args(["storage-credentials", "--out"])
+            .arg(&out)
+            .env_clear()
+            .status()
+            .unwrap();
+        assert!(status.success());
+        ["access_key", "secret_key", "aws-credentials"].map(|f| std::fs::read_to_string(out.join(f)).unwrap())
+    };
+    let first = run();
+    assert_eq!(first[0].len(), 20);
+    assert_eq!(first[1].len(), 40);
+    assert_eq!(run(), first, "kept on the next start");
+    #[cfg(unix)]
+    for file in ["access_key", "secret_key", "aws-credentials"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    // The AWS SDK's profile reader (what the media service's credentials
+    // chain uses for the file `AWS_SHARED_CREDENTIALS_FILE` names) reads that pair.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let credentials = runtime.block_on(async {
+        use aws_smithy_http_client::tls;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        let files = aws_runtime::env_config::file::EnvConfigFiles::builder()
+            .with_file(aws_runtime::env_config::file::EnvConfigFileKind::Credentials, out.join("aws-credentials"))
+            .build();
+        let config = aws_config::provider_config::ProviderConfig::empty().with_http_client(http);
+        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&config)
+            .profile_files(files)
+            .build();
+        provider.provide_credentials().await.unwrap()
+    });
+    assert_eq!(credentials.access_key_id(), first[0]);
+    assert_eq!(credentials.secret_access_key(), first[1]);
+    // Another directory, other credentials.
+    let elsewhere = chatterbox::storage_credentials::load_or_generate(&dir.path().join("other")).unwrap();
+    assert_ne!(elsewhere.access_key, first[0]);
 }

@@ -25,7 +25,9 @@ pub(crate) fn known_variables() -> BTreeSet<String> {
         known.insert(unprefixed.to_owned());
     }
     // Read by the AWS SDK itself (the media service's S3 client).
-    for aws in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+    for aws in
+        ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SHARED_CREDENTIALS_FILE"]
+    {
         known.insert(aws.to_owned());
     }
     known
