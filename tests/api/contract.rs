@@ -82,27 +82,10 @@ async fn every_answer_to_generated_requests_is_one_the_openapi_document_describe
     assert!(report.contains("passed"), "{report}");
 }
 
-/// Any JSON value, nested a little, strings of any characters.
-fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
-    use proptest::prelude::*;
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-        ".{0,40}".prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,10}", inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
 /// A body for a route: any JSON, or an object with the route's own field
 /// names holding values of any type.
 fn body_for(fields: &'static [&'static str]) -> impl proptest::strategy::Strategy<Value = Value> {
+    use chatterbox_testkit::json::any_json;
     use proptest::prelude::*;
     let named = prop::collection::vec((prop::sample::select(fields), any_json()), 0..4)
         .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));

@@ -181,28 +181,11 @@ pub(crate) fn time(ms: i64) -> String {
 
 #[cfg(test)]
 mod properties {
+    use chatterbox_testkit::json::any_json;
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
-
-    /// Any JSON value, nested a little.
-    fn any_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-            ".{0,40}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(3, 32, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(".{0,12}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
 
     /// A frame object: a known or unknown `type`, an `id` of any kind, and
     /// the fields frames use, with values of any type.

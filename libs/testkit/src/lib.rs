@@ -6,6 +6,7 @@
 //! these helpers; run outside `make test`, they fail with a message saying so
 //! rather than skipping silently.
 
+pub mod json;
 pub mod process;
 
 use redis::aio::ConnectionManager;

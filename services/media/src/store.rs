@@ -47,6 +47,26 @@ pub struct Unattached {
     pub next: Option<ScanCursor>,
 }
 
+impl Unattached {
+    /// The page a scan of `page` rows found: (upload time, id, attached
+    /// somewhere) in scan order. A short page is the scan's end.
+    pub(crate) fn from_scan(rows: impl IntoIterator<Item = (Timestamp, ulid::Ulid, bool)>, page: usize) -> Self {
+        let mut found = Unattached::default();
+        let mut scanned = 0;
+        for (at, id, attached) in rows {
+            scanned += 1;
+            found.next = Some((at, id));
+            if !attached {
+                found.ids.push(id);
+            }
+        }
+        if scanned < page {
+            found.next = None;
+        }
+        found
+    }
+}
+
 /// The media service's storage.
 #[async_trait::async_trait]
 pub trait MediaStore: Send + Sync + std::fmt::Debug {

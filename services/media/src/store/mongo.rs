@@ -201,17 +201,14 @@ impl MediaStore for MongoMediaStore {
             .into_iter()
             .map(|a| a.media_id)
             .collect();
-        let mut found = Unattached::default();
-        for d in &docs {
-            let id = ulid::Ulid::from_string(&d.id).map_err(|_| corrupt("media id"))?;
-            found.next = Some((Timestamp::from_millis(d.created_at), id));
-            if !attached.contains(&d.id) {
-                found.ids.push(id);
-            }
-        }
-        if docs.len() < page {
-            found.next = None;
-        }
+        let scanned = docs
+            .iter()
+            .map(|d| {
+                let id = ulid::Ulid::from_string(&d.id).map_err(|_| corrupt("media id"))?;
+                Ok((Timestamp::from_millis(d.created_at), id, attached.contains(&d.id)))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let found = Unattached::from_scan(scanned, page);
         Ok(found)
     }
 

@@ -192,20 +192,13 @@ impl MediaStore for SqliteMediaStore {
                 let rows = stmt.query_map(params![before.millis(), after_at, after_id, page as i64], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
                 })?;
-                let mut found = Unattached::default();
-                let mut scanned = 0;
+                let mut scanned = Vec::new();
                 for row in rows {
                     let (id, at, attached) = row?;
                     let id = ulid::Ulid::from_string(&id).map_err(|_| corrupt("media id"))?;
-                    scanned += 1;
-                    found.next = Some((Timestamp::from_millis(at), id));
-                    if !attached {
-                        found.ids.push(id);
-                    }
+                    scanned.push((Timestamp::from_millis(at), id, attached));
                 }
-                if scanned < page {
-                    found.next = None;
-                }
+                let found = Unattached::from_scan(scanned, page);
                 Ok(found)
             })
             .await
