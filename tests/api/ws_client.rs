@@ -163,6 +163,29 @@ impl Ws {
         }
     }
 
+    /// The next frame within `wait` (`Ok(None)` when none came), or
+    /// `Err(())` once the connection is gone (its gateway died).
+    pub async fn next_unless_gone(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
+        if let Some(frame) = self.held.pop_front() {
+            return Ok(Some(frame));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Ok(next) = tokio::time::timeout_at(deadline, self.stream.next()).await else { return Ok(None) };
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    if self.presence || frame["type"] != "presence" {
+                        return Ok(Some(frame));
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(()),
+                Some(Ok(other)) => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
     /// The next frame, which must be of `kind`.
     pub async fn expect(&mut self, kind: &str) -> Value {
         let frame = self.next().await;
