@@ -51,6 +51,9 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         tracing::warn!(?part, "REDIS_URL is not set: events and rate limits are not shared with other processes");
     }
     let peers = Peers::connect(part, config, timeout)?;
+    // One Redis connection for everything this part keeps there.
+    let redis = settings::redis_connection(config).await?;
+    let redis = redis.as_ref();
     let server = match part {
         Part::Gateway => {
             let media_url = Part::Media.configured_url(config).context("CHATTERBOX_MEDIA_URL must be set")?;
@@ -64,34 +67,35 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 presence: peers.get(Part::Presence)?,
                 media: peers.get(Part::Media)?,
                 media_uploads: connect(media_url, UPLOAD_TIMEOUT)?,
-                redis: settings::redis_connection(config).await?,
+                redis: redis.cloned(),
             };
             let events = settings::event_bus(config).await?;
-            let app = gateway_app::gateway_app(config, verifier_from_file(config).await?, backends, events).await?;
+            let app =
+                gateway_app::gateway_app(config, verifier_from_file(config, redis).await?, backends, events).await?;
             let listener = TcpListener::bind(config.http_addr).await?;
             spawn_metrics(config, &shutdown).await?;
             return chatterbox_gateway::serve(listener, app, shutdown).await;
         }
         Part::Auth => {
-            let (signer, verifier) = signer_from_file(config).await?;
+            let (signer, verifier) = signer_from_file(config, redis).await?;
             let deps = chatterbox_auth::build::AuthDeps {
                 signer,
                 verifier,
                 user: peers.get(Part::User)?,
-                failed_logins: settings::failed_logins(config).await?,
+                failed_logins: settings::failed_logins(config, redis),
             };
             chatterbox_auth::build::build(&store_at(config, part), settings::auth_settings(config), deps).await?
         }
         Part::User => {
             let deps = chatterbox_user::build::UserDeps {
-                verifier: verifier_from_file(config).await?,
+                verifier: verifier_from_file(config, redis).await?,
                 media: peers.get(Part::Media)?,
             };
             chatterbox_user::build::build(&store_at(config, part), deps).await?
         }
         Part::Conversation => {
             let deps = chatterbox_conversation::build::ConversationDeps {
-                verifier: verifier_from_file(config).await?,
+                verifier: verifier_from_file(config, redis).await?,
                 user: peers.get(Part::User)?,
                 events: settings::event_bus(config).await?,
             };
@@ -100,7 +104,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Message => {
             let conversation = peers.get(Part::Conversation)?;
             let deps = chatterbox_message::build::MessageDeps {
-                verifier: verifier_from_file(config).await?,
+                verifier: verifier_from_file(config, redis).await?,
                 conversation: Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation)),
                 media: peers.get(Part::Media)?,
                 events: settings::event_bus(config).await?,
@@ -109,7 +113,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         }
         Part::Media => {
             let deps = chatterbox_media::build::MediaDeps {
-                verifier: verifier_from_file(config).await?,
+                verifier: verifier_from_file(config, redis).await?,
                 conversation: peers.get(Part::Conversation)?,
             };
             let (blobs, media_settings) = (settings::blobs_at(config), settings::media_settings(config));
@@ -120,13 +124,13 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         }
         Part::Presence => {
             let deps = chatterbox_presence::build::PresenceDeps {
-                verifier: verifier_from_file(config).await?,
+                verifier: verifier_from_file(config, redis).await?,
                 user: peers.get(Part::User)?,
                 conversation: peers.get(Part::Conversation)?,
                 events: settings::event_bus(config).await?,
             };
             let (server, presence) = chatterbox_presence::build::build(
-                settings::presence_at(config).await?,
+                settings::presence_at(config, redis),
                 settings::presence_settings(config),
                 deps,
             );

@@ -55,8 +55,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let keys = embedded_keys(config)?;
     let settings = token_settings(config);
     let signer = TokenSigner::new(&keys.private_pem, settings.clone())?;
-    // One view of the ended login sessions for every part of the process.
-    let verifier = TokenVerifier::new(&keys.public_pem, &settings, settings::revocations(config).await?)?;
+    // One Redis connection for everything the parts keep there (the bus
+    // has its own), and one view of the ended login sessions for them all.
+    let redis = settings::redis_connection(config).await?;
+    let verifier =
+        TokenVerifier::new(&keys.public_pem, &settings, settings::revocations(config, redis.as_ref()).await?)?;
     let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_drain_secs));
     let timeout = grpc_timeout(config);
 
@@ -88,7 +91,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
 
     let events = settings::event_bus(config).await?;
     let (presence_server, presence_domain) = chatterbox_presence::build::build(
-        settings::presence_at(config).await?,
+        settings::presence_at(config, redis.as_ref()),
         settings::presence_settings(config),
         chatterbox_presence::build::PresenceDeps {
             verifier: verifier.clone(),
@@ -133,7 +136,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
             signer,
             verifier: verifier.clone(),
             user: user.clone(),
-            failed_logins: settings::failed_logins(config).await?,
+            failed_logins: settings::failed_logins(config, redis.as_ref()),
         },
     )
     .await?;
@@ -165,7 +168,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         presence,
         media,
         media_uploads,
-        redis: settings::redis_connection(config).await?,
+        redis,
     };
     let app = gateway_app::gateway_app(config, verifier, backends, events.clone()).await?;
 

@@ -19,6 +19,7 @@ use chatterbox_presence::PresenceSettings;
 use chatterbox_presence::build::PresenceAt;
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 use chatterbox_store::StoreAt;
+use redis::aio::ConnectionManager;
 
 use crate::Part;
 
@@ -44,30 +45,37 @@ pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
 
 /// The signer of a lone auth service, and the verifier of the tokens it
 /// issued (from the same key): the private key file is required.
-pub(crate) async fn signer_from_file(config: &Config) -> anyhow::Result<(TokenSigner, TokenVerifier)> {
+pub(crate) async fn signer_from_file(
+    config: &Config,
+    redis: Option<&ConnectionManager>,
+) -> anyhow::Result<(TokenSigner, TokenVerifier)> {
     let path = config
         .jwt_private_key_file
         .as_ref()
         .context("CHATTERBOX_JWT_PRIVATE_KEY_FILE must name the signing key (see `chatterbox keygen`)")?;
     let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let verifier = TokenVerifier::new(&public_pem_of(&pem)?, &token_settings(config), revocations(config).await?)?;
+    let verifier =
+        TokenVerifier::new(&public_pem_of(&pem)?, &token_settings(config), revocations(config, redis).await?)?;
     Ok((TokenSigner::new(&pem, token_settings(config))?, verifier))
 }
 
 /// The verifier of a lone service or gateway: the public key file is required.
-pub(crate) async fn verifier_from_file(config: &Config) -> anyhow::Result<TokenVerifier> {
+pub(crate) async fn verifier_from_file(
+    config: &Config,
+    redis: Option<&ConnectionManager>,
+) -> anyhow::Result<TokenVerifier> {
     let path = config
         .jwt_public_key_file
         .as_ref()
         .context("CHATTERBOX_JWT_PUBLIC_KEY_FILE must name the token-verifying public key")?;
-    TokenVerifier::new(&load_public_key(path)?, &token_settings(config), revocations(config).await?)
+    TokenVerifier::new(&load_public_key(path)?, &token_settings(config), revocations(config, redis).await?)
 }
 
 /// The ended login sessions this process refuses: shared through Redis
 /// when `REDIS_URL` is set (kept as long as an access token lives, and a
 /// minute for clocks that disagree), else known to this process alone.
-pub(crate) async fn revocations(config: &Config) -> anyhow::Result<Revocations> {
-    Ok(match redis_connection(config).await? {
+pub(crate) async fn revocations(config: &Config, redis: Option<&ConnectionManager>) -> anyhow::Result<Revocations> {
+    Ok(match redis.cloned() {
         Some(connection) => {
             let retention = Duration::from_secs(config.access_token_ttl_secs + 60);
             Revocations::shared(connection, &config.redis_key_prefix, retention)
@@ -82,7 +90,7 @@ pub(crate) async fn revocations(config: &Config) -> anyhow::Result<Revocations> 
 /// under `<prefix>:ratelimit:<name>` when Redis is there, else in memory.
 pub(crate) fn limiter(
     config: &Config,
-    redis: Option<&redis::aio::ConnectionManager>,
+    redis: Option<&ConnectionManager>,
     name: &str,
     n: u32,
     quota: fn(u32) -> Quota,
@@ -98,10 +106,9 @@ pub(crate) fn limiter(
 }
 
 /// The per-account limit on failed logins (`login_failure_limit` per 15 minutes).
-pub(crate) async fn failed_logins(config: &Config) -> anyhow::Result<Option<Arc<dyn RateLimiter>>> {
+pub(crate) fn failed_logins(config: &Config, redis: Option<&ConnectionManager>) -> Option<Arc<dyn RateLimiter>> {
     let per_quarter_hour = |n| Quota { capacity: n, period: Duration::from_secs(15 * 60) };
-    let redis = redis_connection(config).await?;
-    Ok(limiter(config, redis.as_ref(), "login-failures", config.login_failure_limit, per_quarter_hour))
+    limiter(config, redis, "login-failures", config.login_failure_limit, per_quarter_hour)
 }
 
 /// Where `part` keeps its records: its own MongoDB database when
@@ -154,11 +161,11 @@ pub(crate) fn media_settings(config: &Config) -> MediaSettings {
 }
 
 /// Who is connected: in Redis when `REDIS_URL` is set, else in this process.
-pub(crate) async fn presence_at(config: &Config) -> anyhow::Result<PresenceAt> {
-    Ok(match redis_connection(config).await? {
+pub(crate) fn presence_at(config: &Config, redis: Option<&ConnectionManager>) -> PresenceAt {
+    match redis.cloned() {
         Some(connection) => PresenceAt::Redis { connection, prefix: config.redis_key_prefix.clone() },
         None => PresenceAt::Memory,
-    })
+    }
 }
 
 pub(crate) fn presence_settings(config: &Config) -> PresenceSettings {
@@ -169,8 +176,10 @@ pub(crate) fn presence_settings(config: &Config) -> PresenceSettings {
     }
 }
 
-/// A fail-fast Redis connection when `REDIS_URL` is set.
-pub(crate) async fn redis_connection(config: &Config) -> anyhow::Result<Option<redis::aio::ConnectionManager>> {
+/// A fail-fast Redis connection when `REDIS_URL` is set: one per process,
+/// multiplexed, shared by presence, the limits and the ended sessions (the
+/// event bus keeps its own, for subscriptions).
+pub(crate) async fn redis_connection(config: &Config) -> anyhow::Result<Option<ConnectionManager>> {
     let Some(url) = &config.redis_url else { return Ok(None) };
     let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
     Ok(Some(chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?))

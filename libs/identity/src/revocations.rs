@@ -121,7 +121,9 @@ impl Inner {
     }
 
     /// Adds an end; tells the notice receivers if it is news. Ends whose
-    /// tokens have all expired are dropped now and then.
+    /// tokens have all expired are dropped whenever the map reaches a power
+    /// of two (from 1,024): amortised, and bounded by the ends of one
+    /// access-token lifetime.
     fn record(&self, session: SessionId, until: u64) {
         let now = unix_now();
         if until <= now {
@@ -138,12 +140,6 @@ impl Inner {
             // No receiver is fine: nothing here holds sockets.
             let _ = self.notices.send(session);
         }
-    }
-
-    fn drop_expired(&self) {
-        let now = unix_now();
-        let mut ended = self.ended.write().unwrap_or_else(PoisonError::into_inner);
-        ended.retain(|_, until| *until > now);
     }
 
     /// Reads the stream past `cursor` until it is caught up.
@@ -170,7 +166,6 @@ async fn follow(inner: Weak<Inner>, mut cursor: String) {
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
-    let mut rounds: u64 = 0;
     loop {
         ticker.tick().await;
         let Some(inner) = inner.upgrade() else { return };
@@ -187,10 +182,6 @@ async fn follow(inner: Weak<Inner>, mut cursor: String) {
                     tracing::warn!(error = %e, "cannot read ended sessions from Redis; retrying");
                 }
             }
-        }
-        rounds += 1;
-        if rounds.is_multiple_of(300) {
-            inner.drop_expired();
         }
     }
 }

@@ -12,7 +12,6 @@ use chatterbox_proto::user::v1::User;
 use chatterbox_ratelimit::RateLimiter;
 use chatterbox_store::StoreError;
 use chatterbox_types::{Email, Password, SessionId, Timestamp, UserId, Username};
-use sha2::{Digest, Sha256};
 
 use crate::password::PasswordHasherPool;
 use crate::profiles::{CreateProfileError, Profiles};
@@ -116,7 +115,7 @@ fn storage(e: StoreError) -> Error {
 fn failure_key(email: &str) -> String {
     let typed = email.trim().to_lowercase();
     let key = Email::parse(&typed).map(|e| e.key()).unwrap_or(typed);
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    refresh_token::sha256_hex(&key)
 }
 
 impl Auth {

@@ -19,8 +19,13 @@ pub(crate) fn generate() -> (String, TokenHash) {
 
 /// The hash under which a presented token is looked up.
 pub(crate) fn hash(token: &str) -> TokenHash {
-    let digest = Sha256::digest(token.as_bytes());
-    TokenHash(digest.iter().map(|b| format!("{b:02x}")).collect())
+    TokenHash(sha256_hex(token))
+}
+
+/// SHA-256 of `text`, in lower-case hex: how secrets and addresses are
+/// kept without being kept.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
