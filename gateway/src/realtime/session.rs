@@ -85,8 +85,7 @@ impl Credentials {
     /// Checks `token`; only end users hold sessions.
     pub(crate) fn verify(state: &GatewayState, token: &str) -> Result<Self, Error> {
         let verified = state.verifier.verify_session(token)?;
-        let user = verified.caller.user()?;
-        let login = verified.session.ok_or_else(|| Error::unauthenticated("a user token is required"))?;
+        let (user, login) = verified.user_session()?;
         Ok(Self { user, token: token.to_owned(), expires_at: verified.expires_at, login })
     }
 

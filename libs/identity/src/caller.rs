@@ -74,10 +74,7 @@ pub fn authenticate_login<T>(
     request: &tonic::Request<T>,
     verifier: &TokenVerifier,
 ) -> Result<(UserId, SessionId), Error> {
-    let verified = verifier.verify_session(request_token(request)?)?;
-    let user = verified.caller.user()?;
-    let session = verified.session.ok_or_else(|| Error::unauthenticated("a user token is required"))?;
-    Ok((user, session))
+    verifier.verify_session(request_token(request)?)?.user_session()
 }
 
 /// The end user of a request that only ends something their token opened

@@ -42,6 +42,15 @@ pub struct Verified {
     pub session: Option<SessionId>,
 }
 
+impl Verified {
+    /// The end user and their login session; 401 for a service token.
+    pub fn user_session(&self) -> Result<(UserId, SessionId), Error> {
+        let user = self.caller.user()?;
+        let session = self.session.ok_or_else(|| Error::unauthenticated("a user token is required"))?;
+        Ok((user, session))
+    }
+}
+
 /// Tokens remembered at most; the memory starts over when full.
 const REMEMBERED: usize = 16_384;
 
