@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatterbox_config::Config;
-use chatterbox_runtime::{GrpcChannel, Shutdown, connect, serve_grpc, serve_metrics};
+use chatterbox_runtime::{GrpcChannel, GrpcTls, Shutdown, connect, serve_grpc, serve_metrics};
 use tokio::net::TcpListener;
 
 use crate::Part;
@@ -24,13 +24,13 @@ struct Peers {
 
 impl Peers {
     /// Connects (lazily) to every part `part` calls; each URL is required.
-    fn connect(part: Part, config: &Config, timeout: Duration) -> anyhow::Result<Self> {
+    fn connect(part: Part, config: &Config, timeout: Duration, tls: Option<&GrpcTls>) -> anyhow::Result<Self> {
         let mut channels = HashMap::new();
         for &called in part.calls() {
             let url = called
                 .configured_url(config)
                 .with_context(|| format!("{} must be set to run {} alone", called.url_variable(), part.name()))?;
-            channels.insert(called, connect(url, timeout)?);
+            channels.insert(called, connect(url, timeout, tls)?);
         }
         Ok(Self { part, channels })
     }
@@ -50,7 +50,8 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         // Without Redis, events, presence and rate limits stay inside this process.
         tracing::warn!(?part, "REDIS_URL is not set: events and rate limits are not shared with other processes");
     }
-    let peers = Peers::connect(part, config, timeout)?;
+    let tls = settings::grpc_tls(config)?;
+    let peers = Peers::connect(part, config, timeout, tls.as_ref())?;
     // One Redis connection for everything this part keeps there.
     let redis = settings::redis_connection(config).await?;
     let redis = redis.as_ref();
@@ -66,7 +67,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 message,
                 presence: peers.get(Part::Presence)?,
                 media: peers.get(Part::Media)?,
-                media_uploads: connect(media_url, UPLOAD_TIMEOUT)?,
+                media_uploads: connect(media_url, UPLOAD_TIMEOUT, tls.as_ref())?,
                 redis: redis.cloned(),
             };
             let events = settings::event_bus(config).await?;
@@ -139,7 +140,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         }
     };
     spawn_metrics(config, &shutdown).await?;
-    serve_grpc(grpc_listener(part, config).await?, server, shutdown).await
+    serve_grpc(grpc_listener(part, config).await?, server, tls, shutdown).await
 }
 
 /// Serves `/metrics` for a lone part when `CHATTERBOX_METRICS_ADDR` is set.

@@ -173,8 +173,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let app = gateway_app::gateway_app(config, verifier, backends, events.clone()).await?;
 
     let mut tasks = JoinSet::new();
+    // Internal callers reach the gRPC ports with the parts' TLS, when configured.
+    let tls = settings::grpc_tls(config)?;
     for (listener, server) in serving {
-        tasks.spawn(serve_grpc(listener, server, shutdown.clone()));
+        tasks.spawn(serve_grpc(listener, server, tls.clone(), shutdown.clone()));
     }
     let sweeper_shutdown = shutdown.clone();
     tasks.spawn(async move {

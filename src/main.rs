@@ -1,5 +1,5 @@
-//! `chatterbox`: run the whole suite (default), one part of it, or make a
-//! signing key pair for a deployment.
+//! `chatterbox`: run the whole suite (default), one part of it, probe one,
+//! or make a deployment's keys and certificates.
 
 use std::path::PathBuf;
 
@@ -53,8 +53,22 @@ enum Command {
     /// Exits 0 if the gRPC service at the address reports SERVING (for
     /// container health checks; the image has no other probe).
     Health {
-        /// `http://host:port` of a service.
-        url: String,
+        /// `http://host:port` (or `https://` with the gRPC TLS settings) of a
+        /// service, or `http://host:port/path` for an HTTP 200; by default
+        /// this part's own server at `CHATTERBOX_GRPC_ADDR`.
+        url: Option<String>,
+    },
+    /// Writes a CA and one certificate it signs for every part (ca.crt,
+    /// tls.crt, tls.key) for mutual TLS between the parts, or keeps the set
+    /// already there.
+    GrpcTls {
+        /// The directory to write into.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+        /// DNS names (or IP addresses) the certificate is valid for: the
+        /// services' hosts, or the one name set as CHATTERBOX_GRPC_TLS_SERVER_NAME.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
     },
 }
 
@@ -95,7 +109,15 @@ async fn main() -> anyhow::Result<()> {
             });
             chatterbox::distributed::run(part, &config, shutdown).await
         }
-        Command::Health { url } => chatterbox::health::check(&url).await,
+        Command::Health { url } => chatterbox::health::check(url.as_deref(), &config).await,
+        Command::GrpcTls { out, names } => {
+            if chatterbox_runtime::tls::write_generated(&out, &names)? {
+                tracing::info!(dir = %out.display(), ?names, "gRPC TLS written (ca.crt, tls.crt, tls.key)");
+            } else {
+                tracing::info!(dir = %out.display(), "gRPC TLS already there, kept");
+            }
+            Ok(())
+        }
         Command::StorageCredentials { out } => {
             let credentials = chatterbox::storage_credentials::load_or_generate(&out)?;
             tracing::info!(dir = %out.display(), access_key = %credentials.access_key, "storage credentials ready");

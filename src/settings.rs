@@ -18,6 +18,7 @@ use chatterbox_media::build::BlobsAt;
 use chatterbox_presence::PresenceSettings;
 use chatterbox_presence::build::PresenceAt;
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
+use chatterbox_runtime::GrpcTls;
 use chatterbox_store::StoreAt;
 use redis::aio::ConnectionManager;
 
@@ -131,6 +132,17 @@ pub async fn message_store(config: &Config) -> anyhow::Result<Arc<dyn chatterbox
 
 pub(crate) fn grpc_timeout(config: &Config) -> Duration {
     Duration::from_millis(config.grpc_timeout_ms)
+}
+
+/// The parts' mutual TLS, when its files are set (read and checked now).
+pub(crate) fn grpc_tls(config: &Config) -> anyhow::Result<Option<GrpcTls>> {
+    match (&config.grpc_tls_cert_file, &config.grpc_tls_key_file, &config.grpc_tls_ca_file) {
+        (Some(cert), Some(key), Some(ca)) => {
+            Ok(Some(GrpcTls::load(cert, key, ca, config.grpc_tls_server_name.clone())?))
+        }
+        // The configuration's own check refuses a partial set.
+        _ => Ok(None),
+    }
 }
 
 pub(crate) fn auth_settings(config: &Config) -> AuthSettings {

@@ -186,7 +186,7 @@ pub async fn sends_over_grpc(
     // The channel's connection task runs where it is made: on the load runtime.
     let channel = {
         let _on_load = load.enter();
-        chatterbox_runtime::connect(&format!("http://{addr}"), Duration::from_secs(10))?
+        chatterbox_runtime::connect(&format!("http://{addr}"), Duration::from_secs(10), None)?
     };
     let client = MessageServiceClient::new(channel);
     let (token, groups) = (user.token.clone(), Arc::new(groups.to_vec()));

@@ -537,6 +537,7 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
     let users = chatterbox_runtime::connect(
         &format!("http://{}", cluster.service(Part::User).addr),
         std::time::Duration::from_secs(5),
+        None,
     )
     .unwrap();
     let mut users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);
@@ -615,6 +616,7 @@ async fn a_session_ended_through_one_gateway_stops_on_the_other_and_in_every_ser
     let users = chatterbox_runtime::connect(
         &format!("http://{}", cluster.service(Part::User).addr),
         std::time::Duration::from_secs(5),
+        None,
     )
     .unwrap();
     let mut users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);

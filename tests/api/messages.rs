@@ -359,9 +359,12 @@ async fn per_conversation_rpcs_take_at_most_a_page_of_conversations() {
 
     let app = TestApp::spawn(Backend::Embedded).await;
     let alice = app.register("alice").await;
-    let channel =
-        chatterbox_runtime::connect(&format!("http://{}", app.suite.message_addr), std::time::Duration::from_secs(5))
-            .unwrap();
+    let channel = chatterbox_runtime::connect(
+        &format!("http://{}", app.suite.message_addr),
+        std::time::Duration::from_secs(5),
+        None,
+    )
+    .unwrap();
     let mut messages = MessageServiceClient::new(channel);
     let ids = |n: usize| (0..n).map(|_| chatterbox_types::ConversationId::generate().to_string()).collect::<Vec<_>>();
     let token = alice.access_token.as_str();

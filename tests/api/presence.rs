@@ -31,7 +31,7 @@ async fn a_caller_cannot_make_strangers_hear_its_presence(backend: Backend) {
     let theirs = app.direct(&alice, &bob).await;
     let mut alice_ws = app.ws(&alice).await.watch_presence();
     let (_, address) = *app.suite.services.iter().find(|(part, _)| *part == chatterbox::Part::Presence).unwrap();
-    let channel = chatterbox_runtime::connect(&format!("http://{address}"), Duration::from_secs(5)).unwrap();
+    let channel = chatterbox_runtime::connect(&format!("http://{address}"), Duration::from_secs(5), None).unwrap();
     let mut presence = PresenceServiceClient::new(channel);
     let opened =
         ConnectionOpenedRequest { connection_id: ulid::Ulid::new().to_string(), audience: vec![theirs.clone()] };

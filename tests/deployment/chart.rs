@@ -14,6 +14,8 @@ fn check_chart(docs: &[Value]) {
     let config_vars: BTreeSet<String> =
         config.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
     let parts = every_part();
+    // Mutual TLS between the parts, when the values turn it on.
+    let tls = config.get("CHATTERBOX_GRPC_TLS_CERT_FILE").is_some();
     assert_eq!(of_kind(docs, "Deployment").len(), parts.len(), "one Deployment per part");
     let mut names = BTreeSet::new();
     for part in &parts {
@@ -46,16 +48,24 @@ fn check_chart(docs: &[Value]) {
         let s3 = own.iter().any(|v| v.starts_with("AWS_") || v.starts_with("S3_"));
         assert_eq!(s3, part == "media", "{name}: S3 settings only where media is kept");
 
-        // Probes on the port it serves: native gRPC for services, HTTP for the gateway.
+        // Probes on the port it serves: native gRPC for services (or, with
+        // TLS between the parts, the image's own probe of its configured
+        // port), HTTP for the gateway.
         let port = container["ports"][0]["containerPort"].as_u64().unwrap();
         for probe in ["readinessProbe", "livenessProbe"] {
             let p = &container[probe];
             if part == "gateway" {
                 assert_eq!(p["httpGet"]["port"].as_str(), Some("http"), "{name} {probe}");
+            } else if tls {
+                let command: Vec<&str> =
+                    p["exec"]["command"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+                assert_eq!(command, ["/usr/local/bin/chatterbox", "health"], "{name} {probe}");
             } else {
                 assert_eq!(p["grpc"]["port"].as_u64(), Some(port), "{name} {probe}");
             }
         }
+        let tls_volume = pod["volumes"].as_sequence().unwrap().iter().find(|v| v["name"].as_str() == Some("grpc-tls"));
+        assert_eq!(tls_volume.is_some(), tls, "{name}: the parts' certificate exactly when TLS is on");
         let listen = container["env"]
             .as_sequence()
             .unwrap()
@@ -99,7 +109,8 @@ fn check_chart(docs: &[Value]) {
         let url = config[variable].as_str().unwrap();
         let service = of_part(docs, "Service", part);
         let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
-        assert_eq!(url, format!("http://{}:{port}", name_of(service)));
+        let scheme = if tls { "https" } else { "http" };
+        assert_eq!(url, format!("{scheme}://{}:{port}", name_of(service)));
     }
 }
 
@@ -227,6 +238,11 @@ fn the_chart_renders_a_production_setup() {
     assert_eq!(value("S3_BUCKET").unwrap()["value"].as_str(), Some("chat-media"));
     let key = value("AWS_SECRET_ACCESS_KEY").expect("S3 credentials from the existing Secret");
     assert_eq!(key["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("chat-s3"));
+    // Mutual TLS between the parts from the existing (cert-manager) Secret.
+    assert_eq!(config["CHATTERBOX_GRPC_TLS_SERVER_NAME"].as_str(), Some("chatterbox-internal"));
+    let volumes = media["spec"]["template"]["spec"]["volumes"].as_sequence().unwrap();
+    let tls = volumes.iter().find(|v| v["name"].as_str() == Some("grpc-tls")).expect("the parts' certificate");
+    assert_eq!(tls["secret"]["secretName"].as_str(), Some("chat-grpc-tls"));
 }
 
 #[test]

@@ -44,12 +44,62 @@ async fn every_pod_of_a_long_named_release_starts_with_the_variables_kubernetes_
     run_release(crate::render::LONGEST_RELEASE).await;
 }
 
+/// With mutual TLS between the parts (`grpcTls`, a set made by
+/// `chatterbox grpc-tls` as the chart's README says): the services' probes
+/// run in the pod, everything works as in plaintext, and a service's port
+/// refuses plaintext and certificates of another CA.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_pod_of_a_release_with_grpc_tls_starts_and_its_services_refuse_strangers() {
+    let scratch = tempfile::tempdir().unwrap();
+    let material = scratch.path().join("grpc-tls");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_chatterbox"))
+        .args(["grpc-tls", "--out", material.to_str().unwrap(), "--name", "chatterbox-internal"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "chatterbox grpc-tls: {}", String::from_utf8_lossy(&made.stderr));
+    let read = |file: &str| std::fs::read_to_string(material.join(file)).unwrap();
+    let tls = json!({"enabled": true, "cert": read("tls.crt"), "key": read("tls.key"), "ca": read("ca.crt")});
+    let pods = run_release_with("chatterbox", scratch.path(), json!({"grpcTls": tls})).await;
+
+    let ours = chatterbox_runtime::GrpcTls::load(
+        &material.join("tls.crt"),
+        &material.join("tls.key"),
+        &material.join("ca.crt"),
+        Some("chatterbox-internal".into()),
+    )
+    .unwrap();
+    // Trusts the deployment's CA, but presents a certificate another CA signed.
+    let stranger = chatterbox_runtime::tls::generate(&["chatterbox-internal".to_owned()]).unwrap();
+    let stranger = chatterbox_runtime::GrpcTls::from_pem(
+        stranger.cert.as_bytes(),
+        stranger.key.as_bytes(),
+        read("ca.crt").as_bytes(),
+        Some("chatterbox-internal".into()),
+    )
+    .unwrap();
+    for pod in pods.iter().filter(|p| p.part != "gateway") {
+        let port = pod.port(&Value::from("grpc"));
+        let https = format!("https://127.0.0.1:{port}");
+        assert_eq!(grpc_health(&https, Some(&ours)).await, Ok(()), "{}: a caller of the deployment", pod.name);
+        assert!(grpc_health(&https, Some(&stranger)).await.is_err(), "{}: a certificate of another CA", pod.name);
+        let http = format!("http://127.0.0.1:{port}");
+        assert!(grpc_health(&http, None).await.is_err(), "{}: plaintext", pod.name);
+    }
+}
+
 /// How long a pod may take to pass its probes (FerretDB's first answers are slow).
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
 async fn run_release(release: &str) {
     let scratch = tempfile::tempdir().unwrap();
-    let cluster = Cluster::render(release, scratch.path()).await;
+    run_release_with(release, scratch.path(), json!({})).await;
+}
+
+/// Starts every pod of `release` (rendered with `values` over the test's
+/// backends), checks each, and has two people chat through the gateway.
+async fn run_release_with(release: &str, scratch: &Path, values: serde_json::Value) -> Vec<Pod> {
+    let cluster = Cluster::render(release, scratch, values).await;
     let mut pods = Vec::new();
     for part in every_part() {
         pods.push(cluster.start(&part).await);
@@ -64,6 +114,7 @@ async fn run_release(release: &str) {
     for pod in &mut pods {
         pod.assert_still_running();
     }
+    pods
 }
 
 /// The rendered chart with the test's backends, and where each pod lives.
@@ -80,7 +131,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn render(release: &str, root: &Path) -> Self {
+    async fn render(release: &str, root: &Path, extra_values: serde_json::Value) -> Self {
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
         // The image: the binary at its path, readable by the pod's user.
         let binary = root.join("image/usr/local/bin/chatterbox");
@@ -100,7 +151,7 @@ impl Cluster {
         };
         chatterbox_media::S3BlobStore::new(&s3).await.create_bucket().await.unwrap();
         let aws = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by make test"));
-        let values = json!({
+        let mut values = json!({
             "mongodb": {"uri": chatterbox_testkit::mongodb_uri(), "database": chatterbox_testkit::fresh_database_name()},
             "redis": {"url": chatterbox_testkit::redis_url(), "keyPrefix": chatterbox_testkit::fresh_key_prefix()},
             "s3": {
@@ -112,6 +163,9 @@ impl Cluster {
             },
             "signingKey": {"privateKey": keys.private_pem, "publicKey": keys.public_pem},
         });
+        for (key, value) in extra_values.as_object().unwrap() {
+            values[key] = value.clone();
+        }
         let values_file = root.join("values.yaml");
         std::fs::write(&values_file, serde_yaml::to_string(&values).unwrap()).unwrap();
         let docs = render_release(release, &[&values_file]);
@@ -228,13 +282,15 @@ impl Cluster {
         {
             return format!("127.0.0.1:{host}");
         }
-        if let Some((host, port)) = value.strip_prefix("http://").and_then(|rest| rest.split_once(':'))
+        if let Some((scheme, rest)) = value.split_once("://")
+            && ["http", "https"].contains(&scheme)
+            && let Some((host, port)) = rest.split_once(':')
             && let Ok(port) = port.trim_end_matches('/').parse::<u64>()
         {
             let short = host.split('.').next().unwrap_or_default();
             if let Some(service) = of_kind(&self.docs, "Service").into_iter().find(|s| name_of(s) == short) {
                 let target = self.through_service(service, port).unwrap_or_else(|| panic!("{value} leads nowhere"));
-                return format!("http://127.0.0.1:{target}");
+                return format!("{scheme}://127.0.0.1:{target}");
             }
         }
         for (mount, dir) in mounts {
@@ -331,6 +387,7 @@ impl Cluster {
             ports,
             child,
             log,
+            exec: Exec { binary: self.binary.clone(), env, workdir },
         }
     }
 }
@@ -352,6 +409,42 @@ struct Pod {
     ports: BTreeMap<u64, u16>,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// How a command runs in the pod (an `exec` probe).
+    exec: Exec,
+}
+
+/// A process in a started pod's container: the image's binary, the
+/// container's environment and working directory.
+struct Exec {
+    binary: PathBuf,
+    env: BTreeMap<String, String>,
+    workdir: PathBuf,
+}
+
+impl Exec {
+    async fn run(&self, command: &[&str]) -> Result<(), String> {
+        let (program, args) = command.split_first().ok_or("an empty exec command")?;
+        // The image keeps its binary at the path the Dockerfile installs it to.
+        let program = if *program == "/usr/local/bin/chatterbox" { self.binary.as_path() } else { Path::new(program) };
+        let output = Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(&self.workdir)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{command:?}: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
 }
 
 impl Pod {
@@ -379,7 +472,7 @@ impl Pod {
                 if let Some(status) = self.child.try_wait().unwrap() {
                     panic!("{} exited ({status}) before its {kind} passed:\n{}", self.name, self.output());
                 }
-                match run_probe(&probe, |p| self.port(p)).await {
+                match run_probe(&probe, self).await {
                     Ok(()) => break,
                     Err(e) if started.elapsed() > READY_WITHIN => {
                         panic!("{}: {kind} still fails ({e}):\n{}", self.name, self.output())
@@ -425,21 +518,14 @@ impl Pod {
     }
 }
 
-/// Runs one probe of a pod spec against the pod's ports.
-async fn run_probe(probe: &Value, port_of: impl Fn(&Value) -> u16) -> Result<(), String> {
+/// Runs one probe of a pod spec against the pod, as the kubelet would.
+async fn run_probe(probe: &Value, pod: &Pod) -> Result<(), String> {
     if let Some(grpc) = probe.get("grpc") {
-        let url = format!("http://127.0.0.1:{}", port_of(&grpc["port"]));
-        let channel = chatterbox_runtime::connect(&url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-        let service = grpc["service"].as_str().unwrap_or_default().to_owned();
-        let answer =
-            HealthClient::new(channel).check(HealthCheckRequest { service }).await.map_err(|e| e.to_string())?;
-        match answer.into_inner().status() {
-            ServingStatus::Serving => Ok(()),
-            other => Err(other.as_str_name().to_owned()),
-        }
+        let url = format!("http://127.0.0.1:{}", pod.port(&grpc["port"]));
+        grpc_health(&url, None).await
     } else if let Some(http) = probe.get("httpGet") {
         let path = http["path"].as_str().unwrap_or("/");
-        let url = format!("http://127.0.0.1:{}{path}", port_of(&http["port"]));
+        let url = format!("http://127.0.0.1:{}{path}", pod.port(&http["port"]));
         let response = reqwest::get(&url).await.map_err(|e| e.to_string())?;
         // The kubelet counts 200–399 as success.
         if (200..400).contains(&response.status().as_u16()) {
@@ -447,8 +533,24 @@ async fn run_probe(probe: &Value, port_of: impl Fn(&Value) -> u16) -> Result<(),
         } else {
             Err(format!("{url}: {}", response.status()))
         }
+    } else if let Some(exec) = probe.get("exec") {
+        let command: Vec<&str> = exec["command"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+        // The kubelet's default timeout is one second.
+        let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1));
+        tokio::time::timeout(timeout, pod.exec.run(&command)).await.map_err(|_| format!("{command:?} timed out"))?
     } else {
         Err(format!("a probe this test does not know: {probe:?}"))
+    }
+}
+
+/// Asks a gRPC server whether it serves (the empty name: the server as a whole).
+async fn grpc_health(url: &str, tls: Option<&chatterbox_runtime::GrpcTls>) -> Result<(), String> {
+    let channel = chatterbox_runtime::connect(url, Duration::from_secs(2), tls).map_err(|e| e.to_string())?;
+    let request = HealthCheckRequest { service: String::new() };
+    let answer = HealthClient::new(channel).check(request).await.map_err(|e| e.to_string())?;
+    match answer.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(other.as_str_name().to_owned()),
     }
 }
 

@@ -37,7 +37,7 @@ impl Populator {
     pub fn new(private_pem: &str, user_service: SocketAddr) -> anyhow::Result<Self> {
         let settings =
             TokenSettings { issuer: "chatterbox".into(), audience: "chatterbox-api".into(), access_ttl_secs: 7200 };
-        let channel = chatterbox_runtime::connect(&format!("http://{user_service}"), Duration::from_secs(30))?;
+        let channel = chatterbox_runtime::connect(&format!("http://{user_service}"), Duration::from_secs(30), None)?;
         Ok(Self {
             signer: TokenSigner::new(private_pem, settings)?,
             users: UserServiceClient::new(channel),

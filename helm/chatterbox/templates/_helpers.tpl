@@ -49,10 +49,14 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- .Values.signingKey.existingSecret | default (printf "%s-signing-key" (include "chatterbox.fullname" .)) -}}
 {{- end -}}
 
+{{- define "chatterbox.grpcTlsSecret" -}}
+{{- .Values.grpcTls.existingSecret | default (printf "%s-grpc-tls" (include "chatterbox.fullname" .)) -}}
+{{- end -}}
+
 {{/* The gRPC URL of a service part, as the others reach it. */}}
 {{- define "chatterbox.url" -}}
 {{- $svc := index .root.Values.services .part -}}
-{{- printf "http://%s:%v" (include "chatterbox.part" .) $svc.port -}}
+{{- printf "%s://%s:%v" (ternary "https" "http" .root.Values.grpcTls.enabled) (include "chatterbox.part" .) $svc.port -}}
 {{- end -}}
 
 {{/* MONGODB_URI / REDIS_URL from the backends Secret (the chart's or an existing one). */}}
@@ -173,6 +177,11 @@ spec:
           mountPath: /var/lib/chatterbox
         - name: tmp
           mountPath: /tmp
+        {{- if $root.Values.grpcTls.enabled }}
+        - name: grpc-tls
+          mountPath: /etc/chatterbox/grpc-tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: keys
       secret:
@@ -181,6 +190,18 @@ spec:
         items:
           - key: {{ .keyFile }}
             path: {{ .keyFile }}
+    {{- if $root.Values.grpcTls.enabled }}
+    - name: grpc-tls
+      secret:
+        secretName: {{ include "chatterbox.grpcTlsSecret" $root }}
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+          - key: ca.crt
+            path: ca.crt
+    {{- end }}
     - name: data
       emptyDir: {}
     - name: tmp

@@ -114,6 +114,19 @@ pub struct Config {
     pub presence_url: Option<String>,
     /// How the gateway, message and user services reach the media service (distributed mode).
     pub media_url: Option<String>,
+    /// This part's certificate chain (PEM file), presented by its gRPC
+    /// server and to the parts it calls. With the key and the CA it turns on
+    /// mutual TLS between the parts; every service URL is then `https://`.
+    pub grpc_tls_cert_file: Option<PathBuf>,
+    /// The private key of that certificate (PEM file).
+    pub grpc_tls_key_file: Option<PathBuf>,
+    /// The CA bundle (PEM file) that signs the parts' certificates: a
+    /// server accepts only callers it signed, a caller trusts only servers
+    /// it signed.
+    pub grpc_tls_ca_file: Option<PathBuf>,
+    /// The DNS name the parts' certificates carry, checked instead of the
+    /// host of each service URL (when the parts share one certificate).
+    pub grpc_tls_server_name: Option<String>,
     /// The auth service's Ed25519 private key (PKCS#8 PEM file); embedded
     /// mode generates one under the data dir when unset.
     pub jwt_private_key_file: Option<PathBuf>,
@@ -177,7 +190,10 @@ impl Default for Config {
             message_url: None,
             presence_url: None,
             media_url: None,
-
+            grpc_tls_cert_file: None,
+            grpc_tls_key_file: None,
+            grpc_tls_ca_file: None,
+            grpc_tls_server_name: None,
             jwt_private_key_file: None,
             jwt_public_key_file: None,
             jwt_issuer: "chatterbox".into(),
@@ -290,6 +306,39 @@ impl Config {
         if self.grpc_timeout_ms == 0 {
             return Err(ConfigError("grpc_timeout_ms must be positive".into()));
         }
+        self.check_grpc_tls()
+    }
+
+    /// Whether mutual TLS between the parts is on (its three files set).
+    pub fn grpc_tls(&self) -> bool {
+        self.grpc_tls_cert_file.is_some()
+    }
+
+    fn check_grpc_tls(&self) -> Result<(), ConfigError> {
+        let files = [&self.grpc_tls_cert_file, &self.grpc_tls_key_file, &self.grpc_tls_ca_file];
+        if files.iter().any(|f| f.is_some()) && !files.iter().all(|f| f.is_some()) {
+            return Err(ConfigError(
+                "grpc_tls_cert_file, grpc_tls_key_file and grpc_tls_ca_file go together: set all three or none".into(),
+            ));
+        }
+        if self.grpc_tls_server_name.is_some() && !self.grpc_tls() {
+            return Err(ConfigError("grpc_tls_server_name needs the gRPC TLS files".into()));
+        }
+        let (scheme, wrong) = if self.grpc_tls() { ("https://", "http://") } else { ("http://", "https://") };
+        let urls = [
+            ("auth_url", &self.auth_url),
+            ("user_url", &self.user_url),
+            ("conversation_url", &self.conversation_url),
+            ("message_url", &self.message_url),
+            ("presence_url", &self.presence_url),
+            ("media_url", &self.media_url),
+        ];
+        for (name, url) in urls {
+            if url.as_deref().is_some_and(|u| u.starts_with(wrong)) {
+                let why = if self.grpc_tls() { "gRPC TLS is on" } else { "gRPC TLS is off (no grpc_tls_* files)" };
+                return Err(ConfigError(format!("{name} must start with {scheme}: {why}")));
+            }
+        }
         Ok(())
     }
 }
@@ -395,5 +444,34 @@ mod tests {
             assert!(e.to_string().to_lowercase().contains("http_rate_limit"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn grpc_tls_needs_all_three_files_and_https_urls_only_with_it() {
+        let tls = |c: &mut Config| {
+            c.grpc_tls_cert_file = Some("tls.crt".into());
+            c.grpc_tls_key_file = Some("tls.key".into());
+            c.grpc_tls_ca_file = Some("ca.crt".into());
+        };
+        let mut c = Config::default();
+        tls(&mut c);
+        c.user_url = Some("https://user:50052".into());
+        c.grpc_tls_server_name = Some("chatterbox-internal".into());
+        c.check().unwrap();
+        c.media_url = Some("http://media:50056".into());
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("media_url must start with https://"), "{e}");
+
+        let mut c = Config::default();
+        tls(&mut c);
+        c.grpc_tls_key_file = None;
+        assert!(c.check().unwrap_err().to_string().contains("set all three or none"));
+
+        let mut c = Config { auth_url: Some("https://auth:50051".into()), ..Config::default() };
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("auth_url must start with http://"), "{e}");
+        c.auth_url = None;
+        c.grpc_tls_server_name = Some("x".into());
+        assert!(c.check().unwrap_err().to_string().contains("needs the gRPC TLS files"));
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
+use crate::tls::GrpcTls;
 use crate::transport::{LocalServer, Transport};
 
 /// Adds the deadline and W3C trace context to every outgoing call.
@@ -35,17 +36,26 @@ impl tonic::service::Interceptor for ClientInterceptor {
 /// The channel type every generated client is built on.
 pub type GrpcChannel = InterceptedService<Transport, ClientInterceptor>;
 
-/// A channel to `url` (`http://host:port`) that connects on first use and
-/// reconnects by itself, with `timeout` as the deadline of every call.
-pub fn connect(url: &str, timeout: Duration) -> anyhow::Result<GrpcChannel> {
-    let channel = Endpoint::from_shared(url.to_owned())?
+/// A channel to `url` that connects on first use and reconnects by
+/// itself, with `timeout` as the deadline of every call: `http://host:port`
+/// in plaintext, or `https://host:port` with the deployment's mutual TLS
+/// (`tls`), which then every URL must use.
+pub fn connect(url: &str, timeout: Duration, tls: Option<&GrpcTls>) -> anyhow::Result<GrpcChannel> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(2))
         .timeout(timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy();
-    Ok(InterceptedService::new(Transport::Remote(channel), ClientInterceptor { timeout }))
+        .keep_alive_while_idle(true);
+    let https = endpoint.uri().scheme_str() == Some("https");
+    match tls {
+        Some(tls) => {
+            anyhow::ensure!(https, "{url}: with gRPC TLS configured, service URLs must start with https://");
+            endpoint = endpoint.tls_config(tls.client_config())?;
+        }
+        None => anyhow::ensure!(!https, "{url}: an https:// service URL needs the gRPC TLS settings"),
+    }
+    Ok(InterceptedService::new(Transport::Remote(endpoint.connect_lazy()), ClientInterceptor { timeout }))
 }
 
 /// A channel into a server of this process (see [`crate::local_channel`]).

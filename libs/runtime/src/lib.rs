@@ -1,6 +1,6 @@
 //! The service runtime every ChatterBox service shares: how a service serves
 //! gRPC (health, reflection, trace context, metrics), how it calls another
-//! (deadlines, trace context), and how it stops (signal, drain, timeout).
+//! (deadlines, trace context, optional mutual TLS), and how it stops (signal, drain, timeout).
 
 mod client;
 mod metrics_endpoint;
@@ -8,6 +8,7 @@ mod metrics_layer;
 mod redis_client;
 mod server;
 mod shutdown;
+pub mod tls;
 mod transport;
 
 pub use client::{ClientInterceptor, GrpcChannel, connect};
@@ -15,4 +16,5 @@ pub use metrics_endpoint::serve_metrics;
 pub use redis_client::redis_connection;
 pub use server::{GrpcServer, LocalEnd, local_channel, serve_grpc};
 pub use shutdown::{Shutdown, wait_for_signal};
+pub use tls::GrpcTls;
 pub use transport::{BoxError, LocalServer, Transport};

@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::metrics_layer::CallMetricsLayer;
+use crate::tls::GrpcTls;
 use crate::transport::LocalServer;
 use crate::{GrpcChannel, Shutdown};
 
@@ -68,9 +69,15 @@ impl LocalEnd {
     }
 }
 
-/// Serves `server` on `listener` until `shutdown` is thrown, then lets
-/// in-flight calls finish for at most the drain timeout.
-pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shutdown) -> anyhow::Result<()> {
+/// Serves `server` on `listener` (with mutual TLS when `tls` is given)
+/// until `shutdown` is thrown, then lets in-flight calls finish for at most
+/// the drain timeout.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    server: GrpcServer,
+    tls: Option<GrpcTls>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     chatterbox_telemetry::install_metrics();
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -84,10 +91,14 @@ pub async fn serve_grpc(listener: TcpListener, server: GrpcServer, shutdown: Shu
         .build_v1()?;
     let routes = server.routes.add_service(health_service).add_service(reflection);
 
-    tracing::info!(%addr, services = ?server.names, "serving gRPC");
+    tracing::info!(%addr, services = ?server.names, tls = tls.is_some(), "serving gRPC");
     let drain = shutdown.drain();
     let signal = shutdown.clone();
-    let serving = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.server_config())?;
+    }
+    let serving = builder
         .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
         .layer(CallMetricsLayer)
         .add_routes(routes)
