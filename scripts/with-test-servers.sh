@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts redis-server, FerretDB (SQLite handler) and s3s-fs (S3 over a
 # directory) on free loopback ports, exports TEST_REDIS_URL, TEST_MONGODB_URI,
-# TEST_S3_ENDPOINT with the AWS_* credentials for it (and HELM), runs the given
+# TEST_S3_ENDPOINT with the AWS_* credentials for it (and HELM, and TEST_FERRETDB
+# for tests that run their own), runs the given
 # command, and stops the servers whatever happens. Nothing listens on a fixed port.
 set -euo pipefail
 
@@ -63,6 +64,8 @@ wait_for_port "$s3_port" s3s-fs
 export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
 export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/?directConnection=true"
 export TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+# Drills start a FerretDB of their own, to stop and start it.
+export TEST_FERRETDB="$FERRETDB"
 export AWS_ACCESS_KEY_ID="$s3_key" AWS_SECRET_ACCESS_KEY="$s3_secret" AWS_REGION=us-east-1
 # The chart tests render with this helm (make test-deps builds it).
 export HELM="${HELM:-$GOBIN/helm}"

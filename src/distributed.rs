@@ -139,6 +139,10 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
             server
         }
     };
+    let mut server = server;
+    if part.backings().contains(&crate::parts::Backing::MongoDb) {
+        server.readiness = settings::store_readiness(config, part).await?;
+    }
     spawn_metrics(config, &shutdown).await?;
     serve_grpc(grpc_listener(part, config).await?, server, tls, shutdown).await
 }

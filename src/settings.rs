@@ -18,7 +18,7 @@ use chatterbox_media::build::BlobsAt;
 use chatterbox_presence::PresenceSettings;
 use chatterbox_presence::build::PresenceAt;
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
-use chatterbox_runtime::GrpcTls;
+use chatterbox_runtime::{GrpcTls, Readiness};
 use chatterbox_store::StoreAt;
 use redis::aio::ConnectionManager;
 
@@ -123,6 +123,21 @@ pub(crate) fn store_at(config: &Config, part: Part) -> StoreAt {
         },
         None => StoreAt::Sqlite(config.data_dir.join(format!("{}.sqlite3", part.name()))),
     }
+}
+
+/// For a part keeping its records in MongoDB: a check that the server
+/// answers, behind the part's gRPC health (so the gateway's `/readyz` names
+/// the services that cannot reach their database). One connection of its
+/// own, so it tells whether the server answers now, not whether a pooled
+/// connection lingers.
+pub(crate) async fn store_readiness(config: &Config, part: Part) -> anyhow::Result<Option<Readiness>> {
+    let StoreAt::MongoDb { uri, database } = store_at(config, part) else { return Ok(None) };
+    let db = chatterbox_store::mongo_database(&uri, &database).await?;
+    let check: Readiness = Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move { chatterbox_store::mongo_ping(&db).await.map_err(|e| format!("MongoDB: {e}")) })
+    });
+    Ok(Some(check))
 }
 
 /// The message service's store for `config` (also used to import history).

@@ -38,6 +38,11 @@ impl Process {
     async fn kill(&mut self) {
         self.child.kill().await.unwrap();
     }
+
+    /// Sends it `signal` (`STOP` freezes it, `CONT` thaws it).
+    fn signal(&self, signal: &str) {
+        send_signal(self.child.id().expect("still running"), signal);
+    }
 }
 
 fn keygen(dir: &Path) {
@@ -430,10 +435,16 @@ async fn collect_messages_within(mut ws: crate::ws_client::Ws, total: u64, patie
     seqs
 }
 
+/// Drill (fault drills, item 7): Redis, which carries events, presence and
+/// the rate limits, is unreachable for five seconds mid-conversation, with
+/// the HTTP limit on. The limits fail open (chat goes on; documented in
+/// docs/failures.md) and hold again once Redis is back; the bus resubscribes
+/// and fills the gap, so every client gets every message once, in order.
 #[tokio::test]
-async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart() {
+async fn clients_on_two_gateways_get_every_message_once_across_a_redis_outage_with_limits_failing_open() {
+    const LIMIT: u32 = 60;
     let mut redis = OwnRedis::start().await;
-    let cluster = Cluster::start_on(0, redis.url(), &[]).await;
+    let cluster = Cluster::start_on(LIMIT, redis.url(), &[]).await;
     let client = reqwest::Client::new();
     let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
     let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
@@ -449,12 +460,17 @@ async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart()
         tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &bob_user).await, TOTAL)),
     ];
 
+    // Messages 10 to 17 go out with Redis down, over about five seconds.
+    let mut down_for = std::time::Duration::ZERO;
+    let mut down_since = None;
     for n in 1..=TOTAL {
         if n == 10 {
             redis.kill().await;
+            down_since = Some(std::time::Instant::now());
         }
         if n == 18 {
             redis.restart().await;
+            down_for = down_since.unwrap().elapsed();
         }
         let (gateway, token) = if n % 2 == 0 { (&cluster.a, &ann_token) } else { (&cluster.b, &bob_token) };
         let sent = client
@@ -465,14 +481,29 @@ async fn clients_on_two_gateways_get_every_message_once_across_a_redis_restart()
             .await
             .unwrap();
         assert_eq!(sent.status(), StatusCode::CREATED, "message {n} is acknowledged with Redis down or up");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let pause = if (10..18).contains(&n) { 650 } else { 50 };
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
     }
+    assert!(down_for >= std::time::Duration::from_secs(5), "Redis was down {down_for:?}");
 
     let expected: Vec<u64> = (1..=TOTAL).collect();
     for reader in readers {
         let seqs = reader.await.unwrap();
         assert_eq!(seqs, expected, "every acknowledged message exactly once, in order");
     }
+    // Back, the limit holds again: a burst from this address meets 429
+    // (Redis came back empty, so the burst's own requests fill the bucket).
+    let mut statuses = Vec::new();
+    for _ in 0..LIMIT + 10 {
+        let me = client.get(at(&cluster.a, "/api/v1/users/me")).bearer_auth(&ann_token).send().await.unwrap();
+        statuses.push(me.status());
+    }
+    assert_eq!(statuses[0], StatusCode::OK, "the burst starts within the limit");
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "the limit holds once Redis is back");
+    println!(
+        "[drill] Redis down {down_for:?} with limits on: acknowledged {TOTAL}, lost 0, duplicated 0, out of order 0, \
+         5xx 0 (limits failed open), limit enforced again after"
+    );
 }
 
 /// A client's view of a user registered through `gateway`.
@@ -831,5 +862,335 @@ async fn drill_a_killed_gateways_client_resumes_on_the_other_and_misses_nothing(
     println!(
         "[drill] gateway killed: {total} messages, lost 0, duplicated 0, resumed on the other gateway {:?} after the kill",
         resumed_after.unwrap()
+    );
+}
+
+/// Drill (fault drills, item 4): a gateway is frozen (SIGSTOP) while a
+/// client listens on it, as a stuck node would freeze it, and thawed
+/// (SIGCONT) ten seconds later. The client, hearing nothing (its pings
+/// unanswered), moves to the other gateway and resumes; it ends with every
+/// message once, in order. Thawed, the gateway serves again: a client that
+/// connects to it then hears what is sent next, once, like the moved one.
+/// `CHATTERBOX_DRILL_MESSAGES` sizes it.
+#[tokio::test]
+async fn drill_a_frozen_gateways_client_moves_on_and_the_thawed_gateway_serves_again() {
+    use std::time::{Duration, Instant};
+    let total: u64 = std::env::var("CHATTERBOX_DRILL_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(240);
+    const FROZEN_FOR: Duration = Duration::from_secs(10);
+    // Silence after which the client pings, and after which it gives up on the connection.
+    const QUIET: Duration = Duration::from_secs(1);
+    const DEAD: Duration = Duration::from_secs(3);
+    let cluster = Cluster::start(0).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+    let (_, ann_token) = register(&client, &cluster.b, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.a, "bob").await;
+    let conversation = direct(&client, &cluster.b, &ann_token, &bob).await;
+    let bob_user = test_user(&bob, &bob_token);
+    let mut socket = crate::ws_client::ws_at(cluster.a.addr, &bob_user).await;
+
+    // Ann writes through gateway B, which stays up, with a client_id per message.
+    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.b.addr);
+    let send = {
+        let (client, token) = (client.clone(), ann_token.clone());
+        move |n: u64| {
+            let (client, token, url) = (client.clone(), token.clone(), url.clone());
+            async move {
+                let body = json!({"content": format!("m{n}"), "client_id": format!("drill-{n}")});
+                let r = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        }
+    };
+    let sender = {
+        let send = send.clone();
+        tokio::spawn(async move {
+            for n in 0..total {
+                send(n).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    let mut received: Vec<u64> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + total / 10);
+    let (mut frozen_at, mut moved_after, mut last_heard) = (None::<Instant>, None, Instant::now());
+    let mut thaw = None;
+    while (1..=total).any(|s| !received.contains(&s)) {
+        assert!(tokio::time::Instant::now() < deadline, "{} of {total}", received.len());
+        let gone = match socket.next_unless_gone(Duration::from_millis(250)).await {
+            Ok(Some(frame)) => {
+                last_heard = Instant::now();
+                if frame["type"] == "message.new" {
+                    received.push(frame["message"]["seq"].as_u64().unwrap());
+                    if frozen_at.is_none() && received.len() as u64 >= total / 3 {
+                        cluster.a.signal("STOP");
+                        frozen_at = Some(Instant::now());
+                        let pid = cluster.a.child.id().unwrap();
+                        thaw = Some(tokio::spawn(async move {
+                            tokio::time::sleep(FROZEN_FOR).await;
+                            send_signal(pid, "CONT");
+                        }));
+                    }
+                } else if frame["type"] == "resumed" {
+                    moved_after = frozen_at.map(|at| at.elapsed());
+                }
+                false
+            }
+            Ok(None) if last_heard.elapsed() > DEAD => true,
+            Ok(None) => {
+                if last_heard.elapsed() > QUIET {
+                    // As a client does when its connection goes quiet.
+                    socket.send(json!({"type": "ping", "id": "alive"})).await;
+                }
+                false
+            }
+            Err(()) => true,
+        };
+        if gone {
+            // Elsewhere, from the last message held without a gap.
+            let mut have = 0;
+            while received.contains(&(have + 1)) {
+                have += 1;
+            }
+            socket = crate::ws_client::ws_at(cluster.b.addr, &bob_user).await;
+            socket.send(json!({"type": "resume", "id": "r", "positions": {conversation.clone(): have}})).await;
+            last_heard = Instant::now();
+        }
+    }
+    sender.await.unwrap();
+    assert!(frozen_at.is_some() && moved_after.is_some(), "the gateway froze and the client resumed elsewhere");
+    assert_eq!(received, (1..=total).collect::<Vec<_>>(), "every message once, in order");
+
+    // Thawed, gateway A sheds the stale session and serves a new one.
+    thaw.unwrap().await.unwrap();
+    let thawed = Instant::now();
+    let mut on_thawed = loop {
+        let ready = client.get(format!("http://{}/readyz", cluster.a.addr)).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break crate::ws_client::ws_at(cluster.a.addr, &bob_user).await;
+        }
+        assert!(thawed.elapsed() < Duration::from_secs(30), "gateway A serves again after the thaw");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let back_after = thawed.elapsed();
+    on_thawed.sync().await;
+    send(total).await;
+    for ws in [&mut socket, &mut on_thawed] {
+        let frame = ws.expect("message.new").await;
+        assert_eq!(frame["message"]["seq"].as_u64(), Some(total + 1));
+        // Nothing else, and nothing twice.
+        while let Some(frame) = ws.try_next(Duration::from_millis(500)).await {
+            assert_ne!(frame["type"], "message.new", "{frame}");
+        }
+    }
+    println!(
+        "[drill] gateway frozen {FROZEN_FOR:?}: acknowledged {}, lost 0, duplicated 0, out of order 0, 5xx 0, \
+         client resumed elsewhere {:?} after the freeze, thawed gateway serving {back_after:?} after SIGCONT",
+        total + 1,
+        moved_after.unwrap()
+    );
+}
+
+/// Sends `signal` (`STOP`, `CONT`, …) to process `pid`.
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A FerretDB of the test's own (SQLite under a directory of its own), so it
+/// can be stopped and started again on the same port and data.
+struct OwnFerret {
+    port: u16,
+    data: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl OwnFerret {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut ferret = Self { port, data: tempfile::tempdir().unwrap(), child: None };
+        ferret.restart().await;
+        ferret
+    }
+
+    fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let binary = std::env::var("TEST_FERRETDB").expect("TEST_FERRETDB is set by make test");
+        let child = Command::new(binary)
+            .arg("--handler=sqlite")
+            .arg(format!("--sqlite-url=file:{}/", self.data.path().display()))
+            .arg(format!("--listen-addr=127.0.0.1:{}", self.port))
+            .args(["--debug-addr=-", "--telemetry=disable", "--log-level=warn"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("FerretDB starts");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("FerretDB did not start");
+    }
+
+    /// Stops it outright (SIGKILL), as a crashed or unreachable server.
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+}
+
+/// Drill (fault drills, item 5): the database goes away for ten seconds in
+/// the middle of a stream of sends and comes back; nothing is restarted. A
+/// client sends through gateway A, retrying each send with its `client_id`;
+/// the other participant listens on gateway B. While the database is gone
+/// sends answer 503 promptly and `/readyz` names the services that cannot
+/// reach it; once it is back traffic resumes by itself, and history holds
+/// every acknowledged message once, in order, as heard on B.
+/// `CHATTERBOX_DRILL_MESSAGES` sizes it.
+#[tokio::test]
+async fn drill_the_database_gone_for_ten_seconds_loses_and_repeats_nothing() {
+    use std::time::{Duration, Instant};
+    let total: u64 = std::env::var("CHATTERBOX_DRILL_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(240);
+    const GONE_FOR: Duration = Duration::from_secs(10);
+    let mut ferret = OwnFerret::start().await;
+    let cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &[("MONGODB_URI", ferret.uri())]).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+    let (_, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    let conversation = direct(&client, &cluster.a, &ann_token, &bob).await;
+    let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
+    let heard = tokio::spawn(collect_messages_within(bob_ws, total, Duration::from_secs(90 + total / 10)));
+
+    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.a.addr);
+    let (progress, mut sent_so_far) = tokio::sync::watch::channel(0u64);
+    let sender = {
+        let (client, token) = (client.clone(), ann_token.clone());
+        tokio::spawn(async move {
+            let mut acknowledged: Vec<(String, u64)> = Vec::new();
+            let mut refused: HashMap<u16, u64> = HashMap::new();
+            let (mut slowest, mut outage, mut longest_outage) = (Duration::ZERO, None::<Instant>, Duration::ZERO);
+            for n in 0..total {
+                let client_id = format!("drill-{n}");
+                let body = json!({"content": format!("m{n}"), "client_id": client_id});
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let seq = loop {
+                    let started = Instant::now();
+                    let answer = client.post(&url).bearer_auth(&token).json(&body).send().await;
+                    slowest = slowest.max(started.elapsed());
+                    match answer {
+                        Ok(r) if r.status().is_success() => {
+                            let message: Value = r.json().await.unwrap();
+                            if let Some(since) = outage.take() {
+                                longest_outage = longest_outage.max(since.elapsed());
+                            }
+                            break message["seq"].as_u64().unwrap();
+                        }
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            *refused.entry(status).or_default() += 1;
+                            let error: Value = r.json().await.unwrap();
+                            assert_eq!(status, 503, "a send with the database gone answered {status}: {error}");
+                            assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+                        }
+                        Err(e) => panic!("a send was left without an answer: {e}"),
+                    }
+                    outage.get_or_insert_with(Instant::now);
+                    assert!(Instant::now() < deadline, "{client_id} never got through");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                };
+                acknowledged.push((client_id, seq));
+                let _ = progress.send(n + 1);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (acknowledged, refused, slowest, longest_outage)
+        })
+    };
+
+    // A third of the way in, the database goes away; the gateways say so.
+    sent_so_far.wait_for(|n| *n >= total / 3).await.unwrap();
+    ferret.kill().await;
+    let gone_at = Instant::now();
+    let readyz = format!("http://{}/readyz", cluster.b.addr);
+    let not_ready = loop {
+        let answer = client.get(&readyz).send().await.unwrap();
+        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break answer.json::<Value>().await.unwrap();
+        }
+        assert!(gone_at.elapsed() < GONE_FOR, "/readyz never said the database was gone");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let said_after = gone_at.elapsed();
+    assert_eq!(not_ready["error"]["code"], "unavailable", "{not_ready}");
+    // Behind it, the services' health: not serving, yet alive (a restart
+    // would not bring the database back).
+    let health = |service: &str| {
+        let channel = chatterbox_runtime::connect(
+            &format!("http://{}", cluster.service(Part::Message).addr),
+            Duration::from_secs(2),
+            None,
+        )
+        .unwrap();
+        let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
+        async move {
+            let answer = tonic_health::pb::health_client::HealthClient::new(channel).check(request).await.unwrap();
+            answer.into_inner().status()
+        }
+    };
+    use tonic_health::pb::health_check_response::ServingStatus;
+    while health("chatterbox.message.v1.MessageService").await != ServingStatus::NotServing {
+        assert!(gone_at.elapsed() < GONE_FOR, "the message service never said it cannot reach its database");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(health("").await, ServingStatus::Serving, "the process is alive");
+    tokio::time::sleep(GONE_FOR.saturating_sub(gone_at.elapsed())).await;
+    ferret.restart().await;
+    let back_at = Instant::now();
+    let (acknowledged, refused, slowest, longest_outage) = sender.await.unwrap();
+    // Ready again by itself.
+    loop {
+        if client.get(&readyz).send().await.unwrap().status() == StatusCode::OK {
+            break;
+        }
+        assert!(back_at.elapsed() < Duration::from_secs(30), "/readyz stays unready after the database is back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    assert_eq!(acknowledged.len() as u64, total);
+    let seqs: Vec<u64> = acknowledged.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "acknowledged in order, no seq taken twice or skipped");
+    let mut history = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = crate::helpers::get_json(
+            &client,
+            &format!("http://{}/api/v1/conversations/{conversation}/messages?after={after}&limit=100", cluster.b.addr),
+            &bob_token,
+        )
+        .await;
+        let items = page["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        after = items.last().unwrap()["seq"].as_u64().unwrap();
+        history.extend(items);
+    }
+    let kept: Vec<(String, u64)> =
+        history.iter().map(|m| (m["client_id"].as_str().unwrap().to_owned(), m["seq"].as_u64().unwrap())).collect();
+    assert_eq!(kept, acknowledged, "history is exactly what was acknowledged: none lost, none twice");
+    assert_eq!(heard.await.unwrap(), seqs, "every acknowledged message reached the other gateway once, in order");
+    assert!(refused.get(&503).is_some_and(|n| *n > 0), "sends met the outage: {refused:?}");
+    assert!(slowest < Duration::from_secs(6), "a send took {slowest:?}");
+    println!(
+        "[drill] database gone {GONE_FOR:?}: acknowledged {total}, lost 0, duplicated 0, out of order 0, \
+         5xx {refused:?} (all 503), slowest answer {slowest:?}, /readyz unready {said_after:?} after, \
+         sends back {longest_outage:?} after the first refusal"
     );
 }

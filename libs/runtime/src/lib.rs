@@ -14,7 +14,7 @@ mod transport;
 pub use client::{ClientInterceptor, GrpcChannel, connect};
 pub use metrics_endpoint::serve_metrics;
 pub use redis_client::redis_connection;
-pub use server::{GrpcServer, LocalEnd, local_channel, serve_grpc};
+pub use server::{GrpcServer, LocalEnd, Readiness, local_channel, serve_grpc};
 pub use shutdown::{Shutdown, wait_for_signal};
 pub use tls::GrpcTls;
 pub use transport::{BoxError, LocalServer, Transport};

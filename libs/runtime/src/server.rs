@@ -20,12 +20,77 @@ use crate::transport::LocalServer;
 use crate::{GrpcChannel, Shutdown};
 
 /// A service's gRPC API, ready to serve.
-#[derive(Debug)]
 pub struct GrpcServer {
     /// The service's routes (one or more tonic services).
     pub routes: Routes,
     /// Fully qualified names reported as SERVING by `grpc.health.v1`.
     pub names: Vec<&'static str>,
+    /// What the service needs to do its work (its database answering),
+    /// checked every second once served; while it fails, `names` are
+    /// NOT_SERVING (the server as a whole, "", stays SERVING: the process
+    /// is alive, and restarting it would not bring the database back).
+    pub readiness: Option<Readiness>,
+}
+
+impl GrpcServer {
+    /// A server of `routes`, reporting `names` as SERVING.
+    pub fn new(routes: Routes, names: Vec<&'static str>) -> Self {
+        Self { routes, names, readiness: None }
+    }
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("names", &self.names)
+            .field("readiness", &self.readiness.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A check of what a service needs; `Err` says what is missing.
+pub type Readiness = std::sync::Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// How often readiness is checked, and how long one check may take.
+const READINESS_PERIOD: Duration = Duration::from_secs(1);
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reports `names` SERVING or NOT_SERVING as `check` passes or fails, until
+/// shutdown is requested. Logs each change once.
+async fn watch_readiness(
+    check: Readiness,
+    names: Vec<&'static str>,
+    health: tonic_health::server::HealthReporter,
+    shutdown: Shutdown,
+) {
+    let mut ready = true;
+    let mut every = tokio::time::interval(READINESS_PERIOD);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.requested() => return,
+            _ = every.tick() => {}
+        }
+        // Shutdown wins over a check in flight: it reports NOT_SERVING itself.
+        let outcome = tokio::select! {
+            () = shutdown.requested() => return,
+            outcome = tokio::time::timeout(READINESS_TIMEOUT, check()) => {
+                outcome.unwrap_or_else(|_| Err("timed out".into()))
+            }
+        };
+        let now_ready = outcome.is_ok();
+        if now_ready != ready {
+            match &outcome {
+                Ok(()) => tracing::info!(services = ?names, "ready again"),
+                Err(why) => tracing::warn!(services = ?names, %why, "not ready"),
+            }
+            let status = if now_ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+            for name in &names {
+                health.set_service_status(*name, status).await;
+            }
+            ready = now_ready;
+        }
+    }
 }
 
 pub(crate) fn call_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
@@ -90,6 +155,9 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let routes = server.routes.add_service(health_service).add_service(reflection);
+    if let Some(check) = server.readiness {
+        tokio::spawn(watch_readiness(check, server.names.clone(), health.clone(), shutdown.clone()));
+    }
 
     tracing::info!(%addr, services = ?server.names, tls = tls.is_some(), "serving gRPC");
     let drain = shutdown.drain();

@@ -184,7 +184,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shutdown = Shutdown::new(Duration::from_secs(1));
-        let server = GrpcServer { routes: tonic::service::Routes::default(), names: Vec::new() };
+        let server = GrpcServer::new(tonic::service::Routes::default(), Vec::new());
         tokio::spawn(serve_grpc(listener, server, Some(tls.clone()), shutdown.clone()));
         (format!("https://localhost:{port}"), shutdown)
     }

@@ -6,7 +6,7 @@
 mod mongo;
 mod sqlite;
 
-pub use mongo::{is_duplicate_key, mongo_database, unique_index};
+pub use mongo::{is_duplicate_key, mongo_database, ping as mongo_ping, unique_index};
 pub use sqlite::{AddedColumn, SqliteDb, is_unique_violation};
 
 /// Creates `dir` and its missing parents readable by this user alone
@@ -69,6 +69,10 @@ pub enum StoreError {
     /// The backend failed.
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// The backend cannot be reached now (down, restarting, a network
+    /// fault): nothing was decided, and a retry may succeed.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -79,6 +83,18 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<mongodb::error::Error> for StoreError {
     fn from(e: mongodb::error::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        if mongo::is_outage(&e) { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
+    }
+}
+
+impl From<StoreError> for chatterbox_errors::Error {
+    /// An outage is `unavailable` (503: try again); anything else a service
+    /// did not turn into its own answer (a duplicate it did not expect
+    /// included) is internal.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => chatterbox_errors::Error::unavailable(e),
+            e => chatterbox_errors::Error::internal(e),
+        }
     }
 }

@@ -14,14 +14,34 @@ use crate::StoreError;
 pub async fn mongo_database(uri: &str, name: &str) -> Result<Database, StoreError> {
     let mut options = ClientOptions::parse(uri).await?;
     options.max_pool_size = Some(10);
-    options.server_selection_timeout = Some(Duration::from_secs(5));
-    options.connect_timeout = Some(Duration::from_secs(5));
+    // Short enough that a call finds the server gone (503) well within the
+    // callers' 5 s deadline, rather than hanging until it.
+    options.server_selection_timeout = Some(Duration::from_secs(2));
+    options.connect_timeout = Some(Duration::from_secs(2));
     options.write_concern = Some(
         WriteConcern::builder().w(Acknowledgment::Majority).journal(true).w_timeout(Duration::from_secs(5)).build(),
     );
     options.app_name = Some("chatterbox".into());
     let client = Client::with_options(options)?;
     Ok(client.database(name))
+}
+
+/// Whether `e` says the server could not be reached (none selectable, a
+/// broken connection, a pool cleared after one) or that the server itself
+/// labels the operation retryable, rather than that it refused it.
+pub(crate) fn is_outage(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR};
+    matches!(
+        e.kind.as_ref(),
+        ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. }
+    ) || e.contains_label(RETRYABLE_WRITE_ERROR)
+        || e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+}
+
+/// Succeeds when the server behind `db` answers a `ping`.
+pub async fn ping(db: &Database) -> Result<(), StoreError> {
+    db.run_command(mongodb::bson::doc! {"ping": 1}).await?;
+    Ok(())
 }
 
 /// A unique index on `keys`, named so that duplicate-key errors say which.
@@ -43,4 +63,23 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> Option<String> {
         _ => return None,
     };
     (code == 11000 || message.contains("UNIQUE constraint failed")).then_some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_is_not_there_is_an_outage_answered_unavailable() {
+        // A port nothing listens on any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let db = mongo_database(&format!("mongodb://127.0.0.1:{port}/?directConnection=true"), "x").await.unwrap();
+        let started = std::time::Instant::now();
+        let e = ping(&db).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(4), "found out within the server selection timeout");
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+        assert_eq!(chatterbox_errors::Error::from(e).code(), chatterbox_errors::Code::Unavailable);
+        let refused = StoreError::Backend("a bad document".into());
+        assert_eq!(chatterbox_errors::Error::from(refused).code(), chatterbox_errors::Code::Internal);
+    }
 }

@@ -105,10 +105,6 @@ fn bad_refresh() -> Error {
     Error::unauthenticated("invalid or expired refresh token")
 }
 
-fn storage(e: StoreError) -> Error {
-    Error::internal(e)
-}
-
 /// The bucket of failed logins for what was typed as the email, whether or
 /// not an account has it (a refusal must not tell). Hashed: bounded, and no
 /// addresses in Redis.
@@ -147,7 +143,7 @@ impl Auth {
         let id = credential.user_id;
         self.store.create_credential(&credential).await.map_err(|e| match e {
             StoreError::Duplicate(_) => Error::already_exists("email is already registered"),
-            e => storage(e),
+            e => Error::from(e),
         })?;
         // From here on, any failure undoes what was done: no half account.
         let user = match self.profiles.create(id, &username, &email).await {
@@ -162,7 +158,7 @@ impl Auth {
         };
         if let Err(e) = self.store.activate_credential(id).await {
             self.undo_registration(id, true).await;
-            return Err(storage(e));
+            return Err(Error::from(e));
         }
         let tokens = self.start_session(id, client).await?;
         Ok((user, tokens))
@@ -186,7 +182,7 @@ impl Auth {
         // A malformed email cannot exist; still spend the hashing time.
         let key = Email::parse(email).map(|e| e.key()).ok();
         let credential = match &key {
-            Some(k) => self.store.find_credential(k).await.map_err(storage)?.filter(|c| c.active),
+            Some(k) => self.store.find_credential(k).await.map_err(Error::from)?.filter(|c| c.active),
             None => None,
         };
         let ok = self.hasher.verify(password, credential.as_ref().map(|c| c.password_hash.as_str())).await?;
@@ -240,7 +236,7 @@ impl Auth {
             ip,
         };
         let (refresh_token, hash) = refresh_token::generate();
-        self.store.create_session(&session, &hash).await.map_err(storage)?;
+        self.store.create_session(&session, &hash).await.map_err(Error::from)?;
         let (access_token, expires_in) = self.signer.issue_access(user, session.id)?;
         Ok(IssuedTokens { access_token, refresh_token, expires_in })
     }
@@ -250,7 +246,7 @@ impl Auth {
     /// revocations every verifier reads. Ending it again is harmless, so a
     /// caller whose end failed halfway can simply retry.
     async fn end(&self, session: SessionId) -> Result<(), Error> {
-        self.store.revoke_session(session).await.map_err(storage)?;
+        self.store.revoke_session(session).await.map_err(Error::from)?;
         let until = Timestamp::now().plus_seconds(self.signer.access_ttl_secs() as i64);
         let until = u64::try_from(until.millis() / 1_000).unwrap_or(0);
         self.revocations.end(session, until).await.map_err(Error::unavailable)
@@ -261,7 +257,7 @@ impl Auth {
     pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens, Error> {
         let now = Timestamp::now();
         let hash = refresh_token::hash(presented);
-        let session = match self.store.consume_token(&hash, now).await.map_err(storage)? {
+        let session = match self.store.consume_token(&hash, now).await.map_err(Error::from)? {
             Consumed::Fresh(session) => session,
             Consumed::Replayed(session) => {
                 tracing::warn!(%session, "refresh token reused; ending its session");
@@ -274,7 +270,7 @@ impl Auth {
             return Err(bad_refresh());
         }
         let (refresh_token, next) = refresh_token::generate();
-        self.store.add_token(session.id, &next, now).await.map_err(storage)?;
+        self.store.add_token(session.id, &next, now).await.map_err(Error::from)?;
         let (access_token, expires_in) = self.signer.issue_access(session.user_id, session.id)?;
         Ok(IssuedTokens { access_token, refresh_token, expires_in })
     }
@@ -282,14 +278,14 @@ impl Auth {
     /// Ends the login session a refresh token belongs to.
     pub async fn logout(&self, presented: &str) -> Result<(), Error> {
         let hash = refresh_token::hash(presented);
-        let session = self.store.find_session_by_token(&hash).await.map_err(storage)?.ok_or_else(bad_refresh)?;
+        let session = self.store.find_session_by_token(&hash).await.map_err(Error::from)?.ok_or_else(bad_refresh)?;
         self.end(session.id).await
     }
 
     /// The user's live sessions, most recently started first; `current` is
     /// the one the asking token belongs to.
     pub async fn sessions(&self, user: UserId, current: SessionId) -> Result<Vec<ListedSession>, Error> {
-        let live = self.store.live_sessions(user, Timestamp::now(), MAX_LISTED_SESSIONS).await.map_err(storage)?;
+        let live = self.store.live_sessions(user, Timestamp::now(), MAX_LISTED_SESSIONS).await.map_err(Error::from)?;
         Ok(live.into_iter().map(|session| ListedSession { current: session.id == current, session }).collect())
     }
 
@@ -298,7 +294,7 @@ impl Auth {
     pub async fn end_session(&self, user: UserId, session: &str) -> Result<(), Error> {
         let missing = || Error::not_found("no such session");
         let id = SessionId::parse(session).map_err(|_| missing())?;
-        let found = self.store.find_session(id).await.map_err(storage)?.ok_or_else(missing)?;
+        let found = self.store.find_session(id).await.map_err(Error::from)?.ok_or_else(missing)?;
         if found.user_id != user || found.revoked || found.expires_at <= Timestamp::now() {
             return Err(missing());
         }

@@ -81,8 +81,8 @@ impl AuthService for AuthGrpc {
 
 /// The auth service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(auth: Arc<Auth>, verifier: TokenVerifier) -> GrpcServer {
-    GrpcServer {
-        routes: tonic::service::Routes::new(AuthServiceServer::new(AuthGrpc { auth, verifier })),
-        names: vec![<AuthServiceServer<AuthGrpc> as NamedService>::NAME],
-    }
+    GrpcServer::new(
+        tonic::service::Routes::new(AuthServiceServer::new(AuthGrpc { auth, verifier })),
+        vec![<AuthServiceServer<AuthGrpc> as NamedService>::NAME],
+    )
 }

@@ -41,10 +41,6 @@ pub struct Conversations {
     activity: Arc<Activity>,
 }
 
-fn storage(e: StoreError) -> Error {
-    Error::internal(e)
-}
-
 fn not_found() -> Error {
     Error::not_found("conversation not found")
 }
@@ -137,7 +133,7 @@ impl Conversations {
     async fn visible(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
         let id = parse_conversation(id)?;
         self.settled().await;
-        match self.store.get(id).await.map_err(storage)? {
+        match self.store.get(id).await.map_err(Error::from)? {
             Some(c) if c.has_participant(actor.id) => Ok(c),
             _ => Err(not_found()),
         }
@@ -162,7 +158,7 @@ impl Conversations {
             return Err(Error::invalid("a direct conversation needs another user"));
         }
         let key = direct_key(actor.id, other);
-        if let Some(existing) = self.store.get_by_unique_key(&key).await.map_err(storage)? {
+        if let Some(existing) = self.store.get_by_unique_key(&key).await.map_err(Error::from)? {
             return Ok((existing, false));
         }
         self.require_user(actor, other).await?;
@@ -185,7 +181,7 @@ impl Conversations {
             Ok(()) => Ok((c, true)),
             // Someone created it between our look and our write: theirs wins.
             Err(StoreError::Duplicate(_)) => {
-                let existing = self.store.get_by_unique_key(&key).await.map_err(storage)?;
+                let existing = self.store.get_by_unique_key(&key).await.map_err(Error::from)?;
                 Ok((
                     existing.ok_or_else(|| {
                         Error::invariant("a direct conversation vanished after a duplicate-key clash")
@@ -193,7 +189,7 @@ impl Conversations {
                     false,
                 ))
             }
-            Err(e) => Err(storage(e)),
+            Err(e) => Err(Error::from(e)),
         }
     }
 
@@ -240,7 +236,7 @@ impl Conversations {
             updated_at: now,
             last_activity: now,
         };
-        self.store.create(&c).await.map_err(storage)?;
+        self.store.create(&c).await.map_err(Error::from)?;
         Ok(c)
     }
 
@@ -265,7 +261,7 @@ impl Conversations {
         };
         self.store.create(&c).await.map_err(|e| match e {
             StoreError::Duplicate(_) => Error::already_exists("a room with this name exists"),
-            e => storage(e),
+            e => Error::from(e),
         })?;
         Ok(c)
     }
@@ -279,7 +275,7 @@ impl Conversations {
     /// one lookup, whatever the number of participants.
     pub async fn access(&self, actor: &Actor, id: &str) -> Result<Membership, Error> {
         let id = parse_conversation(id)?;
-        self.store.membership(id, actor.id).await.map_err(storage)?.ok_or_else(not_found)
+        self.store.membership(id, actor.id).await.map_err(Error::from)?.ok_or_else(not_found)
     }
 
     /// Of `ids`, the direct and group conversations the actor takes part in:
@@ -296,7 +292,7 @@ impl Conversations {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.store.private_among(actor.id, &ids).await.map_err(storage)
+        self.store.private_among(actor.id, &ids).await.map_err(Error::from)
     }
 
     /// The actor's conversations, most recent activity first.
@@ -304,7 +300,7 @@ impl Conversations {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
         self.settled().await;
-        let items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
+        let items = self.store.list_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(Error::from)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
 
@@ -315,7 +311,7 @@ impl Conversations {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = activity_cursor(cursor)?;
         self.settled().await;
-        let items = self.store.list_refs_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(storage)?;
+        let items = self.store.list_refs_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(Error::from)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
     }
 
@@ -340,7 +336,7 @@ impl Conversations {
             .await
             .map_err(|e| match e {
                 StoreError::Duplicate(_) => Error::already_exists("a room with this name exists"),
-                e => storage(e),
+                e => Error::from(e),
             })?
             .ok_or_else(not_found)
     }
@@ -353,7 +349,7 @@ impl Conversations {
             return Ok(c);
         }
         self.require_user(actor, user).await?;
-        self.store.add_participant(c.id, user, Timestamp::now()).await.map_err(storage)?.ok_or_else(not_found)
+        self.store.add_participant(c.id, user, Timestamp::now()).await.map_err(Error::from)?.ok_or_else(not_found)
     }
 
     /// Removes a participant (admins), or the actor leaving.
@@ -380,7 +376,7 @@ impl Conversations {
             return Err(Error::invalid("only participants can become admins"));
         }
         let updated =
-            self.store.add_admin(c.id, user, Timestamp::now()).await.map_err(storage)?.ok_or_else(not_found)?;
+            self.store.add_admin(c.id, user, Timestamp::now()).await.map_err(Error::from)?.ok_or_else(not_found)?;
         if !updated.has_admin(user) {
             // They left between our check and the write.
             return Err(Error::invalid("only participants can become admins"));
@@ -398,7 +394,7 @@ impl Conversations {
         let prefix = chatterbox_types::name_key(search);
         let after = name_cursor(cursor)?;
         self.settled().await;
-        let mut items = self.store.list_rooms(&prefix, after.as_ref(), limit + 1).await.map_err(storage)?;
+        let mut items = self.store.list_rooms(&prefix, after.as_ref(), limit + 1).await.map_err(Error::from)?;
         let next_cursor = (items.len() > limit as usize).then(|| {
             items.truncate(limit as usize);
             let last = &items[items.len() - 1];
@@ -409,7 +405,7 @@ impl Conversations {
 
     async fn room(&self, id: &str) -> Result<Conversation, Error> {
         let id = parse_conversation(id)?;
-        match self.store.get(id).await.map_err(storage)? {
+        match self.store.get(id).await.map_err(Error::from)? {
             Some(c) if c.kind == Kind::Room => Ok(c),
             _ => Err(not_found()),
         }
@@ -421,7 +417,11 @@ impl Conversations {
         if room.has_participant(actor.id) {
             return Ok(room);
         }
-        self.store.add_participant(room.id, actor.id, Timestamp::now()).await.map_err(storage)?.ok_or_else(not_found)
+        self.store
+            .add_participant(room.id, actor.id, Timestamp::now())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(not_found)
     }
 
     /// Leaves a room the actor is in.
@@ -438,11 +438,11 @@ impl Conversations {
     /// the conversation as it is afterwards.
     async fn leave(&self, id: ConversationId, user: UserId) -> Result<Conversation, Error> {
         let now = Timestamp::now();
-        let after = self.store.remove_participant(id, user, now).await.map_err(storage)?.ok_or_else(not_found)?;
+        let after = self.store.remove_participant(id, user, now).await.map_err(Error::from)?.ok_or_else(not_found)?;
         if after.admins.is_empty()
             && let Some(heir) = after.participants.first()
         {
-            return self.store.add_admin(id, *heir, now).await.map_err(storage)?.ok_or_else(not_found);
+            return self.store.add_admin(id, *heir, now).await.map_err(Error::from)?.ok_or_else(not_found);
         }
         Ok(after)
     }

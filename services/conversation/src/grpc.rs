@@ -282,12 +282,12 @@ pub fn grpc_server(
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
 ) -> GrpcServer {
-    GrpcServer {
-        routes: tonic::service::Routes::new(ConversationServiceServer::new(ConversationGrpc {
+    GrpcServer::new(
+        tonic::service::Routes::new(ConversationServiceServer::new(ConversationGrpc {
             conversations,
             verifier,
             events,
         })),
-        names: vec![<ConversationServiceServer<ConversationGrpc> as NamedService>::NAME],
-    }
+        vec![<ConversationServiceServer<ConversationGrpc> as NamedService>::NAME],
+    )
 }

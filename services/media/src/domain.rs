@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::Actor;
-use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Timestamp};
 use futures::{Stream, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
@@ -90,10 +89,6 @@ pub struct Media {
     participation: Arc<dyn Participation>,
     settings: MediaSettings,
     decodes: Arc<tokio::sync::Semaphore>,
-}
-
-fn storage(e: StoreError) -> Error {
-    Error::internal(e)
 }
 
 fn blob_failure(e: anyhow::Error) -> Error {
@@ -283,7 +278,7 @@ impl Media {
         if quota == 0 {
             return Ok(());
         }
-        let used = self.store.bytes_of(actor.id).await.map_err(storage)?;
+        let used = self.store.bytes_of(actor.id).await.map_err(Error::from)?;
         if used.saturating_add(size) > quota {
             metrics::counter!("media_uploads_refused_total", "reason" => "quota").increment(1);
             return Err(Error::new(
@@ -307,9 +302,9 @@ impl Media {
         let mut after = None;
         let mut removed = 0;
         loop {
-            let page = self.store.unattached(before, after, SWEEP_PAGE).await.map_err(storage)?;
+            let page = self.store.unattached(before, after, SWEEP_PAGE).await.map_err(Error::from)?;
             for id in page.ids {
-                if !self.store.remove_unattached(id).await.map_err(storage)? {
+                if !self.store.remove_unattached(id).await.map_err(Error::from)? {
                     continue;
                 }
                 removed += 1;
@@ -391,7 +386,7 @@ impl Media {
         .await
         .map_err(blob_failure);
         let recorded = match stored {
-            Ok(()) => self.store.insert(record).await.map_err(storage),
+            Ok(()) => self.store.insert(record).await.map_err(Error::from),
             Err(e) => Err(e),
         };
         if recorded.is_err() {
@@ -408,11 +403,11 @@ impl Media {
     /// that does not exist.
     async fn visible(&self, actor: &Actor, id: &str) -> Result<MediaRecord, Error> {
         let id = ulid::Ulid::from_string(id).map_err(|_| not_found())?;
-        let record = self.store.get(id).await.map_err(storage)?.ok_or_else(not_found)?;
+        let record = self.store.get(id).await.map_err(Error::from)?.ok_or_else(not_found)?;
         if record.uploader == actor.id || record.public {
             return Ok(record);
         }
-        for conversation in self.store.attached_in(id).await.map_err(storage)?.into_iter().take(MAX_CHECKED) {
+        for conversation in self.store.attached_in(id).await.map_err(Error::from)?.into_iter().take(MAX_CHECKED) {
             if self.participation.standing(&actor.token, conversation).await?.is_some() {
                 return Ok(record);
             }
@@ -471,7 +466,7 @@ impl Media {
             if records.iter().any(|r| r.id == id) {
                 return Err(Error::invalid("an attachment is listed twice"));
             }
-            let record = self.store.get(id).await.map_err(storage)?.filter(|r| r.uploader == actor.id);
+            let record = self.store.get(id).await.map_err(Error::from)?.filter(|r| r.uploader == actor.id);
             let record = record.ok_or_else(not_yours)?;
             if images_only && !sniff::is_safe_image(&record.content_type) {
                 return Err(Error::invalid("image messages attach images only"));
@@ -479,7 +474,7 @@ impl Media {
             records.push(record);
         }
         let ids: Vec<ulid::Ulid> = records.iter().map(|r| r.id).collect();
-        self.store.attach(&ids, conversation).await.map_err(storage)?;
+        self.store.attach(&ids, conversation).await.map_err(Error::from)?;
         Ok(records)
     }
 
@@ -495,7 +490,7 @@ impl Media {
         let mut admin = None;
         for id in media {
             let id = ulid::Ulid::from_string(id).map_err(|_| Error::invalid("media_ids must list media ids"))?;
-            let Some(record) = self.store.get(id).await.map_err(storage)? else { continue };
+            let Some(record) = self.store.get(id).await.map_err(Error::from)? else { continue };
             if record.uploader != actor.id {
                 if admin.is_none() {
                     let standing = self.participation.standing(&actor.token, conversation).await?;
@@ -507,7 +502,7 @@ impl Media {
             }
             ids.push(id);
         }
-        self.store.detach(&ids, conversation).await.map_err(storage)
+        self.store.detach(&ids, conversation).await.map_err(Error::from)
     }
 
     /// Makes an image `actor` uploaded their avatar (visible to everyone signed in).
@@ -515,12 +510,12 @@ impl Media {
         let not_yours = || Error::invalid("avatar must be an image you uploaded");
         let id = ulid::Ulid::from_string(id).map_err(|_| not_yours())?;
         let mut record =
-            self.store.get(id).await.map_err(storage)?.filter(|r| r.uploader == actor.id).ok_or_else(not_yours)?;
+            self.store.get(id).await.map_err(Error::from)?.filter(|r| r.uploader == actor.id).ok_or_else(not_yours)?;
         if !sniff::is_safe_image(&record.content_type) {
             return Err(not_yours());
         }
         if !record.public {
-            self.store.make_public(id).await.map_err(storage)?;
+            self.store.make_public(id).await.map_err(Error::from)?;
             record.public = true;
         }
         Ok(record)

@@ -117,8 +117,8 @@ impl MediaService for MediaGrpc {
 
 /// The media service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(media: Arc<Media>, verifier: TokenVerifier) -> GrpcServer {
-    GrpcServer {
-        routes: tonic::service::Routes::new(MediaServiceServer::new(MediaGrpc { media, verifier })),
-        names: vec![<MediaServiceServer<MediaGrpc> as NamedService>::NAME],
-    }
+    GrpcServer::new(
+        tonic::service::Routes::new(MediaServiceServer::new(MediaGrpc { media, verifier })),
+        vec![<MediaServiceServer<MediaGrpc> as NamedService>::NAME],
+    )
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::Actor;
-use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
 use crate::access::{ConversationAccess, Standing};
@@ -52,10 +51,6 @@ pub struct Messages {
     store: Arc<dyn MessageStore>,
     access: Arc<dyn ConversationAccess>,
     media: Arc<dyn MediaLibrary>,
-}
-
-fn storage(e: StoreError) -> Error {
-    Error::internal(e)
 }
 
 fn conversation_not_found() -> Error {
@@ -147,7 +142,7 @@ impl Messages {
     /// A message in a conversation the actor takes part in; 404 otherwise.
     async fn visible_message(&self, actor: &Actor, id: &str) -> Result<(Message, Standing), Error> {
         let id = MessageId::parse(id).map_err(|_| message_not_found())?;
-        let message = self.store.get(id).await.map_err(storage)?.ok_or_else(message_not_found)?;
+        let message = self.store.get(id).await.map_err(Error::from)?.ok_or_else(message_not_found)?;
         let standing = self
             .access
             .check(actor, message.conversation_id)
@@ -210,7 +205,7 @@ impl Messages {
             // A stale activity time only misorders a list.
             tracing::warn!(conversation = %conversation_id, error = %e, "could not record activity");
         }
-        let (message, created) = appended.map_err(storage)?;
+        let (message, created) = appended.map_err(Error::from)?;
         if !created {
             // A retry answered with the original: attach nothing it did not.
             let extra: Vec<String> =
@@ -237,7 +232,7 @@ impl Messages {
             (None, Some(a)) => Window::After(a),
             (None, None) => Window::Latest,
         };
-        let (messages, marks) = self.store.page(id, window, limit).await.map_err(storage)?;
+        let (messages, marks) = self.store.page(id, window, limit).await.map_err(Error::from)?;
         let receipts = Receipts::new(marks);
         Ok(messages.into_iter().map(|m| receipts.view(m)).collect())
     }
@@ -255,7 +250,7 @@ impl Messages {
         self.store
             .edit(message.id, &content, Timestamp::now())
             .await
-            .map_err(storage)?
+            .map_err(Error::from)?
             .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))
     }
 
@@ -265,7 +260,7 @@ impl Messages {
         if message.sender_id != actor.id && !standing.admin {
             return Err(Error::permission_denied("only the sender or an admin may delete a message"));
         }
-        let deleted = self.store.delete(message.id).await.map_err(storage)?.ok_or_else(message_not_found)?;
+        let deleted = self.store.delete(message.id).await.map_err(Error::from)?.ok_or_else(message_not_found)?;
         // Its attachments go with it: the conversation no longer sees them.
         let attached: Vec<String> = message.attachments.iter().map(|a| a.id.clone()).collect();
         self.detach(actor, message.conversation_id, &attached).await;
@@ -291,11 +286,11 @@ impl Messages {
         seq: u64,
     ) -> Result<(ConversationId, ReadMark), Error> {
         let (id, _) = self.enter(actor, conversation).await?;
-        let last = self.store.latest(id).await.map_err(storage)?.map_or(0, |m| m.seq);
+        let last = self.store.latest(id).await.map_err(Error::from)?.map_or(0, |m| m.seq);
         if seq == 0 || seq > last {
             return Err(Error::invalid(format!("seq must be between 1 and {last}")));
         }
-        let mark = self.store.mark_read(id, actor.id, seq, Timestamp::now()).await.map_err(storage)?;
+        let mark = self.store.mark_read(id, actor.id, seq, Timestamp::now()).await.map_err(Error::from)?;
         Ok((id, mark))
     }
 
@@ -316,7 +311,7 @@ impl Messages {
         at_most_a_page(conversations)?;
         visible_only(conversations.iter().map(|c| async move {
             let (id, _) = self.enter(actor, c).await?;
-            let latest = self.store.latest(id).await.map_err(storage)?;
+            let latest = self.store.latest(id).await.map_err(Error::from)?;
             Ok((id, latest.map_or(0, |m| m.seq)))
         }))
         .await
@@ -324,10 +319,10 @@ impl Messages {
 
     async fn summary(&self, actor: &Actor, conversation: &str) -> Result<Summary, Error> {
         let (id, _) = self.enter(actor, conversation).await?;
-        let marks = self.store.read_marks(id).await.map_err(storage)?;
+        let marks = self.store.read_marks(id).await.map_err(Error::from)?;
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
-        let last = self.store.latest(id).await.map_err(storage)?;
-        let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(storage)?;
+        let last = self.store.latest(id).await.map_err(Error::from)?;
+        let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(Error::from)?;
         Ok(Summary { conversation_id: id, last_message: last.map(|m| Receipts::new(marks).view(m)), unread_count })
     }
 
@@ -342,7 +337,7 @@ impl Messages {
     ) -> Result<(Vec<Message>, bool), Error> {
         let (id, _) = self.enter(actor, conversation).await?;
         let limit = chatterbox_types::page_limit(limit)?;
-        let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(storage)?;
+        let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(Error::from)?;
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
         Ok((items, more))

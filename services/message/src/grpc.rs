@@ -199,14 +199,14 @@ pub fn grpc_server(
     events: Arc<dyn EventBus>,
 ) -> (GrpcServer, MessageCalls) {
     let calls = MessageCalls::new(messages.clone(), InOrder::new(events.clone()));
-    let server = GrpcServer {
-        routes: tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
+    let server = GrpcServer::new(
+        tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
             messages,
             verifier,
             events,
             calls: calls.clone(),
         })),
-        names: vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
-    };
+        vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
+    );
     (server, calls)
 }

@@ -95,8 +95,8 @@ impl PresenceService for PresenceGrpc {
 
 /// The presence service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(presence: Arc<Presence>, verifier: TokenVerifier) -> GrpcServer {
-    GrpcServer {
-        routes: tonic::service::Routes::new(PresenceServiceServer::new(PresenceGrpc { presence, verifier })),
-        names: vec![<PresenceServiceServer<PresenceGrpc> as NamedService>::NAME],
-    }
+    GrpcServer::new(
+        tonic::service::Routes::new(PresenceServiceServer::new(PresenceGrpc { presence, verifier })),
+        vec![<PresenceServiceServer<PresenceGrpc> as NamedService>::NAME],
+    )
 }

@@ -37,7 +37,7 @@ fn storage(e: StoreError) -> Error {
         StoreError::Duplicate("username") => Error::already_exists("username is taken"),
         StoreError::Duplicate("email") => Error::already_exists("email is already registered"),
         StoreError::Duplicate(_) => Error::already_exists("user already exists"),
-        e => Error::internal(e),
+        e => Error::from(e),
     }
 }
 

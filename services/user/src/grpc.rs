@@ -105,8 +105,8 @@ impl UserService for UserGrpc {
 
 /// The user service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(users: Arc<Users>, verifier: TokenVerifier) -> GrpcServer {
-    GrpcServer {
-        routes: tonic::service::Routes::new(UserServiceServer::new(UserGrpc { users, verifier })),
-        names: vec![<UserServiceServer<UserGrpc> as NamedService>::NAME],
-    }
+    GrpcServer::new(
+        tonic::service::Routes::new(UserServiceServer::new(UserGrpc { users, verifier })),
+        vec![<UserServiceServer<UserGrpc> as NamedService>::NAME],
+    )
 }
