@@ -48,8 +48,10 @@ bench: test-deps
 	ulimit -n "$$(ulimit -Hn)"; ./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench realtime $(REALTIME_ARGS)
 	# The contract, property and fault-drill tests at about ten times their
 	# `make test` size, with fresh seeds.
-	CHATTERBOX_SCHEMATHESIS_EXAMPLES=200 CHATTERBOX_SCHEMATHESIS_SEED=random PROPTEST_CASES=5000 \
-		CHATTERBOX_DRILL_MESSAGES=2000 \
+	# The soak's thousand clients need more than the default 1,024 open files.
+	ulimit -n "$$(ulimit -Hn)"; CHATTERBOX_SCHEMATHESIS_EXAMPLES=200 CHATTERBOX_SCHEMATHESIS_SEED=random PROPTEST_CASES=5000 \
+		CHATTERBOX_DRILL_MESSAGES=2000 CHATTERBOX_SOAK_CLIENTS=1000 CHATTERBOX_SOAK_SECS=60 \
+		CHATTERBOX_SOAK_RATE=200 CHATTERBOX_SOAK_LOGINS=50 \
 		./scripts/with-test-servers.sh $(CARGO) test -j $(JOBS) --workspace -- --nocapture contract:: properties:: drill_
 
 

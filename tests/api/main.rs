@@ -20,6 +20,7 @@ mod sessions;
 
 mod distributed;
 mod events;
+mod fault_proxy;
 mod websocket;
 
 mod forged_tokens;

@@ -277,6 +277,13 @@ impl From<tonic::Status> for Error {
             // The transport or a foreign peer: keep its words out of responses.
             None => match Code::from_grpc(status.code()) {
                 Code::Unavailable => Error::unavailable(anyhow::anyhow!("{status:?}")),
+                // A call the network broke (a connection cut mid-call): tonic
+                // reports UNKNOWN with the transport's error as its source,
+                // where a peer's own UNKNOWN has none. Worth a retry, as any
+                // outage (sends carry a client_id, so a retry makes no copy).
+                _ if status.code() == tonic::Code::Unknown && std::error::Error::source(&status).is_some() => {
+                    Error::unavailable(anyhow::anyhow!("{status:?}"))
+                }
                 _ => Error::internal(anyhow::anyhow!("{status:?}")),
             },
         }
@@ -294,6 +301,16 @@ pub fn http_parts(e: &Error) -> (http::StatusCode, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_the_network_broke_is_unavailable_and_a_peers_unknown_is_internal() {
+        let cut = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stream closed because of a broken pipe");
+        let broken = tonic::Status::from_error(Box::new(cut));
+        assert_eq!(broken.code(), tonic::Code::Unknown, "what tonic makes of a cut connection");
+        assert_eq!(Error::from(broken).code(), Code::Unavailable);
+        let foreign = tonic::Status::unknown("something odd");
+        assert_eq!(Error::from(foreign).code(), Code::Internal);
+    }
 
     #[test]
     fn every_code_survives_a_grpc_hop() {
