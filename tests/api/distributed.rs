@@ -389,41 +389,83 @@ async fn a_member_removed_through_one_process_is_refused_by_the_message_service_
     assert_eq!(send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }
 
-/// A Redis server of the test's own, so it can be killed and restarted.
-struct OwnRedis {
+/// A backing server of the test's own (Redis, FerretDB) on a loopback port
+/// of its own, so a drill can kill it and start it again where it was, with
+/// the data it kept.
+struct OwnServer {
+    name: &'static str,
     port: u16,
+    /// Where it keeps its data, when it keeps any.
+    data: Option<tempfile::TempDir>,
+    /// The command that starts it on a port, with its data directory.
+    command: fn(u16, Option<&Path>) -> Command,
     child: Option<Child>,
 }
 
-impl OwnRedis {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Self { port, child: None };
-        redis.restart().await;
-        redis
+impl OwnServer {
+    /// A redis-server that keeps nothing on disk.
+    async fn redis() -> Self {
+        Self::start("redis-server", None, |port, _| {
+            let mut command = Command::new("redis-server");
+            command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            command
+        })
+        .await
     }
 
-    fn url(&self) -> String {
+    /// A FerretDB keeping its SQLite files in a directory of its own.
+    async fn ferretdb() -> Self {
+        Self::start("FerretDB", Some(tempfile::tempdir().unwrap()), |port, data| {
+            let mut command = Command::new(std::env::var("TEST_FERRETDB").expect("TEST_FERRETDB is set by make test"));
+            command
+                .arg("--handler=sqlite")
+                .arg(format!("--sqlite-url=file:{}/", data.unwrap().display()))
+                .arg(format!("--listen-addr=127.0.0.1:{port}"))
+                .args(["--debug-addr=-", "--telemetry=disable", "--log-level=warn"]);
+            command
+        })
+        .await
+    }
+
+    async fn start(
+        name: &'static str,
+        data: Option<tempfile::TempDir>,
+        command: fn(u16, Option<&Path>) -> Command,
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Self { name, port, data, command, child: None };
+        server.restart().await;
+        server
+    }
+
+    fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    fn mongodb_uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    /// Starts it (again) and waits until it accepts connections.
     async fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = (self.command)(self.port, self.data.as_ref().map(tempfile::TempDir::path));
+        let child = command
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("redis-server is installed (make install-test-deps)");
+            .unwrap_or_else(|e| panic!("{} starts (make test installs it): {e}", self.name));
         self.child = Some(child);
-        for _ in 0..100 {
+        for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("redis-server did not start");
+        panic!("{} did not start", self.name);
     }
 
+    /// Stops it outright (SIGKILL), as a crashed or unreachable server.
     async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().await.unwrap();
@@ -464,8 +506,8 @@ async fn collect_messages_within(mut ws: crate::ws_client::Ws, total: u64, patie
 #[tokio::test]
 async fn clients_on_two_gateways_get_every_message_once_across_a_redis_outage_with_limits_failing_open() {
     const LIMIT: u32 = 60;
-    let mut redis = OwnRedis::start().await;
-    let cluster = Cluster::start_on(LIMIT, redis.url(), &[]).await;
+    let mut redis = OwnServer::redis().await;
+    let cluster = Cluster::start_on(LIMIT, redis.redis_url(), &[]).await;
     let client = reqwest::Client::new();
     let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
     let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
@@ -1084,56 +1126,6 @@ fn send_signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
-/// A FerretDB of the test's own (SQLite under a directory of its own), so it
-/// can be stopped and started again on the same port and data.
-struct OwnFerret {
-    port: u16,
-    data: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl OwnFerret {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut ferret = Self { port, data: tempfile::tempdir().unwrap(), child: None };
-        ferret.restart().await;
-        ferret
-    }
-
-    fn uri(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
-    }
-
-    async fn restart(&mut self) {
-        let binary = std::env::var("TEST_FERRETDB").expect("TEST_FERRETDB is set by make test");
-        let child = Command::new(binary)
-            .arg("--handler=sqlite")
-            .arg(format!("--sqlite-url=file:{}/", self.data.path().display()))
-            .arg(format!("--listen-addr=127.0.0.1:{}", self.port))
-            .args(["--debug-addr=-", "--telemetry=disable", "--log-level=warn"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("FerretDB starts");
-        self.child = Some(child);
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("FerretDB did not start");
-    }
-
-    /// Stops it outright (SIGKILL), as a crashed or unreachable server.
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
-        }
-    }
-}
-
 /// Drill (fault drills, item 5): the database goes away for ten seconds in
 /// the middle of a stream of sends and comes back; nothing is restarted. A
 /// client sends through gateway A, retrying each send with its `client_id`;
@@ -1147,8 +1139,8 @@ async fn drill_the_database_gone_for_ten_seconds_loses_and_repeats_nothing() {
     use std::time::{Duration, Instant};
     let total = drill_messages();
     const GONE_FOR: Duration = Duration::from_secs(10);
-    let mut ferret = OwnFerret::start().await;
-    let cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &[("MONGODB_URI", ferret.uri())]).await;
+    let mut ferret = OwnServer::ferretdb().await;
+    let cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &[("MONGODB_URI", ferret.mongodb_uri())]).await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
     let (_, ann_token) = register(&client, &cluster.a, "ann").await;
     let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
