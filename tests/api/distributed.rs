@@ -906,6 +906,73 @@ async fn drill_the_message_service_killed_mid_stream_loses_and_repeats_nothing()
     );
 }
 
+/// Ann and Bob in a direct conversation, Bob listening on gateway A.
+struct Listening {
+    client: reqwest::Client,
+    ann_token: String,
+    conversation: String,
+    bob_user: crate::helpers::TestUser,
+    socket: crate::ws_client::Ws,
+}
+
+async fn bob_listens_on_a(cluster: &Cluster) -> Listening {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap();
+    let (_, ann_token) = register(&client, &cluster.b, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.a, "bob").await;
+    let conversation = direct(&client, &cluster.b, &ann_token, &bob).await;
+    let bob_user = test_user(&bob, &bob_token);
+    let socket = crate::ws_client::ws_at(cluster.a.addr, &bob_user).await;
+    Listening { client, ann_token, conversation, bob_user, socket }
+}
+
+/// Ann sends `total` messages through gateway B (which stays up), each with
+/// its `client_id`; every one must be acknowledged.
+fn ann_writes_through_b(
+    cluster: &Cluster,
+    client: &reqwest::Client,
+    token: &str,
+    conversation: &str,
+    total: u64,
+) -> tokio::task::JoinHandle<()> {
+    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.b.addr);
+    let (client, token) = (client.clone(), token.to_owned());
+    tokio::spawn(async move {
+        let mut slowest = std::time::Duration::ZERO;
+        for n in 0..total {
+            send_one(&client, &url, &token, &format!("drill-{n}"), &[], &mut slowest).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+}
+
+/// As a client does when its connection is gone: connects to `gateway` and
+/// resumes from the last message it holds without a gap.
+async fn resume_elsewhere(
+    gateway: &Process,
+    user: &crate::helpers::TestUser,
+    conversation: &str,
+    received: &[u64],
+) -> crate::ws_client::Ws {
+    let mut have = 0;
+    while received.contains(&(have + 1)) {
+        have += 1;
+    }
+    let mut socket = crate::ws_client::ws_at(gateway.addr, user).await;
+    socket.send(json!({"type": "resume", "id": "r", "positions": {conversation: have}})).await;
+    socket
+}
+
+/// Each of `1..=total` arrived, none twice. (Live events that reach a new
+/// connection before its `resume` is handled go out as they come, as the
+/// contract says, so a client orders by seq.)
+fn assert_each_arrived_once(received: &[u64], total: u64) {
+    let mut sorted = received.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), received.len(), "nothing arrived twice");
+    assert_eq!(sorted, (1..=total).collect::<Vec<_>>(), "every message arrived");
+}
+
 /// Drill (fault drills, item 3): a gateway is killed with SIGKILL while a
 /// client listens on it. The client reconnects to the other gateway and
 /// resumes from the last message it has; in the end it holds every message
@@ -914,26 +981,8 @@ async fn drill_the_message_service_killed_mid_stream_loses_and_repeats_nothing()
 async fn drill_a_killed_gateways_client_resumes_on_the_other_and_misses_nothing() {
     let total = drill_messages();
     let mut cluster = Cluster::start(0).await;
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap();
-    let (_, ann_token) = register(&client, &cluster.b, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.a, "bob").await;
-    let conversation = direct(&client, &cluster.b, &ann_token, &bob).await;
-    let bob_user = test_user(&bob, &bob_token);
-    let mut socket = crate::ws_client::ws_at(cluster.a.addr, &bob_user).await;
-
-    // Ann writes through gateway B, which stays up.
-    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.b.addr);
-    let sender = {
-        let (client, token) = (client.clone(), ann_token.clone());
-        tokio::spawn(async move {
-            for n in 0..total {
-                let body = json!({"content": format!("m{n}"), "client_id": format!("drill-{n}")});
-                let r = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
-                assert!(r.status().is_success(), "{}", r.status());
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        })
-    };
+    let Listening { client, ann_token, conversation, bob_user, mut socket } = bob_listens_on_a(&cluster).await;
+    let sender = ann_writes_through_b(&cluster, &client, &ann_token, &conversation, total);
 
     let mut received: Vec<u64> = Vec::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60 + total / 10);
@@ -954,16 +1003,7 @@ async fn drill_a_killed_gateways_client_resumes_on_the_other_and_misses_nothing(
                 resumed_after = killed_at.map(|at| at.elapsed());
             }
             Ok(_) => {}
-            Err(()) => {
-                // As a client does: reconnect elsewhere and resume from the
-                // last message it holds without a gap.
-                let mut have = 0;
-                while received.contains(&(have + 1)) {
-                    have += 1;
-                }
-                socket = crate::ws_client::ws_at(cluster.b.addr, &bob_user).await;
-                socket.send(json!({"type": "resume", "id": "r", "positions": {conversation.clone(): have}})).await;
-            }
+            Err(()) => socket = resume_elsewhere(&cluster.b, &bob_user, &conversation, &received).await,
         }
     }
     sender.await.unwrap();
@@ -974,11 +1014,7 @@ async fn drill_a_killed_gateways_client_resumes_on_the_other_and_misses_nothing(
         }
     }
     assert!(killed_at.is_some() && resumed_after.is_some(), "the gateway was killed and the client resumed");
-    let mut sorted = received.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(sorted.len(), received.len(), "nothing arrived twice");
-    assert_eq!(sorted, (1..=total).collect::<Vec<_>>(), "every message arrived");
+    assert_each_arrived_once(&received, total);
     println!(
         "[drill] gateway killed: {total} messages, lost 0, duplicated 0, resumed on the other gateway {:?} after the kill",
         resumed_after.unwrap()
@@ -1001,35 +1037,8 @@ async fn drill_a_frozen_gateways_client_moves_on_and_the_thawed_gateway_serves_a
     const QUIET: Duration = Duration::from_secs(1);
     const DEAD: Duration = Duration::from_secs(3);
     let cluster = Cluster::start(0).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
-    let (_, ann_token) = register(&client, &cluster.b, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.a, "bob").await;
-    let conversation = direct(&client, &cluster.b, &ann_token, &bob).await;
-    let bob_user = test_user(&bob, &bob_token);
-    let mut socket = crate::ws_client::ws_at(cluster.a.addr, &bob_user).await;
-
-    // Ann writes through gateway B, which stays up, with a client_id per message.
-    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.b.addr);
-    let send = {
-        let (client, token) = (client.clone(), ann_token.clone());
-        move |n: u64| {
-            let (client, token, url) = (client.clone(), token.clone(), url.clone());
-            async move {
-                let body = json!({"content": format!("m{n}"), "client_id": format!("drill-{n}")});
-                let r = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
-                assert!(r.status().is_success(), "{}", r.status());
-            }
-        }
-    };
-    let sender = {
-        let send = send.clone();
-        tokio::spawn(async move {
-            for n in 0..total {
-                send(n).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let Listening { client, ann_token, conversation, bob_user, mut socket } = bob_listens_on_a(&cluster).await;
+    let sender = ann_writes_through_b(&cluster, &client, &ann_token, &conversation, total);
 
     let mut received: Vec<u64> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + total / 10);
@@ -1067,26 +1076,13 @@ async fn drill_a_frozen_gateways_client_moves_on_and_the_thawed_gateway_serves_a
             Err(()) => true,
         };
         if gone {
-            // Elsewhere, from the last message held without a gap.
-            let mut have = 0;
-            while received.contains(&(have + 1)) {
-                have += 1;
-            }
-            socket = crate::ws_client::ws_at(cluster.b.addr, &bob_user).await;
-            socket.send(json!({"type": "resume", "id": "r", "positions": {conversation.clone(): have}})).await;
+            socket = resume_elsewhere(&cluster.b, &bob_user, &conversation, &received).await;
             last_heard = Instant::now();
         }
     }
     sender.await.unwrap();
     assert!(frozen_at.is_some() && moved_after.is_some(), "the gateway froze and the client resumed elsewhere");
-    // Live events that reach the new connection before its `resume` is
-    // handled go out as they come (the contract), so a client orders by seq;
-    // what matters is that each arrives, once.
-    let mut sorted = received.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(sorted.len(), received.len(), "nothing arrived twice");
-    assert_eq!(sorted, (1..=total).collect::<Vec<_>>(), "every message arrived");
+    assert_each_arrived_once(&received, total);
     let ahead_of_replay = received.windows(2).filter(|w| w[0] > w[1]).count();
 
     // Thawed, gateway A sheds the stale session and serves a new one.
@@ -1102,7 +1098,9 @@ async fn drill_a_frozen_gateways_client_moves_on_and_the_thawed_gateway_serves_a
     };
     let back_after = thawed.elapsed();
     on_thawed.sync().await;
-    send(total).await;
+    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.b.addr);
+    let mut slowest = Duration::ZERO;
+    send_one(&client, &url, &ann_token, &format!("drill-{total}"), &[], &mut slowest).await;
     for ws in [&mut socket, &mut on_thawed] {
         let frame = ws.expect("message.new").await;
         assert_eq!(frame["message"]["seq"].as_u64(), Some(total + 1));
