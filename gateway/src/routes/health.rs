@@ -19,20 +19,32 @@ pub(crate) async fn live() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn serving(channel: GrpcChannel, service: &str) -> Result<(), String> {
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest { service: service.to_owned() })
-        .await
-        .map_err(|e| format!("{service}: {}", e.code()))?;
-    match response.into_inner().status() {
-        ServingStatus::Serving => Ok(()),
-        other => Err(format!("{service}: {}", other.as_str_name())),
+/// What a service's health says.
+enum Health {
+    Serving,
+    /// It answers, but says it cannot do its work now (its database does
+    /// not answer, or it is shutting down): named, not a reason to leave
+    /// rotation (no gateway can fix it, and its callers get a clear 503).
+    NotServing(String),
+    /// It does not answer at all.
+    Unreachable(String),
+}
+
+async fn health(channel: GrpcChannel, service: &str) -> Health {
+    match HealthClient::new(channel).check(HealthCheckRequest { service: service.to_owned() }).await {
+        Err(e) => Health::Unreachable(format!("{service}: {}", e.code())),
+        Ok(response) => match response.into_inner().status() {
+            ServingStatus::Serving => Health::Serving,
+            other => Health::NotServing(format!("{service}: {}", other.as_str_name())),
+        },
     }
 }
 
-/// `GET /readyz`: 200 when every backend chat needs answers, else 503
-/// naming them. Presence is not needed to chat: its loss is reported as
-/// `degraded`, and the gateway stays in rotation.
+/// `GET /readyz`: 503 naming them when a backend chat needs cannot be
+/// reached (a service, Redis); else 200, with `degraded` naming what answers
+/// but cannot work now (a service whose database is gone) and presence when
+/// it is unreachable (not needed to chat). A database outage so leaves the
+/// gateways in rotation: their callers get the services' own 503s.
 pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
     let b = &s.backends;
     let redis = async {
@@ -44,27 +56,36 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
         }
     };
     let (auth, user, conversation, message, media, presence, redis) = tokio::join!(
-        serving(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
-        serving(b.user.clone(), "chatterbox.user.v1.UserService"),
-        serving(b.conversation.clone(), "chatterbox.conversation.v1.ConversationService"),
-        serving(b.message.clone(), "chatterbox.message.v1.MessageService"),
-        serving(b.media.clone(), "chatterbox.media.v1.MediaService"),
-        serving(b.presence.clone(), "chatterbox.presence.v1.PresenceService"),
+        health(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
+        health(b.user.clone(), "chatterbox.user.v1.UserService"),
+        health(b.conversation.clone(), "chatterbox.conversation.v1.ConversationService"),
+        health(b.message.clone(), "chatterbox.message.v1.MessageService"),
+        health(b.media.clone(), "chatterbox.media.v1.MediaService"),
+        health(b.presence.clone(), "chatterbox.presence.v1.PresenceService"),
         redis,
     );
-    let failures: Vec<String> =
-        [auth, user, conversation, message, media, redis].into_iter().filter_map(Result::err).collect();
-
-    if failures.is_empty() {
-        match presence {
-            Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
-            Err(degraded) => {
-                tracing::warn!(%degraded, "ready without presence");
-                (StatusCode::OK, Json(json!({"status": "ready", "degraded": [degraded]}))).into_response()
-            }
+    let (mut failures, mut degraded) = (Vec::new(), Vec::new());
+    for service in [auth, user, conversation, message, media] {
+        match service {
+            Health::Serving => {}
+            Health::NotServing(why) => degraded.push(why),
+            Health::Unreachable(why) => failures.push(why),
         }
-    } else {
+    }
+    match presence {
+        Health::Serving => {}
+        Health::NotServing(why) | Health::Unreachable(why) => degraded.push(why),
+    }
+    failures.extend(redis.err());
+
+    if !failures.is_empty() {
         tracing::warn!(?failures, "not ready");
-        ApiError(Error::unavailable(anyhow::anyhow!(failures.join(", ")))).into_response()
+        return ApiError(Error::unavailable(anyhow::anyhow!(failures.join(", ")))).into_response();
+    }
+    if degraded.is_empty() {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        tracing::warn!(?degraded, "ready, degraded");
+        (StatusCode::OK, Json(json!({"status": "ready", "degraded": degraded}))).into_response()
     }
 }

@@ -125,6 +125,10 @@ metadata:
     {{- include "chatterbox.selectorLabels" . | nindent 4 }}
   annotations:
     checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    {{- if $root.Values.grpcTls.enabled }}
+    {{- /* New certificates in the values roll the pods (they read them at start); an existing Secret's rotation needs a rollout restart. */}}
+    checksum/grpc-tls: {{ toJson $root.Values.grpcTls | sha256sum }}
+    {{- end }}
     {{- with .metricsPort }}
     {{- if $root.Values.metrics.podAnnotations }}
     prometheus.io/scrape: "true"
@@ -194,6 +198,8 @@ spec:
     - name: grpc-tls
       secret:
         secretName: {{ include "chatterbox.grpcTlsSecret" $root }}
+        # Readable by the pod's group (fsGroup) only.
+        defaultMode: 0440
         items:
           - key: tls.crt
             path: tls.crt

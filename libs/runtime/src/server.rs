@@ -79,7 +79,8 @@ async fn watch_readiness(
             }
         };
         let now_ready = outcome.is_ok();
-        if now_ready != ready {
+        // Shutdown, begun meanwhile, has said NOT_SERVING: leave it so.
+        if now_ready != ready && !shutdown.is_requested() {
             match &outcome {
                 Ok(()) => tracing::info!(services = ?names, "ready again"),
                 Err(why) => tracing::warn!(services = ?names, %why, "not ready"),

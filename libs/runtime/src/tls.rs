@@ -88,7 +88,6 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// New PEM text: a CA, and one certificate it signs for every part (usable
 /// as server and as client) with its key. The CA's own key is not kept:
 /// adding a part later means generating all three again.
-#[derive(Debug)]
 pub struct TlsMaterial {
     /// The CA certificate (`ca.crt`).
     pub ca: String,
@@ -96,6 +95,13 @@ pub struct TlsMaterial {
     pub cert: String,
     /// Its private key (`tls.key`).
     pub key: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is never printed.
+        f.debug_struct("TlsMaterial").field("ca", &self.ca).field("cert", &self.cert).finish_non_exhaustive()
+    }
 }
 
 /// The file names `write_generated` uses, those of a Kubernetes TLS Secret
@@ -107,14 +113,13 @@ pub const CERT_FILE: &str = "tls.crt";
 pub const KEY_FILE: &str = "tls.key";
 
 /// A CA and a certificate valid for `names` (DNS names or IP addresses),
-/// for five years from the start of this year.
+/// from a day ago (clocks differ) for five years.
 pub fn generate(names: &[String]) -> anyhow::Result<TlsMaterial> {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
-    let year = 1970 + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() / 31_556_952;
-    let year = i32::try_from(year)?;
+    let now = time::OffsetDateTime::now_utc();
     let validity = |params: &mut CertificateParams| {
-        params.not_before = rcgen::date_time_ymd(year, 1, 1);
-        params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(5 * 365 + 1);
     };
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -215,6 +220,14 @@ mod tests {
         assert!(health(&url, Some(&wrong_name)).await.is_err(), "a server certificate without the expected name");
         let plain = url.replace("https://", "http://");
         assert!(health(&plain, None).await.is_err(), "plaintext is refused");
+        // TLS that trusts the server, but presents no certificate.
+        let anonymous = tonic::transport::Endpoint::from_shared(url.clone())
+            .unwrap()
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&deployment.ca)))
+            .unwrap()
+            .connect_lazy();
+        let anonymous = HealthClient::new(anonymous).check(HealthCheckRequest { service: String::new() }).await;
+        assert!(anonymous.is_err(), "a caller without a certificate is refused");
         shutdown.trigger();
     }
 

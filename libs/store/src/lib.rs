@@ -70,7 +70,9 @@ pub enum StoreError {
     #[error("storage backend failed: {0}")]
     Backend(String),
     /// The backend cannot be reached now (down, restarting, a network
-    /// fault): nothing was decided, and a retry may succeed.
+    /// fault): a retry may succeed. A write cut off this way may or may not
+    /// have been applied, so only an idempotent write (a `client_id`) is
+    /// safe to retry blindly.
     #[error("storage backend unavailable: {0}")]
     Unavailable(String),
 }
