@@ -258,6 +258,17 @@ fn the_chart_refuses_a_private_key_without_its_public_key() {
 }
 
 #[test]
+fn a_release_name_starting_with_a_digit_still_gives_services_dns_labels() {
+    // Helm accepts "2024-chat"; a Service named "2024-chat-chatterbox-auth" would be refused.
+    let docs = render_release("2024-chat", &[]);
+    check_chart(&docs);
+    for service in of_kind(&docs, "Service") {
+        assert!(is_dns_label(name_of(service)), "{} is a DNS label", name_of(service));
+    }
+    assert_eq!(name_of(of_part(&docs, "Service", "auth")), "chatterbox-2024-chat-auth");
+}
+
+#[test]
 fn the_longest_release_name_keeps_every_name_a_distinct_dns_label() {
     // Helm allows release names of up to 53 characters; without the chart's
     // name in it, the fullname is cut at 63 and the parts must still differ.
