@@ -81,11 +81,14 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Run { part }) => format!("chatterbox-{part:?}").to_lowercase(),
         _ => "chatterbox".to_owned(),
     };
+    // A probe (run every few seconds by the kubelet) and the one-off tools
+    // export no traces: nothing to wait for at exit.
+    let exports = matches!(cli.command, None | Some(Command::All | Command::Run { .. }));
     let _telemetry = chatterbox_telemetry::init(&TelemetrySettings {
         service_name,
         filter: config.log.clone(),
         json: config.log_json,
-        otlp_endpoint: config.otel_exporter_otlp_endpoint.clone(),
+        otlp_endpoint: config.otel_exporter_otlp_endpoint.clone().filter(|_| exports),
     })?;
     if !loaded.unknown_variables.is_empty() {
         tracing::warn!(
