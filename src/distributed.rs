@@ -55,7 +55,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
     // One Redis connection for everything this part keeps there.
     let redis = settings::redis_connection(config).await?;
     let redis = redis.as_ref();
-    let server = match part {
+    let mut server = match part {
         Part::Gateway => {
             let media_url = Part::Media.configured_url(config).context("CHATTERBOX_MEDIA_URL must be set")?;
             let message = peers.get(Part::Message)?;
@@ -139,10 +139,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
             server
         }
     };
-    let mut server = server;
-    if part.backings().contains(&crate::parts::Backing::MongoDb) {
-        server.readiness = settings::store_readiness(config, part).await?;
-    }
+    server.readiness = settings::store_readiness(config, part).await?;
     spawn_metrics(config, &shutdown).await?;
     serve_grpc(grpc_listener(part, config).await?, server, tls, shutdown).await
 }

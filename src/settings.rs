@@ -127,10 +127,13 @@ pub(crate) fn store_at(config: &Config, part: Part) -> StoreAt {
 
 /// For a part keeping its records in MongoDB: a check that the server
 /// answers, behind the part's gRPC health (so the gateway's `/readyz` names
-/// the services that cannot reach their database). One connection of its
-/// own, so it tells whether the server answers now, not whether a pooled
-/// connection lingers.
+/// the services that cannot reach their database). Through a client of its
+/// own (the services' stores keep theirs private): one more connection per
+/// process, used once a second.
 pub(crate) async fn store_readiness(config: &Config, part: Part) -> anyhow::Result<Option<Readiness>> {
+    if !part.backings().contains(&crate::parts::Backing::MongoDb) {
+        return Ok(None);
+    }
     let StoreAt::MongoDb { uri, database } = store_at(config, part) else { return Ok(None) };
     let db = chatterbox_store::mongo_database(&uri, &database).await?;
     let check: Readiness = Arc::new(move || {

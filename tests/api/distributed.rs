@@ -875,28 +875,17 @@ fn assert_kept_once_in_order(sent: &Sent, total: u64, history: &[(String, u64)],
 async fn drill_the_message_service_killed_mid_stream_loses_and_repeats_nothing() {
     let total = drill_messages();
     let mut cluster = Cluster::start(0).await;
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap();
-    let (_, ann_token) = register(&client, &cluster.a, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
-    let conversation = direct(&client, &cluster.a, &ann_token, &bob).await;
-    let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
     let patience = std::time::Duration::from_secs(60 + total / 10);
-    let heard = tokio::spawn(collect_messages_within(bob_ws, total, patience));
-
-    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.a.addr);
-    let (progress, mut sent_so_far) = tokio::sync::watch::channel(0u64);
-    let sender = tokio::spawn(send_retrying(client.clone(), url, ann_token.clone(), total, &[503, 429], progress));
+    let mut stream = Stream::start(&cluster, total, &[503, 429], patience).await;
 
     // A third of the way in, the message service dies without a word and
     // comes back two seconds later.
-    sent_so_far.wait_for(|n| *n >= total / 3).await.unwrap();
+    stream.acknowledged(total / 3).await;
     cluster.service_mut(Part::Message).kill().await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     cluster.restart(Part::Message).await;
-    let sent = sender.await.unwrap();
+    let sent = stream.finish(&cluster).await;
 
-    let history = history_of(&client, &cluster.b, &conversation, &bob_token).await;
-    assert_kept_once_in_order(&sent, total, &history, &heard.await.unwrap());
     // Refusals came fast: a send never waits past the internal deadline.
     assert!(sent.slowest < std::time::Duration::from_secs(6), "a send took {:?}", sent.slowest);
     println!(
@@ -904,6 +893,49 @@ async fn drill_the_message_service_killed_mid_stream_loses_and_repeats_nothing()
          refused {:?}, slowest answer {:?}, back after {:?}",
         sent.refused, sent.slowest, sent.longest_outage
     );
+}
+
+/// A drill's stream: Ann sends through gateway A with [`send_retrying`]
+/// (answers in `retryable` retried), Bob listens on gateway B.
+struct Stream {
+    client: reqwest::Client,
+    bob_token: String,
+    conversation: String,
+    total: u64,
+    /// How many sends are acknowledged so far.
+    sent_so_far: tokio::sync::watch::Receiver<u64>,
+    sender: tokio::task::JoinHandle<Sent>,
+    heard: tokio::task::JoinHandle<Vec<u64>>,
+}
+
+impl Stream {
+    /// Starts `total` sends; Bob listens for at most `patience`.
+    async fn start(cluster: &Cluster, total: u64, retryable: &'static [u16], patience: std::time::Duration) -> Self {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap();
+        let (_, ann_token) = register(&client, &cluster.a, "ann").await;
+        let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+        let conversation = direct(&client, &cluster.a, &ann_token, &bob).await;
+        let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
+        let heard = tokio::spawn(collect_messages_within(bob_ws, total, patience));
+        let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.a.addr);
+        let (progress, sent_so_far) = tokio::sync::watch::channel(0u64);
+        let sender = tokio::spawn(send_retrying(client.clone(), url, ann_token, total, retryable, progress));
+        Self { client, bob_token, conversation, total, sent_so_far, sender, heard }
+    }
+
+    /// Waits until `n` sends are acknowledged.
+    async fn acknowledged(&mut self, n: u64) {
+        self.sent_so_far.wait_for(|sent| *sent >= n).await.unwrap();
+    }
+
+    /// Waits for the last send, then checks history (read through gateway
+    /// B) and what Bob heard against what was acknowledged.
+    async fn finish(self, cluster: &Cluster) -> Sent {
+        let sent = self.sender.await.unwrap();
+        let history = history_of(&self.client, &cluster.b, &self.conversation, &self.bob_token).await;
+        assert_kept_once_in_order(&sent, self.total, &history, &self.heard.await.unwrap());
+        sent
+    }
 }
 
 /// Ann and Bob in a direct conversation, Bob listening on gateway A.
@@ -1139,19 +1171,11 @@ async fn drill_the_database_gone_for_ten_seconds_loses_and_repeats_nothing() {
     const GONE_FOR: Duration = Duration::from_secs(10);
     let mut ferret = OwnServer::ferretdb().await;
     let cluster = Cluster::start_on(0, chatterbox_testkit::redis_url(), &[("MONGODB_URI", ferret.mongodb_uri())]).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
-    let (_, ann_token) = register(&client, &cluster.a, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
-    let conversation = direct(&client, &cluster.a, &ann_token, &bob).await;
-    let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
-    let heard = tokio::spawn(collect_messages_within(bob_ws, total, Duration::from_secs(90 + total / 10)));
-
-    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.a.addr);
-    let (progress, mut sent_so_far) = tokio::sync::watch::channel(0u64);
-    let sender = tokio::spawn(send_retrying(client.clone(), url, ann_token.clone(), total, &[503], progress));
+    let mut stream = Stream::start(&cluster, total, &[503], Duration::from_secs(90 + total / 10)).await;
+    let client = stream.client.clone();
 
     // A third of the way in, the database goes away; the gateways say so.
-    sent_so_far.wait_for(|n| *n >= total / 3).await.unwrap();
+    stream.acknowledged(total / 3).await;
     ferret.kill().await;
     let gone_at = Instant::now();
     let readyz = format!("http://{}/readyz", cluster.b.addr);
@@ -1193,7 +1217,7 @@ async fn drill_the_database_gone_for_ten_seconds_loses_and_repeats_nothing() {
     tokio::time::sleep(GONE_FOR.saturating_sub(gone_at.elapsed())).await;
     ferret.restart().await;
     let back_at = Instant::now();
-    let sent = sender.await.unwrap();
+    let sent = stream.finish(&cluster).await;
     // Whole again by itself.
     loop {
         let ready: Value = client.get(&readyz).send().await.unwrap().json().await.unwrap();
@@ -1204,8 +1228,6 @@ async fn drill_the_database_gone_for_ten_seconds_loses_and_repeats_nothing() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let history = history_of(&client, &cluster.b, &conversation, &bob_token).await;
-    assert_kept_once_in_order(&sent, total, &history, &heard.await.unwrap());
     assert!(sent.refused.get(&503).is_some_and(|n| *n > 0), "sends met the outage: {:?}", sent.refused);
     assert!(sent.slowest < Duration::from_secs(6), "a send took {:?}", sent.slowest);
     println!(
@@ -1231,35 +1253,23 @@ async fn drill_a_bad_network_between_services_loses_and_repeats_nothing() {
     let total = drill_messages();
     let cluster =
         Cluster::start_with(0, chatterbox_testkit::redis_url(), &[], &[Part::Message, Part::Conversation]).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-    let (_, ann_token) = register(&client, &cluster.a, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
-    let conversation = direct(&client, &cluster.a, &ann_token, &bob).await;
-    let bob_ws = crate::ws_client::ws_at(cluster.b.addr, &test_user(&bob, &bob_token)).await;
-    let heard = tokio::spawn(collect_messages_within(bob_ws, total, Duration::from_secs(120 + total / 10)));
-
-    let url = format!("http://{}/api/v1/conversations/{conversation}/messages", cluster.a.addr);
-    let (progress, mut sent_so_far) = tokio::sync::watch::channel(0u64);
-    let sender = tokio::spawn(send_retrying(client.clone(), url, ann_token.clone(), total, &[503], progress));
+    let mut stream = Stream::start(&cluster, total, &[503], Duration::from_secs(120 + total / 10)).await;
     let every_proxy = |act: &dyn Fn(&crate::fault_proxy::FaultProxy)| cluster.proxies.values().for_each(act);
 
-    sent_so_far.wait_for(|n| *n >= total / 5).await.unwrap();
+    stream.acknowledged(total / 5).await;
     every_proxy(&|p| p.set(Fault::Latency(Duration::from_millis(200))));
     // Every hop is slow now: a twentieth of the sends is enough to see it.
-    sent_so_far.wait_for(|n| *n >= total / 5 + total / 20).await.unwrap();
+    stream.acknowledged(total / 5 + total / 20).await;
     // Longer than the 5 s deadline of every internal call.
     every_proxy(&|p| p.set(Fault::Blackhole));
     tokio::time::sleep(Duration::from_secs(7)).await;
     every_proxy(&|p| p.set(Fault::None));
     every_proxy(&|p| p.reset_all());
-    sent_so_far.wait_for(|n| *n >= total * 3 / 5).await.unwrap();
+    stream.acknowledged(total * 3 / 5).await;
     every_proxy(&|p| p.reset_all());
-    sent_so_far.wait_for(|n| *n >= total * 4 / 5).await.unwrap();
+    stream.acknowledged(total * 4 / 5).await;
     every_proxy(&|p| p.reset_all());
-    let sent = sender.await.unwrap();
-
-    let history = history_of(&client, &cluster.b, &conversation, &bob_token).await;
-    assert_kept_once_in_order(&sent, total, &history, &heard.await.unwrap());
+    let sent = stream.finish(&cluster).await;
     assert!(sent.refused.get(&503).is_some_and(|n| *n > 0), "deadlines fired: {:?}", sent.refused);
     // The gateway's own deadline bounds every answer.
     assert!(sent.slowest < Duration::from_secs(7), "a send took {:?}", sent.slowest);

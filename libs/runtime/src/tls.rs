@@ -53,11 +53,6 @@ impl GrpcTls {
             .with_context(|| format!("gRPC TLS from {}, {} and {}", cert.display(), key.display(), ca.display()))
     }
 
-    /// The name server certificates are checked against, when one is set.
-    pub fn server_name(&self) -> Option<&str> {
-        self.server_name.as_deref()
-    }
-
     /// The same, checking servers against `name` when no name is set (a
     /// part calling itself by address).
     #[must_use]
