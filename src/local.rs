@@ -51,4 +51,8 @@ impl chatterbox_gateway::MessageApi for LocalMessageApi {
     ) -> Result<chatterbox_proto::message::v1::MessagePage, Error> {
         self.0.history(caller, request).await
     }
+
+    async fn history_version(&self, caller: &Actor, conversation_id: &str) -> Result<Option<u64>, Error> {
+        self.0.history_version(caller, conversation_id).await
+    }
 }

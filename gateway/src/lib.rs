@@ -6,6 +6,7 @@ mod admission;
 mod client_ip;
 mod error;
 mod extract;
+mod history_cache;
 mod http_metrics;
 mod message_api;
 mod rate_limit;

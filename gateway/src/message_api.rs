@@ -18,6 +18,15 @@ pub trait MessageApi: Send + Sync + std::fmt::Debug {
     async fn send_message(&self, caller: &Actor, request: SendMessageRequest) -> Result<SendMessageResponse, Error>;
     /// A window of history, as `caller`.
     async fn list_messages(&self, caller: &Actor, request: ListMessagesRequest) -> Result<MessagePage, Error>;
+    /// The version of a conversation's history, after checking `caller` may
+    /// read it: a number that changes, before the write is acknowledged, with
+    /// every write that may change a page of it. `None` when it cannot be
+    /// known here (the message service in another process, or a database
+    /// other processes write), and then nothing is checked.
+    async fn history_version(&self, caller: &Actor, conversation_id: &str) -> Result<Option<u64>, Error> {
+        let _ = (caller, conversation_id);
+        Ok(None)
+    }
 }
 
 /// The message service over gRPC.

@@ -16,6 +16,7 @@ use chatterbox_runtime::GrpcChannel;
 
 use crate::admission::SendAdmission;
 use crate::client_ip::TrustedProxies;
+use crate::history_cache::HistoryCache;
 use crate::message_api::MessageApi;
 use crate::realtime::Realtime;
 
@@ -43,6 +44,10 @@ pub struct Backends {
     pub redis: Option<redis::aio::ConnectionManager>,
 }
 
+/// What rendered history pages may hold (only kept where the message
+/// service can vouch for them: the one-process mode on SQLite).
+const HISTORY_CACHE_BYTES: usize = 64 << 20;
+
 /// Shared state of the gateway: one allocation behind an `Arc`, so the
 /// clone every request and WebSocket session takes is a reference count, not
 /// a copy of every gRPC client (each clone of one allocates).
@@ -57,6 +62,8 @@ pub struct Shared {
     pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
     pub(crate) messages: MessageServiceClient<GrpcChannel>,
     pub(crate) message_api: Arc<dyn MessageApi>,
+    /// History pages as rendered, while their version stands.
+    pub(crate) history_pages: HistoryCache,
     pub(crate) presence: PresenceServiceClient<GrpcChannel>,
     pub(crate) media: MediaServiceClient<GrpcChannel>,
     pub(crate) media_uploads: MediaServiceClient<GrpcChannel>,
@@ -115,6 +122,7 @@ impl GatewayState {
             conversations: ConversationServiceClient::new(backends.conversation.clone()),
             messages: MessageServiceClient::new(backends.message.clone()),
             message_api: backends.message_api.clone(),
+            history_pages: HistoryCache::new(HISTORY_CACHE_BYTES),
             presence: PresenceServiceClient::new(backends.presence.clone()),
             media: MediaServiceClient::new(backends.media.clone()),
             media_uploads: MediaServiceClient::new(backends.media_uploads.clone()),

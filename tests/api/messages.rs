@@ -20,6 +20,7 @@ on_every_backend!(
     only_the_sender_edits_and_the_sender_or_an_admin_deletes,
     unread_counts_and_read_receipts_follow_the_watermark,
     a_removed_member_loses_access_at_once,
+    a_history_page_read_again_shows_every_change_in_between,
     sends_past_the_gateways_bound_are_refused_at_once_and_store_nothing,
 );
 
@@ -244,6 +245,75 @@ async fn a_removed_member_loses_access_at_once(backend: Backend) {
     .await;
     assert_error(app.get_as(&path, &bob.access_token).await, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(seqs(&app.json_as(&path, &ann.access_token).await), [1]);
+}
+
+/// The same page read after each kind of change shows it (the one-process
+/// gateway keeps rendered pages while nothing has changed them).
+async fn a_history_page_read_again_shows_every_change_in_between(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ann, bob) = (app.register("ann").await, app.register("bob").await);
+    let id = app.group(&ann, "Team", &[&bob]).await;
+    let first = app.say(&ann, &id, "one").await;
+    let newest = format!("/api/v1/conversations/{id}/messages");
+    let older = format!("{newest}?before=3&limit=5");
+    let page = |path: &str, token: &str| {
+        let (path, token) = (path.to_owned(), token.to_owned());
+        let app = &app;
+        async move { app.json_as(&path, &token).await }
+    };
+    let contents = |v: &Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap().to_owned()).collect()
+    };
+    // Read twice (the second may be the kept page), before any change.
+    for _ in 0..2 {
+        assert_eq!(contents(&page(&newest, &bob.access_token).await), ["one"]);
+        assert_eq!(contents(&page(&older, &bob.access_token).await), ["one"]);
+    }
+
+    // A new message, sent over REST.
+    let second = app.say(&bob, &id, "two").await;
+    assert_eq!(contents(&page(&newest, &ann.access_token).await), ["one", "two"]);
+    assert_eq!(contents(&page(&older, &ann.access_token).await), ["one", "two"]);
+    assert_eq!(contents(&page(&newest, &ann.access_token).await), ["one", "two"], "read again");
+
+    // An edit.
+    let edit = app
+        .patch_as(
+            &format!("/api/v1/messages/{}", first["id"].as_str().unwrap()),
+            &ann.access_token,
+            json!({"content": "uno"}),
+        )
+        .await;
+    assert_eq!(edit.status(), StatusCode::OK);
+    let after_edit = page(&newest, &bob.access_token).await;
+    assert_eq!(contents(&after_edit), ["uno", "two"]);
+    assert!(after_edit["items"][0]["edited_at"].is_string());
+    assert_eq!(contents(&page(&older, &bob.access_token).await), ["uno", "two"]);
+
+    // A read watermark.
+    assert_eq!(after_edit["items"][1]["read_count"], 0);
+    let read = app.post_as(&format!("/api/v1/conversations/{id}/read"), &ann.access_token, json!({"seq": 2})).await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let after_read = page(&newest, &bob.access_token).await;
+    assert_eq!(after_read["items"][1]["read_count"], 1);
+    assert_eq!(after_read["items"][1]["read_by"][0]["user_id"], ann.id.as_str());
+
+    // A deletion.
+    let gone = app.delete_as(&format!("/api/v1/messages/{}", second["id"].as_str().unwrap()), &bob.access_token).await;
+    assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+    let after_delete = page(&newest, &ann.access_token).await;
+    assert_eq!(after_delete["items"][1]["deleted"], true);
+    assert_eq!(contents(&after_delete), ["uno", ""]);
+    assert_eq!(contents(&page(&older, &ann.access_token).await), ["uno", ""]);
+
+    // A removed member is refused the page the others still read.
+    assert_eq!(page(&newest, &bob.access_token).await["items"].as_array().unwrap().len(), 2);
+    let removed =
+        app.delete_as(&format!("/api/v1/conversations/{id}/participants/{}", bob.id), &ann.access_token).await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    assert_error(app.get_as(&newest, &bob.access_token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.get_as(&older, &bob.access_token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(contents(&page(&newest, &ann.access_token).await), ["uno", ""]);
 }
 
 /// Load shedding: with room for one send at a time, a burst over REST and

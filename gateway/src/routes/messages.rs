@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chatterbox_errors::Error;
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, CurrentUser};
+use crate::history_cache::PageKey;
 use crate::state::GatewayState;
 use crate::views::{ListView, MessageView};
 
@@ -59,17 +61,42 @@ pub(crate) struct HistoryQuery {
 }
 
 /// `GET /api/v1/conversations/{id}/messages?before=&after=&limit=`, ascending `seq`.
+///
+/// Where the message service can give the conversation's history version,
+/// a page rendered at that version is answered again as it was.
 pub(crate) async fn history(
     State(s): State<GatewayState>,
     user: CurrentUser,
     Path(conversation_id): Path<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
-) -> ApiResult<Json<ListView<MessageView>>> {
+) -> ApiResult<Response> {
     let limit = crate::routes::checked_limit(q.limit)?;
+    let actor = user.actor();
+    // Taken (with the access check) before the page is read.
+    let version = s.message_api.history_version(&actor, &conversation_id).await?;
+    let kept = version.map(|version| {
+        let key = PageKey { conversation: conversation_id.clone(), before: q.before, after: q.after, limit };
+        (key, version)
+    });
+    if let Some((key, version)) = &kept
+        && let Some(body) = s.history_pages.get(key, *version)
+    {
+        return Ok(json_body(body));
+    }
     let request = ListMessagesRequest { conversation_id, before: q.before, after: q.after, limit };
-    let page = s.message_api.list_messages(&user.actor(), request).await?;
+    let page = s.message_api.list_messages(&actor, request).await?;
     // Paging is by `seq` (before/after), so there is no opaque cursor.
-    Ok(Json(ListView { items: page.items.into_iter().map(MessageView::from).collect(), next_cursor: None }))
+    let view = ListView { items: page.items.into_iter().map(MessageView::from).collect(), next_cursor: None };
+    let body = Bytes::from(serde_json::to_vec(&view).map_err(Error::internal)?);
+    if let Some((key, version)) = kept {
+        s.history_pages.put(key, version, body.clone());
+    }
+    Ok(json_body(body))
+}
+
+/// A rendered JSON body, as [`Json`] would answer it.
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,19 +57,22 @@ trait Write: Send {
 /// the commit failed).
 type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
 
-/// A write and the channel its caller waits on.
-struct Pending<F, T> {
+/// A write, what runs once its outcome is known, and the channel its caller
+/// waits on.
+struct Pending<F, A, T> {
     f: F,
+    then: A,
     answer: oneshot::Sender<Result<T, StoreError>>,
 }
 
-impl<F, T> Write for Pending<F, T>
+impl<F, A, T> Write for Pending<F, A, T>
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    A: FnOnce(&Result<T, StoreError>) + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Answer) {
-        let Pending { f, answer } = *self;
+        let Pending { f, then, answer } = *self;
         let outcome = f(conn);
         let failed = outcome.is_err();
         let deliver: Answer = Box::new(move |commit| {
@@ -78,6 +81,7 @@ where
                 (Ok(value), Ok(())) => Ok(value),
                 (Ok(_), Err(why)) => Err(StoreError::Backend(format!("sqlite group abandoned: {why}"))),
             };
+            then(&result);
             // The caller may have gone; the write stands either way.
             let _ = answer.send(result);
         });
@@ -85,7 +89,10 @@ where
     }
 
     fn refuse(self: Box<Self>, why: &str) {
-        let _ = self.answer.send(Err(StoreError::Backend(format!("sqlite write not run: {why}"))));
+        let Pending { then, answer, .. } = *self;
+        let result = Err(StoreError::Backend(format!("sqlite write not run: {why}")));
+        then(&result);
+        let _ = answer.send(result);
     }
 }
 
@@ -198,8 +205,22 @@ impl SqliteDb {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.call_then(f, |_| ()).await
+    }
+
+    /// Like [`call`](Self::call), and `then` runs on the writer thread with
+    /// the write's outcome as soon as it is known (after the group's commit,
+    /// or its failure), before the caller is answered, and whether or not the
+    /// caller still waits: what must follow every committed write (dropping
+    /// what a cache holds of it) cannot be skipped by a cancelled caller.
+    pub async fn call_then<T, F, A>(&self, f: F, then: A) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        A: FnOnce(&Result<T, StoreError>) + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
-        let write: Box<dyn Write> = Box::new(Pending { f, answer });
+        let write: Box<dyn Write> = Box::new(Pending { f, then, answer });
         self.writes.send(write).map_err(|_| StoreError::Backend("the sqlite writer has stopped".into()))?;
         answered.await.map_err(|_| StoreError::Backend("a sqlite write panicked".into()))?
     }
@@ -424,6 +445,42 @@ mod tests {
         let ok = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(count(&db).await, i64::try_from(ok).unwrap());
         assert!((150 - 150 / 7 - 1..200).contains(&ok), "{ok} writes stood");
+    }
+
+    #[tokio::test]
+    async fn what_follows_a_write_runs_after_its_commit_even_when_the_caller_has_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let db = SqliteDb::open(&path, SCHEMA).unwrap();
+        let (seen, saw) = std::sync::mpsc::channel();
+        // The writer is held up, so the caller gives up before its write runs.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let writer = db.clone();
+        let blocker = async move {
+            writer
+                .call(move |_| {
+                    let _ = hold.recv();
+                    Ok(())
+                })
+                .await
+        };
+        let write = db.call_then(insert("a", 1), move |outcome: &Result<(), StoreError>| {
+            // Runs on the writer thread once the commit is known: another
+            // connection already sees the row.
+            let conn = Connection::open(&path).unwrap();
+            let visible = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+            let _ = seen.send((outcome.is_ok(), visible));
+        });
+        let blocked = tokio::spawn(blocker);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // The caller goes away before the write has run.
+        drop(tokio::time::timeout(std::time::Duration::from_millis(1), write).await);
+        release.send(()).unwrap();
+        blocked.await.unwrap().unwrap();
+        let (ok, visible) = saw.recv_timeout(std::time::Duration::from_secs(5)).expect("then ran");
+        assert!(ok);
+        assert_eq!(visible, 1, "then ran after the commit");
+        assert_eq!(count(&db).await, 1);
     }
 
     #[tokio::test]

@@ -63,4 +63,10 @@ impl MessageCalls {
         let items = self.messages.history(actor, &r.conversation_id, r.before, r.after, r.limit).await?;
         Ok(MessagePage { items: items.into_iter().map(view).collect() })
     }
+
+    /// The version of a conversation's history (`None` when this process
+    /// cannot know it), after checking `actor` may read it.
+    pub async fn history_version(&self, actor: &Actor, conversation: &str) -> Result<Option<u64>, Error> {
+        self.messages.history_version(actor, conversation).await
+    }
 }

@@ -237,6 +237,14 @@ impl Messages {
         Ok(messages.into_iter().map(|m| receipts.view(m)).collect())
     }
 
+    /// The version of a conversation's history the actor may read (see
+    /// [`MessageStore::history_version`]); `None` when this process cannot
+    /// know it. Take it before reading the page it is to vouch for.
+    pub async fn history_version(&self, actor: &Actor, conversation: &str) -> Result<Option<u64>, Error> {
+        let (id, _) = self.enter(actor, conversation).await?;
+        Ok(self.store.history_version(id))
+    }
+
     /// Changes the content of the actor's own message.
     pub async fn edit(&self, actor: &Actor, id: &str, content: &str) -> Result<Message, Error> {
         let (message, _) = self.visible_message(actor, id).await?;

@@ -28,6 +28,7 @@
 
 mod mongo;
 mod sqlite;
+mod versions;
 
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
@@ -176,6 +177,16 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
         seq: u64,
         now: Timestamp,
     ) -> Result<ReadMark, StoreError>;
+    /// A number that changes whenever anything a page of `conversation`'s
+    /// history shows may have changed (a message added, edited or deleted, a
+    /// read watermark moved), before that write is acknowledged; `None` when
+    /// this process cannot know every write (other processes share the
+    /// database). Read it *before* a page: if it is the same later, nothing
+    /// acknowledged since has changed that page.
+    fn history_version(&self, conversation: ConversationId) -> Option<u64> {
+        let _ = conversation;
+        None
+    }
     /// Messages up to `after_seq` edited or deleted since `after_seq` was
     /// created (and after change `after_change`), in change order. Messages
     /// above `after_seq` are new to such a reader: history has them.

@@ -37,7 +37,8 @@ chatterbox_testkit::conformance! {
     watermarks_only_move_up,
     changes_list_what_changed_among_seen_messages_in_order,
     imports_continue_the_numbering_in_order,
-    a_page_holds_its_window_and_the_watermarks,];
+    a_page_holds_its_window_and_the_watermarks,
+    a_known_history_version_moves_with_every_write_to_its_conversation,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -52,6 +53,34 @@ async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
     assert_eq!(seqs, (1..=52).collect::<Vec<_>>());
     assert_eq!(all[1].content, "old1");
     assert_eq!(all[50].content, "old50");
+}
+
+/// Stores that can know every write (SQLite) give a version that moves
+/// with each kind of write, before it is acknowledged; others give none.
+async fn a_known_history_version_moves_with_every_write_to_its_conversation(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let Some(mut seen) = store.history_version(c) else {
+        assert_eq!(store.history_version(c), None, "a store knows versions always or never");
+        return;
+    };
+    let mut moved = |what: &str| {
+        let now = store.history_version(c).unwrap();
+        assert_ne!(now, seen, "{what} must move the version");
+        seen = now;
+    };
+    let (m, _) = store.append(&new(c, u, "hi", None)).await.unwrap();
+    moved("an append");
+    store.edit(m.id, "hello", Timestamp::now()).await.unwrap().unwrap();
+    moved("an edit");
+    store.mark_read(c, UserId::generate(), 1, Timestamp::now()).await.unwrap();
+    moved("a read watermark");
+    store.delete(m.id).await.unwrap().unwrap();
+    moved("a deletion");
+    store.import(c, &[new(c, u, "old", None)]).await.unwrap();
+    moved("an import");
+    // Reads move nothing.
+    store.page(c, Window::Latest, 50).await.unwrap();
+    assert_eq!(store.history_version(c), Some(seen));
 }
 
 fn new(conversation: ConversationId, sender: UserId, content: &str, client_id: Option<&str>) -> NewMessage {

@@ -3,11 +3,13 @@
 //! commit), so `seq` order is commit order.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chatterbox_store::{SqliteDb, StoreError};
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::versions::HistoryVersions;
 use super::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
 
 const SCHEMA: &str = "
@@ -45,21 +47,51 @@ CREATE TABLE IF NOT EXISTS read_marks (
 
 const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq";
 
-/// Messages in a SQLite file.
+/// Messages in a SQLite file. Its one writing connection sees every write,
+/// so it knows each conversation's history version exactly.
 #[derive(Debug, Clone)]
 pub struct SqliteMessageStore {
     db: SqliteDb,
+    versions: Arc<HistoryVersions>,
 }
 
 impl SqliteMessageStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::open(path, SCHEMA)? })
+        Ok(Self { db: SqliteDb::open(path, SCHEMA)?, versions: Arc::default() })
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::in_memory(SCHEMA)? })
+        Ok(Self { db: SqliteDb::in_memory(SCHEMA)?, versions: Arc::default() })
+    }
+
+    /// Runs the write `f` to `conversation`; its history version moves once
+    /// the outcome is known, before anyone is told of it.
+    async fn write_to<T, F>(&self, conversation: ConversationId, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let versions = self.versions.clone();
+        self.db.call_then(f, move |_| versions.bump(conversation)).await
+    }
+
+    /// Runs the write `f` to one message (an edit, a deletion): the version
+    /// of the message's conversation moves, or every one when a failure
+    /// hides which conversation it was.
+    async fn write_to_message<F>(&self, f: F) -> Result<Option<Message>, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<Option<Message>, StoreError> + Send + 'static,
+    {
+        let versions = self.versions.clone();
+        self.db
+            .call_then(f, move |outcome| match outcome {
+                Ok(Some(m)) => versions.bump(m.conversation_id),
+                Ok(None) => {}
+                Err(_) => versions.bump_all(),
+            })
+            .await
     }
 }
 
@@ -164,8 +196,7 @@ fn marks_in(conn: &Connection, conversation: ConversationId) -> Result<Vec<ReadM
 impl MessageStore for SqliteMessageStore {
     async fn append(&self, m: &NewMessage) -> Result<(Message, bool), StoreError> {
         let m = m.clone();
-        self.db
-            .call(move |conn| {
+        self.write_to(m.conversation_id, move |conn| {
                 let conversation = m.conversation_id.to_string();
                 let key = client_key(&m);
                 let existing = conn
@@ -220,8 +251,7 @@ impl MessageStore for SqliteMessageStore {
 
     async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError> {
         let messages = messages.to_vec();
-        self.db
-            .call(move |conn| {
+        self.write_to(conversation, move |conn| {
                 let c = conversation.to_string();
                 let mut seq: u64 = conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1")?.query_row([&c],
                     |r| r.get(0),
@@ -282,37 +312,35 @@ impl MessageStore for SqliteMessageStore {
 
     async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError> {
         let content = content.to_owned();
-        self.db
-            .call(move |conn| {
-                let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
-                if current.deleted {
-                    return Ok(None);
-                }
-                let change = next_change(conn, &current.conversation_id.to_string())?;
-                conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1")?
-                    .execute(params![id.to_string(), content, now.millis(), change])?;
-                let updated = by_id(conn, &id.to_string())?;
-                Ok(updated)
-            })
-            .await
+        self.write_to_message(move |conn| {
+            let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
+            if current.deleted {
+                return Ok(None);
+            }
+            let change = next_change(conn, &current.conversation_id.to_string())?;
+            conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1")?
+                .execute(params![id.to_string(), content, now.millis(), change])?;
+            let updated = by_id(conn, &id.to_string())?;
+            Ok(updated)
+        })
+        .await
     }
 
     async fn delete(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        self.db
-            .call(move |conn| {
-                let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
-                if current.deleted {
-                    return Ok(Some(current));
-                }
-                let change = next_change(conn, &current.conversation_id.to_string())?;
-                conn.prepare_cached(
-                    "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
-                )?
-                .execute(params![id.to_string(), change])?;
-                let updated = by_id(conn, &id.to_string())?;
-                Ok(updated)
-            })
-            .await
+        self.write_to_message(move |conn| {
+            let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
+            if current.deleted {
+                return Ok(Some(current));
+            }
+            let change = next_change(conn, &current.conversation_id.to_string())?;
+            conn.prepare_cached(
+                "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id.to_string(), change])?;
+            let updated = by_id(conn, &id.to_string())?;
+            Ok(updated)
+        })
+        .await
     }
 
     async fn count_unread(
@@ -341,22 +369,25 @@ impl MessageStore for SqliteMessageStore {
         seq: u64,
         now: Timestamp,
     ) -> Result<ReadMark, StoreError> {
-        self.db
-            .call(move |conn| {
-                let (seq, read_at): (u64, i64) = conn
-                    .prepare_cached(
-                        "INSERT INTO read_marks (conversation_id, user_id, seq, read_at) VALUES (?1, ?2, ?3, ?4)
+        self.write_to(conversation, move |conn| {
+            let (seq, read_at): (u64, i64) = conn
+                .prepare_cached(
+                    "INSERT INTO read_marks (conversation_id, user_id, seq, read_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT(conversation_id, user_id) DO UPDATE SET
                         read_at = CASE WHEN excluded.seq > seq THEN excluded.read_at ELSE read_at END,
                         seq = MAX(seq, excluded.seq)
                      RETURNING seq, read_at",
-                    )?
-                    .query_row(params![conversation.to_string(), user.to_string(), seq, now.millis()], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
-                Ok(ReadMark { user_id: user, seq, read_at: Timestamp::from_millis(read_at) })
-            })
-            .await
+                )?
+                .query_row(params![conversation.to_string(), user.to_string(), seq, now.millis()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(ReadMark { user_id: user, seq, read_at: Timestamp::from_millis(read_at) })
+        })
+        .await
+    }
+
+    fn history_version(&self, conversation: ConversationId) -> Option<u64> {
+        Some(self.versions.current(conversation))
     }
 
     async fn changes_since(
