@@ -35,6 +35,9 @@ pub struct Tally {
     pub errors: AtomicU64,
     /// Send-to-deliver latencies while measuring, in microseconds.
     pub latencies: Mutex<Vec<u32>>,
+    /// Send-to-ack latencies while measuring, in microseconds (the `ack`
+    /// carries the message, and so the send time in its content).
+    pub ack_latencies: Mutex<Vec<u32>>,
 }
 
 impl Tally {
@@ -46,6 +49,7 @@ impl Tally {
             acks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latencies: Mutex::new(Vec::new()),
+            ack_latencies: Mutex::new(Vec::new()),
         })
     }
 
@@ -62,19 +66,23 @@ impl Tally {
         if !self.measuring.load(Ordering::Relaxed) {
             return;
         }
-        if text.starts_with("{\"type\":\"ack\"") {
+        let into = if text.starts_with("{\"type\":\"ack\"") {
             self.acks.fetch_add(1, Ordering::Relaxed);
+            &self.ack_latencies
         } else if text.starts_with("{\"type\":\"message.new\"") {
             self.deliveries.fetch_add(1, Ordering::Relaxed);
-            let sent = text
-                .find(MARK)
-                .map(|at| &text[at + MARK.len()..])
-                .and_then(|rest| rest.split(':').next())
-                .and_then(|digits| digits.parse::<u64>().ok());
-            if let Some(sent) = sent {
-                let latency = self.now_us().saturating_sub(sent).min(u64::from(u32::MAX)) as u32;
-                self.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(latency);
-            }
+            &self.latencies
+        } else {
+            return;
+        };
+        let sent = text
+            .find(MARK)
+            .map(|at| &text[at + MARK.len()..])
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|digits| digits.parse::<u64>().ok());
+        if let Some(sent) = sent {
+            let latency = self.now_us().saturating_sub(sent).min(u64::from(u32::MAX)) as u32;
+            into.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(latency);
         }
     }
 }

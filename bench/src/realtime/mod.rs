@@ -7,6 +7,7 @@ mod fleet;
 mod population;
 mod server;
 
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -274,12 +275,12 @@ async fn connect_timed(
 }
 
 /// Raises the send rate from `start` (messages per second) until p99
-/// passes the goal, sends stop being acknowledged, or eight steps ran.
+/// passes the goal, sends stop being acknowledged, or ten steps ran.
 async fn sweep(args: &RealtimeArgs, name: &str, suite: &Suite, fleet: &Fleet, senders: &Senders, start: f64) {
     println!("{name}: {} connections", fleet.connections.len());
     let mut rate = start;
     let mut counter = 0u64;
-    for _ in 0..8 {
+    for _ in 0..10 {
         let step = step(args, suite, fleet, senders, rate, &mut counter).await;
         println!("{}", step.line());
         if step.p99 > Duration::from_millis(args.p99_goal_ms) || step.acked < step.sent * 9 / 10 {
@@ -296,10 +297,14 @@ struct Step {
     acked: u64,
     deliveries: u64,
     expected: u64,
+    /// How long sends were made.
+    sending: Duration,
+    /// From the first send to the end of the wait for what was in flight.
     elapsed: Duration,
     p50: Duration,
     p99: Duration,
     p999: Duration,
+    ack_p99: Duration,
     cpu: Duration,
     errors: u64,
 }
@@ -308,17 +313,19 @@ impl Step {
     fn line(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "  {:>7.0} msg/s offered: {:>6} sent {:>6} acked {:>8} of {:>8} delivered = {:>8.0} deliveries/s  \
-             p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  {:>5.1} us CPU/delivery{}",
+            "  {:>7.0} msg/s offered: {:>6} sent {:>6} acked ({:>6.0}/s) {:>8} of {:>8} delivered = {:>8.0} deliveries/s  \
+             p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  ack p99 {:>7.2} ms  {:>5.1} us CPU/delivery{}",
             self.rate,
             self.sent,
             self.acked,
+            self.acked as f64 / self.sending.as_secs_f64().max(f64::EPSILON),
             self.deliveries,
             self.expected,
             self.deliveries as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON),
             ms(self.p50),
             ms(self.p99),
             ms(self.p999),
+            ms(self.ack_p99),
             self.cpu.as_secs_f64() * 1e6 / self.deliveries.max(1) as f64,
             if self.errors > 0 { format!("  ({} error frames)", self.errors) } else { String::new() }
         )
@@ -337,6 +344,7 @@ async fn step(
     tally.deliveries.store(0, Ordering::Relaxed);
     tally.acks.store(0, Ordering::Relaxed);
     tally.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    tally.ack_latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     let errors_before = tally.errors.load(Ordering::Relaxed);
     let cpu_before = suite.cpu();
     tally.measuring.store(true, Ordering::Relaxed);
@@ -376,12 +384,17 @@ async fn step(
     tally.measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let cpu = suite.cpu().saturating_sub(cpu_before);
-    let mut latencies = std::mem::take(&mut *tally.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        let i = ((latencies.len() as f64 - 1.0) * q).round().max(0.0) as usize;
-        Duration::from_micros(latencies.get(i).copied().map_or(0, u64::from))
+    let sorted = |of: &Mutex<Vec<u32>>| {
+        let mut all = std::mem::take(&mut *of.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        all.sort_unstable();
+        all
     };
+    let (latencies, ack_latencies) = (sorted(&tally.latencies), sorted(&tally.ack_latencies));
+    let quantile = |of: &[u32], q: f64| {
+        let i = ((of.len() as f64 - 1.0) * q).round().max(0.0) as usize;
+        Duration::from_micros(of.get(i).copied().map_or(0, u64::from))
+    };
+    let at = |q: f64| quantile(&latencies, q);
     let acked = tally.acks.load(Ordering::Relaxed);
     Step {
         rate,
@@ -389,10 +402,12 @@ async fn step(
         acked,
         deliveries: tally.deliveries.load(Ordering::Relaxed),
         expected: acked * senders.fanout,
+        sending: duration,
         elapsed,
         p50: at(0.5),
         p99: at(0.99),
         p999: at(0.999),
+        ack_p99: quantile(&ack_latencies, 0.99),
         cpu,
         errors: tally.errors.load(Ordering::Relaxed) - errors_before,
     }
