@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatterbox_config::Config;
+use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MessageCalls, PresenceCalls, UserCalls};
 use chatterbox_runtime::{GrpcChannel, GrpcTls, Shutdown, connect, serve_grpc, serve_metrics};
 use tokio::net::TcpListener;
 
@@ -60,12 +61,12 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
             let media_url = Part::Media.configured_url(config).context("CHATTERBOX_MEDIA_URL must be set")?;
             let message = peers.get(Part::Message)?;
             let backends = chatterbox_gateway::Backends {
-                auth: peers.get(Part::Auth)?,
-                user: peers.get(Part::User)?,
-                conversation: peers.get(Part::Conversation)?,
+                auth: AuthCalls::remote(peers.get(Part::Auth)?),
+                user: UserCalls::remote(peers.get(Part::User)?),
+                conversation: ConversationCalls::remote(peers.get(Part::Conversation)?),
                 message_api: Arc::new(chatterbox_gateway::GrpcMessageApi::new(message.clone())),
-                message,
-                presence: peers.get(Part::Presence)?,
+                message: MessageCalls::remote(message),
+                presence: PresenceCalls::remote(peers.get(Part::Presence)?),
                 media: peers.get(Part::Media)?,
                 media_uploads: connect(media_url, UPLOAD_TIMEOUT, tls.as_ref())?,
                 redis: redis.cloned(),

@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use chatterbox_config::Config;
 use chatterbox_events::EventBus;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
+use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MessageCalls, PresenceCalls, UserCalls};
 use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_grpc};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -145,6 +146,26 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         chatterbox_user::build::UserDeps { verifier: verifier.clone(), media: media.clone() },
     )
     .await?;
+    // The gateway calls the services' handlers directly.
+    let backends = chatterbox_gateway::Backends {
+        auth: AuthCalls::to(&auth_server, auth, timeout),
+        user: UserCalls::to(&user_server, user, timeout),
+        conversation: ConversationCalls::to(&conversation_server, conversation, timeout),
+        message: MessageCalls::to(&message_server, message, timeout),
+        message_api: Arc::new(LocalMessageApi(calls)),
+        presence: PresenceCalls::to(&presence_server, presence, timeout),
+        media,
+        media_uploads,
+        redis,
+    };
+    let direct = [
+        backends.auth.is_local(),
+        backends.user.is_local(),
+        backends.conversation.is_local(),
+        backends.message.is_local(),
+        backends.presence.is_local(),
+    ];
+    anyhow::ensure!(direct.iter().all(|&d| d), "a service offered the gateway no handlers to call in process");
     // Each server with its listener and the in-process end its callers use.
     let servers = [
         (auth_listener, auth_end, auth_server),
@@ -159,17 +180,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         end.attach(&server).await;
         serving.push((listener, server));
     }
-    let backends = chatterbox_gateway::Backends {
-        auth,
-        user,
-        conversation,
-        message,
-        message_api: Arc::new(LocalMessageApi(calls)),
-        presence,
-        media,
-        media_uploads,
-        redis,
-    };
     let app = gateway_app::gateway_app(config, verifier, backends, events.clone()).await?;
 
     let mut tasks = JoinSet::new();

@@ -262,3 +262,29 @@ pub async fn history_reads(
     })
     .await
 }
+
+/// Reads random conversations (`GET /api/v1/conversations/{id}`): two calls
+/// behind the gateway each (the conversation service, then the message
+/// service for the last message and the unread count).
+pub async fn conversation_reads(
+    load: &Handle,
+    client: &Client,
+    user: &User,
+    conversations: &[String],
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let (client, token, conversations) = (client.clone(), user.token.clone(), Arc::new(conversations.to_vec()));
+    run(load, total, concurrency, move |_| {
+        let (client, token, conversations) = (client.clone(), token.clone(), conversations.clone());
+        async move {
+            let id = &conversations[rand::thread_rng().gen_range(0..conversations.len())];
+            let url = format!("{}/api/v1/conversations/{id}", client.base);
+            let response = client.http.get(url).bearer_auth(&token).send().await?;
+            anyhow::ensure!(response.status().is_success(), "conversation: {}", response.status());
+            response.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}

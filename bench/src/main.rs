@@ -1,8 +1,9 @@
 //! `chatterbox-bench`, the load generator of `make bench`:
 //! - `http`: starts a suite in this process on the chosen backends and
 //!   measures persisted sends per second through the gateway (HTTP) and
-//!   straight to the message service (gRPC), and history reads (the newest
-//!   50 of a random conversation among many holding a million messages);
+//!   straight to the message service (gRPC), history reads (the newest
+//!   50 of a random conversation among many holding a million messages) and
+//!   conversation reads (two service calls behind the gateway each);
 //! - `realtime`: runs the suite as separate processes and drives WebSocket
 //!   clients: idle connections, groups, a big room, direct pairs, and two
 //!   gateways over Redis (see `realtime`).
@@ -141,6 +142,8 @@ async fn http(args: Args) -> anyhow::Result<()> {
     );
     let s = load::history_reads(load, &load_client, &alice, &history, args.reads, args.concurrency).await?;
     println!("{}", s.line("history reads (newest 50), HTTP"));
+    let s = load::conversation_reads(load, &load_client, &alice, &history, args.reads, args.concurrency).await?;
+    println!("{}", s.line("conversation reads (two calls behind), HTTP"));
 
     suite.stop().await;
     drop(runtime);

@@ -4,12 +4,8 @@
 use std::sync::Arc;
 
 use chatterbox_identity::TokenVerifier;
-use chatterbox_proto::auth::v1::auth_service_client::AuthServiceClient;
-use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use chatterbox_proto::media::v1::media_service_client::MediaServiceClient;
-use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
-use chatterbox_proto::presence::v1::presence_service_client::PresenceServiceClient;
-use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
+use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MessageCalls, PresenceCalls, UserCalls};
 
 use chatterbox_ratelimit::RateLimiter;
 use chatterbox_runtime::GrpcChannel;
@@ -20,19 +16,20 @@ use crate::history_cache::HistoryCache;
 use crate::message_api::MessageApi;
 use crate::realtime::Realtime;
 
-/// The gRPC channels to the services behind the gateway.
+/// How the gateway reaches the services behind it: over gRPC, or (the
+/// one-process mode) by calling their handlers directly.
 #[derive(Debug, Clone)]
 pub struct Backends {
     /// The auth service.
-    pub auth: GrpcChannel,
+    pub auth: AuthCalls,
     /// The user service.
-    pub user: GrpcChannel,
+    pub user: UserCalls,
     /// The conversation service.
-    pub conversation: GrpcChannel,
+    pub conversation: ConversationCalls,
     /// The message service.
-    pub message: GrpcChannel,
+    pub message: MessageCalls,
     /// The presence service (optional to chat: calls to it may fail).
-    pub presence: GrpcChannel,
+    pub presence: PresenceCalls,
     /// The media service.
     pub media: GrpcChannel,
     /// The media service again, with a deadline long enough for uploads.
@@ -57,14 +54,14 @@ pub struct GatewayState(Arc<Shared>);
 /// What [`GatewayState`] shares.
 pub struct Shared {
     pub(crate) backends: Backends,
-    pub(crate) auth: AuthServiceClient<GrpcChannel>,
-    pub(crate) users: UserServiceClient<GrpcChannel>,
-    pub(crate) conversations: ConversationServiceClient<GrpcChannel>,
-    pub(crate) messages: MessageServiceClient<GrpcChannel>,
+    pub(crate) auth: AuthCalls,
+    pub(crate) users: UserCalls,
+    pub(crate) conversations: ConversationCalls,
+    pub(crate) messages: MessageCalls,
     pub(crate) message_api: Arc<dyn MessageApi>,
     /// History pages as rendered, while their version stands.
     pub(crate) history_pages: HistoryCache,
-    pub(crate) presence: PresenceServiceClient<GrpcChannel>,
+    pub(crate) presence: PresenceCalls,
     pub(crate) media: MediaServiceClient<GrpcChannel>,
     pub(crate) media_uploads: MediaServiceClient<GrpcChannel>,
     /// The upload cap, enforced here too while the body streams in.
@@ -117,13 +114,13 @@ impl GatewayState {
     ) -> Self {
         let Limits { media_max_bytes, http: http_limiter, sends } = limits;
         Self(Arc::new(Shared {
-            auth: AuthServiceClient::new(backends.auth.clone()),
-            users: UserServiceClient::new(backends.user.clone()),
-            conversations: ConversationServiceClient::new(backends.conversation.clone()),
-            messages: MessageServiceClient::new(backends.message.clone()),
+            auth: backends.auth.clone(),
+            users: backends.user.clone(),
+            conversations: backends.conversation.clone(),
+            messages: backends.message.clone(),
             message_api: backends.message_api.clone(),
             history_pages: HistoryCache::new(HISTORY_CACHE_BYTES),
-            presence: PresenceServiceClient::new(backends.presence.clone()),
+            presence: backends.presence.clone(),
             media: MediaServiceClient::new(backends.media.clone()),
             media_uploads: MediaServiceClient::new(backends.media_uploads.clone()),
             media_max_bytes,

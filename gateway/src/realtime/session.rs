@@ -609,7 +609,7 @@ impl Session {
             }
             ClientFrame::Read { conversation_id, seq } => {
                 let request = self.request(MarkReadRequest { conversation_id, seq })?;
-                let mut messages = self.state.messages.clone();
+                let messages = self.state.messages.clone();
                 self.owed.push(Box::pin(async move { answer(id, messages.mark_read(request).await) }));
             }
             ClientFrame::Typing { conversation_id, state } => {
@@ -628,7 +628,7 @@ impl Session {
             }
             ClientFrame::PresenceSet { status } => {
                 let request = self.request(SetStatusRequest { status })?;
-                let mut presence = self.state.presence.clone();
+                let presence = self.state.presence.clone();
                 self.owed.push(Box::pin(async move { answer(id, presence.set_status(request).await) }));
             }
             ClientFrame::Resume { positions } => Box::pin(self.resume(socket, id, positions)).await?,
@@ -725,7 +725,7 @@ impl Session {
         after_change: u64,
         reach: u64,
     ) -> Result<Option<u64>, Fail> {
-        let mut client = self.state.messages.clone();
+        let client = self.state.messages.clone();
         let conversation_id = conversation.to_string();
         if let Some(track) = self.tracks.get_mut(&conversation) {
             track.replay_begin();

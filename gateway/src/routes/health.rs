@@ -56,12 +56,12 @@ pub(crate) async fn ready(State(s): State<GatewayState>) -> Response {
         }
     };
     let (auth, user, conversation, message, media, presence, redis) = tokio::join!(
-        health(b.auth.clone(), "chatterbox.auth.v1.AuthService"),
-        health(b.user.clone(), "chatterbox.user.v1.UserService"),
-        health(b.conversation.clone(), "chatterbox.conversation.v1.ConversationService"),
-        health(b.message.clone(), "chatterbox.message.v1.MessageService"),
+        health(b.auth.channel().clone(), "chatterbox.auth.v1.AuthService"),
+        health(b.user.channel().clone(), "chatterbox.user.v1.UserService"),
+        health(b.conversation.channel().clone(), "chatterbox.conversation.v1.ConversationService"),
+        health(b.message.channel().clone(), "chatterbox.message.v1.MessageService"),
         health(b.media.clone(), "chatterbox.media.v1.MediaService"),
-        health(b.presence.clone(), "chatterbox.presence.v1.PresenceService"),
+        health(b.presence.channel().clone(), "chatterbox.presence.v1.PresenceService"),
         redis,
     );
     let (mut failures, mut degraded) = (Vec::new(), Vec::new());

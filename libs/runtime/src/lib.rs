@@ -2,6 +2,7 @@
 //! gRPC (health, reflection, trace context, metrics), how it calls another
 //! (deadlines, trace context, optional mutual TLS), and how it stops (signal, drain, timeout).
 
+pub mod calls;
 mod client;
 mod metrics_endpoint;
 mod metrics_layer;

@@ -2,6 +2,7 @@
 //! reflection, a span per call continuing the caller's trace, and metrics.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -30,12 +31,27 @@ pub struct GrpcServer {
     /// NOT_SERVING (the server as a whole, "", stays SERVING: the process
     /// is alive, and restarting it would not bring the database back).
     pub readiness: Option<Readiness>,
+    /// The service's handlers (its tonic service trait object), for callers
+    /// in this process to call without encoding ([`crate::calls`]).
+    handlers: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl GrpcServer {
     /// A server of `routes`, reporting `names` as SERVING.
     pub fn new(routes: Routes, names: Vec<&'static str>) -> Self {
-        Self { routes, names, readiness: None }
+        Self { routes, names, readiness: None, handlers: None }
+    }
+
+    /// Offers the handlers behind the routes (an `Arc<dyn XService>`, the
+    /// trait tonic generates) to callers in this process.
+    pub fn with_handlers<H: Send + Sync + 'static>(mut self, handlers: H) -> Self {
+        self.handlers = Some(Arc::new(handlers));
+        self
+    }
+
+    /// The handlers offered as `H`, if any.
+    pub fn handlers<H: Clone + 'static>(&self) -> Option<H> {
+        self.handlers.as_ref()?.downcast_ref::<H>().cloned()
     }
 }
 

@@ -81,8 +81,10 @@ impl AuthService for AuthGrpc {
 
 /// The auth service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(auth: Arc<Auth>, verifier: TokenVerifier) -> GrpcServer {
+    let handlers = Arc::new(AuthGrpc { auth, verifier });
     GrpcServer::new(
-        tonic::service::Routes::new(AuthServiceServer::new(AuthGrpc { auth, verifier })),
+        tonic::service::Routes::new(AuthServiceServer::from_arc(handlers.clone())),
         vec![<AuthServiceServer<AuthGrpc> as NamedService>::NAME],
     )
+    .with_handlers::<Arc<dyn AuthService>>(handlers)
 }

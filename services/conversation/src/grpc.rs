@@ -282,12 +282,10 @@ pub fn grpc_server(
     verifier: TokenVerifier,
     events: Arc<dyn EventBus>,
 ) -> GrpcServer {
+    let handlers = Arc::new(ConversationGrpc { conversations, verifier, events });
     GrpcServer::new(
-        tonic::service::Routes::new(ConversationServiceServer::new(ConversationGrpc {
-            conversations,
-            verifier,
-            events,
-        })),
+        tonic::service::Routes::new(ConversationServiceServer::from_arc(handlers.clone())),
         vec![<ConversationServiceServer<ConversationGrpc> as NamedService>::NAME],
     )
+    .with_handlers::<Arc<dyn ConversationService>>(handlers)
 }

@@ -199,14 +199,11 @@ pub fn grpc_server(
     events: Arc<dyn EventBus>,
 ) -> (GrpcServer, MessageCalls) {
     let calls = MessageCalls::new(messages.clone(), InOrder::new(events.clone()));
+    let handlers = Arc::new(MessageGrpc { messages, verifier, events, calls: calls.clone() });
     let server = GrpcServer::new(
-        tonic::service::Routes::new(MessageServiceServer::new(MessageGrpc {
-            messages,
-            verifier,
-            events,
-            calls: calls.clone(),
-        })),
+        tonic::service::Routes::new(MessageServiceServer::from_arc(handlers.clone())),
         vec![<MessageServiceServer<MessageGrpc> as NamedService>::NAME],
-    );
+    )
+    .with_handlers::<Arc<dyn MessageService>>(handlers);
     (server, calls)
 }

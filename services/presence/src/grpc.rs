@@ -95,8 +95,10 @@ impl PresenceService for PresenceGrpc {
 
 /// The presence service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(presence: Arc<Presence>, verifier: TokenVerifier) -> GrpcServer {
+    let handlers = Arc::new(PresenceGrpc { presence, verifier });
     GrpcServer::new(
-        tonic::service::Routes::new(PresenceServiceServer::new(PresenceGrpc { presence, verifier })),
+        tonic::service::Routes::new(PresenceServiceServer::from_arc(handlers.clone())),
         vec![<PresenceServiceServer<PresenceGrpc> as NamedService>::NAME],
     )
+    .with_handlers::<Arc<dyn PresenceService>>(handlers)
 }

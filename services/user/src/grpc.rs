@@ -105,8 +105,10 @@ impl UserService for UserGrpc {
 
 /// The user service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(users: Arc<Users>, verifier: TokenVerifier) -> GrpcServer {
+    let handlers = Arc::new(UserGrpc { users, verifier });
     GrpcServer::new(
-        tonic::service::Routes::new(UserServiceServer::new(UserGrpc { users, verifier })),
+        tonic::service::Routes::new(UserServiceServer::from_arc(handlers.clone())),
         vec![<UserServiceServer<UserGrpc> as NamedService>::NAME],
     )
+    .with_handlers::<Arc<dyn UserService>>(handlers)
 }
