@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatterbox_config::Config;
-use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MessageCalls, PresenceCalls, UserCalls};
+use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MediaCalls, MessageCalls, PresenceCalls, UserCalls};
 use chatterbox_runtime::{GrpcChannel, GrpcTls, Shutdown, connect, serve_grpc, serve_metrics};
 use tokio::net::TcpListener;
 
@@ -83,7 +83,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
             let deps = chatterbox_auth::build::AuthDeps {
                 signer,
                 verifier,
-                user: peers.get(Part::User)?,
+                user: UserCalls::remote(peers.get(Part::User)?),
                 failed_logins: settings::failed_logins(config, redis),
             };
             chatterbox_auth::build::build(&store_at(config, part), settings::auth_settings(config), deps).await?
@@ -91,24 +91,24 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::User => {
             let deps = chatterbox_user::build::UserDeps {
                 verifier: verifier_from_file(config, redis).await?,
-                media: peers.get(Part::Media)?,
+                media: MediaCalls::remote(peers.get(Part::Media)?),
             };
             chatterbox_user::build::build(&store_at(config, part), deps).await?
         }
         Part::Conversation => {
             let deps = chatterbox_conversation::build::ConversationDeps {
                 verifier: verifier_from_file(config, redis).await?,
-                user: peers.get(Part::User)?,
+                user: UserCalls::remote(peers.get(Part::User)?),
                 events: settings::event_bus(config).await?,
             };
             chatterbox_conversation::build::build(&store_at(config, part), deps).await?.0
         }
         Part::Message => {
-            let conversation = peers.get(Part::Conversation)?;
+            let conversation = ConversationCalls::remote(peers.get(Part::Conversation)?);
             let deps = chatterbox_message::build::MessageDeps {
                 verifier: verifier_from_file(config, redis).await?,
                 conversation: Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation)),
-                media: peers.get(Part::Media)?,
+                media: MediaCalls::remote(peers.get(Part::Media)?),
                 events: settings::event_bus(config).await?,
             };
             chatterbox_message::build::build(&store_at(config, part), deps).await?.0
@@ -116,7 +116,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Media => {
             let deps = chatterbox_media::build::MediaDeps {
                 verifier: verifier_from_file(config, redis).await?,
-                conversation: peers.get(Part::Conversation)?,
+                conversation: ConversationCalls::remote(peers.get(Part::Conversation)?),
             };
             let (blobs, media_settings) = (settings::blobs_at(config), settings::media_settings(config));
             let (server, media) =
@@ -127,8 +127,8 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Presence => {
             let deps = chatterbox_presence::build::PresenceDeps {
                 verifier: verifier_from_file(config, redis).await?,
-                user: peers.get(Part::User)?,
-                conversation: peers.get(Part::Conversation)?,
+                user: UserCalls::remote(peers.get(Part::User)?),
+                conversation: ConversationCalls::remote(peers.get(Part::Conversation)?),
                 events: settings::event_bus(config).await?,
             };
             let (server, presence) = chatterbox_presence::build::build(

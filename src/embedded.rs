@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use chatterbox_config::Config;
 use chatterbox_events::EventBus;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
-use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MessageCalls, PresenceCalls, UserCalls};
+use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MediaCalls, MessageCalls, PresenceCalls, UserCalls};
 use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_grpc};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -70,6 +70,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
     let (message_listener, message, message_end) = loopback(timeout).await?;
     let (presence_listener, presence, presence_end) = loopback(timeout).await?;
     let (media_listener, media, media_end) = loopback(timeout).await?;
+    // How the parts call each other: straight into the callee's handlers
+    // once its server is built (they call each other in a cycle, so the
+    // calls come first and are attached below).
+    let auth_calls = AuthCalls::pending(auth, timeout);
+    let user_calls = UserCalls::pending(user, timeout);
+    let conversation_calls = ConversationCalls::pending(conversation, timeout);
+    let message_calls = MessageCalls::pending(message, timeout);
+    let presence_calls = PresenceCalls::pending(presence, timeout);
+    let media_calls = MediaCalls::pending(media, timeout);
     // Uploads: the media service again, with the longer deadline.
     let (media_uploads, media_uploads_end) = local_channel(UPLOAD_TIMEOUT);
     let media_listener_addr = media_listener.local_addr()?;
@@ -96,8 +105,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         settings::presence_settings(config),
         chatterbox_presence::build::PresenceDeps {
             verifier: verifier.clone(),
-            user: user.clone(),
-            conversation: conversation.clone(),
+            user: user_calls.clone(),
+            conversation: conversation_calls.clone(),
             events: events.clone(),
         },
     );
@@ -105,7 +114,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         &store_at(config, Part::Media),
         &settings::blobs_at(config),
         settings::media_settings(config),
-        chatterbox_media::build::MediaDeps { verifier: verifier.clone(), conversation: conversation.clone() },
+        chatterbox_media::build::MediaDeps { verifier: verifier.clone(), conversation: conversation_calls.clone() },
     )
     .await?;
     media_uploads_end.attach(&media_server).await;
@@ -114,7 +123,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         &store_at(config, Part::Conversation),
         chatterbox_conversation::build::ConversationDeps {
             verifier: verifier.clone(),
-            user: user.clone(),
+            user: user_calls.clone(),
             events: events.clone(),
         },
     )
@@ -125,7 +134,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         chatterbox_message::build::MessageDeps {
             verifier: verifier.clone(),
             conversation: Arc::new(LocalConversationAccess(conversations)),
-            media: media.clone(),
+            media: media_calls.clone(),
             events: events.clone(),
         },
     )
@@ -136,36 +145,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         chatterbox_auth::build::AuthDeps {
             signer,
             verifier: verifier.clone(),
-            user: user.clone(),
+            user: user_calls.clone(),
             failed_logins: settings::failed_logins(config, redis.as_ref()),
         },
     )
     .await?;
     let user_server = chatterbox_user::build::build(
         &store_at(config, Part::User),
-        chatterbox_user::build::UserDeps { verifier: verifier.clone(), media: media.clone() },
+        chatterbox_user::build::UserDeps { verifier: verifier.clone(), media: media_calls.clone() },
     )
     .await?;
-    // The gateway calls the services' handlers directly.
-    let backends = chatterbox_gateway::Backends {
-        auth: AuthCalls::to(&auth_server, auth, timeout),
-        user: UserCalls::to(&user_server, user, timeout),
-        conversation: ConversationCalls::to(&conversation_server, conversation, timeout),
-        message: MessageCalls::to(&message_server, message, timeout),
-        message_api: Arc::new(LocalMessageApi(calls)),
-        presence: PresenceCalls::to(&presence_server, presence, timeout),
-        media,
-        media_uploads,
-        redis,
-    };
-    let direct = [
-        backends.auth.is_local(),
-        backends.user.is_local(),
-        backends.conversation.is_local(),
-        backends.message.is_local(),
-        backends.presence.is_local(),
-    ];
-    anyhow::ensure!(direct.iter().all(|&d| d), "a service offered the gateway no handlers to call in process");
     // Each server with its listener and the in-process end its callers use.
     let servers = [
         (auth_listener, auth_end, auth_server),
@@ -175,6 +164,26 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
         (presence_listener, presence_end, presence_server),
         (media_listener, media_end, media_server),
     ];
+    let attached = [
+        auth_calls.attach_handlers(&servers[0].2),
+        user_calls.attach_handlers(&servers[1].2),
+        conversation_calls.attach_handlers(&servers[2].2),
+        message_calls.attach_handlers(&servers[3].2),
+        presence_calls.attach_handlers(&servers[4].2),
+        media_calls.attach_handlers(&servers[5].2),
+    ];
+    anyhow::ensure!(attached.iter().all(|&a| a), "a service offered no handlers to call in process");
+    let backends = chatterbox_gateway::Backends {
+        auth: auth_calls,
+        user: user_calls,
+        conversation: conversation_calls,
+        message: message_calls,
+        message_api: Arc::new(LocalMessageApi(calls)),
+        presence: presence_calls,
+        media: media_calls.channel().clone(),
+        media_uploads,
+        redis,
+    };
     let mut serving = Vec::with_capacity(servers.len());
     for (listener, end, server) in servers {
         end.attach(&server).await;

@@ -6,13 +6,14 @@
 //! answered INTERNAL instead of unwinding into the caller, and the per-call
 //! metrics under the same method path.
 //!
-//! One type per service the gateway calls ([`ConversationCalls`], ...), with
-//! one method per RPC taking and answering what the tonic client does, so
-//! a call site reads the same in both modes.
+//! One type per service ([`ConversationCalls`], ...), used by the gateway and
+//! by the services calling each other, with one method per unary RPC taking
+//! and answering what the tonic client does, so a call site reads the same
+//! in both modes. Media uploads and downloads stream: they keep the channel.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
@@ -52,12 +53,21 @@ fn code_label(code: tonic::Code) -> &'static str {
     LABELS.get(code as usize).copied().unwrap_or("2")
 }
 
-/// Declares the calls of one service: an enum over the two ways to reach
-/// it, with one method per (unary) RPC.
+/// The media service's handlers as a trait object (its download stream boxed).
+pub type MediaHandlers = dyn chatterbox_proto::media::v1::media_service_server::MediaService<
+        DownloadStream = std::pin::Pin<
+            Box<
+                dyn futures::Stream<Item = Result<chatterbox_proto::media::v1::DownloadResponse, tonic::Status>> + Send,
+            >,
+        >,
+    >;
+
+/// Declares the calls of one service: its channel, and its handlers once a
+/// server of this process offers them, with one method per unary RPC.
 macro_rules! service_calls {
     (
         $(#[$doc:meta])*
-        $name:ident, $module:ident, $client_mod:ident::$client:ident, $server_mod:ident::$server:ident, $full:literal, {
+        $name:ident, $module:ident, $client_mod:ident::$client:ident, $handlers:ty, $full:literal, {
             $($method:ident / $Method:ident : $req:ident => $resp:ident;)*
         }
     ) => {
@@ -65,30 +75,40 @@ macro_rules! service_calls {
         #[derive(Clone)]
         pub struct $name {
             /// Over gRPC (a network channel, or the in-process one): for the
-            /// calls when there are no handlers here, and for health checks.
+            /// calls while there are no handlers here, and for health checks.
             channel: GrpcChannel,
-            /// The service's handlers in this process, and each call's deadline.
-            local: Option<(Arc<dyn chatterbox_proto::$module::v1::$server_mod::$server>, Duration)>,
+            /// The service's handlers in this process, once attached (parts
+            /// call each other in a cycle, so callers exist before servers).
+            local: Arc<OnceLock<Arc<$handlers>>>,
+            /// Each direct call's deadline.
+            timeout: Duration,
         }
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($name)).field("local", &self.local.as_ref().map(|(_, t)| t)).finish()
+                f.debug_struct(stringify!($name)).field("local", &self.is_local()).finish()
             }
         }
 
         impl $name {
             /// Calls over `channel`.
             pub fn remote(channel: GrpcChannel) -> Self {
-                Self { channel, local: None }
+                Self::pending(channel, Duration::ZERO)
             }
 
-            /// Calls the handlers `server` offers directly (each call within
-            /// `timeout`); through `channel` when it offers none.
-            pub fn to(server: &crate::GrpcServer, channel: GrpcChannel, timeout: Duration) -> Self {
-                let handlers =
-                    server.handlers::<Arc<dyn chatterbox_proto::$module::v1::$server_mod::$server>>();
-                Self { channel, local: handlers.map(|h| (h, timeout)) }
+            /// Calls over `channel` until handlers are attached, then those
+            /// directly, each call within `timeout`.
+            pub fn pending(channel: GrpcChannel, timeout: Duration) -> Self {
+                Self { channel, local: Arc::default(), timeout }
+            }
+
+            /// Calls the handlers `server` offers directly from now on
+            /// (every clone of these calls); false if it offers none.
+            pub fn attach_handlers(&self, server: &crate::GrpcServer) -> bool {
+                match server.handlers::<Arc<$handlers>>() {
+                    Some(handlers) => self.local.set(handlers).is_ok(),
+                    None => false,
+                }
             }
 
             /// The channel to the service (health checks go over it).
@@ -98,7 +118,7 @@ macro_rules! service_calls {
 
             /// Whether calls go straight to handlers in this process.
             pub fn is_local(&self) -> bool {
-                self.local.is_some()
+                self.local.get().is_some()
             }
 
             $(
@@ -107,14 +127,14 @@ macro_rules! service_calls {
                     &self,
                     request: impl tonic::IntoRequest<chatterbox_proto::$module::v1::$req>,
                 ) -> Result<tonic::Response<chatterbox_proto::$module::v1::$resp>, tonic::Status> {
-                    match &self.local {
+                    match self.local.get() {
                         None => {
                             let mut client = chatterbox_proto::$module::v1::$client_mod::$client::new(self.channel.clone());
                             client.$method(request).await
                         }
-                        Some((handlers, timeout)) => {
+                        Some(handlers) => {
                             let path = concat!("/", $full, "/", stringify!($Method));
-                            local_call(path, *timeout, handlers.$method(request.into_request())).await
+                            local_call(path, self.timeout, handlers.$method(request.into_request())).await
                         }
                     }
                 }
@@ -125,7 +145,7 @@ macro_rules! service_calls {
 
 service_calls! {
     /// The auth service's calls.
-    AuthCalls, auth, auth_service_client::AuthServiceClient, auth_service_server::AuthService, "chatterbox.auth.v1.AuthService", {
+    AuthCalls, auth, auth_service_client::AuthServiceClient, dyn chatterbox_proto::auth::v1::auth_service_server::AuthService, "chatterbox.auth.v1.AuthService", {
         register / Register: RegisterRequest => Session;
         login / Login: LoginRequest => Session;
         refresh / Refresh: RefreshRequest => Tokens;
@@ -137,7 +157,7 @@ service_calls! {
 
 service_calls! {
     /// The user service's calls.
-    UserCalls, user, user_service_client::UserServiceClient, user_service_server::UserService, "chatterbox.user.v1.UserService", {
+    UserCalls, user, user_service_client::UserServiceClient, dyn chatterbox_proto::user::v1::user_service_server::UserService, "chatterbox.user.v1.UserService", {
         create_user / CreateUser: CreateUserRequest => User;
         delete_user / DeleteUser: DeleteUserRequest => DeleteUserResponse;
         get_me / GetMe: GetMeRequest => User;
@@ -150,7 +170,7 @@ service_calls! {
 
 service_calls! {
     /// The conversation service's calls.
-    ConversationCalls, conversation, conversation_service_client::ConversationServiceClient, conversation_service_server::ConversationService, "chatterbox.conversation.v1.ConversationService", {
+    ConversationCalls, conversation, conversation_service_client::ConversationServiceClient, dyn chatterbox_proto::conversation::v1::conversation_service_server::ConversationService, "chatterbox.conversation.v1.ConversationService", {
         create_direct / CreateDirect: CreateDirectRequest => CreateDirectResponse;
         create_group / CreateGroup: CreateGroupRequest => Conversation;
         create_room / CreateRoom: CreateRoomRequest => Conversation;
@@ -172,7 +192,7 @@ service_calls! {
 
 service_calls! {
     /// The message service's calls.
-    MessageCalls, message, message_service_client::MessageServiceClient, message_service_server::MessageService, "chatterbox.message.v1.MessageService", {
+    MessageCalls, message, message_service_client::MessageServiceClient, dyn chatterbox_proto::message::v1::message_service_server::MessageService, "chatterbox.message.v1.MessageService", {
         send_message / SendMessage: SendMessageRequest => SendMessageResponse;
         list_messages / ListMessages: ListMessagesRequest => MessagePage;
         edit_message / EditMessage: EditMessageRequest => Message;
@@ -186,12 +206,21 @@ service_calls! {
 
 service_calls! {
     /// The presence service's calls.
-    PresenceCalls, presence, presence_service_client::PresenceServiceClient, presence_service_server::PresenceService, "chatterbox.presence.v1.PresenceService", {
+    PresenceCalls, presence, presence_service_client::PresenceServiceClient, dyn chatterbox_proto::presence::v1::presence_service_server::PresenceService, "chatterbox.presence.v1.PresenceService", {
         connection_opened / ConnectionOpened: ConnectionOpenedRequest => PresenceState;
         connection_alive / ConnectionAlive: ConnectionAliveRequest => PresenceState;
         connection_closed / ConnectionClosed: ConnectionClosedRequest => PresenceState;
         set_status / SetStatus: SetStatusRequest => PresenceState;
         get_presence / GetPresence: GetPresenceRequest => GetPresenceResponse;
+    }
+}
+
+service_calls! {
+    /// The media service's unary calls (uploads and downloads stream over the channel).
+    MediaCalls, media, media_service_client::MediaServiceClient, MediaHandlers, "chatterbox.media.v1.MediaService", {
+        attach / Attach: AttachRequest => AttachResponse;
+        detach / Detach: DetachRequest => DetachResponse;
+        use_as_avatar / UseAsAvatar: UseAsAvatarRequest => Media;
     }
 }
 

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use chatterbox_identity::{TokenSigner, TokenVerifier};
 use chatterbox_ratelimit::RateLimiter;
-use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_runtime::calls::UserCalls;
 use chatterbox_store::StoreAt;
 
 use crate::domain::AuthParts;
@@ -19,7 +20,7 @@ pub struct AuthDeps {
     /// revocations are where ended sessions are announced.
     pub verifier: TokenVerifier,
     /// The user service, which keeps profiles.
-    pub user: GrpcChannel,
+    pub user: UserCalls,
     /// Failed logins per account (`None`: unlimited).
     pub failed_logins: Option<Arc<dyn RateLimiter>>,
 }

@@ -5,9 +5,8 @@ use std::fmt::Debug;
 
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::{TokenSigner, with_bearer};
-use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
 use chatterbox_proto::user::v1::{CreateUserRequest, DeleteUserRequest, GetMeRequest, User};
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::UserCalls;
 use chatterbox_types::{Email, UserId, Username};
 
 /// Why creating a profile failed.
@@ -34,7 +33,7 @@ pub trait Profiles: Send + Sync + Debug {
 /// Profiles through the user service's gRPC API, as the `auth` service.
 #[derive(Debug, Clone)]
 pub struct GrpcProfiles {
-    client: UserServiceClient<GrpcChannel>,
+    client: UserCalls,
     signer: TokenSigner,
 }
 
@@ -43,8 +42,8 @@ pub const AUTH_SERVICE_NAME: &str = "auth";
 
 impl GrpcProfiles {
     /// Calls the user service over `channel`, authenticating as `auth`.
-    pub fn new(channel: GrpcChannel, signer: TokenSigner) -> Self {
-        Self { client: UserServiceClient::new(channel), signer }
+    pub fn new(calls: UserCalls, signer: TokenSigner) -> Self {
+        Self { client: calls, signer }
     }
 
     fn as_service<T>(&self, message: T) -> Result<tonic::Request<T>, Error> {
@@ -62,7 +61,7 @@ impl Profiles for GrpcProfiles {
                 email: email.to_string(),
             })
             .map_err(CreateProfileError::Failed)?;
-        match self.client.clone().create_user(request).await {
+        match self.client.create_user(request).await {
             Ok(r) => Ok(r.into_inner()),
             Err(status) => {
                 let e = Error::from(status);
@@ -77,12 +76,12 @@ impl Profiles for GrpcProfiles {
 
     async fn delete(&self, id: UserId) -> Result<(), Error> {
         let request = self.as_service(DeleteUserRequest { id: id.to_string() })?;
-        self.client.clone().delete_user(request).await?;
+        self.client.delete_user(request).await?;
         Ok(())
     }
 
     async fn me(&self, access_token: &str) -> Result<User, Error> {
         let request = with_bearer(GetMeRequest {}, access_token)?;
-        Ok(self.client.clone().get_me(request).await?.into_inner())
+        Ok(self.client.get_me(request).await?.into_inner())
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use chatterbox_events::EventBus;
 use chatterbox_identity::TokenVerifier;
-use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_runtime::calls::UserCalls;
 use chatterbox_store::StoreAt;
 
 use crate::{ConversationStore, Conversations, GrpcUserDirectory, MongoConversationStore, SqliteConversationStore};
@@ -15,7 +16,7 @@ pub struct ConversationDeps {
     /// Checks callers' tokens.
     pub verifier: TokenVerifier,
     /// The user service, which says who exists.
-    pub user: GrpcChannel,
+    pub user: UserCalls,
     /// Where membership changes are published.
     pub events: Arc<dyn EventBus>,
 }

@@ -3,8 +3,7 @@
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::user::v1::GetUserRequest;
-use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::UserCalls;
 use chatterbox_types::UserId;
 
 /// Where users are known.
@@ -17,13 +16,13 @@ pub trait UserDirectory: Send + Sync + std::fmt::Debug {
 /// The user service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcUserDirectory {
-    client: UserServiceClient<GrpcChannel>,
+    client: UserCalls,
 }
 
 impl GrpcUserDirectory {
     /// Asks the user service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: UserServiceClient::new(channel) }
+    pub fn new(calls: UserCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -31,7 +30,7 @@ impl GrpcUserDirectory {
 impl UserDirectory for GrpcUserDirectory {
     async fn exists(&self, token: &str, user: UserId) -> Result<bool, Error> {
         let request = with_bearer(GetUserRequest { id: user.to_string() }, token)?;
-        match self.client.clone().get_user(request).await {
+        match self.client.get_user(request).await {
             Ok(_) => Ok(true),
             Err(status) => {
                 let e = Error::from(status);

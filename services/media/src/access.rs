@@ -4,8 +4,7 @@
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::conversation::v1::CheckAccessRequest;
-use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_types::ConversationId;
 
 /// A participant's standing in a conversation.
@@ -26,13 +25,13 @@ pub trait Participation: Send + Sync + std::fmt::Debug {
 /// The conversation service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcParticipation {
-    client: ConversationServiceClient<GrpcChannel>,
+    client: ConversationCalls,
 }
 
 impl GrpcParticipation {
     /// Asks the conversation service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: ConversationServiceClient::new(channel) }
+    pub fn new(calls: ConversationCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -40,7 +39,7 @@ impl GrpcParticipation {
 impl Participation for GrpcParticipation {
     async fn standing(&self, token: &str, conversation: ConversationId) -> Result<Option<Standing>, Error> {
         let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, token)?;
-        match self.client.clone().check_access(request).await {
+        match self.client.check_access(request).await {
             Ok(access) => Ok(Some(Standing { admin: access.into_inner().admin })),
             Err(status) => {
                 let e = Error::from(status);

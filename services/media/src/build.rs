@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chatterbox_identity::TokenVerifier;
-use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_store::StoreAt;
 
 use crate::{
@@ -29,7 +30,7 @@ pub struct MediaDeps {
     /// Checks callers' tokens.
     pub verifier: TokenVerifier,
     /// The conversation service, which says who may see an attachment.
-    pub conversation: GrpcChannel,
+    pub conversation: ConversationCalls,
 }
 
 /// Opens the stores at `store` and `blobs` and builds the service's gRPC

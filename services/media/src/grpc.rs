@@ -117,8 +117,10 @@ impl MediaService for MediaGrpc {
 
 /// The media service, ready for [`chatterbox_runtime::serve_grpc`].
 pub fn grpc_server(media: Arc<Media>, verifier: TokenVerifier) -> GrpcServer {
+    let handlers = Arc::new(MediaGrpc { media, verifier });
     GrpcServer::new(
-        tonic::service::Routes::new(MediaServiceServer::new(MediaGrpc { media, verifier })),
+        tonic::service::Routes::new(MediaServiceServer::from_arc(handlers.clone())),
         vec![<MediaServiceServer<MediaGrpc> as NamedService>::NAME],
     )
+    .with_handlers::<Arc<chatterbox_runtime::calls::MediaHandlers>>(handlers)
 }

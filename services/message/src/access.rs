@@ -4,9 +4,8 @@
 
 use chatterbox_errors::Error;
 use chatterbox_identity::{Actor, with_bearer};
-use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
 use chatterbox_proto::conversation::v1::{CheckAccessRequest, RecordActivityRequest};
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_types::{ConversationId, Timestamp};
 
 /// The caller's standing in a conversation they take part in.
@@ -28,13 +27,13 @@ pub trait ConversationAccess: Send + Sync + std::fmt::Debug {
 /// The conversation service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcConversationAccess {
-    client: ConversationServiceClient<GrpcChannel>,
+    client: ConversationCalls,
 }
 
 impl GrpcConversationAccess {
     /// Asks the conversation service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: ConversationServiceClient::new(channel) }
+    pub fn new(calls: ConversationCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -42,14 +41,14 @@ impl GrpcConversationAccess {
 impl ConversationAccess for GrpcConversationAccess {
     async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
         let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, &actor.token)?;
-        let access = self.client.clone().check_access(request).await?.into_inner();
+        let access = self.client.check_access(request).await?.into_inner();
         Ok(Standing { admin: access.admin })
     }
 
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
         let request =
             with_bearer(RecordActivityRequest { id: conversation.to_string(), at_ms: at.millis() }, &actor.token)?;
-        self.client.clone().record_activity(request).await?;
+        self.client.record_activity(request).await?;
         Ok(())
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use chatterbox_events::EventBus;
 use chatterbox_identity::TokenVerifier;
-use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_runtime::calls::MediaCalls;
 use chatterbox_store::{StoreAt, StoreError};
 
 use crate::{
@@ -21,7 +22,7 @@ pub struct MessageDeps {
     /// domain itself in the one-process mode.
     pub conversation: Arc<dyn ConversationAccess>,
     /// The media service, which says what may be attached.
-    pub media: GrpcChannel,
+    pub media: MediaCalls,
     /// Where messages are published, and membership changes heard.
     pub events: Arc<dyn EventBus>,
 }

@@ -4,9 +4,8 @@
 
 use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
-use chatterbox_proto::media::v1::media_service_client::MediaServiceClient;
 use chatterbox_proto::media::v1::{AttachRequest, DetachRequest};
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::MediaCalls;
 use chatterbox_types::ConversationId;
 
 use crate::store::Attachment;
@@ -32,13 +31,13 @@ pub trait MediaLibrary: Send + Sync + std::fmt::Debug {
 /// The media service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcMediaLibrary {
-    client: MediaServiceClient<GrpcChannel>,
+    client: MediaCalls,
 }
 
 impl GrpcMediaLibrary {
     /// Asks the media service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: MediaServiceClient::new(channel) }
+    pub fn new(calls: MediaCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -54,7 +53,7 @@ impl MediaLibrary for GrpcMediaLibrary {
         let request =
             AttachRequest { conversation_id: conversation.to_string(), media_ids: media.to_vec(), images_only };
         let request = with_bearer(request, token)?;
-        let attached = self.client.clone().attach(request).await?.into_inner();
+        let attached = self.client.attach(request).await?.into_inner();
         Ok(attached
             .media
             .into_iter()
@@ -73,7 +72,7 @@ impl MediaLibrary for GrpcMediaLibrary {
 
     async fn detach(&self, token: &str, conversation: ConversationId, media: &[String]) -> Result<(), Error> {
         let request = DetachRequest { conversation_id: conversation.to_string(), media_ids: media.to_vec() };
-        self.client.clone().detach(with_bearer(request, token)?).await?;
+        self.client.detach(with_bearer(request, token)?).await?;
         Ok(())
     }
 }

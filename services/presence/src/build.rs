@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use chatterbox_events::EventBus;
 use chatterbox_identity::TokenVerifier;
-use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_runtime::calls::{ConversationCalls, UserCalls};
 
 use crate::{
     GrpcCircles, GrpcProfiles, MemoryPresenceStore, Presence, PresenceSettings, PresenceStore, RedisPresenceStore,
@@ -39,9 +40,9 @@ pub struct PresenceDeps {
     /// Checks callers' tokens.
     pub verifier: TokenVerifier,
     /// The user service, which keeps last-seen times.
-    pub user: GrpcChannel,
+    pub user: UserCalls,
     /// The conversation service, which says whose presence a user may hear.
-    pub conversation: GrpcChannel,
+    pub conversation: ConversationCalls,
     /// Where presence changes are published.
     pub events: Arc<dyn EventBus>,
 }

@@ -6,8 +6,7 @@
 use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::conversation::v1::PrivateAmongRequest;
-use chatterbox_proto::conversation::v1::conversation_service_client::ConversationServiceClient;
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_types::ConversationId;
 
 /// Where membership is known.
@@ -21,13 +20,13 @@ pub trait Circles: Send + Sync + std::fmt::Debug {
 /// The conversation service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcCircles {
-    client: ConversationServiceClient<GrpcChannel>,
+    client: ConversationCalls,
 }
 
 impl GrpcCircles {
     /// Asks the conversation service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: ConversationServiceClient::new(channel) }
+    pub fn new(calls: ConversationCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -35,7 +34,7 @@ impl GrpcCircles {
 impl Circles for GrpcCircles {
     async fn private_among(&self, token: &str, conversations: &[ConversationId]) -> Result<Vec<ConversationId>, Error> {
         let ids = conversations.iter().map(ToString::to_string).collect();
-        let found = self.client.clone().private_among(with_bearer(PrivateAmongRequest { ids }, token)?).await?;
+        let found = self.client.private_among(with_bearer(PrivateAmongRequest { ids }, token)?).await?;
         found
             .into_inner()
             .ids

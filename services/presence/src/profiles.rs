@@ -5,8 +5,7 @@
 use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::user::v1::SetPresenceRequest;
-use chatterbox_proto::user::v1::user_service_client::UserServiceClient;
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::UserCalls;
 
 use crate::Status;
 
@@ -21,13 +20,13 @@ pub trait Profiles: Send + Sync + std::fmt::Debug {
 /// The user service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcProfiles {
-    client: UserServiceClient<GrpcChannel>,
+    client: UserCalls,
 }
 
 impl GrpcProfiles {
     /// Asks the user service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: UserServiceClient::new(channel) }
+    pub fn new(calls: UserCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -35,7 +34,7 @@ impl GrpcProfiles {
 impl Profiles for GrpcProfiles {
     async fn record(&self, token: &str, status: Status, last_seen_ms: Option<i64>) -> Result<(), Error> {
         let request = with_bearer(SetPresenceRequest { status: status.as_str().to_owned(), last_seen_ms }, token)?;
-        self.client.clone().set_presence(request).await?;
+        self.client.set_presence(request).await?;
         Ok(())
     }
 }

@@ -4,8 +4,7 @@
 use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::media::v1::UseAsAvatarRequest;
-use chatterbox_proto::media::v1::media_service_client::MediaServiceClient;
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::MediaCalls;
 
 /// Where avatars come from.
 #[async_trait::async_trait]
@@ -18,13 +17,13 @@ pub trait Avatars: Send + Sync + std::fmt::Debug {
 /// The media service over gRPC.
 #[derive(Debug, Clone)]
 pub struct GrpcAvatars {
-    client: MediaServiceClient<GrpcChannel>,
+    client: MediaCalls,
 }
 
 impl GrpcAvatars {
     /// Asks the media service behind `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self { client: MediaServiceClient::new(channel) }
+    pub fn new(calls: MediaCalls) -> Self {
+        Self { client: calls }
     }
 }
 
@@ -32,7 +31,7 @@ impl GrpcAvatars {
 impl Avatars for GrpcAvatars {
     async fn adopt(&self, token: &str, id: &str) -> Result<(), Error> {
         let request = with_bearer(UseAsAvatarRequest { id: id.to_owned() }, token)?;
-        self.client.clone().use_as_avatar(request).await?;
+        self.client.use_as_avatar(request).await?;
         Ok(())
     }
 }

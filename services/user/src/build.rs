@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use chatterbox_identity::TokenVerifier;
-use chatterbox_runtime::{GrpcChannel, GrpcServer};
+use chatterbox_runtime::GrpcServer;
+use chatterbox_runtime::calls::MediaCalls;
 use chatterbox_store::StoreAt;
 
 use crate::{GrpcAvatars, MongoUserStore, SqliteUserStore, UserStore, Users};
@@ -14,7 +15,7 @@ pub struct UserDeps {
     /// Checks callers' tokens.
     pub verifier: TokenVerifier,
     /// The media service, which owns avatar pictures.
-    pub media: GrpcChannel,
+    pub media: MediaCalls,
 }
 
 /// Opens the store at `store` and builds the service's gRPC server.
