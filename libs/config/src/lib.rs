@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use secret::Secret;
 
-/// Every setting of every part. One struct, so one table in the README.
+/// Every setting of every part. One struct, so one table in the manual
+/// (`docs/configuration.md`, checked against this struct by a test).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -347,6 +348,36 @@ impl Config {
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment's error
 mod tests {
     use super::*;
+
+    /// The variable that sets `field`.
+    fn variable(field: &str) -> String {
+        let upper = field.to_ascii_uppercase();
+        if UNPREFIXED.contains(&upper.as_str()) { upper } else { format!("{PREFIX}{upper}") }
+    }
+
+    /// The manual's table of settings (`docs/configuration.md`) names every
+    /// variable the configuration reads, and nothing else of ours.
+    #[test]
+    fn the_manual_documents_every_setting_and_no_other() {
+        let manual = include_str!("../../../docs/configuration.md");
+        let documented: std::collections::BTreeSet<String> = manual
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .filter_map(|line| line.split('|').nth(1))
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let read: std::collections::BTreeSet<String> =
+            fields::field_names::<Config>().iter().map(|f| variable(f)).collect();
+        let missing: Vec<&String> = read.difference(&documented).collect();
+        assert!(missing.is_empty(), "settings missing from docs/configuration.md: {missing:?}");
+        let ours = |v: &&String| v.starts_with(PREFIX) || UNPREFIXED.contains(&v.as_str());
+        let unknown: Vec<&String> = documented
+            .iter()
+            .filter(ours)
+            .filter(|v| !read.contains(*v) && v.as_str() != format!("{PREFIX}{}", NOT_FIELDS[0]))
+            .collect();
+        assert!(unknown.is_empty(), "docs/configuration.md names variables nothing reads: {unknown:?}");
+    }
 
     #[test]
     fn defaults_match_the_contract() {
