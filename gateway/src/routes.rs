@@ -103,6 +103,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(docs::openapi))
+        .route("/asyncapi.json", get(docs::asyncapi))
         .route("/docs", get(docs::page))
         .route("/docs/docs.js", get(docs::script))
         .route("/docs/docs.css", get(docs::style))

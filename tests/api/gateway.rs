@@ -176,5 +176,12 @@ async fn the_api_description_lists_every_public_route() {
     }
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
-    assert!(docs.text().await.unwrap().contains("/openapi.json"));
+    let page = docs.text().await.unwrap();
+    assert!(page.contains("/openapi.json") && page.contains("/asyncapi.json"));
+    // The WebSocket protocol, beside it (checked against the frames' code in the gateway's tests).
+    let protocol = app.client.get(app.url("/asyncapi.json")).send().await.unwrap();
+    assert_eq!(protocol.headers()["content-type"], "application/json");
+    let protocol: Value = protocol.json().await.unwrap();
+    assert!(protocol["asyncapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(protocol["channels"]["ws"]["address"], "/ws");
 }

@@ -9,6 +9,8 @@ mod delivery;
 mod frames;
 mod hub;
 mod presence;
+#[cfg(test)]
+mod protocol_document;
 mod session;
 mod track;
 mod upgrade;

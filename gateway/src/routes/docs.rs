@@ -1,9 +1,11 @@
-//! `/openapi.json` (the API description) and `/docs` (a page that reads it).
+//! `/openapi.json` (the REST API's description), `/asyncapi.json` (the
+//! WebSocket protocol's) and `/docs` (a page that reads both).
 //! Everything is compiled in; the page needs nothing from elsewhere.
 
 use axum::response::{Html, IntoResponse};
 
 const OPENAPI: &str = include_str!("../../openapi.json");
+const ASYNCAPI: &str = include_str!("../../asyncapi.json");
 const PAGE: &str = include_str!("../../docs.html");
 const SCRIPT: &str = include_str!("../../docs.js");
 const STYLE: &str = include_str!("../../docs.css");
@@ -14,6 +16,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 /// `GET /openapi.json`.
 pub(crate) async fn openapi() -> impl IntoResponse {
     ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// `GET /asyncapi.json`: the frames of `/ws` (AsyncAPI 3).
+pub(crate) async fn asyncapi() -> impl IntoResponse {
+    ([(http::header::CONTENT_TYPE, "application/json")], ASYNCAPI)
 }
 
 /// `GET /docs`.
