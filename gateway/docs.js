@@ -1,15 +1,16 @@
 // Renders /openapi.json as a readable list of operations, and /asyncapi.json
 // as the WebSocket frames with their fields. No dependencies.
+
+const el = (tag, text, cls) => {
+  const e = document.createElement(tag);
+  if (text) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+};
 (async () => {
   const root = document.getElementById("api");
   const doc = await (await fetch("/openapi.json")).json();
   root.textContent = "";
-  const el = (tag, text, cls) => {
-    const e = document.createElement(tag);
-    if (text) e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  };
   const intro = el("p", doc.info.description);
   root.append(intro);
   for (const [path, ops] of Object.entries(doc.paths)) {
@@ -38,12 +39,6 @@
   const root = document.getElementById("frames");
   const doc = await (await fetch("/asyncapi.json")).json();
   root.textContent = "";
-  const el = (tag, text, cls) => {
-    const e = document.createElement(tag);
-    if (text) e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  };
   const resolve = (ref) => ref.slice(2).split("/").reduce((at, key) => at[key], doc);
   root.append(el("p", doc.info.description));
   for (const [operation, heading] of [["receiveClientFrames", "Client to server"], ["sendServerFrames", "Server to client"]]) {

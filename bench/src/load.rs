@@ -237,52 +237,45 @@ struct Page {
     items: Vec<IgnoredAny>,
 }
 
-/// Reads the newest 50 messages of random conversations through the gateway.
-pub async fn history_reads(
-    load: &Handle,
-    client: &Client,
-    user: &User,
-    conversations: &[String],
-    total: usize,
-    concurrency: usize,
-) -> anyhow::Result<Summary> {
-    let (client, token, conversations) = (client.clone(), user.token.clone(), Arc::new(conversations.to_vec()));
-    run(load, total, concurrency, move |_| {
-        let (client, token, conversations) = (client.clone(), token.clone(), conversations.clone());
-        async move {
-            let id = &conversations[rand::thread_rng().gen_range(0..conversations.len())];
-            let url = format!("{}/api/v1/conversations/{id}/messages?limit=50", client.base);
-            let response = client.http.get(url).bearer_auth(&token).send().await?;
-            anyhow::ensure!(response.status().is_success(), "history: {}", response.status());
-            // Parsed in full but kept lean, so the client's share of the CPU stays small.
-            let page: Page = response.json().await?;
-            anyhow::ensure!(page.items.len() == 50, "a full page");
-            Ok(())
-        }
-    })
-    .await
+/// What one read of a random conversation checks of its answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// `GET .../messages?limit=50`: a full page, parsed lean.
+    HistoryPage,
+    /// `GET /api/v1/conversations/{id}`: two calls behind the gateway (the
+    /// conversation service, then the message service for the last message
+    /// and the unread count).
+    Conversation,
 }
 
-/// Reads random conversations (`GET /api/v1/conversations/{id}`): two calls
-/// behind the gateway each (the conversation service, then the message
-/// service for the last message and the unread count).
-pub async fn conversation_reads(
+/// Makes `total` reads of random `conversations` through the gateway.
+pub async fn reads(
     load: &Handle,
     client: &Client,
     user: &User,
     conversations: &[String],
-    total: usize,
-    concurrency: usize,
+    read: Read,
+    (total, concurrency): (usize, usize),
 ) -> anyhow::Result<Summary> {
     let (client, token, conversations) = (client.clone(), user.token.clone(), Arc::new(conversations.to_vec()));
     run(load, total, concurrency, move |_| {
         let (client, token, conversations) = (client.clone(), token.clone(), conversations.clone());
         async move {
             let id = &conversations[rand::thread_rng().gen_range(0..conversations.len())];
-            let url = format!("{}/api/v1/conversations/{id}", client.base);
+            let url = match read {
+                Read::HistoryPage => format!("{}/api/v1/conversations/{id}/messages?limit=50", client.base),
+                Read::Conversation => format!("{}/api/v1/conversations/{id}", client.base),
+            };
             let response = client.http.get(url).bearer_auth(&token).send().await?;
-            anyhow::ensure!(response.status().is_success(), "conversation: {}", response.status());
-            response.bytes().await?;
+            anyhow::ensure!(response.status().is_success(), "{read:?}: {}", response.status());
+            match read {
+                Read::HistoryPage => {
+                    // Parsed in full but kept lean, so the client's share of the CPU stays small.
+                    let page: Page = response.json().await?;
+                    anyhow::ensure!(page.items.len() == 50, "a full page");
+                }
+                Read::Conversation => drop(response.bytes().await?),
+            }
             Ok(())
         }
     })

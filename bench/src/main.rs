@@ -140,10 +140,11 @@ async fn http(args: Args) -> anyhow::Result<()> {
         history.len() * per,
         started.elapsed().as_secs_f64()
     );
-    let s = load::history_reads(load, &load_client, &alice, &history, args.reads, args.concurrency).await?;
+    let sizes = (args.reads, args.concurrency);
+    let s = load::reads(load, &load_client, &alice, &history, load::Read::HistoryPage, sizes).await?;
     println!("{}", s.line("history reads (newest 50), HTTP"));
     // The groups the sends above went to (small, unlike the seeded history).
-    let s = load::conversation_reads(load, &load_client, &alice, &groups, args.reads, args.concurrency).await?;
+    let s = load::reads(load, &load_client, &alice, &groups, load::Read::Conversation, sizes).await?;
     println!("{}", s.line("conversation reads (two calls behind), HTTP"));
 
     suite.stop().await;
