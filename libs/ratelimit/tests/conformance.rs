@@ -23,30 +23,22 @@ async fn limiter(backend: Backend, quota: Quota) -> Arc<dyn RateLimiter> {
     }
 }
 
-/// Runs one test body against every backend.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn in_memory() {
-                super::$name(super::Backend::Memory).await;
-            }
-
-            #[tokio::test]
-            async fn on_redis() {
-                super::$name(super::Backend::Redis).await;
-            }
-        }
-    )*};
+/// Test bodies take the backend and build their limiter with their quota.
+async fn backend(backend: Backend) -> Backend {
+    backend
 }
 
-conformance!(
-    a_burst_of_the_capacity_passes_and_the_next_is_refused,
-    keys_have_separate_buckets,
-    tokens_refill_over_time,
-    concurrent_callers_never_exceed_the_capacity,
-    a_token_given_back_can_be_taken_again,
-);
+chatterbox_testkit::conformance! {
+    make: crate::backend;
+    backends: [in_memory => crate::Backend::Memory, on_redis => crate::Backend::Redis];
+    tests: [
+        a_burst_of_the_capacity_passes_and_the_next_is_refused,
+        keys_have_separate_buckets,
+        tokens_refill_over_time,
+        concurrent_callers_never_exceed_the_capacity,
+        a_token_given_back_can_be_taken_again,
+    ];
+}
 
 async fn a_token_given_back_can_be_taken_again(backend: Backend) {
     let limiter = limiter(backend, Quota::per_minute(2)).await;
