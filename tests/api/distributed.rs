@@ -456,13 +456,13 @@ impl OwnServer {
             .spawn()
             .unwrap_or_else(|e| panic!("{} starts (make test installs it): {e}", self.name));
         self.child = Some(child);
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("{} did not start", self.name);
+        let port = self.port;
+        chatterbox_testkit::eventually(
+            &format!("{} starts", self.name),
+            std::time::Duration::from_secs(10),
+            || async { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop).map_err(|e| e.to_string()) },
+        )
+        .await;
     }
 
     /// Stops it outright (SIGKILL), as a crashed or unreachable server.
@@ -634,19 +634,16 @@ async fn chat_across_gateways_goes_on_with_the_presence_service_killed() {
         None,
     )
     .unwrap();
-    let mut users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);
-    let deadline = tokio::time::Instant::now() + crate::ws_client::PATIENCE;
-    let recorded = loop {
+    let users = chatterbox_proto::user::v1::user_service_client::UserServiceClient::new(users);
+    let recorded = chatterbox_testkit::eventually("last_seen recorded", crate::ws_client::PATIENCE, || async {
         let request =
             chatterbox_identity::with_bearer(chatterbox_proto::user::v1::GetMeRequest {}, &bob_token).unwrap();
-        let me = users.get_me(request).await.unwrap().into_inner();
-        if let Some(ms) = me.last_seen_ms {
-            assert_eq!(me.status, "offline");
-            break chatterbox_types::Timestamp::from_millis(ms).to_rfc3339();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "last_seen never recorded");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+        let me = users.clone().get_me(request).await.unwrap().into_inner();
+        let ms = me.last_seen_ms.ok_or_else(|| format!("status {}, no last_seen", me.status))?;
+        assert_eq!(me.status, "offline");
+        Ok(chatterbox_types::Timestamp::from_millis(ms).to_rfc3339())
+    })
+    .await;
 
     cluster.service_mut(Part::Presence).kill().await;
     // Profiles still answer, from the user service: what presence recorded there.

@@ -120,15 +120,10 @@ async fn readiness_fails_when_a_service_is_gone() {
     });
     let addr = rx.await.unwrap();
     let client = reqwest::Client::new();
-    let mut last = None;
-    for _ in 0..50 {
-        if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await {
-            last = Some(r);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let response = last.expect("the gateway answers");
+    let response = chatterbox_testkit::eventually("the gateway answers", std::time::Duration::from_secs(3), || async {
+        client.get(format!("http://{addr}/readyz")).send().await.map_err(|e| e.to_string())
+    })
+    .await;
     assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     shutdown.trigger();
 }

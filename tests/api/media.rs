@@ -166,15 +166,11 @@ async fn kept(app: &TestApp) -> usize {
 /// Waits (bounded) until the suite keeps exactly `expected` files: a
 /// cancelled upload's spool file goes when the cancellation reaches the service.
 async fn kept_settles_at(app: &TestApp, expected: usize) {
-    let deadline = tokio::time::Instant::now() + crate::ws_client::PATIENCE;
-    loop {
+    chatterbox_testkit::eventually(&format!("{expected} files kept"), crate::ws_client::PATIENCE, || async {
         let now = kept(app).await;
-        if now == expected {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{now} files kept, not {expected}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if now == expected { Ok(()) } else { Err(format!("{now} kept")) }
+    })
+    .await;
 }
 
 async fn a_png_gets_its_size_and_a_thumbnail(backend: Backend) {

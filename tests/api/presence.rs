@@ -66,15 +66,11 @@ async fn status_of(app: &TestApp, asker: &TestUser, user: &TestUser) -> String {
 
 /// Polls until `user`'s status reads `expected` (reports travel asynchronously).
 async fn until_status(app: &TestApp, asker: &TestUser, user: &TestUser, expected: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    chatterbox_testkit::eventually(&format!("status {expected}"), PATIENCE, || async {
         let now = status_of(app, asker, user).await;
-        if now == expected {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{expected} never came; still {now}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if now == expected { Ok(()) } else { Err(format!("still {now}")) }
+    })
+    .await;
 }
 
 async fn a_user_is_online_while_any_device_is_connected_then_offline_with_last_seen(backend: Backend) {
@@ -260,13 +256,11 @@ async fn gateway_without_presence(app: &TestApp) -> (std::net::SocketAddr, chatt
     let addr = config.http_addr;
     tokio::spawn(async move { chatterbox::distributed::run(chatterbox::Part::Gateway, &config, stop).await });
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("http://{addr}/healthz")).send().await.is_ok() {
-            return (addr, shutdown);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the gateway without presence did not start");
+    chatterbox_testkit::eventually("the gateway without presence starts", Duration::from_secs(5), || async {
+        client.get(format!("http://{addr}/healthz")).send().await.map(drop).map_err(|e| e.to_string())
+    })
+    .await;
+    (addr, shutdown)
 }
 
 async fn chat_goes_on_while_the_presence_service_is_down(backend: Backend) {

@@ -7,7 +7,10 @@
 //! rather than skipping silently.
 
 pub mod json;
+mod poll;
 pub mod process;
+
+pub use poll::eventually;
 
 use redis::aio::ConnectionManager;
 
