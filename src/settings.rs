@@ -212,7 +212,7 @@ pub(crate) fn presence_settings(config: &Config) -> PresenceSettings {
 pub(crate) async fn redis_connection(config: &Config) -> anyhow::Result<Option<ConnectionManager>> {
     let Some(url) = &config.redis_url else { return Ok(None) };
     let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-    Ok(Some(chatterbox_runtime::redis_connection(client).await.context("connecting to Redis")?))
+    Ok(Some(chatterbox_redis::connection(client).await.context("connecting to Redis")?))
 }
 
 /// The event bus: Redis pub/sub when `REDIS_URL` is set, else in process

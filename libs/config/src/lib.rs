@@ -31,7 +31,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Use MongoDB for every store when set.
     pub mongodb_uri: Option<Secret>,
-    /// The MongoDB database name.
+    /// Prefix of the MongoDB databases: each service keeps its own
+    /// (`<prefix>_auth`, `<prefix>_user`, `<prefix>_conversation`, ...).
     pub mongodb_database: String,
     /// Use Redis for events, presence, rate limits and ended login sessions
     /// when set (shared by every process that has it).

@@ -34,7 +34,7 @@ impl std::fmt::Debug for RedisBus {
 impl RedisBus {
     /// A bus on `client`, its channels under `prefix`.
     pub async fn connect(client: redis::Client, prefix: impl Into<String>) -> anyhow::Result<Self> {
-        let publisher = chatterbox_runtime::redis_connection(client.clone()).await?;
+        let publisher = chatterbox_redis::connection(client.clone()).await?;
         Ok(Self { client, publisher, prefix: prefix.into(), listeners: LocalListeners::default() })
     }
 }

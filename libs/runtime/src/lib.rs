@@ -6,7 +6,6 @@ pub mod calls;
 mod client;
 mod metrics_endpoint;
 mod metrics_layer;
-mod redis_client;
 mod server;
 mod shutdown;
 pub mod tls;
@@ -14,7 +13,6 @@ mod transport;
 
 pub use client::{ClientInterceptor, GrpcChannel, connect};
 pub use metrics_endpoint::serve_metrics;
-pub use redis_client::redis_connection;
 pub use server::{GrpcServer, LocalEnd, Readiness, local_channel, serve_grpc};
 pub use shutdown::{Shutdown, wait_for_signal};
 pub use tls::GrpcTls;

@@ -13,7 +13,7 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A self-reconnecting connection to `client` whose commands fail within
 /// about a second while Redis is away (reconnection continues behind them).
-pub async fn redis_connection(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
+pub async fn connection(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_connection_timeout(Some(CONNECTION_TIMEOUT))
