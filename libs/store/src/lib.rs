@@ -59,6 +59,11 @@ impl std::fmt::Debug for StoreAt {
     }
 }
 
+/// What went wrong in a backend: the driver's own error (SQLite's,
+/// MongoDB's, an I/O error), kept whole so it can be logged with its causes
+/// or inspected, or a sentence of ours.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// What a store can fail with. Duplicates are expected and typed; the rest
 /// are backend failures the caller reports as internal/unavailable.
 #[derive(Debug, thiserror::Error)]
@@ -68,24 +73,40 @@ pub enum StoreError {
     Duplicate(&'static str),
     /// The backend failed.
     #[error("storage backend failed: {0}")]
-    Backend(String),
+    Backend(Cause),
     /// The backend cannot be reached now (down, restarting, a network
     /// fault): a retry may succeed. A write cut off this way may or may not
     /// have been applied, so only an idempotent write (a `client_id`) is
     /// safe to retry blindly.
     #[error("storage backend unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Cause),
+}
+
+impl StoreError {
+    /// A backend failure: a driver's error, or what went wrong in words.
+    pub fn backend(cause: impl Into<Cause>) -> Self {
+        StoreError::Backend(cause.into())
+    }
+
+    /// The backend's own error, when it failed (for logging its causes or
+    /// looking at what it was).
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            StoreError::Duplicate(_) => None,
+            StoreError::Backend(cause) | StoreError::Unavailable(cause) => Some(cause.as_ref()),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        StoreError::Backend(Box::new(e))
     }
 }
 
 impl From<mongodb::error::Error> for StoreError {
     fn from(e: mongodb::error::Error) -> Self {
-        if mongo::is_outage(&e) { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
+        if mongo::is_outage(&e) { StoreError::Unavailable(Box::new(e)) } else { StoreError::Backend(Box::new(e)) }
     }
 }
 
@@ -98,5 +119,22 @@ impl From<StoreError> for chatterbox_errors::Error {
             StoreError::Unavailable(_) => chatterbox_errors::Error::unavailable(e),
             e => chatterbox_errors::Error::internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_failure_keeps_the_drivers_error() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let e = StoreError::from(conn.execute("SELECT * FROM nowhere", []).unwrap_err());
+        assert!(e.to_string().starts_with("storage backend failed: no such table: nowhere"), "{e}");
+        let cause = e.cause().expect("a cause");
+        assert!(cause.downcast_ref::<rusqlite::Error>().is_some(), "the driver's error itself");
+        assert!(StoreError::Duplicate("email").cause().is_none());
+        let ours = StoreError::backend("a sentence");
+        assert_eq!(ours.to_string(), "storage backend failed: a sentence");
     }
 }

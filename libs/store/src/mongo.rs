@@ -79,7 +79,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(4), "found out within the server selection timeout");
         assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
         assert_eq!(chatterbox_errors::Error::from(e).code(), chatterbox_errors::Code::Unavailable);
-        let refused = StoreError::Backend("a bad document".into());
+        let refused = StoreError::backend("a bad document");
         assert_eq!(chatterbox_errors::Error::from(refused).code(), chatterbox_errors::Code::Internal);
     }
 }

@@ -79,7 +79,7 @@ where
             let result = match (outcome, commit) {
                 (Err(e), _) => Err(e),
                 (Ok(value), Ok(())) => Ok(value),
-                (Ok(_), Err(why)) => Err(StoreError::Backend(format!("sqlite group abandoned: {why}"))),
+                (Ok(_), Err(why)) => Err(StoreError::backend(format!("sqlite group abandoned: {why}"))),
             };
             then(&result);
             // The caller may have gone; the write stands either way.
@@ -90,7 +90,7 @@ where
 
     fn refuse(self: Box<Self>, why: &str) {
         let Pending { then, answer, .. } = *self;
-        let result = Err(StoreError::Backend(format!("sqlite write not run: {why}")));
+        let result = Err(StoreError::backend(format!("sqlite write not run: {why}")));
         then(&result);
         let _ = answer.send(result);
     }
@@ -148,7 +148,7 @@ impl SqliteDb {
 
     /// [`SqliteDb::open`], then adds the `added` columns where missing.
     pub fn open_adding(path: &Path, schema: &str, added: &[AddedColumn]) -> Result<Self, StoreError> {
-        let io = |at: &Path, e: std::io::Error| StoreError::Backend(format!("{}: {e}", at.display()));
+        let io = |at: &Path, e: std::io::Error| StoreError::backend(format!("{}: {e}", at.display()));
         if let Some(dir) = path.parent() {
             crate::create_private_dir(dir).map_err(|e| io(dir, e))?;
         }
@@ -192,7 +192,7 @@ impl SqliteDb {
         std::thread::Builder::new()
             .name(format!("sqlite-writer {name}"))
             .spawn(move || write_groups(&conn, &queue))
-            .map_err(|e| StoreError::Backend(format!("starting the writer of {name}: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("starting the writer of {name}: {e}")))?;
         Ok(Self { writes, readers: Arc::new([]), next_reader: Arc::default() })
     }
 
@@ -221,8 +221,8 @@ impl SqliteDb {
     {
         let (answer, answered) = oneshot::channel();
         let write: Box<dyn Write> = Box::new(Pending { f, then, answer });
-        self.writes.send(write).map_err(|_| StoreError::Backend("the sqlite writer has stopped".into()))?;
-        answered.await.map_err(|_| StoreError::Backend("a sqlite write panicked".into()))?
+        self.writes.send(write).map_err(|_| StoreError::backend("the sqlite writer has stopped"))?;
+        answered.await.map_err(|_| StoreError::backend("a sqlite write panicked"))?
     }
 
     /// Runs a read-only `f` on a reader connection (the writer when there
@@ -251,7 +251,7 @@ impl SqliteDb {
             f(&guard)
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("sqlite task failed: {e}")))?
+        .map_err(|e| StoreError::backend(format!("sqlite task failed: {e}")))?
     }
 
     /// Like [`read`](Self::read), with every statement of `f` reading the
@@ -434,7 +434,7 @@ mod tests {
                     insert(key, i)(conn)?;
                     // A write that fails after writing leaves nothing behind.
                     if i % 7 == 0 {
-                        return Err(StoreError::Backend("refused".into()));
+                        return Err(StoreError::backend("refused"));
                     }
                     Ok(())
                 })
@@ -564,7 +564,7 @@ mod tests {
             let failed = db
                 .read_snapshot(|conn| {
                     conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?;
-                    Err::<(), _>(StoreError::Backend("refused".into()))
+                    Err::<(), _>(StoreError::backend("refused"))
                 })
                 .await;
             assert!(failed.is_err());

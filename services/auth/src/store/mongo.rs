@@ -53,7 +53,7 @@ struct TokenDoc {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("corrupt document: {e}"))
+    StoreError::backend(format!("corrupt document: {e}"))
 }
 
 impl TryFrom<CredentialDoc> for Credential {
@@ -118,7 +118,7 @@ impl MongoAuthStore {
         self.sessions
             .find_one(doc! {"_id": family})
             .await?
-            .ok_or_else(|| StoreError::Backend(format!("token of missing session {family}")))?
+            .ok_or_else(|| StoreError::backend(format!("token of missing session {family}")))?
             .try_into()
     }
 }

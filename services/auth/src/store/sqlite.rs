@@ -210,7 +210,7 @@ impl AuthStore for SqliteAuthStore {
                     .optional()?;
                 Ok(match replayed {
                     Some(f) => {
-                        Consumed::Replayed(SessionId::parse(&f).map_err(|e| StoreError::Backend(e.to_string()))?)
+                        Consumed::Replayed(SessionId::parse(&f).map_err(|e| StoreError::backend(e.to_string()))?)
                     }
                     None => Consumed::Unknown,
                 })

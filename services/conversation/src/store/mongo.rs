@@ -62,7 +62,7 @@ fn by_activity() -> Document {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt conversation document: {what}"))
+    StoreError::backend(format!("corrupt conversation document: {what}"))
 }
 
 fn users(ids: &[String]) -> Result<Vec<UserId>, StoreError> {

@@ -190,8 +190,8 @@ impl ConversationStore for SqliteConversationStore {
                     .optional()?;
                 found
                     .map(|(kind, admin)| {
-                        let kind = Kind::parse(&kind)
-                            .ok_or_else(|| StoreError::Backend("corrupt conversation kind".into()))?;
+                        let kind =
+                            Kind::parse(&kind).ok_or_else(|| StoreError::backend("corrupt conversation kind"))?;
                         Ok(Membership { kind, admin })
                     })
                     .transpose()
@@ -215,7 +215,7 @@ impl ConversationStore for SqliteConversationStore {
                     let params = std::iter::once(&user).chain(chunk.iter());
                     let rows = statement.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(0))?;
                     for id in rows {
-                        found.push(ConversationId::parse(&id?).map_err(|_| StoreError::Backend("corrupt id".into()))?);
+                        found.push(ConversationId::parse(&id?).map_err(|_| StoreError::backend("corrupt id"))?);
                     }
                 }
                 Ok(found)

@@ -35,7 +35,7 @@ struct AttachmentDoc {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt {what}"))
+    StoreError::backend(format!("corrupt {what}"))
 }
 
 impl From<&MediaRecord> for MediaDoc {

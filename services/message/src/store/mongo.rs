@@ -49,7 +49,7 @@ struct ReadMarkDoc {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt message document: {what}"))
+    StoreError::backend(format!("corrupt message document: {what}"))
 }
 
 impl TryFrom<MessageDoc> for Message {
@@ -168,7 +168,7 @@ impl MongoMessageStore {
             match upsert {
                 Ok(counter) => {
                     let counter =
-                        counter.ok_or_else(|| StoreError::Backend("change counter upsert returned nothing".into()))?;
+                        counter.ok_or_else(|| StoreError::backend("change counter upsert returned nothing"))?;
                     return Ok(counter.change_seq);
                 }
                 Err(e) if attempts < 3 && is_duplicate_key(&e).is_some() => {}
@@ -249,7 +249,7 @@ impl MessageStore for MongoMessageStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Backend("too much contention appending to one conversation".into()))
+        Err(StoreError::backend("too much contention appending to one conversation"))
     }
 
     async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError> {

@@ -46,7 +46,7 @@ impl TryFrom<ProfileDoc> for Profile {
     type Error = StoreError;
     fn try_from(d: ProfileDoc) -> Result<Self, StoreError> {
         Ok(Profile {
-            id: UserId::parse(&d.id).map_err(|e| StoreError::Backend(format!("corrupt profile: {e}")))?,
+            id: UserId::parse(&d.id).map_err(|e| StoreError::backend(format!("corrupt profile: {e}")))?,
             username: d.username,
             username_key: d.username_key,
             email: d.email,
