@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod helpers;
+#[path = "../shared/media_bucket.rs"]
+mod media_bucket;
 mod ws_client;
 
 mod auth;

@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+#[path = "../shared/media_bucket.rs"]
+mod media_bucket;
+
 mod chart;
 mod compose;
 mod pods;

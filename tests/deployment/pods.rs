@@ -143,13 +143,7 @@ impl Cluster {
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
 
         let keys = chatterbox_identity::load_or_generate_keypair(&root.join("keygen")).unwrap();
-        let bucket = chatterbox_testkit::fresh_bucket_name();
-        let s3 = chatterbox_media::S3Settings {
-            bucket: bucket.clone(),
-            endpoint: Some(chatterbox_testkit::s3_endpoint()),
-            public_endpoint: None,
-        };
-        chatterbox_media::S3BlobStore::new(&s3).await.create_bucket().await.unwrap();
+        let bucket = crate::media_bucket::fresh_media_bucket().await;
         let aws = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by make test"));
         let mut values = json!({
             "mongodb": {"uri": chatterbox_testkit::mongodb_uri(), "database": chatterbox_testkit::fresh_database_name()},

@@ -109,13 +109,7 @@ impl Cluster {
             ("CHATTERBOX_REDIS_KEY_PREFIX", chatterbox_testkit::fresh_key_prefix()),
         ];
         // Media in a bucket of the test S3 server.
-        let bucket = chatterbox_testkit::fresh_bucket_name();
-        let s3 = chatterbox_media::S3Settings {
-            bucket: bucket.clone(),
-            endpoint: Some(chatterbox_testkit::s3_endpoint()),
-            public_endpoint: None,
-        };
-        chatterbox_media::S3BlobStore::new(&s3).await.create_bucket().await.unwrap();
+        let bucket = crate::media_bucket::fresh_media_bucket().await;
         let aws = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]
             .map(|k| (k, std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by make test"))));
         // What only some parts get, besides what the table says.
