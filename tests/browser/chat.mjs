@@ -335,6 +335,14 @@ async function main() {
     await b.locator('.conversation-header h2', { hasText: `general-${RUN}` }).waitFor();
     await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello room');
     await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    // The composer empties the moment a send starts: if it still holds the
+    // text, the send never started (say so, rather than time out below).
+    await b.waitForFunction(
+      () => document.querySelector('.composer textarea')?.value === '', null, { timeout: 5000 },
+    ).catch(async () => {
+      const left = await b.getByRole('textbox', { name: 'Message', exact: true }).inputValue();
+      throw new Error(`bob's composer still holds ${JSON.stringify(left)} after Enter: his send never started`);
+    });
     await a.locator('.message.theirs .content', { hasText: 'Hello room' }).waitFor();
     await a.getByRole('tab', { name: 'Rooms' }).click();
     await a.locator('.room', { hasText: `general-${RUN}` }).locator('.item-preview', { hasText: '2 members' }).waitFor();
