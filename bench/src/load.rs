@@ -218,7 +218,7 @@ pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[Stri
                     id: MessageId::generate(),
                     conversation_id: conversation,
                     sender_id: sender,
-                    kind: "text".into(),
+                    kind: chatterbox_types::MessageKind::Text,
                     content: format!("history message {n} with some ordinary chat-sized text in it"),
                     attachments: Vec::new(),
                     client_id: None,

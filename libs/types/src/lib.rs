@@ -3,6 +3,7 @@
 
 mod email;
 mod ids;
+mod message_kind;
 mod page;
 mod password;
 mod presence;
@@ -13,6 +14,7 @@ mod username;
 
 pub use email::Email;
 pub use ids::{ConversationId, MessageId, SessionId, UserId};
+pub use message_kind::MessageKind;
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, page_limit};
 pub use password::Password;
 pub use presence::PresenceStatus;

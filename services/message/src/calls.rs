@@ -10,7 +10,7 @@ use chatterbox_identity::Actor;
 use chatterbox_proto::events::v1::MessageCreated;
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
-use chatterbox_types::{ConversationId, Timestamp};
+use chatterbox_types::{ConversationId, MessageKind, Timestamp};
 use tracing::Instrument as _;
 
 use crate::domain::Messages;
@@ -45,10 +45,11 @@ impl MessageCalls {
 
     async fn send_to_the_end(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
         // Its place in the conversation's publishing order, before its seq exists.
+        let kind = MessageKind::parse(&r.r#type)?;
         let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
         let (message, created) = self
             .messages
-            .send(actor, &r.conversation_id, &r.content, &r.r#type, &r.attachment_ids, r.client_id.as_deref())
+            .send(actor, &r.conversation_id, &r.content, kind, &r.attachment_ids, r.client_id.as_deref())
             .await?;
         let message = to_proto(message, Vec::new(), 0);
         if created && let Some(ticket) = ticket {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::Actor;
-use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 
 use crate::access::{ConversationAccess, Standing};
 use crate::media::MediaLibrary;
@@ -158,20 +158,18 @@ impl Messages {
         actor: &Actor,
         conversation: &str,
         content: &str,
-        kind: &str,
+        kind: MessageKind,
         attachments: &[String],
         client: Option<&str>,
     ) -> Result<(Message, bool), Error> {
         let (conversation_id, _) = self.enter(actor, conversation).await?;
-        let kind = if kind.is_empty() { "text" } else { kind };
         let content = match kind {
-            "text" => text(content)?,
+            MessageKind::Text => text(content)?,
             // A caption is optional: the attachments are the message.
-            "image" | "file" if content.trim().is_empty() => String::new(),
-            "image" | "file" => text(content)?,
-            _ => return Err(Error::invalid("type must be text, image or file")),
+            MessageKind::Image | MessageKind::File if content.trim().is_empty() => String::new(),
+            MessageKind::Image | MessageKind::File => text(content)?,
         };
-        if kind != "text" && attachments.is_empty() {
+        if kind != MessageKind::Text && attachments.is_empty() {
             return Err(Error::invalid("image and file messages need at least one attachment"));
         }
         let client_id = client_id(client)?;
@@ -180,13 +178,13 @@ impl Messages {
         let attachments = if attachments.is_empty() {
             Vec::new()
         } else {
-            self.media.attach(&actor.token, conversation_id, attachments, kind == "image").await?
+            self.media.attach(&actor.token, conversation_id, attachments, kind == MessageKind::Image).await?
         };
         let new = NewMessage {
             id: MessageId::generate(),
             conversation_id,
             sender_id: actor.id,
-            kind: kind.to_owned(),
+            kind,
             content,
             attachments,
             client_id,
@@ -378,7 +376,7 @@ mod tests {
             conversation_id: ConversationId::generate(),
             seq,
             sender_id: sender,
-            kind: "text".into(),
+            kind: MessageKind::Text,
             content: "hi".into(),
             attachments: Vec::new(),
             client_id: None,

@@ -67,7 +67,7 @@ pub(crate) fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -
         conversation_id: m.conversation_id.to_string(),
         seq: m.seq,
         sender_id: m.sender_id.to_string(),
-        r#type: m.kind,
+        r#type: m.kind.as_str().to_owned(),
         content: m.content,
         attachments: m.attachments.into_iter().map(|a| media_proto(a, &m.sender_id.to_string())).collect(),
         client_id: m.client_id,

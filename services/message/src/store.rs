@@ -31,7 +31,7 @@ mod sqlite;
 mod versions;
 
 use chatterbox_store::StoreError;
-use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 
 pub use mongo::MongoMessageStore;
 pub use sqlite::SqliteMessageStore;
@@ -47,8 +47,8 @@ pub struct Message {
     pub seq: u64,
     /// Who posted it.
     pub sender_id: UserId,
-    /// `text`, `image` or `file`.
-    pub kind: String,
+    /// Text, images or files.
+    pub kind: MessageKind,
     /// The text (empty once deleted).
     pub content: String,
     /// Attached media (empty once deleted).
@@ -98,8 +98,8 @@ pub struct NewMessage {
     pub conversation_id: ConversationId,
     /// Who.
     pub sender_id: UserId,
-    /// `text`, `image` or `file`.
-    pub kind: String,
+    /// Text, images or files.
+    pub kind: MessageKind,
     /// The text.
     pub content: String,
     /// Attached media.

@@ -88,7 +88,7 @@ fn new(conversation: ConversationId, sender: UserId, content: &str, client_id: O
         id: MessageId::generate(),
         conversation_id: conversation,
         sender_id: sender,
-        kind: "text".into(),
+        kind: chatterbox_types::MessageKind::Text,
         content: content.into(),
         attachments: Vec::new(),
         client_id: client_id.map(str::to_owned),

@@ -3,7 +3,7 @@
 //! gap-free and visible in order without transactions.
 
 use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
-use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
@@ -60,7 +60,7 @@ impl TryFrom<MessageDoc> for Message {
             conversation_id: ConversationId::parse(&d.conversation_id).map_err(|_| corrupt("conversation id"))?,
             seq: d.seq as u64,
             sender_id: UserId::parse(&d.sender_id).map_err(|_| corrupt("sender id"))?,
-            kind: d.kind,
+            kind: MessageKind::parse(&d.kind).map_err(|_| corrupt("kind"))?,
             content: d.content,
             attachments: d.attachments,
             client_id: d.client_id,
@@ -220,7 +220,7 @@ impl MessageStore for MongoMessageStore {
                 conversation_id: conversation.clone(),
                 seq: seq as i64,
                 sender_id: m.sender_id.to_string(),
-                kind: m.kind.clone(),
+                kind: m.kind.as_str().to_owned(),
                 content: m.content.clone(),
                 attachments: m.attachments.clone(),
                 client_id: m.client_id.clone(),
@@ -271,7 +271,7 @@ impl MessageStore for MongoMessageStore {
                 conversation_id: c.clone(),
                 seq: (first + i as u64) as i64,
                 sender_id: m.sender_id.to_string(),
-                kind: m.kind.clone(),
+                kind: m.kind.as_str().to_owned(),
                 content: m.content.clone(),
                 attachments: m.attachments.clone(),
                 client_id: m.client_id.clone(),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chatterbox_store::{SqliteDb, StoreError};
-use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::versions::HistoryVersions;
@@ -122,7 +122,7 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
         conversation_id: ConversationId::parse(text(1)?).map_err(|_| conversion("conversation id"))?,
         seq: r.get(2)?,
         sender_id: UserId::parse(text(3)?).map_err(|_| conversion("sender id"))?,
-        kind: r.get(4)?,
+        kind: MessageKind::parse(text(4)?).map_err(|_| conversion("message kind"))?,
         content: r.get(5)?,
         attachments,
         client_id: r.get(7)?,
@@ -218,7 +218,7 @@ impl MessageStore for SqliteMessageStore {
                     conversation_id: m.conversation_id,
                     seq,
                     sender_id: m.sender_id,
-                    kind: m.kind.clone(),
+                    kind: m.kind,
                     content: m.content.clone(),
                     attachments: m.attachments.clone(),
                     client_id: m.client_id.clone(),
@@ -235,7 +235,7 @@ impl MessageStore for SqliteMessageStore {
                         conversation,
                         seq,
                         stored.sender_id.to_string(),
-                        stored.kind,
+                        stored.kind.as_str(),
                         stored.content,
                         attachments_column(&stored.attachments),
                         stored.client_id,
@@ -268,7 +268,7 @@ impl MessageStore for SqliteMessageStore {
                             c,
                             seq,
                             m.sender_id.to_string(),
-                            m.kind,
+                            m.kind.as_str(),
                             m.content,
                             attachments_column(&m.attachments),
                             m.client_id,
