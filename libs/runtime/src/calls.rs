@@ -91,7 +91,8 @@ macro_rules! service_calls {
         }
 
         impl $name {
-            /// Calls over `channel`.
+            /// Calls over `channel`, always (no deadline of its own: the
+            /// channel has one, so handlers are never attached to these).
             pub fn remote(channel: GrpcChannel) -> Self {
                 Self::pending(channel, Duration::ZERO)
             }
@@ -105,6 +106,9 @@ macro_rules! service_calls {
             /// Calls the handlers `server` offers directly from now on
             /// (every clone of these calls); false if it offers none.
             pub fn attach_handlers(&self, server: &crate::GrpcServer) -> bool {
+                if self.timeout.is_zero() {
+                    return false;
+                }
                 match server.handlers::<Arc<$handlers>>() {
                     Some(handlers) => self.local.set(handlers).is_ok(),
                     None => false,
