@@ -59,13 +59,13 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
     let mut server = match part {
         Part::Gateway => {
             let media_url = Part::Media.configured_url(config).context("CHATTERBOX_MEDIA_URL must be set")?;
-            let message = peers.get(Part::Message)?;
+            let message = MessageCalls::remote(peers.get(Part::Message)?);
             let backends = chatterbox_gateway::Backends {
                 auth: AuthCalls::remote(peers.get(Part::Auth)?),
                 user: UserCalls::remote(peers.get(Part::User)?),
                 conversation: ConversationCalls::remote(peers.get(Part::Conversation)?),
                 message_api: Arc::new(chatterbox_gateway::GrpcMessageApi::new(message.clone())),
-                message: MessageCalls::remote(message),
+                message,
                 presence: PresenceCalls::remote(peers.get(Part::Presence)?),
                 media: peers.get(Part::Media)?,
                 media_uploads: connect(media_url, UPLOAD_TIMEOUT, tls.as_ref())?,

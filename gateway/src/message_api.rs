@@ -7,9 +7,8 @@
 
 use chatterbox_errors::Error;
 use chatterbox_identity::{Actor, with_bearer};
-use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
 use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
-use chatterbox_runtime::GrpcChannel;
+use chatterbox_runtime::calls::MessageCalls;
 
 /// Where the gateway's sends and history reads go.
 #[async_trait::async_trait]
@@ -29,14 +28,15 @@ pub trait MessageApi: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The message service over gRPC.
+/// The message service over gRPC, through the same calls as the gateway's
+/// other message calls.
 #[derive(Debug, Clone)]
-pub struct GrpcMessageApi(MessageServiceClient<GrpcChannel>);
+pub struct GrpcMessageApi(MessageCalls);
 
 impl GrpcMessageApi {
-    /// Calls through `channel`.
-    pub fn new(channel: GrpcChannel) -> Self {
-        Self(MessageServiceClient::new(channel))
+    /// Calls through `calls`.
+    pub fn new(calls: MessageCalls) -> Self {
+        Self(calls)
     }
 }
 
@@ -44,11 +44,11 @@ impl GrpcMessageApi {
 impl MessageApi for GrpcMessageApi {
     async fn send_message(&self, caller: &Actor, request: SendMessageRequest) -> Result<SendMessageResponse, Error> {
         let request = with_bearer(request, &caller.token)?;
-        Ok(self.0.clone().send_message(request).await?.into_inner())
+        Ok(self.0.send_message(request).await?.into_inner())
     }
 
     async fn list_messages(&self, caller: &Actor, request: ListMessagesRequest) -> Result<MessagePage, Error> {
         let request = with_bearer(request, &caller.token)?;
-        Ok(self.0.clone().list_messages(request).await?.into_inner())
+        Ok(self.0.list_messages(request).await?.into_inner())
     }
 }

@@ -239,6 +239,12 @@ impl Messages {
     /// [`MessageStore::history_version`]); `None` when this process cannot
     /// know it. Take it before reading the page it is to vouch for.
     pub async fn history_version(&self, actor: &Actor, conversation: &str) -> Result<Option<u64>, Error> {
+        // A store that knows no versions vouches for nothing: no check needed
+        // (the read that follows checks access itself).
+        let Ok(id) = ConversationId::parse(conversation) else { return Ok(None) };
+        if self.store.history_version(id).is_none() {
+            return Ok(None);
+        }
         let (id, _) = self.enter(actor, conversation).await?;
         Ok(self.store.history_version(id))
     }
