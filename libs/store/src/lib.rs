@@ -3,8 +3,11 @@
 //! connected with the write concern we rely on, and the one error type store
 //! traits return. Each service still owns its schema and its trait.
 
+mod keyed_locks;
 mod mongo;
 mod sqlite;
+
+pub use keyed_locks::KeyedLocks;
 
 pub use mongo::{is_duplicate_key, mongo_database, ping as mongo_ping, unique_index};
 pub use sqlite::{AddedColumn, SqliteDb, is_unique_violation};

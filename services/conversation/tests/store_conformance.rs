@@ -40,7 +40,8 @@ chatterbox_testkit::conformance! {
     membership_changes_are_idempotent_and_admins_are_participants,
     renaming_to_a_taken_unique_key_fails_and_changes_nothing,
     a_membership_lookup_follows_joins_promotions_and_departures,
-    private_among_keeps_the_direct_and_group_conversations_of_a_user,];
+    private_among_keeps_the_direct_and_group_conversations_of_a_user,
+    concurrent_writes_to_one_conversation_all_hold,];
 }
 
 fn conversation(kind: Kind, key: &str, members: &[UserId], at: i64) -> Conversation {
@@ -153,6 +154,39 @@ async fn membership_changes_are_idempotent_and_admins_are_participants(store: Ar
     assert_eq!(removed.participants, [u[0], u[2]]);
     assert_eq!(removed.admins, [u[0]], "leaving ends the admin role too");
     assert_eq!(store.add_participant(ConversationId::generate(), u[0], now).await.unwrap(), None);
+}
+
+/// Joins, departures and activity written at the same time to one
+/// conversation all hold: none undoes another (a store that applies an
+/// update as read-then-write must not lose one to a concurrent write).
+async fn concurrent_writes_to_one_conversation_all_hold(store: Arc<dyn ConversationStore>) {
+    let u = users(24);
+    let c = conversation(Kind::Room, "busy", &u[..12], 10);
+    store.create(&c).await.unwrap();
+    let now = Timestamp::from_millis(20);
+    let mut writes = Vec::new();
+    for (i, user) in u.iter().copied().enumerate() {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            match i {
+                // The first twelve leave, the other twelve join, while the
+                // ones who stay keep moving the activity forward.
+                0..=5 => drop(store.remove_participant(c.id, user, now).await.unwrap()),
+                6..=11 => store.record_activity(c.id, user, Timestamp::from_millis(100 + i as i64)).await.unwrap(),
+                _ => drop(store.add_participant(c.id, user, now).await.unwrap()),
+            }
+        }));
+    }
+    for write in writes {
+        write.await.unwrap();
+    }
+    let after = store.get(c.id).await.unwrap().unwrap();
+    let mut expected: Vec<UserId> = u[6..].to_vec();
+    let mut got = after.participants.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "every join and every departure holds");
+    assert_eq!(after.last_activity, Timestamp::from_millis(111), "the latest activity holds");
 }
 
 async fn renaming_to_a_taken_unique_key_fails_and_changes_nothing(store: Arc<dyn ConversationStore>) {

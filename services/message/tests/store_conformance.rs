@@ -33,6 +33,7 @@ chatterbox_testkit::conformance! {
     a_repeated_client_id_returns_the_stored_message,
     windows_read_history_in_ascending_seq,
     edits_and_deletions_take_new_change_positions,
+    concurrent_writes_to_one_conversation_take_distinct_change_positions,
     unread_counts_skip_own_and_deleted_messages,
     watermarks_only_move_up,
     changes_list_what_changed_among_seen_messages_in_order,
@@ -158,6 +159,43 @@ async fn edits_and_deletions_take_new_change_positions(store: Arc<dyn MessageSto
     assert_eq!(store.delete(m.id).await.unwrap().unwrap(), deleted, "deleting twice changes nothing");
     assert_eq!(store.edit(m.id, "zombie", Timestamp::from_millis(3_000)).await.unwrap(), None);
     assert_eq!(store.delete(MessageId::generate()).await.unwrap(), None);
+}
+
+/// Appends, edits and deletions in one conversation at the same time each
+/// take a change position of their own, and a deletion racing an edit of
+/// the same message stays a deletion.
+async fn concurrent_writes_to_one_conversation_take_distinct_change_positions(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let mut earlier = Vec::new();
+    for n in 0..8 {
+        earlier.push(store.append(&new(c, u, &format!("m{n}"), None)).await.unwrap().0);
+    }
+    let mut writes = Vec::new();
+    for (n, m) in earlier.iter().enumerate() {
+        let (racer, id) = (store.clone(), m.id);
+        writes.push(tokio::spawn(async move {
+            let (edit, delete) =
+                tokio::join!(racer.edit(id, "edited", Timestamp::from_millis(5_000)), racer.delete(id));
+            edit.unwrap();
+            delete.unwrap().unwrap();
+        }));
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            store.append(&new(c, u, &format!("new{n}"), None)).await.unwrap();
+        }));
+    }
+    for write in writes {
+        write.await.unwrap();
+    }
+    let all = store.list(c, Window::After(0), 100).await.unwrap();
+    assert_eq!(all.len(), 16);
+    let mut changes: Vec<u64> = all.iter().map(|m| m.change_seq).collect();
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(changes.len(), 16, "every message's last change has a position of its own: {all:?}");
+    for m in &all[..8] {
+        assert!(m.deleted && m.content.is_empty(), "a deletion stays one: {m:?}");
+    }
 }
 
 async fn unread_counts_skip_own_and_deleted_messages(store: Arc<dyn MessageStore>) {

@@ -3,7 +3,7 @@
 //! conversations by activity" and the room directory. Filters are built
 //! here from typed values only.
 
-use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
+use chatterbox_store::{KeyedLocks, StoreError, is_duplicate_key, mongo_database, unique_index};
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
@@ -112,6 +112,10 @@ impl TryFrom<ConversationDoc> for Conversation {
 #[derive(Debug, Clone)]
 pub struct MongoConversationStore {
     conversations: Collection<ConversationDoc>,
+    /// Updates of one conversation from this instance take turns (see
+    /// [`KeyedLocks`]: on FerretDB a join and an activity write at once
+    /// could otherwise undo one another).
+    writes: std::sync::Arc<KeyedLocks<ConversationId, ()>>,
 }
 
 impl MongoConversationStore {
@@ -132,7 +136,7 @@ impl MongoConversationStore {
         conversations
             .create_index(IndexModel::builder().keys(doc! {"kind": 1, "name_key": 1, "_id": 1}).build())
             .await?;
-        Ok(Self { conversations })
+        Ok(Self { conversations, writes: std::sync::Arc::default() })
     }
 
     async fn many(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Conversation>, StoreError> {
@@ -147,6 +151,8 @@ impl MongoConversationStore {
     /// Applies `update` and returns the result; a clash on the unique key
     /// (a room renamed to a taken name) is `Duplicate`.
     async fn update(&self, id: ConversationId, update: Document) -> Result<Option<Conversation>, StoreError> {
+        let turn = self.writes.for_key(&id);
+        let _turn = turn.lock().await;
         let updated = self
             .conversations
             .find_one_and_update(doc! {"_id": id.to_string()}, update)
@@ -328,16 +334,21 @@ impl ConversationStore for MongoConversationStore {
     ) -> Result<Option<Conversation>, StoreError> {
         // Only a participant can become an admin: the filter says so.
         let user = user.to_string();
+        let turn = self.writes.for_key(&id);
+        let held = turn.lock().await;
         self.conversations
             .update_one(
                 doc! {"_id": id.to_string(), "participant_ids": &user},
                 doc! {"$addToSet": {"admin_ids": &user}, "$set": {"updated_at": now.millis()}},
             )
             .await?;
+        drop(held);
         self.get(id).await
     }
 
     async fn record_activity(&self, id: ConversationId, by: UserId, at: Timestamp) -> Result<(), StoreError> {
+        let turn = self.writes.for_key(&id);
+        let _turn = turn.lock().await;
         self.conversations
             .update_one(
                 doc! {"_id": id.to_string(), "participant_ids": by.to_string(), "last_activity": {"$lt": at.millis()}},

@@ -2,7 +2,7 @@
 //! `store` for why an insert-at-max+1 under a unique index keeps `seq`
 //! gap-free and visible in order without transactions.
 
-use chatterbox_store::{StoreError, is_duplicate_key, mongo_database, unique_index};
+use chatterbox_store::{KeyedLocks, StoreError, is_duplicate_key, mongo_database, unique_index};
 use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
@@ -76,37 +76,13 @@ impl TryFrom<MessageDoc> for Message {
 /// Messages, change counters and read watermarks in three collections.
 #[derive(Debug, Clone)]
 pub struct MongoMessageStore {
-    /// One lock per conversation being appended to by this instance.
-    turns: std::sync::Arc<KeyedLocks>,
+    /// One turn per conversation written by this instance (appends, edits,
+    /// deletes: each moves its change counter), holding the last seq this
+    /// instance wrote there (`None` until it has read it).
+    turns: std::sync::Arc<KeyedLocks<ConversationId, Option<u64>>>,
     messages: Collection<MessageDoc>,
     counters: Collection<CounterDoc>,
     reads: Collection<ReadMarkDoc>,
-}
-
-/// One append turn per conversation: a lock holding the last seq this
-/// instance wrote there (`None` until it has read it).
-type Turn = tokio::sync::Mutex<Option<u64>>;
-
-/// Turns by conversation, dropped when nobody holds or waits for them.
-#[derive(Debug, Default)]
-struct KeyedLocks {
-    locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<Turn>>>,
-}
-
-impl KeyedLocks {
-    fn for_key(&self, key: &str) -> std::sync::Arc<Turn> {
-        let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(lock) = locks.get(key).and_then(std::sync::Weak::upgrade) {
-            return lock;
-        }
-        // Now and then, forget locks no one uses any more.
-        if locks.len() >= 1024 {
-            locks.retain(|_, weak| weak.strong_count() > 0);
-        }
-        let lock = std::sync::Arc::new(tokio::sync::Mutex::new(None));
-        locks.insert(key.to_owned(), std::sync::Arc::downgrade(&lock));
-        lock
-    }
 }
 
 /// Appends that lose the race for a `seq` this many times in a row give up.
@@ -206,7 +182,7 @@ impl MessageStore for MongoMessageStore {
         // do not race each other for the same seq, and the turn remembers the
         // last seq written. Other instances may still race; the unique index
         // settles that.
-        let turn = self.turns.for_key(&m.conversation_id.to_string());
+        let turn = self.turns.for_key(&m.conversation_id);
         let mut last_seq = turn.lock().await;
         let conversation = m.conversation_id.to_string();
         let change = self.next_change(&conversation).await?;
@@ -256,7 +232,7 @@ impl MessageStore for MongoMessageStore {
         if messages.is_empty() {
             return Ok(());
         }
-        let turn = self.turns.for_key(&conversation.to_string());
+        let turn = self.turns.for_key(&conversation);
         let mut last_seq = turn.lock().await;
         let c = conversation.to_string();
         let first = self.latest(conversation).await?.map_or(0, |l| l.seq) + 1;
@@ -314,6 +290,9 @@ impl MessageStore for MongoMessageStore {
         if current.deleted {
             return Ok(None);
         }
+        // In the conversation's turn: see `KeyedLocks`.
+        let turn = self.turns.for_key(&current.conversation_id);
+        let _turn = turn.lock().await;
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         self.messages
             .find_one_and_update(
@@ -331,6 +310,8 @@ impl MessageStore for MongoMessageStore {
         if current.deleted {
             return Ok(Some(current));
         }
+        let turn = self.turns.for_key(&current.conversation_id);
+        let _turn = turn.lock().await;
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         self.messages
             .find_one_and_update(
