@@ -20,12 +20,12 @@ pub(crate) struct LocalConversationAccess(pub(crate) Arc<Conversations>);
 #[async_trait::async_trait]
 impl ConversationAccess for LocalConversationAccess {
     async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
-        let place = self.0.access(actor, &conversation.to_string()).await?;
+        let place = self.0.access(actor, conversation).await?;
         Ok(Standing { admin: place.admin })
     }
 
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
-        self.0.record_activity(actor, &conversation.to_string(), at).await
+        self.0.record_activity(actor, conversation, at).await
     }
 }
 

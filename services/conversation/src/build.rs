@@ -28,6 +28,7 @@ pub async fn build(store: &StoreAt, deps: ConversationDeps) -> anyhow::Result<(G
         StoreAt::Sqlite(path) => Arc::new(SqliteConversationStore::open(path)?),
         StoreAt::MongoDb { uri, database } => Arc::new(MongoConversationStore::connect(uri, database).await?),
     };
-    let conversations = Arc::new(Conversations::new(store, Arc::new(GrpcUserDirectory::new(deps.user))));
-    Ok((crate::grpc_server(conversations.clone(), deps.verifier, deps.events), conversations))
+    let users = Arc::new(GrpcUserDirectory::new(deps.user));
+    let conversations = Arc::new(Conversations::new(store, users, deps.events));
+    Ok((crate::grpc_server(conversations.clone(), deps.verifier), conversations))
 }

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chatterbox_errors::Error;
+use chatterbox_events::EventBus;
 use chatterbox_identity::Actor;
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
 
 use crate::activity::Activity;
+use crate::announce::Announcer;
 use crate::directory::UserDirectory;
 use crate::store::{
     ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename,
@@ -37,21 +39,14 @@ pub struct Page<T = Conversation> {
 pub struct Conversations {
     store: Arc<dyn ConversationStore>,
     users: Arc<dyn UserDirectory>,
+    /// Tells participants, and services that cache membership, of changes.
+    announce: Announcer,
     /// Last activity, noted by sends and written in batches.
     activity: Arc<Activity>,
 }
 
 fn not_found() -> Error {
     Error::not_found("conversation not found")
-}
-
-fn parse_conversation(id: &str) -> Result<ConversationId, Error> {
-    // A malformed id names nothing the caller can see.
-    ConversationId::parse(id).map_err(|_| not_found())
-}
-
-fn parse_user(id: &str) -> Result<UserId, Error> {
-    UserId::parse(id).map_err(|_| Error::not_found(format!("user {id} not found")))
 }
 
 fn encode_cursor(parts: &[&str]) -> String {
@@ -111,9 +106,10 @@ fn room_key(name: &DisplayName) -> String {
 }
 
 impl Conversations {
-    /// The domain over a store and the user directory.
-    pub fn new(store: Arc<dyn ConversationStore>, users: Arc<dyn UserDirectory>) -> Self {
-        Self { activity: Activity::new(store.clone()), store, users }
+    /// The domain over a store and the user directory, announcing changes
+    /// on `events` once they are committed.
+    pub fn new(store: Arc<dyn ConversationStore>, users: Arc<dyn UserDirectory>, events: Arc<dyn EventBus>) -> Self {
+        Self { activity: Activity::new(store.clone()), store, users, announce: Announcer::new(events) }
     }
 
     /// Writes the activity noted so far, so a read shows its order.
@@ -130,8 +126,7 @@ impl Conversations {
     }
 
     /// A conversation the actor takes part in; 404 otherwise.
-    async fn visible(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
-        let id = parse_conversation(id)?;
+    async fn visible(&self, actor: &Actor, id: ConversationId) -> Result<Conversation, Error> {
         self.settled().await;
         match self.store.get(id).await.map_err(Error::from)? {
             Some(c) if c.has_participant(actor.id) => Ok(c),
@@ -140,7 +135,7 @@ impl Conversations {
     }
 
     /// A visible group or room the actor administers.
-    async fn administered(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+    async fn administered(&self, actor: &Actor, id: ConversationId) -> Result<Conversation, Error> {
         let c = self.visible(actor, id).await?;
         if c.kind == Kind::Direct {
             return Err(Error::invalid("a direct conversation has no admins, names or other participants"));
@@ -152,8 +147,7 @@ impl Conversations {
     }
 
     /// The direct conversation with `other`, and whether it was just created.
-    pub async fn create_direct(&self, actor: &Actor, other: &str) -> Result<(Conversation, bool), Error> {
-        let other = parse_user(other)?;
+    pub async fn create_direct(&self, actor: &Actor, other: UserId) -> Result<(Conversation, bool), Error> {
         if other == actor.id {
             return Err(Error::invalid("a direct conversation needs another user"));
         }
@@ -178,7 +172,10 @@ impl Conversations {
             last_activity: now,
         };
         match self.store.create(&c).await {
-            Ok(()) => Ok((c, true)),
+            Ok(()) => {
+                self.announce.created(&c).await;
+                Ok((c, true))
+            }
             // Someone created it between our look and our write: theirs wins.
             Err(StoreError::Duplicate(_)) => {
                 let existing = self.store.get_by_unique_key(&key).await.map_err(Error::from)?;
@@ -197,18 +194,15 @@ impl Conversations {
     pub async fn create_group(
         &self,
         actor: &Actor,
-        name: &str,
-        description: &str,
-        participants: &[String],
+        name: DisplayName,
+        description: Description,
+        participants: &[UserId],
     ) -> Result<Conversation, Error> {
-        let name = DisplayName::parse(name)?;
-        let description = Description::parse(description)?;
         let mut members = vec![actor.id];
         let mut seen = HashSet::from([actor.id]);
-        for id in participants {
-            let user = parse_user(id)?;
-            if seen.insert(user) {
-                members.push(user);
+        for user in participants {
+            if seen.insert(*user) {
+                members.push(*user);
             }
         }
         if members.len() < 2 {
@@ -237,13 +231,17 @@ impl Conversations {
             last_activity: now,
         };
         self.store.create(&c).await.map_err(Error::from)?;
+        self.announce.created(&c).await;
         Ok(c)
     }
 
     /// A public room with a unique name; the actor administers it.
-    pub async fn create_room(&self, actor: &Actor, name: &str, description: &str) -> Result<Conversation, Error> {
-        let name = DisplayName::parse(name)?;
-        let description = Description::parse(description)?;
+    pub async fn create_room(
+        &self,
+        actor: &Actor,
+        name: DisplayName,
+        description: Description,
+    ) -> Result<Conversation, Error> {
         let now = Timestamp::now();
         let c = Conversation {
             id: ConversationId::generate(),
@@ -263,36 +261,32 @@ impl Conversations {
             StoreError::Duplicate(_) => Error::already_exists("a room with this name exists"),
             e => Error::from(e),
         })?;
+        self.announce.created(&c).await;
         Ok(c)
     }
 
     /// A conversation the actor takes part in.
-    pub async fn get(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+    pub async fn get(&self, actor: &Actor, id: ConversationId) -> Result<Conversation, Error> {
         self.visible(actor, id).await
     }
 
     /// The actor's place in a conversation they take part in (404 otherwise):
     /// one lookup, whatever the number of participants.
-    pub async fn access(&self, actor: &Actor, id: &str) -> Result<Membership, Error> {
-        let id = parse_conversation(id)?;
+    pub async fn access(&self, actor: &Actor, id: ConversationId) -> Result<Membership, Error> {
         self.store.membership(id, actor.id).await.map_err(Error::from)?.ok_or_else(not_found)
     }
 
     /// Of `ids`, the direct and group conversations the actor takes part in:
-    /// whose members may hear the actor's presence. Ids that do not parse
-    /// are refused; unknown ones are left out.
-    pub async fn private_among(&self, actor: &Actor, ids: &[String]) -> Result<Vec<ConversationId>, Error> {
+    /// whose members may hear the actor's presence. Unknown ones are left
+    /// out.
+    pub async fn private_among(&self, actor: &Actor, ids: &[ConversationId]) -> Result<Vec<ConversationId>, Error> {
         if ids.len() > MAX_PRIVATE_AMONG {
             return Err(Error::invalid(format!("at most {MAX_PRIVATE_AMONG} conversations at once")));
         }
-        let ids = ids
-            .iter()
-            .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("ids must be conversation ids")))
-            .collect::<Result<Vec<_>, _>>()?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.store.private_among(actor.id, &ids).await.map_err(Error::from)
+        self.store.private_among(actor.id, ids).await.map_err(Error::from)
     }
 
     /// The actor's conversations, most recent activity first.
@@ -319,43 +313,61 @@ impl Conversations {
     pub async fn update(
         &self,
         actor: &Actor,
-        id: &str,
-        name: Option<&str>,
-        description: Option<&str>,
+        id: ConversationId,
+        name: Option<DisplayName>,
+        description: Option<Description>,
     ) -> Result<Conversation, Error> {
         let c = self.administered(actor, id).await?;
-        let name = name.map(DisplayName::parse).transpose()?;
-        let description = description.map(Description::parse).transpose()?;
         let rename = name.map(|n| Rename {
             unique_key: if c.kind == Kind::Room { room_key(&n) } else { c.unique_key.clone() },
             name_key: n.key(),
             name: n.to_string(),
         });
-        self.store
+        let updated = self
+            .store
             .update_details(c.id, rename.as_ref(), description.as_ref().map(Description::as_str), Timestamp::now())
             .await
             .map_err(|e| match e {
                 StoreError::Duplicate(_) => Error::already_exists("a room with this name exists"),
                 e => Error::from(e),
             })?
-            .ok_or_else(not_found)
+            .ok_or_else(not_found)?;
+        self.announce.updated(&updated).await;
+        Ok(updated)
     }
 
     /// Adds a user to a group or room (admins).
-    pub async fn add_participant(&self, actor: &Actor, id: &str, user: &str) -> Result<Conversation, Error> {
+    pub async fn add_participant(
+        &self,
+        actor: &Actor,
+        id: ConversationId,
+        user: UserId,
+    ) -> Result<Conversation, Error> {
         let c = self.administered(actor, id).await?;
-        let user = parse_user(user)?;
         if c.has_participant(user) {
+            // Said again: a client that missed the first announcement hears it.
+            self.announce.joined(&c, user).await;
             return Ok(c);
         }
         self.require_user(actor, user).await?;
-        self.store.add_participant(c.id, user, Timestamp::now()).await.map_err(Error::from)?.ok_or_else(not_found)
+        let joined = self
+            .store
+            .add_participant(c.id, user, Timestamp::now())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(not_found)?;
+        self.announce.joined(&joined, user).await;
+        Ok(joined)
     }
 
     /// Removes a participant (admins), or the actor leaving.
-    pub async fn remove_participant(&self, actor: &Actor, id: &str, user: &str) -> Result<Conversation, Error> {
+    pub async fn remove_participant(
+        &self,
+        actor: &Actor,
+        id: ConversationId,
+        user: UserId,
+    ) -> Result<Conversation, Error> {
         let c = self.visible(actor, id).await?;
-        let user = parse_user(user)?;
         if c.kind == Kind::Direct {
             return Err(Error::invalid("nobody can leave or be removed from a direct conversation"));
         }
@@ -369,9 +381,8 @@ impl Conversations {
     }
 
     /// Makes a participant an admin (admins).
-    pub async fn add_admin(&self, actor: &Actor, id: &str, user: &str) -> Result<Conversation, Error> {
+    pub async fn add_admin(&self, actor: &Actor, id: ConversationId, user: UserId) -> Result<Conversation, Error> {
         let c = self.administered(actor, id).await?;
-        let user = parse_user(user)?;
         if !c.has_participant(user) {
             return Err(Error::invalid("only participants can become admins"));
         }
@@ -381,6 +392,7 @@ impl Conversations {
             // They left between our check and the write.
             return Err(Error::invalid("only participants can become admins"));
         }
+        self.announce.updated(&updated).await;
         Ok(updated)
     }
 
@@ -403,8 +415,7 @@ impl Conversations {
         Ok(Page { items, next_cursor })
     }
 
-    async fn room(&self, id: &str) -> Result<Conversation, Error> {
-        let id = parse_conversation(id)?;
+    async fn room(&self, id: ConversationId) -> Result<Conversation, Error> {
         match self.store.get(id).await.map_err(Error::from)? {
             Some(c) if c.kind == Kind::Room => Ok(c),
             _ => Err(not_found()),
@@ -412,20 +423,23 @@ impl Conversations {
     }
 
     /// Joins a public room (idempotent).
-    pub async fn join_room(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
-        let room = self.room(id).await?;
-        if room.has_participant(actor.id) {
-            return Ok(room);
+    pub async fn join_room(&self, actor: &Actor, id: ConversationId) -> Result<Conversation, Error> {
+        let mut room = self.room(id).await?;
+        if !room.has_participant(actor.id) {
+            room = self
+                .store
+                .add_participant(room.id, actor.id, Timestamp::now())
+                .await
+                .map_err(Error::from)?
+                .ok_or_else(not_found)?;
         }
-        self.store
-            .add_participant(room.id, actor.id, Timestamp::now())
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(not_found)
+        // Said on a repeated join too: a client that missed it hears it.
+        self.announce.joined(&room, actor.id).await;
+        Ok(room)
     }
 
     /// Leaves a room the actor is in.
-    pub async fn leave_room(&self, actor: &Actor, id: &str) -> Result<Conversation, Error> {
+    pub async fn leave_room(&self, actor: &Actor, id: ConversationId) -> Result<Conversation, Error> {
         let room = self.room(id).await?;
         if !room.has_participant(actor.id) {
             return Err(not_found());
@@ -435,15 +449,17 @@ impl Conversations {
 
     /// Removes `user`; if that took the last admin of a non-empty
     /// conversation, the longest-standing participant becomes admin. Returns
-    /// the conversation as it is afterwards.
+    /// the conversation as it is afterwards, once the departure is announced.
     async fn leave(&self, id: ConversationId, user: UserId) -> Result<Conversation, Error> {
         let now = Timestamp::now();
-        let after = self.store.remove_participant(id, user, now).await.map_err(Error::from)?.ok_or_else(not_found)?;
+        let mut after =
+            self.store.remove_participant(id, user, now).await.map_err(Error::from)?.ok_or_else(not_found)?;
         if after.admins.is_empty()
             && let Some(heir) = after.participants.first()
         {
-            return self.store.add_admin(id, *heir, now).await.map_err(Error::from)?.ok_or_else(not_found);
+            after = self.store.add_admin(id, *heir, now).await.map_err(Error::from)?.ok_or_else(not_found)?;
         }
+        self.announce.left(&after, user).await;
         Ok(after)
     }
 
@@ -451,8 +467,7 @@ impl Conversations {
     ///
     /// Noted now, written with others within [`crate::activity::BATCH_WINDOW`]
     /// (see [`crate::activity`]): a send does not wait for a second commit.
-    pub async fn record_activity(&self, actor: &Actor, id: &str, at: Timestamp) -> Result<(), Error> {
-        let id = parse_conversation(id)?;
+    pub async fn record_activity(&self, actor: &Actor, id: ConversationId, at: Timestamp) -> Result<(), Error> {
         // Never later than now: a time from the future would pin the
         // conversation to the top of every list until that time came.
         let at = at.min(Timestamp::now());
@@ -515,11 +530,12 @@ mod tests {
     async fn activity_from_the_future_counts_as_now() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::SqliteConversationStore::open(&dir.path().join("conversation.sqlite3")).unwrap();
-        let conversations = Conversations::new(Arc::new(store), Arc::new(Everyone));
+        let events = Arc::new(chatterbox_events::MemoryBus::new());
+        let conversations = Conversations::new(Arc::new(store), Arc::new(Everyone), events);
         let actor = Actor { id: UserId::generate(), token: String::new() };
-        let (created, _) = conversations.create_direct(&actor, &UserId::generate().to_string()).await.unwrap();
+        let (created, _) = conversations.create_direct(&actor, UserId::generate()).await.unwrap();
 
-        conversations.record_activity(&actor, &created.id.to_string(), Timestamp::from_millis(i64::MAX)).await.unwrap();
+        conversations.record_activity(&actor, created.id, Timestamp::from_millis(i64::MAX)).await.unwrap();
         let after = Timestamp::now();
         let page = conversations.list(&actor, 10, "").await.unwrap();
         let listed = page.items.iter().find(|c| c.id == created.id).unwrap();

@@ -42,6 +42,6 @@ pub async fn build(store: &StoreAt, deps: MessageDeps) -> anyhow::Result<(GrpcSe
     // Membership answers kept until the bus says they changed.
     let cache = MembershipCache::listening(deps.events.as_ref(), crate::membership_cache::TTL).await?;
     let access = Arc::new(CachedAccess::new(deps.conversation, cache));
-    let messages = Messages::new(store, access, Arc::new(GrpcMediaLibrary::new(deps.media)));
-    Ok(crate::grpc_server(Arc::new(messages), deps.verifier, deps.events))
+    let messages = Messages::new(store, access, Arc::new(GrpcMediaLibrary::new(deps.media)), deps.events);
+    Ok(crate::grpc_server(Arc::new(messages), deps.verifier))
 }

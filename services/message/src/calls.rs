@@ -5,34 +5,35 @@
 use std::sync::Arc;
 
 use chatterbox_errors::Error;
-use chatterbox_events::envelope;
 use chatterbox_identity::Actor;
-use chatterbox_proto::events::v1::MessageCreated;
-use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
-use chatterbox_types::{ConversationId, MessageKind, Timestamp};
+use chatterbox_types::{ConversationId, MessageKind};
 use tracing::Instrument as _;
 
-use crate::domain::Messages;
-use crate::grpc::{to_proto, view};
-use crate::publish_order::InOrder;
+use crate::domain::{Messages, conversation_not_found};
+use crate::wire::{to_proto, view};
 
-/// Sending (published in `seq` order) and history, for a verified caller.
+/// A conversation id from the wire: a malformed one names nothing the
+/// caller can see.
+pub(crate) fn conversation_id(id: &str) -> Result<ConversationId, Error> {
+    ConversationId::parse(id).map_err(|_| conversation_not_found())
+}
+
+/// Sending and history, for a verified caller.
 #[derive(Debug, Clone)]
 pub struct MessageCalls {
     messages: Arc<Messages>,
-    /// New messages go out in `seq` order, whoever sent them.
-    in_order: InOrder,
 }
 
 impl MessageCalls {
-    /// Calls into `messages`, publishing new messages through `in_order`.
-    pub(crate) fn new(messages: Arc<Messages>, in_order: InOrder) -> Self {
-        Self { messages, in_order }
+    /// Calls into `messages`.
+    pub(crate) fn new(messages: Arc<Messages>) -> Self {
+        Self { messages }
     }
 
-    /// Posts a message as `actor` (whose token was verified) and publishes
-    /// it; a repeated `client_id` answers the original (`created` false).
+    /// Posts a message as `actor` (whose token was verified); the domain
+    /// publishes it. A repeated `client_id` answers the original (`created`
+    /// false).
     ///
     /// Runs to the end in a task of its own: a caller that goes away (a
     /// closed socket, a cancelled RPC) cannot leave a committed message
@@ -44,30 +45,27 @@ impl MessageCalls {
     }
 
     async fn send_to_the_end(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
-        // Its place in the conversation's publishing order, before its seq exists.
         let kind = MessageKind::parse(&r.r#type)?;
-        let ticket = ConversationId::parse(&r.conversation_id).ok().map(|c| self.in_order.ticket(c));
+        let conversation = conversation_id(&r.conversation_id)?;
         let (message, created) = self
             .messages
-            .send(actor, &r.conversation_id, &r.content, kind, &r.attachment_ids, r.client_id.as_deref())
+            .send(actor, conversation, &r.content, kind, &r.attachment_ids, r.client_id.as_deref())
             .await?;
-        let message = to_proto(message, Vec::new(), 0);
-        if created && let Some(ticket) = ticket {
-            let event = Event::MessageCreated(MessageCreated { message: Some(message.clone()) });
-            ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
-        }
-        Ok(SendMessageResponse { message: Some(message), created })
+        Ok(SendMessageResponse { message: Some(to_proto(message, Vec::new(), 0)), created })
     }
 
     /// A window of history with read receipts, in ascending `seq`.
     pub async fn history(&self, actor: &Actor, r: ListMessagesRequest) -> Result<MessagePage, Error> {
-        let items = self.messages.history(actor, &r.conversation_id, r.before, r.after, r.limit).await?;
+        let conversation = conversation_id(&r.conversation_id)?;
+        let items = self.messages.history(actor, conversation, r.before, r.after, r.limit).await?;
         Ok(MessagePage { items: items.into_iter().map(view).collect() })
     }
 
     /// The version of a conversation's history (`None` when this process
     /// cannot know it), after checking `actor` may read it.
     pub async fn history_version(&self, actor: &Actor, conversation: &str) -> Result<Option<u64>, Error> {
+        // A malformed id has no version; the read that follows says 404.
+        let Ok(conversation) = ConversationId::parse(conversation) else { return Ok(None) };
         self.messages.history_version(actor, conversation).await
     }
 }

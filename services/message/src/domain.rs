@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use chatterbox_errors::{Code, Error};
+use chatterbox_events::EventBus;
 use chatterbox_identity::Actor;
 use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 
 use crate::access::{ConversationAccess, Standing};
+use crate::announce::Announcer;
 use crate::media::MediaLibrary;
 use crate::store::{Message, MessageStore, NewMessage, ReadMark, Window};
 
@@ -51,13 +53,17 @@ pub struct Messages {
     store: Arc<dyn MessageStore>,
     access: Arc<dyn ConversationAccess>,
     media: Arc<dyn MediaLibrary>,
+    /// Tells the conversation's participants of changes.
+    announce: Announcer,
 }
 
-fn conversation_not_found() -> Error {
+/// What a conversation id that names nothing the caller can see gets.
+pub fn conversation_not_found() -> Error {
     Error::not_found("conversation not found")
 }
 
-fn message_not_found() -> Error {
+/// What a message id that names nothing the caller can see gets.
+pub fn message_not_found() -> Error {
     Error::not_found("message not found")
 }
 
@@ -115,7 +121,7 @@ impl Receipts {
 
 /// Refuses a request naming more conversations than a page holds: the work
 /// of one call stays bounded whoever makes it.
-fn at_most_a_page(conversations: &[String]) -> Result<(), Error> {
+pub fn at_most_a_page<T>(conversations: &[T]) -> Result<(), Error> {
     if conversations.len() > chatterbox_types::MAX_PAGE_LIMIT as usize {
         return Err(Error::invalid(format!("at most {} conversations at once", chatterbox_types::MAX_PAGE_LIMIT)));
     }
@@ -123,25 +129,24 @@ fn at_most_a_page(conversations: &[String]) -> Result<(), Error> {
 }
 
 impl Messages {
-    /// The domain over a store and the conversation service.
+    /// The domain over a store, the conversation and media services,
+    /// announcing changes on `events` once they are committed.
     pub fn new(
         store: Arc<dyn MessageStore>,
         access: Arc<dyn ConversationAccess>,
         media: Arc<dyn MediaLibrary>,
+        events: Arc<dyn EventBus>,
     ) -> Self {
-        Self { store, access, media }
+        Self { store, access, media, announce: Announcer::new(events) }
     }
 
-    /// The conversation, if the actor takes part in it.
-    async fn enter(&self, actor: &Actor, conversation: &str) -> Result<(ConversationId, Standing), Error> {
-        let id = ConversationId::parse(conversation).map_err(|_| conversation_not_found())?;
-        let standing = self.access.check(actor, id).await?;
-        Ok((id, standing))
+    /// The actor's standing in a conversation they take part in.
+    async fn enter(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
+        self.access.check(actor, conversation).await
     }
 
     /// A message in a conversation the actor takes part in; 404 otherwise.
-    async fn visible_message(&self, actor: &Actor, id: &str) -> Result<(Message, Standing), Error> {
-        let id = MessageId::parse(id).map_err(|_| message_not_found())?;
+    async fn visible_message(&self, actor: &Actor, id: MessageId) -> Result<(Message, Standing), Error> {
         let message = self.store.get(id).await.map_err(Error::from)?.ok_or_else(message_not_found)?;
         let standing = self
             .access
@@ -151,18 +156,22 @@ impl Messages {
         Ok((message, standing))
     }
 
-    /// Posts a message; answered once it is durable. A repeated `client_id`
-    /// returns the original (second value false).
+    /// Posts a message; answered once it is durable and announced. A
+    /// repeated `client_id` returns the original (second value false) and
+    /// announces nothing.
     pub async fn send(
         &self,
         actor: &Actor,
-        conversation: &str,
+        conversation_id: ConversationId,
         content: &str,
         kind: MessageKind,
         attachments: &[String],
         client: Option<&str>,
     ) -> Result<(Message, bool), Error> {
-        let (conversation_id, _) = self.enter(actor, conversation).await?;
+        // Its place in the conversation's publishing order, before its seq
+        // exists (dropped unused if the send fails or repeats).
+        let ticket = self.announce.ticket(conversation_id);
+        self.enter(actor, conversation_id).await?;
         let content = match kind {
             MessageKind::Text => text(content)?,
             // A caption is optional: the attachments are the message.
@@ -209,6 +218,8 @@ impl Messages {
             let extra: Vec<String> =
                 attached.into_iter().filter(|id| !message.attachments.iter().any(|a| &a.id == id)).collect();
             self.detach(actor, conversation_id, &extra).await;
+        } else {
+            self.announce.created(ticket, &message).await;
         }
         Ok((message, created))
     }
@@ -217,12 +228,12 @@ impl Messages {
     pub async fn history(
         &self,
         actor: &Actor,
-        conversation: &str,
+        id: ConversationId,
         before: Option<u64>,
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<MessageView>, Error> {
-        let (id, _) = self.enter(actor, conversation).await?;
+        self.enter(actor, id).await?;
         let limit = chatterbox_types::page_limit(limit)?;
         let window = match (before, after) {
             (Some(_), Some(_)) => return Err(Error::invalid("give before or after, not both")),
@@ -238,19 +249,18 @@ impl Messages {
     /// The version of a conversation's history the actor may read (see
     /// [`MessageStore::history_version`]); `None` when this process cannot
     /// know it. Take it before reading the page it is to vouch for.
-    pub async fn history_version(&self, actor: &Actor, conversation: &str) -> Result<Option<u64>, Error> {
+    pub async fn history_version(&self, actor: &Actor, id: ConversationId) -> Result<Option<u64>, Error> {
         // A store that knows no versions vouches for nothing: no check needed
         // (the read that follows checks access itself).
-        let Ok(id) = ConversationId::parse(conversation) else { return Ok(None) };
         if self.store.history_version(id).is_none() {
             return Ok(None);
         }
-        let (id, _) = self.enter(actor, conversation).await?;
+        self.enter(actor, id).await?;
         Ok(self.store.history_version(id))
     }
 
     /// Changes the content of the actor's own message.
-    pub async fn edit(&self, actor: &Actor, id: &str, content: &str) -> Result<Message, Error> {
+    pub async fn edit(&self, actor: &Actor, id: MessageId, content: &str) -> Result<Message, Error> {
         let (message, _) = self.visible_message(actor, id).await?;
         if message.sender_id != actor.id {
             return Err(Error::permission_denied("only the sender may edit a message"));
@@ -259,15 +269,18 @@ impl Messages {
             return Err(Error::invalid("a deleted message cannot be edited"));
         }
         let content = text(content)?;
-        self.store
+        let edited = self
+            .store
             .edit(message.id, &content, Timestamp::now())
             .await
             .map_err(Error::from)?
-            .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))
+            .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))?;
+        self.announce.edited(&edited).await;
+        Ok(edited)
     }
 
     /// Deletes a message (the sender, or an admin of its conversation).
-    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<Message, Error> {
+    pub async fn delete(&self, actor: &Actor, id: MessageId) -> Result<Message, Error> {
         let (message, standing) = self.visible_message(actor, id).await?;
         if message.sender_id != actor.id && !standing.admin {
             return Err(Error::permission_denied("only the sender or an admin may delete a message"));
@@ -276,6 +289,7 @@ impl Messages {
         // Its attachments go with it: the conversation no longer sees them.
         let attached: Vec<String> = message.attachments.iter().map(|a| a.id.clone()).collect();
         self.detach(actor, message.conversation_id, &attached).await;
+        self.announce.deleted(&deleted).await;
         Ok(deleted)
     }
 
@@ -291,26 +305,22 @@ impl Messages {
     }
 
     /// Marks every message up to `seq` read for the actor.
-    pub async fn mark_read(
-        &self,
-        actor: &Actor,
-        conversation: &str,
-        seq: u64,
-    ) -> Result<(ConversationId, ReadMark), Error> {
-        let (id, _) = self.enter(actor, conversation).await?;
+    pub async fn mark_read(&self, actor: &Actor, id: ConversationId, seq: u64) -> Result<ReadMark, Error> {
+        self.enter(actor, id).await?;
         let last = self.store.latest(id).await.map_err(Error::from)?.map_or(0, |m| m.seq);
         if seq == 0 || seq > last {
             return Err(Error::invalid(format!("seq must be between 1 and {last}")));
         }
         let mark = self.store.mark_read(id, actor.id, seq, Timestamp::now()).await.map_err(Error::from)?;
-        Ok((id, mark))
+        self.announce.read(id, actor.id, &mark).await;
+        Ok(mark)
     }
 
     /// Latest message and unread count for each conversation the actor is in;
     /// conversations they are not in are left out.
-    pub async fn summaries(&self, actor: &Actor, conversations: &[String]) -> Result<Vec<Summary>, Error> {
+    pub async fn summaries(&self, actor: &Actor, conversations: &[ConversationId]) -> Result<Vec<Summary>, Error> {
         at_most_a_page(conversations)?;
-        visible_only(conversations.iter().map(|c| self.summary(actor, c))).await
+        visible_only(conversations.iter().map(|c| self.summary(actor, *c))).await
     }
 
     /// The highest `seq` of each listed conversation the actor takes part
@@ -318,19 +328,19 @@ impl Messages {
     pub async fn positions(
         &self,
         actor: &Actor,
-        conversations: &[String],
+        conversations: &[ConversationId],
     ) -> Result<Vec<(ConversationId, u64)>, Error> {
         at_most_a_page(conversations)?;
-        visible_only(conversations.iter().map(|c| async move {
-            let (id, _) = self.enter(actor, c).await?;
+        visible_only(conversations.iter().map(|&id| async move {
+            self.enter(actor, id).await?;
             let latest = self.store.latest(id).await.map_err(Error::from)?;
             Ok((id, latest.map_or(0, |m| m.seq)))
         }))
         .await
     }
 
-    async fn summary(&self, actor: &Actor, conversation: &str) -> Result<Summary, Error> {
-        let (id, _) = self.enter(actor, conversation).await?;
+    async fn summary(&self, actor: &Actor, id: ConversationId) -> Result<Summary, Error> {
+        self.enter(actor, id).await?;
         let marks = self.store.read_marks(id).await.map_err(Error::from)?;
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
         let last = self.store.latest(id).await.map_err(Error::from)?;
@@ -342,12 +352,12 @@ impl Messages {
     pub async fn changes(
         &self,
         actor: &Actor,
-        conversation: &str,
+        id: ConversationId,
         after_seq: u64,
         after_change: u64,
         limit: u32,
     ) -> Result<(Vec<Message>, bool), Error> {
-        let (id, _) = self.enter(actor, conversation).await?;
+        self.enter(actor, id).await?;
         let limit = chatterbox_types::page_limit(limit)?;
         let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(Error::from)?;
         let more = items.len() > limit as usize;

@@ -1,14 +1,17 @@
 //! The message service (`chatterbox.message.v1`).
 //!
-//! [`grpc`] converts protobuf to domain calls, [`calls`] holds the ones a
-//! caller in the same process also makes directly (send, history),
-//! [`domain`] applies the rules (membership through the conversation
-//! service, cached by [`membership_cache`]; sender-only edits, admin
-//! deletions, read watermarks), [`publish_order`] sends new messages' events
-//! out in `seq` order, [`store`] keeps messages in order in SQLite or
-//! MongoDB. How ordering holds in each backend is written in [`store`].
+//! [`grpc`] authenticates callers and turns protobuf into typed values,
+//! [`calls`] holds the calls a caller in the same process also makes
+//! directly (send, history), [`domain`] applies the rules (membership
+//! through the conversation service, cached by [`membership_cache`];
+//! sender-only edits, admin deletions, read watermarks) and announces what
+//! changed ([`announce`]; new messages in `seq` order by
+//! [`publish_order`]), [`store`] keeps messages in order in SQLite or
+//! MongoDB, [`wire`] is their protobuf form. How ordering holds in each
+//! backend is written in [`store`].
 
 pub mod access;
+mod announce;
 pub mod build;
 pub mod calls;
 pub mod domain;
@@ -17,6 +20,7 @@ pub mod media;
 pub mod membership_cache;
 pub mod publish_order;
 pub mod store;
+pub mod wire;
 
 pub use access::{ConversationAccess, GrpcConversationAccess};
 pub use calls::MessageCalls;

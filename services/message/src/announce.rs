@@ -1,0 +1,74 @@
+//! What the domain tells the conversation's participants once a change is
+//! committed: new messages in `seq` order (through [`InOrder`]), edits,
+//! deletions and read watermarks as they happen. A failed publish is
+//! logged, never the caller's error: clients catch up from history.
+
+use std::sync::Arc;
+
+use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
+use chatterbox_proto::events::v1::envelope::Event;
+use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+
+use crate::publish_order::{InOrder, Ticket};
+use crate::store::{Message, ReadMark};
+use crate::wire::to_proto;
+
+/// Publishes the message domain's events.
+#[derive(Debug, Clone)]
+pub(crate) struct Announcer {
+    events: Arc<dyn EventBus>,
+    /// New messages go out in `seq` order, whoever sent them.
+    in_order: InOrder,
+}
+
+impl Announcer {
+    pub(crate) fn new(events: Arc<dyn EventBus>) -> Self {
+        Self { in_order: InOrder::new(events.clone()), events }
+    }
+
+    async fn publish(&self, conversation: ConversationId, event: Event) {
+        let topics = [Topic::Conversation(conversation)];
+        publish_after_commit(self.events.as_ref(), &topics, &envelope(event, Timestamp::now())).await;
+    }
+
+    /// A send's place in its conversation's publishing order, taken before
+    /// its `seq` exists.
+    pub(crate) fn ticket(&self, conversation: ConversationId) -> Ticket {
+        self.in_order.ticket(conversation)
+    }
+
+    /// A new message, in its place.
+    pub(crate) async fn created(&self, ticket: Ticket, message: &Message) {
+        let event = Event::MessageCreated(MessageCreated { message: Some(to_proto(message.clone(), Vec::new(), 0)) });
+        ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
+    }
+
+    /// A message's new content.
+    pub(crate) async fn edited(&self, message: &Message) {
+        let edited = to_proto(message.clone(), Vec::new(), 0);
+        self.publish(message.conversation_id, Event::MessageEdited(MessageEdited { message: Some(edited) })).await;
+    }
+
+    /// A message turned tombstone.
+    pub(crate) async fn deleted(&self, message: &Message) {
+        let event = MessageDeleted {
+            conversation_id: message.conversation_id.to_string(),
+            message_id: message.id.to_string(),
+            seq: message.seq,
+            change_seq: message.change_seq,
+        };
+        self.publish(message.conversation_id, Event::MessageDeleted(event)).await;
+    }
+
+    /// A reader's watermark moved.
+    pub(crate) async fn read(&self, conversation: ConversationId, reader: UserId, mark: &ReadMark) {
+        let event = ReadUpdated {
+            conversation_id: conversation.to_string(),
+            user_id: reader.to_string(),
+            seq: mark.seq,
+            read_at_ms: mark.read_at.millis(),
+        };
+        self.publish(conversation, Event::ReadUpdated(event)).await;
+    }
+}

@@ -1,0 +1,53 @@
+//! Messages as protobuf: what the gRPC answers and the events carry.
+
+use chatterbox_proto::message::v1::{Message as MessageMsg, ReadReceipt};
+use chatterbox_types::Timestamp;
+
+use crate::domain::MessageView;
+use crate::store::{Attachment, Message};
+
+/// An attachment as the media service describes it (the sender uploaded it).
+fn media_proto(a: Attachment, sender: &str) -> chatterbox_proto::media::v1::Media {
+    chatterbox_proto::media::v1::Media {
+        id: a.id,
+        uploader_id: sender.to_owned(),
+        content_type: a.content_type,
+        size: a.size,
+        filename: a.filename,
+        width: a.width,
+        height: a.height,
+        has_thumbnail: a.has_thumbnail,
+        created_at_ms: a.created_at_ms,
+    }
+}
+
+/// A message on the wire (receipts filled in by the caller when known).
+pub fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> MessageMsg {
+    let sender = m.sender_id.to_string();
+    MessageMsg {
+        id: m.id.to_string(),
+        conversation_id: m.conversation_id.to_string(),
+        seq: m.seq,
+        r#type: m.kind.as_str().to_owned(),
+        content: m.content,
+        attachments: m.attachments.into_iter().map(|a| media_proto(a, &sender)).collect(),
+        sender_id: sender,
+        client_id: m.client_id,
+        read_by,
+        read_count,
+        created_at_ms: m.created_at.millis(),
+        edited_at_ms: m.edited_at.map(Timestamp::millis),
+        deleted: m.deleted,
+        change_seq: m.change_seq,
+    }
+}
+
+/// A message with its receipts on the wire.
+pub fn view(v: MessageView) -> MessageMsg {
+    let receipts = v
+        .read_by
+        .into_iter()
+        .map(|(user, at)| ReadReceipt { user_id: user.to_string(), read_at_ms: at.millis() })
+        .collect();
+    to_proto(v.message, receipts, v.read_count)
+}
