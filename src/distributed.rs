@@ -85,6 +85,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
                 verifier,
                 user: UserCalls::remote(peers.get(Part::User)?),
                 failed_logins: settings::failed_logins(config, redis),
+                clock: chatterbox_types::system_clock(),
             };
             chatterbox_auth::build::build(&store_at(config, part), settings::auth_settings(config), deps).await?
         }

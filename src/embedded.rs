@@ -17,6 +17,7 @@ use chatterbox_events::EventBus;
 use chatterbox_identity::{TokenSigner, TokenVerifier};
 use chatterbox_runtime::calls::{AuthCalls, ConversationCalls, MediaCalls, MessageCalls, PresenceCalls, UserCalls};
 use chatterbox_runtime::{GrpcChannel, LocalEnd, Shutdown, local_channel, serve_grpc};
+use chatterbox_types::Clock;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -53,14 +54,21 @@ async fn loopback(timeout: Duration) -> anyhow::Result<(TcpListener, GrpcChannel
 
 /// Starts every part; returns once all are listening.
 pub async fn start(config: &Config) -> anyhow::Result<Suite> {
+    start_with_clock(config, chatterbox_types::system_clock()).await
+}
+
+/// Starts every part, telling the time of tokens and login sessions by
+/// `clock` (tests of expiry move a clock instead of waiting).
+pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Suite> {
     let keys = embedded_keys(config)?;
     let settings = token_settings(config);
-    let signer = TokenSigner::new(&keys.private_pem, settings.clone())?;
+    let signer = TokenSigner::new(&keys.private_pem, settings.clone())?.with_clock(clock.clone());
     // One Redis connection for everything the parts keep there (the bus
     // has its own), and one view of the ended login sessions for them all.
     let redis = settings::redis_connection(config).await?;
     let verifier =
-        TokenVerifier::new(&keys.public_pem, &settings, settings::revocations(config, redis.as_ref()).await?)?;
+        TokenVerifier::new(&keys.public_pem, &settings, settings::revocations(config, redis.as_ref()).await?)?
+            .with_clock(clock.clone());
     let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_drain_secs));
     let timeout = grpc_timeout(config);
 
@@ -147,6 +155,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Suite> {
             verifier: verifier.clone(),
             user: user_calls.clone(),
             failed_logins: settings::failed_logins(config, redis.as_ref()),
+            clock,
         },
     )
     .await?;

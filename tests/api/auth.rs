@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use chatterbox_types::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -124,9 +125,13 @@ async fn logout_with_an_unknown_token_is_401(backend: Backend) {
 }
 
 async fn an_expired_login_session_cannot_be_refreshed(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.refresh_token_ttl_secs = 1).await;
+    let clock = ManualClock::starting_now();
+    let app = TestApp::spawn_with_clock(backend, &clock, |c| c.refresh_token_ttl_secs = 60).await;
     let alice = app.register("alice").await;
-    // The session's absolute lifetime is what is under test: let it pass.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_error(app.refresh(&alice.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    // The session's absolute lifetime is what is under test: move past it.
+    clock.advance(Duration::from_secs(59));
+    let fresh: Value = app.refresh(&alice.refresh_token).await.json().await.unwrap();
+    let rotated = fresh["tokens"]["refresh_token"].as_str().expect("refreshed within the session's lifetime");
+    clock.advance(Duration::from_secs(1));
+    assert_error(app.refresh(rotated).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }

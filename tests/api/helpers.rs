@@ -95,8 +95,29 @@ impl TestApp {
         Self::start(config, data_dir).await
     }
 
+    /// A suite on `backend` whose tokens and login sessions tell time by
+    /// `clock`, with the configuration adjusted by `tweak`.
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        clock: &chatterbox_types::ManualClock,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(backend, data_dir.path());
+        tweak(&mut config);
+        Self::start_with_clock(config, data_dir, std::sync::Arc::new(clock.clone())).await
+    }
+
     /// A suite with exactly this configuration.
     pub async fn start(config: Config, data_dir: tempfile::TempDir) -> Self {
+        Self::start_with_clock(config, data_dir, chatterbox_types::system_clock()).await
+    }
+
+    async fn start_with_clock(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        clock: std::sync::Arc<dyn chatterbox_types::Clock>,
+    ) -> Self {
         if let Some(bucket) = &config.s3_bucket {
             let settings = chatterbox_media::S3Settings {
                 bucket: bucket.clone(),
@@ -109,7 +130,7 @@ impl TestApp {
                 .await
                 .expect("the test bucket is created");
         }
-        let suite = chatterbox::embedded::start(&config).await.expect("the suite starts");
+        let suite = chatterbox::embedded::start_with_clock(&config, clock).await.expect("the suite starts");
         Self { addr: suite.http_addr, data_dir, client: reqwest::Client::new(), suite, config }
     }
 

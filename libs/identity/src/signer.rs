@@ -1,9 +1,9 @@
 //! Minting access tokens: the auth service's privilege alone.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use chatterbox_errors::Error;
-use chatterbox_types::{SessionId, UserId};
+use chatterbox_types::{Clock, SessionId, UserId, system_clock};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use crate::TokenSettings;
@@ -14,6 +14,8 @@ use crate::claims::{Claims, Kind};
 pub struct TokenSigner {
     key: EncodingKey,
     settings: TokenSettings,
+    /// When tokens are issued (the system's clock unless told otherwise).
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -28,7 +30,13 @@ const SERVICE_TOKEN_TTL_SECS: u64 = 60;
 impl TokenSigner {
     /// From a PKCS#8 PEM Ed25519 private key.
     pub fn new(private_pem: &str, settings: TokenSettings) -> anyhow::Result<Self> {
-        Ok(Self { key: EncodingKey::from_ed_pem(private_pem.as_bytes())?, settings })
+        Ok(Self { key: EncodingKey::from_ed_pem(private_pem.as_bytes())?, settings, clock: system_clock() })
+    }
+
+    /// The same signer telling time by `clock` (tests of expiry).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// An access token for a user in one login session, and its lifetime
@@ -51,7 +59,7 @@ impl TokenSigner {
     }
 
     fn sign(&self, sub: String, kind: Kind, ttl: u64, session: Option<SessionId>) -> Result<String, Error> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(Error::internal)?.as_secs();
+        let now = u64::try_from(self.clock.now().seconds()).map_err(Error::internal)?;
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),

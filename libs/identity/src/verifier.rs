@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chatterbox_errors::Error;
-use chatterbox_types::{SessionId, UserId};
+use chatterbox_types::{Clock, SessionId, UserId, system_clock};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::TokenSettings;
@@ -14,8 +13,9 @@ use crate::claims::{Claims, Kind};
 use crate::revocations::Revocations;
 
 /// Verifies access tokens: EdDSA only, `iss` and `aud` checked, `exp`
-/// enforced with no leeway, and a user token's login session must not have
-/// ended ([`Revocations`]).
+/// enforced with no leeway against its [`Clock`] (the system's unless told
+/// otherwise), and a user token's login session must not have ended
+/// ([`Revocations`]).
 ///
 /// A signature check costs tens of microseconds and the same token comes
 /// back on every call of a session, so tokens that verified are remembered
@@ -24,11 +24,12 @@ use crate::revocations::Revocations;
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: DecodingKey,
+    /// Signature, algorithm and claims; expiry is checked here, against
+    /// `clock`, on every use.
     validation: Validation,
-    /// The same checks but expiry, which the caller checks with its own grace.
-    expired_ok: Validation,
     verified: Arc<Mutex<HashMap<String, Verified>>>,
     revocations: Revocations,
+    clock: Arc<dyn Clock>,
 }
 
 /// What a valid token says.
@@ -54,10 +55,6 @@ impl Verified {
 /// Tokens remembered at most; the memory starts over when full.
 const REMEMBERED: usize = 16_384;
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier").finish_non_exhaustive()
@@ -75,15 +72,24 @@ impl TokenVerifier {
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
-        let mut expired_ok = validation.clone();
-        expired_ok.validate_exp = false;
+        validation.validate_exp = false;
         Ok(Self {
             key: DecodingKey::from_ed_pem(public_pem.as_bytes())?,
             validation,
-            expired_ok,
             verified: Arc::new(Mutex::new(HashMap::new())),
             revocations,
+            clock: system_clock(),
         })
+    }
+
+    /// The same verifier telling time by `clock` (tests of expiry).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.now().seconds()).unwrap_or(0)
     }
 
     /// The ended sessions this verifier refuses.
@@ -110,7 +116,7 @@ impl TokenVerifier {
                 verified
             }
         };
-        if now_secs() >= verified.expires_at {
+        if self.now_secs() >= verified.expires_at {
             return Err(invalid());
         }
         if verified.session.is_some_and(|s| self.revocations.is_ended(s)) {
@@ -136,9 +142,9 @@ impl TokenVerifier {
     /// connection), never for acting anew.
     pub fn verify_expired_within(&self, token: &str, grace: std::time::Duration) -> Result<Caller, Error> {
         let invalid = || Error::unauthenticated("invalid or long-expired access token");
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.expired_ok).map_err(|_| invalid())?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|_| invalid())?;
         let claims = data.claims;
-        if claims.exp.saturating_add(grace.as_secs()) <= now_secs() {
+        if claims.exp.saturating_add(grace.as_secs()) <= self.now_secs() {
             return Err(invalid());
         }
         Self::read_claims(claims).map(|v| v.caller).ok_or_else(invalid)
@@ -156,7 +162,7 @@ impl TokenVerifier {
     fn remember(&self, token: &str, verified: &Verified) {
         let mut memory = self.memory();
         if memory.len() >= REMEMBERED {
-            let now = now_secs();
+            let now = self.now_secs();
             memory.retain(|_, v| v.expires_at > now);
             if memory.len() >= REMEMBERED {
                 memory.clear();

@@ -2,10 +2,12 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chatterbox_identity::{Caller, Revocations, TokenSettings, TokenSigner, TokenVerifier, generate_keypair};
-use chatterbox_types::{SessionId, UserId};
+use chatterbox_types::{ManualClock, SessionId, Timestamp, UserId};
 
 fn settings() -> TokenSettings {
     TokenSettings { issuer: "chatterbox".into(), audience: "chatterbox-api".into(), access_ttl_secs: 60 }
@@ -93,8 +95,11 @@ fn a_tampered_payload_is_refused() {
 fn a_remembered_token_still_expires_and_its_forgeries_are_still_refused() {
     let keys = generate_keypair().unwrap();
     let short = TokenSettings { access_ttl_secs: 1, ..settings() };
-    let signer = TokenSigner::new(&keys.private_pem, short.clone()).unwrap();
-    let verifier = TokenVerifier::new(&keys.public_pem, &short, Revocations::local()).unwrap();
+    // On a whole second, so the token's `exp` (in seconds) is exactly a second on.
+    let clock = ManualClock::at(Timestamp::from_millis(Timestamp::now().seconds() * 1000));
+    let signer = TokenSigner::new(&keys.private_pem, short.clone()).unwrap().with_clock(Arc::new(clock.clone()));
+    let verifier =
+        TokenVerifier::new(&keys.public_pem, &short, Revocations::local()).unwrap().with_clock(Arc::new(clock.clone()));
     let user = UserId::generate();
     let (token, _) = signer.issue_access(user, SessionId::generate()).unwrap();
     // Verified, then answered from memory (also by a clone).
@@ -105,7 +110,9 @@ fn a_remembered_token_still_expires_and_its_forgeries_are_still_refused() {
     let forged_claims = b64(&claims(UserId::generate()));
     parts[1] = &forged_claims;
     assert!(verifier.verify(&parts.join(".")).is_err());
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    clock.advance(std::time::Duration::from_millis(999));
+    assert_eq!(verifier.verify(&token).unwrap(), Caller::User(user), "not yet expired");
+    clock.advance(std::time::Duration::from_secs(1));
     assert!(verifier.verify(&token).is_err(), "expiry is checked on every use");
     // Only ending what the token opened may use it a little longer; forgeries never.
     let grace = std::time::Duration::from_secs(60);

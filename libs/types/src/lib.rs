@@ -1,6 +1,7 @@
 //! Typed ids and validated values, parsed once at the edge so that the domain
 //! never handles an unchecked `String`.
 
+mod clock;
 mod email;
 mod ids;
 mod message_kind;
@@ -12,6 +13,7 @@ mod timestamp;
 mod unicode;
 mod username;
 
+pub use clock::{Clock, ManualClock, SystemClock, system_clock};
 pub use email::Email;
 pub use ids::{ConversationId, MessageId, SessionId, UserId};
 pub use message_kind::MessageKind;

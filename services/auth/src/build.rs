@@ -7,6 +7,7 @@ use chatterbox_ratelimit::RateLimiter;
 use chatterbox_runtime::GrpcServer;
 use chatterbox_runtime::calls::UserCalls;
 use chatterbox_store::StoreAt;
+use chatterbox_types::Clock;
 
 use crate::domain::AuthParts;
 use crate::{Auth, AuthSettings, AuthStore, GrpcProfiles, MongoAuthStore, SqliteAuthStore};
@@ -23,6 +24,8 @@ pub struct AuthDeps {
     pub user: UserCalls,
     /// Failed logins per account (`None`: unlimited).
     pub failed_logins: Option<Arc<dyn RateLimiter>>,
+    /// When things happen (the system's clock but in tests of expiry).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Opens the store at `store` and builds the service's gRPC server.
@@ -36,6 +39,7 @@ pub async fn build(store: &StoreAt, settings: AuthSettings, deps: AuthDeps) -> a
         signer: deps.signer,
         revocations: deps.verifier.revocations().clone(),
         failed_logins: deps.failed_logins,
+        clock: deps.clock,
     };
     let auth = Auth::new(store, parts, settings).await?;
     Ok(crate::grpc_server(Arc::new(auth), deps.verifier))

@@ -11,7 +11,7 @@ use chatterbox_identity::{Revocations, TokenSigner};
 use chatterbox_proto::user::v1::User;
 use chatterbox_ratelimit::RateLimiter;
 use chatterbox_store::StoreError;
-use chatterbox_types::{Email, Password, SessionId, Timestamp, UserId, Username};
+use chatterbox_types::{Clock, Email, Password, SessionId, UserId, Username};
 
 use crate::password::PasswordHasherPool;
 use crate::profiles::{CreateProfileError, Profiles};
@@ -70,6 +70,8 @@ pub struct AuthParts {
     pub revocations: Revocations,
     /// Failed logins per account (`None`: unlimited).
     pub failed_logins: Option<Arc<dyn RateLimiter>>,
+    /// When things happen: sessions' start, use and expiry.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A freshly issued pair of tokens.
@@ -93,6 +95,7 @@ pub struct Auth {
     failed_logins: Option<Arc<dyn RateLimiter>>,
     hasher: PasswordHasherPool,
     settings: AuthSettings,
+    clock: Arc<dyn Clock>,
 }
 
 /// The one answer every failed login gets.
@@ -117,9 +120,9 @@ fn failure_key(email: &str) -> String {
 impl Auth {
     /// Builds the domain; prepares the decoy hash used for unknown emails.
     pub async fn new(store: Arc<dyn AuthStore>, parts: AuthParts, settings: AuthSettings) -> Result<Self, Error> {
-        let AuthParts { profiles, signer, revocations, failed_logins } = parts;
+        let AuthParts { profiles, signer, revocations, failed_logins, clock } = parts;
         let hasher = PasswordHasherPool::new().await?;
-        Ok(Self { store, profiles, signer, revocations, failed_logins, hasher, settings })
+        Ok(Self { store, profiles, signer, revocations, failed_logins, hasher, settings, clock })
     }
 
     /// Creates an account and logs it in.
@@ -138,7 +141,7 @@ impl Auth {
             email_key: email.key(),
             password_hash: self.hasher.hash(password.expose()).await?,
             active: false,
-            created_at: Timestamp::now(),
+            created_at: self.clock.now(),
         };
         let id = credential.user_id;
         self.store.create_credential(&credential).await.map_err(|e| match e {
@@ -223,7 +226,7 @@ impl Auth {
     }
 
     async fn start_session(&self, user: UserId, client: &Client) -> Result<IssuedTokens, Error> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let (user_agent, ip) = client.kept();
         let session = LoginSession {
             id: SessionId::generate(),
@@ -247,7 +250,7 @@ impl Auth {
     /// caller whose end failed halfway can simply retry.
     async fn end(&self, session: SessionId) -> Result<(), Error> {
         self.store.revoke_session(session).await.map_err(Error::from)?;
-        let until = Timestamp::now().plus_seconds(self.signer.access_ttl_secs() as i64);
+        let until = self.clock.now().plus_seconds(self.signer.access_ttl_secs() as i64);
         let until = u64::try_from(until.millis() / 1_000).unwrap_or(0);
         self.revocations.end(session, until).await.map_err(Error::unavailable)
     }
@@ -255,7 +258,7 @@ impl Auth {
     /// Spends a refresh token for a new pair. A token spent before is
     /// treated as stolen: its whole session is revoked.
     pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens, Error> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let hash = refresh_token::hash(presented);
         let session = match self.store.consume_token(&hash, now).await.map_err(Error::from)? {
             Consumed::Fresh(session) => session,
@@ -285,7 +288,7 @@ impl Auth {
     /// The user's live sessions, most recently started first; `current` is
     /// the one the asking token belongs to.
     pub async fn sessions(&self, user: UserId, current: SessionId) -> Result<Vec<ListedSession>, Error> {
-        let live = self.store.live_sessions(user, Timestamp::now(), MAX_LISTED_SESSIONS).await.map_err(Error::from)?;
+        let live = self.store.live_sessions(user, self.clock.now(), MAX_LISTED_SESSIONS).await.map_err(Error::from)?;
         Ok(live.into_iter().map(|session| ListedSession { current: session.id == current, session }).collect())
     }
 
@@ -295,7 +298,7 @@ impl Auth {
         let missing = || Error::not_found("no such session");
         let id = SessionId::parse(session).map_err(|_| missing())?;
         let found = self.store.find_session(id).await.map_err(Error::from)?.ok_or_else(missing)?;
-        if found.user_id != user || found.revoked || found.expires_at <= Timestamp::now() {
+        if found.user_id != user || found.revoked || found.expires_at <= self.clock.now() {
             return Err(missing());
         }
         self.end(id).await

@@ -1,0 +1,69 @@
+//! Who takes part in a conversation, as the conversation service decides:
+//! the one port the message and media services ask it through, always
+//! with the caller's own token. Distributed mode implements it over gRPC
+//! ([`GrpcConversationAccess`]); the one-process mode over the conversation
+//! domain itself (a function call); the message service keeps answers a
+//! while (`chatterbox_message::membership_cache`).
+
+use chatterbox_errors::{Code, Error};
+use chatterbox_identity::{Actor, with_bearer};
+use chatterbox_proto::conversation::v1::{CheckAccessRequest, RecordActivityRequest};
+use chatterbox_runtime::calls::ConversationCalls;
+use chatterbox_types::{ConversationId, Timestamp};
+
+/// A participant's standing in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Whether they administer it.
+    pub admin: bool,
+}
+
+/// Where membership is decided.
+#[async_trait::async_trait]
+pub trait ConversationAccess: Send + Sync + std::fmt::Debug {
+    /// The caller's standing; NOT_FOUND when they take no part.
+    async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error>;
+
+    /// Moves the conversation's last activity forward (only a
+    /// participant's activity counts).
+    async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error>;
+
+    /// The caller's standing, `None` when they take no part; any other
+    /// failure is an error.
+    async fn standing(&self, actor: &Actor, conversation: ConversationId) -> Result<Option<Standing>, Error> {
+        match self.check(actor, conversation).await {
+            Ok(standing) => Ok(Some(standing)),
+            Err(e) if e.code() == Code::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The conversation service over gRPC (or its handlers, in one process).
+#[derive(Debug, Clone)]
+pub struct GrpcConversationAccess {
+    calls: ConversationCalls,
+}
+
+impl GrpcConversationAccess {
+    /// Asks the conversation service through `calls`.
+    pub fn new(calls: ConversationCalls) -> Self {
+        Self { calls }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConversationAccess for GrpcConversationAccess {
+    async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
+        let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, &actor.token)?;
+        let access = self.calls.check_access(request).await?.into_inner();
+        Ok(Standing { admin: access.admin })
+    }
+
+    async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
+        let request =
+            with_bearer(RecordActivityRequest { id: conversation.to_string(), at_ms: at.millis() }, &actor.token)?;
+        self.calls.record_activity(request).await?;
+        Ok(())
+    }
+}
