@@ -108,7 +108,7 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
             let conversation = ConversationCalls::remote(peers.get(Part::Conversation)?);
             let deps = chatterbox_message::build::MessageDeps {
                 verifier: verifier_from_file(config, redis).await?,
-                conversation: Arc::new(chatterbox_message::GrpcConversationAccess::new(conversation)),
+                conversation: Arc::new(chatterbox_membership::GrpcConversationAccess::new(conversation)),
                 media: MediaCalls::remote(peers.get(Part::Media)?),
                 events: settings::event_bus(config).await?,
             };
@@ -117,7 +117,9 @@ pub async fn run(part: Part, config: &Config, shutdown: Shutdown) -> anyhow::Res
         Part::Media => {
             let deps = chatterbox_media::build::MediaDeps {
                 verifier: verifier_from_file(config, redis).await?,
-                conversation: ConversationCalls::remote(peers.get(Part::Conversation)?),
+                conversation: Arc::new(chatterbox_membership::GrpcConversationAccess::new(ConversationCalls::remote(
+                    peers.get(Part::Conversation)?,
+                ))),
             };
             let (blobs, media_settings) = (settings::blobs_at(config), settings::media_settings(config));
             let (server, media) =

@@ -118,15 +118,7 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             events: events.clone(),
         },
     );
-    let (media_server, media_domain) = chatterbox_media::build::build(
-        &store_at(config, Part::Media),
-        &settings::blobs_at(config),
-        settings::media_settings(config),
-        chatterbox_media::build::MediaDeps { verifier: verifier.clone(), conversation: conversation_calls.clone() },
-    )
-    .await?;
-    media_uploads_end.attach(&media_server).await;
-    // The message service asks the conversation domain directly.
+    // The message and media services ask the conversation domain directly.
     let (conversation_server, conversations) = chatterbox_conversation::build::build(
         &store_at(config, Part::Conversation),
         chatterbox_conversation::build::ConversationDeps {
@@ -136,6 +128,17 @@ pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         },
     )
     .await?;
+    let (media_server, media_domain) = chatterbox_media::build::build(
+        &store_at(config, Part::Media),
+        &settings::blobs_at(config),
+        settings::media_settings(config),
+        chatterbox_media::build::MediaDeps {
+            verifier: verifier.clone(),
+            conversation: Arc::new(LocalConversationAccess(conversations.clone())),
+        },
+    )
+    .await?;
+    media_uploads_end.attach(&media_server).await;
     // And the gateway sends and reads history straight through the message service.
     let (message_server, calls) = chatterbox_message::build::build(
         &store_at(config, Part::Message),

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chatterbox_conversation::Conversations;
 use chatterbox_errors::Error;
 use chatterbox_identity::Actor;
-use chatterbox_message::access::{ConversationAccess, Standing};
+use chatterbox_membership::{ConversationAccess, Standing};
 use chatterbox_types::{ConversationId, Timestamp};
 
-/// The message service's view of membership, straight from the
+/// The message and media services' view of membership, straight from the
 /// conversation domain of this process.
 #[derive(Debug)]
 pub(crate) struct LocalConversationAccess(pub(crate) Arc<Conversations>);

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chatterbox_identity::TokenVerifier;
 use chatterbox_runtime::GrpcServer;
-use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_store::StoreAt;
 
 use crate::{
-    BlobStore, DiskBlobStore, GrpcParticipation, Media, MediaSettings, MediaStore, MongoMediaStore, S3BlobStore,
+    BlobStore, ConversationAccess, DiskBlobStore, Media, MediaSettings, MediaStore, MongoMediaStore, S3BlobStore,
     S3Settings, SqliteMediaStore,
 };
 
@@ -30,7 +29,7 @@ pub struct MediaDeps {
     /// Checks callers' tokens.
     pub verifier: TokenVerifier,
     /// The conversation service, which says who may see an attachment.
-    pub conversation: ConversationCalls,
+    pub conversation: Arc<dyn ConversationAccess>,
 }
 
 /// Opens the stores at `store` and `blobs` and builds the service's gRPC
@@ -49,6 +48,6 @@ pub async fn build(
         BlobsAt::Disk(dir) => Arc::new(DiskBlobStore::open(dir)?),
         BlobsAt::S3(settings) => Arc::new(S3BlobStore::connect(settings).await.context("connecting to S3")?),
     };
-    let media = Arc::new(Media::new(store, blobs, Arc::new(GrpcParticipation::new(deps.conversation)), settings)?);
+    let media = Arc::new(Media::new(store, blobs, deps.conversation, settings)?);
     Ok((crate::grpc_server(media.clone(), deps.verifier), media))
 }

@@ -12,11 +12,11 @@ use chatterbox_types::{ConversationId, Timestamp};
 use futures::{Stream, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 
-use crate::access::Participation;
 use crate::blob::{BlobKey, BlobStore, Delivery};
 use crate::picture;
 use crate::sniff::{self, Kind};
 use crate::store::{MediaRecord, MediaStore};
+use chatterbox_membership::ConversationAccess;
 
 /// Longest signed-URL life the service hands out.
 pub const MAX_URL_TTL: Duration = Duration::from_secs(300);
@@ -86,7 +86,7 @@ pub enum Source {
 pub struct Media {
     store: Arc<dyn MediaStore>,
     blobs: Arc<dyn BlobStore>,
-    participation: Arc<dyn Participation>,
+    conversations: Arc<dyn ConversationAccess>,
     settings: MediaSettings,
     decodes: Arc<tokio::sync::Semaphore>,
 }
@@ -145,12 +145,12 @@ impl Media {
     pub fn new(
         store: Arc<dyn MediaStore>,
         blobs: Arc<dyn BlobStore>,
-        participation: Arc<dyn Participation>,
+        conversations: Arc<dyn ConversationAccess>,
         mut settings: MediaSettings,
     ) -> anyhow::Result<Self> {
         settings.url_ttl = settings.url_ttl.clamp(Duration::from_secs(1), MAX_URL_TTL);
         chatterbox_store::create_private_dir(&settings.spool_dir)?;
-        Ok(Self { store, blobs, participation, settings, decodes: Arc::new(tokio::sync::Semaphore::new(DECODES)) })
+        Ok(Self { store, blobs, conversations, settings, decodes: Arc::new(tokio::sync::Semaphore::new(DECODES)) })
     }
 
     /// Streams `pieces` to a temporary file, refusing (413) as soon as they
@@ -408,7 +408,7 @@ impl Media {
             return Ok(record);
         }
         for conversation in self.store.attached_in(id).await.map_err(Error::from)?.into_iter().take(MAX_CHECKED) {
-            if self.participation.standing(&actor.token, conversation).await?.is_some() {
+            if self.conversations.standing(actor, conversation).await?.is_some() {
                 return Ok(record);
             }
         }
@@ -493,7 +493,7 @@ impl Media {
             let Some(record) = self.store.get(id).await.map_err(Error::from)? else { continue };
             if record.uploader != actor.id {
                 if admin.is_none() {
-                    let standing = self.participation.standing(&actor.token, conversation).await?;
+                    let standing = self.conversations.standing(actor, conversation).await?;
                     admin = Some(standing.is_some_and(|s| s.admin));
                 }
                 if admin != Some(true) {

@@ -6,7 +6,6 @@
 //! conversation service); [`blob`] keeps the bytes on disk or in S3, and
 //! [`store`] the metadata in SQLite or MongoDB.
 
-pub mod access;
 pub mod blob;
 pub mod build;
 pub mod domain;
@@ -15,8 +14,8 @@ pub mod picture;
 pub mod sniff;
 pub mod store;
 
-pub use access::{GrpcParticipation, Participation, Standing};
 pub use blob::{BlobStore, DiskBlobStore, S3BlobStore, S3Settings};
+pub use chatterbox_membership::{ConversationAccess, GrpcConversationAccess, Standing};
 pub use domain::{Media, MediaSettings};
 pub use grpc::grpc_server;
 pub use store::{MediaStore, MongoMediaStore, SqliteMediaStore};

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::Actor;
 use chatterbox_media::domain::Piece;
-use chatterbox_media::{DiskBlobStore, Media, MediaSettings, Participation, SqliteMediaStore, Standing};
+use chatterbox_media::{ConversationAccess, DiskBlobStore, Media, MediaSettings, SqliteMediaStore, Standing};
 use chatterbox_types::{ConversationId, UserId};
 
 /// Nobody takes part in anything.
@@ -18,9 +18,13 @@ use chatterbox_types::{ConversationId, UserId};
 struct Nobody;
 
 #[async_trait::async_trait]
-impl Participation for Nobody {
-    async fn standing(&self, _token: &str, _conversation: ConversationId) -> Result<Option<Standing>, Error> {
-        Ok(None)
+impl ConversationAccess for Nobody {
+    async fn check(&self, _actor: &Actor, _conversation: ConversationId) -> Result<Standing, Error> {
+        Err(Error::not_found("conversation not found"))
+    }
+
+    async fn record_activity(&self, _: &Actor, _: ConversationId, _: chatterbox_types::Timestamp) -> Result<(), Error> {
+        Err(Error::not_found("conversation not found"))
     }
 }
 

@@ -9,10 +9,10 @@ use chatterbox_events::EventBus;
 use chatterbox_identity::Actor;
 use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 
-use crate::access::{ConversationAccess, Standing};
 use crate::announce::Announcer;
 use crate::media::MediaLibrary;
 use crate::store::{Message, MessageStore, NewMessage, ReadMark, Window};
+use chatterbox_membership::{ConversationAccess, Standing};
 
 /// Longest message, in characters after trimming.
 pub const MAX_CONTENT: usize = 4000;

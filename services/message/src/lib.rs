@@ -10,7 +10,6 @@
 //! MongoDB, [`wire`] is their protobuf form. How ordering holds in each
 //! backend is written in [`store`].
 
-pub mod access;
 mod announce;
 pub mod build;
 pub mod calls;
@@ -22,8 +21,8 @@ pub mod publish_order;
 pub mod store;
 pub mod wire;
 
-pub use access::{ConversationAccess, GrpcConversationAccess};
 pub use calls::MessageCalls;
+pub use chatterbox_membership::{ConversationAccess, GrpcConversationAccess, Standing};
 pub use domain::Messages;
 pub use grpc::grpc_server;
 pub use media::{GrpcMediaLibrary, MediaLibrary};

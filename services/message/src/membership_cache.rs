@@ -30,7 +30,7 @@ use chatterbox_proto::events::v1::Envelope;
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
-use crate::access::{ConversationAccess, Standing};
+use chatterbox_membership::{ConversationAccess, Standing};
 
 /// The longest an answer is kept.
 pub const TTL: Duration = Duration::from_secs(10);
