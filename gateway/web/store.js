@@ -1,22 +1,19 @@
-// What the page knows: conversations, the messages loaded of each, users,
-// presence, typing and read watermarks. Events from the socket and answers
-// from the API both land here; views subscribe to `changed`.
-//
-// A conversation's timeline holds a contiguous run of messages, from
-// `oldest` to `newest` by seq: history extends it downwards, live messages
-// and resume upwards. A live message past a hole is shown at once, but
-// `newest` stays below the hole until it is fetched, so a reconnection
-// resumes from there. Conversations never opened have no timeline, only
-// their list entry (preview, unread).
+// What the page knows, and the one place it changes: conversations, what is
+// loaded of their messages (timeline.js), my messages on their way
+// (outbox.js), users and presence (users.js), typing and read watermarks.
+// Answers of the API land here, events of the socket through events.js;
+// views subscribe to `changed`.
 
 import { query } from './api.js';
+import { Outbox } from './outbox.js';
+import { Timeline } from './timeline.js';
+import { Typing, applyFrame } from './events.js';
+import { Users } from './users.js';
 
 const PAGE = 50;
 /** Conversations one WebSocket `resume` may name (the server refuses more). */
 const MAX_RESUMED = 100;
-const TYPING_SHOWN_MS = 6000;
 const READ_DELAY_MS = 400;
-const USER_LOOKUPS_AT_ONCE = 4;
 
 export class Store extends EventTarget {
   constructor(api, me) {
@@ -25,19 +22,13 @@ export class Store extends EventTarget {
     this.me = me;
     this.conversations = new Map();
     this.listCursor = null;
-    /** conversation id → {bySeq, oldest, newest, hasOlder, loaded, loading} */
+    /** conversation id → Timeline */
     this.timelines = new Map();
-    this.users = new Map([[me.id, me]]);
-    this.userRequests = new Map();
-    this.userQueue = [];
-    this.userLookups = 0;
-    this.presence = new Map();
-    /** conversation id → Map(user id → expiry ms) */
-    this.typing = new Map();
+    this.users = new Users(api, me, (what, id) => this.changed(what, id));
+    this.typing = new Typing((what, id) => this.changed(what, id));
     /** conversation id → Map(user id → highest seq read) */
     this.reads = new Map();
-    /** client_id → message not yet acknowledged */
-    this.outbox = new Map();
+    this.outbox = new Outbox();
     this.readTimers = new Map();
     this.openId = null;
   }
@@ -69,7 +60,7 @@ export class Store extends EventTarget {
       const t = this.timelines.get(c.id);
       const read = this.myRead(c.id);
       if (t?.loaded && merged.last_message && t.newest >= merged.last_message.seq && t.oldest <= read + 1) {
-        merged.unread_count = [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id && m.seq > read).length;
+        merged.unread_count = t.othersAbove(this.me.id, read);
       }
       this.conversations.set(c.id, merged);
     }
@@ -153,67 +144,29 @@ export class Store extends EventTarget {
   // ---- users and presence ----
 
   userName(id) {
-    const user = this.users.get(id);
-    if (user) return user.username;
-    this.loadUser(id);
-    return '…';
+    return this.users.name(id);
   }
 
-  /** A user's profile, looked up a few at a time (the API is rate limited). */
   loadUser(id) {
-    if (!id || this.users.has(id)) return Promise.resolve(this.users.get(id));
-    if (!this.userRequests.has(id)) {
-      const request = new Promise((resolve) => this.userQueue.push({ id, resolve }));
-      this.userRequests.set(id, request);
-      this.#nextLookups();
-    }
-    return this.userRequests.get(id);
-  }
-
-  #nextLookups() {
-    while (this.userLookups < USER_LOOKUPS_AT_ONCE && this.userQueue.length) {
-      const { id, resolve } = this.userQueue.shift();
-      this.userLookups += 1;
-      this.api.get(`/api/v1/users/${encodeURIComponent(id)}`).then((user) => {
-        this.users.set(id, user);
-        this.changed('user', id);
-        resolve(user);
-      }, (e) => {
-        // Not remembered: asked again when next needed, after any wait the server named.
-        setTimeout(() => this.userRequests.delete(id), e.retryAfterMs || 5000);
-        resolve(undefined);
-      }).finally(() => {
-        this.userLookups -= 1;
-        this.#nextLookups();
-      });
-    }
+    return this.users.load(id);
   }
 
   putUser(user) {
-    this.users.set(user.id, { ...this.users.get(user.id), ...user });
+    this.users.put(user);
   }
 
   /** Presence of every direct partner. */
   #watchPartners() {
     const partners = [...this.conversations.values()].map((c) => this.partnerOf(c)).filter(Boolean);
-    return this.watchPresenceOf(partners);
+    return this.users.watchPresenceOf(partners);
   }
 
-  /** Fetches the presence of those not known yet (all of them when `again`), 100 per call. */
-  async watchPresenceOf(ids, again = false) {
-    const wanted = [...new Set(ids)].filter((id) => id !== this.me.id && (again || !this.presence.has(id)));
-    for (let i = 0; i < wanted.length; i += 100) {
-      const batch = wanted.slice(i, i + 100);
-      try {
-        const answer = await this.api.get(`/api/v1/presence${query({ user_ids: batch.join(',') })}`);
-        for (const p of answer.items) this.presence.set(p.user_id, { status: p.status, last_seen: p.last_seen });
-        this.changed('presence');
-      } catch { /* unknown: grey dots; asked again after the next reconnection */ }
-    }
+  watchPresenceOf(ids, again = false) {
+    return this.users.watchPresenceOf(ids, again);
   }
 
   presenceOf(id) {
-    return this.presence.get(id) || { status: 'offline', last_seen: null };
+    return this.users.presenceOf(id);
   }
 
   // ---- messages ----
@@ -221,7 +174,7 @@ export class Store extends EventTarget {
   timeline(id) {
     let t = this.timelines.get(id);
     if (!t) {
-      t = { bySeq: new Map(), oldest: null, newest: 0, hasOlder: true, loaded: false, loading: null };
+      t = new Timeline();
       this.timelines.set(id, t);
     }
     return t;
@@ -275,10 +228,7 @@ export class Store extends EventTarget {
 
   /** Messages in ascending seq, then those still being sent. */
   messagesOf(id) {
-    const t = this.timeline(id);
-    const sent = [...t.bySeq.values()].sort((a, b) => a.seq - b.seq);
-    const sending = [...this.outbox.values()].filter((m) => m.conversation_id === id);
-    return sent.concat(sending);
+    return this.timeline(id).sorted().concat(this.outbox.of(id));
   }
 
   /**
@@ -302,18 +252,16 @@ export class Store extends EventTarget {
     }
   }
 
-  /** Adds or replaces a message of a timeline; true when it was new. */
+  /** Adds or replaces a message of a timeline (and what it says of reads); true when it was new. */
   #put(t, m) {
-    const known = t.bySeq.has(m.seq);
-    t.bySeq.set(m.seq, m);
-    if (t.oldest === null || m.seq < t.oldest) t.oldest = m.seq;
-    if (m.seq > t.newest) t.newest = m.seq;
+    const fresh = t.put(m);
     if (m.client_id) this.outbox.delete(m.client_id);
-    for (const r of m.read_by || []) this.#read(m.conversation_id, r.user_id, m.seq);
-    return !known;
+    for (const r of m.read_by || []) this.noteRead(m.conversation_id, r.user_id, m.seq);
+    return fresh;
   }
 
-  #read(conversationId, userId, seq) {
+  /** Someone has read up to `seq` (watermarks only move up). */
+  noteRead(conversationId, userId, seq) {
     let reads = this.reads.get(conversationId);
     if (!reads) this.reads.set(conversationId, (reads = new Map()));
     if ((reads.get(userId) || 0) < seq) reads.set(userId, seq);
@@ -333,12 +281,7 @@ export class Store extends EventTarget {
 
   /** Queues a message for the socket; shown at once as "sending". */
   enqueue(conversationId, content, type = 'text', attachments = []) {
-    const clientId = crypto.randomUUID();
-    const pending = {
-      id: null, client_id: clientId, conversation_id: conversationId, sender_id: this.me.id, type,
-      content, attachments, pending: true, failed: false, created_at: new Date().toISOString(), read_by: [],
-    };
-    this.outbox.set(clientId, pending);
+    const pending = this.outbox.add(conversationId, this.me.id, content, type, attachments);
     this.changed('messages', conversationId);
     return pending;
   }
@@ -346,19 +289,16 @@ export class Store extends EventTarget {
   /** My message as the server acknowledged it (a send or an edit). */
   acknowledged(message) {
     this.outbox.delete(message.client_id);
-    this.#arrived(message);
+    this.arrived(message);
   }
 
   failed(clientId, error) {
-    const pending = this.outbox.get(clientId);
-    if (!pending) return;
-    pending.failed = true;
-    pending.error = error;
-    this.changed('messages', pending.conversation_id);
+    const pending = this.outbox.fail(clientId, error);
+    if (pending) this.changed('messages', pending.conversation_id);
   }
 
   /** A message that exists on the server now: into its timeline (if one is shown), preview. */
-  #arrived(m) {
+  arrived(m) {
     const t = this.timelines.get(m.conversation_id);
     let fresh = true;
     if (t && (t.loaded || t.loading)) {
@@ -386,105 +326,14 @@ export class Store extends EventTarget {
 
   // ---- events from the socket ----
 
-  async apply(frame) {
-    switch (frame.type) {
-      case 'message.new': {
-        const m = frame.message;
-        if (!this.conversations.has(m.conversation_id)) {
-          // A conversation I did not know: its count already includes this message.
-          await this.fetchConversation(m.conversation_id).catch(() => {});
-          this.#arrived(m);
-          break;
-        }
-        const c = this.conversations.get(m.conversation_id);
-        const t = this.timelines.get(m.conversation_id);
-        const isNew = !t?.bySeq.has(m.seq) && !(c.last_message && c.last_message.seq >= m.seq);
-        if (isNew && m.sender_id !== this.me.id && m.seq > this.myRead(m.conversation_id)) {
-          c.unread_count = (c.unread_count || 0) + 1;
-        }
-        this.#arrived(m);
-        this.typing.get(m.conversation_id)?.delete(m.sender_id);
-        this.changed('typing', m.conversation_id);
-        break;
-      }
-      case 'message.updated': {
-        const m = frame.message;
-        // Only what is shown is replaced: an edit of an older message must
-        // not become the edge of the loaded run.
-        const t = this.timelines.get(m.conversation_id);
-        if (t?.bySeq.has(m.seq)) t.bySeq.set(m.seq, m);
-        const c = this.conversations.get(m.conversation_id);
-        if (c?.last_message?.seq === m.seq) c.last_message = m;
-        this.changed('messages', m.conversation_id);
-        this.changed('conversations');
-        break;
-      }
-      case 'message.deleted': {
-        const t = this.timelines.get(frame.conversation_id);
-        const m = t?.bySeq.get(frame.seq);
-        if (m) t.bySeq.set(frame.seq, { ...m, content: '', attachments: [], deleted: true });
-        const c = this.conversations.get(frame.conversation_id);
-        if (c?.last_message?.seq === frame.seq) c.last_message = { ...c.last_message, content: '', attachments: [], deleted: true };
-        this.changed('messages', frame.conversation_id);
-        this.changed('conversations');
-        break;
-      }
-      case 'read': {
-        if (frame.user_id === this.me.id) {
-          // Read on another device (or my own read coming back).
-          if (frame.seq <= this.myRead(frame.conversation_id)) break;
-          this.#read(frame.conversation_id, frame.user_id, frame.seq);
-          const c = this.conversations.get(frame.conversation_id);
-          const t = this.timelines.get(frame.conversation_id);
-          if (c && t?.loaded && t.oldest !== null && t.oldest <= frame.seq) {
-            c.unread_count = [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id && m.seq > frame.seq).length;
-          } else if (c) {
-            await this.fetchConversation(frame.conversation_id).catch(() => {});
-          }
-          this.changed('conversations');
-        } else {
-          this.#read(frame.conversation_id, frame.user_id, frame.seq);
-        }
-        this.changed('reads', frame.conversation_id);
-        break;
-      }
-      case 'typing': {
-        let typing = this.typing.get(frame.conversation_id);
-        if (!typing) this.typing.set(frame.conversation_id, (typing = new Map()));
-        if (frame.state === 'start') {
-          typing.set(frame.user_id, Date.now() + TYPING_SHOWN_MS);
-          setTimeout(() => this.changed('typing', frame.conversation_id), TYPING_SHOWN_MS + 50);
-        } else {
-          typing.delete(frame.user_id);
-        }
-        this.changed('typing', frame.conversation_id);
-        break;
-      }
-      case 'presence':
-        this.presence.set(frame.user_id, { status: frame.status, last_seen: frame.last_seen });
-        this.changed('presence', frame.user_id);
-        break;
-      case 'conversation.joined':
-        await this.fetchConversation(frame.conversation.id).catch(() => this.putConversation(frame.conversation));
-        this.changed('conversations');
-        break;
-      case 'conversation.updated':
-        await this.mergeConversation(frame.conversation);
-        break;
-      case 'conversation.left':
-        this.removeConversation(frame.conversation_id);
-        break;
-      default:
-        break;
-    }
+  /** Applies an event frame (events.js). */
+  apply(frame) {
+    return applyFrame(this, frame);
   }
 
   /** Users typing now in a conversation (not me). */
   typingIn(id) {
-    const typing = this.typing.get(id);
-    if (!typing) return [];
-    const now = Date.now();
-    return [...typing].filter(([user, until]) => until > now && user !== this.me.id).map(([user]) => user);
+    return this.typing.in(id, this.me.id);
   }
 
   /**
@@ -496,24 +345,24 @@ export class Store extends EventTarget {
     this.readTimers.set(id, setTimeout(async () => {
       const t = this.timelines.get(id);
       const c = this.conversations.get(id);
-      const theirs = t ? [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id).reduce((max, m) => Math.max(max, m.seq), 0) : 0;
+      const theirs = t ? t.newestOfOthers(this.me.id) : 0;
       // (Armed while the conversation was shown: it counts as read even if left since.)
       if (!t?.loaded || (theirs <= this.myRead(id) && !c?.unread_count)) {
         this.readTimers.delete(id);
         return;
       }
       // The highest seq shown (a read mark needs no contiguity).
-      const seq = Math.max(0, ...t.bySeq.keys());
+      const seq = t.highestShown();
       if (seq < 1) {
         this.readTimers.delete(id);
         return;
       }
-      const others = (above) => [...t.bySeq.values()].filter((m) => m.sender_id !== this.me.id && m.seq > above).length;
+      const others = (above) => t.othersAbove(this.me.id, above);
       let retryIn = 0;
       try {
         // Acknowledged, so a read the server refused as too fast is sent again.
         await socket.request({ type: 'read', conversation_id: id, seq });
-        this.#read(id, this.me.id, seq);
+        this.noteRead(id, this.me.id, seq);
         const now = this.conversations.get(id);
         if (now) now.unread_count = others(seq);
         this.changed('conversations');
@@ -534,7 +383,7 @@ export class Store extends EventTarget {
   /** After a reconnection: the list again (news of conversations not open), presence again. */
   async refreshAfterReconnect() {
     await this.loadConversations().catch(() => {});
-    await this.watchPresenceOf([...this.presence.keys()], true);
+    await this.users.refreshPresence();
     // An open conversation whose history did not load: once more.
     if (this.openId && !this.timeline(this.openId).loaded) {
       await this.loadLatest(this.openId).catch(() => {});
