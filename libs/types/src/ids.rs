@@ -90,6 +90,17 @@ ulid_id!(
     MessageId,
     "message id"
 );
+ulid_id!(
+    /// Identifies an uploaded file or image (and its blob).
+    MediaId,
+    "media id"
+);
+ulid_id!(
+    /// Identifies one WebSocket connection of a gateway (what presence
+    /// counts a user's devices by).
+    ConnectionId,
+    "connection id"
+);
 
 #[cfg(test)]
 mod tests {

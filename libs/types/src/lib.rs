@@ -15,7 +15,7 @@ mod username;
 
 pub use clock::{Clock, ManualClock, SystemClock, system_clock};
 pub use email::Email;
-pub use ids::{ConversationId, MessageId, SessionId, UserId};
+pub use ids::{ConnectionId, ConversationId, MediaId, MessageId, SessionId, UserId};
 pub use message_kind::MessageKind;
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, page_limit};
 pub use password::Password;

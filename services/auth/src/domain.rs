@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use chatterbox_errors::Error;
 use chatterbox_identity::{Revocations, TokenSigner};
-use chatterbox_proto::user::v1::User;
 use chatterbox_ratelimit::RateLimiter;
 use chatterbox_store::StoreError;
 use chatterbox_types::{Clock, Email, Password, SessionId, UserId, Username};
 
 use crate::password::PasswordHasherPool;
-use crate::profiles::{CreateProfileError, Profiles};
+use crate::profiles::{CreateProfileError, Profile, Profiles};
 use crate::refresh_token;
 use crate::store::{AuthStore, Consumed, Credential, LoginSession};
 
@@ -103,6 +102,11 @@ fn bad_login() -> Error {
     Error::unauthenticated("invalid email or password")
 }
 
+/// What ending a session that is not the caller's, or not live, gets.
+pub fn no_such_session() -> Error {
+    Error::not_found("no such session")
+}
+
 /// The one answer every unusable refresh token gets.
 fn bad_refresh() -> Error {
     Error::unauthenticated("invalid or expired refresh token")
@@ -128,14 +132,11 @@ impl Auth {
     /// Creates an account and logs it in.
     pub async fn register(
         &self,
-        username: &str,
-        email: &str,
-        password: &str,
+        username: Username,
+        email: Email,
+        password: Password,
         client: &Client,
-    ) -> Result<(User, IssuedTokens), Error> {
-        let username = Username::parse(username)?;
-        let email = Email::parse(email)?;
-        let password = Password::parse(password)?;
+    ) -> Result<(Profile, IssuedTokens), Error> {
         let credential = Credential {
             user_id: UserId::generate(),
             email_key: email.key(),
@@ -178,8 +179,10 @@ impl Auth {
 
     /// Checks credentials and starts a login session. Each attempt takes a
     /// token from the account's bucket of failures first (so parallel
-    /// guesses are counted too); a successful one gives it back.
-    pub async fn login(&self, email: &str, password: &str, client: &Client) -> Result<(User, IssuedTokens), Error> {
+    /// guesses are counted too); a successful one gives it back. The
+    /// credentials come as typed, unparsed: a malformed email is refused
+    /// like a wrong password, after the same hashing time.
+    pub async fn login(&self, email: &str, password: &str, client: &Client) -> Result<(Profile, IssuedTokens), Error> {
         let failure_key = failure_key(email);
         self.count_attempt(&failure_key).await?;
         // A malformed email cannot exist; still spend the hashing time.
@@ -294,9 +297,8 @@ impl Auth {
 
     /// Ends one of the user's live sessions (the current one included);
     /// anyone else's, or one already over, is not found.
-    pub async fn end_session(&self, user: UserId, session: &str) -> Result<(), Error> {
-        let missing = || Error::not_found("no such session");
-        let id = SessionId::parse(session).map_err(|_| missing())?;
+    pub async fn end_session(&self, user: UserId, id: SessionId) -> Result<(), Error> {
+        let missing = no_such_session;
         let found = self.store.find_session(id).await.map_err(Error::from)?.ok_or_else(missing)?;
         if found.user_id != user || found.revoked || found.expires_at <= self.clock.now() {
             return Err(missing());

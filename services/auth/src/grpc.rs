@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chatterbox_errors::Error;
 use chatterbox_identity::{TokenVerifier, authenticate_login};
 use chatterbox_proto::auth::v1::auth_service_server::{AuthService, AuthServiceServer};
 use chatterbox_proto::auth::v1::{
@@ -9,10 +10,11 @@ use chatterbox_proto::auth::v1::{
     LogoutRequest, LogoutResponse, RefreshRequest, RegisterRequest, Session, Tokens,
 };
 use chatterbox_runtime::GrpcServer;
+use chatterbox_types::{Email, Password, SessionId, Username};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Auth, Client, IssuedTokens, ListedSession};
+use crate::domain::{Auth, Client, IssuedTokens, ListedSession, no_such_session};
 
 /// The gRPC face of [`Auth`].
 #[derive(Debug, Clone)]
@@ -44,14 +46,17 @@ fn tokens(t: IssuedTokens) -> Tokens {
 impl AuthService for AuthGrpc {
     async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<Session>, Status> {
         let r = request.into_inner();
-        let (user, issued) = self.auth.register(&r.username, &r.email, &r.password, &client(r.client)).await?;
-        Ok(Response::new(Session { user: Some(user), tokens: Some(tokens(issued)) }))
+        let username = Username::parse(&r.username).map_err(Error::from)?;
+        let email = Email::parse(&r.email).map_err(Error::from)?;
+        let password = Password::parse(&r.password).map_err(Error::from)?;
+        let (user, issued) = self.auth.register(username, email, password, &client(r.client)).await?;
+        Ok(Response::new(Session { user: Some(user.to_wire()), tokens: Some(tokens(issued)) }))
     }
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Session>, Status> {
         let r = request.into_inner();
         let (user, issued) = self.auth.login(&r.email, &r.password, &client(r.client)).await?;
-        Ok(Response::new(Session { user: Some(user), tokens: Some(tokens(issued)) }))
+        Ok(Response::new(Session { user: Some(user.to_wire()), tokens: Some(tokens(issued)) }))
     }
 
     async fn refresh(&self, request: Request<RefreshRequest>) -> Result<Response<Tokens>, Status> {
@@ -74,7 +79,8 @@ impl AuthService for AuthGrpc {
 
     async fn end_session(&self, request: Request<EndSessionRequest>) -> Result<Response<EndSessionResponse>, Status> {
         let (user, _) = authenticate_login(&request, &self.verifier)?;
-        self.auth.end_session(user, &request.into_inner().id).await?;
+        let session = SessionId::parse(&request.into_inner().id).map_err(|_| no_such_session())?;
+        self.auth.end_session(user, session).await?;
         Ok(Response::new(EndSessionResponse {}))
     }
 }

@@ -14,5 +14,5 @@ pub mod store;
 
 pub use domain::{Auth, AuthSettings};
 pub use grpc::grpc_server;
-pub use profiles::{GrpcProfiles, Profiles};
+pub use profiles::{GrpcProfiles, Profile, Profiles};
 pub use store::{AuthStore, MongoAuthStore, SqliteAuthStore};

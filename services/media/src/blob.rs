@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
+use chatterbox_types::MediaId;
 use futures::Stream;
 
 pub use disk::DiskBlobStore;
@@ -21,12 +22,12 @@ pub struct BlobKey(String);
 
 impl BlobKey {
     /// The uploaded bytes of a media object.
-    pub fn original(media: ulid::Ulid) -> Self {
+    pub fn original(media: MediaId) -> Self {
         Self(format!("originals/{media}"))
     }
 
     /// The thumbnail of an image.
-    pub fn thumbnail(media: ulid::Ulid) -> Self {
+    pub fn thumbnail(media: MediaId) -> Self {
         Self(format!("thumbnails/{media}"))
     }
 

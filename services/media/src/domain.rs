@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::Actor;
-use chatterbox_types::{ConversationId, Timestamp};
+use chatterbox_types::{ConversationId, MediaId, Timestamp};
 use futures::{Stream, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 
@@ -95,8 +95,18 @@ fn blob_failure(e: anyhow::Error) -> Error {
     Error::unavailable(e.context("blob store"))
 }
 
-fn not_found() -> Error {
+pub fn not_found() -> Error {
     Error::not_found("media not found")
+}
+
+/// What an attachment that is not an upload of the sender's gets.
+pub fn not_your_attachment() -> Error {
+    Error::invalid("attachments must be media you uploaded")
+}
+
+/// What an avatar that is not an image of the caller's gets.
+pub fn not_your_avatar() -> Error {
+    Error::invalid("avatar must be an image you uploaded")
 }
 
 /// A file name fit to show and to put in `Content-Disposition`: the last
@@ -228,7 +238,7 @@ impl Media {
                 "accepted: PNG, JPEG, GIF and WebP images, PDF, ZIP, MP4, MP3, Ogg and plain text",
             )
         })?;
-        let id = ulid::Ulid::new();
+        let id = MediaId::generate();
         let mut record = MediaRecord {
             id,
             uploader,
@@ -401,8 +411,7 @@ impl Media {
 
     /// The media `id` if `actor` may see it; 404 otherwise, as for media
     /// that does not exist.
-    async fn visible(&self, actor: &Actor, id: &str) -> Result<MediaRecord, Error> {
-        let id = ulid::Ulid::from_string(id).map_err(|_| not_found())?;
+    async fn visible(&self, actor: &Actor, id: MediaId) -> Result<MediaRecord, Error> {
         let record = self.store.get(id).await.map_err(Error::from)?.ok_or_else(not_found)?;
         if record.uploader == actor.id || record.public {
             return Ok(record);
@@ -417,7 +426,7 @@ impl Media {
 
     /// Media `id` (or its thumbnail) for `actor`, after one access check:
     /// a signed URL when the store can make one, else its bytes.
-    pub async fn download(&self, actor: &Actor, id: &str, thumbnail: bool) -> Result<Download, Error> {
+    pub async fn download(&self, actor: &Actor, id: MediaId, thumbnail: bool) -> Result<Download, Error> {
         let media = self.visible(actor, id).await?;
         if thumbnail && !media.has_thumbnail {
             return Err(Error::not_found("this media has no thumbnail"));
@@ -450,19 +459,16 @@ impl Media {
     pub async fn attach(
         &self,
         actor: &Actor,
-        conversation: &str,
-        media: &[String],
+        conversation: ConversationId,
+        media: &[MediaId],
         images_only: bool,
     ) -> Result<Vec<MediaRecord>, Error> {
-        let conversation =
-            ConversationId::parse(conversation).map_err(|_| Error::invalid("conversation_id is not an id"))?;
         if media.len() > MAX_ATTACHMENTS {
             return Err(Error::invalid(format!("at most {MAX_ATTACHMENTS} attachments per message")));
         }
-        let not_yours = || Error::invalid("attachments must be media you uploaded");
+        let not_yours = not_your_attachment;
         let mut records: Vec<MediaRecord> = Vec::with_capacity(media.len());
-        for id in media {
-            let id = ulid::Ulid::from_string(id).map_err(|_| not_yours())?;
+        for &id in media {
             if records.iter().any(|r| r.id == id) {
                 return Err(Error::invalid("an attachment is listed twice"));
             }
@@ -473,23 +479,20 @@ impl Media {
             }
             records.push(record);
         }
-        let ids: Vec<ulid::Ulid> = records.iter().map(|r| r.id).collect();
+        let ids: Vec<MediaId> = records.iter().map(|r| r.id).collect();
         self.store.attach(&ids, conversation).await.map_err(Error::from)?;
         Ok(records)
     }
 
     /// Forgets `media` attached in `conversation` (a deleted message): by
     /// their uploader, or an admin of the conversation.
-    pub async fn detach(&self, actor: &Actor, conversation: &str, media: &[String]) -> Result<(), Error> {
-        let conversation =
-            ConversationId::parse(conversation).map_err(|_| Error::invalid("conversation_id is not an id"))?;
+    pub async fn detach(&self, actor: &Actor, conversation: ConversationId, media: &[MediaId]) -> Result<(), Error> {
         if media.len() > MAX_ATTACHMENTS {
             return Err(Error::invalid(format!("at most {MAX_ATTACHMENTS} attachments per message")));
         }
         let mut ids = Vec::with_capacity(media.len());
         let mut admin = None;
-        for id in media {
-            let id = ulid::Ulid::from_string(id).map_err(|_| Error::invalid("media_ids must list media ids"))?;
+        for &id in media {
             let Some(record) = self.store.get(id).await.map_err(Error::from)? else { continue };
             if record.uploader != actor.id {
                 if admin.is_none() {
@@ -506,9 +509,8 @@ impl Media {
     }
 
     /// Makes an image `actor` uploaded their avatar (visible to everyone signed in).
-    pub async fn use_as_avatar(&self, actor: &Actor, id: &str) -> Result<MediaRecord, Error> {
-        let not_yours = || Error::invalid("avatar must be an image you uploaded");
-        let id = ulid::Ulid::from_string(id).map_err(|_| not_yours())?;
+    pub async fn use_as_avatar(&self, actor: &Actor, id: MediaId) -> Result<MediaRecord, Error> {
+        let not_yours = not_your_avatar;
         let mut record =
             self.store.get(id).await.map_err(Error::from)?.filter(|r| r.uploader == actor.id).ok_or_else(not_yours)?;
         if !sniff::is_safe_image(&record.content_type) {

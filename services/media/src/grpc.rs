@@ -14,11 +14,12 @@ use chatterbox_proto::media::v1::{
     Media as MediaProto, UploadRequest, UseAsAvatarRequest,
 };
 use chatterbox_runtime::GrpcServer;
+use chatterbox_types::{ConversationId, MediaId};
 use futures::{Stream, StreamExt as _};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::{Media, Piece, Source};
+use crate::domain::{Media, Piece, Source, not_found, not_your_attachment, not_your_avatar};
 use crate::store::MediaRecord;
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,16 @@ pub fn to_proto(m: &MediaRecord) -> MediaProto {
     }
 }
 
+/// The conversation an attach or detach is for.
+fn conversation_id(id: &str) -> Result<ConversationId, Error> {
+    ConversationId::parse(id).map_err(|_| Error::invalid("conversation_id is not an id"))
+}
+
+/// Media ids from the wire; a malformed one gets `refused`.
+fn media_ids(ids: &[String], refused: impl Fn() -> Error) -> Result<Vec<MediaId>, Error> {
+    ids.iter().map(|id| MediaId::parse(id).map_err(|_| refused())).collect()
+}
+
 type DownloadStream = Pin<Box<dyn Stream<Item = Result<DownloadResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -74,7 +85,9 @@ impl MediaService for MediaGrpc {
     async fn download(&self, request: Request<DownloadRequest>) -> Result<Response<DownloadStream>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        let d = self.media.download(&actor, &r.id, r.thumbnail).await?;
+        // A malformed id names nothing: 404, as for media that does not exist.
+        let id = MediaId::parse(&r.id).map_err(|_| not_found())?;
+        let d = self.media.download(&actor, id, r.thumbnail).await?;
         let (url, size, body) = match d.source {
             Source::Signed(url) => (url, 0, None),
             Source::Bytes(blob) => (String::new(), blob.size, Some(blob.body)),
@@ -97,20 +110,25 @@ impl MediaService for MediaGrpc {
     async fn attach(&self, request: Request<AttachRequest>) -> Result<Response<AttachResponse>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        let records = self.media.attach(&actor, &r.conversation_id, &r.media_ids, r.images_only).await?;
+        let conversation = conversation_id(&r.conversation_id)?;
+        let media = media_ids(&r.media_ids, not_your_attachment)?;
+        let records = self.media.attach(&actor, conversation, &media, r.images_only).await?;
         Ok(Response::new(AttachResponse { media: records.iter().map(to_proto).collect() }))
     }
 
     async fn detach(&self, request: Request<DetachRequest>) -> Result<Response<DetachResponse>, Status> {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
-        self.media.detach(&actor, &r.conversation_id, &r.media_ids).await?;
+        let conversation = conversation_id(&r.conversation_id)?;
+        let media = media_ids(&r.media_ids, || Error::invalid("media_ids must list media ids"))?;
+        self.media.detach(&actor, conversation, &media).await?;
         Ok(Response::new(DetachResponse {}))
     }
 
     async fn use_as_avatar(&self, request: Request<UseAsAvatarRequest>) -> Result<Response<MediaProto>, Status> {
         let actor = self.actor(&request)?;
-        let record = self.media.use_as_avatar(&actor, &request.into_inner().id).await?;
+        let id = MediaId::parse(&request.into_inner().id).map_err(|_| not_your_avatar())?;
+        let record = self.media.use_as_avatar(&actor, id).await?;
         Ok(Response::new(to_proto(&record)))
     }
 }

@@ -5,7 +5,7 @@ mod mongo;
 mod sqlite;
 
 use chatterbox_store::StoreError;
-use chatterbox_types::{ConversationId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, Timestamp, UserId};
 
 pub use mongo::MongoMediaStore;
 pub use sqlite::SqliteMediaStore;
@@ -14,7 +14,7 @@ pub use sqlite::SqliteMediaStore;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaRecord {
     /// Its id, also its blobs' key.
-    pub id: ulid::Ulid,
+    pub id: MediaId,
     /// Who uploaded it.
     pub uploader: UserId,
     /// Decided from the bytes.
@@ -36,13 +36,13 @@ pub struct MediaRecord {
 }
 
 /// Where a scan of old media stopped: after this upload time and id.
-pub type ScanCursor = (Timestamp, ulid::Ulid);
+pub type ScanCursor = (Timestamp, MediaId);
 
 /// One page of a scan for media nothing refers to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unattached {
     /// Media of the page attached nowhere and not public.
-    pub ids: Vec<ulid::Ulid>,
+    pub ids: Vec<MediaId>,
     /// Where the next page starts; `None` once the scan reached its end.
     pub next: Option<ScanCursor>,
 }
@@ -50,7 +50,7 @@ pub struct Unattached {
 impl Unattached {
     /// The page a scan of `page` rows found: (upload time, id, attached
     /// somewhere) in scan order. A short page is the scan's end.
-    pub(crate) fn from_scan(rows: impl IntoIterator<Item = (Timestamp, ulid::Ulid, bool)>, page: usize) -> Self {
+    pub(crate) fn from_scan(rows: impl IntoIterator<Item = (Timestamp, MediaId, bool)>, page: usize) -> Self {
         let mut found = Unattached::default();
         let mut scanned = 0;
         for (at, id, attached) in rows {
@@ -73,15 +73,15 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// Records a new upload.
     async fn insert(&self, media: &MediaRecord) -> Result<(), StoreError>;
     /// Media by id.
-    async fn get(&self, id: ulid::Ulid) -> Result<Option<MediaRecord>, StoreError>;
+    async fn get(&self, id: MediaId) -> Result<Option<MediaRecord>, StoreError>;
     /// Records that `media` is attached in `conversation` (again is fine).
-    async fn attach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError>;
+    async fn attach(&self, media: &[MediaId], conversation: ConversationId) -> Result<(), StoreError>;
     /// Forgets that `media` is attached in `conversation` (a deleted message).
-    async fn detach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError>;
+    async fn detach(&self, media: &[MediaId], conversation: ConversationId) -> Result<(), StoreError>;
     /// The conversations where `media` is attached.
-    async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError>;
+    async fn attached_in(&self, media: MediaId) -> Result<Vec<ConversationId>, StoreError>;
     /// Makes `media` visible to every signed-in user; `false` if there is none.
-    async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError>;
+    async fn make_public(&self, media: MediaId) -> Result<bool, StoreError>;
     /// Bytes of every upload of `uploader` still kept.
     async fn bytes_of(&self, uploader: UserId) -> Result<u64, StoreError>;
     /// Looks at up to `page` media that are not public and were uploaded
@@ -95,5 +95,5 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Unattached, StoreError>;
     /// Removes the record of `media` if it is still attached nowhere and not
     /// public; whether it did.
-    async fn remove_unattached(&self, media: ulid::Ulid) -> Result<bool, StoreError>;
+    async fn remove_unattached(&self, media: MediaId) -> Result<bool, StoreError>;
 }

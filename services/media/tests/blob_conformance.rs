@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chatterbox_media::blob::{BlobKey, Delivery};
 use chatterbox_media::{BlobStore, DiskBlobStore, S3BlobStore, S3Settings};
+use chatterbox_types::MediaId;
 use futures::TryStreamExt as _;
 
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +59,7 @@ async fn read_all(store: &dyn BlobStore, key: &BlobKey) -> Option<(u64, Vec<u8>)
 }
 
 async fn blobs_round_trip_and_replace((store, _dir): (Arc<dyn BlobStore>, tempfile::TempDir)) {
-    let id = ulid::Ulid::new();
+    let id = MediaId::generate();
     let big: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
     store.put_file(&BlobKey::original(id), file_with(&big).path(), "application/pdf").await.unwrap();
     store.put_file(&BlobKey::thumbnail(id), file_with(b"thumb").path(), "image/png").await.unwrap();
@@ -72,7 +73,7 @@ async fn blobs_round_trip_and_replace((store, _dir): (Arc<dyn BlobStore>, tempfi
 }
 
 async fn absent_blobs_read_as_none_and_delete_quietly((store, _dir): (Arc<dyn BlobStore>, tempfile::TempDir)) {
-    let key = BlobKey::original(ulid::Ulid::new());
+    let key = BlobKey::original(MediaId::generate());
     assert!(store.get(&key).await.unwrap().is_none());
     store.delete(&key).await.unwrap();
 }
@@ -80,7 +81,7 @@ async fn absent_blobs_read_as_none_and_delete_quietly((store, _dir): (Arc<dyn Bl
 async fn signed_urls_serve_with_the_given_headers_until_they_expire(
     (store, _dir): (Arc<dyn BlobStore>, tempfile::TempDir),
 ) {
-    let id = ulid::Ulid::new();
+    let id = MediaId::generate();
     store.put_file(&BlobKey::original(id), file_with(b"<b>not html</b>").path(), "text/plain").await.unwrap();
     let delivery = Delivery {
         content_type: "text/plain; charset=utf-8".into(),
@@ -119,7 +120,7 @@ async fn signed_urls_are_made_for_the_public_endpoint_when_there_is_one() {
     };
     let store = S3BlobStore::new(&settings).await;
     store.create_bucket().await.unwrap();
-    let key = BlobKey::original(ulid::Ulid::new());
+    let key = BlobKey::original(MediaId::generate());
     store.put_file(&key, file_with(b"hello").path(), "text/plain").await.unwrap();
     let delivery = Delivery { content_type: "text/plain".into(), content_disposition: "attachment".into() };
     let url = store.presigned_url(&key, Duration::from_secs(60), &delivery).await.unwrap().unwrap();

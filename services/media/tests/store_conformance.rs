@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chatterbox_media::store::MediaRecord;
 use chatterbox_media::{MediaStore, MongoMediaStore, SqliteMediaStore};
-use chatterbox_types::{ConversationId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, Timestamp, UserId};
 
 #[derive(Debug, Clone, Copy)]
 enum Backend {
@@ -36,7 +36,7 @@ chatterbox_testkit::conformance! {
 
 fn record(uploader: UserId, image: bool) -> MediaRecord {
     MediaRecord {
-        id: ulid::Ulid::new(),
+        id: MediaId::generate(),
         uploader,
         content_type: if image { "image/png".into() } else { "application/pdf".into() },
         size: 12_345,
@@ -55,7 +55,7 @@ async fn records_round_trip(store: Arc<dyn MediaStore>) {
         store.insert(&m).await.unwrap();
         assert_eq!(store.get(m.id).await.unwrap(), Some(m));
     }
-    assert_eq!(store.get(ulid::Ulid::new()).await.unwrap(), None);
+    assert_eq!(store.get(MediaId::generate()).await.unwrap(), None);
 }
 
 async fn attachments_are_recorded_once_per_conversation(store: Arc<dyn MediaStore>) {
@@ -83,7 +83,7 @@ async fn media_can_be_made_public(store: Arc<dyn MediaStore>) {
     store.insert(&m).await.unwrap();
     assert!(store.make_public(m.id).await.unwrap());
     assert!(store.get(m.id).await.unwrap().unwrap().public);
-    assert!(!store.make_public(ulid::Ulid::new()).await.unwrap());
+    assert!(!store.make_public(MediaId::generate()).await.unwrap());
 }
 
 async fn an_uploaders_bytes_are_summed(store: Arc<dyn MediaStore>) {

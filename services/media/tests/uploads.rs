@@ -102,7 +102,7 @@ async fn uploads_attached_nowhere_are_removed_after_the_grace_period_and_free_th
         s.quota_bytes = 1_000;
     });
     let actor = Actor { id: UserId::generate(), token: "t".into() };
-    let conversation = ConversationId::generate().to_string();
+    let conversation = ConversationId::generate();
     let sent = media.upload(&actor, "sent.txt", upload_of(400)).await.unwrap();
     let loose = media.upload(&actor, "loose.txt", upload_of(400)).await.unwrap();
     let picture = png();
@@ -110,8 +110,8 @@ async fn uploads_attached_nowhere_are_removed_after_the_grace_period_and_free_th
     assert!(size < 150, "{size}");
     let avatar = media.upload(&actor, "me.png", pieces(vec![Piece::Chunk(Bytes::from(picture)), Piece::Finish(size)]));
     let avatar = avatar.await.unwrap();
-    media.use_as_avatar(&actor, &avatar.id.to_string()).await.unwrap();
-    media.attach(&actor, &conversation, &[sent.id.to_string()], false).await.unwrap();
+    media.use_as_avatar(&actor, avatar.id).await.unwrap();
+    media.attach(&actor, conversation, &[sent.id], false).await.unwrap();
     // Too young: nothing goes (an original each, and the avatar's thumbnail).
     assert_eq!(media.sweep_unattached().await.unwrap(), 0);
     assert_eq!(files(&dir.path().join("blobs")), 4);
@@ -119,13 +119,13 @@ async fn uploads_attached_nowhere_are_removed_after_the_grace_period_and_free_th
     // Past the grace period the loose one goes; the attached one and the avatar stay.
     assert_eq!(media.sweep_unattached().await.unwrap(), 1);
     assert_eq!(files(&dir.path().join("blobs")), 3);
-    let removed = media.attach(&actor, &conversation, &[loose.id.to_string()], false).await.unwrap_err();
+    let removed = media.attach(&actor, conversation, &[loose.id], false).await.unwrap_err();
     assert_eq!(removed.code(), Code::InvalidArgument, "a removed upload cannot be attached");
-    assert_eq!(media.attach(&actor, &conversation, &[sent.id.to_string()], false).await.unwrap().len(), 1);
+    assert_eq!(media.attach(&actor, conversation, &[sent.id], false).await.unwrap().len(), 1);
     // The quota counts what is kept: 400 + the avatar (under 150), room for 400 more.
     media.upload(&actor, "more.txt", upload_of(400)).await.unwrap();
     // A deleted message's files go the same way (and the unsent one with them).
-    media.detach(&actor, &conversation, &[sent.id.to_string()]).await.unwrap();
+    media.detach(&actor, conversation, &[sent.id]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(media.sweep_unattached().await.unwrap(), 2);
     assert_eq!(files(&dir.path().join("blobs")), 2, "the avatar and its thumbnail");

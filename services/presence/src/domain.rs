@@ -14,7 +14,7 @@ use chatterbox_identity::Actor;
 use chatterbox_proto::events::v1::PresenceChanged;
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_runtime::Shutdown;
-use chatterbox_types::{ConversationId, Timestamp, UserId};
+use chatterbox_types::{ConnectionId, ConversationId, Timestamp, UserId};
 
 use crate::Status;
 use crate::circles::Circles;
@@ -127,13 +127,6 @@ fn unavailable(e: anyhow::Error) -> Error {
     Error::unavailable(e.context("presence store"))
 }
 
-/// A gateway's connection id: a ULID, so it is safe inside store keys.
-fn connection_id(id: &str) -> Result<String, Error> {
-    ulid::Ulid::from_string(id)
-        .map(|u| u.to_string())
-        .map_err(|_| Error::invalid("connection_id must be a connection id"))
-}
-
 impl Presence {
     /// The domain over its store, the user and conversation services and the bus.
     pub fn new(
@@ -167,19 +160,21 @@ impl Presence {
     /// caller's own direct and group conversations (a caller cannot make
     /// strangers hear it). If that cannot be checked now, the audience
     /// stays as it was and the connection still counts.
-    pub async fn connect(&self, actor: &Actor, connection: &str, audience: &[String]) -> Result<PresenceView, Error> {
-        let connection = connection_id(connection)?;
+    pub async fn connect(
+        &self,
+        actor: &Actor,
+        connection: ConnectionId,
+        audience: &[ConversationId],
+    ) -> Result<PresenceView, Error> {
+        // A ULID's text: safe inside store keys.
+        let connection = connection.to_string();
         if audience.len() > MAX_AUDIENCE {
             return Err(Error::invalid(format!("audience is limited to {MAX_AUDIENCE} conversations")));
         }
-        let audience = audience
-            .iter()
-            .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("audience must list conversation ids")))
-            .collect::<Result<Vec<_>, _>>()?;
         let audience = if audience.is_empty() {
-            Some(audience)
+            Some(Vec::new())
         } else {
-            match self.circles.private_among(&actor.token, &audience).await {
+            match self.circles.private_among(&actor.token, audience).await {
                 Ok(checked) => {
                     if checked.len() < audience.len() {
                         metrics::counter!("presence_audience_refused_total")
@@ -204,8 +199,13 @@ impl Presence {
 
     /// A connection of the caller is alive; `active` if its user did
     /// something since the previous beat.
-    pub async fn heartbeat(&self, actor: &Actor, connection: &str, active: bool) -> Result<PresenceView, Error> {
-        let connection = connection_id(connection)?;
+    pub async fn heartbeat(
+        &self,
+        actor: &Actor,
+        connection: ConnectionId,
+        active: bool,
+    ) -> Result<PresenceView, Error> {
+        let connection = connection.to_string();
         let _serial = self.lock(actor.id).await;
         let now = Timestamp::now().millis();
         self.store.beat(actor.id, &connection, now, self.expiry(now), active).await.map_err(unavailable)?;
@@ -214,8 +214,8 @@ impl Presence {
 
     /// A connection of the caller closed. (Its token may have just expired:
     /// the transport accepts that for closing.)
-    pub async fn disconnect(&self, actor: &Actor, connection: &str) -> Result<PresenceView, Error> {
-        let connection = connection_id(connection)?;
+    pub async fn disconnect(&self, actor: &Actor, connection: ConnectionId) -> Result<PresenceView, Error> {
+        let connection = connection.to_string();
         let _serial = self.lock(actor.id).await;
         let now = Timestamp::now().millis();
         if self.store.remove(actor.id, &connection).await.map_err(unavailable)? {
@@ -238,8 +238,7 @@ impl Presence {
 
     /// What the caller says: `away` or `offline` (appear offline) stays until
     /// they say `online`, which lets activity decide again.
-    pub async fn set_status(&self, actor: &Actor, status: &str) -> Result<PresenceView, Error> {
-        let status = Status::parse(status)?;
+    pub async fn set_status(&self, actor: &Actor, status: Status) -> Result<PresenceView, Error> {
         let chosen = (status != Status::Online).then_some(status);
         let _serial = self.lock(actor.id).await;
         self.store.set_chosen(actor.id, chosen).await.map_err(unavailable)?;
@@ -247,19 +246,16 @@ impl Presence {
     }
 
     /// The presence of each of `users`, in order; strangers read as offline.
-    pub async fn get(&self, users: &[String]) -> Result<Vec<PresenceView>, Error> {
+    pub async fn get(&self, users: &[UserId]) -> Result<Vec<PresenceView>, Error> {
         if users.len() > MAX_QUERY {
             return Err(Error::invalid(format!("at most {MAX_QUERY} users per query")));
         }
-        let users = users
-            .iter()
-            .map(|id| UserId::parse(id).map_err(|_| Error::invalid("user_ids must list user ids")))
-            .collect::<Result<Vec<_>, _>>()?;
         let now = Timestamp::now().millis();
         let idle = millis(self.settings.idle);
-        let found = self.store.presence_of(&users, now).await.map_err(unavailable)?;
+        let found = self.store.presence_of(users, now).await.map_err(unavailable)?;
         Ok(users
-            .into_iter()
+            .iter()
+            .copied()
             .zip(found)
             .map(|(user, (live, record))| PresenceView {
                 user,

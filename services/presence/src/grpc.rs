@@ -16,6 +16,7 @@ use chatterbox_proto::presence::v1::{
     PresenceState, SetStatusRequest,
 };
 use chatterbox_runtime::GrpcServer;
+use chatterbox_types::{ConnectionId, ConversationId, PresenceStatus, UserId};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
@@ -43,6 +44,23 @@ fn to_proto(view: PresenceView) -> PresenceState {
 
 type Answer = Result<Response<PresenceState>, Status>;
 
+/// A gateway's connection id.
+fn connection_id(id: &str) -> Result<ConnectionId, Error> {
+    ConnectionId::parse(id).map_err(|_| Error::invalid("connection_id must be a connection id"))
+}
+
+/// The conversations that hear a connection's changes.
+fn audience(ids: &[String]) -> Result<Vec<ConversationId>, Error> {
+    ids.iter()
+        .map(|id| ConversationId::parse(id).map_err(|_| Error::invalid("audience must list conversation ids")))
+        .collect()
+}
+
+/// The users a presence query names.
+fn user_ids(ids: &[String]) -> Result<Vec<UserId>, Error> {
+    ids.iter().map(|id| UserId::parse(id).map_err(|_| Error::invalid("user_ids must list user ids"))).collect()
+}
+
 /// How long after its token expired a session may still report its close
 /// (sessions end when their token does).
 const CLOSE_GRACE: Duration = Duration::from_secs(600);
@@ -61,25 +79,29 @@ impl PresenceService for PresenceGrpc {
     async fn connection_opened(&self, request: Request<ConnectionOpenedRequest>) -> Answer {
         let actor = self.actor(&request)?;
         let (presence, r) = (self.presence.clone(), request.into_inner());
-        to_completion(async move { presence.connect(&actor, &r.connection_id, &r.audience).await }).await
+        let (connection, audience) = (connection_id(&r.connection_id)?, audience(&r.audience)?);
+        to_completion(async move { presence.connect(&actor, connection, &audience).await }).await
     }
 
     async fn connection_alive(&self, request: Request<ConnectionAliveRequest>) -> Answer {
         let actor = self.actor(&request)?;
         let (presence, r) = (self.presence.clone(), request.into_inner());
-        to_completion(async move { presence.heartbeat(&actor, &r.connection_id, r.active).await }).await
+        let connection = connection_id(&r.connection_id)?;
+        to_completion(async move { presence.heartbeat(&actor, connection, r.active).await }).await
     }
 
     async fn connection_closed(&self, request: Request<ConnectionClosedRequest>) -> Answer {
         let actor = authenticate_user_expired_within(&request, &self.verifier, CLOSE_GRACE)?;
         let (presence, r) = (self.presence.clone(), request.into_inner());
-        to_completion(async move { presence.disconnect(&actor, &r.connection_id).await }).await
+        let connection = connection_id(&r.connection_id)?;
+        to_completion(async move { presence.disconnect(&actor, connection).await }).await
     }
 
     async fn set_status(&self, request: Request<SetStatusRequest>) -> Answer {
         let actor = self.actor(&request)?;
         let (presence, r) = (self.presence.clone(), request.into_inner());
-        to_completion(async move { presence.set_status(&actor, &r.status).await }).await
+        let status = PresenceStatus::parse(&r.status).map_err(Error::from)?;
+        to_completion(async move { presence.set_status(&actor, status).await }).await
     }
 
     async fn get_presence(
@@ -88,7 +110,8 @@ impl PresenceService for PresenceGrpc {
     ) -> Result<Response<GetPresenceResponse>, Status> {
         // Any signed-in user or service: status is public, like the profile's.
         authorize_request(&request, &self.verifier)?;
-        let items = self.presence.get(&request.into_inner().user_ids).await?;
+        let users = user_ids(&request.into_inner().user_ids)?;
+        let items = self.presence.get(&users).await?;
         Ok(Response::new(GetPresenceResponse { items: items.into_iter().map(to_proto).collect() }))
     }
 }
@@ -101,4 +124,22 @@ pub fn grpc_server(presence: Arc<Presence>, verifier: TokenVerifier) -> GrpcServ
         vec![<PresenceServiceServer<PresenceGrpc> as NamedService>::NAME],
     )
     .with_handlers::<Arc<dyn PresenceService>>(handlers)
+}
+
+#[cfg(test)]
+mod tests {
+    use chatterbox_errors::Code;
+
+    use super::*;
+
+    #[test]
+    fn ids_from_the_wire_are_checked() {
+        assert_eq!(connection_id("../../etc").unwrap_err().code(), Code::InvalidArgument);
+        let fresh = ConnectionId::generate();
+        assert_eq!(connection_id(&fresh.to_string()).unwrap(), fresh);
+        assert_eq!(audience(&["nope".into()]).unwrap_err().code(), Code::InvalidArgument);
+        let c = ConversationId::generate();
+        assert_eq!(audience(&[c.to_string()]).unwrap(), [c]);
+        assert_eq!(user_ids(&["{\"$ne\":1}".into()]).unwrap_err().code(), Code::InvalidArgument);
+    }
 }

@@ -5,13 +5,14 @@ use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::media::v1::UseAsAvatarRequest;
 use chatterbox_runtime::calls::MediaCalls;
+use chatterbox_types::MediaId;
 
 /// Where avatars come from.
 #[async_trait::async_trait]
 pub trait Avatars: Send + Sync + std::fmt::Debug {
     /// Makes media `id` the avatar of the holder of `token`, who must have
     /// uploaded it (an image); refused otherwise.
-    async fn adopt(&self, token: &str, id: &str) -> Result<(), Error>;
+    async fn adopt(&self, token: &str, id: MediaId) -> Result<(), Error>;
 }
 
 /// The media service over gRPC.
@@ -29,8 +30,8 @@ impl GrpcAvatars {
 
 #[async_trait::async_trait]
 impl Avatars for GrpcAvatars {
-    async fn adopt(&self, token: &str, id: &str) -> Result<(), Error> {
-        let request = with_bearer(UseAsAvatarRequest { id: id.to_owned() }, token)?;
+    async fn adopt(&self, token: &str, id: MediaId) -> Result<(), Error> {
+        let request = with_bearer(UseAsAvatarRequest { id: id.to_string() }, token)?;
         self.client.use_as_avatar(request).await?;
         Ok(())
     }

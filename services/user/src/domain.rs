@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chatterbox_errors::Error;
 use chatterbox_identity::{Actor, Caller};
 use chatterbox_store::StoreError;
-use chatterbox_types::{Email, Timestamp, UserId, Username};
+use chatterbox_types::{Email, MediaId, Timestamp, UserId, Username};
 
 use crate::avatars::Avatars;
 use crate::store::{Profile, ProfilePatch, Status, UserStore};
@@ -41,7 +41,7 @@ fn storage(e: StoreError) -> Error {
     }
 }
 
-fn no_such_user() -> Error {
+pub fn no_such_user() -> Error {
     Error::not_found("user not found")
 }
 
@@ -75,11 +75,14 @@ impl Users {
     }
 
     /// Creates the profile of a registering user (auth service only).
-    pub async fn create(&self, caller: &Caller, id: &str, username: &str, email: &str) -> Result<Profile, Error> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        id: UserId,
+        username: Username,
+        email: Email,
+    ) -> Result<Profile, Error> {
         caller.require_service(AUTH_SERVICE)?;
-        let id = UserId::parse(id)?;
-        let username = Username::parse(username)?;
-        let email = Email::parse(email)?;
         let now = Timestamp::now();
         let profile = Profile {
             id,
@@ -98,21 +101,14 @@ impl Users {
     }
 
     /// Removes a profile whose registration failed (auth service only).
-    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+    pub async fn delete(&self, caller: &Caller, id: UserId) -> Result<(), Error> {
         caller.require_service(AUTH_SERVICE)?;
-        self.store.delete_profile(UserId::parse(id)?).await.map_err(storage)
+        self.store.delete_profile(id).await.map_err(storage)
     }
 
     /// A profile by id.
     pub async fn get(&self, id: UserId) -> Result<Profile, Error> {
         self.store.get_profile(id).await.map_err(storage)?.ok_or_else(no_such_user)
-    }
-
-    /// A profile by an id received from outside.
-    pub async fn get_by_text(&self, id: &str) -> Result<Profile, Error> {
-        // A malformed id names nobody: 404, as for any absent user.
-        let id = UserId::parse(id).map_err(|_| no_such_user())?;
-        self.get(id).await
     }
 
     /// Profiles whose username starts with `prefix`, a page at a time.
@@ -132,30 +128,32 @@ impl Users {
     }
 
     /// Records the user's presence as the presence service saw it change.
-    pub async fn set_presence(&self, user: UserId, status: &str, last_seen_ms: Option<i64>) -> Result<Profile, Error> {
-        let status = Status::parse(status)?;
-        let last_seen = last_seen_ms.map(Timestamp::from_millis);
+    pub async fn set_presence(
+        &self,
+        user: UserId,
+        status: Status,
+        last_seen: Option<Timestamp>,
+    ) -> Result<Profile, Error> {
         self.store.set_presence(user, status, last_seen).await.map_err(storage)?.ok_or_else(no_such_user)
     }
 
-    /// Changes the caller's username and/or avatar (an empty avatar clears
-    /// it; a new one must be an image they uploaded).
-    pub async fn update(&self, actor: &Actor, username: Option<&str>, avatar: Option<&str>) -> Result<Profile, Error> {
+    /// Changes the caller's username and/or avatar (`Some(None)` clears it;
+    /// a new one must be an image they uploaded).
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        username: Option<Username>,
+        avatar: Option<Option<MediaId>>,
+    ) -> Result<Profile, Error> {
         let user = actor.id;
-        let username = username.map(Username::parse).transpose()?;
-        let avatar = match avatar {
-            None => None,
-            Some("") => Some(None),
-            Some(id) => {
-                let id = ulid::Ulid::from_string(id).map_err(|_| Error::invalid("avatar must be a media id"))?;
-                Some(Some(id.to_string()))
-            }
-        };
-        if let Some(Some(id)) = &avatar {
+        if let Some(Some(id)) = avatar {
             // Checked (and made visible) before anything changes here.
             self.avatars.adopt(&actor.token, id).await?;
         }
-        let patch = ProfilePatch { username: username.map(|u| (u.to_string(), u.key())), avatar };
+        let patch = ProfilePatch {
+            username: username.map(|u| (u.to_string(), u.key())),
+            avatar: avatar.map(|a| a.map(|id| id.to_string())),
+        };
         self.store.update_profile(user, &patch, Timestamp::now()).await.map_err(storage)?.ok_or_else(no_such_user)
     }
 }

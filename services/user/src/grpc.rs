@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chatterbox_errors::Error;
 use chatterbox_identity::{Caller, TokenVerifier, authenticate_user, authorize_request};
 use chatterbox_proto::user::v1::user_service_server::{UserService, UserServiceServer};
 use chatterbox_proto::user::v1::{
@@ -10,11 +11,11 @@ use chatterbox_proto::user::v1::{
     SearchUsersResponse, SetPresenceRequest, UpdateMeRequest, User,
 };
 use chatterbox_runtime::GrpcServer;
-use chatterbox_types::Timestamp;
+use chatterbox_types::{Email, MediaId, PresenceStatus, Timestamp, UserId, Username};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::Users;
+use crate::domain::{Users, no_such_user};
 use crate::store::Profile;
 
 #[derive(Debug, Clone)]
@@ -48,13 +49,17 @@ impl UserService for UserGrpc {
     async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<User>, Status> {
         let caller = self.caller(&request)?;
         let r = request.into_inner();
-        let profile = self.users.create(&caller, &r.id, &r.username, &r.email).await?;
+        let id = UserId::parse(&r.id).map_err(Error::from)?;
+        let (username, email) =
+            (Username::parse(&r.username).map_err(Error::from)?, Email::parse(&r.email).map_err(Error::from)?);
+        let profile = self.users.create(&caller, id, username, email).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 
     async fn delete_user(&self, request: Request<DeleteUserRequest>) -> Result<Response<DeleteUserResponse>, Status> {
         let caller = self.caller(&request)?;
-        self.users.delete(&caller, &request.into_inner().id).await?;
+        let id = UserId::parse(&request.into_inner().id).map_err(Error::from)?;
+        self.users.delete(&caller, id).await?;
         Ok(Response::new(DeleteUserResponse {}))
     }
 
@@ -65,7 +70,9 @@ impl UserService for UserGrpc {
 
     async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<User>, Status> {
         let caller = self.caller(&request)?;
-        let profile = self.users.get_by_text(&request.into_inner().id).await?;
+        // A malformed id names nobody: 404, as for any absent user.
+        let id = UserId::parse(&request.into_inner().id).map_err(|_| no_such_user())?;
+        let profile = self.users.get(id).await?;
         let own = caller == Caller::User(profile.id);
         Ok(Response::new(to_proto(profile, own)))
     }
@@ -91,14 +98,22 @@ impl UserService for UserGrpc {
     async fn update_me(&self, request: Request<UpdateMeRequest>) -> Result<Response<User>, Status> {
         let actor = authenticate_user(&request, &self.verifier)?;
         let r = request.into_inner();
-        let profile = self.users.update(&actor, r.username.as_deref(), r.avatar.as_deref()).await?;
+        let username = r.username.as_deref().map(Username::parse).transpose().map_err(Error::from)?;
+        let avatar = match r.avatar.as_deref() {
+            None => None,
+            // Empty: no avatar any more.
+            Some("") => Some(None),
+            Some(id) => Some(Some(MediaId::parse(id).map_err(|_| Error::invalid("avatar must be a media id"))?)),
+        };
+        let profile = self.users.update(&actor, username, avatar).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 
     async fn set_presence(&self, request: Request<SetPresenceRequest>) -> Result<Response<User>, Status> {
         let me = self.caller(&request)?.user()?;
         let r = request.into_inner();
-        let profile = self.users.set_presence(me, &r.status, r.last_seen_ms).await?;
+        let status = PresenceStatus::parse(&r.status).map_err(Error::from)?;
+        let profile = self.users.set_presence(me, status, r.last_seen_ms.map(Timestamp::from_millis)).await?;
         Ok(Response::new(to_proto(profile, true)))
     }
 }

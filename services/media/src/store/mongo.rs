@@ -2,7 +2,7 @@
 //! typed ids only.
 
 use chatterbox_store::{StoreError, is_duplicate_key, mongo_database};
-use chatterbox_types::{ConversationId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, Timestamp, UserId};
 use futures::TryStreamExt as _;
 use mongodb::bson::doc;
 use mongodb::{Collection, Database};
@@ -59,7 +59,7 @@ impl TryFrom<MediaDoc> for MediaRecord {
     type Error = StoreError;
     fn try_from(d: MediaDoc) -> Result<Self, StoreError> {
         Ok(MediaRecord {
-            id: ulid::Ulid::from_string(&d.id).map_err(|_| corrupt("media id"))?,
+            id: MediaId::parse(&d.id).map_err(|_| corrupt("media id"))?,
             uploader: UserId::parse(&d.uploader).map_err(|_| corrupt("uploader"))?,
             content_type: d.content_type,
             size: u64::try_from(d.size).map_err(|_| corrupt("size"))?,
@@ -106,11 +106,11 @@ impl MediaStore for MongoMediaStore {
         Ok(())
     }
 
-    async fn get(&self, id: ulid::Ulid) -> Result<Option<MediaRecord>, StoreError> {
+    async fn get(&self, id: MediaId) -> Result<Option<MediaRecord>, StoreError> {
         self.media.find_one(doc! {"_id": id.to_string()}).await?.map(MediaRecord::try_from).transpose()
     }
 
-    async fn attach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+    async fn attach(&self, media: &[MediaId], conversation: ConversationId) -> Result<(), StoreError> {
         for m in media {
             let doc = AttachmentDoc {
                 id: format!("{m}/{conversation}"),
@@ -127,13 +127,13 @@ impl MediaStore for MongoMediaStore {
         Ok(())
     }
 
-    async fn detach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+    async fn detach(&self, media: &[MediaId], conversation: ConversationId) -> Result<(), StoreError> {
         let ids: Vec<String> = media.iter().map(|m| format!("{m}/{conversation}")).collect();
         self.attachments.delete_many(doc! {"_id": {"$in": ids}}).await?;
         Ok(())
     }
 
-    async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError> {
+    async fn attached_in(&self, media: MediaId) -> Result<Vec<ConversationId>, StoreError> {
         let docs: Vec<AttachmentDoc> = self
             .attachments
             .find(doc! {"media_id": media.to_string()})
@@ -146,7 +146,7 @@ impl MediaStore for MongoMediaStore {
             .collect()
     }
 
-    async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+    async fn make_public(&self, media: MediaId) -> Result<bool, StoreError> {
         let updated = self.media.update_one(doc! {"_id": media.to_string()}, doc! {"$set": {"public": true}}).await?;
         Ok(updated.matched_count == 1)
     }
@@ -204,7 +204,7 @@ impl MediaStore for MongoMediaStore {
         let scanned = docs
             .iter()
             .map(|d| {
-                let id = ulid::Ulid::from_string(&d.id).map_err(|_| corrupt("media id"))?;
+                let id = MediaId::parse(&d.id).map_err(|_| corrupt("media id"))?;
                 Ok((Timestamp::from_millis(d.created_at), id, attached.contains(&d.id)))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -212,7 +212,7 @@ impl MediaStore for MongoMediaStore {
         Ok(found)
     }
 
-    async fn remove_unattached(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+    async fn remove_unattached(&self, media: MediaId) -> Result<bool, StoreError> {
         // Checked, then removed: an attachment made in between (a day after
         // the upload, in the instant of the sweep) loses its file; a send
         // that attaches it afterwards is refused, the media being gone.

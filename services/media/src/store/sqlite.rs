@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use chatterbox_store::{SqliteDb, StoreError};
-use chatterbox_types::{ConversationId, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, Timestamp, UserId};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{MediaRecord, MediaStore, ScanCursor, Unattached};
@@ -58,7 +58,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<MediaRecord> {
     let id: String = row.get(0)?;
     let uploader: String = row.get(1)?;
     Ok(MediaRecord {
-        id: ulid::Ulid::from_string(&id).map_err(|_| corrupt("media id"))?,
+        id: MediaId::parse(&id).map_err(|_| corrupt("media id"))?,
         uploader: UserId::parse(&uploader).map_err(|_| corrupt("uploader"))?,
         content_type: row.get(2)?,
         size: row.get(3)?,
@@ -97,7 +97,7 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
-    async fn get(&self, id: ulid::Ulid) -> Result<Option<MediaRecord>, StoreError> {
+    async fn get(&self, id: MediaId) -> Result<Option<MediaRecord>, StoreError> {
         self.db
             .read(move |conn| {
                 Ok(conn
@@ -107,7 +107,7 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
-    async fn attach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+    async fn attach(&self, media: &[MediaId], conversation: ConversationId) -> Result<(), StoreError> {
         let media = media.to_vec();
         self.db
             .call(move |conn| {
@@ -124,7 +124,7 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
-    async fn detach(&self, media: &[ulid::Ulid], conversation: ConversationId) -> Result<(), StoreError> {
+    async fn detach(&self, media: &[MediaId], conversation: ConversationId) -> Result<(), StoreError> {
         let media = media.to_vec();
         self.db
             .call(move |conn| {
@@ -140,7 +140,7 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
-    async fn attached_in(&self, media: ulid::Ulid) -> Result<Vec<ConversationId>, StoreError> {
+    async fn attached_in(&self, media: MediaId) -> Result<Vec<ConversationId>, StoreError> {
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
@@ -156,7 +156,7 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
-    async fn make_public(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+    async fn make_public(&self, media: MediaId) -> Result<bool, StoreError> {
         self.db
             .call(move |conn| Ok(conn.execute("UPDATE media SET public = 1 WHERE id = ?1", [media.to_string()])? == 1))
             .await
@@ -195,7 +195,7 @@ impl MediaStore for SqliteMediaStore {
                 let mut scanned = Vec::new();
                 for row in rows {
                     let (id, at, attached) = row?;
-                    let id = ulid::Ulid::from_string(&id).map_err(|_| corrupt("media id"))?;
+                    let id = MediaId::parse(&id).map_err(|_| corrupt("media id"))?;
                     scanned.push((Timestamp::from_millis(at), id, attached));
                 }
                 let found = Unattached::from_scan(scanned, page);
@@ -204,7 +204,7 @@ impl MediaStore for SqliteMediaStore {
             .await
     }
 
-    async fn remove_unattached(&self, media: ulid::Ulid) -> Result<bool, StoreError> {
+    async fn remove_unattached(&self, media: MediaId) -> Result<bool, StoreError> {
         self.db
             .call(move |conn| {
                 let removed = conn.execute(
