@@ -110,6 +110,17 @@ pub struct NewMessage {
     pub created_at: Timestamp,
 }
 
+impl NewMessage {
+    /// What makes a send idempotent in both stores: the client's id, or
+    /// (without one) the message's own.
+    pub(crate) fn idempotency_key(&self) -> String {
+        match &self.client_id {
+            Some(c) => format!("c:{c}"),
+            None => format!("m:{}", self.id),
+        }
+    }
+}
+
 /// Which slice of history to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {

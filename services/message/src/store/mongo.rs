@@ -9,7 +9,6 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::sqlite::client_key;
 use super::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,7 +166,7 @@ impl MongoMessageStore {
             .find_one(doc! {
                 "conversation_id": m.conversation_id.to_string(),
                 "sender_id": m.sender_id.to_string(),
-                "client_key": client_key(m),
+                "client_key": m.idempotency_key(),
             })
             .await?
             .map(Message::try_from)
@@ -200,7 +199,7 @@ impl MessageStore for MongoMessageStore {
                 content: m.content.clone(),
                 attachments: m.attachments.clone(),
                 client_id: m.client_id.clone(),
-                client_key: client_key(m),
+                client_key: m.idempotency_key(),
                 created_at: m.created_at.millis(),
                 edited_at: None,
                 deleted: false,
@@ -251,7 +250,7 @@ impl MessageStore for MongoMessageStore {
                 content: m.content.clone(),
                 attachments: m.attachments.clone(),
                 client_id: m.client_id.clone(),
-                client_key: client_key(m),
+                client_key: m.idempotency_key(),
                 created_at: m.created_at.millis(),
                 edited_at: None,
                 deleted: false,

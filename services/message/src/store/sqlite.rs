@@ -134,14 +134,6 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// The idempotency key: the client's id, or (without one) the message's own.
-pub(crate) fn client_key(m: &NewMessage) -> String {
-    match &m.client_id {
-        Some(c) => format!("c:{c}"),
-        None => format!("m:{}", m.id),
-    }
-}
-
 fn next_change(conn: &Connection, conversation: &str) -> rusqlite::Result<u64> {
     conn.prepare_cached(
         "INSERT INTO change_counters (conversation_id, change_seq) VALUES (?1, 1)
@@ -198,7 +190,7 @@ impl MessageStore for SqliteMessageStore {
         let m = m.clone();
         self.write_to(m.conversation_id, move |conn| {
                 let conversation = m.conversation_id.to_string();
-                let key = client_key(&m);
+                let key = m.idempotency_key();
                 let existing = conn
                     .prepare_cached(&format!(
                             "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
@@ -274,7 +266,7 @@ impl MessageStore for SqliteMessageStore {
                             m.client_id,
                             m.created_at.millis(),
                             change,
-                            client_key(m)
+                            m.idempotency_key()
                         ])?;
                     }
                 }
