@@ -9,7 +9,7 @@ mod sqlite;
 
 pub use keyed_locks::KeyedLocks;
 
-pub use mongo::{is_duplicate_key, mongo_database, ping as mongo_ping, unique_index};
+pub use mongo::{is_duplicate_key, mongo_client_options, mongo_database, ping as mongo_ping, unique_index};
 pub use sqlite::{AddedColumn, SqliteDb, is_unique_violation};
 
 /// Creates `dir` and its missing parents readable by this user alone

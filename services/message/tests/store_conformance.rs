@@ -285,3 +285,38 @@ async fn simultaneous_first_sends_from_two_instances_both_succeed_on_mongodb() {
     });
     futures::future::join_all(races).await;
 }
+
+/// Two instances of the MongoDB store on one database (each its own client
+/// and its own append turns, as two message-service processes have) append
+/// to one conversation at once: the unique index alone keeps `seq` one per
+/// message, from 1 with no gap, and a client's retry through the other
+/// instance gets the original.
+#[tokio::test]
+async fn two_mongodb_instances_appending_at_once_number_every_message_once() {
+    let (uri, database) = (chatterbox_testkit::mongodb_uri(), chatterbox_testkit::fresh_database_name());
+    let first: Arc<dyn MessageStore> = Arc::new(MongoMessageStore::connect(&uri, &database).await.unwrap());
+    let second: Arc<dyn MessageStore> = Arc::new(MongoMessageStore::connect(&uri, &database).await.unwrap());
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let mut appends = Vec::new();
+    for n in 0..60 {
+        let store = if n % 2 == 0 { first.clone() } else { second.clone() };
+        appends.push(tokio::spawn(async move {
+            let client = format!("send-{n}");
+            store.append(&new(c, u, &format!("m{n}"), Some(&client))).await.unwrap().0
+        }));
+    }
+    let mut stored = Vec::new();
+    for append in appends {
+        stored.push(append.await.unwrap());
+    }
+    let mut seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=60).collect::<Vec<_>>(), "every message once, no gap");
+
+    // A retry through the other instance: the original, not a copy.
+    let original = &stored[0];
+    let (again, created) = second.append(&new(c, u, "m0", Some("send-0"))).await.unwrap();
+    assert!(!created);
+    assert_eq!((again.id, again.seq), (original.id, original.seq));
+    assert_eq!(first.list(c, Window::After(0), 100).await.unwrap().len(), 60);
+}

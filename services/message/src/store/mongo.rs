@@ -295,7 +295,9 @@ impl MessageStore for MongoMessageStore {
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         self.messages
             .find_one_and_update(
-                doc! {"_id": id.to_string(), "deleted": false},
+                // The conversation too: a filter that names the shard key
+                // (see docs/deployment.md) goes to one shard.
+                doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string(), "deleted": false},
                 doc! {"$set": {"content": content, "edited_at": now.millis(), "change_seq": change}},
             )
             .return_document(ReturnDocument::After)
@@ -314,7 +316,7 @@ impl MessageStore for MongoMessageStore {
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         self.messages
             .find_one_and_update(
-                doc! {"_id": id.to_string()},
+                doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string()},
                 doc! {"$set": {"content": "", "attachments": [], "deleted": true, "change_seq": change}},
             )
             .return_document(ReturnDocument::After)
