@@ -10,7 +10,11 @@ use crate::{every_part, known_variables, required};
 /// What every rendering must hold, whatever the values.
 fn check_chart(docs: &[Value]) {
     let known = known_variables();
-    let config = &of_kind(docs, "ConfigMap")[0]["data"];
+    // The settings' ConfigMap (the chart may render a dashboard's too).
+    let config = &of_kind(docs, "ConfigMap")
+        .into_iter()
+        .find(|c| c["data"].get("CHATTERBOX_LOG").is_some())
+        .expect("the settings' ConfigMap")["data"];
     let config_vars: BTreeSet<String> =
         config.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
     let parts = every_part();
@@ -222,7 +226,7 @@ fn the_chart_renders_a_production_setup() {
     }
     let ingress = &of_kind(&docs, "Ingress")[0];
     assert_eq!(ingress["spec"]["tls"][0]["secretName"].as_str(), Some("chat-example-com-tls"));
-    let config = &of_kind(&docs, "ConfigMap")[0]["data"];
+    let config = &named(&docs, "ConfigMap", "chat-chatterbox")["data"];
     assert_eq!(config["CHATTERBOX_WS_ALLOWED_ORIGINS"].as_str(), Some(r#"["https://chat.example.com"]"#));
     assert_eq!(config["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(), Some("http://otel-collector.observability:4317"));
     let gateway = named(&docs, "Deployment", "chat-chatterbox-gateway");

@@ -10,6 +10,7 @@ mod media_bucket;
 
 mod chart;
 mod compose;
+mod monitoring;
 mod pods;
 mod render;
 

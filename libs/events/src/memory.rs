@@ -92,7 +92,10 @@ impl Subscription for MemorySubscription {
                     return Some(Received::Event { topic, envelope });
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => return Some(Received::Gap),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    metrics::counter!("events_bus_gaps_total", "bus" => "memory").increment(1);
+                    return Some(Received::Gap);
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }

@@ -147,6 +147,7 @@ impl Subscription for RedisSubscription {
         loop {
             let Some((_, stream)) = &mut self.connection else {
                 self.reconnect().await;
+                metrics::counter!("events_bus_gaps_total", "bus" => "redis").increment(1);
                 return Some(Received::Gap);
             };
             match stream.next().await {
@@ -166,6 +167,7 @@ impl Subscription for RedisSubscription {
                     // Say so at once (listeners stop trusting what they
                     // cached); the next call reconnects and says it again.
                     self.connection = None;
+                    metrics::counter!("events_bus_gaps_total", "bus" => "redis").increment(1);
                     return Some(Received::Gap);
                 }
             }

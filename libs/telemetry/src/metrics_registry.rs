@@ -8,9 +8,20 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// Bucket bounds of every histogram, in seconds: latencies from half a
+/// millisecond to ten seconds. Histograms (not per-process quantiles) so
+/// Prometheus can add them up across replicas (`histogram_quantile` over
+/// `sum by (le)`), as the chart's dashboard and alerts do.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Installs the Prometheus recorder once per process; later calls do nothing.
 pub fn install_metrics() {
-    HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+    let builder = PrometheusBuilder::new().set_buckets(&LATENCY_BUCKETS).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "histogram buckets refused; quantiles instead");
+        PrometheusBuilder::new()
+    });
+    HANDLE.get_or_init(|| match builder.install_recorder() {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!(error = %e, "metrics recorder not installed");
