@@ -3,7 +3,7 @@
 # (Debian package), FerretDB 1.x (Go module, MongoDB wire protocol over
 # SQLite), s3s-fs (crate: an S3 server over a directory that checks
 # signatures and the expiry of presigned URLs), chromium (Debian package) with
-# playwright-core (npm) for the browser tests, and helm (Go module).
+# playwright-core (npm) for the browser tests, helm and Jaeger (Go modules).
 # And schemathesis (PyPI, in its own virtualenv) for the contract test.
 # Idempotent: anything already present is left alone.
 set -euo pipefail
@@ -62,6 +62,15 @@ if ! [ -f "$browser_tests/node_modules/playwright-core/package.json" ] \
   echo "installing playwright-core" >&2
   (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$browser_tests/package-lock.json" "$browser_tests/node_modules/.package-lock.json.installed"
+fi
+
+# Jaeger v2, the trace viewer the trace test sends spans to (tools/jaeger pins
+# it and everything under it; several minutes to build the first time).
+JAEGER_BIN="$GOBIN/jaeger-v1.75.0"
+if ! "$JAEGER_BIN" --help >/dev/null 2>&1; then
+  echo "building jaeger (tools/jaeger)" >&2
+  (cd "$(dirname "$0")/../tools/jaeger" && go build -o "$JAEGER_BIN" github.com/jaegertracing/jaeger/cmd/jaeger)
+  "$JAEGER_BIN" --help >/dev/null || { echo "the jaeger build does not run" >&2; exit 1; }
 fi
 
 # Helm, for linting and rendering the chart (`go install`, a few minutes the first time).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts redis-server, FerretDB (SQLite handler) and s3s-fs (S3 over a
 # directory) on free loopback ports, exports TEST_REDIS_URL, TEST_MONGODB_URI,
-# TEST_S3_ENDPOINT with the AWS_* credentials for it (and HELM, and TEST_FERRETDB
+# TEST_S3_ENDPOINT with the AWS_* credentials for it (and HELM, TEST_JAEGER and TEST_FERRETDB
 # for tests that run their own), runs the given
 # command, and stops the servers whatever happens. Nothing listens on a fixed port.
 set -euo pipefail
@@ -69,6 +69,7 @@ export TEST_FERRETDB="$FERRETDB"
 export AWS_ACCESS_KEY_ID="$s3_key" AWS_SECRET_ACCESS_KEY="$s3_secret" AWS_REGION=us-east-1
 # The chart tests render with this helm (make test-deps builds it).
 export HELM="${HELM:-$GOBIN/helm}"
+export TEST_JAEGER="${TEST_JAEGER:-$GOBIN/jaeger-v1.75.0}"
 echo "test servers: redis $TEST_REDIS_URL, ferretdb $TEST_MONGODB_URI, s3 $TEST_S3_ENDPOINT" >&2
 
 "$@"

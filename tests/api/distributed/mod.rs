@@ -8,6 +8,7 @@
 
 mod across_gateways;
 mod drills;
+mod traces;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

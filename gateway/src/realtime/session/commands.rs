@@ -1,6 +1,7 @@
 //! The client's frames: parsed, rate limited, carried out, answered.
 
 use super::*;
+use tracing::Instrument as _;
 
 impl Session {
     /// Takes in one frame; its answer joins those owed.
@@ -94,36 +95,42 @@ impl Session {
                 };
                 let caller = self.credentials.actor()?;
                 let (admission, api) = (self.state.sends.clone(), self.state.message_api.clone());
-                self.owed.push(Box::pin(async move {
-                    // Admitted when its turn comes: a queued send holds no slot.
-                    let admitted = match admission.admit() {
-                        Ok(admitted) => admitted,
-                        Err(overloaded) => {
-                            let e = overloaded.error();
-                            let frame = ServerFrame::Error {
-                                id,
-                                code: e.code().as_str(),
-                                message: e.message(),
-                                retry_after_ms: Some(overloaded.retry_after_ms()),
-                            };
-                            return Some(frame.text());
-                        }
-                    };
-                    let sent = api.send_message(&caller, request).await;
-                    drop(admitted);
-                    let message = sent.and_then(|sent| {
-                        sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))
-                    });
-                    Some(match message {
-                        Ok(message) => ServerFrame::Ack { id, message: Some(MessageView::from(message)) }.text(),
-                        Err(e) => error(id, &e),
-                    })
-                }));
+                // The root of the send's trace: the services' spans hang below it.
+                let span = tracing::info_span!("ws.send", conversation = %request.conversation_id);
+                self.owed.push(Box::pin(
+                    async move {
+                        // Admitted when its turn comes: a queued send holds no slot.
+                        let admitted = match admission.admit() {
+                            Ok(admitted) => admitted,
+                            Err(overloaded) => {
+                                let e = overloaded.error();
+                                let frame = ServerFrame::Error {
+                                    id,
+                                    code: e.code().as_str(),
+                                    message: e.message(),
+                                    retry_after_ms: Some(overloaded.retry_after_ms()),
+                                };
+                                return Some(frame.text());
+                            }
+                        };
+                        let sent = api.send_message(&caller, request).await;
+                        drop(admitted);
+                        let message = sent.and_then(|sent| {
+                            sent.message.ok_or_else(|| Error::invariant("SendMessage answered without a message"))
+                        });
+                        Some(match message {
+                            Ok(message) => ServerFrame::Ack { id, message: Some(MessageView::from(message)) }.text(),
+                            Err(e) => error(id, &e),
+                        })
+                    }
+                    .instrument(span),
+                ));
             }
             ClientFrame::Read { conversation_id, seq } => {
                 let request = self.request(MarkReadRequest { conversation_id, seq })?;
                 let messages = self.state.messages.clone();
-                self.owed.push(Box::pin(async move { answer(id, messages.mark_read(request).await) }));
+                let span = tracing::info_span!("ws.read");
+                self.owed.push(Box::pin(async move { answer(id, messages.mark_read(request).await) }.instrument(span)));
             }
             ClientFrame::Typing { conversation_id, state } => {
                 let conversation = self.followed(&conversation_id)?;
@@ -142,7 +149,9 @@ impl Session {
             ClientFrame::PresenceSet { status } => {
                 let request = self.request(SetStatusRequest { status })?;
                 let presence = self.state.presence.clone();
-                self.owed.push(Box::pin(async move { answer(id, presence.set_status(request).await) }));
+                let span = tracing::info_span!("ws.presence");
+                self.owed
+                    .push(Box::pin(async move { answer(id, presence.set_status(request).await) }.instrument(span)));
             }
             ClientFrame::Resume { positions } => Box::pin(self.resume(socket, id, positions)).await?,
         }
