@@ -202,6 +202,20 @@ async fn idle(args: &RealtimeArgs, keys: &std::path::Path, private_pem: &str) ->
             cpu.as_micros() as f64 / batch.len().max(1) as f64
         );
     }
+    // What holding them costs with nothing else going on: one heartbeat
+    // period, in which each connection is pinged and reported alive to the
+    // presence service once.
+    let period = Duration::from_secs(chatterbox_config::Config::default().ws_heartbeat_secs);
+    let cpu = suite.cpu();
+    tokio::time::sleep(period).await;
+    let spent = suite.cpu().saturating_sub(cpu);
+    println!(
+        "  {open:>6} connections held for one heartbeat period ({}s): {:.1} us server CPU per connection and \
+         heartbeat (ping, pong, presence report), {:.3} of a core",
+        period.as_secs(),
+        spent.as_micros() as f64 / open.max(1) as f64,
+        spent.as_secs_f64() / period.as_secs_f64()
+    );
     drop(fleets);
     Ok(())
 }
