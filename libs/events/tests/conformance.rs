@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,16 +11,10 @@ use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{Envelope, MemberLeft};
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Memory,
-    Redis,
-}
-
-async fn bus(backend: Backend) -> Box<dyn EventBus> {
-    match backend {
-        Backend::Memory => Box::new(MemoryBus::new()),
-        Backend::Redis => {
+async fn bus(backing: Backing) -> Box<dyn EventBus> {
+    match backing {
+        Backing::InProcess => Box::new(MemoryBus::new()),
+        Backing::TestServer => {
             let client = redis::Client::open(chatterbox_testkit::redis_url()).unwrap();
             Box::new(RedisBus::connect(client, chatterbox_testkit::fresh_key_prefix()).await.unwrap())
         }
@@ -28,7 +23,7 @@ async fn bus(backend: Backend) -> Box<dyn EventBus> {
 
 chatterbox_testkit::conformance! {
     make: crate::bus;
-    backends: [in_memory => crate::Backend::Memory, on_redis => crate::Backend::Redis];
+    names: [in_memory, on_redis];
     tests: [subscribers_get_events_of_their_topics_in_order,
     unsubscribed_topics_stop_arriving,
     every_subscriber_of_a_topic_gets_each_event,

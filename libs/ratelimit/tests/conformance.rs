@@ -2,35 +2,30 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Memory,
-    Redis,
-}
-
-async fn limiter(backend: Backend, quota: Quota) -> Arc<dyn RateLimiter> {
-    match backend {
-        Backend::Memory => Arc::new(MemoryLimiter::new(quota)),
-        Backend::Redis => {
+async fn limiter(backing: Backing, quota: Quota) -> Arc<dyn RateLimiter> {
+    match backing {
+        Backing::InProcess => Arc::new(MemoryLimiter::new(quota)),
+        Backing::TestServer => {
             let conn = chatterbox_testkit::redis_connection().await;
             Arc::new(RedisLimiter::new(conn, format!("test:{}", ulid::Ulid::new()), quota))
         }
     }
 }
 
-/// Test bodies take the backend and build their limiter with their quota.
-async fn backend(backend: Backend) -> Backend {
-    backend
+/// Test bodies take the backing and build their limiter with their quota.
+async fn backing(backing: Backing) -> Backing {
+    backing
 }
 
 chatterbox_testkit::conformance! {
-    make: crate::backend;
-    backends: [in_memory => crate::Backend::Memory, on_redis => crate::Backend::Redis];
+    make: crate::backing;
+    names: [in_memory, on_redis];
     tests: [
         a_burst_of_the_capacity_passes_and_the_next_is_refused,
         keys_have_separate_buckets,
@@ -40,8 +35,8 @@ chatterbox_testkit::conformance! {
     ];
 }
 
-async fn a_token_given_back_can_be_taken_again(backend: Backend) {
-    let limiter = limiter(backend, Quota::per_minute(2)).await;
+async fn a_token_given_back_can_be_taken_again(backing: Backing) {
+    let limiter = limiter(backing, Quota::per_minute(2)).await;
     // Giving back to a full bucket adds nothing.
     limiter.give_back("account").await.unwrap();
     assert!(limiter.acquire("account").await.unwrap().allowed);
@@ -54,8 +49,8 @@ async fn a_token_given_back_can_be_taken_again(backend: Backend) {
     assert!(!limiter.acquire("account").await.unwrap().allowed);
 }
 
-async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backend: Backend) {
-    let limiter = limiter(backend, Quota::per_minute(5)).await;
+async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backing: Backing) {
+    let limiter = limiter(backing, Quota::per_minute(5)).await;
     for left in (0..5).rev() {
         let d = limiter.acquire("ip-1").await.unwrap();
         assert!(d.allowed);
@@ -66,15 +61,15 @@ async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backend: Backend
     assert!(refused.retry_after > Duration::from_secs(1) && refused.retry_after <= Duration::from_secs(12));
 }
 
-async fn keys_have_separate_buckets(backend: Backend) {
-    let limiter = limiter(backend, Quota::per_minute(1)).await;
+async fn keys_have_separate_buckets(backing: Backing) {
+    let limiter = limiter(backing, Quota::per_minute(1)).await;
     assert!(limiter.acquire("a").await.unwrap().allowed);
     assert!(!limiter.acquire("a").await.unwrap().allowed);
     assert!(limiter.acquire("b").await.unwrap().allowed);
 }
 
-async fn tokens_refill_over_time(backend: Backend) {
-    let limiter = limiter(backend, Quota::per_second(20)).await;
+async fn tokens_refill_over_time(backing: Backing) {
+    let limiter = limiter(backing, Quota::per_second(20)).await;
     for _ in 0..20 {
         assert!(limiter.acquire("u").await.unwrap().allowed);
     }
@@ -85,8 +80,8 @@ async fn tokens_refill_over_time(backend: Backend) {
     assert!(limiter.acquire("u").await.unwrap().allowed);
 }
 
-async fn concurrent_callers_never_exceed_the_capacity(backend: Backend) {
-    let limiter = limiter(backend, Quota::per_minute(10)).await;
+async fn concurrent_callers_never_exceed_the_capacity(backing: Backing) {
+    let limiter = limiter(backing, Quota::per_minute(10)).await;
     let tasks: Vec<_> = (0..40)
         .map(|_| {
             let l = limiter.clone();

@@ -56,21 +56,36 @@ pub fn fresh_key_prefix() -> String {
     format!("test-{}", ulid::Ulid::new())
 }
 
-/// Runs each test body once per backend, as `#[tokio::test]`s named
-/// `<test>::<backend>`: each body is `async fn(handle)`, called with
-/// `make(variant).await`. Paths are written from the crate root.
+/// Where an implementation under a conformance suite keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// In this process: SQLite in memory, plain memory, a directory.
+    InProcess,
+    /// On the servers `make test` starts: FerretDB, Redis, S3.
+    TestServer,
+}
+
+/// Runs each test body once per backing, as `#[tokio::test]`s named
+/// `<test>::<name>`: each body is `async fn(handle)`, called with
+/// `make(Backing::InProcess).await` and `make(Backing::TestServer).await`,
+/// so a suite's `make` is the one place it builds an implementation. Paths
+/// are written from the crate root.
 ///
 /// ```ignore
 /// chatterbox_testkit::conformance! {
 ///     make: crate::store;
-///     backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+///     names: [sqlite, mongodb];
 ///     tests: [round_trips, keys_are_unique];
 /// }
 /// ```
 #[macro_export]
 macro_rules! conformance {
-    (make: $make:path; backends: $backends:tt; tests: [$($name:ident),* $(,)?];) => {
-        $( $crate::conformance_test!($make, $name, $backends); )*
+    (make: $make:path; names: [$in_process:ident, $test_server:ident $(,)?]; tests: [$($name:ident),* $(,)?];) => {
+        $( $crate::conformance_test!(
+            $make,
+            $name,
+            [$in_process => $crate::Backing::InProcess, $test_server => $crate::Backing::TestServer]
+        ); )*
     };
 }
 

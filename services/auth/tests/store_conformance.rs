@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
 use chatterbox_auth::store::{AuthStore, Consumed, Credential, LoginSession, TokenHash};
@@ -9,16 +10,10 @@ use chatterbox_auth::{MongoAuthStore, SqliteAuthStore};
 use chatterbox_store::StoreError;
 use chatterbox_types::{SessionId, Timestamp, UserId};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Mongo,
-}
-
-async fn store(backend: Backend) -> Arc<dyn AuthStore> {
-    match backend {
-        Backend::Sqlite => Arc::new(SqliteAuthStore::in_memory().unwrap()),
-        Backend::Mongo => Arc::new(
+async fn store(backing: Backing) -> Arc<dyn AuthStore> {
+    match backing {
+        Backing::InProcess => Arc::new(SqliteAuthStore::in_memory().unwrap()),
+        Backing::TestServer => Arc::new(
             MongoAuthStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
                 .await
                 .unwrap(),
@@ -28,7 +23,7 @@ async fn store(backend: Backend) -> Arc<dyn AuthStore> {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    names: [sqlite, mongodb];
     tests: [credentials_round_trip_and_emails_are_unique,
     activation_and_deletion_change_credentials,
     a_token_is_fresh_once_then_replayed,

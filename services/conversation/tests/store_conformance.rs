@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
 use chatterbox_conversation::store::{ActivityCursor, Conversation, Kind, Membership, NameCursor, Rename};
@@ -9,16 +10,10 @@ use chatterbox_conversation::{ConversationStore, MongoConversationStore, SqliteC
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Mongo,
-}
-
-async fn store(backend: Backend) -> Arc<dyn ConversationStore> {
-    match backend {
-        Backend::Sqlite => Arc::new(SqliteConversationStore::in_memory().unwrap()),
-        Backend::Mongo => Arc::new(
+async fn store(backing: Backing) -> Arc<dyn ConversationStore> {
+    match backing {
+        Backing::InProcess => Arc::new(SqliteConversationStore::in_memory().unwrap()),
+        Backing::TestServer => Arc::new(
             MongoConversationStore::connect(
                 &chatterbox_testkit::mongodb_uri(),
                 &chatterbox_testkit::fresh_database_name(),
@@ -31,7 +26,7 @@ async fn store(backend: Backend) -> Arc<dyn ConversationStore> {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    names: [sqlite, mongodb];
     tests: [conversations_round_trip_with_members_in_joining_order,
     unique_keys_are_unique,
     a_users_conversations_come_by_activity_with_a_cursor,

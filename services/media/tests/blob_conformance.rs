@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,18 +12,12 @@ use chatterbox_media::{BlobStore, DiskBlobStore, S3BlobStore, S3Settings};
 use chatterbox_types::MediaId;
 use futures::TryStreamExt as _;
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Disk,
-    S3,
-}
-
 /// The store, and the directory a disk store lives in (kept alive).
-async fn store(backend: Backend) -> (Arc<dyn BlobStore>, tempfile::TempDir) {
+async fn store(backing: Backing) -> (Arc<dyn BlobStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn BlobStore> = match backend {
-        Backend::Disk => Arc::new(DiskBlobStore::open(dir.path()).unwrap()),
-        Backend::S3 => {
+    let store: Arc<dyn BlobStore> = match backing {
+        Backing::InProcess => Arc::new(DiskBlobStore::open(dir.path()).unwrap()),
+        Backing::TestServer => {
             let settings = S3Settings {
                 bucket: chatterbox_testkit::fresh_bucket_name(),
                 endpoint: Some(chatterbox_testkit::s3_endpoint()),
@@ -40,7 +35,7 @@ async fn store(backend: Backend) -> (Arc<dyn BlobStore>, tempfile::TempDir) {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [disk => crate::Backend::Disk, s3 => crate::Backend::S3];
+    names: [disk, s3];
     tests: [blobs_round_trip_and_replace,
     absent_blobs_read_as_none_and_delete_quietly,
     signed_urls_serve_with_the_given_headers_until_they_expire,];

@@ -2,22 +2,17 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
 use chatterbox_media::store::MediaRecord;
 use chatterbox_media::{MediaStore, MongoMediaStore, SqliteMediaStore};
 use chatterbox_types::{ConversationId, MediaId, Timestamp, UserId};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Mongo,
-}
-
-async fn store(backend: Backend) -> Arc<dyn MediaStore> {
-    match backend {
-        Backend::Sqlite => Arc::new(SqliteMediaStore::in_memory().unwrap()),
-        Backend::Mongo => Arc::new(
+async fn store(backing: Backing) -> Arc<dyn MediaStore> {
+    match backing {
+        Backing::InProcess => Arc::new(SqliteMediaStore::in_memory().unwrap()),
+        Backing::TestServer => Arc::new(
             MongoMediaStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
                 .await
                 .unwrap(),
@@ -27,7 +22,7 @@ async fn store(backend: Backend) -> Arc<dyn MediaStore> {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    names: [sqlite, mongodb];
     tests: [records_round_trip, attachments_are_recorded_once_per_conversation, media_can_be_made_public,
         an_uploaders_bytes_are_summed,
         a_scan_finds_old_media_attached_nowhere_page_by_page,

@@ -2,22 +2,17 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
 use chatterbox_message::store::{NewMessage, Window};
 use chatterbox_message::{MessageStore, MongoMessageStore, SqliteMessageStore};
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Mongo,
-}
-
-async fn store(backend: Backend) -> Arc<dyn MessageStore> {
-    match backend {
-        Backend::Sqlite => Arc::new(SqliteMessageStore::in_memory().unwrap()),
-        Backend::Mongo => Arc::new(
+async fn store(backing: Backing) -> Arc<dyn MessageStore> {
+    match backing {
+        Backing::InProcess => Arc::new(SqliteMessageStore::in_memory().unwrap()),
+        Backing::TestServer => Arc::new(
             MongoMessageStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
                 .await
                 .unwrap(),
@@ -27,7 +22,7 @@ async fn store(backend: Backend) -> Arc<dyn MessageStore> {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    names: [sqlite, mongodb];
     tests: [appends_number_each_conversation_from_one,
     concurrent_appends_get_distinct_consecutive_seqs,
     a_repeated_client_id_returns_the_stored_message,

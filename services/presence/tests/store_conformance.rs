@@ -2,22 +2,17 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
 use chatterbox_presence::store::{Connection, UserRecord};
 use chatterbox_presence::{MemoryPresenceStore, PresenceStore, RedisPresenceStore, Status};
 use chatterbox_types::{ConversationId, UserId};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Memory,
-    Redis,
-}
-
-async fn store(backend: Backend) -> Arc<dyn PresenceStore> {
-    match backend {
-        Backend::Memory => Arc::new(MemoryPresenceStore::new()),
-        Backend::Redis => Arc::new(RedisPresenceStore::new(
+async fn store(backing: Backing) -> Arc<dyn PresenceStore> {
+    match backing {
+        Backing::InProcess => Arc::new(MemoryPresenceStore::new()),
+        Backing::TestServer => Arc::new(RedisPresenceStore::new(
             chatterbox_testkit::redis_connection().await,
             &chatterbox_testkit::fresh_key_prefix(),
         )),
@@ -26,7 +21,7 @@ async fn store(backend: Backend) -> Arc<dyn PresenceStore> {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [memory => crate::Backend::Memory, redis => crate::Backend::Redis];
+    names: [memory, redis];
     tests: [beats_keep_connections_live_until_they_expire,
     only_activity_moves_the_last_active_time,
     removal_ends_a_connection_once,

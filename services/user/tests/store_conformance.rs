@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
 use chatterbox_store::StoreError;
@@ -9,16 +10,10 @@ use chatterbox_types::{Timestamp, UserId};
 use chatterbox_user::store::{Profile, ProfilePatch, Status};
 use chatterbox_user::{MongoUserStore, SqliteUserStore, UserStore};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Mongo,
-}
-
-async fn store(backend: Backend) -> Arc<dyn UserStore> {
-    match backend {
-        Backend::Sqlite => Arc::new(SqliteUserStore::in_memory().unwrap()),
-        Backend::Mongo => Arc::new(
+async fn store(backing: Backing) -> Arc<dyn UserStore> {
+    match backing {
+        Backing::InProcess => Arc::new(SqliteUserStore::in_memory().unwrap()),
+        Backing::TestServer => Arc::new(
             MongoUserStore::connect(&chatterbox_testkit::mongodb_uri(), &chatterbox_testkit::fresh_database_name())
                 .await
                 .unwrap(),
@@ -28,7 +23,7 @@ async fn store(backend: Backend) -> Arc<dyn UserStore> {
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    backends: [sqlite => crate::Backend::Sqlite, mongodb => crate::Backend::Mongo];
+    names: [sqlite, mongodb];
     tests: [profiles_round_trip,
     usernames_emails_and_ids_are_unique,
     search_is_a_prefix_range_in_key_order_with_a_cursor,
