@@ -258,6 +258,34 @@ impl Layout {
     pub fn started(&mut self, part: Part, addr: SocketAddr) {
         self.urls.insert(part, format!("http://{addr}"));
     }
+
+    /// Starts every service, each alone, in [`Part::START_ORDER`] (the
+    /// gateways, of which there may be several, are the caller's to start
+    /// after): `start` gets the part and its variables (`own` of it, then
+    /// where the parts it calls are) and returns what it started and where
+    /// callers are to reach it (the part itself, or something in front of
+    /// it). The one loop the multi-process tests and the bench share.
+    pub async fn start_services<T>(
+        &mut self,
+        mut own: impl FnMut(Part) -> Vec<(String, String)>,
+        mut start: impl AsyncFnMut(Part, Vec<(String, String)>) -> anyhow::Result<(T, SocketAddr)>,
+    ) -> anyhow::Result<Vec<(Part, T)>> {
+        let mut started = Vec::new();
+        for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
+            let mut env = own(part);
+            env.extend(self.env(part));
+            let (what, addr) = start(part, env).await?;
+            self.started(part, addr);
+            started.push((part, what));
+        }
+        Ok(started)
+    }
+
+    /// A gateway's variables: `own`, then where the services are.
+    pub fn gateway_env(&self, mut own: Vec<(String, String)>) -> Vec<(String, String)> {
+        own.extend(self.env(Part::Gateway));
+        own
+    }
 }
 
 #[cfg(test)]

@@ -108,24 +108,23 @@ impl Suite {
         // the table of parts.
         let mut layout = chatterbox::Layout::new(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr())?;
         // Media on disk under the data dir: the bench sends no files.
-        let env_of = |part: Part, layout: &chatterbox::Layout| {
-            let mut e = env.clone();
-            e.extend(layout.env(part));
-            e
-        };
-        let mut processes = Vec::new();
-        let mut user_service = None;
-        for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
-            let process = spawn(&["run", part.name()], &env_of(part, &layout), 1, false).await?;
-            let addr = process.only_grpc()?;
-            layout.started(part, addr);
-            if part == Part::User {
-                user_service = Some(addr);
-            }
-            processes.push(process);
-        }
-        let user_service = user_service.context("the table starts no user service")?;
-        let gateway_env = env_of(Part::Gateway, &layout);
+        let started = layout
+            .start_services(
+                |_| env.clone(),
+                async |part, env| {
+                    let process = spawn(&["run", part.name()], &env, 1, false).await?;
+                    let addr = process.only_grpc()?;
+                    Ok((process, addr))
+                },
+            )
+            .await?;
+        let user_service = started
+            .iter()
+            .find(|(part, _)| *part == Part::User)
+            .map(|(_, p)| p.only_grpc())
+            .context("the table starts no user service")??;
+        let mut processes: Vec<Process> = started.into_iter().map(|(_, p)| p).collect();
+        let gateway_env = layout.gateway_env(env.clone());
         let mut addrs = Vec::new();
         for _ in 0..gateways {
             let g = spawn(&["run", Part::Gateway.name()], &gateway_env, 0, true).await?;

@@ -134,32 +134,34 @@ impl Cluster {
             }
         };
         let mut layout = Layout::new(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()).unwrap();
-        let env_of = |part: Part, layout: &Layout| -> Vec<(String, String)> {
+        let own_env = |part: Part| -> Vec<(String, String)> {
             let mut env: Vec<(String, String)> = common.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
             env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
             env.extend(own(part).into_iter().map(|(k, v)| (k.to_owned(), v)));
-            env.extend(layout.env(part));
             env.push((part.key().variable().to_owned(), key_file(part.key())));
             env
         };
-        let mut services = HashMap::new();
         let mut envs = HashMap::new();
         let mut proxies = HashMap::new();
-        for part in Part::START_ORDER.into_iter().filter(|p| *p != Part::Gateway) {
-            let env = env_of(part, &layout);
-            let process = start(part.name(), &env).await;
-            if proxied.contains(&part) {
-                assert!(!Part::addressed_before_start().contains(&part), "{part:?}: a caller started before it");
-                let proxy = crate::fault_proxy::FaultProxy::start(process.addr).await;
-                layout.started(part, proxy.addr());
-                proxies.insert(part, proxy);
-            } else {
-                layout.started(part, process.addr);
-            }
-            services.insert(part, process);
-            envs.insert(part, env);
-        }
-        let gateway_env = env_of(Part::Gateway, &layout);
+        let started = layout
+            .start_services(&own_env, async |part, env| {
+                let process = start(part.name(), &env).await;
+                let reached_at = if proxied.contains(&part) {
+                    assert!(!Part::addressed_before_start().contains(&part), "{part:?}: a caller started before it");
+                    let proxy = crate::fault_proxy::FaultProxy::start(process.addr).await;
+                    let addr = proxy.addr();
+                    proxies.insert(part, proxy);
+                    addr
+                } else {
+                    process.addr
+                };
+                envs.insert(part, env);
+                Ok((process, reached_at))
+            })
+            .await
+            .unwrap();
+        let services: HashMap<Part, Process> = started.into_iter().collect();
+        let gateway_env = layout.gateway_env(own_env(Part::Gateway));
         let a = start(Part::Gateway.name(), &gateway_env).await;
         let b = start(Part::Gateway.name(), &gateway_env).await;
         Self { _keys: keys, _data: data, services, envs, a, b, proxies }
