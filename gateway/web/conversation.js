@@ -37,7 +37,8 @@ export class ConversationView {
     this.typingSentAt = 0;
     this.typingTimer = null;
     this.editing = null;
-    this.sending = false;
+    /** The conversation whose send is under way (an upload can take a while), if any. */
+    this.sendingIn = null;
     this.empty();
     document.addEventListener('visibilitychange', () => this.markRead());
     // "last seen 5 min ago" moves on.
@@ -72,7 +73,11 @@ export class ConversationView {
     const c = this.store.conversations.get(id);
     if (c) this.store.watchPresenceOf(c.participants.slice(0, 100));
     this.renderMessages(true);
-    // On a phone, focusing would pop the keyboard over what you came to read.
+    // Someone who started typing while the history loaded keeps the focus
+    // (taking it away would send their Enter nowhere). Otherwise: the
+    // composer, but on a phone the history (focusing the composer would pop
+    // the keyboard over what you came to read).
+    if (document.activeElement === this.input) return;
     if (!PHONE.matches) this.input.focus();
     else this.scroller.focus();
   }
@@ -380,13 +385,17 @@ export class ConversationView {
   }
 
   async send() {
-    if (this.sending) return undefined;
     const content = this.input.value.trim();
     const files = this.attachments;
     if (!content && files.length === 0) return undefined;
+    if (this.sendingIn === this.id) {
+      // A message of this conversation is still uploading: this one would
+      // overtake it. Said, not swallowed; the text stays in the composer.
+      return toast('Wait for the upload to finish, then send.');
+    }
     if ([...content].length > 4000) return toast('Messages are limited to 4000 characters.');
     // Taken off the composer at once: a second Enter cannot send them twice.
-    this.sending = true;
+    this.sendingIn = this.id;
     this.attachments = [];
     this.renderPreviews();
     this.input.value = '';
@@ -420,10 +429,12 @@ export class ConversationView {
         for (const entry of files) if (entry.preview) URL.revokeObjectURL(entry.preview);
       }
     } finally {
-      this.sending = false;
-      this.sendButton.disabled = false;
-      this.sendButton.textContent = 'Send';
-      if (!PHONE.matches) this.input.focus();
+      if (this.sendingIn === id) this.sendingIn = null;
+      if (this.id === id) {
+        this.sendButton.disabled = false;
+        this.sendButton.textContent = 'Send';
+        if (!PHONE.matches) this.input.focus();
+      }
     }
     return undefined;
   }

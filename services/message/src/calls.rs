@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chatterbox_errors::Error;
 use chatterbox_identity::Actor;
 use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
-use chatterbox_types::{ConversationId, MessageKind};
+use chatterbox_types::{ConversationId, MediaId, MessageKind};
 use tracing::Instrument as _;
 
 use crate::domain::{Messages, conversation_not_found};
@@ -47,10 +47,15 @@ impl MessageCalls {
     async fn send_to_the_end(&self, actor: &Actor, r: SendMessageRequest) -> Result<SendMessageResponse, Error> {
         let kind = MessageKind::parse(&r.r#type)?;
         let conversation = conversation_id(&r.conversation_id)?;
-        let (message, created) = self
-            .messages
-            .send(actor, conversation, &r.content, kind, &r.attachment_ids, r.client_id.as_deref())
-            .await?;
+        // A malformed id cannot be an upload of the sender's: the media
+        // service's own answer to it.
+        let attachments = r
+            .attachment_ids
+            .iter()
+            .map(|id| MediaId::parse(id).map_err(|_| Error::invalid("attachments must be media you uploaded")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (message, created) =
+            self.messages.send(actor, conversation, &r.content, kind, &attachments, r.client_id.as_deref()).await?;
         Ok(SendMessageResponse { message: Some(to_proto(message, Vec::new(), 0)), created })
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use chatterbox_errors::{Code, Error};
 use chatterbox_events::EventBus;
 use chatterbox_identity::Actor;
-use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind, Timestamp, UserId};
 
 use crate::announce::Announcer;
 use crate::media::MediaLibrary;
-use crate::store::{Message, MessageStore, NewMessage, ReadMark, Window};
+use crate::store::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
 use chatterbox_membership::{ConversationAccess, Standing};
 
 /// Longest message, in characters after trimming.
@@ -119,6 +119,21 @@ impl Receipts {
     }
 }
 
+/// The media ids of stored attachments (the media service described them,
+/// so they parse; one that does not is left out, and said so).
+fn media_ids(attachments: &[Attachment]) -> Vec<MediaId> {
+    attachments
+        .iter()
+        .filter_map(|a| {
+            let id = MediaId::parse(&a.id).ok();
+            if id.is_none() {
+                tracing::warn!(attachment = %a.id, "a stored attachment's id is not a media id");
+            }
+            id
+        })
+        .collect()
+}
+
 /// Refuses a request naming more conversations than a page holds: the work
 /// of one call stays bounded whoever makes it.
 pub fn at_most_a_page<T>(conversations: &[T]) -> Result<(), Error> {
@@ -165,7 +180,7 @@ impl Messages {
         conversation_id: ConversationId,
         content: &str,
         kind: MessageKind,
-        attachments: &[String],
+        attachments: &[MediaId],
         client: Option<&str>,
     ) -> Result<(Message, bool), Error> {
         // Its place in the conversation's publishing order, before its seq
@@ -199,7 +214,7 @@ impl Messages {
             client_id,
             created_at: Timestamp::now(),
         };
-        let attached: Vec<String> = new.attachments.iter().map(|a| a.id.clone()).collect();
+        let attached = media_ids(&new.attachments);
         // The conversation's last activity moves with the append, not after
         // it: two commits in parallel (each in its own database's group
         // commit) instead of one after the other. A retry of an old
@@ -215,8 +230,8 @@ impl Messages {
         let (message, created) = appended.map_err(Error::from)?;
         if !created {
             // A retry answered with the original: attach nothing it did not.
-            let extra: Vec<String> =
-                attached.into_iter().filter(|id| !message.attachments.iter().any(|a| &a.id == id)).collect();
+            let kept = media_ids(&message.attachments);
+            let extra: Vec<MediaId> = attached.into_iter().filter(|id| !kept.contains(id)).collect();
             self.detach(actor, conversation_id, &extra).await;
         } else {
             self.announce.created(ticket, &message).await;
@@ -287,15 +302,14 @@ impl Messages {
         }
         let deleted = self.store.delete(message.id).await.map_err(Error::from)?.ok_or_else(message_not_found)?;
         // Its attachments go with it: the conversation no longer sees them.
-        let attached: Vec<String> = message.attachments.iter().map(|a| a.id.clone()).collect();
-        self.detach(actor, message.conversation_id, &attached).await;
+        self.detach(actor, message.conversation_id, &media_ids(&message.attachments)).await;
         self.announce.deleted(&deleted).await;
         Ok(deleted)
     }
 
     /// Tells the media service `media` is no longer attached in `conversation`;
     /// a failure is logged (the media stays visible to its participants).
-    async fn detach(&self, actor: &Actor, conversation: ConversationId, media: &[String]) {
+    async fn detach(&self, actor: &Actor, conversation: ConversationId, media: &[MediaId]) {
         if media.is_empty() {
             return;
         }

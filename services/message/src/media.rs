@@ -6,7 +6,7 @@ use chatterbox_errors::Error;
 use chatterbox_identity::with_bearer;
 use chatterbox_proto::media::v1::{AttachRequest, DetachRequest};
 use chatterbox_runtime::calls::MediaCalls;
-use chatterbox_types::ConversationId;
+use chatterbox_types::{ConversationId, MediaId};
 
 use crate::store::Attachment;
 
@@ -20,12 +20,12 @@ pub trait MediaLibrary: Send + Sync + std::fmt::Debug {
         &self,
         token: &str,
         conversation: ConversationId,
-        media: &[String],
+        media: &[MediaId],
         images_only: bool,
     ) -> Result<Vec<Attachment>, Error>;
     /// Undoes [`MediaLibrary::attach`] (the holder of `token` is their
     /// uploader or an admin of `conversation`).
-    async fn detach(&self, token: &str, conversation: ConversationId, media: &[String]) -> Result<(), Error>;
+    async fn detach(&self, token: &str, conversation: ConversationId, media: &[MediaId]) -> Result<(), Error>;
 }
 
 /// The media service over gRPC.
@@ -47,11 +47,11 @@ impl MediaLibrary for GrpcMediaLibrary {
         &self,
         token: &str,
         conversation: ConversationId,
-        media: &[String],
+        media: &[MediaId],
         images_only: bool,
     ) -> Result<Vec<Attachment>, Error> {
-        let request =
-            AttachRequest { conversation_id: conversation.to_string(), media_ids: media.to_vec(), images_only };
+        let media_ids = media.iter().map(ToString::to_string).collect();
+        let request = AttachRequest { conversation_id: conversation.to_string(), media_ids, images_only };
         let request = with_bearer(request, token)?;
         let attached = self.client.attach(request).await?.into_inner();
         Ok(attached
@@ -70,8 +70,9 @@ impl MediaLibrary for GrpcMediaLibrary {
             .collect())
     }
 
-    async fn detach(&self, token: &str, conversation: ConversationId, media: &[String]) -> Result<(), Error> {
-        let request = DetachRequest { conversation_id: conversation.to_string(), media_ids: media.to_vec() };
+    async fn detach(&self, token: &str, conversation: ConversationId, media: &[MediaId]) -> Result<(), Error> {
+        let media_ids = media.iter().map(ToString::to_string).collect();
+        let request = DetachRequest { conversation_id: conversation.to_string(), media_ids };
         self.client.detach(with_bearer(request, token)?).await?;
         Ok(())
     }
