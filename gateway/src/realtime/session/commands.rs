@@ -96,7 +96,7 @@ impl Session {
                 let caller = self.credentials.actor()?;
                 let (admission, api) = (self.state.sends.clone(), self.state.message_api.clone());
                 // The root of the send's trace: the services' spans hang below it.
-                let span = tracing::info_span!("ws.send", conversation = %request.conversation_id);
+                let span = tracing::info_span!("ws.send", conversation = ?request.conversation_id);
                 self.owed.push(Box::pin(
                     async move {
                         // Admitted when its turn comes: a queued send holds no slot.
