@@ -89,9 +89,7 @@ impl TestApp {
 
     /// A suite on `backend`, with the configuration adjusted by `tweak`.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(backend, data_dir.path());
-        tweak(&mut config);
+        let (config, data_dir) = configured(backend, tweak);
         Self::start(config, data_dir).await
     }
 
@@ -102,9 +100,7 @@ impl TestApp {
         clock: &chatterbox_types::ManualClock,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(backend, data_dir.path());
-        tweak(&mut config);
+        let (config, data_dir) = configured(backend, tweak);
         Self::start_with_clock(config, data_dir, std::sync::Arc::new(clock.clone())).await
     }
 
@@ -240,6 +236,15 @@ impl TestApp {
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post("/api/v1/auth/refresh", json!({"refresh_token": refresh_token})).await
     }
+}
+
+/// The test configuration for `backend` in a fresh data directory,
+/// adjusted by `tweak`.
+fn configured(backend: Backend, tweak: impl FnOnce(&mut Config)) -> (Config, tempfile::TempDir) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(backend, data_dir.path());
+    tweak(&mut config);
+    (config, data_dir)
 }
 
 /// Asserts the status and the contract's error body; returns the message.

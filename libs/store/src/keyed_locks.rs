@@ -44,6 +44,11 @@ impl<K: Eq + Hash + Clone, T: Default> KeyedLocks<K, T> {
         lock
     }
 
+    /// Waits for the lock of `key` and holds it until the guard is dropped.
+    pub async fn lock(&self, key: &K) -> tokio::sync::OwnedMutexGuard<T> {
+        self.for_key(key).lock_owned().await
+    }
+
     /// How many keys are remembered (used or not yet swept).
     pub fn len(&self) -> usize {
         self.locks.lock().unwrap_or_else(PoisonError::into_inner).len()

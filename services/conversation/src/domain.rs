@@ -45,8 +45,15 @@ pub struct Conversations {
     activity: Arc<Activity>,
 }
 
-fn not_found() -> Error {
+/// What a conversation the caller takes no part in (or that does not
+/// exist, or whose id is malformed) gets: the same 404 whichever.
+pub(crate) fn not_found() -> Error {
     Error::not_found("conversation not found")
+}
+
+/// What a user who does not exist (or whose id is malformed) gets.
+pub(crate) fn no_such_user(id: impl std::fmt::Display) -> Error {
+    Error::not_found(format!("user {id} not found"))
 }
 
 fn encode_cursor(parts: &[&str]) -> String {
@@ -118,11 +125,7 @@ impl Conversations {
     }
 
     async fn require_user(&self, actor: &Actor, user: UserId) -> Result<(), Error> {
-        if self.users.exists(&actor.token, user).await? {
-            Ok(())
-        } else {
-            Err(Error::not_found(format!("user {user} not found")))
-        }
+        if self.users.exists(&actor.token, user).await? { Ok(()) } else { Err(no_such_user(user)) }
     }
 
     /// A conversation the actor takes part in; 404 otherwise.

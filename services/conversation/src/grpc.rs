@@ -18,7 +18,7 @@ use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, User
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Conversations, Page};
+use crate::domain::{Conversations, Page, no_such_user, not_found};
 use crate::store::ConversationRef;
 use crate::wire::{kind, to_proto};
 
@@ -37,12 +37,12 @@ impl ConversationGrpc {
 /// A conversation id from the wire: a malformed one names nothing the
 /// caller can see.
 fn conversation_id(id: &str) -> Result<ConversationId, Error> {
-    ConversationId::parse(id).map_err(|_| Error::not_found("conversation not found"))
+    ConversationId::parse(id).map_err(|_| not_found())
 }
 
 /// A user id from the wire: a malformed one names no user.
 fn user_id(id: &str) -> Result<UserId, Error> {
-    UserId::parse(id).map_err(|_| Error::not_found(format!("user {id} not found")))
+    UserId::parse(id).map_err(|_| no_such_user(id))
 }
 
 fn ref_page(p: Page<ConversationRef>) -> ConversationRefPage {

@@ -466,14 +466,13 @@ impl Media {
         if media.len() > MAX_ATTACHMENTS {
             return Err(Error::invalid(format!("at most {MAX_ATTACHMENTS} attachments per message")));
         }
-        let not_yours = not_your_attachment;
         let mut records: Vec<MediaRecord> = Vec::with_capacity(media.len());
         for &id in media {
             if records.iter().any(|r| r.id == id) {
                 return Err(Error::invalid("an attachment is listed twice"));
             }
             let record = self.store.get(id).await.map_err(Error::from)?.filter(|r| r.uploader == actor.id);
-            let record = record.ok_or_else(not_yours)?;
+            let record = record.ok_or_else(not_your_attachment)?;
             if images_only && !sniff::is_safe_image(&record.content_type) {
                 return Err(Error::invalid("image messages attach images only"));
             }
@@ -510,11 +509,15 @@ impl Media {
 
     /// Makes an image `actor` uploaded their avatar (visible to everyone signed in).
     pub async fn use_as_avatar(&self, actor: &Actor, id: MediaId) -> Result<MediaRecord, Error> {
-        let not_yours = not_your_avatar;
-        let mut record =
-            self.store.get(id).await.map_err(Error::from)?.filter(|r| r.uploader == actor.id).ok_or_else(not_yours)?;
+        let mut record = self
+            .store
+            .get(id)
+            .await
+            .map_err(Error::from)?
+            .filter(|r| r.uploader == actor.id)
+            .ok_or_else(not_your_avatar)?;
         if !sniff::is_safe_image(&record.content_type) {
-            return Err(not_yours());
+            return Err(not_your_avatar());
         }
         if !record.public {
             self.store.make_public(id).await.map_err(Error::from)?;

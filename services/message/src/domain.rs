@@ -119,19 +119,9 @@ impl Receipts {
     }
 }
 
-/// The media ids of stored attachments (the media service described them,
-/// so they parse; one that does not is left out, and said so).
+/// The media a message carries.
 fn media_ids(attachments: &[Attachment]) -> Vec<MediaId> {
-    attachments
-        .iter()
-        .filter_map(|a| {
-            let id = MediaId::parse(&a.id).ok();
-            if id.is_none() {
-                tracing::warn!(attachment = %a.id, "a stored attachment's id is not a media id");
-            }
-            id
-        })
-        .collect()
+    attachments.iter().map(|a| a.id).collect()
 }
 
 /// Refuses a request naming more conversations than a page holds: the work
@@ -153,11 +143,6 @@ impl Messages {
         events: Arc<dyn EventBus>,
     ) -> Self {
         Self { store, access, media, announce: Announcer::new(events) }
-    }
-
-    /// The actor's standing in a conversation they take part in.
-    async fn enter(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
-        self.access.check(actor, conversation).await
     }
 
     /// A message in a conversation the actor takes part in; 404 otherwise.
@@ -186,7 +171,7 @@ impl Messages {
         // Its place in the conversation's publishing order, before its seq
         // exists (dropped unused if the send fails or repeats).
         let ticket = self.announce.ticket(conversation_id);
-        self.enter(actor, conversation_id).await?;
+        self.access.check(actor, conversation_id).await?;
         let content = match kind {
             MessageKind::Text => text(content)?,
             // A caption is optional: the attachments are the message.
@@ -248,7 +233,7 @@ impl Messages {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<MessageView>, Error> {
-        self.enter(actor, id).await?;
+        self.access.check(actor, id).await?;
         let limit = chatterbox_types::page_limit(limit)?;
         let window = match (before, after) {
             (Some(_), Some(_)) => return Err(Error::invalid("give before or after, not both")),
@@ -270,7 +255,7 @@ impl Messages {
         if self.store.history_version(id).is_none() {
             return Ok(None);
         }
-        self.enter(actor, id).await?;
+        self.access.check(actor, id).await?;
         Ok(self.store.history_version(id))
     }
 
@@ -320,7 +305,7 @@ impl Messages {
 
     /// Marks every message up to `seq` read for the actor.
     pub async fn mark_read(&self, actor: &Actor, id: ConversationId, seq: u64) -> Result<ReadMark, Error> {
-        self.enter(actor, id).await?;
+        self.access.check(actor, id).await?;
         let last = self.store.latest(id).await.map_err(Error::from)?.map_or(0, |m| m.seq);
         if seq == 0 || seq > last {
             return Err(Error::invalid(format!("seq must be between 1 and {last}")));
@@ -346,7 +331,7 @@ impl Messages {
     ) -> Result<Vec<(ConversationId, u64)>, Error> {
         at_most_a_page(conversations)?;
         visible_only(conversations.iter().map(|&id| async move {
-            self.enter(actor, id).await?;
+            self.access.check(actor, id).await?;
             let latest = self.store.latest(id).await.map_err(Error::from)?;
             Ok((id, latest.map_or(0, |m| m.seq)))
         }))
@@ -354,7 +339,7 @@ impl Messages {
     }
 
     async fn summary(&self, actor: &Actor, id: ConversationId) -> Result<Summary, Error> {
-        self.enter(actor, id).await?;
+        self.access.check(actor, id).await?;
         let marks = self.store.read_marks(id).await.map_err(Error::from)?;
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
         let last = self.store.latest(id).await.map_err(Error::from)?;
@@ -371,7 +356,7 @@ impl Messages {
         after_change: u64,
         limit: u32,
     ) -> Result<(Vec<Message>, bool), Error> {
-        self.enter(actor, id).await?;
+        self.access.check(actor, id).await?;
         let limit = chatterbox_types::page_limit(limit)?;
         let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(Error::from)?;
         let more = items.len() > limit as usize;

@@ -54,20 +54,23 @@ impl MediaLibrary for GrpcMediaLibrary {
         let request = AttachRequest { conversation_id: conversation.to_string(), media_ids, images_only };
         let request = with_bearer(request, token)?;
         let attached = self.client.attach(request).await?.into_inner();
-        Ok(attached
+        attached
             .media
             .into_iter()
-            .map(|m| Attachment {
-                id: m.id,
-                content_type: m.content_type,
-                size: m.size,
-                filename: m.filename,
-                width: m.width,
-                height: m.height,
-                has_thumbnail: m.has_thumbnail,
-                created_at_ms: m.created_at_ms,
+            .map(|m| {
+                Ok(Attachment {
+                    id: MediaId::parse(&m.id)
+                        .map_err(|_| Error::invariant("the media service answered a malformed media id"))?,
+                    content_type: m.content_type,
+                    size: m.size,
+                    filename: m.filename,
+                    width: m.width,
+                    height: m.height,
+                    has_thumbnail: m.has_thumbnail,
+                    created_at_ms: m.created_at_ms,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn detach(&self, token: &str, conversation: ConversationId, media: &[MediaId]) -> Result<(), Error> {

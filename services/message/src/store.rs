@@ -31,7 +31,7 @@ mod sqlite;
 mod versions;
 
 use chatterbox_store::StoreError;
-use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind, Timestamp, UserId};
 
 pub use mongo::MongoMessageStore;
 pub use sqlite::SqliteMessageStore;
@@ -72,7 +72,7 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     /// The media id.
-    pub id: String,
+    pub id: MediaId,
     /// Decided from the bytes by the media service.
     pub content_type: String,
     /// Bytes.

@@ -9,7 +9,7 @@ use crate::store::{Attachment, Message};
 /// An attachment as the media service describes it (the sender uploaded it).
 fn media_proto(a: Attachment, sender: &str) -> chatterbox_proto::media::v1::Media {
     chatterbox_proto::media::v1::Media {
-        id: a.id,
+        id: a.id.to_string(),
         uploader_id: sender.to_owned(),
         content_type: a.content_type,
         size: a.size,

@@ -151,8 +151,7 @@ impl MongoConversationStore {
     /// Applies `update` and returns the result; a clash on the unique key
     /// (a room renamed to a taken name) is `Duplicate`.
     async fn update(&self, id: ConversationId, update: Document) -> Result<Option<Conversation>, StoreError> {
-        let turn = self.writes.for_key(&id);
-        let _turn = turn.lock().await;
+        let _turn = self.writes.lock(&id).await;
         let updated = self
             .conversations
             .find_one_and_update(doc! {"_id": id.to_string()}, update)
@@ -334,8 +333,7 @@ impl ConversationStore for MongoConversationStore {
     ) -> Result<Option<Conversation>, StoreError> {
         // Only a participant can become an admin: the filter says so.
         let user = user.to_string();
-        let turn = self.writes.for_key(&id);
-        let held = turn.lock().await;
+        let held = self.writes.lock(&id).await;
         self.conversations
             .update_one(
                 doc! {"_id": id.to_string(), "participant_ids": &user},
@@ -347,8 +345,7 @@ impl ConversationStore for MongoConversationStore {
     }
 
     async fn record_activity(&self, id: ConversationId, by: UserId, at: Timestamp) -> Result<(), StoreError> {
-        let turn = self.writes.for_key(&id);
-        let _turn = turn.lock().await;
+        let _turn = self.writes.lock(&id).await;
         self.conversations
             .update_one(
                 doc! {"_id": id.to_string(), "participant_ids": by.to_string(), "last_activity": {"$lt": at.millis()}},

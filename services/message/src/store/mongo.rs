@@ -181,8 +181,7 @@ impl MessageStore for MongoMessageStore {
         // do not race each other for the same seq, and the turn remembers the
         // last seq written. Other instances may still race; the unique index
         // settles that.
-        let turn = self.turns.for_key(&m.conversation_id);
-        let mut last_seq = turn.lock().await;
+        let mut last_seq = self.turns.lock(&m.conversation_id).await;
         let conversation = m.conversation_id.to_string();
         let change = self.next_change(&conversation).await?;
         let mut seq = match *last_seq {
@@ -231,8 +230,7 @@ impl MessageStore for MongoMessageStore {
         if messages.is_empty() {
             return Ok(());
         }
-        let turn = self.turns.for_key(&conversation);
-        let mut last_seq = turn.lock().await;
+        let mut last_seq = self.turns.lock(&conversation).await;
         let c = conversation.to_string();
         let first = self.latest(conversation).await?.map_or(0, |l| l.seq) + 1;
         // One counter step for the whole batch: its changes are numbered in a row.
@@ -290,8 +288,7 @@ impl MessageStore for MongoMessageStore {
             return Ok(None);
         }
         // In the conversation's turn: see `KeyedLocks`.
-        let turn = self.turns.for_key(&current.conversation_id);
-        let _turn = turn.lock().await;
+        let _turn = self.turns.lock(&current.conversation_id).await;
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         self.messages
             .find_one_and_update(
@@ -311,8 +308,7 @@ impl MessageStore for MongoMessageStore {
         if current.deleted {
             return Ok(Some(current));
         }
-        let turn = self.turns.for_key(&current.conversation_id);
-        let _turn = turn.lock().await;
+        let _turn = self.turns.lock(&current.conversation_id).await;
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         self.messages
             .find_one_and_update(
