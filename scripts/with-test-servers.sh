@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts redis-server, FerretDB (SQLite handler) and s3s-fs (S3 over a
-# directory) on free loopback ports, exports TEST_REDIS_URL, TEST_MONGODB_URI,
+# Starts redis-server, a Redis Cluster (3 primaries + 3 replicas), FerretDB
+# (SQLite handler) and s3s-fs (S3 over a directory) on free loopback ports,
+# exports TEST_REDIS_URL, TEST_REDIS_CLUSTER_URLS, TEST_MONGODB_URI,
 # TEST_S3_ENDPOINT with the AWS_* credentials for it (and HELM, TEST_JAEGER and TEST_FERRETDB
 # for tests that run their own), runs the given
 # command, and stops the servers whatever happens. Nothing listens on a fixed port.
@@ -11,7 +12,9 @@ FERRETDB="$GOBIN/ferretdb"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/chatterbox-test.XXXXXX")"
 pids=()
+here="$(cd "$(dirname "$0")" && pwd)"
 cleanup() {
+  "$here/redis-cluster.sh" stop "$work/redis-cluster" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -57,11 +60,15 @@ mkdir -p "$work/s3"
   "$work/s3" >"$work/s3s-fs.log" 2>&1 &
 pids+=($!)
 
+# The cluster comes up while the others start.
+cluster_urls="$("$here/redis-cluster.sh" start "$work/redis-cluster")"
+
 wait_for_port "$redis_port" redis
 wait_for_port "$ferret_port" ferretdb
 wait_for_port "$s3_port" s3s-fs
 
 export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
+export TEST_REDIS_CLUSTER_URLS="$cluster_urls"
 export TEST_MONGODB_URI="mongodb://127.0.0.1:$ferret_port/?directConnection=true"
 export TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 # Drills start a FerretDB of their own, to stop and start it.
@@ -70,6 +77,6 @@ export AWS_ACCESS_KEY_ID="$s3_key" AWS_SECRET_ACCESS_KEY="$s3_secret" AWS_REGION
 # The chart tests render with this helm (make test-deps builds it).
 export HELM="${HELM:-$GOBIN/helm}"
 export TEST_JAEGER="${TEST_JAEGER:-$GOBIN/jaeger-v1.75.0}"
-echo "test servers: redis $TEST_REDIS_URL, ferretdb $TEST_MONGODB_URI, s3 $TEST_S3_ENDPOINT" >&2
+echo "test servers: redis $TEST_REDIS_URL, redis cluster $TEST_REDIS_CLUSTER_URLS, ferretdb $TEST_MONGODB_URI, s3 $TEST_S3_ENDPOINT" >&2
 
 "$@"

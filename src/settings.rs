@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatterbox_auth::AuthSettings;
-use chatterbox_config::Config;
+use chatterbox_config::{Config, RedisMode};
 use chatterbox_events::{EventBus, MemoryBus, RedisBus};
 use chatterbox_identity::{
     KeyPair, Revocations, TokenSettings, TokenSigner, TokenVerifier, load_or_generate_keypair, load_public_key,
@@ -18,9 +18,9 @@ use chatterbox_media::build::BlobsAt;
 use chatterbox_presence::PresenceSettings;
 use chatterbox_presence::build::PresenceAt;
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
+use chatterbox_redis::{Connection as RedisConnection, Target};
 use chatterbox_runtime::{GrpcTls, Readiness};
 use chatterbox_store::StoreAt;
-use redis::aio::ConnectionManager;
 
 use crate::Part;
 
@@ -48,7 +48,7 @@ pub(crate) fn embedded_keys(config: &Config) -> anyhow::Result<KeyPair> {
 /// issued (from the same key): the private key file is required.
 pub(crate) async fn signer_from_file(
     config: &Config,
-    redis: Option<&ConnectionManager>,
+    redis: Option<&RedisConnection>,
 ) -> anyhow::Result<(TokenSigner, TokenVerifier)> {
     let path = config
         .jwt_private_key_file
@@ -63,7 +63,7 @@ pub(crate) async fn signer_from_file(
 /// The verifier of a lone service or gateway: the public key file is required.
 pub(crate) async fn verifier_from_file(
     config: &Config,
-    redis: Option<&ConnectionManager>,
+    redis: Option<&RedisConnection>,
 ) -> anyhow::Result<TokenVerifier> {
     let path = config
         .jwt_public_key_file
@@ -75,7 +75,7 @@ pub(crate) async fn verifier_from_file(
 /// The ended login sessions this process refuses: shared through Redis
 /// when `REDIS_URL` is set (kept as long as an access token lives, and a
 /// minute for clocks that disagree), else known to this process alone.
-pub(crate) async fn revocations(config: &Config, redis: Option<&ConnectionManager>) -> anyhow::Result<Revocations> {
+pub(crate) async fn revocations(config: &Config, redis: Option<&RedisConnection>) -> anyhow::Result<Revocations> {
     Ok(match redis.cloned() {
         Some(connection) => {
             let retention = Duration::from_secs(config.access_token_ttl_secs + 60);
@@ -91,7 +91,7 @@ pub(crate) async fn revocations(config: &Config, redis: Option<&ConnectionManage
 /// under `<prefix>:ratelimit:<name>` when Redis is there, else in memory.
 pub(crate) fn limiter(
     config: &Config,
-    redis: Option<&ConnectionManager>,
+    redis: Option<&RedisConnection>,
     name: &str,
     n: u32,
     quota: fn(u32) -> Quota,
@@ -107,7 +107,7 @@ pub(crate) fn limiter(
 }
 
 /// The per-account limit on failed logins (`login_failure_limit` per 15 minutes).
-pub(crate) fn failed_logins(config: &Config, redis: Option<&ConnectionManager>) -> Option<Arc<dyn RateLimiter>> {
+pub(crate) fn failed_logins(config: &Config, redis: Option<&RedisConnection>) -> Option<Arc<dyn RateLimiter>> {
     let per_quarter_hour = |n| Quota { capacity: n, period: Duration::from_secs(15 * 60) };
     limiter(config, redis, "login-failures", config.login_failure_limit, per_quarter_hour)
 }
@@ -191,7 +191,7 @@ pub(crate) fn media_settings(config: &Config) -> MediaSettings {
 }
 
 /// Who is connected: in Redis when `REDIS_URL` is set, else in this process.
-pub(crate) fn presence_at(config: &Config, redis: Option<&ConnectionManager>) -> PresenceAt {
+pub(crate) fn presence_at(config: &Config, redis: Option<&RedisConnection>) -> PresenceAt {
     match redis.cloned() {
         Some(connection) => PresenceAt::Redis { connection, prefix: config.redis_key_prefix.clone() },
         None => PresenceAt::Memory,
@@ -206,23 +206,33 @@ pub(crate) fn presence_settings(config: &Config) -> PresenceSettings {
     }
 }
 
+/// Where Redis is, when `REDIS_URL` is set (`REDIS_MODE` says whether it
+/// names one server or a cluster's seed nodes).
+pub(crate) fn redis_target(config: &Config) -> anyhow::Result<Option<Target>> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    Ok(Some(match config.redis_mode {
+        RedisMode::Standalone => Target::standalone(url.expose())?,
+        RedisMode::Cluster => Target::cluster(url.expose())?,
+    }))
+}
+
 /// A fail-fast Redis connection when `REDIS_URL` is set: one per process,
 /// multiplexed, shared by presence, the limits and the ended sessions (the
 /// event bus keeps its own, for subscriptions).
-pub(crate) async fn redis_connection(config: &Config) -> anyhow::Result<Option<ConnectionManager>> {
-    let Some(url) = &config.redis_url else { return Ok(None) };
-    let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-    Ok(Some(chatterbox_redis::connection(client).await.context("connecting to Redis")?))
+pub(crate) async fn redis_connection(config: &Config) -> anyhow::Result<Option<RedisConnection>> {
+    let Some(target) = redis_target(config)? else { return Ok(None) };
+    Ok(Some(target.connect().await.with_context(|| format!("connecting to Redis ({target:?})"))?))
 }
 
 /// The event bus: Redis pub/sub when `REDIS_URL` is set, else in process
 /// (which only reaches subscribers in the same process).
 pub(crate) async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
-    Ok(match &config.redis_url {
-        Some(url) => {
-            let client = redis::Client::open(url.expose()).context("REDIS_URL is not a valid Redis URL")?;
-            Arc::new(RedisBus::connect(client, config.redis_key_prefix.clone()).await.context("connecting to Redis")?)
-        }
+    Ok(match redis_target(config)? {
+        Some(target) => Arc::new(
+            RedisBus::connect(target.clone(), config.redis_key_prefix.clone())
+                .await
+                .with_context(|| format!("connecting to Redis ({target:?})"))?,
+        ),
         None => Arc::new(MemoryBus::new()),
     })
 }

@@ -38,7 +38,7 @@ pub struct Backends {
     /// the one of this process, called directly.
     pub message_api: Arc<dyn MessageApi>,
     /// Redis, when the gateway shares state through it (readiness pings it).
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<chatterbox_redis::Connection>,
 }
 
 /// What rendered history pages may hold (only kept where the message

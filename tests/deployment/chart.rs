@@ -207,6 +207,7 @@ fn the_chart_renders_a_sound_cluster_with_default_values() {
     let backends = named(&docs, "Secret", "chat-chatterbox-backends");
     assert!(backends["stringData"]["mongodb-uri"].is_string());
     assert!(backends["stringData"]["redis-url"].is_string());
+    assert_eq!(named(&docs, "ConfigMap", "chat-chatterbox")["data"]["REDIS_MODE"].as_str(), Some("standalone"));
     for d in of_kind(&docs, "Deployment") {
         assert_eq!(d["spec"]["replicas"].as_u64(), Some(2));
     }
@@ -229,6 +230,7 @@ fn the_chart_renders_a_production_setup() {
     let config = &named(&docs, "ConfigMap", "chat-chatterbox")["data"];
     assert_eq!(config["CHATTERBOX_WS_ALLOWED_ORIGINS"].as_str(), Some(r#"["https://chat.example.com"]"#));
     assert_eq!(config["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(), Some("http://otel-collector.observability:4317"));
+    assert_eq!(config["REDIS_MODE"].as_str(), Some("cluster"), "a Redis Cluster's seed nodes in the Secret");
     let gateway = named(&docs, "Deployment", "chat-chatterbox-gateway");
     let env = gateway["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
     let redis = env.iter().find(|e| e["name"].as_str() == Some("REDIS_URL")).unwrap();
@@ -247,6 +249,19 @@ fn the_chart_renders_a_production_setup() {
     let volumes = media["spec"]["template"]["spec"]["volumes"].as_sequence().unwrap();
     let tls = volumes.iter().find(|v| v["name"].as_str() == Some("grpc-tls")).expect("the parts' certificate");
     assert_eq!(tls["secret"]["secretName"].as_str(), Some("chat-grpc-tls"));
+}
+
+#[test]
+fn the_chart_refuses_a_redis_mode_it_does_not_know() {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let output = std::process::Command::new(&helm)
+        .args(["template", "chat", chart, "--set", "redis.mode=sentinel"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("redis.mode must be standalone or cluster"), "{error}");
 }
 
 #[test]

@@ -63,6 +63,27 @@ fn every_part_runs_in_compose_with_what_it_needs() {
     assert_eq!(services["gateway"]["ports"][0].as_str(), Some("8080:8080"));
 }
 
+/// `${NAME:-default}` as compose reads it with `NAME` unset.
+fn unset_default(value: &str) -> Option<(&str, &str)> {
+    value.strip_prefix("${")?.strip_suffix('}')?.split_once(":-")
+}
+
+#[test]
+fn redis_url_and_mode_pass_through_to_every_part_that_uses_redis() {
+    let doc = compose();
+    let mut users = 0;
+    for (name, service) in doc["services"].as_mapping().unwrap() {
+        let env = environment(service);
+        let Some(url) = env.get("REDIS_URL") else { continue };
+        users += 1;
+        let name = name.as_str().unwrap();
+        assert_eq!(unset_default(url), Some(("REDIS_URL", "redis://redis:6379/")), "{name}: REDIS_URL from the shell");
+        let mode = env.get("REDIS_MODE").unwrap_or_else(|| panic!("{name} passes REDIS_MODE with REDIS_URL"));
+        assert_eq!(unset_default(mode), Some(("REDIS_MODE", "standalone")), "{name}: REDIS_MODE from the shell");
+    }
+    assert_eq!(users, every_part().len(), "every part reads Redis (the ended login sessions at least)");
+}
+
 #[test]
 fn urls_in_compose_name_services_that_listen_there() {
     let doc = compose();

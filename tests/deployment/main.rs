@@ -24,7 +24,7 @@ pub(crate) fn known_variables() -> BTreeSet<String> {
     let fields = serde_json::to_value(Config::default()).unwrap();
     let mut known: BTreeSet<String> =
         fields.as_object().unwrap().keys().map(|k| format!("CHATTERBOX_{}", k.to_uppercase())).collect();
-    for unprefixed in ["MONGODB_URI", "REDIS_URL", "S3_BUCKET", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+    for unprefixed in chatterbox_config::UNPREFIXED {
         known.remove(&format!("CHATTERBOX_{unprefixed}"));
         known.insert(unprefixed.to_owned());
     }

@@ -38,10 +38,17 @@ async fn every_pod_of_the_default_release_starts_with_the_variables_kubernetes_i
     run_release("chatterbox").await;
 }
 
-/// Helm's longest release name, without the chart's name in it.
+/// Helm's longest release name, without the chart's name in it, on a Redis
+/// Cluster (`redis.mode: cluster`, the seed nodes in `redis.url`).
 #[tokio::test(flavor = "multi_thread")]
-async fn every_pod_of_a_long_named_release_starts_with_the_variables_kubernetes_injects() {
-    run_release(crate::render::LONGEST_RELEASE).await;
+async fn every_pod_of_a_long_named_release_on_a_redis_cluster_starts_with_the_variables_kubernetes_injects() {
+    let scratch = tempfile::tempdir().unwrap();
+    let redis = json!({
+        "mode": "cluster",
+        "url": chatterbox_testkit::redis_cluster_urls(),
+        "keyPrefix": chatterbox_testkit::fresh_key_prefix(),
+    });
+    run_release_with(crate::render::LONGEST_RELEASE, scratch.path(), json!({"redis": redis})).await;
 }
 
 /// With mutual TLS between the parts (`grpcTls`, a set made by

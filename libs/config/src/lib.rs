@@ -37,6 +37,9 @@ pub struct Config {
     /// Use Redis for events, presence, rate limits and ended login sessions
     /// when set (shared by every process that has it).
     pub redis_url: Option<Secret>,
+    /// `standalone` (one server at `redis_url`) or `cluster` (`redis_url` is
+    /// a comma-separated list of seed nodes of a Redis Cluster).
+    pub redis_mode: RedisMode,
     /// Prefix of every Redis key, so several deployments can share a server.
     pub redis_key_prefix: String,
     /// HTTP requests per minute per client IP; 0 turns the limit off.
@@ -162,6 +165,7 @@ impl Default for Config {
             mongodb_uri: None,
             mongodb_database: "chatterbox".into(),
             redis_url: None,
+            redis_mode: RedisMode::Standalone,
             redis_key_prefix: "chatterbox".into(),
             http_rate_limit: 100,
             ws_rate_limit: 10,
@@ -211,13 +215,24 @@ impl Default for Config {
     }
 }
 
+/// What `redis_url` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server (or a primary with replicas behind one address).
+    Standalone,
+    /// A Redis Cluster, reached through any of the listed seed nodes.
+    Cluster,
+}
+
 /// A configuration that could not be read; the message names the setting.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
 /// Variables named by the contract without our prefix.
-const UNPREFIXED: [&str; 4] = ["MONGODB_URI", "REDIS_URL", "S3_BUCKET", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+pub const UNPREFIXED: [&str; 5] =
+    ["MONGODB_URI", "REDIS_URL", "REDIS_MODE", "S3_BUCKET", "OTEL_EXPORTER_OTLP_ENDPOINT"];
 
 /// The prefix of every other variable.
 const PREFIX: &str = "CHATTERBOX_";
@@ -307,6 +322,9 @@ impl Config {
         }
         if self.grpc_timeout_ms == 0 {
             return Err(ConfigError("grpc_timeout_ms must be positive".into()));
+        }
+        if self.redis_mode == RedisMode::Cluster && self.redis_url.is_none() {
+            return Err(ConfigError("REDIS_MODE=cluster needs REDIS_URL (the cluster's seed nodes)".into()));
         }
         self.check_grpc_tls()
     }
@@ -400,6 +418,21 @@ mod tests {
             assert_eq!(c.http_rate_limit, 0);
             assert_eq!(c.log, "debug");
             assert_eq!(c.redis_url.unwrap().expose(), "redis://127.0.0.1:1/");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn redis_mode_is_read_unprefixed_and_needs_a_url() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REDIS_MODE", "cluster");
+            let e = Config::from_figment(Config::figment(None)).unwrap_err().to_string();
+            assert!(e.contains("REDIS_URL"), "{e}");
+            jail.set_env("REDIS_URL", "redis://127.0.0.1:7000,redis://127.0.0.1:7001");
+            assert_eq!(Config::from_figment(Config::figment(None)).unwrap().redis_mode, RedisMode::Cluster);
+            jail.set_env("REDIS_MODE", "sentinel");
+            let e = Config::from_figment(Config::figment(None)).unwrap_err().to_string();
+            assert!(e.contains("REDIS_MODE"), "{e}");
             Ok(())
         });
     }

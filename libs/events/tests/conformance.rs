@@ -1,8 +1,9 @@
-//! One suite for every event bus: in process and on a real Redis server.
+//! One suite for every event bus: in process, on a real Redis server and on
+//! a real Redis Cluster (sharded pub/sub).
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use chatterbox_testkit::Backing;
+use chatterbox_testkit::{OnRedis, RedisBacking};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,20 +12,20 @@ use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{Envelope, MemberLeft};
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
-async fn bus(backing: Backing) -> Box<dyn EventBus> {
+async fn bus(backing: RedisBacking) -> Box<dyn EventBus> {
     match backing {
-        Backing::InProcess => Box::new(MemoryBus::new()),
-        Backing::TestServer => {
-            let client = redis::Client::open(chatterbox_testkit::redis_url()).unwrap();
-            Box::new(RedisBus::connect(client, chatterbox_testkit::fresh_key_prefix()).await.unwrap())
+        RedisBacking::InProcess => Box::new(MemoryBus::new()),
+        RedisBacking::On(redis) => {
+            Box::new(RedisBus::connect(redis.target(), chatterbox_testkit::fresh_key_prefix()).await.unwrap())
         }
     }
 }
 
 chatterbox_testkit::conformance! {
     make: crate::bus;
-    names: [in_memory, on_redis];
+    names: [in_memory, on_redis, on_redis_cluster];
     tests: [subscribers_get_events_of_their_topics_in_order,
+    one_subscription_hears_topics_of_every_shard,
     unsubscribed_topics_stop_arriving,
     every_subscriber_of_a_topic_gets_each_event,
     listeners_hear_every_event_of_their_topic_in_order,
@@ -66,6 +67,24 @@ async fn subscribers_get_events_of_their_topics_in_order(bus: Box<dyn EventBus>)
 /// The expected envelope for `n`, with the received one's generated id.
 fn event_like(received: &Envelope, n: u32) -> Envelope {
     Envelope { id: received.id.clone(), ..event(n) }
+}
+
+/// Enough topics that, on a cluster, their channels fall in every shard.
+async fn one_subscription_hears_topics_of_every_shard(bus: Box<dyn EventBus>) {
+    let topics: Vec<Topic> = (0..48).map(|_| Topic::Conversation(ConversationId::generate())).collect();
+    let mut sub = bus.subscription().await.unwrap();
+    sub.subscribe(&topics).await.unwrap();
+    for (n, topic) in topics.iter().enumerate() {
+        bus.publish(topic, &event(n as u32)).await.unwrap();
+    }
+    let mut heard = std::collections::BTreeMap::new();
+    while heard.len() < topics.len() {
+        let (topic, envelope) = next_event(&mut sub).await;
+        assert!(heard.insert(envelope.at_ms, topic).is_none(), "each event once");
+    }
+    for (n, topic) in topics.iter().enumerate() {
+        assert_eq!(heard[&(n as i64)], *topic);
+    }
 }
 
 async fn unsubscribed_topics_stop_arriving(bus: Box<dyn EventBus>) {
@@ -133,10 +152,15 @@ async fn a_listener_has_heard_an_event_of_its_bus_when_publish_returns(bus: Box<
 
 #[tokio::test]
 async fn listeners_hear_events_published_by_other_processes() {
+    for redis in [OnRedis::Server, OnRedis::Cluster] {
+        listeners_hear_events_published_by_another_process_on(redis).await;
+    }
+}
+
+async fn listeners_hear_events_published_by_another_process_on(redis: OnRedis) {
     let prefix = chatterbox_testkit::fresh_key_prefix();
-    let client = redis::Client::open(chatterbox_testkit::redis_url()).unwrap();
-    let here = RedisBus::connect(client.clone(), prefix.clone()).await.unwrap();
-    let elsewhere = RedisBus::connect(client, prefix).await.unwrap();
+    let here = RedisBus::connect(redis.target(), prefix.clone()).await.unwrap();
+    let elsewhere = RedisBus::connect(redis.target(), prefix).await.unwrap();
     let (listener, mut hearing) = recorder();
     here.listen(Topic::Membership, listener).await.unwrap();
     elsewhere.publish(&Topic::Membership, &event(3)).await.unwrap();

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chatterbox_redis::Connection;
 use chatterbox_types::SessionId;
-use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
 
 /// How often a process reads the shared stream.
@@ -53,7 +53,7 @@ struct Inner {
 
 /// The Redis stream every process reads.
 struct Shared {
-    connection: ConnectionManager,
+    connection: Connection,
     key: String,
     /// How long an end is kept in the stream.
     retention: Duration,
@@ -78,7 +78,7 @@ impl Revocations {
     /// keeping each for `retention` (at least the access-token lifetime).
     /// Reads the retained ends before returning, then follows the stream in
     /// a task for as long as a clone of this value lives.
-    pub async fn shared(connection: ConnectionManager, prefix: &str, retention: Duration) -> anyhow::Result<Self> {
+    pub async fn shared(connection: Connection, prefix: &str, retention: Duration) -> anyhow::Result<Self> {
         let shared = Shared { connection, key: format!("{prefix}:sessions:ended"), retention };
         let inner = Arc::new(Inner::new(Some(shared)));
         let mut cursor = "0-0".to_owned();

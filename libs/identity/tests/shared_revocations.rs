@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatterbox_identity::{REVOCATION_POLL, Revocations};
+use chatterbox_testkit::OnRedis;
 use chatterbox_types::SessionId;
 
 fn in_a_minute() -> u64 {
@@ -14,13 +15,27 @@ fn in_a_minute() -> u64 {
 }
 
 async fn shared(prefix: &str) -> Revocations {
-    Revocations::shared(chatterbox_testkit::redis_connection().await, prefix, Duration::from_secs(120)).await.unwrap()
+    shared_on(OnRedis::Server, prefix).await
+}
+
+async fn shared_on(redis: OnRedis, prefix: &str) -> Revocations {
+    Revocations::shared(redis.connection().await, prefix, Duration::from_secs(120)).await.unwrap()
 }
 
 #[tokio::test]
 async fn an_end_in_one_process_reaches_the_others_within_a_second() {
+    an_end_reaches_the_others_within_a_second_on(OnRedis::Server).await;
+}
+
+#[tokio::test]
+async fn an_end_in_one_process_reaches_the_others_within_a_second_on_a_redis_cluster() {
+    an_end_reaches_the_others_within_a_second_on(OnRedis::Cluster).await;
+}
+
+async fn an_end_reaches_the_others_within_a_second_on(redis: OnRedis) {
     let prefix = chatterbox_testkit::fresh_key_prefix();
-    let (auth, gateway) = (shared(&prefix).await, shared(&prefix).await);
+    let shared = |prefix: String| async move { shared_on(redis, &prefix).await };
+    let (auth, gateway) = (shared(prefix.clone()).await, shared(prefix.clone()).await);
     let mut notices = gateway.notices();
     let session = SessionId::generate();
     let started = Instant::now();
@@ -32,11 +47,11 @@ async fn an_end_in_one_process_reaches_the_others_within_a_second() {
     assert!(started.elapsed() <= REVOCATION_POLL * 3, "{:?}", started.elapsed());
 
     // A process started later reads the retained ends before it serves.
-    let late = shared(&prefix).await;
+    let late = shared(prefix).await;
     assert!(late.is_ended(session));
     assert!(!late.is_ended(SessionId::generate()));
     // Another deployment's prefix shares nothing.
-    assert!(!shared(&chatterbox_testkit::fresh_key_prefix()).await.is_ended(session));
+    assert!(!shared(chatterbox_testkit::fresh_key_prefix()).await.is_ended(session));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! is atomic across every gateway replica. The clock is Redis' own (`TIME`),
 //! so replicas with skewed clocks still agree.
 
-use redis::aio::ConnectionManager;
+use chatterbox_redis::Connection;
 
 use crate::{Decision, Quota, RateLimiter};
 
@@ -61,7 +61,7 @@ return 1
 pub struct RedisLimiter {
     quota: Quota,
     prefix: String,
-    connection: ConnectionManager,
+    connection: Connection,
     script: redis::Script,
     give_back: redis::Script,
 }
@@ -74,7 +74,7 @@ impl std::fmt::Debug for RedisLimiter {
 
 impl RedisLimiter {
     /// A limiter whose keys live under `prefix` (one prefix per limit).
-    pub fn new(connection: ConnectionManager, prefix: impl Into<String>, quota: Quota) -> Self {
+    pub fn new(connection: Connection, prefix: impl Into<String>, quota: Quota) -> Self {
         Self {
             quota,
             prefix: prefix.into(),

@@ -1,31 +1,31 @@
-//! One suite, every limiter: in memory and on a real Redis server.
+//! One suite, every limiter: in memory, on a real Redis server and on a real
+//! Redis Cluster.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use chatterbox_testkit::Backing;
+use chatterbox_testkit::RedisBacking;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chatterbox_ratelimit::{MemoryLimiter, Quota, RateLimiter, RedisLimiter};
 
-async fn limiter(backing: Backing, quota: Quota) -> Arc<dyn RateLimiter> {
+async fn limiter(backing: RedisBacking, quota: Quota) -> Arc<dyn RateLimiter> {
     match backing {
-        Backing::InProcess => Arc::new(MemoryLimiter::new(quota)),
-        Backing::TestServer => {
-            let conn = chatterbox_testkit::redis_connection().await;
-            Arc::new(RedisLimiter::new(conn, format!("test:{}", ulid::Ulid::new()), quota))
+        RedisBacking::InProcess => Arc::new(MemoryLimiter::new(quota)),
+        RedisBacking::On(redis) => {
+            Arc::new(RedisLimiter::new(redis.connection().await, format!("test:{}", ulid::Ulid::new()), quota))
         }
     }
 }
 
 /// Test bodies take the backing and build their limiter with their quota.
-async fn backing(backing: Backing) -> Backing {
+async fn backing(backing: RedisBacking) -> RedisBacking {
     backing
 }
 
 chatterbox_testkit::conformance! {
     make: crate::backing;
-    names: [in_memory, on_redis];
+    names: [in_memory, on_redis, on_redis_cluster];
     tests: [
         a_burst_of_the_capacity_passes_and_the_next_is_refused,
         keys_have_separate_buckets,
@@ -35,7 +35,7 @@ chatterbox_testkit::conformance! {
     ];
 }
 
-async fn a_token_given_back_can_be_taken_again(backing: Backing) {
+async fn a_token_given_back_can_be_taken_again(backing: RedisBacking) {
     let limiter = limiter(backing, Quota::per_minute(2)).await;
     // Giving back to a full bucket adds nothing.
     limiter.give_back("account").await.unwrap();
@@ -49,7 +49,7 @@ async fn a_token_given_back_can_be_taken_again(backing: Backing) {
     assert!(!limiter.acquire("account").await.unwrap().allowed);
 }
 
-async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backing: Backing) {
+async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backing: RedisBacking) {
     let limiter = limiter(backing, Quota::per_minute(5)).await;
     for left in (0..5).rev() {
         let d = limiter.acquire("ip-1").await.unwrap();
@@ -61,14 +61,14 @@ async fn a_burst_of_the_capacity_passes_and_the_next_is_refused(backing: Backing
     assert!(refused.retry_after > Duration::from_secs(1) && refused.retry_after <= Duration::from_secs(12));
 }
 
-async fn keys_have_separate_buckets(backing: Backing) {
+async fn keys_have_separate_buckets(backing: RedisBacking) {
     let limiter = limiter(backing, Quota::per_minute(1)).await;
     assert!(limiter.acquire("a").await.unwrap().allowed);
     assert!(!limiter.acquire("a").await.unwrap().allowed);
     assert!(limiter.acquire("b").await.unwrap().allowed);
 }
 
-async fn tokens_refill_over_time(backing: Backing) {
+async fn tokens_refill_over_time(backing: RedisBacking) {
     let limiter = limiter(backing, Quota::per_second(20)).await;
     for _ in 0..20 {
         assert!(limiter.acquire("u").await.unwrap().allowed);
@@ -80,7 +80,7 @@ async fn tokens_refill_over_time(backing: Backing) {
     assert!(limiter.acquire("u").await.unwrap().allowed);
 }
 
-async fn concurrent_callers_never_exceed_the_capacity(backing: Backing) {
+async fn concurrent_callers_never_exceed_the_capacity(backing: RedisBacking) {
     let limiter = limiter(backing, Quota::per_minute(10)).await;
     let tasks: Vec<_> = (0..40)
         .map(|_| {

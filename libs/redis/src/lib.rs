@@ -1,23 +1,18 @@
-//! Redis connections with bounded waits. The library's defaults retry a
-//! lost connection for many seconds while callers wait; every caller here
-//! (event publishing, rate limits) would rather fail fast and carry on.
+//! Redis for every part that shares state through it (events, rate limits,
+//! presence, ended sessions), on one server or a Redis Cluster.
+//!
+//! [`Target`] is where Redis is (`REDIS_URL`, and `REDIS_MODE=cluster` for a
+//! comma-separated list of seed nodes); [`Connection`] is one multiplexed,
+//! self-reconnecting connection to it that callers clone. Commands fail
+//! within about a second while Redis (or, on a cluster, the shard that owns a
+//! key) is away, and reconnection continues behind them: every caller here
+//! would rather fail fast and carry on.
+//!
+//! On a cluster every script and pipeline must touch one hash slot; the
+//! stores keep the keys one call touches under one hash tag (`{...}`).
 
-use std::time::Duration;
+mod connection;
+mod target;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-/// How long one command may wait for its answer.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
-/// How long one connection attempt may take.
-const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A self-reconnecting connection to `client` whose commands fail within
-/// about a second while Redis is away (reconnection continues behind them).
-pub async fn connection(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_with_config(client, config).await
-}
+pub use connection::Connection;
+pub use target::{Target, TargetError, cluster_builder};

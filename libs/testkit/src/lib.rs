@@ -1,8 +1,8 @@
 //! Test support shared by every crate's tests.
 //!
-//! `make test` starts redis-server, FerretDB and an S3-compatible server on
-//! free loopback ports and exports `TEST_REDIS_URL`, `TEST_MONGODB_URI` and
-//! `TEST_S3_ENDPOINT`. Tests that need them call
+//! `make test` starts redis-server, a six-node Redis Cluster, FerretDB and an
+//! S3-compatible server on free loopback ports and exports `TEST_REDIS_URL`,
+//! `TEST_REDIS_CLUSTER_URLS`, `TEST_MONGODB_URI` and `TEST_S3_ENDPOINT`. Tests that need them call
 //! these helpers; run outside `make test`, they fail with a message saying so
 //! rather than skipping silently.
 
@@ -12,8 +12,6 @@ pub mod process;
 
 pub use poll::eventually;
 
-use redis::aio::ConnectionManager;
-
 fn required_env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`, which starts the test servers"))
@@ -22,6 +20,12 @@ fn required_env(name: &str) -> String {
 /// The Redis server's URL.
 pub fn redis_url() -> String {
     required_env("TEST_REDIS_URL")
+}
+
+/// The seed nodes of the test Redis Cluster, comma-separated (`REDIS_URL`
+/// with `REDIS_MODE=cluster`).
+pub fn redis_cluster_urls() -> String {
+    required_env("TEST_REDIS_CLUSTER_URLS")
 }
 
 /// The MongoDB-compatible server's URI.
@@ -40,10 +44,46 @@ pub fn fresh_bucket_name() -> String {
     format!("t-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
+/// Where a Redis-backed implementation under test keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedis {
+    /// The test Redis server.
+    Server,
+    /// The test Redis Cluster.
+    Cluster,
+}
+
+impl OnRedis {
+    /// Where that Redis is.
+    pub fn target(self) -> chatterbox_redis::Target {
+        match self {
+            OnRedis::Server => {
+                chatterbox_redis::Target::standalone(&redis_url()).expect("TEST_REDIS_URL is a Redis URL")
+            }
+            OnRedis::Cluster => chatterbox_redis::Target::cluster(&redis_cluster_urls())
+                .expect("TEST_REDIS_CLUSTER_URLS are Redis URLs"),
+        }
+    }
+
+    /// A connection to it.
+    pub async fn connection(self) -> chatterbox_redis::Connection {
+        self.target().connect().await.expect("the test Redis answers")
+    }
+}
+
+/// Where a conformance suite of a Redis-backed part runs: in this process,
+/// on the test Redis server, or on the test Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisBacking {
+    /// In this process.
+    InProcess,
+    /// On Redis.
+    On(OnRedis),
+}
+
 /// A connection to the test Redis server.
-pub async fn redis_connection() -> ConnectionManager {
-    let client = redis::Client::open(redis_url()).expect("TEST_REDIS_URL is a valid URL");
-    ConnectionManager::new(client).await.expect("the test Redis server answers")
+pub async fn redis_connection() -> chatterbox_redis::Connection {
+    OnRedis::Server.connection().await
 }
 
 /// A database name no other test uses.
@@ -78,6 +118,9 @@ pub enum Backing {
 ///     tests: [round_trips, keys_are_unique];
 /// }
 /// ```
+///
+/// A suite of a Redis-backed part takes a [`RedisBacking`] and runs three
+/// times: `names: [memory, redis, redis_cluster]`.
 #[macro_export]
 macro_rules! conformance {
     (make: $make:path; names: [$in_process:ident, $test_server:ident $(,)?]; tests: [$($name:ident),* $(,)?];) => {
@@ -85,6 +128,17 @@ macro_rules! conformance {
             $make,
             $name,
             [$in_process => $crate::Backing::InProcess, $test_server => $crate::Backing::TestServer]
+        ); )*
+    };
+    (make: $make:path; names: [$in_process:ident, $server:ident, $cluster:ident $(,)?]; tests: [$($name:ident),* $(,)?];) => {
+        $( $crate::conformance_test!(
+            $make,
+            $name,
+            [
+                $in_process => $crate::RedisBacking::InProcess,
+                $server => $crate::RedisBacking::On($crate::OnRedis::Server),
+                $cluster => $crate::RedisBacking::On($crate::OnRedis::Cluster),
+            ]
         ); )*
     };
 }

@@ -19,7 +19,7 @@ pub enum PresenceAt {
     /// In Redis, shared by every instance.
     Redis {
         /// An open connection.
-        connection: redis::aio::ConnectionManager,
+        connection: chatterbox_redis::Connection,
         /// Prefix of every key it writes.
         prefix: String,
     },

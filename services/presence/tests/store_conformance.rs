@@ -1,34 +1,35 @@
-//! One suite for every presence store: in memory and on a real Redis server.
+//! One suite for every presence store: in memory, on a real Redis server and
+//! on a real Redis Cluster.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
-use chatterbox_testkit::Backing;
+use chatterbox_testkit::RedisBacking;
 use std::sync::Arc;
 
 use chatterbox_presence::store::{Connection, UserRecord};
 use chatterbox_presence::{MemoryPresenceStore, PresenceStore, RedisPresenceStore, Status};
 use chatterbox_types::{ConversationId, UserId};
 
-async fn store(backing: Backing) -> Arc<dyn PresenceStore> {
+async fn store(backing: RedisBacking) -> Arc<dyn PresenceStore> {
     match backing {
-        Backing::InProcess => Arc::new(MemoryPresenceStore::new()),
-        Backing::TestServer => Arc::new(RedisPresenceStore::new(
-            chatterbox_testkit::redis_connection().await,
-            &chatterbox_testkit::fresh_key_prefix(),
-        )),
+        RedisBacking::InProcess => Arc::new(MemoryPresenceStore::new()),
+        RedisBacking::On(redis) => {
+            Arc::new(RedisPresenceStore::new(redis.connection().await, &chatterbox_testkit::fresh_key_prefix()))
+        }
     }
 }
 
 chatterbox_testkit::conformance! {
     make: crate::store;
-    names: [memory, redis];
+    names: [memory, redis, redis_cluster];
     tests: [beats_keep_connections_live_until_they_expire,
     only_activity_moves_the_last_active_time,
     removal_ends_a_connection_once,
     sweeping_claims_each_expired_connection_once,
     records_keep_choice_last_seen_and_audience,
     announcements_swap,
-    presence_of_many_users_in_order,];
+    presence_of_many_users_in_order,
+    sweeps_of_many_users_keep_to_their_limit_and_miss_none,];
 }
 
 fn conn(n: u128) -> String {
@@ -129,4 +130,36 @@ async fn presence_of_many_users_in_order(store: Arc<dyn PresenceStore>) {
     assert_eq!(found[1].0.len(), 1);
     assert_eq!(found[2], (Vec::new(), UserRecord::default()));
     assert!(store.presence_of(&[], 0).await.unwrap().is_empty());
+
+    // Enough users to fall in every shard, each with their own last seen.
+    let many: Vec<UserId> = (0..40).map(|_| UserId::generate()).collect();
+    for (n, user) in many.iter().enumerate() {
+        store.set_last_seen(*user, n as i64).await.unwrap();
+    }
+    let found = store.presence_of(&many, 2_000).await.unwrap();
+    let seen: Vec<Option<i64>> = found.iter().map(|(_, record)| record.last_seen_ms).collect();
+    assert_eq!(seen, (0..40).map(Some).collect::<Vec<_>>(), "answers in the order asked");
+}
+
+/// Connections of users spread over every shard: each sweep claims at most
+/// its limit, and together they claim every expired one exactly once.
+async fn sweeps_of_many_users_keep_to_their_limit_and_miss_none(store: Arc<dyn PresenceStore>) {
+    let many: Vec<UserId> = (0..40).map(|_| UserId::generate()).collect();
+    for (n, user) in many.iter().enumerate() {
+        store.beat(*user, &conn(n as u128), 1_000, 2_000, true).await.unwrap();
+    }
+    let mut claimed = Vec::new();
+    for _ in 0..100 {
+        let round = store.sweep(3_000, 15).await.unwrap();
+        assert!(round.len() <= 15, "a sweep keeps to its limit");
+        let done = round.is_empty();
+        claimed.extend(round.into_iter().map(|e| e.user));
+        if done {
+            break;
+        }
+    }
+    claimed.sort();
+    let mut expected = many.clone();
+    expected.sort();
+    assert_eq!(claimed, expected, "every expired connection claimed once");
 }

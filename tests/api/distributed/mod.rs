@@ -8,6 +8,7 @@
 
 mod across_gateways;
 mod drills;
+mod redis_cluster;
 mod traces;
 
 use std::collections::HashMap;

@@ -1,22 +1,25 @@
-//! Presence in Redis, shared by every presence replica:
-//! - `<prefix>:presence:conns:<user>`: hash, connection id → `active_ms:expires_ms`;
-//! - `<prefix>:presence:live`: sorted set of `<user>/<connection>` by expiry,
-//!   which sweepers claim from atomically;
-//! - `<prefix>:presence:user:<user>`: hash of `chosen`, `last_seen` and
+//! Presence in Redis, shared by every presence replica. Users are spread
+//! over [`SHARDS`] shards by a hash of their id; every key of a user lives
+//! under their shard's hash tag `{N}`, so each script and pipeline touches
+//! one slot (as Redis Cluster requires) and the shards spread over a
+//! cluster's primaries:
+//! - `<prefix>:presence:{N}:conns:<user>`: hash, connection id → `active_ms:expires_ms`;
+//! - `<prefix>:presence:{N}:live`: sorted set of the shard's `<user>/<connection>`
+//!   by expiry, which sweepers claim from atomically;
+//! - `<prefix>:presence:{N}:user:<user>`: hash of `chosen`, `last_seen` and
 //!   `announced`;
-//! - `<prefix>:presence:audience:<user>`: the conversation ids that hear the
-//!   user's changes, comma-separated (read only when announcing).
-//!
-//! The scripts reach keys derived from their arguments, so this needs one
-//! Redis server (or a primary with replicas), not Redis Cluster.
+//! - `<prefix>:presence:{N}:audience:<user>`: the conversation ids that hear
+//!   the user's changes, comma-separated (read only when announcing).
 //!
 //! Ids reach these keys only after parsing (ULIDs), so no caller can name
 //! another key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use chatterbox_redis::Connection as RedisConnection;
 use chatterbox_types::{ConversationId, UserId};
-use redis::aio::ConnectionManager;
 
 use super::{Connection, Expired, PresenceStore, UserRecord};
 use crate::Status;
@@ -33,7 +36,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
 return 1
 "#;
 
-/// KEYS: live set. ARGV: now, limit, prefix of the conns hashes.
+/// KEYS: the shard's live set. ARGV: now, limit, prefix of the shard's conns hashes.
 /// Claims and removes expired connections in one step.
 const SWEEP: &str = r#"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
@@ -58,11 +61,25 @@ redis.call('HSET', KEYS[1], 'announced', ARGV[1])
 return old
 "#;
 
+/// How many shards users are spread over. Each is one hash slot, so at most
+/// this many cluster primaries share the presence load; a sweep visits them
+/// all.
+pub const SHARDS: u32 = 16;
+
+/// The shard of `user`: FNV-1a of its id, stable across processes and
+/// versions (every replica must agree).
+fn shard(user: UserId) -> u32 {
+    let hash = user.to_string().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % SHARDS
+}
+
 /// Presence kept in Redis.
 #[derive(Clone)]
 pub struct RedisPresenceStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
+    /// The shard the next sweep starts from, so no shard waits behind another.
+    next_sweep: Arc<AtomicUsize>,
     beat: redis::Script,
     sweep: redis::Script,
     swap: redis::Script,
@@ -76,33 +93,39 @@ impl std::fmt::Debug for RedisPresenceStore {
 
 impl RedisPresenceStore {
     /// A store under `<prefix>:presence:`.
-    pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(connection: RedisConnection, prefix: &str) -> Self {
         Self {
             connection,
             prefix: format!("{prefix}:presence"),
+            next_sweep: Arc::new(AtomicUsize::new(0)),
             beat: redis::Script::new(BEAT),
             sweep: redis::Script::new(SWEEP),
             swap: redis::Script::new(SWAP),
         }
     }
 
-    fn conns_key(&self, user: UserId) -> String {
-        format!("{}:conns:{user}", self.prefix)
+    /// What every key of shard `n` starts with.
+    fn shard_prefix(&self, n: u32) -> String {
+        format!("{}:{{{n}}}", self.prefix)
     }
 
-    fn live_key(&self) -> String {
-        format!("{}:live", self.prefix)
+    fn conns_key(&self, user: UserId) -> String {
+        format!("{}:conns:{user}", self.shard_prefix(shard(user)))
+    }
+
+    fn live_key(&self, user: UserId) -> String {
+        format!("{}:live", self.shard_prefix(shard(user)))
     }
 
     fn user_key(&self, user: UserId) -> String {
-        format!("{}:user:{user}", self.prefix)
+        format!("{}:user:{user}", self.shard_prefix(shard(user)))
     }
 
     fn audience_key(&self, user: UserId) -> String {
-        format!("{}:audience:{user}", self.prefix)
+        format!("{}:audience:{user}", self.shard_prefix(shard(user)))
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConnection {
         self.connection.clone()
     }
 }
@@ -140,7 +163,7 @@ impl PresenceStore for RedisPresenceStore {
         let _: i64 = self
             .beat
             .key(self.conns_key(user))
-            .key(self.live_key())
+            .key(self.live_key(user))
             .arg(connection)
             .arg(now_ms)
             .arg(expires_at_ms)
@@ -155,7 +178,7 @@ impl PresenceStore for RedisPresenceStore {
         let (removed, _): (i64, i64) = redis::pipe()
             .atomic()
             .hdel(self.conns_key(user), connection)
-            .zrem(self.live_key(), format!("{user}/{connection}"))
+            .zrem(self.live_key(user), format!("{user}/{connection}"))
             .query_async(&mut self.conn())
             .await?;
         Ok(removed == 1)
@@ -168,14 +191,24 @@ impl PresenceStore for RedisPresenceStore {
     }
 
     async fn sweep(&self, now_ms: i64, limit: usize) -> anyhow::Result<Vec<Expired>> {
-        let claimed: Vec<String> = self
-            .sweep
-            .key(self.live_key())
-            .arg(now_ms)
-            .arg(limit)
-            .arg(format!("{}:conns:", self.prefix))
-            .invoke_async(&mut self.conn())
-            .await?;
+        let first = self.next_sweep.fetch_add(1, Ordering::Relaxed);
+        let mut claimed: Vec<String> = Vec::new();
+        for n in (0..SHARDS as usize).map(|i| ((first + i) % SHARDS as usize) as u32) {
+            let room = limit.saturating_sub(claimed.len() / 2);
+            if room == 0 {
+                break;
+            }
+            let shard_prefix = self.shard_prefix(n);
+            let mut more: Vec<String> = self
+                .sweep
+                .key(format!("{shard_prefix}:live"))
+                .arg(now_ms)
+                .arg(room)
+                .arg(format!("{shard_prefix}:conns:"))
+                .invoke_async(&mut self.conn())
+                .await?;
+            claimed.append(&mut more);
+        }
         Ok(claimed
             .chunks(2)
             .filter_map(|pair| {
@@ -197,18 +230,32 @@ impl PresenceStore for RedisPresenceStore {
     }
 
     async fn presence_of(&self, users: &[UserId], now_ms: i64) -> anyhow::Result<Vec<(Vec<Connection>, UserRecord)>> {
-        if users.is_empty() {
-            return Ok(Vec::new());
+        // One pipeline per shard (one slot each), all at once.
+        let mut by_shard: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, user) in users.iter().enumerate() {
+            by_shard.entry(shard(*user)).or_default().push(i);
         }
-        let mut pipe = redis::pipe();
-        for user in users {
-            pipe.cmd("HGETALL").arg(self.conns_key(*user)).cmd("HGETALL").arg(self.user_key(*user));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
-        let mut hashes = hashes.into_iter();
-        let mut out = Vec::with_capacity(users.len());
-        while let (Some(connections), Some(user)) = (hashes.next(), hashes.next()) {
-            out.push((live(connections, now_ms), record(user)));
+        let reads = by_shard.into_values().map(|positions| {
+            let mut pipe = redis::pipe();
+            for &i in &positions {
+                pipe.cmd("HGETALL").arg(self.conns_key(users[i])).cmd("HGETALL").arg(self.user_key(users[i]));
+            }
+            let mut conn = self.conn();
+            async move {
+                let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+                anyhow::Ok((positions, hashes))
+            }
+        });
+        let mut out = vec![(Vec::new(), UserRecord::default()); users.len()];
+        for read in futures::future::join_all(reads).await {
+            let (positions, hashes) = read?;
+            let mut hashes = hashes.into_iter();
+            for i in positions {
+                let (Some(connections), Some(user)) = (hashes.next(), hashes.next()) else {
+                    anyhow::bail!("Redis answered a presence read with too few replies");
+                };
+                out[i] = (live(connections, now_ms), record(user));
+            }
         }
         Ok(out)
     }

@@ -1,7 +1,5 @@
-//! The shared bus: Redis pub/sub, one channel per topic, so a gateway only
-//! receives what its users need and adding gateways adds no traffic to the
-//! others. A dropped connection is re-established with backoff, every topic
-//! resubscribed, and a gap reported.
+//! Plain pub/sub on one server. A dropped connection is re-established
+//! with backoff, every topic resubscribed, and a gap reported.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,36 +8,13 @@ use std::time::Duration;
 use chatterbox_proto::events::v1::Envelope;
 use futures::StreamExt as _;
 use prost::Message as _;
-use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
+use redis::aio::{PubSubSink, PubSubStream};
 
-use crate::listeners::{LocalListeners, listen_by_subscription};
-use crate::{EventBus, Listener, Received, Subscription, Topic};
+use super::count_gap;
+use crate::{Received, Subscription, Topic};
 
-/// The bus of the distributed mode.
-#[derive(Clone)]
-pub struct RedisBus {
-    client: redis::Client,
-    publisher: ConnectionManager,
-    prefix: String,
-    /// Told of this process's events inside `publish`.
-    listeners: LocalListeners,
-}
-
-impl std::fmt::Debug for RedisBus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisBus").field("prefix", &self.prefix).finish_non_exhaustive()
-    }
-}
-
-impl RedisBus {
-    /// A bus on `client`, its channels under `prefix`.
-    pub async fn connect(client: redis::Client, prefix: impl Into<String>) -> anyhow::Result<Self> {
-        let publisher = chatterbox_redis::connection(client.clone()).await?;
-        Ok(Self { client, publisher, prefix: prefix.into(), listeners: LocalListeners::default() })
-    }
-}
-
-struct RedisSubscription {
+/// A subscription on its own connection.
+pub(super) struct StandaloneSubscription {
     client: redis::Client,
     prefix: String,
     topics: HashSet<Topic>,
@@ -47,44 +22,18 @@ struct RedisSubscription {
     connection: Option<(PubSubSink, PubSubStream)>,
 }
 
-impl std::fmt::Debug for RedisSubscription {
+impl std::fmt::Debug for StandaloneSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSubscription").field("topics", &self.topics.len()).finish_non_exhaustive()
+        f.debug_struct("StandaloneSubscription").field("topics", &self.topics.len()).finish_non_exhaustive()
     }
 }
 
-#[async_trait::async_trait]
-impl EventBus for RedisBus {
-    async fn publish(&self, topic: &Topic, event: &Envelope) -> anyhow::Result<()> {
-        self.listeners.tell(topic, event);
-        let mut conn = self.publisher.clone();
-        let _receivers: i64 = redis::cmd("PUBLISH")
-            .arg(topic.channel(&self.prefix))
-            .arg(event.encode_to_vec())
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
+impl StandaloneSubscription {
+    pub(super) async fn open(client: redis::Client, prefix: String) -> anyhow::Result<Self> {
+        let connection = Some(client.get_async_pubsub().await?.split());
+        Ok(Self { client, prefix, topics: HashSet::new(), connection })
     }
 
-    async fn listen(&self, topic: Topic, listener: Listener) -> anyhow::Result<()> {
-        // Subscribed first, so nothing published from now on is missed.
-        listen_by_subscription(self, topic, listener.clone()).await?;
-        self.listeners.add(topic, listener);
-        Ok(())
-    }
-
-    async fn subscription(&self) -> anyhow::Result<Box<dyn Subscription>> {
-        let connection = Some(self.client.get_async_pubsub().await?.split());
-        Ok(Box::new(RedisSubscription {
-            client: self.client.clone(),
-            prefix: self.prefix.clone(),
-            topics: HashSet::new(),
-            connection,
-        }))
-    }
-}
-
-impl RedisSubscription {
     fn channels<'a>(&self, topics: impl IntoIterator<Item = &'a Topic>) -> Vec<String> {
         topics.into_iter().map(|t| t.channel(&self.prefix)).collect()
     }
@@ -112,7 +61,7 @@ impl RedisSubscription {
 }
 
 #[async_trait::async_trait]
-impl Subscription for RedisSubscription {
+impl Subscription for StandaloneSubscription {
     async fn subscribe(&mut self, topics: &[Topic]) -> anyhow::Result<()> {
         let fresh: Vec<Topic> = topics.iter().copied().filter(|t| !self.topics.contains(t)).collect();
         if fresh.is_empty() {
@@ -147,7 +96,7 @@ impl Subscription for RedisSubscription {
         loop {
             let Some((_, stream)) = &mut self.connection else {
                 self.reconnect().await;
-                metrics::counter!("events_bus_gaps_total", "bus" => "redis").increment(1);
+                count_gap();
                 return Some(Received::Gap);
             };
             match stream.next().await {
@@ -165,9 +114,9 @@ impl Subscription for RedisSubscription {
                 }
                 None => {
                     // Say so at once (listeners stop trusting what they
-                    // cached); the next call reconnects and says it again.
+                    // cached); the next call reconnects and says it again
+                    // (counting the outage once, there).
                     self.connection = None;
-                    metrics::counter!("events_bus_gaps_total", "bus" => "redis").increment(1);
                     return Some(Received::Gap);
                 }
             }
