@@ -9,6 +9,7 @@
 pub mod json;
 mod poll;
 pub mod process;
+pub mod redis_cluster;
 
 pub use poll::eventually;
 

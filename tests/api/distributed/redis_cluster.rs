@@ -4,85 +4,7 @@
 
 use super::*;
 
-/// A Redis Cluster of the test's own (three primaries, three replicas, from
-/// `scripts/redis-cluster.sh`), so a drill can kill one of its nodes; every
-/// node is stopped when it is dropped.
-struct OwnRedisCluster {
-    dir: tempfile::TempDir,
-    /// The seed list, as `REDIS_URL` takes it.
-    seeds: String,
-}
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/redis-cluster.sh");
-
-impl OwnRedisCluster {
-    /// Starts it; a silent primary is replaced by its replica after about
-    /// `node_timeout`.
-    fn start(node_timeout: std::time::Duration) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(SCRIPT)
-            .arg("start")
-            .arg(dir.path())
-            .env("CLUSTER_NODE_TIMEOUT_MS", node_timeout.as_millis().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "the Redis Cluster starts");
-        let seeds = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Self { dir, seeds }
-    }
-
-    /// The ports of the nodes.
-    fn ports(&self) -> Vec<u16> {
-        self.seeds
-            .split(',')
-            .map(|url| url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap())
-            .collect()
-    }
-
-    /// `CLUSTER NODES` as seen by the first node of `ports` that answers.
-    async fn nodes(ports: &[u16]) -> Option<String> {
-        for port in ports {
-            let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else { continue };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else { continue };
-            if let Ok(nodes) = redis::cmd("CLUSTER").arg("NODES").query_async::<String>(&mut conn).await {
-                return Some(nodes);
-            }
-        }
-        None
-    }
-
-    /// The port of the primary serving `key`'s slot, as `ports` see it.
-    async fn primary_of(ports: &[u16], key: &str) -> Option<u16> {
-        let slot = {
-            let client = redis::Client::open(format!("redis://127.0.0.1:{}/", ports[0])).unwrap();
-            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-            redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query_async::<u16>(&mut conn).await.ok()?
-        };
-        let nodes = Self::nodes(ports).await?;
-        nodes.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let is_primary = fields.get(2)?.split(',').any(|f| f == "master") && !fields[2].contains("fail");
-            let serves = fields.iter().skip(8).any(|range| {
-                let (from, to) = range.split_once('-').unwrap_or((range, range));
-                matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(f), Ok(t)) if (f..=t).contains(&slot))
-            });
-            (is_primary && serves).then(|| fields[1].split('@').next()?.rsplit(':').next()?.parse().ok()).flatten()
-        })
-    }
-
-    /// Kills the node on `port` outright (SIGKILL), as a crashed machine.
-    fn kill(&self, port: u16) {
-        let pid = std::fs::read_to_string(self.dir.path().join(port.to_string()).join("redis.pid")).unwrap();
-        send_signal(pid.trim().parse().unwrap(), "KILL");
-    }
-}
-
-impl Drop for OwnRedisCluster {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(SCRIPT).arg("stop").arg(self.dir.path()).status();
-    }
-}
+use chatterbox_testkit::redis_cluster::OwnRedisCluster;
 
 /// Drill (Redis Cluster): two gateways and every service on a cluster; the
 /// primary that carries the conversation's events is killed with SIGKILL in
@@ -99,6 +21,7 @@ async fn drill_a_redis_cluster_primary_killed_mid_stream_loses_and_repeats_nothi
         ("REDIS_MODE", "cluster".to_owned()),
         ("CHATTERBOX_REDIS_KEY_PREFIX", prefix.clone()),
         ("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+        ("CHATTERBOX_LOG", "info,chatterbox_events=debug,chatterbox_gateway=debug,redis=debug".to_owned()),
     ];
     let cluster = Cluster::start_on(1_000, redis.seeds.clone(), &settings).await;
     let client = reqwest::Client::new();
@@ -114,10 +37,8 @@ async fn drill_a_redis_cluster_primary_killed_mid_stream_loses_and_repeats_nothi
         tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &bob_user).await, TOTAL)),
     ];
 
-    let ports = redis.ports();
     let channel = format!("{prefix}:events:conversation:{id}");
-    let victim = OwnRedisCluster::primary_of(&ports, &channel).await.expect("a primary serves the channel");
-    let survivors: Vec<u16> = ports.iter().copied().filter(|p| *p != victim).collect();
+    let victim = redis.primary_of(&channel).await.expect("a primary serves the channel");
     let mut killed_at = None;
     let mut promoted_after = None;
     for n in 1..=TOTAL {
@@ -126,7 +47,7 @@ async fn drill_a_redis_cluster_primary_killed_mid_stream_loses_and_repeats_nothi
             killed_at = Some(std::time::Instant::now());
         }
         if let (Some(at), None) = (killed_at, promoted_after)
-            && OwnRedisCluster::primary_of(&survivors, &channel).await.is_some_and(|p| p != victim)
+            && redis.primary_of(&channel).await.is_some_and(|p| p != victim)
         {
             promoted_after = Some(at.elapsed());
         }
@@ -145,7 +66,7 @@ async fn drill_a_redis_cluster_primary_killed_mid_stream_loses_and_repeats_nothi
         Some(after) => after,
         None => {
             chatterbox_testkit::eventually("a replica takes over", std::time::Duration::from_secs(30), || async {
-                match OwnRedisCluster::primary_of(&survivors, &channel).await {
+                match redis.primary_of(&channel).await {
                     Some(p) if p != victim => Ok(()),
                     other => Err(format!("the channel's primary: {other:?}")),
                 }
