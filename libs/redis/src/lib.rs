@@ -15,4 +15,4 @@ mod connection;
 mod target;
 
 pub use connection::Connection;
-pub use target::{Target, TargetError, cluster_builder};
+pub use target::{Target, TargetError};

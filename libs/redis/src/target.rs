@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster::ClusterClient;
 use redis::{ConnectionInfo, IntoConnectionInfo as _};
 
 use crate::Connection;
 
 /// How long one command may wait for its answer.
-pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long one connection attempt may take.
-pub(crate) const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
+const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a command may take on a cluster, redirections and retries
 /// included (a primary failing over takes seconds; callers do not wait).
 const CLUSTER_OVERALL_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -93,7 +93,12 @@ impl Target {
                 ))
             }
             Target::Cluster(nodes) => Ok(Connection::Cluster(
-                cluster_builder(nodes)
+                ClusterClient::builder(nodes.to_vec())
+                    .connection_timeout(CONNECTION_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .retries(3)
+                    .min_retry_wait(50)
+                    .max_retry_wait(500)
                     .overall_response_timeout(Some(CLUSTER_OVERALL_TIMEOUT))
                     .build()?
                     .get_async_connection()
@@ -101,17 +106,6 @@ impl Target {
             )),
         }
     }
-}
-
-/// A cluster client with the bounded waits of [`Target::connect`], for
-/// callers that add to it (a subscriber adds RESP3 and its push sender).
-pub fn cluster_builder(nodes: &[ConnectionInfo]) -> ClusterClientBuilder {
-    ClusterClient::builder(nodes.to_vec())
-        .connection_timeout(CONNECTION_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
-        .retries(3)
-        .min_retry_wait(50)
-        .max_retry_wait(500)
 }
 
 #[cfg(test)]
