@@ -31,6 +31,7 @@ chatterbox_testkit::conformance! {
     concurrent_writes_to_one_conversation_take_distinct_change_positions,
     unread_counts_skip_own_and_deleted_messages,
     watermarks_only_move_up,
+    concurrent_read_marks_of_one_reader_keep_the_highest,
     changes_list_what_changed_among_seen_messages_in_order,
     imports_continue_the_numbering_in_order,
     a_page_holds_its_window_and_the_watermarks,
@@ -203,6 +204,25 @@ async fn unread_counts_skip_own_and_deleted_messages(store: Arc<dyn MessageStore
     assert_eq!(store.count_unread(c, me, 0).await.unwrap(), 2);
     assert_eq!(store.count_unread(c, me, 1).await.unwrap(), 1);
     assert_eq!(store.count_unread(c, them, 0).await.unwrap(), 1);
+}
+
+/// Two devices of one reader marking at once (as a phone and a laptop do):
+/// whatever order the writes land in, the watermark ends at the highest.
+async fn concurrent_read_marks_of_one_reader_keep_the_highest(store: Arc<dyn MessageStore>) {
+    for round in 0..5u64 {
+        let (c, u) = (ConversationId::generate(), UserId::generate());
+        let marks = (1..=20u64).map(|seq| {
+            let store = store.clone();
+            // Interleaved: high and low seqs race.
+            let seq = if seq % 2 == 0 { seq } else { 21 - seq };
+            tokio::spawn(async move { store.mark_read(c, u, seq + round, Timestamp::from_millis(seq as i64)).await })
+        });
+        for mark in futures::future::join_all(marks).await {
+            mark.unwrap().unwrap();
+        }
+        let kept: Vec<u64> = store.read_marks(c).await.unwrap().into_iter().map(|m| m.seq).collect();
+        assert_eq!(kept, [20 + round], "round {round}: the highest mark is kept");
+    }
 }
 
 async fn watermarks_only_move_up(store: Arc<dyn MessageStore>) {

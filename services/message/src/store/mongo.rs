@@ -79,6 +79,11 @@ pub struct MongoMessageStore {
     /// deletes: each moves its change counter), holding the last seq this
     /// instance wrote there (`None` until it has read it).
     turns: std::sync::Arc<KeyedLocks<ConversationId, Option<u64>>>,
+    /// One turn per reader's watermark moved by this instance. MongoDB
+    /// applies the conditional raise atomically by itself; FerretDB reads
+    /// and then writes, so two devices of one reader marking at once could
+    /// lower the mark without this.
+    read_turns: std::sync::Arc<KeyedLocks<(ConversationId, UserId), ()>>,
     messages: Collection<MessageDoc>,
     counters: Collection<CounterDoc>,
     reads: Collection<ReadMarkDoc>,
@@ -97,6 +102,7 @@ impl MongoMessageStore {
     pub async fn with_database(db: Database) -> Result<Self, StoreError> {
         let store = Self {
             turns: std::sync::Arc::default(),
+            read_turns: std::sync::Arc::default(),
             messages: db.collection("messages"),
             counters: db.collection("message_change_counters"),
             reads: db.collection("message_read_marks"),
@@ -360,6 +366,7 @@ impl MessageStore for MongoMessageStore {
         now: Timestamp,
     ) -> Result<ReadMark, StoreError> {
         let id = format!("{conversation}:{user}");
+        let _turn = self.read_turns.lock(&(conversation, user)).await;
         // Raise the watermark only if it is lower; create it if absent.
         let raised = self
             .reads
