@@ -251,29 +251,25 @@ fn the_chart_renders_a_production_setup() {
     assert_eq!(tls["secret"]["secretName"].as_str(), Some("chat-grpc-tls"));
 }
 
-#[test]
-fn the_chart_refuses_a_redis_mode_it_does_not_know() {
+/// What `helm template` says when it refuses the chart with `--set set`.
+fn refusal(set: &str) -> String {
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
     let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let output = std::process::Command::new(&helm)
-        .args(["template", "chat", chart, "--set", "redis.mode=sentinel"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let error = String::from_utf8_lossy(&output.stderr);
+    let output = std::process::Command::new(&helm).args(["template", "chat", chart, "--set", set]).output().unwrap();
+    assert!(!output.status.success(), "helm refuses --set {set}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_chart_refuses_a_redis_mode_it_does_not_know() {
+    let error = refusal("redis.mode=sentinel");
     assert!(error.contains("redis.mode must be standalone or cluster"), "{error}");
 }
 
 #[test]
 fn the_chart_refuses_a_private_key_without_its_public_key() {
-    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let output = std::process::Command::new(&helm)
-        .args(["template", "chat", chart, "--set", "signingKey.privateKey=abc"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("signingKey.publicKey"));
+    let error = refusal("signingKey.privateKey=abc");
+    assert!(error.contains("signingKey.publicKey"), "{error}");
 }
 
 #[test]

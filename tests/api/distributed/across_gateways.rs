@@ -195,20 +195,9 @@ async fn clients_on_two_gateways_get_every_message_once_across_a_redis_outage_wi
     const LIMIT: u32 = 60;
     let mut redis = OwnServer::redis().await;
     let cluster = Cluster::start_on(LIMIT, redis.redis_url(), &[]).await;
-    let client = reqwest::Client::new();
-    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
-    let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
-    let id = direct(&client, &cluster.a, &ann_token, &bob).await;
-
-    let (ann_user, bob_user) = (test_user(&ann, &ann_token), test_user(&bob, &bob_token));
-    // Ann on gateway A, Bob on gateway B, and Bob's second device on A.
     const TOTAL: u64 = 30;
-    let readers = [
-        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &ann_user).await, TOTAL)),
-        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.b.addr, &bob_user).await, TOTAL)),
-        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &bob_user).await, TOTAL)),
-    ];
+    let BothListening { client, ann_token, bob_token, conversation: id, readers } = both_listen(&cluster, TOTAL).await;
+    let at = |g: &Process, path: &str| format!("http://{}{path}", g.addr);
 
     // Messages 10 to 17 go out with Redis down, over about five seconds.
     let mut down_for = std::time::Duration::ZERO;

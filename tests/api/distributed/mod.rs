@@ -507,6 +507,31 @@ impl Stream {
 }
 
 /// Ann and Bob in a direct conversation, Bob listening on gateway A.
+/// Ann and Bob in a direct conversation, each listening for `total`
+/// messages: Ann on gateway A, Bob on B, and Bob's second device on A.
+struct BothListening {
+    client: reqwest::Client,
+    ann_token: String,
+    bob_token: String,
+    conversation: String,
+    /// What each of the three sockets heard ([`collect_messages`]).
+    readers: [tokio::task::JoinHandle<Vec<u64>>; 3],
+}
+
+async fn both_listen(cluster: &Cluster, total: u64) -> BothListening {
+    let client = reqwest::Client::new();
+    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
+    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
+    let conversation = direct(&client, &cluster.a, &ann_token, &bob).await;
+    let (ann_user, bob_user) = (test_user(&ann, &ann_token), test_user(&bob, &bob_token));
+    let readers = [
+        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &ann_user).await, total)),
+        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.b.addr, &bob_user).await, total)),
+        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &bob_user).await, total)),
+    ];
+    BothListening { client, ann_token, bob_token, conversation, readers }
+}
+
 struct Listening {
     client: reqwest::Client,
     ann_token: String,

@@ -21,21 +21,10 @@ async fn drill_a_redis_cluster_primary_killed_mid_stream_loses_and_repeats_nothi
         ("REDIS_MODE", "cluster".to_owned()),
         ("CHATTERBOX_REDIS_KEY_PREFIX", prefix.clone()),
         ("CHATTERBOX_METRICS_ADDR", "127.0.0.1:0".to_owned()),
-        ("CHATTERBOX_LOG", "info,chatterbox_events=debug,chatterbox_gateway=debug,redis=debug".to_owned()),
     ];
     let cluster = Cluster::start_on(1_000, redis.seeds.clone(), &settings).await;
-    let client = reqwest::Client::new();
-    let (ann, ann_token) = register(&client, &cluster.a, "ann").await;
-    let (bob, bob_token) = register(&client, &cluster.b, "bob").await;
-    let id = direct(&client, &cluster.a, &ann_token, &bob).await;
-
-    let (ann_user, bob_user) = (test_user(&ann, &ann_token), test_user(&bob, &bob_token));
     const TOTAL: u64 = 40;
-    let readers = [
-        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &ann_user).await, TOTAL)),
-        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.b.addr, &bob_user).await, TOTAL)),
-        tokio::spawn(collect_messages(crate::ws_client::ws_at(cluster.a.addr, &bob_user).await, TOTAL)),
-    ];
+    let BothListening { client, ann_token, bob_token, conversation: id, readers } = both_listen(&cluster, TOTAL).await;
 
     let channel = format!("{prefix}:events:conversation:{id}");
     let victim = redis.primary_of(&channel).await.expect("a primary serves the channel");
