@@ -105,37 +105,51 @@ impl ClusterSubscription {
         Ok(())
     }
 
-    /// The connection to the primary serving `channel`, made if need be.
-    async fn node_for(&mut self, channel: &[u8]) -> anyhow::Result<&Node> {
-        let addr = self
-            .slots
+    /// The primary serving `channel`, by the slot map last read.
+    fn owner_of(&self, channel: &[u8]) -> anyhow::Result<Addr> {
+        self.slots
             .owner(slots::slot(channel))
             .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no primary serves the slot of an event channel"))?;
-        if !self.nodes.contains_key(&addr) {
+            .ok_or_else(|| anyhow::anyhow!("no primary serves the slot of an event channel"))
+    }
+
+    /// The connection to `addr`, made if need be.
+    async fn node_at(&mut self, addr: &Addr) -> anyhow::Result<&Node> {
+        if !self.nodes.contains_key(addr) {
             let id = self.next_node;
             self.next_node += 1;
             let seed = self.seeds.first().ok_or_else(|| anyhow::anyhow!("no seed node"))?;
-            let node = Node::connect(id, &addr, seed, self.sender.clone(), self.overflowed.clone()).await?;
+            let node = Node::connect(id, addr, seed, self.sender.clone(), self.overflowed.clone()).await?;
             self.nodes.insert(addr.clone(), node);
         }
-        Ok(&self.nodes[&addr])
+        Ok(&self.nodes[addr])
     }
 
     /// Subscribes each topic on the primary serving it and waits for every
-    /// confirmation; the first failure, if any (the topics stay wanted).
+    /// confirmation; the first failure, if any (the topics stay wanted). A
+    /// node that cannot be reached is tried once per call, not once per topic.
     async fn place(&mut self, topics: &[Topic]) -> anyhow::Result<()> {
         let mut answers = Vec::with_capacity(topics.len());
+        let mut unreachable: Vec<Addr> = Vec::new();
         let mut first_error = None;
         for topic in topics {
             let channel = topic.channel(&self.prefix).into_bytes();
-            match self.node_for(&channel).await {
+            let addr = match self.owner_of(&channel) {
+                Ok(addr) if !unreachable.contains(&addr) => addr,
+                Ok(_) => continue,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            match self.node_at(&addr).await {
                 Ok(node) => {
                     let (id, answer) = (node.id, node.subscribe(channel));
                     self.topics.insert(*topic, id);
                     answers.push(answer);
                 }
                 Err(e) => {
+                    unreachable.push(addr);
                     first_error.get_or_insert(e);
                 }
             }
