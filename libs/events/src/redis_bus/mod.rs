@@ -75,7 +75,9 @@ impl EventBus for RedisBus {
             Target::Standalone(client) => {
                 Box::new(standalone::StandaloneSubscription::open(client.clone(), self.prefix.clone()).await?)
             }
-            Target::Cluster(seeds) => Box::new(cluster::ClusterSubscription::open(seeds, self.prefix.clone()).await?),
+            Target::Cluster(seeds) => {
+                Box::new(cluster::ClusterSubscription::open(seeds, self.publisher.clone(), self.prefix.clone()).await?)
+            }
         })
     }
 }

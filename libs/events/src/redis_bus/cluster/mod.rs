@@ -47,7 +47,7 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
 /// A subscription over sharded pub/sub.
 pub(super) struct ClusterSubscription {
     seeds: Vec<ConnectionInfo>,
-    /// For `CLUSTER SLOTS`.
+    /// For `CLUSTER SLOTS`: the bus's own connection to the cluster.
     control: chatterbox_redis::Connection,
     slots: SlotMap,
     nodes: HashMap<Addr, Node>,
@@ -73,8 +73,11 @@ impl std::fmt::Debug for ClusterSubscription {
 }
 
 impl ClusterSubscription {
-    pub(super) async fn open(seeds: &[ConnectionInfo], prefix: String) -> anyhow::Result<Self> {
-        let control = chatterbox_redis::Target::Cluster(seeds.to_vec()).connect().await?;
+    pub(super) async fn open(
+        seeds: &[ConnectionInfo],
+        control: chatterbox_redis::Connection,
+        prefix: String,
+    ) -> anyhow::Result<Self> {
         let (sender, events) = mpsc::channel(QUEUE);
         let mut subscription = Self {
             seeds: seeds.to_vec(),
