@@ -21,7 +21,11 @@ pub(crate) struct LocalConversationAccess(pub(crate) Arc<Conversations>);
 impl ConversationAccess for LocalConversationAccess {
     async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
         let place = self.0.access(actor, conversation).await?;
-        Ok(Standing { admin: place.admin })
+        Ok(Standing {
+            admin: place.admin,
+            direct: place.kind == chatterbox_conversation::store::Kind::Direct,
+            blocked: place.blocked,
+        })
     }
 
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {

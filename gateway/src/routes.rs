@@ -3,6 +3,7 @@
 //! but on `CHATTERBOX_METRICS_ADDR` (`chatterbox_runtime::serve_metrics`).
 
 pub(crate) mod auth;
+mod blocks;
 mod conversations;
 mod docs;
 mod health;
@@ -39,7 +40,7 @@ fn request_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
 pub(crate) struct PageQuery {
     limit: Option<u32>,
     #[serde(default)]
-    cursor: String,
+    pub(crate) cursor: String,
 }
 
 impl PageQuery {
@@ -73,7 +74,9 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/auth/sessions/{id}", delete(auth::end_session))
         .route("/api/v1/users", get(users::search))
         .route("/api/v1/users/me", get(users::me).patch(users::update_me))
+        .route("/api/v1/users/me/blocks", get(blocks::list))
         .route("/api/v1/users/{id}", get(users::get))
+        .route("/api/v1/users/{id}/block", post(blocks::block).delete(blocks::unblock))
         .route("/api/v1/conversations", post(conversations::create).get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::get).patch(conversations::update))
         .route("/api/v1/conversations/{id}/participants", post(conversations::add_participant))

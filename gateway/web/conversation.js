@@ -124,14 +124,19 @@ export class ConversationView {
     if (!c || !this.header) return;
     const store = this.store;
     const partner = store.partnerOf(c);
-    const subtitle = partner
+    const blocked = partner && this.app.blocked?.has(partner);
+    const subtitle = blocked
+      ? h('span', { class: 'subtitle', dataset: { blocked: 'true' } }, 'Blocked by you')
+      : partner
       ? h('span', { class: 'subtitle presence-text' }, presenceLine(store, partner))
       : h('span', { class: 'subtitle' }, `${c.member_count ?? c.participants.length} members${c.description ? ` · ${c.description}` : ''}`);
     replace(this.header,
       h('button', { type: 'button', class: 'quiet back', 'aria-label': 'Back to conversations', onclick: () => this.app.back() }, '←'),
       partner ? dot(store, partner) : null,
       h('div', { class: 'title' }, h('h2', {}, store.title(c)), subtitle),
-      c.type === 'direct' ? null : h('button', { type: 'button', class: 'quiet', onclick: () => this.app.settingsDialog(c.id) }, 'Settings'));
+      c.type === 'direct'
+        ? h('button', { type: 'button', class: 'quiet', onclick: () => this.app.profileDialog(partner) }, 'Profile')
+        : h('button', { type: 'button', class: 'quiet', onclick: () => this.app.settingsDialog(c.id) }, 'Settings'));
   }
 
   changed(what, id) {

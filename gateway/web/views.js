@@ -1,10 +1,10 @@
 // The screens: signing in, the sidebar (conversations and rooms), dialogs
-// for new chats, groups and conversation settings. The open conversation
-// itself is in conversation.js.
+// for new chats, groups, conversation settings, profiles (block, unblock)
+// and the blocked users. The open conversation itself is in conversation.js.
 
 import { ago, h, replace, reconcile, shortTime, toast } from './dom.js';
 import { query } from './api.js';
-import { ConversationView, dot } from './conversation.js';
+import { ConversationView, dot, presenceLine } from './conversation.js';
 
 /** A short name for a browser or client from its `User-Agent`. */
 function deviceName(userAgent) {
@@ -114,8 +114,12 @@ export class App {
     this.roomQuery = 0;
     /** Conversations this user is leaving (their `conversation.left` is expected). */
     this.leaving = new Set();
+    /** Whom I block (ids), once asked. */
+    this.blocked = null;
     this.build();
     this.conversation = new ConversationView(this.pane, this);
+    // Known before a direct chat is opened, so its header can say so.
+    this.blockedUsers().then(() => this.conversation.renderHeader(), () => {});
     store.addEventListener('changed', (e) => this.changed(e.detail));
   }
 
@@ -137,6 +141,7 @@ export class App {
             h('span', { class: 'me-name', title: me.email || '' }, me.username)),
           this.status,
           h('button', { type: 'button', class: 'quiet', onclick: () => this.devicesDialog() }, 'Devices'),
+          h('button', { type: 'button', class: 'quiet', onclick: () => this.blockedDialog() }, 'Blocked'),
           h('button', { type: 'button', class: 'quiet', onclick: () => this.onSignOut() }, 'Sign out')),
         h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Sections' }, this.chatsTab, this.roomsTab),
         this.sidebarBody),
@@ -277,6 +282,90 @@ export class App {
     await attempt(render);
   }
 
+  /** Whom I block (every page, asked once per sign-in). */
+  async blockedUsers() {
+    if (!this.blocked) {
+      const ids = new Set();
+      let cursor = null;
+      do {
+        const page = await this.api.get(`/api/v1/users/me/blocks${query({ limit: 100, cursor })}`);
+        for (const u of page.items) {
+          ids.add(u.id);
+          this.store.putUser(u);
+        }
+        cursor = page.next_cursor;
+      } while (cursor);
+      this.blocked = ids;
+    }
+    return this.blocked;
+  }
+
+  /** Blocks or unblocks a user; true once done. */
+  async setBlocked(userId, block) {
+    const path = `/api/v1/users/${encodeURIComponent(userId)}/block`;
+    const done = await attempt(async () => {
+      await (block ? this.api.post(path) : this.api.delete(path));
+      return true;
+    });
+    if (!done) return false;
+    const blocked = await attempt(() => this.blockedUsers());
+    if (blocked) {
+      if (block) blocked.add(userId);
+      else blocked.delete(userId);
+    }
+    this.conversation.renderHeader();
+    return true;
+  }
+
+  /** Someone's profile: name, presence, since when; block or unblock them. */
+  profileDialog(userId) {
+    const store = this.store;
+    const body = h('div', { class: 'profile' });
+    const dlg = this.dialog('Profile', body);
+    const render = async () => {
+      const user = await attempt(() => this.api.get(`/api/v1/users/${encodeURIComponent(userId)}`));
+      if (!user) return dlg.close();
+      store.putUser(user);
+      await store.watchPresenceOf([userId]);
+      const blocked = !!(await attempt(() => this.blockedUsers()))?.has(userId);
+      const toggle = h('button', {
+        type: 'button', class: blocked ? '' : 'danger',
+        onclick: async () => {
+          toggle.disabled = true;
+          await this.setBlocked(userId, !blocked);
+          await render();
+        },
+      }, blocked ? 'Unblock' : 'Block');
+      return replace(body,
+        h('p', { class: 'profile-name' }, dot(store, userId), h('strong', {}, user.username)),
+        h('p', { class: 'hint presence-text' }, presenceLine(store, userId)),
+        h('p', { class: 'hint' }, `Member since ${new Date(user.created_at).toLocaleDateString()}`),
+        blocked
+          ? h('p', { class: 'hint', dataset: { blocked: 'true' } }, 'Blocked: neither of you can start a direct chat or write in yours. Groups and rooms are unaffected.')
+          : h('p', { class: 'hint' }, 'Blocking stops direct chats between you both ways; they are not told.'),
+        userId === store.me.id ? null : toggle);
+    };
+    render();
+  }
+
+  /** The users I block, each with an Unblock button. */
+  blockedDialog() {
+    const list = h('ul', { class: 'members', 'aria-label': 'Blocked users' });
+    this.dialog('Blocked users', list);
+    const render = async () => {
+      this.blocked = null;
+      const blocked = await attempt(() => this.blockedUsers());
+      if (!blocked) return;
+      replace(list, blocked.size === 0 ? h('li', { class: 'empty' }, 'You block nobody.') : [...blocked].map((id) =>
+        h('li', { class: 'member' }, h('span', { class: 'member-name' }, this.store.userName(id)),
+          h('button', {
+            type: 'button', class: 'quiet', 'aria-label': `Unblock ${this.store.userName(id)}`,
+            onclick: async () => { if (await this.setBlocked(id, false)) await render(); },
+          }, 'Unblock'))));
+    };
+    render();
+  }
+
   /** A username search: `pick(user)` for a chosen result. */
   userSearch(label, pick) {
     const results = h('ul', { class: 'search-results', 'aria-label': 'Matching users' });
@@ -354,7 +443,9 @@ export class App {
       const members = c.participants.slice(0, 50);
       await Promise.all(members.map((m) => store.loadUser(m)));
       await store.watchPresenceOf(members);
-      const rows = members.map((m) => h('li', { class: 'member' }, dot(store, m), h('span', { class: 'member-name' }, store.userName(m)),
+      const rows = members.map((m) => h('li', { class: 'member' }, dot(store, m),
+        m === store.me.id ? h('span', { class: 'member-name' }, store.userName(m))
+          : h('button', { type: 'button', class: 'link member-name', onclick: () => this.profileDialog(m) }, store.userName(m)),
         c.admins.includes(m) ? h('span', { class: 'tag' }, 'admin') : null,
         admin && m !== store.me.id && c.type !== 'room' && !c.admins.includes(m)
           ? h('button', { type: 'button', class: 'quiet', onclick: () => change(() => this.api.post(`/api/v1/conversations/${id}/admins`, { user_id: m })) }, 'Make admin') : null,

@@ -19,14 +19,14 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 
 fn screenshot_dir(label: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
+        .map_or_else(|| chatterbox_testkit::workspace_root().join("target"), PathBuf::from);
     target.join("browser-screenshots").join(label)
 }
 
 /// Runs the browser test: Alice's browser on `alice_url`, Bob's on
 /// `bob_url` (another gateway, or the same); screenshots under `label`.
 pub async fn chat_in_chromium(alice_url: &str, bob_url: &str, label: &str) {
-    let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let scripts = chatterbox_testkit::workspace_root().join("tests/browser");
     assert!(
         scripts.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed in tests/browser: run `make test-deps`"

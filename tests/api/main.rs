@@ -13,6 +13,7 @@ mod media_bucket;
 mod ws_client;
 
 mod auth;
+mod blocking;
 mod conversations;
 mod media;
 mod messages;

@@ -1,7 +1,7 @@
 // Two people chat through the web client in headless Chromium: sign up,
 // direct chat both ways with typing and read receipts, an image, a dropped
 // network that comes back without gaps or duplicates, presence going
-// offline, rooms. Screenshots of the main screens go to SCREENSHOT_DIR.
+// offline, rooms, groups, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
 //
 //   CHATTERBOX_URL=http://127.0.0.1:8080 [BOB_URL=http://127.0.0.1:8081] SCREENSHOT_DIR=out node chat.mjs
 //
@@ -369,6 +369,33 @@ async function main() {
     await b.locator('.conversation-item', { hasText: `Renamed ${RUN}` }).waitFor({ state: 'detached' });
     await a.locator('.members .member').filter({ hasText: bob }).waitFor({ state: 'detached' });
     await a.keyboard.press('Escape');
+
+    log('alice blocks bob from his profile: his message is refused; she unblocks him and his retry arrives');
+    await a.locator('.conversation-item', { hasText: bob }).click();
+    await a.locator('.conversation-header h2', { hasText: bob }).waitFor();
+    await a.getByRole('button', { name: 'Profile' }).click();
+    const profile = a.getByRole('dialog', { name: 'Profile' });
+    await profile.locator('strong', { hasText: bob }).waitFor();
+    await profile.getByRole('button', { name: 'Block', exact: true }).click();
+    await profile.getByRole('button', { name: 'Unblock', exact: true }).waitFor();
+    await shot(a, '07-profile-blocked');
+    await profile.getByRole('button', { name: 'Close' }).click();
+    await a.locator('.conversation-header [data-blocked="true"]', { hasText: 'Blocked by you' }).waitFor();
+    await bobsItem.click();
+    await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Are we still friends?');
+    await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    const refused = b.locator('.message.mine', { hasText: 'Are we still friends?' }).locator('.status.failed');
+    await refused.filter({ hasText: 'blocked' }).waitFor();
+    await a.getByRole('button', { name: 'Blocked', exact: true }).click();
+    const blockedList = a.getByRole('dialog', { name: 'Blocked users' });
+    await blockedList.getByRole('button', { name: `Unblock ${bob}` }).click();
+    await blockedList.getByText('You block nobody.').waitFor();
+    await blockedList.getByRole('button', { name: 'Close' }).click();
+    await a.locator('.conversation-header .presence-text').waitFor();
+    await refused.getByRole('button', { name: 'Retry' }).click();
+    await a.locator('.message.theirs .content', { hasText: 'Are we still friends?' }).waitFor();
+    await b.locator('.message.mine:not(.pending) .content', { hasText: 'Are we still friends?' }).waitFor();
+    await b.getByRole('button', { name: 'Back to conversations' }).click();
 
     log('alice\'s access token expired and was renewed silently: her socket never dropped');
     // Tokens live 12 s in this run (see tests/api/browser.rs).

@@ -253,9 +253,13 @@ fn the_chart_renders_a_production_setup() {
 
 /// What `helm template` says when it refuses the chart with `--set set`.
 fn refusal(set: &str) -> String {
-    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
     let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    let output = std::process::Command::new(&helm).args(["template", "chat", chart, "--set", set]).output().unwrap();
+    let output = std::process::Command::new(&helm)
+        .args(["template", "chat"])
+        .arg(crate::render::chart())
+        .args(["--set", set])
+        .output()
+        .unwrap();
     assert!(!output.status.success(), "helm refuses --set {set}");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -7,7 +7,7 @@ use serde_yaml::Value;
 use crate::{every_part, known_variables, required};
 
 fn compose() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml")).unwrap();
+    let text = std::fs::read_to_string(chatterbox_testkit::workspace_root().join("docker-compose.yml")).unwrap();
     let mut doc: Value = serde_yaml::from_str(&text).unwrap();
     doc.apply_merge().unwrap();
     doc

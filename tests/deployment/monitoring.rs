@@ -61,7 +61,8 @@ fn emitted_metrics() -> BTreeSet<String> {
             }
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = chatterbox_testkit::workspace_root();
+    let root = root.as_path();
     let mut found = BTreeSet::new();
     for dir in ["libs", "services", "gateway", "src"] {
         walk(&root.join(dir), &mut found);

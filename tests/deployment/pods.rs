@@ -575,7 +575,7 @@ fn container_port(container: &Value, port: &Value) -> Option<u64> {
 
 /// The `ENV` of the image's final stage, from the Dockerfile.
 fn image_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let text = std::fs::read_to_string(chatterbox_testkit::workspace_root().join("Dockerfile")).unwrap();
     let text = text.replace("\\\n", " ");
     let last_stage = text.rsplit("\nFROM ").next().unwrap();
     last_stage

@@ -5,8 +5,10 @@ use std::path::Path;
 use serde::Deserialize as _;
 use serde_yaml::Value;
 
-/// The chart's directory.
-pub(crate) const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/helm/chatterbox");
+/// The chart's directory, in the checkout under test.
+pub(crate) fn chart() -> std::path::PathBuf {
+    chatterbox_testkit::workspace_root().join("helm/chatterbox")
+}
 
 /// Helm's longest release name (53 characters), without the chart's name
 /// in it: the fullname is then cut at 63 characters.
@@ -22,7 +24,7 @@ pub(crate) fn helm() -> String {
 pub(crate) fn render_release(release: &str, values: &[&Path]) -> Vec<Value> {
     let helm = helm();
     let mut command = std::process::Command::new(&helm);
-    command.args(["template", release, CHART, "--namespace", "chat"]);
+    command.arg("template").arg(release).arg(chart()).args(["--namespace", "chat"]);
     for file in values {
         command.arg("--values").arg(file);
     }
@@ -38,7 +40,7 @@ pub(crate) fn render_release(release: &str, values: &[&Path]) -> Vec<Value> {
 /// Release `chat` with `values` (a file under the chart), if any.
 pub(crate) fn render(values: Option<&str>) -> Vec<Value> {
     match values {
-        Some(values) => render_release("chat", &[Path::new(CHART).join(values).as_path()]),
+        Some(values) => render_release("chat", &[chart().join(values).as_path()]),
         None => render_release("chat", &[]),
     }
 }

@@ -7,7 +7,7 @@
 
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::{Actor, with_bearer};
-use chatterbox_proto::conversation::v1::{CheckAccessRequest, RecordActivityRequest};
+use chatterbox_proto::conversation::v1::{CheckAccessRequest, ConversationType, RecordActivityRequest};
 use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_types::{ConversationId, Timestamp};
 
@@ -16,6 +16,21 @@ use chatterbox_types::{ConversationId, Timestamp};
 pub struct Standing {
     /// Whether they administer it.
     pub admin: bool,
+    /// Whether it is a direct conversation (of two, without admins).
+    pub direct: bool,
+    /// A direct conversation whose two participants are separated by a
+    /// block, either way round: readable, but nobody may write in it.
+    pub blocked: bool,
+}
+
+impl Standing {
+    /// Refuses writing (sending, reacting, pinning) where a block forbids it.
+    pub fn may_write(&self) -> Result<(), Error> {
+        if self.blocked {
+            return Err(Error::permission_denied("one of you has blocked the other"));
+        }
+        Ok(())
+    }
 }
 
 /// Where membership is decided.
@@ -57,7 +72,11 @@ impl ConversationAccess for GrpcConversationAccess {
     async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
         let request = with_bearer(CheckAccessRequest { id: conversation.to_string() }, &actor.token)?;
         let access = self.calls.check_access(request).await?.into_inner();
-        Ok(Standing { admin: access.admin })
+        Ok(Standing {
+            admin: access.admin,
+            direct: access.r#type() == ConversationType::Direct,
+            blocked: access.blocked,
+        })
     }
 
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {

@@ -191,6 +191,9 @@ service_calls! {
         check_access / CheckAccess: CheckAccessRequest => Access;
         record_activity / RecordActivity: RecordActivityRequest => RecordActivityResponse;
         private_among / PrivateAmong: PrivateAmongRequest => PrivateAmongResponse;
+        block / Block: BlockRequest => BlockResponse;
+        unblock / Unblock: BlockRequest => BlockResponse;
+        list_blocks / ListBlocks: ListBlocksRequest => BlockPage;
     }
 }
 

@@ -13,6 +13,21 @@ pub mod redis_cluster;
 
 pub use poll::eventually;
 
+/// The checkout under test: the nearest directory at or above the current
+/// one (cargo runs each test binary in its package's directory) that holds
+/// the workspace's `Cargo.lock`. Found when the test runs, never baked in
+/// at build time: builds are shared between checkouts (one
+/// `CARGO_TARGET_DIR` for CI's clean clone and the working copy), and a
+/// path compiled into a reused artifact would name another checkout, or
+/// one that is gone.
+pub fn workspace_root() -> std::path::PathBuf {
+    let here = std::env::current_dir().expect("a current directory");
+    here.ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file() && dir.join("scripts").is_dir())
+        .unwrap_or_else(|| panic!("no workspace at or above {}", here.display()))
+        .to_path_buf()
+}
+
 fn required_env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`, which starts the test servers"))

@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/redis-cluster.sh");
+/// `scripts/redis-cluster.sh` of the checkout under test.
+fn script() -> std::path::PathBuf {
+    crate::workspace_root().join("scripts/redis-cluster.sh")
+}
 
 /// The cluster; every node is stopped when it is dropped.
 #[derive(Debug)]
@@ -21,7 +24,7 @@ impl OwnRedisCluster {
     /// replica after about `node_timeout`.
     pub fn start(node_timeout: Duration) -> Self {
         let dir = tempfile::tempdir().expect("a scratch directory");
-        let out = std::process::Command::new(SCRIPT)
+        let out = std::process::Command::new(script())
             .arg("start")
             .arg(dir.path())
             .env("CLUSTER_NODE_TIMEOUT_MS", node_timeout.as_millis().to_string())
@@ -88,7 +91,7 @@ fn primary_serving(line: &str, slot: u16) -> Option<u16> {
 
 impl Drop for OwnRedisCluster {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(SCRIPT).arg("stop").arg(self.dir.path()).status();
+        let _ = std::process::Command::new(script()).arg("stop").arg(self.dir.path()).status();
     }
 }
 

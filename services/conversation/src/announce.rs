@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
 use chatterbox_proto::events::v1::envelope::Event;
-use chatterbox_proto::events::v1::{ConversationCreated, ConversationUpdated, MemberJoined, MemberLeft};
-use chatterbox_types::{Timestamp, UserId};
+use chatterbox_proto::events::v1::{AccessChanged, ConversationCreated, ConversationUpdated, MemberJoined, MemberLeft};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
 
 use crate::store::Conversation;
 use crate::wire::to_proto;
@@ -61,5 +61,12 @@ impl Announcer {
             conversation: Some(to_proto(c)),
         };
         self.publish(&topics, Event::MemberLeft(event)).await;
+    }
+
+    /// Tells services that cache standings that what participants may do
+    /// in `conversation` changed (a block between a direct pair).
+    pub(crate) async fn access_changed(&self, conversation: ConversationId) {
+        let event = AccessChanged { conversation_id: conversation.to_string() };
+        self.publish(&[Topic::Membership], Event::AccessChanged(event)).await;
     }
 }

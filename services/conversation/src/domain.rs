@@ -17,7 +17,7 @@ use crate::activity::Activity;
 use crate::announce::Announcer;
 use crate::directory::UserDirectory;
 use crate::store::{
-    ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename,
+    ActivityCursor, Block, BlockCursor, Conversation, ConversationRef, ConversationStore, Kind, NameCursor, Rename,
 };
 
 /// Most participants a group may be created with (rooms grow by joining).
@@ -32,6 +32,25 @@ pub struct Page<T = Conversation> {
     pub items: Vec<T>,
     /// Where the next page starts, if any.
     pub next_cursor: Option<String>,
+}
+
+/// A participant's place in a conversation, as the message and media
+/// services are told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// The conversation's kind.
+    pub kind: Kind,
+    /// Whether they administer it.
+    pub admin: bool,
+    /// A direct conversation whose pair is separated by a block, either way
+    /// round: readable, but nobody may write in it.
+    pub blocked: bool,
+}
+
+/// What a send or a new direct conversation between a blocker and the
+/// user blocked gets, whichever of them asks.
+pub fn blocked() -> Error {
+    Error::permission_denied("one of you has blocked the other")
 }
 
 /// The conversation domain.
@@ -156,9 +175,13 @@ impl Conversations {
         }
         let key = direct_key(actor.id, other);
         if let Some(existing) = self.store.get_by_unique_key(&key).await.map_err(Error::from)? {
+            // One made before a block stays readable (sending in it is refused).
             return Ok((existing, false));
         }
         self.require_user(actor, other).await?;
+        if self.store.blocked_between(actor.id, other).await.map_err(Error::from)? {
+            return Err(blocked());
+        }
         let now = Timestamp::now();
         let c = Conversation {
             id: ConversationId::generate(),
@@ -274,9 +297,73 @@ impl Conversations {
     }
 
     /// The actor's place in a conversation they take part in (404 otherwise):
-    /// one lookup, whatever the number of participants.
-    pub async fn access(&self, actor: &Actor, id: ConversationId) -> Result<Membership, Error> {
-        self.store.membership(id, actor.id).await.map_err(Error::from)?.ok_or_else(not_found)
+    /// one lookup, whatever the number of participants (a direct
+    /// conversation, of two, also asks whether a block separates them).
+    pub async fn access(&self, actor: &Actor, id: ConversationId) -> Result<Place, Error> {
+        let member = self.store.membership(id, actor.id).await.map_err(Error::from)?.ok_or_else(not_found)?;
+        let blocked = member.kind == Kind::Direct && self.direct_blocked(actor, id).await?;
+        Ok(Place { kind: member.kind, admin: member.admin, blocked })
+    }
+
+    /// Whether a block separates the two of direct conversation `id`, which
+    /// the actor is one of.
+    async fn direct_blocked(&self, actor: &Actor, id: ConversationId) -> Result<bool, Error> {
+        let c = self.store.get(id).await.map_err(Error::from)?.ok_or_else(not_found)?;
+        let Some(other) = c.participants.iter().copied().find(|u| *u != actor.id) else { return Ok(false) };
+        self.store.blocked_between(actor.id, other).await.map_err(Error::from)
+    }
+
+    /// The actor blocks `user` (idempotent): from now on neither may start
+    /// a direct conversation with the other or write in theirs. Answers
+    /// whether it changed anything.
+    pub async fn block(&self, actor: &Actor, user: UserId) -> Result<bool, Error> {
+        if user == actor.id {
+            return Err(Error::invalid("you cannot block yourself"));
+        }
+        self.require_user(actor, user).await?;
+        let added = self.store.block(actor.id, user, Timestamp::now()).await.map_err(Error::from)?;
+        self.standing_changed(actor.id, user).await?;
+        Ok(added)
+    }
+
+    /// The actor lifts a block of `user` (idempotent).
+    pub async fn unblock(&self, actor: &Actor, user: UserId) -> Result<bool, Error> {
+        if user == actor.id {
+            return Err(Error::invalid("you cannot block yourself"));
+        }
+        let removed = self.store.unblock(actor.id, user).await.map_err(Error::from)?;
+        self.standing_changed(actor.id, user).await?;
+        Ok(removed)
+    }
+
+    /// Tells services that keep standings that the pair's direct
+    /// conversation (if they have one) changed. Said on a repeated request
+    /// too: a service that missed it hears it.
+    async fn standing_changed(&self, a: UserId, b: UserId) -> Result<(), Error> {
+        if let Some(c) = self.store.get_by_unique_key(&direct_key(a, b)).await.map_err(Error::from)? {
+            self.announce.access_changed(c.id).await;
+        }
+        Ok(())
+    }
+
+    /// The users the actor blocks, most recently blocked first.
+    pub async fn blocks(&self, actor: &Actor, limit: u32, cursor: &str) -> Result<Page<Block>, Error> {
+        let limit = chatterbox_types::page_limit(limit)?;
+        let after = match decode_cursor(cursor)?.as_deref() {
+            None => None,
+            Some([at, user]) => Some(BlockCursor {
+                at: Timestamp::from_millis(at.parse().map_err(|_| Error::invalid("invalid cursor"))?),
+                blocked: UserId::parse(user).map_err(|_| Error::invalid("invalid cursor"))?,
+            }),
+            Some(_) => return Err(Error::invalid("invalid cursor")),
+        };
+        let mut items = self.store.blocks_of(actor.id, after.as_ref(), limit + 1).await.map_err(Error::from)?;
+        let next_cursor = (items.len() > limit as usize).then(|| {
+            items.truncate(limit as usize);
+            let last = &items[items.len() - 1];
+            encode_cursor(&[&last.at.millis().to_string(), &last.blocked.to_string()])
+        });
+        Ok(Page { items, next_cursor })
     }
 
     /// Of `ids`, the direct and group conversations the actor takes part in:

@@ -7,11 +7,12 @@ use chatterbox_errors::Error;
 use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::conversation::v1::conversation_service_server::{ConversationService, ConversationServiceServer};
 use chatterbox_proto::conversation::v1::{
-    Access, CheckAccessRequest, Conversation as ConversationMsg, ConversationPage,
-    ConversationRef as ConversationRefMsg, ConversationRefPage, CreateDirectRequest, CreateDirectResponse,
-    CreateGroupRequest, CreateRoomRequest, GetConversationRequest, LeaveRoomResponse, ListConversationsRequest,
-    ListRoomsRequest, ParticipantRequest, PrivateAmongRequest, PrivateAmongResponse, RecordActivityRequest,
-    RecordActivityResponse, RemoveParticipantResponse, RoomRequest, UpdateConversationRequest,
+    Access, BlockPage, BlockRequest, BlockResponse, Blocked, CheckAccessRequest, Conversation as ConversationMsg,
+    ConversationPage, ConversationRef as ConversationRefMsg, ConversationRefPage, CreateDirectRequest,
+    CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest, LeaveRoomResponse,
+    ListBlocksRequest, ListConversationsRequest, ListRoomsRequest, ParticipantRequest, PrivateAmongRequest,
+    PrivateAmongResponse, RecordActivityRequest, RecordActivityResponse, RemoveParticipantResponse, RoomRequest,
+    UpdateConversationRequest,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
@@ -203,7 +204,7 @@ impl ConversationService for ConversationGrpc {
     async fn check_access(&self, request: Request<CheckAccessRequest>) -> Result<Response<Access>, Status> {
         let actor = self.actor(&request)?;
         let place = self.conversations.access(&actor, conversation_id(&request.into_inner().id)?).await?;
-        Ok(Response::new(Access { r#type: kind(place.kind).into(), admin: place.admin }))
+        Ok(Response::new(Access { r#type: kind(place.kind).into(), admin: place.admin, blocked: place.blocked }))
     }
 
     async fn record_activity(
@@ -214,6 +215,32 @@ impl ConversationService for ConversationGrpc {
         let r = request.into_inner();
         self.conversations.record_activity(&actor, conversation_id(&r.id)?, Timestamp::from_millis(r.at_ms)).await?;
         Ok(Response::new(RecordActivityResponse {}))
+    }
+
+    async fn block(&self, request: Request<BlockRequest>) -> Result<Response<BlockResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let user = user_id(&request.into_inner().user_id)?;
+        Ok(Response::new(BlockResponse { changed: self.conversations.block(&actor, user).await? }))
+    }
+
+    async fn unblock(&self, request: Request<BlockRequest>) -> Result<Response<BlockResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let user = user_id(&request.into_inner().user_id)?;
+        Ok(Response::new(BlockResponse { changed: self.conversations.unblock(&actor, user).await? }))
+    }
+
+    async fn list_blocks(&self, request: Request<ListBlocksRequest>) -> Result<Response<BlockPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let found = self.conversations.blocks(&actor, r.limit, &r.cursor).await?;
+        Ok(Response::new(BlockPage {
+            items: found
+                .items
+                .iter()
+                .map(|b| Blocked { user_id: b.blocked.to_string(), blocked_at_ms: b.at.millis() })
+                .collect(),
+            next_cursor: found.next_cursor.unwrap_or_default(),
+        }))
     }
 }
 

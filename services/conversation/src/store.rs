@@ -124,6 +124,25 @@ pub struct NameCursor {
     pub id: ConversationId,
 }
 
+/// A user someone blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Who is blocked.
+    pub blocked: UserId,
+    /// Since when.
+    pub at: Timestamp,
+}
+
+/// Where a page of someone's blocks starts: after this time/user (most
+/// recent first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockCursor {
+    /// Time of the last block of the previous page.
+    pub at: Timestamp,
+    /// Its user, to break ties.
+    pub blocked: UserId,
+}
+
 /// A new name with the keys derived from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rename {
@@ -203,6 +222,20 @@ pub trait ConversationStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Conversation>, StoreError>;
     /// Moves the last activity forward to `at` (never back), if `by` takes part.
     async fn record_activity(&self, id: ConversationId, by: UserId, at: Timestamp) -> Result<(), StoreError>;
+    /// `blocker` blocks `blocked` from `at`; false (and the first time kept)
+    /// if they already did.
+    async fn block(&self, blocker: UserId, blocked: UserId, at: Timestamp) -> Result<bool, StoreError>;
+    /// Lifts a block; false if there was none.
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError>;
+    /// Whether either of `a` and `b` blocks the other.
+    async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool, StoreError>;
+    /// Whom `blocker` blocks, most recent first, after `after`.
+    async fn blocks_of(
+        &self,
+        blocker: UserId,
+        after: Option<&BlockCursor>,
+        limit: u32,
+    ) -> Result<Vec<Block>, StoreError>;
 }
 
 /// The smallest string above every key starting with `prefix`.

@@ -5,7 +5,9 @@
 use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
-use chatterbox_conversation::store::{ActivityCursor, Conversation, Kind, Membership, NameCursor, Rename};
+use chatterbox_conversation::store::{
+    ActivityCursor, Block, BlockCursor, Conversation, Kind, Membership, NameCursor, Rename,
+};
 use chatterbox_conversation::{ConversationStore, MongoConversationStore, SqliteConversationStore};
 use chatterbox_store::StoreError;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
@@ -36,7 +38,8 @@ chatterbox_testkit::conformance! {
     renaming_to_a_taken_unique_key_fails_and_changes_nothing,
     a_membership_lookup_follows_joins_promotions_and_departures,
     private_among_keeps_the_direct_and_group_conversations_of_a_user,
-    concurrent_writes_to_one_conversation_all_hold,];
+    concurrent_writes_to_one_conversation_all_hold,
+    blocks_are_kept_once_seen_both_ways_and_listed_newest_first,];
 }
 
 fn conversation(kind: Kind, key: &str, members: &[UserId], at: i64) -> Conversation {
@@ -239,4 +242,42 @@ async fn private_among_keeps_the_direct_and_group_conversations_of_a_user(store:
     let mut many: Vec<ConversationId> = (0..1_200).map(|_| ConversationId::generate()).collect();
     many.insert(700, group.id);
     assert_eq!(store.private_among(ann, &many).await.unwrap(), [group.id]);
+}
+
+async fn blocks_are_kept_once_seen_both_ways_and_listed_newest_first(store: Arc<dyn ConversationStore>) {
+    let u = users(4);
+    let (ann, bob, cid, dan) = (u[0], u[1], u[2], u[3]);
+    assert!(!store.blocked_between(ann, bob).await.unwrap());
+    assert!(store.block(ann, bob, Timestamp::from_millis(10)).await.unwrap());
+    assert!(!store.block(ann, bob, Timestamp::from_millis(99)).await.unwrap(), "already blocked");
+    assert!(store.blocked_between(ann, bob).await.unwrap());
+    assert!(store.blocked_between(bob, ann).await.unwrap(), "either way round");
+    assert!(!store.blocked_between(ann, cid).await.unwrap());
+    store.block(ann, cid, Timestamp::from_millis(20)).await.unwrap();
+    store.block(ann, dan, Timestamp::from_millis(20)).await.unwrap();
+    store.block(dan, ann, Timestamp::from_millis(30)).await.unwrap();
+
+    let all = store.blocks_of(ann, None, 10).await.unwrap();
+    let (high, low) = if cid > dan { (cid, dan) } else { (dan, cid) };
+    let expected = [
+        Block { blocked: high, at: Timestamp::from_millis(20) },
+        Block { blocked: low, at: Timestamp::from_millis(20) },
+        Block { blocked: bob, at: Timestamp::from_millis(10) },
+    ];
+    assert_eq!(all, expected, "newest first, ties by id, the first time kept");
+    let mut paged = Vec::new();
+    let mut after: Option<BlockCursor> = None;
+    loop {
+        let page = store.blocks_of(ann, after.as_ref(), 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(BlockCursor { at: last.at, blocked: last.blocked });
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected);
+
+    assert!(store.unblock(ann, bob).await.unwrap());
+    assert!(!store.unblock(ann, bob).await.unwrap(), "already lifted");
+    assert!(!store.blocked_between(bob, ann).await.unwrap());
+    assert!(store.blocked_between(ann, dan).await.unwrap(), "dan still blocks ann");
+    assert_eq!(store.blocks_of(dan, None, 10).await.unwrap(), [Block { blocked: ann, at: Timestamp::from_millis(30) }]);
 }

@@ -171,7 +171,7 @@ impl Messages {
         // Its place in the conversation's publishing order, before its seq
         // exists (dropped unused if the send fails or repeats).
         let ticket = self.announce.ticket(conversation_id);
-        self.access.check(actor, conversation_id).await?;
+        self.access.check(actor, conversation_id).await?.may_write()?;
         let content = match kind {
             MessageKind::Text => text(content)?,
             // A caption is optional: the attachments are the message.

@@ -3,8 +3,8 @@
 //!
 //! Only "is a participant" answers are kept (a refusal is asked again each
 //! time, so a new member gets in at once). A kept answer is dropped when the
-//! conversation service says membership may have changed: a `MemberLeft` or
-//! `ConversationUpdated` event on [`Topic::Membership`] drops every answer
+//! conversation service says membership may have changed: a `MemberLeft`,
+//! `ConversationUpdated` or `AccessChanged` (a block) event on [`Topic::Membership`] drops every answer
 //! about that conversation; a gap in the bus drops them all. How soon that
 //! happens:
 //! - **one process** (the embedded suite, on either bus): the event is heard
@@ -191,6 +191,7 @@ impl MembershipCache {
 fn changed_conversation(envelope: &Envelope) -> Option<ConversationId> {
     let id = match envelope.event.as_ref()? {
         Event::MemberLeft(e) => &e.conversation_id,
+        Event::AccessChanged(e) => &e.conversation_id,
         Event::ConversationUpdated(e) => &e.conversation.as_ref()?.id,
         _ => return None,
     };
@@ -218,7 +219,7 @@ mod tests {
         async fn check(&self, actor: &Actor, conversation: ConversationId) -> Result<Standing, Error> {
             self.calls.fetch_add(1, Ordering::Relaxed);
             match self.of.lock().unwrap().contains(&(conversation, actor.id)) {
-                true => Ok(Standing { admin: false }),
+                true => Ok(Standing { admin: false, direct: false, blocked: false }),
                 false => Err(Error::not_found("conversation not found")),
             }
         }
@@ -297,7 +298,7 @@ mod tests {
         access
             .cache
             .heard(Some(Received::Event { topic: Topic::Membership, envelope: std::sync::Arc::new(left(c, ann.id)) }));
-        access.cache.keep(c, ann.id, Standing { admin: false }, generation);
+        access.cache.keep(c, ann.id, Standing { admin: false, direct: false, blocked: false }, generation);
         assert!(access.cache.get(c, ann.id).is_err(), "the stale answer was dropped");
     }
 

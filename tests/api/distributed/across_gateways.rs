@@ -127,6 +127,37 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
     let mine: Value = crate::helpers::get_json(&client, &at(&cluster.a, "/api/v1/conversations"), &ann_token).await;
     assert_eq!(mine["items"][0]["unread_count"], 1);
     assert_eq!(mine["items"][0]["last_message"]["content"], "hi ann");
+
+    // Bob blocks Ann through his gateway; the message service (its own
+    // process, which answered Ann's sends from its cache) hears it over
+    // Redis and refuses her next send; lifting the block lets her in again.
+    let send = || {
+        client
+            .post(at(&cluster.a, &format!("/api/v1/conversations/{id}/messages")))
+            .bearer_auth(&ann_token)
+            .json(&json!({"content": "are you there?"}))
+            .send()
+    };
+    let block = at(&cluster.b, &format!("/api/v1/users/{ann}/block"));
+    assert_eq!(client.post(&block).bearer_auth(&bob_token).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    loop {
+        let status = send().await.unwrap().status();
+        if status == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert_eq!(status, StatusCode::CREATED);
+        let waited = started.elapsed();
+        assert!(waited < std::time::Duration::from_secs(2), "still let through after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(client.delete(&block).bearer_auth(&bob_token).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    while send().await.unwrap().status() != StatusCode::CREATED {
+        let waited = started.elapsed();
+        assert!(waited < std::time::Duration::from_secs(2), "still refused after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// The message service keeps membership answers; a removal made through the

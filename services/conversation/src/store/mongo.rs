@@ -11,7 +11,8 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end,
+    ActivityCursor, Block, BlockCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor,
+    Rename, prefix_end,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,6 +30,21 @@ struct ConversationDoc {
     created_at: i64,
     updated_at: i64,
     last_activity: i64,
+}
+
+/// One user blocking another: `_id` is `<blocker>:<blocked>`, so a block
+/// is stored once however often it is asked for.
+#[derive(Debug, Serialize, Deserialize)]
+struct BlockDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    blocker: String,
+    blocked: String,
+    created_at: i64,
+}
+
+fn block_id(blocker: UserId, blocked: UserId) -> String {
+    format!("{blocker}:{blocked}")
 }
 
 /// The fields of a conversation document a [`ConversationRef`] needs.
@@ -116,6 +132,7 @@ pub struct MongoConversationStore {
     /// [`KeyedLocks`]: on FerretDB a join and an activity write at once
     /// could otherwise undo one another).
     writes: std::sync::Arc<KeyedLocks<ConversationId, ()>>,
+    blocks: Collection<BlockDoc>,
 }
 
 impl MongoConversationStore {
@@ -136,7 +153,11 @@ impl MongoConversationStore {
         conversations
             .create_index(IndexModel::builder().keys(doc! {"kind": 1, "name_key": 1, "_id": 1}).build())
             .await?;
-        Ok(Self { conversations, writes: std::sync::Arc::default() })
+        let blocks = db.collection::<BlockDoc>("blocks");
+        blocks
+            .create_index(IndexModel::builder().keys(doc! {"blocker": 1, "created_at": -1, "blocked": -1}).build())
+            .await?;
+        Ok(Self { conversations, writes: std::sync::Arc::default(), blocks })
     }
 
     async fn many(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Conversation>, StoreError> {
@@ -353,5 +374,59 @@ impl ConversationStore for MongoConversationStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn block(&self, blocker: UserId, blocked: UserId, at: Timestamp) -> Result<bool, StoreError> {
+        let block = BlockDoc {
+            id: block_id(blocker, blocked),
+            blocker: blocker.to_string(),
+            blocked: blocked.to_string(),
+            created_at: at.millis(),
+        };
+        match self.blocks.insert_one(block).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError> {
+        let removed = self.blocks.delete_one(doc! {"_id": block_id(blocker, blocked)}).await?;
+        Ok(removed.deleted_count > 0)
+    }
+
+    async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        let either = doc! {"_id": {"$in": [block_id(a, b), block_id(b, a)]}};
+        Ok(self.blocks.count_documents(either).limit(1).await? > 0)
+    }
+
+    async fn blocks_of(
+        &self,
+        blocker: UserId,
+        after: Option<&BlockCursor>,
+        limit: u32,
+    ) -> Result<Vec<Block>, StoreError> {
+        let mut filter = doc! {"blocker": blocker.to_string()};
+        if let Some(a) = after {
+            let at = a.at.millis();
+            filter.insert(
+                "$or",
+                vec![
+                    doc! {"created_at": {"$lt": at}},
+                    doc! {"created_at": at, "blocked": {"$lt": a.blocked.to_string()}},
+                ],
+            );
+        }
+        let mut cursor =
+            self.blocks.find(filter).sort(doc! {"created_at": -1, "blocked": -1}).limit(i64::from(limit)).await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            out.push(Block {
+                blocked: UserId::parse(&d.blocked).map_err(|_| StoreError::backend("corrupt block: user id"))?,
+                at: Timestamp::from_millis(d.created_at),
+            });
+        }
+        Ok(out)
     }
 }

@@ -7,7 +7,8 @@ use chatterbox_types::{ConversationId, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    ActivityCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor, Rename, prefix_end,
+    ActivityCursor, Block, BlockCursor, Conversation, ConversationRef, ConversationStore, Kind, Membership, NameCursor,
+    Rename, prefix_end,
 };
 
 const SCHEMA: &str = "
@@ -32,6 +33,13 @@ CREATE TABLE IF NOT EXISTS participants (
     PRIMARY KEY (conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS participants_by_user ON participants(user_id);
+CREATE TABLE IF NOT EXISTS blocks (
+    blocker TEXT NOT NULL,
+    blocked TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (blocker, blocked)
+);
+CREATE INDEX IF NOT EXISTS blocks_by_time ON blocks(blocker, created_at, blocked);
 ";
 
 /// Ids looked up per statement by `private_among`.
@@ -386,6 +394,70 @@ impl ConversationStore for SqliteConversationStore {
                 .execute(params![id.to_string(), at.millis(), by.to_string()])?;
 
                 Ok(())
+            })
+            .await
+    }
+
+    async fn block(&self, blocker: UserId, blocked: UserId, at: Timestamp) -> Result<bool, StoreError> {
+        self.db
+            .call(move |conn| {
+                let added = conn
+                    .prepare_cached("INSERT OR IGNORE INTO blocks (blocker, blocked, created_at) VALUES (?1, ?2, ?3)")?
+                    .execute(params![blocker.to_string(), blocked.to_string(), at.millis()])?;
+                Ok(added > 0)
+            })
+            .await
+    }
+
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError> {
+        self.db
+            .call(move |conn| {
+                let removed = conn
+                    .prepare_cached("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2")?
+                    .execute(params![blocker.to_string(), blocked.to_string()])?;
+                Ok(removed > 0)
+            })
+            .await
+    }
+
+    async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        self.db
+            .read(move |conn| {
+                let found = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2)
+                                                             OR (blocker = ?2 AND blocked = ?1))",
+                    )?
+                    .query_row(params![a.to_string(), b.to_string()], |r| r.get::<_, bool>(0))?;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn blocks_of(
+        &self,
+        blocker: UserId,
+        after: Option<&BlockCursor>,
+        limit: u32,
+    ) -> Result<Vec<Block>, StoreError> {
+        let after = after.copied();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT blocked, created_at FROM blocks
+                     WHERE blocker = ?1 AND (?2 IS NULL OR (created_at, blocked) < (?2, ?3))
+                     ORDER BY created_at DESC, blocked DESC LIMIT ?4",
+                )?;
+                let rows = stmt.query_map(
+                    params![
+                        blocker.to_string(),
+                        after.map(|a| a.at.millis()),
+                        after.map(|a| a.blocked.to_string()),
+                        limit
+                    ],
+                    |r| Ok(Block { blocked: user_id(r.get(0)?)?, at: Timestamp::from_millis(r.get(1)?) }),
+                )?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
     }
