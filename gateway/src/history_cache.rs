@@ -23,13 +23,16 @@ const SHARDS: usize = 16;
 /// What a page costs besides its body: its key and the bookkeeping.
 const ENTRY_OVERHEAD: usize = 160;
 
-/// Which page: a conversation, a window and a size.
+/// Which page: a conversation, a window and a size, and whose: a page
+/// showing reactions says for its reader whether they reacted (`me`), so it
+/// is kept for that reader alone; any other page is the same for everyone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PageKey {
     pub(crate) conversation: String,
     pub(crate) before: Option<u64>,
     pub(crate) after: Option<u64>,
     pub(crate) limit: u32,
+    pub(crate) reader: Option<chatterbox_types::UserId>,
 }
 
 /// Rendered pages, by key, with the version each was rendered at.
@@ -117,7 +120,7 @@ mod tests {
     use super::*;
 
     fn key(conversation: &str) -> PageKey {
-        PageKey { conversation: conversation.to_owned(), before: None, after: None, limit: 50 }
+        PageKey { conversation: conversation.to_owned(), before: None, after: None, limit: 50, reader: None }
     }
 
     #[test]

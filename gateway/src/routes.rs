@@ -16,7 +16,7 @@ mod users;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse as _;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -85,6 +85,7 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/conversations/{id}/messages", post(messages::send).get(messages::history))
         .route("/api/v1/conversations/{id}/read", post(messages::read))
         .route("/api/v1/messages/{id}", patch(messages::edit).delete(messages::delete))
+        .route("/api/v1/messages/{id}/reactions/{emoji}", put(messages::react).delete(messages::unreact))
         .route("/api/v1/presence", get(presence::get).put(presence::set))
         .route(
             "/api/v1/media",

@@ -117,6 +117,27 @@ pub struct MessageView {
     created_at: String,
     edited_at: Option<String>,
     deleted: bool,
+    reactions: Vec<ReactionView>,
+}
+
+/// One entry of `reactions`: an emoji, how many reacted with it, and
+/// whether the reader did.
+#[derive(Debug, Serialize)]
+pub struct ReactionView {
+    emoji: String,
+    count: u64,
+    me: bool,
+}
+
+impl MessageView {
+    /// A message as `reader` sees it, from an event that lists who reacted
+    /// (rather than saying `me` for one reader).
+    pub fn for_reader(mut m: Message, reader: &str) -> Self {
+        for r in &mut m.reactions {
+            r.me = r.user_ids.iter().any(|u| u == reader);
+        }
+        Self::from(m)
+    }
 }
 
 /// `media`: what was uploaded, and where to fetch it and its thumbnail.
@@ -177,6 +198,11 @@ impl From<Message> for MessageView {
             created_at: time(m.created_at_ms),
             edited_at: m.edited_at_ms.map(time),
             deleted: m.deleted,
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|r| ReactionView { emoji: r.emoji, count: r.count, me: r.me })
+                .collect(),
         }
     }
 }

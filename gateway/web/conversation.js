@@ -10,6 +10,8 @@ const NEAR_TOP_PX = 80;
 const NEAR_BOTTOM_PX = 60;
 const THUMBNAIL_PX = 256;
 const PHONE = window.matchMedia('(max-width: 720px)');
+/** The reactions offered at one click (any emoji or :shortcode: works through the API). */
+const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
 
 /** A dot for a user's presence. */
 export function dot(store, userId) {
@@ -188,7 +190,7 @@ export class ConversationView {
     const readers = receipt ? this.store.readersOf(this.id, m.seq).map((u) => this.store.userName(u)) : [];
     const sender = m.sender_id === this.store.me.id || c?.type === 'direct' ? '' : this.store.userName(m.sender_id);
     return JSON.stringify([m.seq, m.content, m.edited_at, m.deleted, m.pending, m.failed, m.error, readers, sender,
-      (m.attachments || []).map((a) => a.id)]);
+      (m.attachments || []).map((a) => a.id), m.reactions || [], this.picking === m.id]);
   }
 
   /** The seq of my newest message someone has read (receipts show there). */
@@ -226,11 +228,42 @@ export class ConversationView {
     return h('li', { class: classes, dataset: { seq: m.seq ?? '' } },
       !mine && c?.type !== 'direct' ? h('span', { class: 'sender' }, store.userName(m.sender_id)) : null,
       h('div', { class: 'bubble' }, body),
+      m.deleted || m.pending ? null : this.reactionsOf(m),
       h('div', { class: 'meta' },
         h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, shortTime(m.created_at)),
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
         status,
         actions));
+  }
+
+  /** A message's reactions (each toggles mine), and a picker to add one. */
+  reactionsOf(m) {
+    const chips = (m.reactions || []).map((r) => h('button', {
+      type: 'button', class: 'reaction', 'aria-pressed': String(r.me),
+      'aria-label': `${r.emoji} ${r.count}${r.me ? ', yours: take it back' : ': add yours'}`,
+      onclick: () => this.react(m, r.emoji, !r.me),
+    }, h('span', { class: 'reaction-emoji' }, r.emoji), h('span', { class: 'reaction-count' }, String(r.count))));
+    const picker = this.picking === m.id ? h('div', { class: 'reaction-picker', role: 'menu', 'aria-label': 'Pick a reaction' },
+      QUICK_REACTIONS.map((emoji) => h('button', {
+        type: 'button', role: 'menuitem', 'aria-label': `React with ${emoji}`,
+        onclick: () => { this.picking = null; this.react(m, emoji, true); },
+      }, emoji))) : null;
+    const add = h('button', {
+      type: 'button', class: 'quiet add-reaction', 'aria-label': 'Add a reaction', 'aria-expanded': String(this.picking === m.id),
+      onclick: () => { this.picking = this.picking === m.id ? null : m.id; this.renderMessages(false); },
+    }, '☺+');
+    return h('div', { class: 'reactions' }, chips, add, picker);
+  }
+
+  /** Adds or takes back my reaction; the `reaction` event shows it. */
+  async react(m, emoji, add) {
+    const path = `/api/v1/messages/${encodeURIComponent(m.id)}/reactions/${encodeURIComponent(emoji)}`;
+    try {
+      await (add ? this.app.api.put(path) : this.app.api.delete(path));
+    } catch (e) {
+      toast(e.message);
+    }
+    this.renderMessages(false);
   }
 
   attachmentsOf(m) {

@@ -1,5 +1,5 @@
 // What the socket's events do to the store: new, edited and deleted
-// messages, read marks (mine from another device too), typing, presence and
+// messages, reactions, read marks (mine from another device too), typing, presence and
 // membership. Live events may arrive before, after or twice with what an
 // answer of the API said; each case below keeps the newer of the two.
 
@@ -66,8 +66,32 @@ export async function applyFrame(store, frame) {
       store.changed('conversations');
       break;
     }
+    case 'reaction': {
+      // Only the change travels: applied to the copy shown (a message not
+      // loaded gets its reactions with its page).
+      const t = store.timelines.get(frame.conversation_id);
+      const m = t?.bySeq.get(frame.seq);
+      if (!m || m.id !== frame.message_id || m.deleted) break;
+      const mine = frame.user_id === me;
+      const reactions = (m.reactions || []).map((r) => ({ ...r }));
+      let r = reactions.find((x) => x.emoji === frame.emoji);
+      if (frame.action === 'added') {
+        // My own reaction already shown (its page was read after it): not twice.
+        if (r && mine && r.me) break;
+        if (!r) reactions.push((r = { emoji: frame.emoji, count: 0, me: false }));
+        r.count += 1;
+        if (mine) r.me = true;
+      } else if (r) {
+        if (mine && !r.me) break;
+        r.count -= 1;
+        if (mine) r.me = false;
+      }
+      t.bySeq.set(frame.seq, { ...m, reactions: reactions.filter((x) => x.count > 0) });
+      store.changed('messages', frame.conversation_id);
+      break;
+    }
     case 'message.deleted': {
-      const gone = (m) => ({ ...m, content: '', attachments: [], deleted: true });
+      const gone = (m) => ({ ...m, content: '', attachments: [], reactions: [], deleted: true });
       const t = store.timelines.get(frame.conversation_id);
       const m = t?.bySeq.get(frame.seq);
       if (m) t.bySeq.set(frame.seq, gone(m));

@@ -157,6 +157,8 @@ async fn the_api_description_lists_every_public_route() {
         ("/api/v1/conversations/{id}/read", "post"),
         ("/api/v1/messages/{id}", "patch"),
         ("/api/v1/messages/{id}", "delete"),
+        ("/api/v1/messages/{id}/reactions/{emoji}", "put"),
+        ("/api/v1/messages/{id}/reactions/{emoji}", "delete"),
         ("/api/v1/media", "post"),
         ("/api/v1/media/{id}", "get"),
         ("/api/v1/media/{id}/thumbnail", "get"),

@@ -18,6 +18,7 @@ mod conversations;
 mod media;
 mod messages;
 mod presence;
+mod reactions;
 mod rooms;
 mod sessions;
 

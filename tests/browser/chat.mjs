@@ -1,7 +1,7 @@
 // Two people chat through the web client in headless Chromium: sign up,
 // direct chat both ways with typing and read receipts, an image, a dropped
 // network that comes back without gaps or duplicates, presence going
-// offline, rooms, groups, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
+// offline, rooms, groups, reactions, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
 //
 //   CHATTERBOX_URL=http://127.0.0.1:8080 [BOB_URL=http://127.0.0.1:8081] SCREENSHOT_DIR=out node chat.mjs
 //
@@ -291,6 +291,20 @@ async function main() {
     await a.getByRole('textbox', { name: 'Edit message' }).fill('Hello Bob! (edited)');
     await a.getByRole('textbox', { name: 'Edit message' }).press('Enter');
     await b.locator('.message.theirs .content', { hasText: 'Hello Bob! (edited)' }).waitFor();
+
+    log('bob reacts to it from the picker; alice sees the count and adds hers with one click');
+    const bobsView = b.locator('.message.theirs', { hasText: 'Hello Bob! (edited)' });
+    await bobsView.hover();
+    await bobsView.getByRole('button', { name: 'Add a reaction' }).click();
+    await bobsView.getByRole('menuitem', { name: 'React with 🎉' }).click();
+    await bobsView.locator('.reaction[aria-pressed="true"]', { hasText: '🎉1' }).waitFor();
+    const alicesView = a.locator('.message.mine', { hasText: 'Hello Bob! (edited)' });
+    const party = alicesView.locator('.reaction', { hasText: '🎉' });
+    await party.locator('.reaction-count', { hasText: /^1$/ }).waitFor();
+    assert.equal(await party.getAttribute('aria-pressed'), 'false', 'not hers yet');
+    await party.click();
+    await alicesView.locator('.reaction[aria-pressed="true"] .reaction-count', { hasText: /^2$/ }).waitFor();
+    await bobsView.locator('.reaction[aria-pressed="true"] .reaction-count', { hasText: /^2$/ }).waitFor();
     await shot(a, '03-conversation');
 
     log('bob\'s network is cut; alice writes three messages; it comes back');

@@ -9,7 +9,7 @@ use chatterbox_proto::events::v1::Envelope;
 use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_types::{ConversationId, UserId};
 
-use super::frames::{ServerFrame, conversation_view, message_changed, message_new, time};
+use super::frames::{ServerFrame, conversation_view, message_changed, message_new, message_updated_for, time};
 
 /// What an event means to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +41,30 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     pub kind: Kind,
+    /// The frame, for every reader (for an edit of a message with
+    /// reactions: as seen by someone who did not react).
     pub text: Utf8Bytes,
+    /// An edited message with who reacted how: its readers among those get
+    /// a frame of their own (their `me` set), rendered when sent.
+    pub reacted: Option<std::sync::Arc<chatterbox_proto::message::v1::Message>>,
 }
 
 impl Outbound {
     /// The gap marker.
     pub(crate) fn gap() -> Self {
-        Self { kind: Kind::Gap, text: Utf8Bytes::from_static("") }
+        Self { kind: Kind::Gap, text: Utf8Bytes::from_static(""), reacted: None }
+    }
+
+    /// The frame as `reader` gets it: the shared one, unless they are
+    /// among those who reacted to an edited message.
+    pub(crate) fn text_for(&self, reader: UserId) -> Utf8Bytes {
+        let Some(m) = &self.reacted else { return self.text.clone() };
+        let reader = reader.to_string();
+        if m.reactions.iter().any(|r| r.user_ids.contains(&reader)) {
+            message_updated_for(m.as_ref().clone(), &reader)
+        } else {
+            self.text.clone()
+        }
     }
 }
 
@@ -79,7 +96,25 @@ pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
                 seq: m.seq,
                 change: m.change_seq,
             };
-            (kind, message_changed(m))
+            let reacted = (!m.reactions.is_empty() && !m.deleted).then(|| std::sync::Arc::new(m.clone()));
+            return Some(Outbound { kind, text: message_changed(m), reacted });
+        }
+        (Topic::Conversation(_), Event::ReactionChanged(e)) => {
+            let kind = Kind::Changed {
+                conversation: conversation(&e.conversation_id)?,
+                message: e.message_id.clone(),
+                seq: e.seq,
+                change: e.change_seq,
+            };
+            let frame = ServerFrame::Reaction {
+                conversation_id: &e.conversation_id,
+                message_id: &e.message_id,
+                seq: e.seq,
+                emoji: &e.emoji,
+                user_id: &e.user_id,
+                action: if e.added { "added" } else { "removed" },
+            };
+            (kind, frame.text())
         }
         (Topic::Conversation(_), Event::MessageDeleted(e)) => {
             let kind = Kind::Changed {
@@ -137,7 +172,7 @@ pub(crate) fn outbound(topic: Topic, envelope: &Envelope) -> Option<Outbound> {
             return None;
         }
     };
-    Some(Outbound { kind, text })
+    Some(Outbound { kind, text, reacted: None })
 }
 
 fn joined(c: chatterbox_proto::conversation::v1::Conversation) -> Option<(Kind, Utf8Bytes)> {

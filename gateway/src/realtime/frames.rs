@@ -128,6 +128,15 @@ pub(crate) enum ServerFrame<'a> {
     MessageDeleted { conversation_id: &'a str, message_id: &'a str, seq: u64 },
     #[serde(rename = "read")]
     Read { conversation_id: &'a str, user_id: &'a str, seq: u64, read_at: String },
+    #[serde(rename = "reaction")]
+    Reaction {
+        conversation_id: &'a str,
+        message_id: &'a str,
+        seq: u64,
+        emoji: &'a str,
+        user_id: &'a str,
+        action: &'static str,
+    },
     #[serde(rename = "typing")]
     Typing { conversation_id: &'a str, user_id: &'a str, state: &'a str },
     #[serde(rename = "presence")]
@@ -166,6 +175,11 @@ pub(crate) fn message_changed(m: Message) -> Utf8Bytes {
     } else {
         ServerFrame::MessageUpdated { message: MessageView::from(m) }.text()
     }
+}
+
+/// An edit from an event (which lists who reacted), as `reader` sees it.
+pub(crate) fn message_updated_for(m: Message, reader: &str) -> Utf8Bytes {
+    ServerFrame::MessageUpdated { message: MessageView::for_reader(m, reader) }.text()
 }
 
 /// A conversation as events carry it: no per-reader summary (no last

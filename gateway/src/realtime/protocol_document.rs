@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chatterbox_proto::conversation::v1::{Conversation, ConversationType};
 use chatterbox_proto::media::v1::Media;
-use chatterbox_proto::message::v1::{Message, ReadReceipt};
+use chatterbox_proto::message::v1::{Message, Reaction, ReadReceipt};
 use serde_json::{Value, json};
 
 use super::frames::{self, ServerFrame};
@@ -154,6 +154,12 @@ fn message(deleted: bool) -> Message {
         created_at_ms: 1_764_800_000_000,
         edited_at_ms: Some(1_764_800_002_000),
         deleted,
+        reactions: vec![Reaction {
+            emoji: "👍".into(),
+            count: 2,
+            me: false,
+            user_ids: vec!["01JDQZ7X8Y9Z0A1B2C3D4E5F6H".into(), "01JDQZ7X8Y9Z0A1B2C3D4E5F6G".into()],
+        }],
         ..Message::default()
     }
 }
@@ -190,6 +196,15 @@ fn server_frames() -> Vec<Value> {
         frames::message_new(message(false)).to_string(),
         frames::message_changed(message(false)).to_string(),
         frames::message_changed(message(true)).to_string(),
+        frames::message_updated_for(message(false), "01JDQZ7X8Y9Z0A1B2C3D4E5F6G").to_string(),
+        text(ServerFrame::Reaction {
+            conversation_id: "01JDQZ8M6W3V5K1C2B4N7P9R0S",
+            message_id: "01JDQZA1B2C3D4E5F6G7H8J9K0",
+            seq: 42,
+            emoji: ":party_parrot:",
+            user_id: "01JDQZ7X8Y9Z0A1B2C3D4E5F6G",
+            action: "removed",
+        }),
         text(ServerFrame::Read {
             conversation_id: "01JDQZ8M6W3V5K1C2B4N7P9R0S",
             user_id: "01JDQZ7X8Y9Z0A1B2C3D4E5F6G",

@@ -218,7 +218,7 @@ mod tests {
     use crate::realtime::delivery::Kind;
 
     fn event(seq: u64) -> Arc<Outbound> {
-        Arc::new(Outbound { kind: Kind::Plain, text: Utf8Bytes::from(seq.to_string()) })
+        Arc::new(Outbound { kind: Kind::Plain, text: Utf8Bytes::from(seq.to_string()), reacted: None })
     }
 
     fn texts(events: &[Arc<Outbound>]) -> Vec<String> {

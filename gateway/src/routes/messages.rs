@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chatterbox_errors::Error;
 use chatterbox_proto::message::v1::{
-    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, SendMessageRequest,
+    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, ReactRequest, SendMessageRequest,
 };
 use serde::Deserialize;
 
@@ -74,22 +74,22 @@ pub(crate) async fn history(
     let actor = user.actor();
     // Taken (with the access check) before the page is read.
     let version = s.message_api.history_version(&actor, &conversation_id).await?;
-    let kept = version.map(|version| {
-        let key = PageKey { conversation: conversation_id.clone(), before: q.before, after: q.after, limit };
-        (key, version)
-    });
-    if let Some((key, version)) = &kept
-        && let Some(body) = s.history_pages.get(key, *version)
+    let shared =
+        PageKey { conversation: conversation_id.clone(), before: q.before, after: q.after, limit, reader: None };
+    let own = PageKey { reader: Some(actor.id), ..shared.clone() };
+    if let Some(version) = version
+        && let Some(body) = s.history_pages.get(&shared, version).or_else(|| s.history_pages.get(&own, version))
     {
         return Ok(json_body(body));
     }
     let request = ListMessagesRequest { conversation_id, before: q.before, after: q.after, limit };
     let page = s.message_api.list_messages(&actor, request).await?;
+    let personal = page.items.iter().any(|m| !m.reactions.is_empty());
     // Paging is by `seq` (before/after), so there is no opaque cursor.
     let view = ListView { items: page.items.into_iter().map(MessageView::from).collect(), next_cursor: None };
     let body = Bytes::from(serde_json::to_vec(&view).map_err(Error::internal)?);
-    if let Some((key, version)) = kept {
-        s.history_pages.put(key, version, body.clone());
+    if let Some(version) = version {
+        s.history_pages.put(if personal { own } else { shared }, version, body.clone());
     }
     Ok(json_body(body))
 }
@@ -128,6 +128,26 @@ pub(crate) async fn delete(
 #[derive(Debug, Deserialize)]
 pub(crate) struct ReadBody {
     seq: u64,
+}
+
+/// `PUT /api/v1/messages/{id}/reactions/{emoji}` → 204 (idempotent).
+pub(crate) async fn react(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path((message_id, emoji)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.messages.clone().react(user.request(ReactRequest { message_id, emoji, add: true })?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/messages/{id}/reactions/{emoji}` → 204 (idempotent).
+pub(crate) async fn unreact(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path((message_id, emoji)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.messages.clone().react(user.request(ReactRequest { message_id, emoji, add: false })?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/conversations/{id}/read` `{seq}` → 204.

@@ -208,6 +208,7 @@ service_calls! {
         get_summaries / GetSummaries: GetSummariesRequest => GetSummariesResponse;
         list_changes / ListChanges: ListChangesRequest => ListChangesResponse;
         get_positions / GetPositions: GetPositionsRequest => GetPositionsResponse;
+        react / React: ReactRequest => ReactResponse;
     }
 }
 

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use chatterbox_events::{EventBus, Topic, envelope, publish_after_commit};
 use chatterbox_proto::events::v1::envelope::Event;
-use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReadUpdated};
-use chatterbox_types::{ConversationId, Timestamp, UserId};
+use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReactionChanged, ReadUpdated};
+use chatterbox_types::{ConversationId, ReactionEmoji, Timestamp, UserId};
 
 use crate::publish_order::{InOrder, Ticket};
-use crate::store::{Message, ReadMark};
-use crate::wire::to_proto;
+use crate::store::{Message, Reactors, ReadMark};
+use crate::wire::{to_proto, with_reactors};
 
 /// Publishes the message domain's events.
 #[derive(Debug, Clone)]
@@ -44,9 +44,9 @@ impl Announcer {
         ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
     }
 
-    /// A message's new content.
-    pub(crate) async fn edited(&self, message: &Message) {
-        let edited = to_proto(message.clone(), Vec::new(), 0);
+    /// A message's new content, with who reacted to it how.
+    pub(crate) async fn edited(&self, message: &Message, reactors: &[Reactors]) {
+        let edited = with_reactors(to_proto(message.clone(), Vec::new(), 0), reactors);
         self.publish(message.conversation_id, Event::MessageEdited(MessageEdited { message: Some(edited) })).await;
     }
 
@@ -59,6 +59,21 @@ impl Announcer {
             change_seq: message.change_seq,
         };
         self.publish(message.conversation_id, Event::MessageDeleted(event)).await;
+    }
+
+    /// Someone reacted to `message` (now at its new change number), or took
+    /// a reaction back.
+    pub(crate) async fn reaction(&self, message: &Message, user: UserId, emoji: &ReactionEmoji, added: bool) {
+        let event = ReactionChanged {
+            conversation_id: message.conversation_id.to_string(),
+            message_id: message.id.to_string(),
+            seq: message.seq,
+            emoji: emoji.to_string(),
+            user_id: user.to_string(),
+            added,
+            change_seq: message.change_seq,
+        };
+        self.publish(message.conversation_id, Event::ReactionChanged(event)).await;
     }
 
     /// A reader's watermark moved.

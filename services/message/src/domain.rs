@@ -7,17 +7,19 @@ use std::sync::Arc;
 use chatterbox_errors::{Code, Error};
 use chatterbox_events::EventBus;
 use chatterbox_identity::Actor;
-use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind, ReactionEmoji, Timestamp, UserId};
 
 use crate::announce::Announcer;
 use crate::media::MediaLibrary;
-use crate::store::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
+use crate::store::{Attachment, Message, MessageStore, NewMessage, Reacted, ReactionCount, ReadMark, Window};
 use chatterbox_membership::{ConversationAccess, Standing};
 
 /// Longest message, in characters after trimming.
 pub const MAX_CONTENT: usize = 4000;
 /// Longest client id.
 pub const MAX_CLIENT_ID: usize = 128;
+/// Most distinct reactions one message may carry.
+pub const MAX_REACTIONS: usize = 20;
 
 /// A message with the receipts derived from the conversation's watermarks.
 #[derive(Debug, Clone)]
@@ -30,6 +32,15 @@ pub struct MessageView {
     pub read_by: Vec<(UserId, Timestamp)>,
     /// How many (besides the sender) have read it, all of them.
     pub read_count: u64,
+    /// Its reactions in order of first use, as the reader sees them.
+    pub reactions: Vec<ReactionCount>,
+}
+
+impl MessageView {
+    /// A message without receipts or reactions.
+    pub fn bare(message: Message) -> Self {
+        Self { message, read_by: Vec::new(), read_count: 0, reactions: Vec::new() }
+    }
 }
 
 /// The most readers listed per message: in a room of thousands, every page
@@ -115,7 +126,7 @@ impl Receipts {
             .map(|m| (m.user_id, m.read_at))
             .collect();
         let read_count = (read - usize::from(sender_read)) as u64;
-        MessageView { message, read_by, read_count }
+        MessageView { message, read_by, read_count, reactions: Vec::new() }
     }
 }
 
@@ -243,7 +254,57 @@ impl Messages {
         };
         let (messages, marks) = self.store.page(id, window, limit).await.map_err(Error::from)?;
         let receipts = Receipts::new(marks);
-        Ok(messages.into_iter().map(|m| receipts.view(m)).collect())
+        self.with_reactions(actor, messages.into_iter().map(|m| receipts.view(m)).collect()).await
+    }
+
+    /// `views` with their reactions as the actor sees them.
+    async fn with_reactions(&self, actor: &Actor, mut views: Vec<MessageView>) -> Result<Vec<MessageView>, Error> {
+        let ids: Vec<MessageId> = views.iter().filter(|v| !v.message.deleted).map(|v| v.message.id).collect();
+        let mut found = self.store.reactions(&ids, actor.id).await.map_err(Error::from)?;
+        for v in &mut views {
+            if let Some(reactions) = found.remove(&v.message.id) {
+                v.reactions = reactions;
+            }
+        }
+        Ok(views)
+    }
+
+    /// One message with its reactions as the actor sees them.
+    async fn viewed(&self, actor: &Actor, view: MessageView) -> Result<MessageView, Error> {
+        let mut one = self.with_reactions(actor, vec![view]).await?;
+        one.pop().ok_or_else(|| Error::invariant("a message went missing while its reactions were read"))
+    }
+
+    /// Adds (`add`) or takes back the actor's reaction to a message of a
+    /// conversation they take part in (404 otherwise); idempotent either
+    /// way. Answers whether it changed anything; a change is announced as
+    /// a `reaction` event (the message is not sent again).
+    pub async fn react(&self, actor: &Actor, id: MessageId, emoji: &ReactionEmoji, add: bool) -> Result<bool, Error> {
+        let (message, standing) = self.visible_message(actor, id).await?;
+        if add {
+            // Taking a reaction back is always allowed; adding one is writing.
+            standing.may_write()?;
+        }
+        if message.deleted {
+            return Err(Error::invalid("a deleted message has no reactions"));
+        }
+        let outcome = self
+            .store
+            .react(id, actor.id, emoji.as_str(), add, Timestamp::now(), MAX_REACTIONS)
+            .await
+            .map_err(Error::from)?;
+        match outcome {
+            // Deleted meanwhile.
+            None => Err(Error::invalid("a deleted message has no reactions")),
+            Some(Reacted::TooMany) => {
+                Err(Error::invalid(format!("a message has at most {MAX_REACTIONS} different reactions")))
+            }
+            Some(Reacted::Unchanged(_)) => Ok(false),
+            Some(Reacted::Changed(m)) => {
+                self.announce.reaction(&m, actor.id, emoji, add).await;
+                Ok(true)
+            }
+        }
     }
 
     /// The version of a conversation's history the actor may read (see
@@ -260,7 +321,7 @@ impl Messages {
     }
 
     /// Changes the content of the actor's own message.
-    pub async fn edit(&self, actor: &Actor, id: MessageId, content: &str) -> Result<Message, Error> {
+    pub async fn edit(&self, actor: &Actor, id: MessageId, content: &str) -> Result<MessageView, Error> {
         let (message, _) = self.visible_message(actor, id).await?;
         if message.sender_id != actor.id {
             return Err(Error::permission_denied("only the sender may edit a message"));
@@ -275,8 +336,15 @@ impl Messages {
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))?;
-        self.announce.edited(&edited).await;
-        Ok(edited)
+        // Everyone hears the edit with who reacted how (each reader's own
+        // `me` is worked out where it is delivered); a failure to read them
+        // only leaves the event without reactions.
+        let reactors = self.store.reactors(edited.id).await.unwrap_or_else(|e| {
+            tracing::warn!(message = %edited.id, error = %e, "could not read reactions for an edit event");
+            Vec::new()
+        });
+        self.announce.edited(&edited, &reactors).await;
+        self.viewed(actor, MessageView::bare(edited)).await
     }
 
     /// Deletes a message (the sender, or an admin of its conversation).
@@ -344,10 +412,15 @@ impl Messages {
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
         let last = self.store.latest(id).await.map_err(Error::from)?;
         let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(Error::from)?;
-        Ok(Summary { conversation_id: id, last_message: last.map(|m| Receipts::new(marks).view(m)), unread_count })
+        let last_message = match last {
+            Some(m) => Some(self.viewed(actor, Receipts::new(marks).view(m)).await?),
+            None => None,
+        };
+        Ok(Summary { conversation_id: id, last_message, unread_count })
     }
 
-    /// What changed since the actor saw `after_seq`, in change order.
+    /// What changed since the actor saw `after_seq` (edits, deletions,
+    /// reactions), in change order, each message in its latest state.
     pub async fn changes(
         &self,
         actor: &Actor,
@@ -355,13 +428,14 @@ impl Messages {
         after_seq: u64,
         after_change: u64,
         limit: u32,
-    ) -> Result<(Vec<Message>, bool), Error> {
+    ) -> Result<(Vec<MessageView>, bool), Error> {
         self.access.check(actor, id).await?;
         let limit = chatterbox_types::page_limit(limit)?;
         let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(Error::from)?;
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
-        Ok((items, more))
+        let views = self.with_reactions(actor, items.into_iter().map(MessageView::bare).collect()).await?;
+        Ok((views, more))
     }
 }
 

@@ -8,17 +8,17 @@ use chatterbox_proto::message::v1::message_service_server::{MessageService, Mess
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetPositionsRequest, GetPositionsResponse,
     GetSummariesRequest, GetSummariesResponse, ListChangesRequest, ListChangesResponse, ListMessagesRequest,
-    MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage, Position, SendMessageRequest,
-    SendMessageResponse, Summary as SummaryMsg,
+    MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage, Position, ReactRequest, ReactResponse,
+    SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
 };
 use chatterbox_runtime::GrpcServer;
-use chatterbox_types::{ConversationId, MessageId};
+use chatterbox_types::{ConversationId, MessageId, ReactionEmoji};
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::calls::{MessageCalls, conversation_id};
 use crate::domain::{Messages, at_most_a_page, message_not_found};
-use crate::wire::{to_proto, view};
+use crate::wire::view;
 
 #[derive(Debug, Clone)]
 struct MessageGrpc {
@@ -65,7 +65,7 @@ impl MessageService for MessageGrpc {
         let actor = self.actor(&request)?;
         let r = request.into_inner();
         let edited = self.messages.edit(&actor, message_id(&r.message_id)?, &r.content).await?;
-        Ok(Response::new(to_proto(edited, Vec::new(), 0)))
+        Ok(Response::new(view(edited)))
     }
 
     async fn delete_message(
@@ -112,10 +112,7 @@ impl MessageService for MessageGrpc {
         let conversation = conversation_id(&r.conversation_id)?;
         let (items, has_more) =
             self.messages.changes(&actor, conversation, r.after_seq, r.after_change, r.limit).await?;
-        Ok(Response::new(ListChangesResponse {
-            items: items.into_iter().map(|m| to_proto(m, Vec::new(), 0)).collect(),
-            has_more,
-        }))
+        Ok(Response::new(ListChangesResponse { items: items.into_iter().map(view).collect(), has_more }))
     }
 
     async fn get_positions(
@@ -131,6 +128,14 @@ impl MessageService for MessageGrpc {
                 .map(|(id, seq)| Position { conversation_id: id.to_string(), seq })
                 .collect(),
         }))
+    }
+
+    async fn react(&self, request: Request<ReactRequest>) -> Result<Response<ReactResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let id = message_id(&r.message_id)?;
+        let emoji = ReactionEmoji::parse(&r.emoji).map_err(Error::from)?;
+        Ok(Response::new(ReactResponse { changed: self.messages.react(&actor, id, &emoji, r.add).await? }))
     }
 }
 

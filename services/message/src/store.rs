@@ -143,6 +143,37 @@ pub struct ReadMark {
     pub read_at: Timestamp,
 }
 
+/// One emoji's reactions to a message, as one reader sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionCount {
+    /// The emoji or `:shortcode:`.
+    pub emoji: String,
+    /// How many reacted with it.
+    pub count: u64,
+    /// Whether the reader is among them.
+    pub me: bool,
+}
+
+/// Who reacted to a message with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reactors {
+    /// The emoji or `:shortcode:`.
+    pub emoji: String,
+    /// Who, first first.
+    pub users: Vec<UserId>,
+}
+
+/// What a reaction request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reacted {
+    /// It changed; the message as it is now (a new `change_seq`).
+    Changed(Message),
+    /// It was already so; the message, untouched.
+    Unchanged(Message),
+    /// Adding it would give the message more distinct reactions than allowed.
+    TooMany,
+}
+
 /// The message service's storage.
 #[async_trait::async_trait]
 pub trait MessageStore: Send + Sync + std::fmt::Debug {
@@ -198,6 +229,28 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
         let _ = conversation;
         None
     }
+    /// Adds (`add`) or removes `user`'s reaction `emoji` to a live message,
+    /// refusing a new emoji past `most` distinct ones; a change moves the
+    /// message's `change_seq` (so resuming readers get its final state).
+    /// `None` when the message is absent or deleted.
+    async fn react(
+        &self,
+        message: MessageId,
+        user: UserId,
+        emoji: &str,
+        add: bool,
+        at: Timestamp,
+        most: usize,
+    ) -> Result<Option<Reacted>, StoreError>;
+    /// The reactions to each of `messages` (those that have any), in order
+    /// of first use, as `viewer` sees them.
+    async fn reactions(
+        &self,
+        messages: &[MessageId],
+        viewer: UserId,
+    ) -> Result<std::collections::HashMap<MessageId, Vec<ReactionCount>>, StoreError>;
+    /// Who reacted to `message` with what, in order of first use.
+    async fn reactors(&self, message: MessageId) -> Result<Vec<Reactors>, StoreError>;
     /// Messages up to `after_seq` edited or deleted since `after_seq` was
     /// created (and after change `after_change`), in change order. Messages
     /// above `after_seq` are new to such a reader: history has them.

@@ -1,10 +1,10 @@
 //! Messages as protobuf: what the gRPC answers and the events carry.
 
-use chatterbox_proto::message::v1::{Message as MessageMsg, ReadReceipt};
+use chatterbox_proto::message::v1::{Message as MessageMsg, Reaction, ReadReceipt};
 use chatterbox_types::Timestamp;
 
 use crate::domain::MessageView;
-use crate::store::{Attachment, Message};
+use crate::store::{Attachment, Message, Reactors};
 
 /// An attachment as the media service describes it (the sender uploaded it).
 fn media_proto(a: Attachment, sender: &str) -> chatterbox_proto::media::v1::Media {
@@ -39,7 +39,23 @@ pub fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> Messa
         edited_at_ms: m.edited_at.map(Timestamp::millis),
         deleted: m.deleted,
         change_seq: m.change_seq,
+        reactions: Vec::new(),
     }
+}
+
+/// A message for every reader (an event): who reacted how, each reader's
+/// `me` left to whoever delivers it.
+pub fn with_reactors(mut message: MessageMsg, reactors: &[Reactors]) -> MessageMsg {
+    message.reactions = reactors
+        .iter()
+        .map(|r| Reaction {
+            emoji: r.emoji.clone(),
+            count: r.users.len() as u64,
+            me: false,
+            user_ids: r.users.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    message
 }
 
 /// A message with its receipts on the wire.
@@ -49,5 +65,11 @@ pub fn view(v: MessageView) -> MessageMsg {
         .into_iter()
         .map(|(user, at)| ReadReceipt { user_id: user.to_string(), read_at_ms: at.millis() })
         .collect();
-    to_proto(v.message, receipts, v.read_count)
+    let mut message = to_proto(v.message, receipts, v.read_count);
+    message.reactions = v
+        .reactions
+        .into_iter()
+        .map(|r| Reaction { emoji: r.emoji, count: r.count, me: r.me, user_ids: Vec::new() })
+        .collect();
+    message
 }

@@ -5,7 +5,7 @@
 use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
-use chatterbox_message::store::{NewMessage, Window};
+use chatterbox_message::store::{NewMessage, Reacted, ReactionCount, Window};
 use chatterbox_message::{MessageStore, MongoMessageStore, SqliteMessageStore};
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
@@ -35,7 +35,10 @@ chatterbox_testkit::conformance! {
     changes_list_what_changed_among_seen_messages_in_order,
     imports_continue_the_numbering_in_order,
     a_page_holds_its_window_and_the_watermarks,
-    a_known_history_version_moves_with_every_write_to_its_conversation,];
+    a_known_history_version_moves_with_every_write_to_its_conversation,
+    reactions_toggle_once_each_in_order_of_first_use_and_move_the_change_position,
+    at_most_the_allowed_distinct_reactions_and_none_on_deleted_messages,
+    concurrent_reactions_of_many_users_are_all_counted,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -75,6 +78,12 @@ async fn a_known_history_version_moves_with_every_write_to_its_conversation(stor
     moved("a deletion");
     store.import(c, &[new(c, u, "old", None)]).await.unwrap();
     moved("an import");
+    let (r, _) = store.append(&new(c, u, "react", None)).await.unwrap();
+    moved("an append");
+    store.react(r.id, u, "👍", true, Timestamp::now(), 20).await.unwrap();
+    moved("a reaction");
+    store.react(r.id, u, "👍", false, Timestamp::now(), 20).await.unwrap();
+    moved("a reaction taken back");
     // Reads move nothing.
     store.page(c, Window::Latest, 50).await.unwrap();
     assert_eq!(store.history_version(c), Some(seen));
@@ -334,4 +343,92 @@ async fn two_mongodb_instances_appending_at_once_number_every_message_once() {
     assert!(!created);
     assert_eq!((again.id, again.seq), (original.id, original.seq));
     assert_eq!(first.list(c, Window::After(0), 100).await.unwrap().len(), 60);
+}
+
+fn counts(found: &std::collections::HashMap<MessageId, Vec<ReactionCount>>, m: MessageId) -> Vec<(String, u64, bool)> {
+    found.get(&m).map_or_else(Vec::new, |r| r.iter().map(|c| (c.emoji.clone(), c.count, c.me)).collect())
+}
+
+async fn reactions_toggle_once_each_in_order_of_first_use_and_move_the_change_position(store: Arc<dyn MessageStore>) {
+    let (c, ann, bob) = (ConversationId::generate(), UserId::generate(), UserId::generate());
+    let (m, _) = store.append(&new(c, ann, "react to me", None)).await.unwrap();
+    let (other, _) = store.append(&new(c, ann, "quiet", None)).await.unwrap();
+    let at = |ms: i64| Timestamp::from_millis(1_000 + ms);
+
+    let Some(Reacted::Changed(after)) = store.react(m.id, bob, "🎉", true, at(1), 20).await.unwrap() else {
+        panic!("a first reaction changes the message")
+    };
+    assert!(after.change_seq > m.change_seq, "a reaction takes a change position");
+    assert!(matches!(store.react(m.id, bob, "🎉", true, at(2), 20).await.unwrap(), Some(Reacted::Unchanged(_))));
+    store.react(m.id, ann, "👍", true, at(3), 20).await.unwrap();
+    store.react(m.id, ann, "🎉", true, at(4), 20).await.unwrap();
+
+    let seen_by_ann = store.reactions(&[m.id, other.id], ann).await.unwrap();
+    assert_eq!(counts(&seen_by_ann, m.id), [("🎉".to_owned(), 2, true), ("👍".to_owned(), 1, true)]);
+    assert!(!seen_by_ann.contains_key(&other.id), "a message without reactions is left out");
+    let seen_by_bob = store.reactions(&[m.id], bob).await.unwrap();
+    assert_eq!(counts(&seen_by_bob, m.id), [("🎉".to_owned(), 2, true), ("👍".to_owned(), 1, false)]);
+    let reactors = store.reactors(m.id).await.unwrap();
+    let reactors: Vec<(String, Vec<UserId>)> = reactors.into_iter().map(|r| (r.emoji, r.users)).collect();
+    assert_eq!(reactors, [("🎉".to_owned(), vec![bob, ann]), ("👍".to_owned(), vec![ann])]);
+
+    // Taken back: once.
+    assert!(matches!(store.react(m.id, bob, "🎉", false, at(5), 20).await.unwrap(), Some(Reacted::Changed(_))));
+    assert!(matches!(store.react(m.id, bob, "🎉", false, at(6), 20).await.unwrap(), Some(Reacted::Unchanged(_))));
+    // 🎉 keeps its place (first used first) while anyone's 🎉 stands.
+    let seen_by_bob = store.reactions(&[m.id], bob).await.unwrap();
+    assert_eq!(counts(&seen_by_bob, m.id), [("🎉".to_owned(), 1, false), ("👍".to_owned(), 1, false)]);
+    // Gone altogether and back: it comes last.
+    store.react(m.id, ann, "🎉", false, at(7), 20).await.unwrap();
+    store.react(m.id, bob, "🎉", true, at(8), 20).await.unwrap();
+    let seen_by_bob = store.reactions(&[m.id], bob).await.unwrap();
+    assert_eq!(counts(&seen_by_bob, m.id), [("👍".to_owned(), 1, false), ("🎉".to_owned(), 1, true)]);
+
+    // A reader who saw both messages learns the reacted one changed, in its final state.
+    let changes = store.changes_since(c, 2, 0, 50).await.unwrap();
+    assert_eq!(changes.iter().map(|x| x.id).collect::<Vec<_>>(), [m.id]);
+    assert_eq!(store.react(MessageId::generate(), bob, "🎉", true, at(9), 20).await.unwrap(), None);
+}
+
+async fn at_most_the_allowed_distinct_reactions_and_none_on_deleted_messages(store: Arc<dyn MessageStore>) {
+    let (c, ann, bob) = (ConversationId::generate(), UserId::generate(), UserId::generate());
+    let (m, _) = store.append(&new(c, ann, "popular", None)).await.unwrap();
+    let now = Timestamp::now();
+    for code in ["a", "b", "c"] {
+        let emoji = format!(":{code}:");
+        assert!(matches!(store.react(m.id, ann, &emoji, true, now, 3).await.unwrap(), Some(Reacted::Changed(_))));
+    }
+    assert_eq!(store.react(m.id, ann, ":d:", true, now, 3).await.unwrap(), Some(Reacted::TooMany));
+    // One already used may still be added by others.
+    assert!(matches!(store.react(m.id, bob, ":a:", true, now, 3).await.unwrap(), Some(Reacted::Changed(_))));
+    store.delete(m.id).await.unwrap();
+    assert_eq!(store.react(m.id, bob, ":b:", true, now, 3).await.unwrap(), None, "a deleted message takes none");
+    assert!(store.reactions(&[m.id], ann).await.unwrap().is_empty(), "its reactions went with it");
+    assert!(store.reactors(m.id).await.unwrap().is_empty());
+}
+
+async fn concurrent_reactions_of_many_users_are_all_counted(store: Arc<dyn MessageStore>) {
+    let c = ConversationId::generate();
+    let (m, _) = store.append(&new(c, UserId::generate(), "vote", None)).await.unwrap();
+    let users: Vec<UserId> = (0..24).map(|_| UserId::generate()).collect();
+    // Everyone adds 👍 and ❤️ at once; every third takes ❤️ back at once.
+    let adds = users.iter().flat_map(|u| {
+        let store = store.clone();
+        ["👍", "❤️"].map(move |e| {
+            let store = store.clone();
+            async move { store.react(m.id, *u, e, true, Timestamp::now(), 20).await.unwrap() }
+        })
+    });
+    futures::future::join_all(adds).await;
+    let removals = users.iter().step_by(3).map(|u| {
+        let store = store.clone();
+        async move { store.react(m.id, *u, "❤️", false, Timestamp::now(), 20).await.unwrap() }
+    });
+    futures::future::join_all(removals).await;
+    let found = store.reactions(&[m.id], users[1]).await.unwrap();
+    let mut got = counts(&found, m.id);
+    got.sort();
+    assert_eq!(got, [("❤️".to_owned(), 16, true), ("👍".to_owned(), 24, true)]);
+    let changes = store.changes_since(c, 1, 0, 100).await.unwrap();
+    assert_eq!(changes.len(), 1, "one message changed, listed once");
 }

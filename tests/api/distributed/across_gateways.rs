@@ -128,6 +128,22 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
     assert_eq!(mine["items"][0]["unread_count"], 1);
     assert_eq!(mine["items"][0]["last_message"]["content"], "hi ann");
 
+    // Bob reacts through his gateway; each reads the reaction through the other.
+    let first = history["items"][0]["id"].as_str().unwrap();
+    let reacted = client
+        .put(at(&cluster.b, &format!("/api/v1/messages/{first}/reactions/%F0%9F%91%8D")))
+        .bearer_auth(&bob_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reacted.status(), StatusCode::NO_CONTENT);
+    for (gateway, token, me) in [(&cluster.a, &ann_token, false), (&cluster.b, &bob_token, true)] {
+        let page: Value =
+            crate::helpers::get_json(&client, &at(gateway, &format!("/api/v1/conversations/{id}/messages")), token)
+                .await;
+        assert_eq!(page["items"][0]["reactions"], json!([{"emoji": "👍", "count": 1, "me": me}]));
+    }
+
     // Bob blocks Ann through his gateway; the message service (its own
     // process, which answered Ann's sends from its cache) hears it over
     // Redis and refuses her next send; lifting the block lets her in again.

@@ -125,7 +125,7 @@ impl Session {
                     self.waiting.insert(*conversation);
                 }
                 for event in ready {
-                    send(socket, event.text.clone()).await?;
+                    send(socket, event.text_for(self.me())).await?;
                 }
                 Ok(())
             }

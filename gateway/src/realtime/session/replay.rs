@@ -153,7 +153,7 @@ impl Session {
                 if let Some(newer_changes) = fresh {
                     send(socket, message_new(m)).await?;
                     for event in newer_changes {
-                        send(socket, event.text.clone()).await?;
+                        send(socket, event.text_for(self.me())).await?;
                     }
                 }
             }
@@ -165,7 +165,7 @@ impl Session {
         let waiting = track.replay_done(from);
         let position = track.position();
         for event in waiting {
-            send(socket, event.text.clone()).await?;
+            send(socket, event.text_for(self.me())).await?;
         }
         Ok(Some(position))
     }

@@ -9,7 +9,7 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
+use super::{Attachment, Message, MessageStore, NewMessage, Reacted, ReactionCount, Reactors, ReadMark, Window};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MessageDoc {
@@ -45,6 +45,25 @@ struct ReadMarkDoc {
     user_id: String,
     seq: i64,
     read_at: i64,
+}
+
+/// One user's reaction to a message: `_id` is `<message>|<emoji>|<user>`,
+/// so a reaction is stored once however often it is added.
+#[derive(Debug, Serialize, Deserialize)]
+struct ReactionDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    message_id: String,
+    emoji: String,
+    user_id: String,
+    created_at: i64,
+    /// When this emoji first appeared on the message (shared by its
+    /// reactions while any stands): the order reactions are shown in.
+    emoji_since: i64,
+}
+
+fn reaction_id(message: MessageId, emoji: &str, user: UserId) -> String {
+    format!("{message}|{emoji}|{user}")
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -84,7 +103,11 @@ pub struct MongoMessageStore {
     /// and then writes, so two devices of one reader marking at once could
     /// lower the mark without this.
     read_turns: std::sync::Arc<KeyedLocks<(ConversationId, UserId), ()>>,
+    /// One turn per message whose reactions this instance changes: the
+    /// check against the most distinct reactions and the insert go together.
+    reaction_turns: std::sync::Arc<KeyedLocks<MessageId, ()>>,
     messages: Collection<MessageDoc>,
+    reactions: Collection<ReactionDoc>,
     counters: Collection<CounterDoc>,
     reads: Collection<ReadMarkDoc>,
 }
@@ -103,7 +126,9 @@ impl MongoMessageStore {
         let store = Self {
             turns: std::sync::Arc::default(),
             read_turns: std::sync::Arc::default(),
+            reaction_turns: std::sync::Arc::default(),
             messages: db.collection("messages"),
+            reactions: db.collection("message_reactions"),
             counters: db.collection("message_change_counters"),
             reads: db.collection("message_read_marks"),
         };
@@ -123,6 +148,10 @@ impl MongoMessageStore {
             .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "change_seq": 1}).build())
             .await?;
         store.reads.create_index(IndexModel::builder().keys(doc! {"conversation_id": 1}).build()).await?;
+        store
+            .reactions
+            .create_index(IndexModel::builder().keys(doc! {"message_id": 1, "emoji_since": 1}).build())
+            .await?;
         Ok(store)
     }
 
@@ -316,7 +345,8 @@ impl MessageStore for MongoMessageStore {
         }
         let _turn = self.turns.lock(&current.conversation_id).await;
         let change = self.next_change(&current.conversation_id.to_string()).await?;
-        self.messages
+        let deleted = self
+            .messages
             .find_one_and_update(
                 doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string()},
                 doc! {"$set": {"content": "", "attachments": [], "deleted": true, "change_seq": change}},
@@ -324,7 +354,10 @@ impl MessageStore for MongoMessageStore {
             .return_document(ReturnDocument::After)
             .await?
             .map(Message::try_from)
-            .transpose()
+            .transpose()?;
+        // Its reactions go with its content.
+        self.reactions.delete_many(doc! {"message_id": id.to_string()}).await?;
+        Ok(deleted)
     }
 
     async fn count_unread(
@@ -399,6 +432,134 @@ impl MessageStore for MongoMessageStore {
         }
         let d = self.reads.find_one(doc! {"_id": &id}).await?.ok_or_else(|| corrupt("read mark vanished"))?;
         Ok(ReadMark { user_id: user, seq: d.seq as u64, read_at: Timestamp::from_millis(d.read_at) })
+    }
+
+    async fn react(
+        &self,
+        id: MessageId,
+        user: UserId,
+        emoji: &str,
+        add: bool,
+        at: Timestamp,
+        most: usize,
+    ) -> Result<Option<Reacted>, StoreError> {
+        let Some(current) = self.get(id).await? else { return Ok(None) };
+        if current.deleted {
+            return Ok(None);
+        }
+        let held = self.reaction_turns.lock(&id).await;
+        let key = reaction_id(id, emoji, user);
+        let changed = if add {
+            let used = self.reactions.distinct("emoji", doc! {"message_id": id.to_string()}).await?;
+            if !used.iter().any(|e| e.as_str() == Some(emoji)) && used.len() >= most {
+                return Ok(Some(Reacted::TooMany));
+            }
+            #[derive(Deserialize)]
+            struct Since {
+                emoji_since: i64,
+            }
+            let since = self
+                .reactions
+                .clone_with_type::<Since>()
+                .find_one(doc! {"message_id": id.to_string(), "emoji": emoji})
+                .projection(doc! {"emoji_since": 1})
+                .sort(doc! {"emoji_since": 1})
+                .await?
+                .map_or(at.millis(), |s| s.emoji_since);
+            let reaction = ReactionDoc {
+                id: key,
+                message_id: id.to_string(),
+                emoji: emoji.to_owned(),
+                user_id: user.to_string(),
+                created_at: at.millis(),
+                emoji_since: since,
+            };
+            match self.reactions.insert_one(reaction).await {
+                Ok(_) => true,
+                Err(e) if is_duplicate_key(&e).is_some() => false,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            self.reactions.delete_one(doc! {"_id": key}).await?.deleted_count > 0
+        };
+        drop(held);
+        if !changed {
+            return Ok(Some(Reacted::Unchanged(current)));
+        }
+        // A change number, as an edit takes one: readers resuming get the
+        // message's final state from `changes_since`.
+        let _turn = self.turns.lock(&current.conversation_id).await;
+        let change = self.next_change(&current.conversation_id.to_string()).await?;
+        let updated = self
+            .messages
+            .find_one_and_update(
+                doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string()},
+                doc! {"$max": {"change_seq": change}},
+            )
+            .return_document(ReturnDocument::After)
+            .await?
+            .map(Message::try_from)
+            .transpose()?;
+        Ok(updated.map(Reacted::Changed))
+    }
+
+    async fn reactions(
+        &self,
+        messages: &[MessageId],
+        viewer: UserId,
+    ) -> Result<std::collections::HashMap<MessageId, Vec<ReactionCount>>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            message_id: String,
+            emoji: String,
+            user_id: String,
+        }
+        let mut found: std::collections::HashMap<MessageId, Vec<ReactionCount>> = std::collections::HashMap::new();
+        if messages.is_empty() {
+            return Ok(found);
+        }
+        // The rows themselves, by when their emoji first appeared, counted
+        // here: FerretDB's `$group` has no `$min` or `$first` to order the
+        // groups by, and this keeps to what both servers run. A page's reactions are read
+        // in one query, however many messages and emoji.
+        let ids: Vec<String> = messages.iter().map(ToString::to_string).collect();
+        let viewer = viewer.to_string();
+        let mut cursor = self
+            .reactions
+            .clone_with_type::<Row>()
+            .find(doc! {"message_id": {"$in": ids}})
+            .projection(doc! {"message_id": 1, "emoji": 1, "user_id": 1})
+            .sort(doc! {"emoji_since": 1, "_id": 1})
+            .await?;
+        while cursor.advance().await? {
+            let row = cursor.deserialize_current()?;
+            let id = MessageId::parse(&row.message_id).map_err(|_| corrupt("reaction's message id"))?;
+            let counts = found.entry(id).or_default();
+            let me = row.user_id == viewer;
+            match counts.iter_mut().find(|c| c.emoji == row.emoji) {
+                Some(c) => {
+                    c.count += 1;
+                    c.me |= me;
+                }
+                None => counts.push(ReactionCount { emoji: row.emoji, count: 1, me }),
+            }
+        }
+        Ok(found)
+    }
+
+    async fn reactors(&self, id: MessageId) -> Result<Vec<Reactors>, StoreError> {
+        let mut cursor =
+            self.reactions.find(doc! {"message_id": id.to_string()}).sort(doc! {"created_at": 1, "_id": 1}).await?;
+        let mut found: Vec<Reactors> = Vec::new();
+        while cursor.advance().await? {
+            let r = cursor.deserialize_current()?;
+            let user = UserId::parse(&r.user_id).map_err(|_| corrupt("reaction's user id"))?;
+            match found.iter_mut().find(|f| f.emoji == r.emoji) {
+                Some(f) => f.users.push(user),
+                None => found.push(Reactors { emoji: r.emoji, users: vec![user] }),
+            }
+        }
+        Ok(found)
     }
 
     async fn changes_since(

@@ -10,7 +10,7 @@ use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::versions::HistoryVersions;
-use super::{Attachment, Message, MessageStore, NewMessage, ReadMark, Window};
+use super::{Attachment, Message, MessageStore, NewMessage, Reacted, ReactionCount, Reactors, ReadMark, Window};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -35,6 +35,16 @@ CREATE INDEX IF NOT EXISTS messages_by_change ON messages(conversation_id, chang
 CREATE TABLE IF NOT EXISTS change_counters (
     conversation_id TEXT PRIMARY KEY,
     change_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reactions (
+    message_id TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    -- When this emoji first appeared on the message (shared by its rows
+    -- while any stands): the order reactions are shown in.
+    emoji_since INTEGER NOT NULL,
+    PRIMARY KEY (message_id, emoji, user_id)
 );
 CREATE TABLE IF NOT EXISTS read_marks (
     conversation_id TEXT NOT NULL,
@@ -329,6 +339,8 @@ impl MessageStore for SqliteMessageStore {
                 "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
             )?
             .execute(params![id.to_string(), change])?;
+            // Its reactions go with its content.
+            conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?.execute([id.to_string()])?;
             let updated = by_id(conn, &id.to_string())?;
             Ok(updated)
         })
@@ -380,6 +392,124 @@ impl MessageStore for SqliteMessageStore {
 
     fn history_version(&self, conversation: ConversationId) -> Option<u64> {
         Some(self.versions.current(conversation))
+    }
+
+    async fn react(
+        &self,
+        id: MessageId,
+        user: UserId,
+        emoji: &str,
+        add: bool,
+        at: Timestamp,
+        most: usize,
+    ) -> Result<Option<Reacted>, StoreError> {
+        let emoji = emoji.to_owned();
+        let versions = self.versions.clone();
+        self.db
+            .call_then(
+                move |conn| {
+                    let (message, user) = (id.to_string(), user.to_string());
+                    let Some(current) = by_id(conn, &message)? else { return Ok(None) };
+                    if current.deleted {
+                        return Ok(None);
+                    }
+                    let changed = if add {
+                        let (distinct, used): (u64, bool) = conn
+                            .prepare_cached(
+                                "SELECT COUNT(DISTINCT emoji), COALESCE(MAX(emoji = ?2), 0) FROM reactions
+                                 WHERE message_id = ?1",
+                            )?
+                            .query_row(params![message, emoji], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        if !used && distinct >= most as u64 {
+                            return Ok(Some(Reacted::TooMany));
+                        }
+                        conn.prepare_cached(
+                            "INSERT OR IGNORE INTO reactions (message_id, emoji, user_id, created_at, emoji_since)
+                             VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT MIN(emoji_since) FROM reactions
+                                                               WHERE message_id = ?1 AND emoji = ?2), ?4))",
+                        )?
+                        .execute(params![message, emoji, user, at.millis()])?
+                            > 0
+                    } else {
+                        conn.prepare_cached(
+                            "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3",
+                        )?
+                        .execute(params![message, emoji, user])?
+                            > 0
+                    };
+                    if !changed {
+                        return Ok(Some(Reacted::Unchanged(current)));
+                    }
+                    let change = next_change(conn, &current.conversation_id.to_string())?;
+                    conn.prepare_cached("UPDATE messages SET change_seq = ?2 WHERE id = ?1")?
+                        .execute(params![message, change])?;
+                    let updated =
+                        by_id(conn, &message)?.ok_or_else(|| StoreError::backend("a reacted message vanished"))?;
+                    Ok(Some(Reacted::Changed(updated)))
+                },
+                move |outcome| match outcome {
+                    Ok(Some(Reacted::Changed(m))) => versions.bump(m.conversation_id),
+                    Ok(_) => {}
+                    Err(_) => versions.bump_all(),
+                },
+            )
+            .await
+    }
+
+    async fn reactions(
+        &self,
+        messages: &[MessageId],
+        viewer: UserId,
+    ) -> Result<std::collections::HashMap<MessageId, Vec<ReactionCount>>, StoreError> {
+        if messages.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let ids = serde_json::to_string(&messages.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(StoreError::backend)?;
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT message_id, emoji, COUNT(*), MAX(user_id = ?2), MIN(emoji_since) AS first, MIN(rowid) AS tie
+                     FROM reactions WHERE message_id IN (SELECT value FROM json_each(?1))
+                     GROUP BY message_id, emoji ORDER BY message_id, first, tie",
+                )?;
+                let rows = stmt.query_map(params![ids, viewer.to_string()], |r| {
+                    let id: String = r.get(0)?;
+                    let count = ReactionCount { emoji: r.get(1)?, count: r.get(2)?, me: r.get(3)? };
+                    Ok((id, count))
+                })?;
+                let mut found: std::collections::HashMap<MessageId, Vec<ReactionCount>> =
+                    std::collections::HashMap::new();
+                for row in rows {
+                    let (id, count) = row?;
+                    let id = MessageId::parse(&id).map_err(|_| conversion("message id"))?;
+                    found.entry(id).or_default().push(count);
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn reactors(&self, id: MessageId) -> Result<Vec<Reactors>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT emoji, user_id FROM reactions WHERE message_id = ?1 ORDER BY emoji_since, created_at, rowid",
+                )?;
+                let rows =
+                    stmt.query_map([id.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+                let mut found: Vec<Reactors> = Vec::new();
+                for row in rows {
+                    let (emoji, user) = row?;
+                    let user = UserId::parse(&user).map_err(|_| conversion("user id"))?;
+                    match found.iter_mut().find(|r| r.emoji == emoji) {
+                        Some(r) => r.users.push(user),
+                        None => found.push(Reactors { emoji, users: vec![user] }),
+                    }
+                }
+                Ok(found)
+            })
+            .await
     }
 
     async fn changes_since(
