@@ -199,6 +199,7 @@ pub async fn sends_over_grpc(
                 r#type: String::new(),
                 attachment_ids: Vec::new(),
                 client_id: Some(format!("g{i}")),
+                reply_to: None,
             };
             client.send_message(chatterbox_identity::with_bearer(request, &token)?).await?;
             Ok(())
@@ -223,6 +224,7 @@ pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[Stri
                     attachments: Vec::new(),
                     client_id: None,
                     created_at: Timestamp::now(),
+                    reply_to: None,
                 })
                 .collect();
             store.import(conversation, &batch).await?;

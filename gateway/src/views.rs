@@ -118,6 +118,17 @@ pub struct MessageView {
     edited_at: Option<String>,
     deleted: bool,
     reactions: Vec<ReactionView>,
+    reply_to: Option<ReplyView>,
+    reply_count: u64,
+}
+
+/// `reply_to`: the message a reply answers, as it is now.
+#[derive(Debug, Serialize)]
+pub struct ReplyView {
+    id: String,
+    seq: u64,
+    sender_id: String,
+    excerpt: String,
 }
 
 /// One entry of `reactions`: an emoji, how many reacted with it, and
@@ -203,6 +214,13 @@ impl From<Message> for MessageView {
                 .into_iter()
                 .map(|r| ReactionView { emoji: r.emoji, count: r.count, me: r.me })
                 .collect(),
+            reply_to: m.reply_to.map(|r| ReplyView {
+                id: r.id,
+                seq: r.seq,
+                sender_id: r.sender_id,
+                excerpt: r.excerpt,
+            }),
+            reply_count: m.reply_count,
         }
     }
 }

@@ -64,6 +64,7 @@ export class ConversationView {
     if (this.id === id) return;
     this.stopTyping();
     this.forgetMedia();
+    this.replying = null;
     this.id = id;
     this.store.openId = id;
     this.editing = null;
@@ -111,7 +112,9 @@ export class ConversationView {
       oninput: () => this.typed(),
     });
     this.sendButton = h('button', { type: 'submit', class: 'primary send' }, 'Send');
+    this.replyBar = h('div', { class: 'reply-bar', hidden: true });
     const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.send(); } },
+      this.replyBar,
       this.previews,
       h('div', { class: 'composer-row' },
         h('label', { class: 'attach', title: 'Attach images or files' },
@@ -190,7 +193,7 @@ export class ConversationView {
     const readers = receipt ? this.store.readersOf(this.id, m.seq).map((u) => this.store.userName(u)) : [];
     const sender = m.sender_id === this.store.me.id || c?.type === 'direct' ? '' : this.store.userName(m.sender_id);
     return JSON.stringify([m.seq, m.content, m.edited_at, m.deleted, m.pending, m.failed, m.error, readers, sender,
-      (m.attachments || []).map((a) => a.id), m.reactions || [], this.picking === m.id]);
+      (m.attachments || []).map((a) => a.id), m.reactions || [], this.picking === m.id, m.reply_to, m.reply_count]);
   }
 
   /** The seq of my newest message someone has read (receipts show there). */
@@ -222,18 +225,74 @@ export class ConversationView {
           c?.type === 'direct' ? 'Seen' : `Seen by ${readers.map((u) => store.userName(u)).join(', ')}`);
       }
     }
-    const actions = mine && !m.deleted && !m.pending ? h('span', { class: 'message-actions' },
-      m.type === 'text' ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Edit message', onclick: () => this.edit(m) }, 'Edit') : null,
-      h('button', { type: 'button', class: 'quiet', 'aria-label': 'Delete message', onclick: () => this.remove(m) }, 'Delete')) : null;
+    const reply = !m.deleted && !m.pending
+      ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Reply to message', onclick: () => this.replyTo(m) }, 'Reply') : null;
+    const thread = m.reply_count > 0
+      ? h('button', { type: 'button', class: 'link replies-link', onclick: () => this.repliesDialog(m) },
+        `${m.reply_count} ${m.reply_count === 1 ? 'reply' : 'replies'}`) : null;
+    const actions = !m.deleted && !m.pending ? h('span', { class: 'message-actions' }, reply,
+      mine && m.type === 'text' ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Edit message', onclick: () => this.edit(m) }, 'Edit') : null,
+      mine ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Delete message', onclick: () => this.remove(m) }, 'Delete') : null) : null;
     return h('li', { class: classes, dataset: { seq: m.seq ?? '' } },
       !mine && c?.type !== 'direct' ? h('span', { class: 'sender' }, store.userName(m.sender_id)) : null,
+      m.reply_to ? this.quoteOf(m.reply_to) : null,
       h('div', { class: 'bubble' }, body),
       m.deleted || m.pending ? null : this.reactionsOf(m),
       h('div', { class: 'meta' },
         h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, shortTime(m.created_at)),
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
         status,
+        thread,
         actions));
+  }
+
+  /** The message a reply answers, quoted above it (a click shows it, when loaded). */
+  quoteOf(ref) {
+    const text = ref.excerpt || (ref.id ? 'Deleted message' : '');
+    return h('button', {
+      type: 'button', class: 'reply-quote', 'aria-label': `Replying to ${this.store.userName(ref.sender_id)}: ${text}`,
+      onclick: () => {
+        const target = this.list.querySelector(`[data-seq="${ref.seq}"]`);
+        if (target) target.scrollIntoView({ block: 'center', behavior: 'smooth' });
+      },
+    }, h('strong', {}, this.store.userName(ref.sender_id)), h('span', { class: 'reply-excerpt' }, text));
+  }
+
+  /** Starts a reply to `m`: shown above the composer until sent or cancelled. */
+  replyTo(m) {
+    this.replying = { id: m.id, seq: m.seq, sender_id: m.sender_id, excerpt: [...(m.content || '')].slice(0, 100).join('') };
+    this.renderReplying();
+    this.input.focus();
+  }
+
+  renderReplying() {
+    if (!this.replyBar) return;
+    const r = this.replying;
+    this.replyBar.hidden = !r;
+    if (!r) return;
+    replace(this.replyBar,
+      h('span', { class: 'reply-to-label' }, `Replying to ${this.store.userName(r.sender_id)}: `, h('em', {}, r.excerpt)),
+      h('button', { type: 'button', class: 'quiet', 'aria-label': 'Cancel the reply', onclick: () => { this.replying = null; this.renderReplying(); } }, '✕'));
+  }
+
+  /** The replies to `m`, oldest first, in a dialog. */
+  async repliesDialog(m) {
+    const list = h('ol', { class: 'messages replies', 'aria-label': 'Replies' });
+    this.app.dialog('Replies', this.quoteOf({ id: m.id, seq: m.seq, sender_id: m.sender_id, excerpt: m.content }), list);
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await this.app.api.get(`/api/v1/messages/${encodeURIComponent(m.id)}/replies${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`)
+        .catch((e) => { toast(e.message); return null; });
+      if (!page) break;
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && items.length < 500);
+    const c = this.store.conversations.get(this.id);
+    replace(list, items.map((r) => h('li', { class: `message ${r.sender_id === this.store.me.id ? 'mine' : 'theirs'}` },
+      c?.type === 'direct' ? null : h('span', { class: 'sender' }, this.store.userName(r.sender_id)),
+      h('div', { class: 'bubble' }, h('p', { class: 'content' }, r.deleted ? 'This message was deleted.' : r.content)),
+      h('div', { class: 'meta' }, h('time', { datetime: r.created_at }, shortTime(r.created_at))))));
   }
 
   /** A message's reactions (each toggles mine), and a picker to add one. */
@@ -434,6 +493,9 @@ export class ConversationView {
     if ([...content].length > 4000) return toast('Messages are limited to 4000 characters.');
     // Taken off the composer at once: a second Enter cannot send them twice.
     this.sendingIn = this.id;
+    const replying = this.replying;
+    this.replying = null;
+    this.renderReplying();
     this.attachments = [];
     this.renderPreviews();
     this.input.value = '';
@@ -454,13 +516,15 @@ export class ConversationView {
         type = attachments.every((a) => a.content_type.startsWith('image/')) ? 'image' : 'file';
         for (const entry of files) if (entry.preview) URL.revokeObjectURL(entry.preview);
       }
-      const pending = this.store.enqueue(id, content, type, attachments);
+      const pending = this.store.enqueue(id, content, type, attachments, replying);
       this.app.deliver(pending);
     } catch (e) {
       // Nothing was sent: the text and files go back where they were.
       toast(e.message);
       if (this.id === id) {
         if (!this.input.value) this.input.value = content;
+        if (!this.replying) this.replying = replying;
+        this.renderReplying();
         this.attachments = files.concat(this.attachments);
         this.renderPreviews();
       } else {

@@ -72,6 +72,7 @@ async function start() {
       const ack = await socket.request({
         type: 'message.send', conversation_id: pending.conversation_id, content: pending.content,
         message_type: pending.type, attachments: pending.attachments.map((a) => a.id), client_id: pending.client_id,
+        ...(pending.reply_to ? { reply_to: pending.reply_to.id } : {}),
       });
       store.acknowledged(ack.message);
     } catch (e) {

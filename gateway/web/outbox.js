@@ -4,11 +4,12 @@
 
 export class Outbox extends Map {
   /** A new message of `sender` to send; shown until acknowledged. */
-  add(conversationId, sender, content, type, attachments) {
+  add(conversationId, sender, content, type, attachments, replyTo = null) {
     const clientId = crypto.randomUUID();
     const pending = {
       id: null, client_id: clientId, conversation_id: conversationId, sender_id: sender, type,
       content, attachments, pending: true, failed: false, created_at: new Date().toISOString(), read_by: [],
+      reactions: [], reply_to: replyTo, reply_count: 0,
     };
     this.set(clientId, pending);
     return pending;

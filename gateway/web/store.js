@@ -280,8 +280,8 @@ export class Store extends EventTarget {
   }
 
   /** Queues a message for the socket; shown at once as "sending". */
-  enqueue(conversationId, content, type = 'text', attachments = []) {
-    const pending = this.outbox.add(conversationId, this.me.id, content, type, attachments);
+  enqueue(conversationId, content, type = 'text', attachments = [], replyTo = null) {
+    const pending = this.outbox.add(conversationId, this.me.id, content, type, attachments, replyTo);
     this.changed('messages', conversationId);
     return pending;
   }
@@ -316,6 +316,11 @@ export class Store extends EventTarget {
       // My own message in a conversation whose history failed to load: kept
       // (the newest page, once loaded, contains it).
       fresh = this.#put(t, m);
+    }
+    // A reply new here: the message it answers, if shown, counts it.
+    const parent = fresh && m.reply_to && t ? t.bySeq.get(m.reply_to.seq) : null;
+    if (parent && parent.id === m.reply_to.id) {
+      t.bySeq.set(parent.seq, { ...parent, reply_count: (parent.reply_count || 0) + 1 });
     }
     const c = this.conversations.get(m.conversation_id);
     if (c && (!c.last_message || c.last_message.seq <= m.seq)) c.last_message = m;

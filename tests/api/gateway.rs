@@ -159,6 +159,7 @@ async fn the_api_description_lists_every_public_route() {
         ("/api/v1/messages/{id}", "delete"),
         ("/api/v1/messages/{id}/reactions/{emoji}", "put"),
         ("/api/v1/messages/{id}/reactions/{emoji}", "delete"),
+        ("/api/v1/messages/{id}/replies", "get"),
         ("/api/v1/media", "post"),
         ("/api/v1/media/{id}", "get"),
         ("/api/v1/media/{id}/thumbnail", "get"),

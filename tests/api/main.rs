@@ -19,6 +19,7 @@ mod media;
 mod messages;
 mod presence;
 mod reactions;
+mod replies;
 mod rooms;
 mod sessions;
 

@@ -1,7 +1,7 @@
 // Two people chat through the web client in headless Chromium: sign up,
 // direct chat both ways with typing and read receipts, an image, a dropped
 // network that comes back without gaps or duplicates, presence going
-// offline, rooms, groups, reactions, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
+// offline, rooms, groups, reactions, replies, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
 //
 //   CHATTERBOX_URL=http://127.0.0.1:8080 [BOB_URL=http://127.0.0.1:8081] SCREENSHOT_DIR=out node chat.mjs
 //
@@ -305,6 +305,20 @@ async function main() {
     await party.click();
     await alicesView.locator('.reaction[aria-pressed="true"] .reaction-count', { hasText: /^2$/ }).waitFor();
     await bobsView.locator('.reaction[aria-pressed="true"] .reaction-count', { hasText: /^2$/ }).waitFor();
+
+    log('bob replies to it with a quote; alice sees the quote and the reply under "1 reply"');
+    await bobsView.hover();
+    await bobsView.getByRole('button', { name: 'Reply to message' }).click();
+    await b.locator('.reply-bar', { hasText: 'Hello Bob! (edited)' }).waitFor();
+    await b.getByRole('textbox', { name: 'Message', exact: true }).fill('Thanks, you too!');
+    await b.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await b.locator('.reply-bar').waitFor({ state: 'hidden' });
+    const alicesReply = a.locator('.message.theirs', { hasText: 'Thanks, you too!' });
+    await alicesReply.locator('.reply-quote', { hasText: 'Hello Bob! (edited)' }).waitFor();
+    await alicesView.getByRole('button', { name: '1 reply' }).click();
+    const thread = a.getByRole('dialog', { name: 'Replies' });
+    await thread.locator('.content', { hasText: 'Thanks, you too!' }).waitFor();
+    await thread.getByRole('button', { name: 'Close' }).click();
     await shot(a, '03-conversation');
 
     log('bob\'s network is cut; alice writes three messages; it comes back');

@@ -29,6 +29,8 @@ pub(crate) enum ClientFrame {
         #[serde(default)]
         attachments: Vec<String>,
         client_id: String,
+        #[serde(default)]
+        reply_to: Option<String>,
     },
     /// Starts or stops the typing indicator.
     #[serde(rename = "typing")]

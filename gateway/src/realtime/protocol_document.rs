@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chatterbox_proto::conversation::v1::{Conversation, ConversationType};
 use chatterbox_proto::media::v1::Media;
-use chatterbox_proto::message::v1::{Message, Reaction, ReadReceipt};
+use chatterbox_proto::message::v1::{Message, Reaction, ReadReceipt, ReplyRef};
 use serde_json::{Value, json};
 
 use super::frames::{self, ServerFrame};
@@ -160,6 +160,13 @@ fn message(deleted: bool) -> Message {
             me: false,
             user_ids: vec!["01JDQZ7X8Y9Z0A1B2C3D4E5F6H".into(), "01JDQZ7X8Y9Z0A1B2C3D4E5F6G".into()],
         }],
+        reply_to: Some(ReplyRef {
+            id: "01JDQZA1B2C3D4E5F6G7H8J9K1".into(),
+            seq: 40,
+            sender_id: "01JDQZ7X8Y9Z0A1B2C3D4E5F6H".into(),
+            excerpt: "where is the cat?".into(),
+        }),
+        reply_count: 2,
         ..Message::default()
     }
 }

@@ -7,13 +7,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chatterbox_errors::Error;
 use chatterbox_proto::message::v1::{
-    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, MarkReadRequest, ReactRequest, SendMessageRequest,
+    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, ListRepliesRequest, MarkReadRequest, ReactRequest,
+    SendMessageRequest,
 };
 use serde::Deserialize;
 
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, CurrentUser};
 use crate::history_cache::PageKey;
+use crate::routes::PageQuery;
 use crate::state::GatewayState;
 use crate::views::{ListView, MessageView};
 
@@ -25,6 +27,7 @@ pub(crate) struct SendBody {
     #[serde(default)]
     attachments: Vec<String>,
     client_id: Option<String>,
+    reply_to: Option<String>,
 }
 
 /// `POST /api/v1/conversations/{id}/messages` → 201, or 200 with the
@@ -45,6 +48,7 @@ pub(crate) async fn send(
         r#type: b.kind,
         attachment_ids: b.attachments,
         client_id: b.client_id,
+        reply_to: b.reply_to,
     };
     let sent = s.message_api.send_message(&user.actor(), request).await?;
     drop(admitted);
@@ -128,6 +132,21 @@ pub(crate) async fn delete(
 #[derive(Debug, Deserialize)]
 pub(crate) struct ReadBody {
     seq: u64,
+}
+
+/// `GET /api/v1/messages/{id}/replies?limit=&cursor=`: the replies, ascending `seq`.
+pub(crate) async fn replies(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(message_id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<ListView<MessageView>>> {
+    let request = user.request(ListRepliesRequest { message_id, limit: q.limit()?, cursor: q.cursor.clone() })?;
+    let page = s.messages.clone().list_replies(request).await?.into_inner();
+    Ok(Json(ListView {
+        items: page.items.into_iter().map(MessageView::from).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
 }
 
 /// `PUT /api/v1/messages/{id}/reactions/{emoji}` → 204 (idempotent).

@@ -209,6 +209,7 @@ service_calls! {
         list_changes / ListChanges: ListChangesRequest => ListChangesResponse;
         get_positions / GetPositions: GetPositionsRequest => GetPositionsResponse;
         react / React: ReactRequest => ReactResponse;
+        list_replies / ListReplies: ListRepliesRequest => ReplyPage;
     }
 }
 

@@ -121,6 +121,9 @@ pub struct AddedColumn {
     /// Its type and default, as in `CREATE TABLE` (a default is required
     /// for the rows already there).
     pub definition: &'static str,
+    /// An index over it (`CREATE INDEX IF NOT EXISTS ...`), made once the
+    /// column exists: a schema cannot name a column older files lack.
+    pub index: Option<&'static str>,
 }
 
 fn add_missing_columns(conn: &Connection, columns: &[AddedColumn]) -> rusqlite::Result<()> {
@@ -135,6 +138,9 @@ fn add_missing_columns(conn: &Connection, columns: &[AddedColumn]) -> rusqlite::
                 "ALTER TABLE {} ADD COLUMN {} {}",
                 column.table, column.name, column.definition
             ))?;
+        }
+        if let Some(index) = column.index {
+            conn.execute_batch(index)?;
         }
     }
     Ok(())
@@ -401,7 +407,12 @@ mod tests {
         let old = SqliteDb::open(&path, SCHEMA).unwrap();
         old.call(|c| Ok(c.execute("INSERT INTO t (k, v) VALUES ('a', 1)", [])?)).await.unwrap();
         drop(old);
-        let added = [AddedColumn { table: "t", name: "note", definition: "TEXT NOT NULL DEFAULT 'none'" }];
+        let added = [AddedColumn {
+            table: "t",
+            name: "note",
+            definition: "TEXT NOT NULL DEFAULT 'none'",
+            index: Some("CREATE INDEX IF NOT EXISTS t_by_note ON t(note)"),
+        }];
         for _ in 0..2 {
             let db = SqliteDb::open_adding(&path, SCHEMA, &added).unwrap();
             let note: String =

@@ -10,9 +10,10 @@ use chatterbox_proto::events::v1::envelope::Event;
 use chatterbox_proto::events::v1::{MessageCreated, MessageDeleted, MessageEdited, ReactionChanged, ReadUpdated};
 use chatterbox_types::{ConversationId, ReactionEmoji, Timestamp, UserId};
 
+use crate::domain::MessageView;
 use crate::publish_order::{InOrder, Ticket};
 use crate::store::{Message, Reactors, ReadMark};
-use crate::wire::{to_proto, with_reactors};
+use crate::wire::{view, with_reactors};
 
 /// Publishes the message domain's events.
 #[derive(Debug, Clone)]
@@ -38,16 +39,20 @@ impl Announcer {
         self.in_order.ticket(conversation)
     }
 
-    /// A new message, in its place.
-    pub(crate) async fn created(&self, ticket: Ticket, message: &Message) {
-        let event = Event::MessageCreated(MessageCreated { message: Some(to_proto(message.clone(), Vec::new(), 0)) });
-        ticket.publish(message.seq, envelope(event, Timestamp::now())).await;
+    /// A new message, in its place (with what it answers).
+    pub(crate) async fn created(&self, ticket: Ticket, message: &MessageView) {
+        let event = Event::MessageCreated(MessageCreated { message: Some(view(message.clone())) });
+        ticket.publish(message.message.seq, envelope(event, Timestamp::now())).await;
     }
 
-    /// A message's new content, with who reacted to it how.
-    pub(crate) async fn edited(&self, message: &Message, reactors: &[Reactors]) {
-        let edited = with_reactors(to_proto(message.clone(), Vec::new(), 0), reactors);
-        self.publish(message.conversation_id, Event::MessageEdited(MessageEdited { message: Some(edited) })).await;
+    /// A message's new content, with what it answers, how many answer it,
+    /// and who reacted to it how (each reader's `me` is worked out where
+    /// it is delivered).
+    pub(crate) async fn edited(&self, message: &MessageView, reactors: &[Reactors]) {
+        let conversation = message.message.conversation_id;
+        let edited =
+            with_reactors(view(MessageView { read_by: Vec::new(), read_count: 0, ..message.clone() }), reactors);
+        self.publish(conversation, Event::MessageEdited(MessageEdited { message: Some(edited) })).await;
     }
 
     /// A message turned tombstone.

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use chatterbox_errors::Error;
 use chatterbox_identity::Actor;
 use chatterbox_proto::message::v1::{ListMessagesRequest, MessagePage, SendMessageRequest, SendMessageResponse};
-use chatterbox_types::{ConversationId, MediaId, MessageKind};
+use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind};
 use tracing::Instrument as _;
 
-use crate::domain::{Messages, conversation_not_found};
-use crate::wire::{to_proto, view};
+use crate::domain::{Messages, Outgoing, conversation_not_found};
+use crate::wire::view;
 
 /// A conversation id from the wire: a malformed one names nothing the
 /// caller can see.
@@ -54,9 +54,23 @@ impl MessageCalls {
             .iter()
             .map(|id| MediaId::parse(id).map_err(|_| Error::invalid("attachments must be media you uploaded")))
             .collect::<Result<Vec<_>, _>>()?;
-        let (message, created) =
-            self.messages.send(actor, conversation, &r.content, kind, &attachments, r.client_id.as_deref()).await?;
-        Ok(SendMessageResponse { message: Some(to_proto(message, Vec::new(), 0)), created })
+        let reply_to = r
+            .reply_to
+            .as_deref()
+            .map(|id| {
+                MessageId::parse(id).map_err(|_| Error::invalid("reply_to must be a message of this conversation"))
+            })
+            .transpose()?;
+        let outgoing = Outgoing {
+            conversation_id: conversation,
+            content: &r.content,
+            kind,
+            attachments: &attachments,
+            client_id: r.client_id.as_deref(),
+            reply_to,
+        };
+        let (message, created) = self.messages.send(actor, outgoing).await?;
+        Ok(SendMessageResponse { message: Some(view(message)), created })
     }
 
     /// A window of history with read receipts, in ascending `seq`.

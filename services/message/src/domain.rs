@@ -34,12 +34,41 @@ pub struct MessageView {
     pub read_count: u64,
     /// Its reactions in order of first use, as the reader sees them.
     pub reactions: Vec<ReactionCount>,
+    /// The message it answers, as that message is now.
+    pub reply_to: Option<ReplyRef>,
+    /// How many messages answer it.
+    pub reply_count: u64,
 }
 
 impl MessageView {
-    /// A message without receipts or reactions.
+    /// A message without receipts, reactions or replies.
     pub fn bare(message: Message) -> Self {
-        Self { message, read_by: Vec::new(), read_count: 0, reactions: Vec::new() }
+        Self { message, read_by: Vec::new(), read_count: 0, reactions: Vec::new(), reply_to: None, reply_count: 0 }
+    }
+}
+
+/// The message a reply answers, as shown with the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRef {
+    /// Its id.
+    pub id: MessageId,
+    /// Its place in the conversation.
+    pub seq: u64,
+    /// Who wrote it.
+    pub sender_id: UserId,
+    /// The first [`EXCERPT_CHARS`] characters of its content now (empty
+    /// once it is deleted).
+    pub excerpt: String,
+}
+
+/// Characters of the answered message shown with a reply.
+pub const EXCERPT_CHARS: usize = 100;
+
+impl ReplyRef {
+    /// How a reply shows `parent`.
+    pub fn of(parent: &Message) -> Self {
+        let excerpt = if parent.deleted { String::new() } else { parent.content.chars().take(EXCERPT_CHARS).collect() };
+        Self { id: parent.id, seq: parent.seq, sender_id: parent.sender_id, excerpt }
     }
 }
 
@@ -56,6 +85,23 @@ pub struct Summary {
     pub last_message: Option<MessageView>,
     /// Others' live messages above the caller's watermark.
     pub unread_count: u64,
+}
+
+/// A message as its sender asks to post it, not yet checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Where.
+    pub conversation_id: ConversationId,
+    /// The text (a caption for attachments).
+    pub content: &'a str,
+    /// Text, images or files.
+    pub kind: MessageKind,
+    /// Media the sender uploaded.
+    pub attachments: &'a [MediaId],
+    /// The sender's idempotency key.
+    pub client_id: Option<&'a str>,
+    /// The message of the same conversation it answers.
+    pub reply_to: Option<MessageId>,
 }
 
 /// The message domain.
@@ -126,7 +172,7 @@ impl Receipts {
             .map(|m| (m.user_id, m.read_at))
             .collect();
         let read_count = (read - usize::from(sender_read)) as u64;
-        MessageView { message, read_by, read_count, reactions: Vec::new() }
+        MessageView { read_by, read_count, ..MessageView::bare(message) }
     }
 }
 
@@ -170,15 +216,8 @@ impl Messages {
     /// Posts a message; answered once it is durable and announced. A
     /// repeated `client_id` returns the original (second value false) and
     /// announces nothing.
-    pub async fn send(
-        &self,
-        actor: &Actor,
-        conversation_id: ConversationId,
-        content: &str,
-        kind: MessageKind,
-        attachments: &[MediaId],
-        client: Option<&str>,
-    ) -> Result<(Message, bool), Error> {
+    pub async fn send(&self, actor: &Actor, outgoing: Outgoing<'_>) -> Result<(MessageView, bool), Error> {
+        let Outgoing { conversation_id, content, kind, attachments, client_id: client, reply_to } = outgoing;
         // Its place in the conversation's publishing order, before its seq
         // exists (dropped unused if the send fails or repeats).
         let ticket = self.announce.ticket(conversation_id);
@@ -193,6 +232,15 @@ impl Messages {
             return Err(Error::invalid("image and file messages need at least one attachment"));
         }
         let client_id = client_id(client)?;
+        // What it answers: a message of this conversation (which the sender,
+        // taking part, can see), deleted or not.
+        let answered = match reply_to {
+            None => None,
+            Some(parent) => match self.store.get(parent).await.map_err(Error::from)? {
+                Some(m) if m.conversation_id == conversation_id => Some(ReplyRef::of(&m)),
+                _ => return Err(Error::invalid("reply_to must be a message of this conversation")),
+            },
+        };
         // The media service checks they are the sender's and lets this
         // conversation see them; a retry attaches them again, harmlessly.
         let attachments = if attachments.is_empty() {
@@ -209,6 +257,7 @@ impl Messages {
             attachments,
             client_id,
             created_at: Timestamp::now(),
+            reply_to,
         };
         let attached = media_ids(&new.attachments);
         // The conversation's last activity moves with the append, not after
@@ -229,10 +278,13 @@ impl Messages {
             let kept = media_ids(&message.attachments);
             let extra: Vec<MediaId> = attached.into_iter().filter(|id| !kept.contains(id)).collect();
             self.detach(actor, conversation_id, &extra).await;
-        } else {
-            self.announce.created(ticket, &message).await;
+            // As it is now (reactions and replies may have come since).
+            return Ok((self.viewed(actor, MessageView::bare(message)).await?, false));
         }
-        Ok((message, created))
+        // New: no reactions or replies yet; what it answers was just read.
+        let view = MessageView { reply_to: answered, ..MessageView::bare(message) };
+        self.announce.created(ticket, &view).await;
+        Ok((view, true))
     }
 
     /// A window of history with read receipts, in ascending `seq`.
@@ -254,25 +306,68 @@ impl Messages {
         };
         let (messages, marks) = self.store.page(id, window, limit).await.map_err(Error::from)?;
         let receipts = Receipts::new(marks);
-        self.with_reactions(actor, messages.into_iter().map(|m| receipts.view(m)).collect()).await
+        self.decorated(actor, messages.into_iter().map(|m| receipts.view(m)).collect()).await
     }
 
-    /// `views` with their reactions as the actor sees them.
-    async fn with_reactions(&self, actor: &Actor, mut views: Vec<MessageView>) -> Result<Vec<MessageView>, Error> {
-        let ids: Vec<MessageId> = views.iter().filter(|v| !v.message.deleted).map(|v| v.message.id).collect();
-        let mut found = self.store.reactions(&ids, actor.id).await.map_err(Error::from)?;
+    /// `views` with their reactions as the actor sees them, the messages
+    /// they answer as those are now, and how many answer them: a few
+    /// queries per page, however many messages it holds.
+    async fn decorated(&self, actor: &Actor, mut views: Vec<MessageView>) -> Result<Vec<MessageView>, Error> {
+        let ids: Vec<MessageId> = views.iter().map(|v| v.message.id).collect();
+        let live: Vec<MessageId> = views.iter().filter(|v| !v.message.deleted).map(|v| v.message.id).collect();
+        let mut parents: Vec<MessageId> = views.iter().filter_map(|v| v.message.reply_to).collect();
+        parents.sort_unstable();
+        parents.dedup();
+        let (reactions, counts, answered) = futures::future::try_join3(
+            self.store.reactions(&live, actor.id),
+            self.store.reply_counts(&ids),
+            self.store.get_many(&parents),
+        )
+        .await
+        .map_err(Error::from)?;
+        let (mut reactions, counts) = (reactions, counts);
+        let answered: std::collections::HashMap<MessageId, Message> = answered.into_iter().map(|m| (m.id, m)).collect();
         for v in &mut views {
-            if let Some(reactions) = found.remove(&v.message.id) {
-                v.reactions = reactions;
+            if let Some(found) = reactions.remove(&v.message.id) {
+                v.reactions = found;
             }
+            v.reply_count = counts.get(&v.message.id).copied().unwrap_or(0);
+            v.reply_to = v.message.reply_to.and_then(|p| answered.get(&p)).map(ReplyRef::of);
         }
         Ok(views)
     }
 
-    /// One message with its reactions as the actor sees them.
+    /// One message with its reactions and replies as the actor sees them.
     async fn viewed(&self, actor: &Actor, view: MessageView) -> Result<MessageView, Error> {
-        let mut one = self.with_reactions(actor, vec![view]).await?;
+        let mut one = self.decorated(actor, vec![view]).await?;
         one.pop().ok_or_else(|| Error::invariant("a message went missing while its reactions were read"))
+    }
+
+    /// The replies to a message the actor can see (404 otherwise), in
+    /// ascending `seq`, after `cursor` (a `seq`); with the next cursor.
+    pub async fn replies(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<(Vec<MessageView>, Option<String>), Error> {
+        let limit = chatterbox_types::page_limit(limit)?;
+        let after = match cursor {
+            "" => 0,
+            c => c.parse::<u64>().map_err(|_| Error::invalid("invalid cursor"))?,
+        };
+        let (parent, _) = self.visible_message(actor, id).await?;
+        let mut found =
+            self.store.replies(parent.conversation_id, parent.id, after, limit + 1).await.map_err(Error::from)?;
+        let next = (found.len() > limit as usize).then(|| {
+            found.truncate(limit as usize);
+            found[found.len() - 1].seq.to_string()
+        });
+        let marks = self.store.read_marks(parent.conversation_id).await.map_err(Error::from)?;
+        let receipts = Receipts::new(marks);
+        let views = self.decorated(actor, found.into_iter().map(|m| receipts.view(m)).collect()).await?;
+        Ok((views, next))
     }
 
     /// Adds (`add`) or takes back the actor's reaction to a message of a
@@ -343,8 +438,9 @@ impl Messages {
             tracing::warn!(message = %edited.id, error = %e, "could not read reactions for an edit event");
             Vec::new()
         });
-        self.announce.edited(&edited, &reactors).await;
-        self.viewed(actor, MessageView::bare(edited)).await
+        let view = self.viewed(actor, MessageView::bare(edited)).await?;
+        self.announce.edited(&view, &reactors).await;
+        Ok(view)
     }
 
     /// Deletes a message (the sender, or an admin of its conversation).
@@ -434,7 +530,7 @@ impl Messages {
         let mut items = self.store.changes_since(id, after_seq, after_change, limit + 1).await.map_err(Error::from)?;
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
-        let views = self.with_reactions(actor, items.into_iter().map(MessageView::bare).collect()).await?;
+        let views = self.decorated(actor, items.into_iter().map(MessageView::bare).collect()).await?;
         Ok((views, more))
     }
 }
@@ -474,6 +570,7 @@ mod tests {
             deleted: false,
             created_change: seq,
             change_seq: seq,
+            reply_to: None,
         }
     }
 

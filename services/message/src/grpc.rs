@@ -8,8 +8,8 @@ use chatterbox_proto::message::v1::message_service_server::{MessageService, Mess
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetPositionsRequest, GetPositionsResponse,
     GetSummariesRequest, GetSummariesResponse, ListChangesRequest, ListChangesResponse, ListMessagesRequest,
-    MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage, Position, ReactRequest, ReactResponse,
-    SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
+    ListRepliesRequest, MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage, Position, ReactRequest,
+    ReactResponse, ReplyPage, SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{ConversationId, MessageId, ReactionEmoji};
@@ -127,6 +127,16 @@ impl MessageService for MessageGrpc {
                 .into_iter()
                 .map(|(id, seq)| Position { conversation_id: id.to_string(), seq })
                 .collect(),
+        }))
+    }
+
+    async fn list_replies(&self, request: Request<ListRepliesRequest>) -> Result<Response<ReplyPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let (items, next) = self.messages.replies(&actor, message_id(&r.message_id)?, r.limit, &r.cursor).await?;
+        Ok(Response::new(ReplyPage {
+            items: items.into_iter().map(view).collect(),
+            next_cursor: next.unwrap_or_default(),
         }))
     }
 

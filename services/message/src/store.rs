@@ -65,6 +65,8 @@ pub struct Message {
     pub created_change: u64,
     /// The change position of its latest change (creation, edit or deletion).
     pub change_seq: u64,
+    /// The message of the same conversation it answers.
+    pub reply_to: Option<MessageId>,
 }
 
 /// Attached media as it was when sent: media never changes, so messages
@@ -108,6 +110,8 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// When.
     pub created_at: Timestamp,
+    /// The message of the same conversation it answers.
+    pub reply_to: Option<MessageId>,
 }
 
 impl NewMessage {
@@ -251,6 +255,18 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
     ) -> Result<std::collections::HashMap<MessageId, Vec<ReactionCount>>, StoreError>;
     /// Who reacted to `message` with what, in order of first use.
     async fn reactors(&self, message: MessageId) -> Result<Vec<Reactors>, StoreError>;
+    /// Those of `ids` that exist, in no particular order.
+    async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError>;
+    /// How many messages answer each of `ids` (those with none left out).
+    async fn reply_counts(&self, ids: &[MessageId]) -> Result<std::collections::HashMap<MessageId, u64>, StoreError>;
+    /// The messages answering `parent` (of `conversation`), above `after_seq`, ascending.
+    async fn replies(
+        &self,
+        conversation: ConversationId,
+        parent: MessageId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
     /// Messages up to `after_seq` edited or deleted since `after_seq` was
     /// created (and after change `after_change`), in change order. Messages
     /// above `after_seq` are new to such a reader: history has them.

@@ -1,6 +1,6 @@
 //! Messages as protobuf: what the gRPC answers and the events carry.
 
-use chatterbox_proto::message::v1::{Message as MessageMsg, Reaction, ReadReceipt};
+use chatterbox_proto::message::v1::{Message as MessageMsg, Reaction, ReadReceipt, ReplyRef as ReplyRefMsg};
 use chatterbox_types::Timestamp;
 
 use crate::domain::MessageView;
@@ -40,6 +40,8 @@ pub fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> Messa
         deleted: m.deleted,
         change_seq: m.change_seq,
         reactions: Vec::new(),
+        reply_to: None,
+        reply_count: 0,
     }
 }
 
@@ -71,5 +73,12 @@ pub fn view(v: MessageView) -> MessageMsg {
         .into_iter()
         .map(|r| Reaction { emoji: r.emoji, count: r.count, me: r.me, user_ids: Vec::new() })
         .collect();
+    message.reply_to = v.reply_to.map(|r| ReplyRefMsg {
+        id: r.id.to_string(),
+        seq: r.seq,
+        sender_id: r.sender_id.to_string(),
+        excerpt: r.excerpt,
+    });
+    message.reply_count = v.reply_count;
     message
 }

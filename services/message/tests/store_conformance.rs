@@ -38,7 +38,8 @@ chatterbox_testkit::conformance! {
     a_known_history_version_moves_with_every_write_to_its_conversation,
     reactions_toggle_once_each_in_order_of_first_use_and_move_the_change_position,
     at_most_the_allowed_distinct_reactions_and_none_on_deleted_messages,
-    concurrent_reactions_of_many_users_are_all_counted,];
+    concurrent_reactions_of_many_users_are_all_counted,
+    replies_keep_what_they_answer_and_are_counted_and_listed_in_order,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -99,6 +100,7 @@ fn new(conversation: ConversationId, sender: UserId, content: &str, client_id: O
         attachments: Vec::new(),
         client_id: client_id.map(str::to_owned),
         created_at: Timestamp::from_millis(1_000),
+        reply_to: None,
     }
 }
 
@@ -431,4 +433,43 @@ async fn concurrent_reactions_of_many_users_are_all_counted(store: Arc<dyn Messa
     assert_eq!(got, [("❤️".to_owned(), 16, true), ("👍".to_owned(), 24, true)]);
     let changes = store.changes_since(c, 1, 0, 100).await.unwrap();
     assert_eq!(changes.len(), 1, "one message changed, listed once");
+}
+
+async fn replies_keep_what_they_answer_and_are_counted_and_listed_in_order(store: Arc<dyn MessageStore>) {
+    let (c, ann, bob) = (ConversationId::generate(), UserId::generate(), UserId::generate());
+    let (parent, _) = store.append(&new(c, ann, "question", None)).await.unwrap();
+    let (other, _) = store.append(&new(c, ann, "aside", None)).await.unwrap();
+    let reply = |who, text: &str| NewMessage { reply_to: Some(parent.id), ..new(c, who, text, None) };
+    let mut answers = Vec::new();
+    for (who, text) in [(bob, "a1"), (ann, "a2"), (bob, "a3")] {
+        answers.push(store.append(&reply(who, text)).await.unwrap().0);
+    }
+    assert_eq!(answers[0].reply_to, Some(parent.id));
+    assert_eq!(store.get(answers[0].id).await.unwrap().unwrap().reply_to, Some(parent.id));
+    assert_eq!(store.get(other.id).await.unwrap().unwrap().reply_to, None);
+    store.import(c, &[reply(bob, "imported")]).await.unwrap();
+
+    let counts = store.reply_counts(&[parent.id, other.id, answers[0].id]).await.unwrap();
+    assert_eq!(counts, [(parent.id, 4)].into_iter().collect());
+    let first = store.replies(c, parent.id, 0, 2).await.unwrap();
+    assert_eq!(first.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
+    let rest = store.replies(c, parent.id, first[1].seq, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["a3", "imported"]);
+    assert!(
+        store.replies(ConversationId::generate(), parent.id, 0, 10).await.unwrap().is_empty(),
+        "only in its conversation"
+    );
+
+    let mut found: Vec<MessageId> = store
+        .get_many(&[parent.id, answers[2].id, MessageId::generate()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    found.sort();
+    let mut expected = vec![parent.id, answers[2].id];
+    expected.sort();
+    assert_eq!(found, expected, "the ones that exist");
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
 }

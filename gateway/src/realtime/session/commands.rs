@@ -85,13 +85,14 @@ impl Session {
                 self.credentials = fresh;
                 self.owed.push_ready(ServerFrame::Ack { id, message: None }.text());
             }
-            ClientFrame::Send { conversation_id, content, message_type, attachments, client_id } => {
+            ClientFrame::Send { conversation_id, content, message_type, attachments, client_id, reply_to } => {
                 let request = SendMessageRequest {
                     conversation_id,
                     content,
                     r#type: message_type,
                     attachment_ids: attachments,
                     client_id: Some(client_id),
+                    reply_to,
                 };
                 let caller = self.credentials.actor()?;
                 let (admission, api) = (self.state.sends.clone(), self.state.message_api.clone());

@@ -36,9 +36,9 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, created_at);
 /// What sessions record about their client, added in 1.1 (0 for
 /// `last_used_at` means "since it started").
 const ADDED: &[AddedColumn] = &[
-    AddedColumn { table: "sessions", name: "last_used_at", definition: "INTEGER NOT NULL DEFAULT 0" },
-    AddedColumn { table: "sessions", name: "user_agent", definition: "TEXT NOT NULL DEFAULT ''" },
-    AddedColumn { table: "sessions", name: "ip", definition: "TEXT NOT NULL DEFAULT ''" },
+    AddedColumn { table: "sessions", name: "last_used_at", definition: "INTEGER NOT NULL DEFAULT 0", index: None },
+    AddedColumn { table: "sessions", name: "user_agent", definition: "TEXT NOT NULL DEFAULT ''", index: None },
+    AddedColumn { table: "sessions", name: "ip", definition: "TEXT NOT NULL DEFAULT ''", index: None },
 ];
 
 /// Credentials and sessions in a SQLite file.

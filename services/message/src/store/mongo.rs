@@ -28,6 +28,9 @@ struct MessageDoc {
     deleted: bool,
     created_change: i64,
     change_seq: i64,
+    /// The message it answers (absent in documents older than replies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,6 +90,7 @@ impl TryFrom<MessageDoc> for Message {
             deleted: d.deleted,
             created_change: d.created_change as u64,
             change_seq: d.change_seq as u64,
+            reply_to: d.reply_to.as_deref().map(MessageId::parse).transpose().map_err(|_| corrupt("reply_to"))?,
         })
     }
 }
@@ -148,6 +152,7 @@ impl MongoMessageStore {
             .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "change_seq": 1}).build())
             .await?;
         store.reads.create_index(IndexModel::builder().keys(doc! {"conversation_id": 1}).build()).await?;
+        store.messages.create_index(IndexModel::builder().keys(doc! {"reply_to": 1, "seq": 1}).build()).await?;
         store
             .reactions
             .create_index(IndexModel::builder().keys(doc! {"message_id": 1, "emoji_since": 1}).build())
@@ -239,6 +244,7 @@ impl MessageStore for MongoMessageStore {
                 deleted: false,
                 created_change: change,
                 change_seq: change,
+                reply_to: m.reply_to.map(|r| r.to_string()),
             };
             match self.messages.insert_one(&doc).await {
                 Ok(_) => {
@@ -289,6 +295,7 @@ impl MessageStore for MongoMessageStore {
                 deleted: false,
                 created_change: first_change + i as i64,
                 change_seq: first_change + i as i64,
+                reply_to: m.reply_to.map(|r| r.to_string()),
             })
             .collect();
         // Ordered: a failure stops the batch where it is, leaving no gap.
@@ -560,6 +567,58 @@ impl MessageStore for MongoMessageStore {
             }
         }
         Ok(found)
+    }
+
+    async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let mut cursor = self.messages.find(doc! {"_id": {"$in": ids}}).await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            out.push(Message::try_from(cursor.deserialize_current()?)?);
+        }
+        Ok(out)
+    }
+
+    async fn reply_counts(&self, ids: &[MessageId]) -> Result<std::collections::HashMap<MessageId, u64>, StoreError> {
+        let mut counts = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(counts);
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        // `$group` with `$sum` runs on FerretDB; the parents' ids come back
+        // with their counts.
+        let pipeline =
+            [doc! {"$match": {"reply_to": {"$in": ids}}}, doc! {"$group": {"_id": "$reply_to", "count": {"$sum": 1}}}];
+        let mut cursor = self.messages.aggregate(pipeline).await?;
+        while cursor.advance().await? {
+            let group = cursor.current();
+            let id = group.get_str("_id").map_err(|_| corrupt("reply_to"))?;
+            let count = group
+                .get_i32("count")
+                .map(i64::from)
+                .or_else(|_| group.get_i64("count"))
+                .map_err(|_| corrupt("reply count"))?;
+            counts.insert(MessageId::parse(id).map_err(|_| corrupt("reply_to"))?, count as u64);
+        }
+        Ok(counts)
+    }
+
+    async fn replies(
+        &self,
+        conversation: ConversationId,
+        parent: MessageId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.find_many(
+            doc! {"reply_to": parent.to_string(), "conversation_id": conversation.to_string(), "seq": {"$gt": after_seq as i64}},
+            doc! {"seq": 1},
+            limit,
+        )
+        .await
     }
 
     async fn changes_since(

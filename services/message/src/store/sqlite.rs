@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chatterbox_store::{SqliteDb, StoreError};
+use chatterbox_store::{AddedColumn, SqliteDb, StoreError};
 use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -55,7 +55,15 @@ CREATE TABLE IF NOT EXISTS read_marks (
 );
 ";
 
-const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq";
+/// Columns added since the first schema (existing databases gain them).
+const ADDED: &[AddedColumn] = &[AddedColumn {
+    table: "messages",
+    name: "reply_to",
+    definition: "TEXT",
+    index: Some("CREATE INDEX IF NOT EXISTS messages_by_reply ON messages(reply_to, seq) WHERE reply_to IS NOT NULL"),
+}];
+
+const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq, reply_to";
 
 /// Messages in a SQLite file. Its one writing connection sees every write,
 /// so it knows each conversation's history version exactly.
@@ -68,12 +76,12 @@ pub struct SqliteMessageStore {
 impl SqliteMessageStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::open(path, SCHEMA)?, versions: Arc::default() })
+        Ok(Self { db: SqliteDb::open_adding(path, SCHEMA, ADDED)?, versions: Arc::default() })
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::in_memory(SCHEMA)?, versions: Arc::default() })
+        Ok(Self { db: SqliteDb::in_memory_adding(SCHEMA, ADDED)?, versions: Arc::default() })
     }
 
     /// Runs the write `f` to `conversation`; its history version moves once
@@ -113,6 +121,11 @@ fn conversion(what: &'static str) -> rusqlite::Error {
     )
 }
 
+/// Message ids as a JSON array, for `json_each` (one statement, however many).
+fn json_ids(ids: &[MessageId]) -> Result<String, StoreError> {
+    serde_json::to_string(&ids.iter().map(ToString::to_string).collect::<Vec<_>>()).map_err(StoreError::backend)
+}
+
 fn attachments_column(attachments: &[Attachment]) -> String {
     if attachments.is_empty() { String::new() } else { serde_json::to_string(attachments).unwrap_or_default() }
 }
@@ -141,6 +154,10 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
         deleted: r.get(10)?,
         created_change: r.get(11)?,
         change_seq: r.get(12)?,
+        reply_to: match r.get_ref(13)?.as_str_or_null()? {
+            Some(id) => Some(MessageId::parse(id).map_err(|_| conversion("reply_to"))?),
+            None => None,
+        },
     })
 }
 
@@ -229,9 +246,10 @@ impl MessageStore for SqliteMessageStore {
                     deleted: false,
                     created_change: change,
                     change_seq: change,
+                    reply_to: m.reply_to,
                 };
                 conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, ?11)"
                     ))?.execute(params![
                         stored.id.to_string(),
                         conversation,
@@ -243,7 +261,8 @@ impl MessageStore for SqliteMessageStore {
                         stored.client_id,
                         stored.created_at.millis(),
                         change,
-                        key
+                        key,
+                        stored.reply_to.map(|r| r.to_string())
                     ],
                 )?;
                 Ok((stored, true))
@@ -260,7 +279,7 @@ impl MessageStore for SqliteMessageStore {
                 )?;
                 {
                     let mut insert = conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?11)"
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, ?11)"
                     ))?;
                     for m in &messages {
                         seq += 1;
@@ -276,7 +295,8 @@ impl MessageStore for SqliteMessageStore {
                             m.client_id,
                             m.created_at.millis(),
                             change,
-                            m.idempotency_key()
+                            m.idempotency_key(),
+                            m.reply_to.map(|r| r.to_string())
                         ])?;
                     }
                 }
@@ -464,8 +484,7 @@ impl MessageStore for SqliteMessageStore {
         if messages.is_empty() {
             return Ok(std::collections::HashMap::new());
         }
-        let ids = serde_json::to_string(&messages.iter().map(ToString::to_string).collect::<Vec<_>>())
-            .map_err(StoreError::backend)?;
+        let ids = json_ids(messages)?;
         self.db
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
@@ -508,6 +527,64 @@ impl MessageStore for SqliteMessageStore {
                     }
                 }
                 Ok(found)
+            })
+            .await
+    }
+
+    async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json_ids(ids)?;
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE id IN (SELECT value FROM json_each(?1))"
+                ))?;
+                let rows = stmt.query_map([ids], message)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    async fn reply_counts(&self, ids: &[MessageId]) -> Result<std::collections::HashMap<MessageId, u64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let ids = json_ids(ids)?;
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT reply_to, COUNT(*) FROM messages WHERE reply_to IN (SELECT value FROM json_each(?1))
+                     GROUP BY reply_to",
+                )?;
+                let rows = stmt.query_map([ids], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+                let mut counts = std::collections::HashMap::new();
+                for row in rows {
+                    let (id, n) = row?;
+                    counts.insert(MessageId::parse(&id).map_err(|_| conversion("reply_to"))?, n);
+                }
+                Ok(counts)
+            })
+            .await
+    }
+
+    async fn replies(
+        &self,
+        conversation: ConversationId,
+        parent: MessageId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE reply_to = ?1 AND conversation_id = ?2 AND seq > ?3
+                     ORDER BY seq LIMIT ?4"
+                ))?;
+                let rows =
+                    stmt.query_map(params![parent.to_string(), conversation.to_string(), after_seq, limit], message)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
     }
