@@ -87,6 +87,8 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/messages/{id}", patch(messages::edit).delete(messages::delete))
         .route("/api/v1/messages/{id}/reactions/{emoji}", put(messages::react).delete(messages::unreact))
         .route("/api/v1/messages/{id}/replies", get(messages::replies))
+        .route("/api/v1/messages/{id}/pin", post(messages::pin).delete(messages::unpin))
+        .route("/api/v1/conversations/{id}/pins", get(messages::pins))
         .route("/api/v1/presence", get(presence::get).put(presence::set))
         .route(
             "/api/v1/media",

@@ -120,6 +120,7 @@ pub struct MessageView {
     reactions: Vec<ReactionView>,
     reply_to: Option<ReplyView>,
     reply_count: u64,
+    pinned: bool,
 }
 
 /// `reply_to`: the message a reply answers, as it is now.
@@ -221,6 +222,7 @@ impl From<Message> for MessageView {
                 excerpt: r.excerpt,
             }),
             reply_count: m.reply_count,
+            pinned: m.pinned,
         }
     }
 }

@@ -139,6 +139,7 @@ export class ConversationView {
       h('button', { type: 'button', class: 'quiet back', 'aria-label': 'Back to conversations', onclick: () => this.app.back() }, '←'),
       partner ? dot(store, partner) : null,
       h('div', { class: 'title' }, h('h2', {}, store.title(c)), subtitle),
+      h('button', { type: 'button', class: 'quiet', onclick: () => this.pinsDialog() }, 'Pins'),
       c.type === 'direct'
         ? h('button', { type: 'button', class: 'quiet', onclick: () => this.app.profileDialog(partner) }, 'Profile')
         : h('button', { type: 'button', class: 'quiet', onclick: () => this.app.settingsDialog(c.id) }, 'Settings'));
@@ -193,7 +194,8 @@ export class ConversationView {
     const readers = receipt ? this.store.readersOf(this.id, m.seq).map((u) => this.store.userName(u)) : [];
     const sender = m.sender_id === this.store.me.id || c?.type === 'direct' ? '' : this.store.userName(m.sender_id);
     return JSON.stringify([m.seq, m.content, m.edited_at, m.deleted, m.pending, m.failed, m.error, readers, sender,
-      (m.attachments || []).map((a) => a.id), m.reactions || [], this.picking === m.id, m.reply_to, m.reply_count]);
+      (m.attachments || []).map((a) => a.id), m.reactions || [], this.picking === m.id, m.reply_to, m.reply_count, m.pinned,
+      c?.type === 'direct' || this.store.isAdmin(c)]);
   }
 
   /** The seq of my newest message someone has read (receipts show there). */
@@ -230,7 +232,10 @@ export class ConversationView {
     const thread = m.reply_count > 0
       ? h('button', { type: 'button', class: 'link replies-link', onclick: () => this.repliesDialog(m) },
         `${m.reply_count} ${m.reply_count === 1 ? 'reply' : 'replies'}`) : null;
-    const actions = !m.deleted && !m.pending ? h('span', { class: 'message-actions' }, reply,
+    const mayPin = c?.type === 'direct' || store.isAdmin(c);
+    const pin = !m.deleted && !m.pending && mayPin
+      ? h('button', { type: 'button', class: 'quiet', 'aria-label': m.pinned ? 'Unpin message' : 'Pin message', onclick: () => this.pin(m, !m.pinned) }, m.pinned ? 'Unpin' : 'Pin') : null;
+    const actions = !m.deleted && !m.pending ? h('span', { class: 'message-actions' }, reply, pin,
       mine && m.type === 'text' ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Edit message', onclick: () => this.edit(m) }, 'Edit') : null,
       mine ? h('button', { type: 'button', class: 'quiet', 'aria-label': 'Delete message', onclick: () => this.remove(m) }, 'Delete') : null) : null;
     return h('li', { class: classes, dataset: { seq: m.seq ?? '' } },
@@ -241,6 +246,7 @@ export class ConversationView {
       h('div', { class: 'meta' },
         h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, shortTime(m.created_at)),
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
+        m.pinned ? h('span', { class: 'pinned-tag', dataset: { pinned: 'true' } }, '📌 Pinned') : null,
         status,
         thread,
         actions));
@@ -256,6 +262,40 @@ export class ConversationView {
         if (target) target.scrollIntoView({ block: 'center', behavior: 'smooth' });
       },
     }, h('strong', {}, this.store.userName(ref.sender_id)), h('span', { class: 'reply-excerpt' }, text));
+  }
+
+  /** Pins or unpins `m`; the `message.updated` that follows shows it. */
+  async pin(m, pinned) {
+    const path = `/api/v1/messages/${encodeURIComponent(m.id)}/pin`;
+    try {
+      await (pinned ? this.app.api.post(path) : this.app.api.delete(path));
+    } catch (e) {
+      toast(e.message);
+    }
+  }
+
+  /** The conversation's pinned messages, most recently pinned first; a click shows one. */
+  async pinsDialog() {
+    const id = this.id;
+    const list = h('ol', { class: 'messages pins', 'aria-label': 'Pinned messages' });
+    const dlg = this.app.dialog('Pinned messages', list);
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await this.app.api.get(`/api/v1/conversations/${encodeURIComponent(id)}/pins${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`)
+        .catch((e) => { toast(e.message); return null; });
+      if (!page) break;
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && items.length < 500);
+    replace(list, items.length === 0 ? h('li', { class: 'empty' }, 'Nothing is pinned here.') : items.map((p) => h('li', { class: 'pinned-item' },
+      h('button', {
+        type: 'button', class: 'quiet pinned-jump',
+        onclick: () => {
+          dlg.close();
+          this.list.querySelector(`[data-seq="${p.seq}"]`)?.scrollIntoView({ block: 'center', behavior: 'smooth' });
+        },
+      }, h('strong', {}, this.store.userName(p.sender_id)), h('span', { class: 'pinned-text' }, p.content || 'Attachment')))));
   }
 
   /** Starts a reply to `m`: shown above the composer until sent or cancelled. */

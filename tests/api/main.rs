@@ -17,6 +17,7 @@ mod blocking;
 mod conversations;
 mod media;
 mod messages;
+mod pins;
 mod presence;
 mod reactions;
 mod replies;

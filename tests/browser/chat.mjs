@@ -1,7 +1,7 @@
 // Two people chat through the web client in headless Chromium: sign up,
 // direct chat both ways with typing and read receipts, an image, a dropped
 // network that comes back without gaps or duplicates, presence going
-// offline, rooms, groups, reactions, replies, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
+// offline, rooms, groups, reactions, replies, pins, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
 //
 //   CHATTERBOX_URL=http://127.0.0.1:8080 [BOB_URL=http://127.0.0.1:8081] SCREENSHOT_DIR=out node chat.mjs
 //
@@ -319,6 +319,15 @@ async function main() {
     const thread = a.getByRole('dialog', { name: 'Replies' });
     await thread.locator('.content', { hasText: 'Thanks, you too!' }).waitFor();
     await thread.getByRole('button', { name: 'Close' }).click();
+
+    log('alice pins it; bob sees it pinned and finds it under Pins');
+    await alicesView.hover();
+    await alicesView.getByRole('button', { name: 'Pin message' }).click();
+    await bobsView.locator('.pinned-tag').waitFor();
+    await b.getByRole('button', { name: 'Pins', exact: true }).click();
+    const pinsDialog = b.getByRole('dialog', { name: 'Pinned messages' });
+    await pinsDialog.locator('.pinned-text', { hasText: 'Hello Bob! (edited)' }).waitFor();
+    await pinsDialog.getByRole('button', { name: 'Close' }).click();
     await shot(a, '03-conversation');
 
     log('bob\'s network is cut; alice writes three messages; it comes back');

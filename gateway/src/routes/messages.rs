@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chatterbox_errors::Error;
 use chatterbox_proto::message::v1::{
-    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, ListRepliesRequest, MarkReadRequest, ReactRequest,
-    SendMessageRequest,
+    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, ListPinsRequest, ListRepliesRequest,
+    MarkReadRequest, PinRequest, ReactRequest, SendMessageRequest,
 };
 use serde::Deserialize;
 
@@ -143,6 +143,41 @@ pub(crate) async fn replies(
 ) -> ApiResult<Json<ListView<MessageView>>> {
     let request = user.request(ListRepliesRequest { message_id, limit: q.limit()?, cursor: q.cursor.clone() })?;
     let page = s.messages.clone().list_replies(request).await?.into_inner();
+    Ok(Json(ListView {
+        items: page.items.into_iter().map(MessageView::from).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
+}
+
+/// `POST /api/v1/messages/{id}/pin` → 204 (idempotent).
+pub(crate) async fn pin(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(message_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.messages.clone().pin(user.request(PinRequest { message_id, pin: true })?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/messages/{id}/pin` → 204 (idempotent).
+pub(crate) async fn unpin(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(message_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.messages.clone().pin(user.request(PinRequest { message_id, pin: false })?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/conversations/{id}/pins?limit=&cursor=`: most recently pinned first.
+pub(crate) async fn pins(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    Path(conversation_id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<ListView<MessageView>>> {
+    let request = user.request(ListPinsRequest { conversation_id, limit: q.limit()?, cursor: q.cursor.clone() })?;
+    let page = s.messages.clone().list_pins(request).await?.into_inner();
     Ok(Json(ListView {
         items: page.items.into_iter().map(MessageView::from).collect(),
         next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),

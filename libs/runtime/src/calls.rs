@@ -210,6 +210,8 @@ service_calls! {
         get_positions / GetPositions: GetPositionsRequest => GetPositionsResponse;
         react / React: ReactRequest => ReactResponse;
         list_replies / ListReplies: ListRepliesRequest => ReplyPage;
+        pin / Pin: PinRequest => PinResponse;
+        list_pins / ListPins: ListPinsRequest => PinPage;
     }
 }
 

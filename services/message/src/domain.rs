@@ -11,7 +11,9 @@ use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind, Reaction
 
 use crate::announce::Announcer;
 use crate::media::MediaLibrary;
-use crate::store::{Attachment, Message, MessageStore, NewMessage, Reacted, ReactionCount, ReadMark, Window};
+use crate::store::{
+    Attachment, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, ReadMark, Window,
+};
 use chatterbox_membership::{ConversationAccess, Standing};
 
 /// Longest message, in characters after trimming.
@@ -370,6 +372,81 @@ impl Messages {
         Ok((views, next))
     }
 
+    /// Pins (`pin`) or unpins a message: admins of a group or room, either
+    /// participant of a direct conversation; idempotent. A change reaches
+    /// participants as `message.updated` (what an edit sends).
+    pub async fn pin(&self, actor: &Actor, id: MessageId, pin: bool) -> Result<bool, Error> {
+        let (message, standing) = self.visible_message(actor, id).await?;
+        if !standing.direct && !standing.admin {
+            return Err(Error::permission_denied("only admins may pin or unpin messages"));
+        }
+        if pin {
+            standing.may_write()?;
+        }
+        if message.deleted {
+            return Err(Error::invalid("a deleted message cannot be pinned"));
+        }
+        let at = pin.then(Timestamp::now);
+        let (pinned, changed) = self
+            .store
+            .set_pin(id, at)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::invalid("a deleted message cannot be pinned"))?;
+        if changed {
+            self.announce_changed(actor, pinned).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Tells participants a message changed (an edit, a pin), with what it
+    /// answers, its replies and who reacted how; answers it as the actor
+    /// sees it.
+    async fn announce_changed(&self, actor: &Actor, changed: Message) -> Result<MessageView, Error> {
+        // A failure to read the reactions only leaves the event without them.
+        let reactors = self.store.reactors(changed.id).await.unwrap_or_else(|e| {
+            tracing::warn!(message = %changed.id, error = %e, "could not read reactions for an event");
+            Vec::new()
+        });
+        let view = self.viewed(actor, MessageView::bare(changed)).await?;
+        self.announce.edited(&view, &reactors).await;
+        Ok(view)
+    }
+
+    /// A conversation's pinned messages, most recently pinned first, after
+    /// `cursor`; with the next cursor.
+    pub async fn pins(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<(Vec<MessageView>, Option<String>), Error> {
+        self.access.check(actor, conversation).await?;
+        let limit = chatterbox_types::page_limit(limit)?;
+        let after = match cursor {
+            "" => None,
+            c => {
+                let bad = || Error::invalid("invalid cursor");
+                let (at, id) = c.split_once('.').ok_or_else(bad)?;
+                Some(PinCursor {
+                    pinned_at: Timestamp::from_millis(at.parse().map_err(|_| bad())?),
+                    id: MessageId::parse(id).map_err(|_| bad())?,
+                })
+            }
+        };
+        let mut found = self.store.pins(conversation, after, limit + 1).await.map_err(Error::from)?;
+        let next = (found.len() > limit as usize).then(|| {
+            found.truncate(limit as usize);
+            let last = &found[found.len() - 1];
+            format!("{}.{}", last.pinned_at.map_or(0, Timestamp::millis), last.id)
+        });
+        let marks = self.store.read_marks(conversation).await.map_err(Error::from)?;
+        let receipts = Receipts::new(marks);
+        let views = self.decorated(actor, found.into_iter().map(|m| receipts.view(m)).collect()).await?;
+        Ok((views, next))
+    }
+
     /// Adds (`add`) or takes back the actor's reaction to a message of a
     /// conversation they take part in (404 otherwise); idempotent either
     /// way. Answers whether it changed anything; a change is announced as
@@ -432,15 +509,8 @@ impl Messages {
             .map_err(Error::from)?
             .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))?;
         // Everyone hears the edit with who reacted how (each reader's own
-        // `me` is worked out where it is delivered); a failure to read them
-        // only leaves the event without reactions.
-        let reactors = self.store.reactors(edited.id).await.unwrap_or_else(|e| {
-            tracing::warn!(message = %edited.id, error = %e, "could not read reactions for an edit event");
-            Vec::new()
-        });
-        let view = self.viewed(actor, MessageView::bare(edited)).await?;
-        self.announce.edited(&view, &reactors).await;
-        Ok(view)
+        // `me` is worked out where it is delivered).
+        self.announce_changed(actor, edited).await
     }
 
     /// Deletes a message (the sender, or an admin of its conversation).
@@ -571,6 +641,7 @@ mod tests {
             created_change: seq,
             change_seq: seq,
             reply_to: None,
+            pinned_at: None,
         }
     }
 

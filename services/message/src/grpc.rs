@@ -8,8 +8,9 @@ use chatterbox_proto::message::v1::message_service_server::{MessageService, Mess
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetPositionsRequest, GetPositionsResponse,
     GetSummariesRequest, GetSummariesResponse, ListChangesRequest, ListChangesResponse, ListMessagesRequest,
-    ListRepliesRequest, MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage, Position, ReactRequest,
-    ReactResponse, ReplyPage, SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
+    ListPinsRequest, ListRepliesRequest, MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage,
+    PinPage, PinRequest, PinResponse, Position, ReactRequest, ReactResponse, ReplyPage, SendMessageRequest,
+    SendMessageResponse, Summary as SummaryMsg,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{ConversationId, MessageId, ReactionEmoji};
@@ -135,6 +136,23 @@ impl MessageService for MessageGrpc {
         let r = request.into_inner();
         let (items, next) = self.messages.replies(&actor, message_id(&r.message_id)?, r.limit, &r.cursor).await?;
         Ok(Response::new(ReplyPage {
+            items: items.into_iter().map(view).collect(),
+            next_cursor: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn pin(&self, request: Request<PinRequest>) -> Result<Response<PinResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(PinResponse { changed: self.messages.pin(&actor, message_id(&r.message_id)?, r.pin).await? }))
+    }
+
+    async fn list_pins(&self, request: Request<ListPinsRequest>) -> Result<Response<PinPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let conversation = conversation_id(&r.conversation_id)?;
+        let (items, next) = self.messages.pins(&actor, conversation, r.limit, &r.cursor).await?;
+        Ok(Response::new(PinPage {
             items: items.into_iter().map(view).collect(),
             next_cursor: next.unwrap_or_default(),
         }))

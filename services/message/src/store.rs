@@ -67,6 +67,18 @@ pub struct Message {
     pub change_seq: u64,
     /// The message of the same conversation it answers.
     pub reply_to: Option<MessageId>,
+    /// When it was pinned in its conversation, if it is.
+    pub pinned_at: Option<Timestamp>,
+}
+
+/// Where a page of pinned messages starts: after this pin time/message
+/// (most recently pinned first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinCursor {
+    /// Pin time of the last message of the previous page.
+    pub pinned_at: Timestamp,
+    /// Its id, to break ties.
+    pub id: MessageId,
 }
 
 /// Attached media as it was when sent: media never changes, so messages
@@ -259,6 +271,17 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
     async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError>;
     /// How many messages answer each of `ids` (those with none left out).
     async fn reply_counts(&self, ids: &[MessageId]) -> Result<std::collections::HashMap<MessageId, u64>, StoreError>;
+    /// Pins a live message from `at` (`Some`) or unpins it (`None`); a change
+    /// takes the message's next change position. The message as it is
+    /// afterwards and whether it changed; `None` when it is absent or deleted.
+    async fn set_pin(&self, id: MessageId, at: Option<Timestamp>) -> Result<Option<(Message, bool)>, StoreError>;
+    /// A conversation's pinned messages, most recently pinned first, after `after`.
+    async fn pins(
+        &self,
+        conversation: ConversationId,
+        after: Option<PinCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
     /// The messages answering `parent` (of `conversation`), above `after_seq`, ascending.
     async fn replies(
         &self,

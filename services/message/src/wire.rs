@@ -42,6 +42,7 @@ pub fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> Messa
         reactions: Vec::new(),
         reply_to: None,
         reply_count: 0,
+        pinned: m.pinned_at.is_some(),
     }
 }
 

@@ -5,7 +5,7 @@
 use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
-use chatterbox_message::store::{NewMessage, Reacted, ReactionCount, Window};
+use chatterbox_message::store::{NewMessage, PinCursor, Reacted, ReactionCount, Window};
 use chatterbox_message::{MessageStore, MongoMessageStore, SqliteMessageStore};
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
@@ -39,7 +39,8 @@ chatterbox_testkit::conformance! {
     reactions_toggle_once_each_in_order_of_first_use_and_move_the_change_position,
     at_most_the_allowed_distinct_reactions_and_none_on_deleted_messages,
     concurrent_reactions_of_many_users_are_all_counted,
-    replies_keep_what_they_answer_and_are_counted_and_listed_in_order,];
+    replies_keep_what_they_answer_and_are_counted_and_listed_in_order,
+    pins_change_once_are_listed_most_recent_first_and_go_with_a_deletion,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -472,4 +473,39 @@ async fn replies_keep_what_they_answer_and_are_counted_and_listed_in_order(store
     expected.sort();
     assert_eq!(found, expected, "the ones that exist");
     assert!(store.get_many(&[]).await.unwrap().is_empty());
+}
+
+async fn pins_change_once_are_listed_most_recent_first_and_go_with_a_deletion(store: Arc<dyn MessageStore>) {
+    let (c, u) = (ConversationId::generate(), UserId::generate());
+    let mut m = Vec::new();
+    for n in 0..4 {
+        m.push(store.append(&new(c, u, &format!("m{n}"), None)).await.unwrap().0);
+    }
+    let at = |ms: i64| Some(Timestamp::from_millis(10_000 + ms));
+    let (pinned, changed) = store.set_pin(m[1].id, at(1)).await.unwrap().unwrap();
+    assert!(changed && pinned.pinned_at == at(1) && pinned.change_seq > m[1].change_seq);
+    let (again, changed) = store.set_pin(m[1].id, at(5)).await.unwrap().unwrap();
+    assert!(!changed, "already pinned");
+    assert_eq!((again.pinned_at, again.change_seq), (at(1), pinned.change_seq), "the first pin stands");
+    store.set_pin(m[3].id, at(2)).await.unwrap();
+    store.set_pin(m[0].id, at(3)).await.unwrap();
+    let order =
+        |found: Vec<chatterbox_message::store::Message>| found.iter().map(|x| x.content.clone()).collect::<Vec<_>>();
+    assert_eq!(order(store.pins(c, None, 10).await.unwrap()), ["m0", "m3", "m1"]);
+    let first = store.pins(c, None, 2).await.unwrap();
+    let last = first.last().unwrap();
+    let after = PinCursor { pinned_at: last.pinned_at.unwrap(), id: last.id };
+    assert_eq!(order(store.pins(c, Some(after), 10).await.unwrap()), ["m1"]);
+    assert!(store.pins(ConversationId::generate(), None, 10).await.unwrap().is_empty());
+
+    let (unpinned, changed) = store.set_pin(m[3].id, None).await.unwrap().unwrap();
+    assert!(changed && unpinned.pinned_at.is_none());
+    assert!(!store.set_pin(m[3].id, None).await.unwrap().unwrap().1, "already unpinned");
+    // A seen message pinned since is among the changes.
+    let changed: Vec<_> = store.changes_since(c, 4, 0, 50).await.unwrap().into_iter().map(|x| x.content).collect();
+    assert_eq!(changed, ["m1", "m0", "m3"]);
+    store.delete(m[0].id).await.unwrap();
+    assert_eq!(order(store.pins(c, None, 10).await.unwrap()), ["m1"], "a deleted message is unpinned");
+    assert_eq!(store.set_pin(m[0].id, at(9)).await.unwrap(), None, "and cannot be pinned");
+    assert_eq!(store.set_pin(chatterbox_types::MessageId::generate(), at(9)).await.unwrap(), None);
 }

@@ -9,7 +9,9 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{Attachment, Message, MessageStore, NewMessage, Reacted, ReactionCount, Reactors, ReadMark, Window};
+use super::{
+    Attachment, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors, ReadMark, Window,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MessageDoc {
@@ -31,6 +33,9 @@ struct MessageDoc {
     /// The message it answers (absent in documents older than replies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reply_to: Option<String>,
+    /// When it was pinned (absent when it is not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pinned_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,6 +96,7 @@ impl TryFrom<MessageDoc> for Message {
             created_change: d.created_change as u64,
             change_seq: d.change_seq as u64,
             reply_to: d.reply_to.as_deref().map(MessageId::parse).transpose().map_err(|_| corrupt("reply_to"))?,
+            pinned_at: d.pinned_at.map(Timestamp::from_millis),
         })
     }
 }
@@ -153,6 +159,10 @@ impl MongoMessageStore {
             .await?;
         store.reads.create_index(IndexModel::builder().keys(doc! {"conversation_id": 1}).build()).await?;
         store.messages.create_index(IndexModel::builder().keys(doc! {"reply_to": 1, "seq": 1}).build()).await?;
+        store
+            .messages
+            .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "pinned_at": -1, "_id": -1}).build())
+            .await?;
         store
             .reactions
             .create_index(IndexModel::builder().keys(doc! {"message_id": 1, "emoji_since": 1}).build())
@@ -245,6 +255,7 @@ impl MessageStore for MongoMessageStore {
                 created_change: change,
                 change_seq: change,
                 reply_to: m.reply_to.map(|r| r.to_string()),
+                pinned_at: None,
             };
             match self.messages.insert_one(&doc).await {
                 Ok(_) => {
@@ -296,6 +307,7 @@ impl MessageStore for MongoMessageStore {
                 created_change: first_change + i as i64,
                 change_seq: first_change + i as i64,
                 reply_to: m.reply_to.map(|r| r.to_string()),
+                pinned_at: None,
             })
             .collect();
         // Ordered: a failure stops the batch where it is, leaving no gap.
@@ -356,7 +368,7 @@ impl MessageStore for MongoMessageStore {
             .messages
             .find_one_and_update(
                 doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string()},
-                doc! {"$set": {"content": "", "attachments": [], "deleted": true, "change_seq": change}},
+                doc! {"$set": {"content": "", "attachments": [], "deleted": true, "change_seq": change}, "$unset": {"pinned_at": ""}},
             )
             .return_document(ReturnDocument::After)
             .await?
@@ -567,6 +579,60 @@ impl MessageStore for MongoMessageStore {
             }
         }
         Ok(found)
+    }
+
+    async fn set_pin(&self, id: MessageId, at: Option<Timestamp>) -> Result<Option<(Message, bool)>, StoreError> {
+        let Some(current) = self.get(id).await? else { return Ok(None) };
+        if current.deleted {
+            return Ok(None);
+        }
+        // In the conversation's turn, as an edit: see `KeyedLocks`.
+        let _turn = self.turns.lock(&current.conversation_id).await;
+        let mut filter =
+            doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string(), "deleted": false};
+        // Only a change takes a change number: the filter says whether it is one.
+        match at {
+            Some(_) => filter.insert("pinned_at", doc! {"$exists": false}),
+            None => filter.insert("pinned_at", doc! {"$exists": true}),
+        };
+        if self.messages.count_documents(filter.clone()).await? == 0 {
+            let now = self.get(id).await?;
+            return Ok(now.filter(|m| !m.deleted).map(|m| (m, false)));
+        }
+        let change = self.next_change(&current.conversation_id.to_string()).await?;
+        let update = match at {
+            Some(at) => doc! {"$set": {"pinned_at": at.millis(), "change_seq": change}},
+            None => doc! {"$unset": {"pinned_at": ""}, "$set": {"change_seq": change}},
+        };
+        let updated = self
+            .messages
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .await?
+            .map(Message::try_from)
+            .transpose()?;
+        match updated {
+            Some(m) => Ok(Some((m, true))),
+            // Changed by another instance meanwhile: as it is now.
+            None => Ok(self.get(id).await?.filter(|m| !m.deleted).map(|m| (m, false))),
+        }
+    }
+
+    async fn pins(
+        &self,
+        conversation: ConversationId,
+        after: Option<PinCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut filter = doc! {"conversation_id": conversation.to_string(), "pinned_at": {"$gt": 0_i64}};
+        if let Some(a) = after {
+            let at = a.pinned_at.millis();
+            filter.insert(
+                "$or",
+                vec![doc! {"pinned_at": {"$lt": at}}, doc! {"pinned_at": at, "_id": {"$lt": a.id.to_string()}}],
+            );
+        }
+        self.find_many(filter, doc! {"pinned_at": -1, "_id": -1}, limit).await
     }
 
     async fn get_many(&self, ids: &[MessageId]) -> Result<Vec<Message>, StoreError> {

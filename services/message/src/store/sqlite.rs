@@ -10,7 +10,9 @@ use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::versions::HistoryVersions;
-use super::{Attachment, Message, MessageStore, NewMessage, Reacted, ReactionCount, Reactors, ReadMark, Window};
+use super::{
+    Attachment, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors, ReadMark, Window,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -56,14 +58,26 @@ CREATE TABLE IF NOT EXISTS read_marks (
 ";
 
 /// Columns added since the first schema (existing databases gain them).
-const ADDED: &[AddedColumn] = &[AddedColumn {
-    table: "messages",
-    name: "reply_to",
-    definition: "TEXT",
-    index: Some("CREATE INDEX IF NOT EXISTS messages_by_reply ON messages(reply_to, seq) WHERE reply_to IS NOT NULL"),
-}];
+const ADDED: &[AddedColumn] = &[
+    AddedColumn {
+        table: "messages",
+        name: "reply_to",
+        definition: "TEXT",
+        index: Some(
+            "CREATE INDEX IF NOT EXISTS messages_by_reply ON messages(reply_to, seq) WHERE reply_to IS NOT NULL",
+        ),
+    },
+    AddedColumn {
+        table: "messages",
+        name: "pinned_at",
+        definition: "INTEGER",
+        index: Some(
+            "CREATE INDEX IF NOT EXISTS messages_pinned ON messages(conversation_id, pinned_at, id) WHERE pinned_at IS NOT NULL",
+        ),
+    },
+];
 
-const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq, reply_to";
+const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq, reply_to, pinned_at";
 
 /// Messages in a SQLite file. Its one writing connection sees every write,
 /// so it knows each conversation's history version exactly.
@@ -158,6 +172,7 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
             Some(id) => Some(MessageId::parse(id).map_err(|_| conversion("reply_to"))?),
             None => None,
         },
+        pinned_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_millis),
     })
 }
 
@@ -247,9 +262,10 @@ impl MessageStore for SqliteMessageStore {
                     created_change: change,
                     change_seq: change,
                     reply_to: m.reply_to,
+                    pinned_at: None,
                 };
                 conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, ?11)"
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?11)"
                     ))?.execute(params![
                         stored.id.to_string(),
                         conversation,
@@ -279,7 +295,7 @@ impl MessageStore for SqliteMessageStore {
                 )?;
                 {
                     let mut insert = conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, ?11)"
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?11)"
                     ))?;
                     for m in &messages {
                         seq += 1;
@@ -356,7 +372,7 @@ impl MessageStore for SqliteMessageStore {
             }
             let change = next_change(conn, &current.conversation_id.to_string())?;
             conn.prepare_cached(
-                "UPDATE messages SET content = '', attachments = '', deleted = 1, change_seq = ?2 WHERE id = ?1",
+                "UPDATE messages SET content = '', attachments = '', deleted = 1, pinned_at = NULL, change_seq = ?2 WHERE id = ?1",
             )?
             .execute(params![id.to_string(), change])?;
             // Its reactions go with its content.
@@ -527,6 +543,62 @@ impl MessageStore for SqliteMessageStore {
                     }
                 }
                 Ok(found)
+            })
+            .await
+    }
+
+    async fn set_pin(&self, id: MessageId, at: Option<Timestamp>) -> Result<Option<(Message, bool)>, StoreError> {
+        let versions = self.versions.clone();
+        self.db
+            .call_then(
+                move |conn| {
+                    let message = id.to_string();
+                    let Some(current) = by_id(conn, &message)? else { return Ok(None) };
+                    if current.deleted {
+                        return Ok(None);
+                    }
+                    if current.pinned_at.is_some() == at.is_some() {
+                        return Ok(Some((current, false)));
+                    }
+                    let change = next_change(conn, &current.conversation_id.to_string())?;
+                    conn.prepare_cached("UPDATE messages SET pinned_at = ?2, change_seq = ?3 WHERE id = ?1")?
+                        .execute(params![message, at.map(Timestamp::millis), change])?;
+                    let updated =
+                        by_id(conn, &message)?.ok_or_else(|| StoreError::backend("a pinned message vanished"))?;
+                    Ok(Some((updated, true)))
+                },
+                move |outcome| match outcome {
+                    Ok(Some((m, true))) => versions.bump(m.conversation_id),
+                    Ok(_) => {}
+                    Err(_) => versions.bump_all(),
+                },
+            )
+            .await
+    }
+
+    async fn pins(
+        &self,
+        conversation: ConversationId,
+        after: Option<PinCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND pinned_at IS NOT NULL
+                       AND (?2 IS NULL OR (pinned_at, id) < (?2, ?3))
+                     ORDER BY pinned_at DESC, id DESC LIMIT ?4"
+                ))?;
+                let rows = stmt.query_map(
+                    params![
+                        conversation.to_string(),
+                        after.map(|a| a.pinned_at.millis()),
+                        after.map(|a| a.id.to_string()),
+                        limit
+                    ],
+                    message,
+                )?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
     }
