@@ -246,7 +246,7 @@ export class ConversationView {
       h('div', { class: 'meta' },
         h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, shortTime(m.created_at)),
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
-        m.pinned ? h('span', { class: 'pinned-tag', dataset: { pinned: 'true' } }, '📌 Pinned') : null,
+        m.pinned && !m.deleted ? h('span', { class: 'pinned-tag', dataset: { pinned: 'true' } }, '📌 Pinned') : null,
         status,
         thread,
         actions));
@@ -254,7 +254,9 @@ export class ConversationView {
 
   /** The message a reply answers, quoted above it (a click shows it, when loaded). */
   quoteOf(ref) {
-    const text = ref.excerpt || (ref.id ? 'Deleted message' : '');
+    // No text: deleted (when known here), or attachments without a caption.
+    const parent = this.store.timelines.get(this.id)?.bySeq.get(ref.seq);
+    const text = ref.excerpt || (parent?.deleted ? 'Deleted message' : 'Attachment');
     return h('button', {
       type: 'button', class: 'reply-quote', 'aria-label': `Replying to ${this.store.userName(ref.sender_id)}: ${text}`,
       onclick: () => {

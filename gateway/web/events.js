@@ -60,6 +60,7 @@ export async function applyFrame(store, frame) {
     case 'message.updated': {
       const m = frame.message;
       store.timelines.get(m.conversation_id)?.replace(m);
+      store.quotedChanged(m.conversation_id, m.id, m.content);
       const c = store.conversations.get(m.conversation_id);
       if (c?.last_message?.seq === m.seq) c.last_message = m;
       store.changed('messages', m.conversation_id);
@@ -91,10 +92,11 @@ export async function applyFrame(store, frame) {
       break;
     }
     case 'message.deleted': {
-      const gone = (m) => ({ ...m, content: '', attachments: [], reactions: [], deleted: true });
+      const gone = (m) => ({ ...m, content: '', attachments: [], reactions: [], pinned: false, deleted: true });
       const t = store.timelines.get(frame.conversation_id);
       const m = t?.bySeq.get(frame.seq);
       if (m) t.bySeq.set(frame.seq, gone(m));
+      store.quotedChanged(frame.conversation_id, frame.message_id, '');
       const c = store.conversations.get(frame.conversation_id);
       if (c?.last_message?.seq === frame.seq) c.last_message = gone(c.last_message);
       store.changed('messages', frame.conversation_id);

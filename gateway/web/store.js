@@ -260,6 +260,18 @@ export class Store extends EventTarget {
     return fresh;
   }
 
+  /** A message was edited or deleted: the replies shown quote it as it is now. */
+  quotedChanged(conversationId, messageId, content) {
+    const t = this.timelines.get(conversationId);
+    if (!t) return;
+    const excerpt = [...(content || '')].slice(0, 100).join('');
+    for (const [seq, m] of t.bySeq) {
+      if (m.reply_to?.id === messageId && m.reply_to.excerpt !== excerpt) {
+        t.bySeq.set(seq, { ...m, reply_to: { ...m.reply_to, excerpt } });
+      }
+    }
+  }
+
   /** Someone has read up to `seq` (watermarks only move up). */
   noteRead(conversationId, userId, seq) {
     let reads = this.reads.get(conversationId);

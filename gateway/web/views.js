@@ -285,19 +285,27 @@ export class App {
   /** Whom I block (every page, asked once per sign-in). */
   async blockedUsers() {
     if (!this.blocked) {
-      const ids = new Set();
-      let cursor = null;
-      do {
-        const page = await this.api.get(`/api/v1/users/me/blocks${query({ limit: 100, cursor })}`);
-        for (const u of page.items) {
-          ids.add(u.id);
-          this.store.putUser(u);
-        }
-        cursor = page.next_cursor;
-      } while (cursor);
-      this.blocked = ids;
+      // One request at a time: a change made meanwhile is not overwritten by a late answer.
+      this.blockedLoad ||= this.fetchBlocked().finally(() => { this.blockedLoad = null; });
+      const fresh = await this.blockedLoad;
+      this.blocked ||= fresh;
     }
     return this.blocked;
+  }
+
+  /** Every page of `/users/me/blocks`, as a set of ids. */
+  async fetchBlocked() {
+    const ids = new Set();
+    let cursor = null;
+    do {
+      const page = await this.api.get(`/api/v1/users/me/blocks${query({ limit: 100, cursor })}`);
+      for (const u of page.items) {
+        ids.add(u.id);
+        this.store.putUser(u);
+      }
+      cursor = page.next_cursor;
+    } while (cursor);
+    return ids;
   }
 
   /** Blocks or unblocks a user; true once done. */
@@ -353,8 +361,10 @@ export class App {
     const list = h('ul', { class: 'members', 'aria-label': 'Blocked users' });
     this.dialog('Blocked users', list);
     const render = async () => {
-      this.blocked = null;
-      const blocked = await attempt(() => this.blockedUsers());
+      // Asked afresh (another device may have changed it); kept if that fails.
+      const fresh = await attempt(() => this.fetchBlocked());
+      if (fresh) this.blocked = fresh;
+      const blocked = this.blocked;
       if (!blocked) return;
       replace(list, blocked.size === 0 ? h('li', { class: 'empty' }, 'You block nobody.') : [...blocked].map((id) =>
         h('li', { class: 'member' }, h('span', { class: 'member-name' }, this.store.userName(id)),

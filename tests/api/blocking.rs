@@ -70,7 +70,7 @@ async fn a_block_stops_sending_in_a_direct_conversation_either_way_and_history_s
     let app = TestApp::spawn(backend).await;
     let (ann, bob) = (app.register("ann").await, app.register("bob").await);
     let dm = app.direct(&ann, &bob).await;
-    app.say(&ann, &dm, "hi bob").await;
+    let hi = app.say(&ann, &dm, "hi bob").await;
     // Answered from the message service's membership cache from now on.
     app.say(&bob, &dm, "hi ann").await;
 
@@ -78,6 +78,15 @@ async fn a_block_stops_sending_in_a_direct_conversation_either_way_and_history_s
     for user in [&ann, &bob] {
         assert_error(send(&app, user, &dm, "still there?").await, StatusCode::FORBIDDEN, "permission_denied").await;
     }
+    // Nor can what was said be rewritten.
+    let edit = app
+        .patch_as(
+            &format!("/api/v1/messages/{}", hi["id"].as_str().unwrap()),
+            &ann.access_token,
+            json!({"content": "hi bob!!"}),
+        )
+        .await;
+    assert_error(edit, StatusCode::FORBIDDEN, "permission_denied").await;
     // Over the WebSocket too, and the socket stays usable.
     let mut ws = app.ws(&ann).await;
     ws.send(json!({"type": "message.send", "id": "s1", "conversation_id": dm, "content": "psst", "client_id": "c1"}))

@@ -87,6 +87,8 @@ pub struct Summary {
     pub last_message: Option<MessageView>,
     /// Others' live messages above the caller's watermark.
     pub unread_count: u64,
+    /// The `seq` of its newest message, if it has any.
+    pub latest_seq: Option<u64>,
 }
 
 /// A message as its sender asks to post it, not yet checked.
@@ -494,10 +496,12 @@ impl Messages {
 
     /// Changes the content of the actor's own message.
     pub async fn edit(&self, actor: &Actor, id: MessageId, content: &str) -> Result<MessageView, Error> {
-        let (message, _) = self.visible_message(actor, id).await?;
+        let (message, standing) = self.visible_message(actor, id).await?;
         if message.sender_id != actor.id {
             return Err(Error::permission_denied("only the sender may edit a message"));
         }
+        // Rewriting is writing: not across a block.
+        standing.may_write()?;
         if message.deleted {
             return Err(Error::invalid("a deleted message cannot be edited"));
         }
@@ -553,7 +557,16 @@ impl Messages {
     /// conversations they are not in are left out.
     pub async fn summaries(&self, actor: &Actor, conversations: &[ConversationId]) -> Result<Vec<Summary>, Error> {
         at_most_a_page(conversations)?;
-        visible_only(conversations.iter().map(|c| self.summary(actor, *c))).await
+        let mut found = visible_only(conversations.iter().map(|c| self.summary(actor, *c))).await?;
+        // Every last message's reactions and replies in one go, not per conversation.
+        let lasts: Vec<MessageView> = found.iter_mut().filter_map(|s| s.last_message.take()).collect();
+        let mut decorated = self.decorated(actor, lasts).await?.into_iter();
+        for s in &mut found {
+            if s.latest_seq.is_some() {
+                s.last_message = decorated.next();
+            }
+        }
+        Ok(found)
     }
 
     /// The highest `seq` of each listed conversation the actor takes part
@@ -578,11 +591,9 @@ impl Messages {
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
         let last = self.store.latest(id).await.map_err(Error::from)?;
         let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(Error::from)?;
-        let last_message = match last {
-            Some(m) => Some(self.viewed(actor, Receipts::new(marks).view(m)).await?),
-            None => None,
-        };
-        Ok(Summary { conversation_id: id, last_message, unread_count })
+        let latest_seq = last.as_ref().map(|m| m.seq);
+        let last_message = last.map(|m| Receipts::new(marks).view(m));
+        Ok(Summary { conversation_id: id, last_message, unread_count, latest_seq })
     }
 
     /// What changed since the actor saw `after_seq` (edits, deletions,

@@ -179,6 +179,21 @@ pub struct Reactors {
     pub users: Vec<UserId>,
 }
 
+impl Reactors {
+    /// Reactions read one at a time in the order they are shown (by when
+    /// their emoji first appeared, then by time), grouped by emoji.
+    pub(crate) fn grouped(rows: impl IntoIterator<Item = (String, UserId)>) -> Vec<Self> {
+        let mut found: Vec<Self> = Vec::new();
+        for (emoji, user) in rows {
+            match found.iter_mut().find(|r| r.emoji == emoji) {
+                Some(r) => r.users.push(user),
+                None => found.push(Self { emoji, users: vec![user] }),
+            }
+        }
+        found
+    }
+}
+
 /// What a reaction request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reacted {

@@ -381,6 +381,8 @@ async fn reactions_toggle_once_each_in_order_of_first_use_and_move_the_change_po
     // 🎉 keeps its place (first used first) while anyone's 🎉 stands.
     let seen_by_bob = store.reactions(&[m.id], bob).await.unwrap();
     assert_eq!(counts(&seen_by_bob, m.id), [("🎉".to_owned(), 1, false), ("👍".to_owned(), 1, false)]);
+    let reactors: Vec<String> = store.reactors(m.id).await.unwrap().into_iter().map(|r| r.emoji).collect();
+    assert_eq!(reactors, ["🎉", "👍"], "events list them in the same order");
     // Gone altogether and back: it comes last.
     store.react(m.id, ann, "🎉", false, at(7), 20).await.unwrap();
     store.react(m.id, bob, "🎉", true, at(8), 20).await.unwrap();

@@ -105,7 +105,7 @@ impl TryFrom<MessageDoc> for Message {
 #[derive(Debug, Clone)]
 pub struct MongoMessageStore {
     /// One turn per conversation written by this instance (appends, edits,
-    /// deletes: each moves its change counter), holding the last seq this
+    /// deletes, reactions, pins: each moves its change counter), holding the last seq this
     /// instance wrote there (`None` until it has read it).
     turns: std::sync::Arc<KeyedLocks<ConversationId, Option<u64>>>,
     /// One turn per reader's watermark moved by this instance. MongoDB
@@ -113,9 +113,6 @@ pub struct MongoMessageStore {
     /// and then writes, so two devices of one reader marking at once could
     /// lower the mark without this.
     read_turns: std::sync::Arc<KeyedLocks<(ConversationId, UserId), ()>>,
-    /// One turn per message whose reactions this instance changes: the
-    /// check against the most distinct reactions and the insert go together.
-    reaction_turns: std::sync::Arc<KeyedLocks<MessageId, ()>>,
     messages: Collection<MessageDoc>,
     reactions: Collection<ReactionDoc>,
     counters: Collection<CounterDoc>,
@@ -136,7 +133,6 @@ impl MongoMessageStore {
         let store = Self {
             turns: std::sync::Arc::default(),
             read_turns: std::sync::Arc::default(),
-            reaction_turns: std::sync::Arc::default(),
             messages: db.collection("messages"),
             reactions: db.collection("message_reactions"),
             counters: db.collection("message_change_counters"),
@@ -462,11 +458,13 @@ impl MessageStore for MongoMessageStore {
         at: Timestamp,
         most: usize,
     ) -> Result<Option<Reacted>, StoreError> {
-        let Some(current) = self.get(id).await? else { return Ok(None) };
-        if current.deleted {
-            return Ok(None);
-        }
-        let held = self.reaction_turns.lock(&id).await;
+        let Some(found) = self.get(id).await? else { return Ok(None) };
+        // The whole toggle in the conversation's turn, as an edit or a
+        // deletion: the limit's check and the insert go together, a deletion
+        // cannot slip between them, and the change number is taken before
+        // anyone of this instance reads the reaction.
+        let _turn = self.turns.lock(&found.conversation_id).await;
+        let Some(current) = self.get(id).await?.filter(|m| !m.deleted) else { return Ok(None) };
         let key = reaction_id(id, emoji, user);
         let changed = if add {
             let used = self.reactions.distinct("emoji", doc! {"message_id": id.to_string()}).await?;
@@ -501,13 +499,11 @@ impl MessageStore for MongoMessageStore {
         } else {
             self.reactions.delete_one(doc! {"_id": key}).await?.deleted_count > 0
         };
-        drop(held);
         if !changed {
             return Ok(Some(Reacted::Unchanged(current)));
         }
         // A change number, as an edit takes one: readers resuming get the
         // message's final state from `changes_since`.
-        let _turn = self.turns.lock(&current.conversation_id).await;
         let change = self.next_change(&current.conversation_id.to_string()).await?;
         let updated = self
             .messages
@@ -567,18 +563,18 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn reactors(&self, id: MessageId) -> Result<Vec<Reactors>, StoreError> {
-        let mut cursor =
-            self.reactions.find(doc! {"message_id": id.to_string()}).sort(doc! {"created_at": 1, "_id": 1}).await?;
-        let mut found: Vec<Reactors> = Vec::new();
+        // The order reactions are shown in (see `reactions`).
+        let mut cursor = self
+            .reactions
+            .find(doc! {"message_id": id.to_string()})
+            .sort(doc! {"emoji_since": 1, "created_at": 1, "_id": 1})
+            .await?;
+        let mut rows = Vec::new();
         while cursor.advance().await? {
             let r = cursor.deserialize_current()?;
-            let user = UserId::parse(&r.user_id).map_err(|_| corrupt("reaction's user id"))?;
-            match found.iter_mut().find(|f| f.emoji == r.emoji) {
-                Some(f) => f.users.push(user),
-                None => found.push(Reactors { emoji: r.emoji, users: vec![user] }),
-            }
+            rows.push((r.emoji, UserId::parse(&r.user_id).map_err(|_| corrupt("reaction's user id"))?));
         }
-        Ok(found)
+        Ok(Reactors::grouped(rows))
     }
 
     async fn set_pin(&self, id: MessageId, at: Option<Timestamp>) -> Result<Option<(Message, bool)>, StoreError> {

@@ -531,18 +531,11 @@ impl MessageStore for SqliteMessageStore {
                 let mut stmt = conn.prepare_cached(
                     "SELECT emoji, user_id FROM reactions WHERE message_id = ?1 ORDER BY emoji_since, created_at, rowid",
                 )?;
-                let rows =
-                    stmt.query_map([id.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-                let mut found: Vec<Reactors> = Vec::new();
-                for row in rows {
-                    let (emoji, user) = row?;
-                    let user = UserId::parse(&user).map_err(|_| conversion("user id"))?;
-                    match found.iter_mut().find(|r| r.emoji == emoji) {
-                        Some(r) => r.users.push(user),
-                        None => found.push(Reactors { emoji, users: vec![user] }),
-                    }
-                }
-                Ok(found)
+                let rows = stmt.query_map([id.to_string()], |r| {
+                    let user: String = r.get(1)?;
+                    Ok((r.get::<_, String>(0)?, UserId::parse(&user).map_err(|_| conversion("user id"))?))
+                })?;
+                Ok(Reactors::grouped(rows.collect::<Result<Vec<_>, _>>()?))
             })
             .await
     }
