@@ -87,8 +87,6 @@ pub struct Summary {
     pub last_message: Option<MessageView>,
     /// Others' live messages above the caller's watermark.
     pub unread_count: u64,
-    /// The `seq` of its newest message, if it has any.
-    pub latest_seq: Option<u64>,
 }
 
 /// A message as its sender asks to post it, not yet checked.
@@ -322,14 +320,13 @@ impl Messages {
         let mut parents: Vec<MessageId> = views.iter().filter_map(|v| v.message.reply_to).collect();
         parents.sort_unstable();
         parents.dedup();
-        let (reactions, counts, answered) = futures::future::try_join3(
+        let (mut reactions, counts, answered) = futures::future::try_join3(
             self.store.reactions(&live, actor.id),
             self.store.reply_counts(&ids),
             self.store.get_many(&parents),
         )
         .await
         .map_err(Error::from)?;
-        let (mut reactions, counts) = (reactions, counts);
         let answered: std::collections::HashMap<MessageId, Message> = answered.into_iter().map(|m| (m.id, m)).collect();
         for v in &mut views {
             if let Some(found) = reactions.remove(&v.message.id) {
@@ -362,14 +359,27 @@ impl Messages {
             c => c.parse::<u64>().map_err(|_| Error::invalid("invalid cursor"))?,
         };
         let (parent, _) = self.visible_message(actor, id).await?;
-        let mut found =
+        let found =
             self.store.replies(parent.conversation_id, parent.id, after, limit + 1).await.map_err(Error::from)?;
+        self.listed(actor, parent.conversation_id, found, limit, |last| last.seq.to_string()).await
+    }
+
+    /// A list page of messages of `conversation` read one beyond `limit`:
+    /// at most `limit` of them with their receipts, reactions and replies,
+    /// and, when more follow, the cursor `cursor_after` makes of the last.
+    async fn listed(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        mut found: Vec<Message>,
+        limit: u32,
+        cursor_after: impl Fn(&Message) -> String,
+    ) -> Result<(Vec<MessageView>, Option<String>), Error> {
         let next = (found.len() > limit as usize).then(|| {
             found.truncate(limit as usize);
-            found[found.len() - 1].seq.to_string()
+            cursor_after(&found[found.len() - 1])
         });
-        let marks = self.store.read_marks(parent.conversation_id).await.map_err(Error::from)?;
-        let receipts = Receipts::new(marks);
+        let receipts = Receipts::new(self.store.read_marks(conversation).await.map_err(Error::from)?);
         let views = self.decorated(actor, found.into_iter().map(|m| receipts.view(m)).collect()).await?;
         Ok((views, next))
     }
@@ -437,16 +447,11 @@ impl Messages {
                 })
             }
         };
-        let mut found = self.store.pins(conversation, after, limit + 1).await.map_err(Error::from)?;
-        let next = (found.len() > limit as usize).then(|| {
-            found.truncate(limit as usize);
-            let last = &found[found.len() - 1];
+        let found = self.store.pins(conversation, after, limit + 1).await.map_err(Error::from)?;
+        self.listed(actor, conversation, found, limit, |last| {
             format!("{}.{}", last.pinned_at.map_or(0, Timestamp::millis), last.id)
-        });
-        let marks = self.store.read_marks(conversation).await.map_err(Error::from)?;
-        let receipts = Receipts::new(marks);
-        let views = self.decorated(actor, found.into_iter().map(|m| receipts.view(m)).collect()).await?;
-        Ok((views, next))
+        })
+        .await
     }
 
     /// Adds (`add`) or takes back the actor's reaction to a message of a
@@ -559,12 +564,10 @@ impl Messages {
         at_most_a_page(conversations)?;
         let mut found = visible_only(conversations.iter().map(|c| self.summary(actor, *c))).await?;
         // Every last message's reactions and replies in one go, not per conversation.
-        let lasts: Vec<MessageView> = found.iter_mut().filter_map(|s| s.last_message.take()).collect();
-        let mut decorated = self.decorated(actor, lasts).await?.into_iter();
-        for s in &mut found {
-            if s.latest_seq.is_some() {
-                s.last_message = decorated.next();
-            }
+        let (at, lasts): (Vec<usize>, Vec<MessageView>) =
+            found.iter_mut().enumerate().filter_map(|(i, s)| s.last_message.take().map(|m| (i, m))).unzip();
+        for (i, view) in at.into_iter().zip(self.decorated(actor, lasts).await?) {
+            found[i].last_message = Some(view);
         }
         Ok(found)
     }
@@ -591,9 +594,8 @@ impl Messages {
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
         let last = self.store.latest(id).await.map_err(Error::from)?;
         let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(Error::from)?;
-        let latest_seq = last.as_ref().map(|m| m.seq);
         let last_message = last.map(|m| Receipts::new(marks).view(m));
-        Ok(Summary { conversation_id: id, last_message, unread_count, latest_seq })
+        Ok(Summary { conversation_id: id, last_message, unread_count })
     }
 
     /// What changed since the actor saw `after_seq` (edits, deletions,
