@@ -10,7 +10,7 @@ use chatterbox_conversation::Conversations;
 use chatterbox_errors::Error;
 use chatterbox_identity::Actor;
 use chatterbox_membership::{ConversationAccess, Standing};
-use chatterbox_types::{ConversationId, Timestamp};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
 
 /// The message and media services' view of membership, straight from the
 /// conversation domain of this process.
@@ -30,6 +30,31 @@ impl ConversationAccess for LocalConversationAccess {
 
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
         self.0.record_activity(actor, conversation, at).await
+    }
+
+    async fn mentionable(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        usernames: &[String],
+    ) -> Result<Vec<(String, UserId)>, Error> {
+        self.0.resolve_mentions(actor, conversation, usernames).await
+    }
+
+    async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self.0.list_refs(actor, chatterbox_types::MAX_PAGE_LIMIT, &cursor).await?;
+            ids.extend(page.items.iter().map(|c| c.id));
+            match page.next_cursor {
+                Some(next) if ids.len() < chatterbox_membership::MOST_LISTED => cursor = next,
+                _ => {
+                    ids.truncate(chatterbox_membership::MOST_LISTED);
+                    return Ok(ids);
+                }
+            }
+        }
     }
 }
 

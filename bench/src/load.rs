@@ -66,6 +66,13 @@ impl Client {
         })
     }
 
+    /// Adds `user` to conversation `id` (as its admin `by`).
+    pub async fn add(&self, by: &User, id: &str, user: &User) -> anyhow::Result<()> {
+        self.post(&format!("/api/v1/conversations/{id}/participants"), Some(&by.token), json!({"user_id": user.id}))
+            .await?;
+        Ok(())
+    }
+
     /// Creates `n` groups of the two users; returns their ids.
     pub async fn groups(&self, owner: &User, other: &User, n: usize) -> anyhow::Result<Vec<String>> {
         let mut ids = Vec::with_capacity(n);
@@ -208,6 +215,51 @@ pub async fn sends_over_grpc(
     .await
 }
 
+/// Distinct rare words in the seeded history.
+pub const VOCABULARY: usize = 1_000;
+
+/// What a search scenario looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Search {
+    /// A random `w<k>`: about one message in [`VOCABULARY`].
+    RareWord,
+    /// Two random `w<k>`: almost never together.
+    TwoRareWords,
+    /// `ordinary`: in every message.
+    CommonWord,
+}
+
+/// Makes `total` searches through the gateway as `user`; each must answer 200.
+pub async fn searches(
+    load: &Handle,
+    client: &Client,
+    user: &User,
+    search: Search,
+    (total, concurrency): (usize, usize),
+) -> anyhow::Result<Summary> {
+    let (client, token) = (client.clone(), user.token.clone());
+    run(load, total, concurrency, move |_| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let word = || format!("w{}", rand::thread_rng().gen_range(0..VOCABULARY));
+            let q = match search {
+                Search::RareWord => word(),
+                Search::TwoRareWords => format!("{}+{}", word(), word()),
+                Search::CommonWord => "ordinary".to_owned(),
+            };
+            let url = format!("{}/api/v1/search/messages?q={q}&limit=20", client.base);
+            let response = client.http.get(url).bearer_auth(&token).send().await?;
+            anyhow::ensure!(response.status().is_success(), "search: {}", response.status());
+            let page: Page = response.json().await?;
+            if let Search::CommonWord | Search::RareWord = search {
+                anyhow::ensure!(!page.items.is_empty(), "{search:?} found nothing");
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
 /// Fills each conversation with `per` messages through the store's import.
 pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[String], per: usize) -> anyhow::Result<()> {
     let sender = UserId::parse(&user.id)?;
@@ -220,11 +272,17 @@ pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[Stri
                     conversation_id: conversation,
                     sender_id: sender,
                     kind: chatterbox_types::MessageKind::Text,
-                    content: format!("history message {n} with some ordinary chat-sized text in it"),
+                    // `ordinary` is in every message; each `w<k>` in about
+                    // one in VOCABULARY (what the search scenarios look for).
+                    content: format!(
+                        "history message {n} with some ordinary chat-sized text about w{}",
+                        rand::thread_rng().gen_range(0..VOCABULARY)
+                    ),
                     attachments: Vec::new(),
                     client_id: None,
                     created_at: Timestamp::now(),
                     reply_to: None,
+                    mentions: Vec::new(),
                 })
                 .collect();
             store.import(conversation, &batch).await?;

@@ -2,7 +2,9 @@
 //! - `http`: starts a suite in this process on the chosen backends and
 //!   measures persisted sends per second through the gateway (HTTP) and
 //!   straight to the message service (gRPC), history reads (the newest
-//!   50 of a random conversation among many holding a million messages) and
+//!   50 of a random conversation among many holding a million messages),
+//!   searches of that history (words in one message of a thousand, or in
+//!   all; by a user in every conversation, and by one in only one) and
 //!   conversation reads (two service calls behind the gateway each);
 //! - `realtime`: runs the suite as separate processes and drives WebSocket
 //!   clients: idle connections, groups, a big room, direct pairs, and two
@@ -71,6 +73,9 @@ struct Args {
     /// History reads to make.
     #[arg(long, default_value_t = 20_000)]
     reads: usize,
+    /// Searches to make in each search scenario.
+    #[arg(long, default_value_t = 2_000)]
+    searches: usize,
 }
 
 #[tokio::main]
@@ -143,6 +148,26 @@ async fn http(args: Args) -> anyhow::Result<()> {
     let sizes = (args.reads, args.concurrency);
     let s = load::reads(load, &load_client, &alice, &history, load::Read::HistoryPage, sizes).await?;
     println!("{}", s.line("history reads (newest 50), HTTP"));
+    let searches = (args.searches, args.concurrency);
+    for (search, what) in [
+        (load::Search::RareWord, "search, a rare word (~1/1,000), in all"),
+        (load::Search::TwoRareWords, "search, two rare words, in all"),
+        (load::Search::CommonWord, "search, a word in every message, in all"),
+    ] {
+        let s = load::searches(load, &load_client, &alice, search, searches).await?;
+        println!("{}", s.line(what));
+    }
+    // Carol is in one of the history conversations only: most matches are
+    // elsewhere and must be passed over.
+    let carol = client.register("carol").await?;
+    client.add(&alice, &history[history.len() / 2], &carol).await?;
+    for (search, what) in [
+        (load::Search::RareWord, "search, a rare word, in 1 of 1,100"),
+        (load::Search::CommonWord, "search, a word in every message, in 1 of 1,100"),
+    ] {
+        let s = load::searches(load, &load_client, &carol, search, searches).await?;
+        println!("{}", s.line(what));
+    }
     // The groups the sends above went to (small, unlike the seeded history).
     let s = load::reads(load, &load_client, &alice, &groups, load::Read::Conversation, sizes).await?;
     println!("{}", s.line("conversation reads (two calls behind), HTTP"));

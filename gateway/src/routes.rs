@@ -89,6 +89,8 @@ pub fn router(state: GatewayState, body_limit: usize) -> Router {
         .route("/api/v1/messages/{id}/replies", get(messages::replies))
         .route("/api/v1/messages/{id}/pin", post(messages::pin).delete(messages::unpin))
         .route("/api/v1/conversations/{id}/pins", get(messages::pins))
+        .route("/api/v1/mentions", get(messages::mentions))
+        .route("/api/v1/search/messages", get(messages::search))
         .route("/api/v1/presence", get(presence::get).put(presence::set))
         .route(
             "/api/v1/media",

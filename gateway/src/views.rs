@@ -121,6 +121,7 @@ pub struct MessageView {
     reply_to: Option<ReplyView>,
     reply_count: u64,
     pinned: bool,
+    mentions: Vec<String>,
 }
 
 /// `reply_to`: the message a reply answers, as it is now.
@@ -223,6 +224,7 @@ impl From<Message> for MessageView {
             }),
             reply_count: m.reply_count,
             pinned: m.pinned,
+            mentions: m.mentions,
         }
     }
 }
@@ -240,6 +242,7 @@ pub struct ConversationView {
     created_by: String,
     last_message: Option<MessageView>,
     unread_count: u64,
+    mention_count: u64,
     member_count: u32,
     created_at: String,
     updated_at: String,
@@ -255,9 +258,9 @@ impl ConversationView {
             ConversationType::Room => "room",
             ConversationType::Unspecified => "unknown",
         };
-        let (last_message, unread_count) = match summary {
-            Some(s) => (s.last_message.map(MessageView::from), s.unread_count),
-            None => (None, 0),
+        let (last_message, unread_count, mention_count) = match summary {
+            Some(s) => (s.last_message.map(MessageView::from), s.unread_count, s.mention_count),
+            None => (None, 0, 0),
         };
         Self {
             id: c.id,
@@ -269,6 +272,7 @@ impl ConversationView {
             created_by: c.created_by,
             last_message,
             unread_count,
+            mention_count,
             member_count: c.member_count,
             created_at: time(c.created_at_ms),
             updated_at: time(c.updated_at_ms),

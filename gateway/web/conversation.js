@@ -1,14 +1,18 @@
 // The open conversation: history loaded as you scroll up, live messages,
-// typing, read receipts, editing and deleting your own messages, and
-// sending text, images and files.
+// typing, read receipts, editing and deleting your own messages, mentions
+// (marked in the text, `@` completion in the composer), jumping to a
+// message, and sending text, images and files.
 
 import { h, replace, reconcile, shortTime, ago, bytes, toast } from './dom.js';
+import { MentionPicker, mentionedText, mentionsMe } from './mentions.js';
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
 const NEAR_TOP_PX = 80;
 const NEAR_BOTTOM_PX = 60;
 const THUMBNAIL_PX = 256;
+/** How long a message jumped to stays highlighted. */
+const HIGHLIGHT_MS = 2500;
 const PHONE = window.matchMedia('(max-width: 720px)');
 /** The reactions offered at one click (any emoji or :shortcode: works through the API). */
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
@@ -41,6 +45,9 @@ export class ConversationView {
     this.editing = null;
     /** The conversation whose send is under way (an upload can take a while), if any. */
     this.sendingIn = null;
+    /** The seq of the message jumped to, highlighted for a moment. */
+    this.highlighted = null;
+    this.highlightTimer = null;
     this.empty();
     document.addEventListener('visibilitychange', () => this.markRead());
     // "last seen 5 min ago" moves on.
@@ -65,6 +72,8 @@ export class ConversationView {
     this.stopTyping();
     this.forgetMedia();
     this.replying = null;
+    clearTimeout(this.highlightTimer);
+    this.highlighted = null;
     this.id = id;
     this.store.openId = id;
     this.editing = null;
@@ -104,18 +113,27 @@ export class ConversationView {
     this.input = h('textarea', {
       rows: 1, 'aria-label': 'Message', placeholder: 'Write a message', maxlength: 4000,
       onkeydown: (e) => {
+        // The `@` list, when open, takes the arrows, Enter, Tab and Escape.
+        if (this.mentionPicker.keydown(e)) return;
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
           e.preventDefault();
           this.send();
         }
       },
-      oninput: () => this.typed(),
+      onkeyup: (e) => { if (['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) this.mentionPicker.update(); },
+      onclick: () => this.mentionPicker.update(),
+      oninput: () => {
+        this.typed();
+        this.mentionPicker.update();
+      },
     });
+    this.mentionPicker = new MentionPicker(this.app, this.input, () => this.id, () => this.typed());
     this.sendButton = h('button', { type: 'submit', class: 'primary send' }, 'Send');
     this.replyBar = h('div', { class: 'reply-bar', hidden: true });
     const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.send(); } },
       this.replyBar,
       this.previews,
+      this.mentionPicker.list,
       h('div', { class: 'composer-row' },
         h('label', { class: 'attach', title: 'Attach images or files' },
           h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'Attach files'), this.file),
@@ -140,6 +158,7 @@ export class ConversationView {
       partner ? dot(store, partner) : null,
       h('div', { class: 'title' }, h('h2', {}, store.title(c)), subtitle),
       h('button', { type: 'button', class: 'quiet', onclick: () => this.pinsDialog() }, 'Pins'),
+      h('button', { type: 'button', class: 'quiet', onclick: () => this.app.searchDialog('', true) }, 'Search'),
       c.type === 'direct'
         ? h('button', { type: 'button', class: 'quiet', onclick: () => this.app.profileDialog(partner) }, 'Profile')
         : h('button', { type: 'button', class: 'quiet', onclick: () => this.app.settingsDialog(c.id) }, 'Settings'));
@@ -193,9 +212,11 @@ export class ConversationView {
   versionOf(c, m, receipt) {
     const readers = receipt ? this.store.readersOf(this.id, m.seq).map((u) => this.store.userName(u)) : [];
     const sender = m.sender_id === this.store.me.id || c?.type === 'direct' ? '' : this.store.userName(m.sender_id);
+    // (The names mentioned: a name looked up meanwhile marks its mention.)
+    const mentioned = (m.mentions || []).map((u) => this.store.users.known(u)?.username || '');
     return JSON.stringify([m.seq, m.content, m.edited_at, m.deleted, m.pending, m.failed, m.error, readers, sender,
       (m.attachments || []).map((a) => a.id), m.reactions || [], this.picking === m.id, m.reply_to, m.reply_count, m.pinned,
-      c?.type === 'direct' || this.store.isAdmin(c)]);
+      c?.type === 'direct' || this.store.isAdmin(c), mentioned, this.highlighted === m.seq]);
   }
 
   /** The seq of my newest message someone has read (receipts show there). */
@@ -210,10 +231,11 @@ export class ConversationView {
   messageItem(c, m, receipt) {
     const store = this.store;
     const mine = m.sender_id === store.me.id;
-    const classes = ['message', mine ? 'mine' : 'theirs', m.pending ? 'pending' : '', m.deleted ? 'deleted' : ''].join(' ');
+    const classes = ['message', mine ? 'mine' : 'theirs', m.pending ? 'pending' : '', m.deleted ? 'deleted' : '',
+      mentionsMe(store, m) ? 'mentions-me' : '', this.highlighted === m.seq ? 'highlight' : ''].filter(Boolean).join(' ');
     const body = m.deleted
       ? h('p', { class: 'content' }, 'This message was deleted.')
-      : [this.attachmentsOf(m), m.content ? h('p', { class: 'content' }, m.content) : null];
+      : [this.attachmentsOf(m), m.content ? h('p', { class: 'content' }, mentionedText(store, m)) : null];
     let status = null;
     if (mine) {
       if (m.failed) {
@@ -247,23 +269,51 @@ export class ConversationView {
         h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, shortTime(m.created_at)),
         m.edited_at && !m.deleted ? h('span', { class: 'edited' }, 'edited') : null,
         m.pinned && !m.deleted ? h('span', { class: 'pinned-tag', dataset: { pinned: 'true' } }, '📌 Pinned') : null,
+        mentionsMe(store, m) ? h('span', { class: 'mention-tag', dataset: { mention: 'me' } }, '@ Mentions you') : null,
         status,
         thread,
         actions));
   }
 
-  /** The message a reply answers, quoted above it (a click shows it, when loaded). */
+  /** The message a reply answers, quoted above it (a click shows it). */
   quoteOf(ref) {
     // No text: deleted (when known here), or attachments without a caption.
     const parent = this.store.timelines.get(this.id)?.bySeq.get(ref.seq);
     const text = ref.excerpt || (parent?.deleted ? 'Deleted message' : 'Attachment');
     return h('button', {
       type: 'button', class: 'reply-quote', 'aria-label': `Replying to ${this.store.userName(ref.sender_id)}: ${text}`,
-      onclick: () => {
-        const target = this.list.querySelector(`[data-seq="${ref.seq}"]`);
-        if (target) target.scrollIntoView({ block: 'center', behavior: 'smooth' });
-      },
+      onclick: () => this.jumpTo(ref.seq),
     }, h('strong', {}, this.store.userName(ref.sender_id)), h('span', { class: 'reply-excerpt' }, text));
+  }
+
+  /**
+   * Shows message `seq` of the open conversation: loads it if it is further
+   * back than what is loaded (older pages, so what is loaded stays one run),
+   * scrolls to it and highlights it for a moment.
+   */
+  async jumpTo(seq) {
+    const id = this.id;
+    let reached = false;
+    try {
+      reached = await this.store.loadBackTo(id, seq);
+    } catch (e) {
+      toast(`Messages could not be loaded: ${e.message}`);
+    }
+    if (this.id !== id) return;
+    clearTimeout(this.highlightTimer);
+    this.highlighted = seq;
+    this.renderMessages(false);
+    const target = this.list.querySelector(`[data-seq="${seq}"]`);
+    if (target) {
+      target.scrollIntoView({ block: 'center' });
+    } else if (!reached) {
+      toast('That message is too far back to show here: scroll up to reach it.', 'info');
+    }
+    this.highlightTimer = setTimeout(() => {
+      if (this.id !== id || this.highlighted !== seq) return;
+      this.highlighted = null;
+      this.renderMessages(false);
+    }, HIGHLIGHT_MS);
   }
 
   /** Pins or unpins `m`; the `message.updated` that follows shows it. */
@@ -295,7 +345,7 @@ export class ConversationView {
         type: 'button', class: 'quiet pinned-jump',
         onclick: () => {
           dlg.close();
-          this.list.querySelector(`[data-seq="${p.seq}"]`)?.scrollIntoView({ block: 'center', behavior: 'smooth' });
+          this.jumpTo(p.seq);
         },
       }, h('strong', {}, this.store.userName(p.sender_id)), h('span', { class: 'pinned-text' }, p.content || 'Attachment')))));
   }
@@ -333,7 +383,7 @@ export class ConversationView {
     const c = this.store.conversations.get(this.id);
     replace(list, items.map((r) => h('li', { class: `message ${r.sender_id === this.store.me.id ? 'mine' : 'theirs'}` },
       c?.type === 'direct' ? null : h('span', { class: 'sender' }, this.store.userName(r.sender_id)),
-      h('div', { class: 'bubble' }, h('p', { class: 'content' }, r.deleted ? 'This message was deleted.' : r.content)),
+      h('div', { class: 'bubble' }, h('p', { class: 'content' }, r.deleted ? 'This message was deleted.' : mentionedText(this.store, r))),
       h('div', { class: 'meta' }, h('time', { datetime: r.created_at }, shortTime(r.created_at))))));
   }
 
@@ -542,6 +592,7 @@ export class ConversationView {
     this.renderPreviews();
     this.input.value = '';
     this.input.style.height = 'auto';
+    this.mentionPicker.close();
     this.stopTyping(false);
     const id = this.id;
     this.sendButton.disabled = true;

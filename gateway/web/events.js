@@ -1,6 +1,6 @@
 // What the socket's events do to the store: new, edited and deleted
-// messages, reactions, read marks (mine from another device too), typing, presence and
-// membership. Live events may arrive before, after or twice with what an
+// messages (and the unread and mention counts they change), reactions, read
+// marks (mine from another device too), typing, presence and membership. Live events may arrive before, after or twice with what an
 // answer of the API said; each case below keeps the newer of the two.
 
 const TYPING_SHOWN_MS = 6000;
@@ -52,6 +52,7 @@ export async function applyFrame(store, frame) {
       const isNew = !t?.bySeq.has(m.seq) && !(c.last_message && c.last_message.seq >= m.seq);
       if (isNew && m.sender_id !== me && m.seq > store.myRead(m.conversation_id)) {
         c.unread_count = (c.unread_count || 0) + 1;
+        if (m.mentions?.includes(me)) c.mention_count = (c.mention_count || 0) + 1;
       }
       store.arrived(m);
       store.typing.stop(m.conversation_id, m.sender_id);
@@ -59,9 +60,13 @@ export async function applyFrame(store, frame) {
     }
     case 'message.updated': {
       const m = frame.message;
+      const c = store.conversations.get(m.conversation_id);
+      // An edit may name me, or no longer (known when the message is shown or the latest).
+      const before = store.timelines.get(m.conversation_id)?.bySeq.get(m.seq)
+        || (c?.last_message?.seq === m.seq ? c.last_message : null);
+      if (before?.id === m.id) store.mentionChanged(before, m);
       store.timelines.get(m.conversation_id)?.replace(m);
       store.quotedChanged(m.conversation_id, m.id, m.content);
-      const c = store.conversations.get(m.conversation_id);
       if (c?.last_message?.seq === m.seq) c.last_message = m;
       store.changed('messages', m.conversation_id);
       store.changed('conversations');
@@ -92,12 +97,14 @@ export async function applyFrame(store, frame) {
       break;
     }
     case 'message.deleted': {
-      const gone = (m) => ({ ...m, content: '', attachments: [], reactions: [], pinned: false, deleted: true });
+      const gone = (m) => ({ ...m, content: '', attachments: [], reactions: [], mentions: [], pinned: false, deleted: true });
       const t = store.timelines.get(frame.conversation_id);
       const m = t?.bySeq.get(frame.seq);
+      const c = store.conversations.get(frame.conversation_id);
+      const before = m || (c?.last_message?.seq === frame.seq ? c.last_message : null);
+      if (before?.id === frame.message_id && !before.deleted) store.mentionChanged(before, null);
       if (m) t.bySeq.set(frame.seq, gone(m));
       store.quotedChanged(frame.conversation_id, frame.message_id, '');
-      const c = store.conversations.get(frame.conversation_id);
       if (c?.last_message?.seq === frame.seq) c.last_message = gone(c.last_message);
       store.changed('messages', frame.conversation_id);
       store.changed('conversations');
@@ -112,6 +119,7 @@ export async function applyFrame(store, frame) {
         const t = store.timelines.get(frame.conversation_id);
         if (c && t?.loaded && t.oldest !== null && t.oldest <= frame.seq) {
           c.unread_count = t.othersAbove(me, frame.seq);
+          c.mention_count = t.mentionsAbove(me, frame.seq);
         } else if (c) {
           await store.fetchConversation(frame.conversation_id).catch(() => {});
         }

@@ -11,6 +11,9 @@ import { Typing, applyFrame } from './events.js';
 import { Users } from './users.js';
 
 const PAGE = 50;
+/** A jump to a message loads older pages of this size, at most JUMP_PAGES of them. */
+const JUMP_PAGE = 100;
+const JUMP_PAGES = 10;
 /** Conversations one WebSocket `resume` may name (the server refuses more). */
 const MAX_RESUMED = 100;
 const READ_DELAY_MS = 400;
@@ -53,7 +56,7 @@ export class Store extends EventTarget {
       listed.add(c.id);
       const old = this.conversations.get(c.id);
       const merged = old?.last_message && (!c.last_message || old.last_message.seq > c.last_message.seq)
-        ? { ...c, last_message: old.last_message, unread_count: old.unread_count }
+        ? { ...c, last_message: old.last_message, unread_count: old.unread_count, mention_count: old.mention_count }
         : c;
       // With every message from my watermark to the latest loaded here, the
       // count is known exactly (the answer may predate a read just sent).
@@ -61,6 +64,7 @@ export class Store extends EventTarget {
       const read = this.myRead(c.id);
       if (t?.loaded && merged.last_message && t.newest >= merged.last_message.seq && t.oldest <= read + 1) {
         merged.unread_count = t.othersAbove(this.me.id, read);
+        merged.mention_count = t.mentionsAbove(this.me.id, read);
       }
       this.conversations.set(c.id, merged);
     }
@@ -101,12 +105,14 @@ export class Store extends EventTarget {
 
   /**
    * A conversation from an event: events carry it as everyone sees it
-   * (no unread count or latest message of mine), so those are kept.
+   * (no unread or mention count or latest message of mine), so those are kept.
    */
   mergeConversation(c) {
     const old = this.conversations.get(c.id);
     if (!old) return this.fetchConversation(c.id).catch(() => {});
-    this.conversations.set(c.id, { ...c, unread_count: old.unread_count, last_message: old.last_message });
+    this.conversations.set(c.id, {
+      ...c, unread_count: old.unread_count, mention_count: old.mention_count, last_message: old.last_message,
+    });
     this.changed('conversation', c.id);
     return Promise.resolve();
   }
@@ -197,18 +203,42 @@ export class Store extends EventTarget {
   }
 
   /** The page before the oldest loaded message (scrolling up). */
-  async loadOlder(id) {
+  async loadOlder(id, limit = PAGE) {
     const t = this.timeline(id);
     if (!t.loaded || !t.hasOlder || t.loading || t.oldest === null) return;
     t.loading = (async () => {
       const page = await this.api.get(
-        `/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ before: t.oldest, limit: PAGE })}`,
+        `/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ before: t.oldest, limit })}`,
       );
-      t.hasOlder = page.items.length === PAGE;
+      t.hasOlder = page.items.length === limit;
       for (const m of page.items) this.#put(t, m);
     })().finally(() => { t.loading = null; });
     await t.loading;
     this.changed('older', id);
+  }
+
+  /**
+   * Loads a conversation down to message `seq` (a jump to it from a
+   * mention, a search result or a pin): the newest page, then older pages
+   * until it is there, so what is loaded stays one run up to the newest.
+   * False when it is further back than a jump loads.
+   */
+  async loadBackTo(id, seq) {
+    for (let pages = 0; ; pages += 1) {
+      // (Fetched each time: a resume too far behind starts the timeline afresh.)
+      const t = this.timeline(id);
+      if (t.loading) await t.loading;
+      if (!t.loaded) {
+        if (pages > JUMP_PAGES) return false;
+        await this.loadLatest(id);
+      } else if (t.oldest === null || t.oldest <= seq || !t.hasOlder) {
+        return true;
+      } else if (pages > JUMP_PAGES) {
+        return false;
+      } else {
+        await this.loadOlder(id, JUMP_PAGE);
+      }
+    }
   }
 
   /** Everything after `after` (a hole below a live message). */
@@ -258,6 +288,18 @@ export class Store extends EventTarget {
     if (m.client_id) this.outbox.delete(m.client_id);
     for (const r of m.read_by || []) this.noteRead(m.conversation_id, r.user_id, m.seq);
     return fresh;
+  }
+
+  /**
+   * A message I had not read was edited or deleted (`after` null): my
+   * mention count follows when it starts or stops mentioning me.
+   */
+  mentionChanged(before, after) {
+    const c = this.conversations.get(before.conversation_id);
+    if (!c || before.sender_id === this.me.id || before.seq <= this.myRead(before.conversation_id)) return;
+    const mentioned = (m) => !!m && !m.deleted && !!m.mentions?.includes(this.me.id);
+    const change = mentioned(after) - mentioned(before);
+    if (change) c.mention_count = Math.max(0, (c.mention_count || 0) + change);
   }
 
   /** A message was edited or deleted: the replies shown quote it as it is now. */
@@ -381,7 +423,10 @@ export class Store extends EventTarget {
         await socket.request({ type: 'read', conversation_id: id, seq });
         this.noteRead(id, this.me.id, seq);
         const now = this.conversations.get(id);
-        if (now) now.unread_count = others(seq);
+        if (now) {
+          now.unread_count = others(seq);
+          now.mention_count = t.mentionsAbove(this.me.id, seq);
+        }
         this.changed('conversations');
       } catch (e) {
         // Too fast: after the wait. Offline: when the socket is back (the

@@ -45,6 +45,15 @@ export class Timeline {
     return count;
   }
 
+  /** Loaded messages of others above `seq` that mention `me` (deleted ones mention nobody). */
+  mentionsAbove(me, seq) {
+    let count = 0;
+    for (const m of this.bySeq.values()) {
+      if (m.sender_id !== me && m.seq > seq && !m.deleted && m.mentions?.includes(me)) count += 1;
+    }
+    return count;
+  }
+
   /** The highest seq of a message of others (0 if none is loaded). */
   newestOfOthers(me) {
     let newest = 0;

@@ -26,6 +26,11 @@ export class Users {
     return '…';
   }
 
+  /** A user's profile if it is known already (no lookup). */
+  known(id) {
+    return this.profiles.get(id);
+  }
+
   /** A user's profile (undefined if the lookup failed). */
   load(id) {
     if (!id || this.profiles.has(id)) return Promise.resolve(this.profiles.get(id));

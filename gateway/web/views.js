@@ -1,10 +1,14 @@
-// The screens: signing in, the sidebar (conversations and rooms), dialogs
-// for new chats, groups, conversation settings, profiles (block, unblock)
-// and the blocked users. The open conversation itself is in conversation.js.
+// The screens: signing in, the sidebar (conversations and rooms, unread and
+// mention badges, the message search box), dialogs for new chats, groups,
+// conversation settings, profiles (block, unblock) and the blocked users.
+// The open conversation itself is in conversation.js; the Mentions dialog in
+// mentions.js, the search results in search.js.
 
 import { ago, h, replace, reconcile, shortTime, toast } from './dom.js';
 import { query } from './api.js';
 import { ConversationView, dot, presenceLine } from './conversation.js';
+import { mentionsDialog } from './mentions.js';
+import { searchDialog } from './search.js';
 
 /** A short name for a browser or client from its `User-Agent`. */
 function deviceName(userAgent) {
@@ -134,6 +138,16 @@ export class App {
     this.list = h('ul', { class: 'conversation-list', 'aria-label': 'Conversations' });
     this.pane = h('main', { class: 'pane', 'aria-label': 'Conversation' });
     this.banner = h('div', { class: 'banner', role: 'status', hidden: true });
+    this.searchInput = h('input', {
+      type: 'search', 'aria-label': 'Search messages', placeholder: 'Search messages', maxlength: 200, autocomplete: 'off',
+    });
+    const search = h('form', {
+      class: 'message-search', id: 'message-search', role: 'search',
+      onsubmit: (e) => {
+        e.preventDefault();
+        if (this.searchInput.value.trim()) this.searchDialog(this.searchInput.value);
+      },
+    }, this.searchInput);
     this.shell = h('div', { class: 'shell', dataset: { view: 'list' } },
       h('aside', { class: 'sidebar', 'aria-label': 'Navigation' },
         h('header', { class: 'sidebar-header' },
@@ -141,8 +155,10 @@ export class App {
             h('span', { class: 'me-name', title: me.email || '' }, me.username)),
           this.status,
           h('button', { type: 'button', class: 'quiet', onclick: () => this.devicesDialog() }, 'Devices'),
+          h('button', { type: 'button', class: 'quiet', onclick: () => this.mentionsDialog() }, 'Mentions'),
           h('button', { type: 'button', class: 'quiet', onclick: () => this.blockedDialog() }, 'Blocked'),
           h('button', { type: 'button', class: 'quiet', onclick: () => this.onSignOut() }, 'Sign out')),
+        search,
         h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Sections' }, this.chatsTab, this.roomsTab),
         this.sidebarBody),
       this.pane, this.banner);
@@ -209,8 +225,9 @@ export class App {
     const items = store.sortedConversations().map((c) => {
       const partner = store.partnerOf(c);
       const unread = c.unread_count || 0;
+      const mentions = c.mention_count || 0;
       const open = store.openId === c.id;
-      const version = JSON.stringify([store.title(c), preview(store, c.last_message), c.last_message?.created_at, unread, open,
+      const version = JSON.stringify([store.title(c), preview(store, c.last_message), c.last_message?.created_at, unread, mentions, open,
         partner && store.presenceOf(partner).status]);
       return { key: c.id, version, render: () => h('li', {},
         h('button', {
@@ -223,7 +240,10 @@ export class App {
           h('span', { class: 'item-preview' }, preview(store, c.last_message))),
         h('span', { class: 'item-side' },
           h('time', { datetime: c.last_message?.created_at || '' }, shortTime(c.last_message?.created_at)),
-          unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : unread) : null))) };
+          h('span', { class: 'item-badges' },
+            mentions > 0 ? h('span', { class: 'mention-badge', 'aria-label': mentions === 1 ? '1 mention' : `${mentions} mentions` },
+              mentions === 1 ? '@' : `@${mentions > 99 ? '99+' : mentions}`) : null,
+            unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : unread) : null)))) };
     });
     if (items.length === 0) {
       items.push({ key: 'empty', version: '', render: () => h('li', { class: 'empty' }, 'No conversations yet. Start one with “New chat”, or join a room.') });
@@ -241,6 +261,15 @@ export class App {
     const opening = this.conversation.open(id);
     this.renderList();
     await opening;
+  }
+
+  /**
+   * Opens a conversation at one of its messages (from a mention, a search
+   * result): loaded down to it, scrolled to it and briefly highlighted.
+   */
+  async openAt(id, seq) {
+    await this.open(id);
+    if (this.conversation.id === id) await this.conversation.jumpTo(seq);
   }
 
   back() {
@@ -280,6 +309,16 @@ export class App {
       }));
     };
     await attempt(render);
+  }
+
+  /** Messages that mention me (mentions.js). */
+  mentionsDialog() {
+    mentionsDialog(this);
+  }
+
+  /** Searches messages for `q` (search.js); `scoped`: in the open conversation only. */
+  searchDialog(q = '', scoped = false) {
+    searchDialog(this, { q, scoped });
   }
 
   /** Whom I block (every page, asked once per sign-in). */

@@ -16,12 +16,14 @@ mod auth;
 mod blocking;
 mod conversations;
 mod media;
+mod mentions;
 mod messages;
 mod pins;
 mod presence;
 mod reactions;
 mod replies;
 mod rooms;
+mod search;
 mod sessions;
 
 mod distributed;

@@ -1,7 +1,7 @@
 // Two people chat through the web client in headless Chromium: sign up,
 // direct chat both ways with typing and read receipts, an image, a dropped
 // network that comes back without gaps or duplicates, presence going
-// offline, rooms, groups, reactions, replies, pins, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
+// offline, rooms, groups, reactions, replies, pins, mentions, search, blocking. Screenshots of the main screens go to SCREENSHOT_DIR.
 //
 //   CHATTERBOX_URL=http://127.0.0.1:8080 [BOB_URL=http://127.0.0.1:8081] SCREENSHOT_DIR=out node chat.mjs
 //
@@ -153,6 +153,45 @@ async function call(method, route, token, body) {
 /** The texts of the messages shown, in order. */
 function shownTexts(page) {
   return page.locator('.messages .message .content').allTextContents();
+}
+
+/** Waits until the message whose text contains `text` is in view in the open conversation. */
+async function shownInView(page, text) {
+  await page.waitForFunction((wanted) => {
+    const scroller = document.querySelector('.scroller');
+    const item = [...document.querySelectorAll('.scroller .message')]
+      .find((el) => el.querySelector('.content')?.textContent.includes(wanted));
+    if (!scroller || !item) return false;
+    const view = scroller.getBoundingClientRect();
+    const at = item.getBoundingClientRect();
+    return at.bottom > view.top && at.top < view.bottom;
+  }, text, { timeout: WAIT_MS });
+}
+
+/**
+ * Searches messages for `q` (in the open results dialog, else with the
+ * sidebar's box) until a result contains `expected`, which it returns: asked
+ * again a few times, in case the index trails the send.
+ */
+async function searchFor(page, q, expected) {
+  const results = page.getByRole('dialog', { name: 'Search results' });
+  if (await results.count()) {
+    await results.getByLabel('Search for').fill(q);
+    await results.getByLabel('Search for').press('Enter');
+  } else {
+    await page.getByLabel('Search messages').fill(q);
+    await page.getByLabel('Search messages').press('Enter');
+  }
+  const hit = results.locator('.result-item', { hasText: expected });
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await hit.waitFor({ timeout: 4000 });
+      return hit;
+    } catch (e) {
+      if (attempt === 4) throw e;
+    }
+    await results.getByRole('button', { name: 'Search', exact: true }).click();
+  }
 }
 
 async function main() {
@@ -406,6 +445,60 @@ async function main() {
     await b.locator('.conversation-item', { hasText: `Renamed ${RUN}` }).waitFor({ state: 'detached' });
     await a.locator('.members .member').filter({ hasText: bob }).waitFor({ state: 'detached' });
     await a.keyboard.press('Escape');
+
+    log('alice mentions bob, picking him from the @ list; bob sees the badge and the mention, and opens it from Mentions');
+    await a.locator('.conversation-item', { hasText: bob }).click();
+    await a.locator('.conversation-header h2', { hasText: bob }).waitFor();
+    const alicesComposer = a.getByRole('textbox', { name: 'Message', exact: true });
+    await alicesComposer.pressSequentially(`Dinner, @${bob.slice(0, 3)}`, { delay: 20 });
+    await a.getByRole('listbox', { name: 'People to mention' }).getByRole('option', { name: bob, exact: true }).click();
+    await a.waitForFunction((text) => document.querySelector('.composer textarea')?.value === text, `Dinner, @${bob} `);
+    await a.locator('#mention-suggestions').waitFor({ state: 'hidden' });
+    await alicesComposer.pressSequentially('are you free?', { delay: 10 });
+    await alicesComposer.press('Enter');
+    await a.locator('.message.mine:not(.pending)', { hasText: 'are you free?' }).locator('.content .mention', { hasText: `@${bob}` }).waitFor();
+    // Bob is on his list: the conversation counts the mention.
+    await bobsItem.locator('.mention-badge', { hasText: /^@$/ }).waitFor();
+    await shot(b, '08-mention-badge-phone');
+    await b.getByRole('button', { name: 'Mentions', exact: true }).click();
+    const mentionsList = b.getByRole('dialog', { name: 'Mentions' });
+    const mentionEntry = mentionsList.locator('.result-item', { hasText: 'are you free?' });
+    await mentionEntry.locator('.result-conversation', { hasText: alice }).waitFor();
+    await mentionEntry.locator('.mention.mention-me', { hasText: `@${bob}` }).waitFor();
+    await mentionEntry.click();
+    await mentionsList.waitFor({ state: 'detached' });
+    await b.locator('.conversation-header h2', { hasText: alice }).waitFor();
+    const bobsMention = b.locator('.message.theirs.mentions-me', { hasText: 'are you free?' });
+    await bobsMention.locator('.content .mention.mention-me', { hasText: `@${bob}` }).waitFor();
+    await shownInView(b, 'are you free?');
+    await b.getByRole('button', { name: 'Back to conversations' }).click();
+    // Read now: the badge goes.
+    await bobsItem.locator('.mention-badge').waitFor({ state: 'detached' });
+
+    log('alice writes with accents and in Japanese; bob finds both by search and opens the conversation at a result');
+    for (const text of ['Crème brûlée tonight', '東京タワーに行こう']) {
+      await alicesComposer.fill(text);
+      await alicesComposer.press('Enter');
+      await a.locator('.message.mine:not(.pending) .content', { hasText: text }).waitFor();
+    }
+    await bobsItem.locator('.item-preview', { hasText: '東京タワーに行こう' }).waitFor();
+    const creme = await searchFor(b, 'creme', 'Crème brûlée tonight');
+    await creme.locator('mark', { hasText: 'Crème' }).waitFor();
+    const tokyo = await searchFor(b, '東京', '東京タワーに行こう');
+    await tokyo.locator('mark', { hasText: '東京' }).waitFor();
+    await shot(b, '09-search-phone');
+    await tokyo.click();
+    await b.getByRole('dialog', { name: 'Search results' }).waitFor({ state: 'detached' });
+    await b.locator('.conversation-header h2', { hasText: alice }).waitFor();
+    await shownInView(b, '東京タワーに行こう');
+    // From the conversation's header: in this conversation only.
+    await b.getByRole('button', { name: 'Search', exact: true }).click();
+    const inHere = b.getByRole('dialog', { name: 'Search results' });
+    assert.ok(await inHere.getByLabel('In this conversation').isChecked(), 'a search from a conversation searches it');
+    await (await searchFor(b, 'CRÈME', 'Crème brûlée tonight')).click();
+    await inHere.waitFor({ state: 'detached' });
+    await shownInView(b, 'Crème brûlée tonight');
+    await b.getByRole('button', { name: 'Back to conversations' }).click();
 
     log('alice blocks bob from his profile: his message is refused; she unblocks him and his retry arrives');
     await a.locator('.conversation-item', { hasText: bob }).click();

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chatterbox_errors::Error;
 use chatterbox_proto::message::v1::{
-    DeleteMessageRequest, EditMessageRequest, ListMessagesRequest, ListPinsRequest, ListRepliesRequest,
-    MarkReadRequest, PinRequest, ReactRequest, SendMessageRequest,
+    DeleteMessageRequest, EditMessageRequest, ListMentionsRequest, ListMessagesRequest, ListPinsRequest,
+    ListRepliesRequest, MarkReadRequest, PinRequest, ReactRequest, SearchMessagesRequest, SendMessageRequest,
 };
 use serde::Deserialize;
 
@@ -178,6 +178,49 @@ pub(crate) async fn pins(
 ) -> ApiResult<Json<ListView<MessageView>>> {
     let request = user.request(ListPinsRequest { conversation_id, limit: q.limit()?, cursor: q.cursor.clone() })?;
     let page = s.messages.clone().list_pins(request).await?.into_inner();
+    Ok(Json(ListView {
+        items: page.items.into_iter().map(MessageView::from).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
+}
+
+/// `GET /api/v1/mentions`: messages that mention the caller, in
+/// conversations the caller is still in, newest first.
+pub(crate) async fn mentions(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<ListView<MessageView>>> {
+    let request = user.request(ListMentionsRequest { limit: q.limit()?, cursor: q.cursor.clone() })?;
+    let page = s.messages.clone().list_mentions(request).await?.into_inner();
+    Ok(Json(ListView {
+        items: page.items.into_iter().map(MessageView::from).collect(),
+        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
+    }))
+}
+
+/// `q`, `conversation_id`, `limit` and `cursor` of a message search.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    conversation_id: Option<String>,
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: String,
+}
+
+/// `GET /api/v1/search/messages?q=&conversation_id=&limit=&cursor=`:
+/// messages of the caller's conversations matching `q`, newest first.
+pub(crate) async fn search(
+    State(s): State<GatewayState>,
+    user: CurrentUser,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<ListView<MessageView>>> {
+    let limit = crate::routes::checked_limit(q.limit)?;
+    let request =
+        user.request(SearchMessagesRequest { q: q.q, conversation_id: q.conversation_id, limit, cursor: q.cursor })?;
+    let page = s.messages.clone().search_messages(request).await?.into_inner();
     Ok(Json(ListView {
         items: page.items.into_iter().map(MessageView::from).collect(),
         next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),

@@ -84,6 +84,9 @@ const ASSETS: &[Asset] = assets! {
     "dom.js" => "text/javascript; charset=utf-8",
     "views.js" => "text/javascript; charset=utf-8",
     "conversation.js" => "text/javascript; charset=utf-8",
+    "mentions.js" => "text/javascript; charset=utf-8",
+    "search.js" => "text/javascript; charset=utf-8",
+    "results.js" => "text/javascript; charset=utf-8",
     "icon.svg" => "image/svg+xml",
 };
 

@@ -7,9 +7,15 @@
 
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::{Actor, with_bearer};
-use chatterbox_proto::conversation::v1::{CheckAccessRequest, ConversationType, RecordActivityRequest};
+use chatterbox_proto::conversation::v1::{
+    CheckAccessRequest, ConversationType, ListConversationsRequest, RecordActivityRequest, ResolveMentionsRequest,
+};
 use chatterbox_runtime::calls::ConversationCalls;
-use chatterbox_types::{ConversationId, Timestamp};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
+
+/// The most conversations [`ConversationAccess::conversations`] lists: a
+/// search looks in a caller's most recently active ones up to this many.
+pub const MOST_LISTED: usize = 10_000;
 
 /// A participant's standing in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +48,21 @@ pub trait ConversationAccess: Send + Sync + std::fmt::Debug {
     /// Moves the conversation's last activity forward (only a
     /// participant's activity counts).
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error>;
+
+    /// Which of `usernames` (at most 100, matched case-insensitively) are
+    /// participants of a conversation the caller takes part in, each with
+    /// the username as its owner spells it; NOT_FOUND when the caller
+    /// takes no part.
+    async fn mentionable(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        usernames: &[String],
+    ) -> Result<Vec<(String, UserId)>, Error>;
+
+    /// The conversations the caller takes part in now, most recently
+    /// active first, at most [`MOST_LISTED`].
+    async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error>;
 
     /// The caller's standing, `None` when they take no part; any other
     /// failure is an error.
@@ -85,4 +106,57 @@ impl ConversationAccess for GrpcConversationAccess {
         self.calls.record_activity(request).await?;
         Ok(())
     }
+
+    async fn mentionable(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        usernames: &[String],
+    ) -> Result<Vec<(String, UserId)>, Error> {
+        let request = with_bearer(
+            ResolveMentionsRequest { id: conversation.to_string(), usernames: usernames.to_vec() },
+            &actor.token,
+        )?;
+        let found = self.calls.resolve_mentions(request).await?.into_inner();
+        found_participants(found)
+    }
+
+    async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let request = with_bearer(
+                ListConversationsRequest { limit: chatterbox_types::MAX_PAGE_LIMIT, cursor: cursor.clone() },
+                &actor.token,
+            )?;
+            let page = self.calls.list_conversation_refs(request).await?.into_inner();
+            for item in &page.items {
+                ids.push(
+                    ConversationId::parse(&item.id).map_err(|_| {
+                        Error::invariant("the conversation service answered a malformed conversation id")
+                    })?,
+                );
+            }
+            if page.next_cursor.is_empty() || ids.len() >= MOST_LISTED {
+                ids.truncate(MOST_LISTED);
+                return Ok(ids);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+}
+
+/// The participants a mention lookup answered.
+fn found_participants(
+    found: chatterbox_proto::conversation::v1::ResolveMentionsResponse,
+) -> Result<Vec<(String, UserId)>, Error> {
+    found
+        .participants
+        .into_iter()
+        .map(|p| {
+            let id = UserId::parse(&p.user_id)
+                .map_err(|_| Error::invariant("the conversation service answered a malformed user id"))?;
+            Ok((p.username, id))
+        })
+        .collect()
 }

@@ -167,6 +167,7 @@ service_calls! {
         get_me / GetMe: GetMeRequest => User;
         get_user / GetUser: GetUserRequest => User;
         search_users / SearchUsers: SearchUsersRequest => SearchUsersResponse;
+        get_users_by_username / GetUsersByUsername: GetUsersByUsernameRequest => GetUsersByUsernameResponse;
         update_me / UpdateMe: UpdateMeRequest => User;
         set_presence / SetPresence: SetPresenceRequest => User;
     }
@@ -194,6 +195,7 @@ service_calls! {
         block / Block: BlockRequest => BlockResponse;
         unblock / Unblock: BlockRequest => BlockResponse;
         list_blocks / ListBlocks: ListBlocksRequest => BlockPage;
+        resolve_mentions / ResolveMentions: ResolveMentionsRequest => ResolveMentionsResponse;
     }
 }
 
@@ -212,6 +214,8 @@ service_calls! {
         list_replies / ListReplies: ListRepliesRequest => ReplyPage;
         pin / Pin: PinRequest => PinResponse;
         list_pins / ListPins: ListPinsRequest => PinPage;
+        list_mentions / ListMentions: ListMentionsRequest => MentionPage;
+        search_messages / SearchMessages: SearchMessagesRequest => SearchPage;
     }
 }
 

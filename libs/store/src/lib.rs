@@ -10,7 +10,7 @@ mod sqlite;
 pub use keyed_locks::KeyedLocks;
 
 pub use mongo::{is_duplicate_key, mongo_client_options, mongo_database, ping as mongo_ping, unique_index};
-pub use sqlite::{AddedColumn, SqliteDb, is_unique_violation};
+pub use sqlite::{AddedColumn, Migration, SqliteDb, is_unique_violation};
 
 /// Creates `dir` and its missing parents readable by this user alone
 /// (0700 on Unix): databases and media are nobody else's business.

@@ -126,6 +126,9 @@ pub struct AddedColumn {
     pub index: Option<&'static str>,
 }
 
+/// A one-off change to the rows of an older file, run on open.
+pub type Migration = fn(&Connection) -> rusqlite::Result<()>;
+
 fn add_missing_columns(conn: &Connection, columns: &[AddedColumn]) -> rusqlite::Result<()> {
     for column in columns {
         let present: bool = conn.query_row(
@@ -154,6 +157,19 @@ impl SqliteDb {
 
     /// [`SqliteDb::open`], then adds the `added` columns where missing.
     pub fn open_adding(path: &Path, schema: &str, added: &[AddedColumn]) -> Result<Self, StoreError> {
+        Self::open_migrating(path, schema, added, |_| Ok(()))
+    }
+
+    /// [`SqliteDb::open_adding`], then runs `migrate` on the writing
+    /// connection before any other write: what a schema alone cannot do to
+    /// an older file (filling a new index from the rows already there). It
+    /// must be idempotent and cheap once done.
+    pub fn open_migrating(
+        path: &Path,
+        schema: &str,
+        added: &[AddedColumn],
+        migrate: Migration,
+    ) -> Result<Self, StoreError> {
         let io = |at: &Path, e: std::io::Error| StoreError::backend(format!("{}: {e}", at.display()));
         if let Some(dir) = path.parent() {
             crate::create_private_dir(dir).map_err(|e| io(dir, e))?;
@@ -161,7 +177,7 @@ impl SqliteDb {
         // Made owner-only before SQLite opens it: its WAL and shared-memory
         // files take the database file's permissions.
         crate::create_private_file(path).map_err(|e| io(path, e))?;
-        let mut db = Self::init(Connection::open(path)?, schema, added, &path.display().to_string())?;
+        let mut db = Self::init(Connection::open(path)?, schema, added, migrate, &path.display().to_string())?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -183,10 +199,21 @@ impl SqliteDb {
 
     /// [`SqliteDb::in_memory`] with the `added` columns, for tests.
     pub fn in_memory_adding(schema: &str, added: &[AddedColumn]) -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, schema, added, ":memory:")
+        Self::in_memory_migrating(schema, added, |_| Ok(()))
     }
 
-    fn init(conn: Connection, schema: &str, added: &[AddedColumn], name: &str) -> Result<Self, StoreError> {
+    /// [`SqliteDb::in_memory_adding`] with a migration, for tests.
+    pub fn in_memory_migrating(schema: &str, added: &[AddedColumn], migrate: Migration) -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, schema, added, migrate, ":memory:")
+    }
+
+    fn init(
+        conn: Connection,
+        schema: &str,
+        added: &[AddedColumn],
+        migrate: Migration,
+        name: &str,
+    ) -> Result<Self, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a write is on disk before it is acknowledged.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -194,6 +221,7 @@ impl SqliteDb {
         tune(&conn)?;
         conn.execute_batch(schema)?;
         add_missing_columns(&conn, added)?;
+        migrate(&conn)?;
         let (writes, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name(format!("sqlite-writer {name}"))

@@ -2,7 +2,7 @@
 
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::with_bearer;
-use chatterbox_proto::user::v1::GetUserRequest;
+use chatterbox_proto::user::v1::{GetUserRequest, GetUsersByUsernameRequest};
 use chatterbox_runtime::calls::UserCalls;
 use chatterbox_types::UserId;
 
@@ -11,6 +11,10 @@ use chatterbox_types::UserId;
 pub trait UserDirectory: Send + Sync + std::fmt::Debug {
     /// Whether `user` exists, asked on behalf of the holder of `token`.
     async fn exists(&self, token: &str, user: UserId) -> Result<bool, Error>;
+
+    /// Those of `usernames` that name users, each with the username as its
+    /// owner spells it and their id (asked on behalf of the holder of `token`).
+    async fn by_usernames(&self, token: &str, usernames: &[String]) -> Result<Vec<(String, UserId)>, Error>;
 }
 
 /// The user service over gRPC.
@@ -37,5 +41,19 @@ impl UserDirectory for GrpcUserDirectory {
                 if e.code() == Code::NotFound { Ok(false) } else { Err(e) }
             }
         }
+    }
+
+    async fn by_usernames(&self, token: &str, usernames: &[String]) -> Result<Vec<(String, UserId)>, Error> {
+        let request = with_bearer(GetUsersByUsernameRequest { usernames: usernames.to_vec() }, token)?;
+        let found = self.client.get_users_by_username(request).await?.into_inner();
+        found
+            .items
+            .into_iter()
+            .map(|u| {
+                let id =
+                    UserId::parse(&u.id).map_err(|_| Error::invariant("the user service answered a malformed id"))?;
+                Ok((u.username, id))
+            })
+            .collect()
     }
 }

@@ -47,6 +47,9 @@ pub struct Place {
     pub blocked: bool,
 }
 
+/// Most usernames one mention lookup may name.
+pub const MOST_MENTIONS: usize = 100;
+
 /// What a send or a new direct conversation between a blocker and the
 /// user blocked gets, whichever of them asks.
 pub fn blocked() -> Error {
@@ -303,6 +306,33 @@ impl Conversations {
         let member = self.store.membership(id, actor.id).await.map_err(Error::from)?.ok_or_else(not_found)?;
         let blocked = member.kind == Kind::Direct && self.direct_blocked(actor, id).await?;
         Ok(Place { kind: member.kind, admin: member.admin, blocked })
+    }
+
+    /// Which of `usernames` (at most [`MOST_MENTIONS`]; matched
+    /// case-insensitively) belong to participants of a conversation the
+    /// actor takes part in (404 otherwise): each with the username as its
+    /// owner spells it now.
+    pub async fn resolve_mentions(
+        &self,
+        actor: &Actor,
+        id: ConversationId,
+        usernames: &[String],
+    ) -> Result<Vec<(String, UserId)>, Error> {
+        if usernames.len() > MOST_MENTIONS {
+            return Err(Error::invalid(format!("at most {MOST_MENTIONS} usernames at once")));
+        }
+        self.store.membership(id, actor.id).await.map_err(Error::from)?.ok_or_else(not_found)?;
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users = self.users.by_usernames(&actor.token, usernames).await?;
+        // One key lookup per named user, whatever the conversation's size.
+        let members = futures::future::try_join_all(users.into_iter().map(|(name, user)| async move {
+            let member = self.store.membership(id, user).await.map_err(Error::from)?;
+            Ok::<_, Error>(member.map(|_| (name, user)))
+        }))
+        .await?;
+        Ok(members.into_iter().flatten().collect())
     }
 
     /// Whether a block separates the two of direct conversation `id`, which
@@ -613,6 +643,10 @@ mod tests {
     impl UserDirectory for Everyone {
         async fn exists(&self, _token: &str, _user: UserId) -> Result<bool, Error> {
             Ok(true)
+        }
+
+        async fn by_usernames(&self, _token: &str, _usernames: &[String]) -> Result<Vec<(String, UserId)>, Error> {
+            Err(Error::unavailable(anyhow::anyhow!("this directory knows no usernames")))
         }
     }
 

@@ -10,9 +10,9 @@ use chatterbox_proto::conversation::v1::{
     Access, BlockPage, BlockRequest, BlockResponse, Blocked, CheckAccessRequest, Conversation as ConversationMsg,
     ConversationPage, ConversationRef as ConversationRefMsg, ConversationRefPage, CreateDirectRequest,
     CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest, LeaveRoomResponse,
-    ListBlocksRequest, ListConversationsRequest, ListRoomsRequest, ParticipantRequest, PrivateAmongRequest,
-    PrivateAmongResponse, RecordActivityRequest, RecordActivityResponse, RemoveParticipantResponse, RoomRequest,
-    UpdateConversationRequest,
+    ListBlocksRequest, ListConversationsRequest, ListRoomsRequest, Mentionable, ParticipantRequest,
+    PrivateAmongRequest, PrivateAmongResponse, RecordActivityRequest, RecordActivityResponse,
+    RemoveParticipantResponse, ResolveMentionsRequest, ResolveMentionsResponse, RoomRequest, UpdateConversationRequest,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{ConversationId, Description, DisplayName, Timestamp, UserId};
@@ -227,6 +227,21 @@ impl ConversationService for ConversationGrpc {
         let actor = self.actor(&request)?;
         let user = user_id(&request.into_inner().user_id)?;
         Ok(Response::new(BlockResponse { changed: self.conversations.unblock(&actor, user).await? }))
+    }
+
+    async fn resolve_mentions(
+        &self,
+        request: Request<ResolveMentionsRequest>,
+    ) -> Result<Response<ResolveMentionsResponse>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let found = self.conversations.resolve_mentions(&actor, conversation_id(&r.id)?, &r.usernames).await?;
+        Ok(Response::new(ResolveMentionsResponse {
+            participants: found
+                .into_iter()
+                .map(|(username, user)| Mentionable { username, user_id: user.to_string() })
+                .collect(),
+        }))
     }
 
     async fn list_blocks(&self, request: Request<ListBlocksRequest>) -> Result<Response<BlockPage>, Status> {

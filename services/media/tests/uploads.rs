@@ -26,6 +26,14 @@ impl ConversationAccess for Nobody {
     async fn record_activity(&self, _: &Actor, _: ConversationId, _: chatterbox_types::Timestamp) -> Result<(), Error> {
         Err(Error::not_found("conversation not found"))
     }
+
+    async fn mentionable(&self, _: &Actor, _: ConversationId, _: &[String]) -> Result<Vec<(String, UserId)>, Error> {
+        Err(Error::not_found("conversation not found"))
+    }
+
+    async fn conversations(&self, _: &Actor) -> Result<Vec<ConversationId>, Error> {
+        Ok(Vec::new())
+    }
 }
 
 fn files(dir: &std::path::Path) -> usize {

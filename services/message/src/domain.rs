@@ -11,8 +11,9 @@ use chatterbox_types::{ConversationId, MediaId, MessageId, MessageKind, Reaction
 
 use crate::announce::Announcer;
 use crate::media::MediaLibrary;
+use crate::search::SearchQuery;
 use crate::store::{
-    Attachment, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, ReadMark, Window,
+    Attachment, MentionCursor, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, ReadMark, Window,
 };
 use chatterbox_membership::{ConversationAccess, Standing};
 
@@ -20,6 +21,8 @@ use chatterbox_membership::{ConversationAccess, Standing};
 pub const MAX_CONTENT: usize = 4000;
 /// Longest client id.
 pub const MAX_CLIENT_ID: usize = 128;
+/// Longest search query, in characters after trimming.
+pub const MAX_QUERY: usize = 200;
 /// Most distinct reactions one message may carry.
 pub const MAX_REACTIONS: usize = 20;
 
@@ -87,6 +90,8 @@ pub struct Summary {
     pub last_message: Option<MessageView>,
     /// Others' live messages above the caller's watermark.
     pub unread_count: u64,
+    /// Those of them that mention the caller.
+    pub mention_count: u64,
 }
 
 /// A message as its sender asks to post it, not yet checked.
@@ -234,6 +239,7 @@ impl Messages {
             return Err(Error::invalid("image and file messages need at least one attachment"));
         }
         let client_id = client_id(client)?;
+        let mentions = self.mentioned(actor, conversation_id, &content).await?;
         // What it answers: a message of this conversation (which the sender,
         // taking part, can see), deleted or not.
         let answered = match reply_to {
@@ -260,6 +266,7 @@ impl Messages {
             client_id,
             created_at: Timestamp::now(),
             reply_to,
+            mentions,
         };
         let attached = media_ids(&new.attachments);
         // The conversation's last activity moves with the append, not after
@@ -287,6 +294,23 @@ impl Messages {
         let view = MessageView { reply_to: answered, ..MessageView::bare(message) };
         self.announce.created(ticket, &view).await;
         Ok((view, true))
+    }
+
+    /// Who `content`, written in `conversation`, mentions: the
+    /// participants it names with `@username` (asked of the conversation
+    /// service only when it names anyone).
+    async fn mentioned(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        content: &str,
+    ) -> Result<Vec<UserId>, Error> {
+        let names = crate::mentions::names_in(content);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let participants = self.access.mentionable(actor, conversation, &names).await?;
+        Ok(crate::mentions::chosen(content, &participants))
     }
 
     /// A window of history with read receipts, in ascending `seq`.
@@ -382,6 +406,109 @@ impl Messages {
         let receipts = Receipts::new(self.store.read_marks(conversation).await.map_err(Error::from)?);
         let views = self.decorated(actor, found.into_iter().map(|m| receipts.view(m)).collect()).await?;
         Ok((views, next))
+    }
+
+    /// Messages of others that mention the actor, in conversations the
+    /// actor takes part in now, newest first, after `cursor`; with the next
+    /// cursor. A page may hold fewer than `limit` (mentions in conversations
+    /// the actor has left are skipped, a bounded number per call) and still
+    /// have a next cursor.
+    pub async fn mentions(
+        &self,
+        actor: &Actor,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<(Vec<MessageView>, Option<String>), Error> {
+        let limit = chatterbox_types::page_limit(limit)?;
+        let after = match cursor {
+            "" => None,
+            c => {
+                let bad = || Error::invalid("invalid cursor");
+                let (at, id) = c.split_once('.').ok_or_else(bad)?;
+                Some(MentionCursor {
+                    created_at: Timestamp::from_millis(at.parse().map_err(|_| bad())?),
+                    id: MessageId::parse(id).map_err(|_| bad())?,
+                })
+            }
+        };
+        let mut member: std::collections::HashMap<ConversationId, bool> = std::collections::HashMap::new();
+        let cursor_of = |m: &Message| MentionCursor { created_at: m.created_at, id: m.id };
+        let mut page = Gathering::new(limit, after);
+        while let Some(after) = page.next_read() {
+            let found = self.store.mentioning(actor.id, after, limit + 1).await.map_err(Error::from)?;
+            for m in &found {
+                if !member.contains_key(&m.conversation_id) {
+                    let known = self.access.standing(actor, m.conversation_id).await?.is_some();
+                    member.insert(m.conversation_id, known);
+                }
+            }
+            page.take(found, cursor_of, |m| member.get(&m.conversation_id).copied().unwrap_or(false));
+        }
+        let (kept, next) = page.finish();
+        let views = self.decorated(actor, self.with_receipts(kept).await?).await?;
+        Ok((views, next.map(|c| format!("{}.{}", c.created_at.millis(), c.id))))
+    }
+
+    /// Messages of conversations the actor takes part in now (or of the one
+    /// named, 404 if they do not) whose text matches `q` (`crate::search`),
+    /// newest first, after `cursor` (a message id); with the next cursor.
+    pub async fn search(
+        &self,
+        actor: &Actor,
+        q: &str,
+        conversation: Option<ConversationId>,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<(Vec<MessageView>, Option<String>), Error> {
+        let q = q.trim();
+        if !(1..=MAX_QUERY).contains(&q.chars().count()) {
+            return Err(Error::invalid(format!("q must be 1 to {MAX_QUERY} characters")));
+        }
+        let limit = chatterbox_types::page_limit(limit)?;
+        let before = match cursor {
+            "" => None,
+            c => Some(MessageId::parse(c).map_err(|_| Error::invalid("invalid cursor"))?),
+        };
+        let scope = match conversation {
+            Some(id) => {
+                self.access.check(actor, id).await?;
+                vec![id]
+            }
+            None => self.access.conversations(actor).await?,
+        };
+        let query = SearchQuery::parse(q);
+        if query.is_empty() {
+            // Nothing searchable in it (punctuation only): nothing matches.
+            return Ok((Vec::new(), None));
+        }
+        let mut page = Gathering::new(limit, before);
+        while let Some(before) = page.next_read() {
+            let found = self.store.search(&query.terms, &scope, before, limit + 1).await.map_err(Error::from)?;
+            page.take(found, |m| m.id, |m| query.confirms(&m.content));
+        }
+        let (found, next) = page.finish();
+        let views = self.decorated(actor, self.with_receipts(found).await?).await?;
+        Ok((views, next.map(|id| id.to_string())))
+    }
+
+    /// Messages of any conversations with the receipts their
+    /// conversations' watermarks give (one read per conversation).
+    async fn with_receipts(&self, messages: Vec<Message>) -> Result<Vec<MessageView>, Error> {
+        let mut conversations: Vec<ConversationId> = messages.iter().map(|m| m.conversation_id).collect();
+        conversations.sort_unstable();
+        conversations.dedup();
+        let marks = futures::future::try_join_all(conversations.iter().map(|c| self.store.read_marks(*c)))
+            .await
+            .map_err(Error::from)?;
+        let receipts: std::collections::HashMap<ConversationId, Receipts> =
+            conversations.into_iter().zip(marks.into_iter().map(Receipts::new)).collect();
+        Ok(messages
+            .into_iter()
+            .map(|m| match receipts.get(&m.conversation_id) {
+                Some(r) => r.view(m),
+                None => MessageView::bare(m),
+            })
+            .collect())
     }
 
     /// Pins (`pin`) or unpins a message: admins of a group or room, either
@@ -511,9 +638,10 @@ impl Messages {
             return Err(Error::invalid("a deleted message cannot be edited"));
         }
         let content = text(content)?;
+        let mentions = self.mentioned(actor, message.conversation_id, &content).await?;
         let edited = self
             .store
-            .edit(message.id, &content, Timestamp::now())
+            .edit(message.id, &content, &mentions, Timestamp::now())
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::invalid("a deleted message cannot be edited"))?;
@@ -592,10 +720,15 @@ impl Messages {
         self.access.check(actor, id).await?;
         let marks = self.store.read_marks(id).await.map_err(Error::from)?;
         let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
-        let last = self.store.latest(id).await.map_err(Error::from)?;
-        let unread_count = self.store.count_unread(id, actor.id, mine).await.map_err(Error::from)?;
+        let (last, unread_count, mention_count) = futures::future::try_join3(
+            self.store.latest(id),
+            self.store.count_unread(id, actor.id, mine),
+            self.store.count_mentions(id, actor.id, mine),
+        )
+        .await
+        .map_err(Error::from)?;
         let last_message = last.map(|m| Receipts::new(marks).view(m));
-        Ok(Summary { conversation_id: id, last_message, unread_count })
+        Ok(Summary { conversation_id: id, last_message, unread_count, mention_count })
     }
 
     /// What changed since the actor saw `after_seq` (edits, deletions,
@@ -615,6 +748,62 @@ impl Messages {
         items.truncate(limit as usize);
         let views = self.decorated(actor, items.into_iter().map(MessageView::bare).collect()).await?;
         Ok((views, more))
+    }
+}
+
+/// Reads of the store one list page makes at most when it skips messages.
+const ROUNDS: usize = 4;
+
+/// Gathers a list page of at most `limit` messages, newest first, when
+/// some of what the store reads is skipped: each read asks `limit + 1`
+/// after a cursor ([`Gathering::next_read`]), [`Gathering::take`] keeps
+/// those that count, and at most [`ROUNDS`] reads are made. The next page
+/// starts after the last kept message when more follow, after the last one
+/// looked at when the reads ran out first (a short page that goes on).
+struct Gathering<C> {
+    limit: usize,
+    after: Option<C>,
+    kept: Vec<Message>,
+    reads: usize,
+    /// Set once the page is complete: where the next one starts, if anywhere.
+    finished: Option<Option<C>>,
+}
+
+impl<C: Copy> Gathering<C> {
+    fn new(limit: u32, after: Option<C>) -> Self {
+        Self { limit: limit as usize, after, kept: Vec::new(), reads: 0, finished: None }
+    }
+
+    /// The cursor to read after next (`Some(None)`: from the start); `None`
+    /// once the page is complete.
+    fn next_read(&self) -> Option<Option<C>> {
+        (self.finished.is_none() && self.reads < ROUNDS).then_some(self.after)
+    }
+
+    /// What one read found, with `keep` saying which count.
+    fn take(&mut self, found: Vec<Message>, cursor_of: impl Fn(&Message) -> C, keep: impl Fn(&Message) -> bool) {
+        self.reads += 1;
+        let exhausted = found.len() <= self.limit;
+        for m in found {
+            self.after = Some(cursor_of(&m));
+            if keep(&m) {
+                self.kept.push(m);
+                if self.kept.len() > self.limit {
+                    self.kept.truncate(self.limit);
+                    self.finished = Some(self.kept.last().map(&cursor_of));
+                    return;
+                }
+            }
+        }
+        if exhausted {
+            self.finished = Some(None);
+        }
+    }
+
+    /// The page and where the next one starts.
+    fn finish(self) -> (Vec<Message>, Option<C>) {
+        let next = self.finished.unwrap_or(self.after);
+        (self.kept, next)
     }
 }
 
@@ -655,6 +844,7 @@ mod tests {
             change_seq: seq,
             reply_to: None,
             pinned_at: None,
+            mentions: Vec::new(),
         }
     }
 

@@ -7,10 +7,10 @@ use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::message::v1::message_service_server::{MessageService, MessageServiceServer};
 use chatterbox_proto::message::v1::{
     DeleteMessageRequest, DeleteMessageResponse, EditMessageRequest, GetPositionsRequest, GetPositionsResponse,
-    GetSummariesRequest, GetSummariesResponse, ListChangesRequest, ListChangesResponse, ListMessagesRequest,
-    ListPinsRequest, ListRepliesRequest, MarkReadRequest, MarkReadResponse, Message as MessageMsg, MessagePage,
-    PinPage, PinRequest, PinResponse, Position, ReactRequest, ReactResponse, ReplyPage, SendMessageRequest,
-    SendMessageResponse, Summary as SummaryMsg,
+    GetSummariesRequest, GetSummariesResponse, ListChangesRequest, ListChangesResponse, ListMentionsRequest,
+    ListMessagesRequest, ListPinsRequest, ListRepliesRequest, MarkReadRequest, MarkReadResponse, MentionPage,
+    Message as MessageMsg, MessagePage, PinPage, PinRequest, PinResponse, Position, ReactRequest, ReactResponse,
+    ReplyPage, SearchMessagesRequest, SearchPage, SendMessageRequest, SendMessageResponse, Summary as SummaryMsg,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{ConversationId, MessageId, ReactionEmoji};
@@ -99,6 +99,7 @@ impl MessageService for MessageGrpc {
                     conversation_id: s.conversation_id.to_string(),
                     last_message: s.last_message.map(view),
                     unread_count: s.unread_count,
+                    mention_count: s.mention_count,
                 })
                 .collect(),
         }))
@@ -153,6 +154,28 @@ impl MessageService for MessageGrpc {
         let conversation = conversation_id(&r.conversation_id)?;
         let (items, next) = self.messages.pins(&actor, conversation, r.limit, &r.cursor).await?;
         Ok(Response::new(PinPage {
+            items: items.into_iter().map(view).collect(),
+            next_cursor: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_mentions(&self, request: Request<ListMentionsRequest>) -> Result<Response<MentionPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        let (items, next) = self.messages.mentions(&actor, r.limit, &r.cursor).await?;
+        Ok(Response::new(MentionPage {
+            items: items.into_iter().map(view).collect(),
+            next_cursor: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn search_messages(&self, request: Request<SearchMessagesRequest>) -> Result<Response<SearchPage>, Status> {
+        let actor = self.actor(&request)?;
+        let r = request.into_inner();
+        // A malformed conversation id names no conversation of the caller's.
+        let conversation = r.conversation_id.as_deref().map(conversation_id).transpose()?;
+        let (items, next) = self.messages.search(&actor, &r.q, conversation, r.limit, &r.cursor).await?;
+        Ok(Response::new(SearchPage {
             items: items.into_iter().map(view).collect(),
             next_cursor: next.unwrap_or_default(),
         }))

@@ -17,7 +17,9 @@ pub mod domain;
 pub mod grpc;
 pub mod media;
 pub mod membership_cache;
+pub mod mentions;
 pub mod publish_order;
+pub mod search;
 pub mod store;
 pub mod wire;
 

@@ -67,6 +67,19 @@ impl ConversationAccess for CachedAccess {
     async fn record_activity(&self, actor: &Actor, conversation: ConversationId, at: Timestamp) -> Result<(), Error> {
         self.inner.record_activity(actor, conversation, at).await
     }
+
+    async fn mentionable(
+        &self,
+        actor: &Actor,
+        conversation: ConversationId,
+        usernames: &[String],
+    ) -> Result<Vec<(String, UserId)>, Error> {
+        self.inner.mentionable(actor, conversation, usernames).await
+    }
+
+    async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
+        self.inner.conversations(actor).await
+    }
 }
 
 /// Who is known to take part in which conversation, until when.
@@ -226,6 +239,19 @@ mod tests {
 
         async fn record_activity(&self, _: &Actor, _: ConversationId, _: Timestamp) -> Result<(), Error> {
             Ok(())
+        }
+
+        async fn mentionable(
+            &self,
+            _: &Actor,
+            _: ConversationId,
+            _: &[String],
+        ) -> Result<Vec<(String, UserId)>, Error> {
+            Ok(Vec::new())
+        }
+
+        async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
+            Ok(self.of.lock().unwrap().iter().filter(|(_, u)| *u == actor.id).map(|(c, _)| *c).collect())
         }
     }
 

@@ -69,6 +69,18 @@ pub struct Message {
     pub reply_to: Option<MessageId>,
     /// When it was pinned in its conversation, if it is.
     pub pinned_at: Option<Timestamp>,
+    /// The participants its text mentions, in the order first mentioned
+    /// (empty once deleted).
+    pub mentions: Vec<UserId>,
+}
+
+/// Where a page of mentions starts: after this message (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MentionCursor {
+    /// Creation time of the last message of the previous page.
+    pub created_at: Timestamp,
+    /// Its id, to break ties.
+    pub id: MessageId,
 }
 
 /// Where a page of pinned messages starts: after this pin time/message
@@ -124,6 +136,8 @@ pub struct NewMessage {
     pub created_at: Timestamp,
     /// The message of the same conversation it answers.
     pub reply_to: Option<MessageId>,
+    /// The participants its text mentions.
+    pub mentions: Vec<UserId>,
 }
 
 impl NewMessage {
@@ -233,13 +247,45 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
     }
     /// The newest message.
     async fn latest(&self, conversation: ConversationId) -> Result<Option<Message>, StoreError>;
-    /// Replaces a live message's content; `None` if absent or deleted.
-    async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError>;
+    /// Replaces a live message's content and who it mentions; `None` if
+    /// absent or deleted.
+    async fn edit(
+        &self,
+        id: MessageId,
+        content: &str,
+        mentions: &[UserId],
+        now: Timestamp,
+    ) -> Result<Option<Message>, StoreError>;
     /// Turns a message into a tombstone (idempotent); `None` if absent.
     async fn delete(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
     /// Live messages above `after_seq` not sent by `user`.
     async fn count_unread(&self, conversation: ConversationId, user: UserId, after_seq: u64)
     -> Result<u64, StoreError>;
+    /// Live messages above `after_seq` not sent by `user` that mention them.
+    async fn count_mentions(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        after_seq: u64,
+    ) -> Result<u64, StoreError>;
+    /// Live messages of others that mention `user`, in every conversation,
+    /// newest first (by creation time, then id), after `after`.
+    async fn mentioning(
+        &self,
+        user: UserId,
+        after: Option<MentionCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Live messages of `conversations` holding every one of `terms`
+    /// (`crate::search`), newest first (in the order they were stored),
+    /// after message `before`.
+    async fn search(
+        &self,
+        terms: &[String],
+        conversations: &[ConversationId],
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
     /// Every read watermark of a conversation.
     async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError>;
     /// Moves `user`'s watermark up to `seq` (never down); returns it.

@@ -43,6 +43,7 @@ pub fn to_proto(m: Message, read_by: Vec<ReadReceipt>, read_count: u64) -> Messa
         reply_to: None,
         reply_count: 0,
         pinned: m.pinned_at.is_some(),
+        mentions: m.mentions.iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -5,7 +5,7 @@
 use chatterbox_testkit::Backing;
 use std::sync::Arc;
 
-use chatterbox_message::store::{NewMessage, PinCursor, Reacted, ReactionCount, Window};
+use chatterbox_message::store::{MentionCursor, NewMessage, PinCursor, Reacted, ReactionCount, Window};
 use chatterbox_message::{MessageStore, MongoMessageStore, SqliteMessageStore};
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 
@@ -40,7 +40,9 @@ chatterbox_testkit::conformance! {
     at_most_the_allowed_distinct_reactions_and_none_on_deleted_messages,
     concurrent_reactions_of_many_users_are_all_counted,
     replies_keep_what_they_answer_and_are_counted_and_listed_in_order,
-    pins_change_once_are_listed_most_recent_first_and_go_with_a_deletion,];
+    pins_change_once_are_listed_most_recent_first_and_go_with_a_deletion,
+    mentions_are_counted_above_a_watermark_and_listed_newest_first,
+    search_finds_live_messages_holding_every_term_in_the_given_conversations_newest_first,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -72,7 +74,7 @@ async fn a_known_history_version_moves_with_every_write_to_its_conversation(stor
     };
     let (m, _) = store.append(&new(c, u, "hi", None)).await.unwrap();
     moved("an append");
-    store.edit(m.id, "hello", Timestamp::now()).await.unwrap().unwrap();
+    store.edit(m.id, "hello", &[], Timestamp::now()).await.unwrap().unwrap();
     moved("an edit");
     store.mark_read(c, UserId::generate(), 1, Timestamp::now()).await.unwrap();
     moved("a read watermark");
@@ -102,6 +104,7 @@ fn new(conversation: ConversationId, sender: UserId, content: &str, client_id: O
         client_id: client_id.map(str::to_owned),
         created_at: Timestamp::from_millis(1_000),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -155,7 +158,7 @@ async fn windows_read_history_in_ascending_seq(store: Arc<dyn MessageStore>) {
 async fn edits_and_deletions_take_new_change_positions(store: Arc<dyn MessageStore>) {
     let (c, u) = (ConversationId::generate(), UserId::generate());
     let (m, _) = store.append(&new(c, u, "draft", None)).await.unwrap();
-    let edited = store.edit(m.id, "final", Timestamp::from_millis(2_000)).await.unwrap().unwrap();
+    let edited = store.edit(m.id, "final", &[], Timestamp::from_millis(2_000)).await.unwrap().unwrap();
     assert_eq!(edited.content, "final");
     assert_eq!(edited.edited_at, Some(Timestamp::from_millis(2_000)));
     assert!(edited.change_seq > m.change_seq);
@@ -165,7 +168,7 @@ async fn edits_and_deletions_take_new_change_positions(store: Arc<dyn MessageSto
     assert_eq!(deleted.seq, m.seq);
     assert!(deleted.change_seq > edited.change_seq);
     assert_eq!(store.delete(m.id).await.unwrap().unwrap(), deleted, "deleting twice changes nothing");
-    assert_eq!(store.edit(m.id, "zombie", Timestamp::from_millis(3_000)).await.unwrap(), None);
+    assert_eq!(store.edit(m.id, "zombie", &[], Timestamp::from_millis(3_000)).await.unwrap(), None);
     assert_eq!(store.delete(MessageId::generate()).await.unwrap(), None);
 }
 
@@ -183,7 +186,7 @@ async fn concurrent_writes_to_one_conversation_take_distinct_change_positions(st
         let (racer, id) = (store.clone(), m.id);
         writes.push(tokio::spawn(async move {
             let (edit, delete) =
-                tokio::join!(racer.edit(id, "edited", Timestamp::from_millis(5_000)), racer.delete(id));
+                tokio::join!(racer.edit(id, "edited", &[], Timestamp::from_millis(5_000)), racer.delete(id));
             edit.unwrap();
             delete.unwrap().unwrap();
         }));
@@ -263,8 +266,8 @@ async fn changes_list_what_changed_among_seen_messages_in_order(store: Arc<dyn M
     }
     // A reader saw up to seq 3. Then: 1 deleted, 2 edited, 4 edited (new to them).
     store.delete(ids[0]).await.unwrap();
-    store.edit(ids[1], "m2'", Timestamp::from_millis(2_000)).await.unwrap();
-    store.edit(ids[3], "m4'", Timestamp::from_millis(2_000)).await.unwrap();
+    store.edit(ids[1], "m2'", &[], Timestamp::from_millis(2_000)).await.unwrap();
+    store.edit(ids[3], "m4'", &[], Timestamp::from_millis(2_000)).await.unwrap();
     let changed = store.changes_since(c, 3, 0, 10).await.unwrap();
     let seen: Vec<(u64, bool, String)> = changed.iter().map(|m| (m.seq, m.deleted, m.content.clone())).collect();
     assert_eq!(seen, [(1, true, String::new()), (2, false, "m2'".into())]);
@@ -510,4 +513,89 @@ async fn pins_change_once_are_listed_most_recent_first_and_go_with_a_deletion(st
     assert_eq!(order(store.pins(c, None, 10).await.unwrap()), ["m1"], "a deleted message is unpinned");
     assert_eq!(store.set_pin(m[0].id, at(9)).await.unwrap(), None, "and cannot be pinned");
     assert_eq!(store.set_pin(chatterbox_types::MessageId::generate(), at(9)).await.unwrap(), None);
+}
+
+/// Who a message mentions is kept with it, counted above a reader's
+/// watermark (never the sender's own, never deleted ones), re-indexed by an
+/// edit, and listed per user newest first across conversations.
+async fn mentions_are_counted_above_a_watermark_and_listed_newest_first(store: Arc<dyn MessageStore>) {
+    let (c, d) = (ConversationId::generate(), ConversationId::generate());
+    let (ann, bob, cat) = (UserId::generate(), UserId::generate(), UserId::generate());
+    let mentioning = |conversation, sender, text: &str, at: i64, who: Vec<UserId>| NewMessage {
+        created_at: Timestamp::from_millis(at),
+        mentions: who,
+        ..new(conversation, sender, text, None)
+    };
+    let (m1, _) = store.append(&mentioning(c, ann, "@bob @cat", 1_000, vec![bob, cat])).await.unwrap();
+    assert_eq!(m1.mentions, [bob, cat]);
+    let (m2, _) = store.append(&mentioning(c, ann, "@bob", 2_000, vec![bob])).await.unwrap();
+    store.append(&mentioning(c, bob, "@bob myself", 3_000, vec![bob])).await.unwrap();
+    let (m4, _) = store.append(&mentioning(d, cat, "@bob elsewhere", 4_000, vec![bob])).await.unwrap();
+    store.import(d, &[mentioning(d, ann, "@bob imported", 500, vec![bob])]).await.unwrap();
+    assert_eq!(store.get(m2.id).await.unwrap().unwrap().mentions, [bob]);
+
+    assert_eq!(store.count_mentions(c, bob, 0).await.unwrap(), 2, "not his own");
+    assert_eq!(store.count_mentions(c, bob, 1).await.unwrap(), 1);
+    assert_eq!(store.count_mentions(c, cat, 0).await.unwrap(), 1);
+    assert_eq!(store.count_mentions(d, bob, 0).await.unwrap(), 2);
+
+    let ids =
+        |found: Vec<chatterbox_message::store::Message>| found.iter().map(|m| m.content.clone()).collect::<Vec<_>>();
+    let all = store.mentioning(bob, None, 10).await.unwrap();
+    assert_eq!(ids(all), ["@bob elsewhere", "@bob", "@bob @cat", "@bob imported"]);
+    let after = MentionCursor { created_at: m4.created_at, id: m4.id };
+    assert_eq!(ids(store.mentioning(bob, Some(after), 2).await.unwrap()), ["@bob", "@bob @cat"]);
+
+    // An edit moves the mention from Bob to Cat; a deletion drops it.
+    let edited = store.edit(m2.id, "@cat now", &[cat], Timestamp::from_millis(5_000)).await.unwrap().unwrap();
+    assert_eq!(edited.mentions, [cat]);
+    assert_eq!(store.count_mentions(c, bob, 0).await.unwrap(), 1);
+    assert_eq!(store.count_mentions(c, cat, 0).await.unwrap(), 2);
+    let deleted = store.delete(m1.id).await.unwrap().unwrap();
+    assert!(deleted.mentions.is_empty());
+    assert_eq!(store.count_mentions(c, bob, 0).await.unwrap(), 0);
+    assert_eq!(ids(store.mentioning(cat, None, 10).await.unwrap()), ["@cat now"]);
+}
+
+/// Search finds the live messages of the given conversations holding every
+/// term, newest first, from a cursor; edits re-index, deletions unindex.
+async fn search_finds_live_messages_holding_every_term_in_the_given_conversations_newest_first(
+    store: Arc<dyn MessageStore>,
+) {
+    use chatterbox_message::search::SearchQuery;
+    let (c, d, elsewhere) = (ConversationId::generate(), ConversationId::generate(), ConversationId::generate());
+    let u = UserId::generate();
+    let (m1, _) = store.append(&new(c, u, "Lunch at the Café?", None)).await.unwrap();
+    let (m2, _) = store.append(&new(d, u, "cafe au lait", None)).await.unwrap();
+    store.append(&new(elsewhere, u, "café elsewhere", None)).await.unwrap();
+    let (m4, _) = store.append(&new(c, u, "東京タワー", None)).await.unwrap();
+    store.import(d, &[new(d, u, "imported cafe", None)]).await.unwrap();
+
+    let find = |q: &str, before: Option<MessageId>, limit: u32| {
+        let (store, terms) = (store.clone(), SearchQuery::parse(q).terms);
+        async move {
+            let found = store.search(&terms, &[c, d], before, limit).await.unwrap();
+            found.iter().map(|m| m.content.clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find("CAFE", None, 10).await, ["imported cafe", "cafe au lait", "Lunch at the Café?"]);
+    assert_eq!(find("cafe lait", None, 10).await, ["cafe au lait"]);
+    assert_eq!(find("タワ", None, 10).await, ["東京タワー"]);
+    assert!(find("tea", None, 10).await.is_empty());
+    assert!(store.search(&SearchQuery::parse("cafe").terms, &[], None, 10).await.unwrap().is_empty());
+
+    // Pages: below a message, newest first.
+    let first = store.search(&SearchQuery::parse("cafe").terms, &[c, d], None, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = find("cafe", Some(first[1].id), 10).await;
+    assert_eq!(rest, ["Lunch at the Café?"]);
+
+    // An edit is found by its new text only; a deleted message not at all.
+    store.edit(m1.id, "Dinner instead", &[], Timestamp::from_millis(2_000)).await.unwrap().unwrap();
+    assert_eq!(find("cafe", None, 10).await, ["imported cafe", "cafe au lait"]);
+    assert_eq!(find("dinner", None, 10).await, ["Dinner instead"]);
+    store.delete(m2.id).await.unwrap().unwrap();
+    store.delete(m4.id).await.unwrap().unwrap();
+    assert_eq!(find("cafe", None, 10).await, ["imported cafe"]);
+    assert!(find("東京", None, 10).await.is_empty());
 }

@@ -45,6 +45,9 @@ pub fn no_such_user() -> Error {
     Error::not_found("user not found")
 }
 
+/// Most usernames looked up in one call.
+pub const MOST_USERNAMES: usize = 100;
+
 /// A search prefix: the username alphabet only, at most a username long.
 fn search_prefix(prefix: &str) -> Result<String, Error> {
     // Not empty: an empty prefix would page through every user (enumeration).
@@ -125,6 +128,19 @@ impl Users {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// The profiles of those of `usernames` that exist (matched
+    /// case-insensitively; other spellings are ignored), in no particular
+    /// order. At most [`MOST_USERNAMES`] at once.
+    pub async fn by_usernames(&self, usernames: &[String]) -> Result<Vec<Profile>, Error> {
+        if usernames.len() > MOST_USERNAMES {
+            return Err(Error::invalid(format!("at most {MOST_USERNAMES} usernames at once")));
+        }
+        let mut keys: Vec<String> = usernames.iter().filter_map(|u| Username::parse(u).ok()).map(|u| u.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        self.store.profiles_by_keys(&keys).await.map_err(storage)
     }
 
     /// Records the user's presence as the presence service saw it change.

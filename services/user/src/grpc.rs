@@ -7,8 +7,8 @@ use chatterbox_errors::Error;
 use chatterbox_identity::{Caller, TokenVerifier, authenticate_user, authorize_request};
 use chatterbox_proto::user::v1::user_service_server::{UserService, UserServiceServer};
 use chatterbox_proto::user::v1::{
-    CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest, SearchUsersRequest,
-    SearchUsersResponse, SetPresenceRequest, UpdateMeRequest, User,
+    CreateUserRequest, DeleteUserRequest, DeleteUserResponse, GetMeRequest, GetUserRequest, GetUsersByUsernameRequest,
+    GetUsersByUsernameResponse, SearchUsersRequest, SearchUsersResponse, SetPresenceRequest, UpdateMeRequest, User,
 };
 use chatterbox_runtime::GrpcServer;
 use chatterbox_types::{Email, MediaId, PresenceStatus, Timestamp, UserId, Username};
@@ -93,6 +93,22 @@ impl UserService for UserGrpc {
             })
             .collect();
         Ok(Response::new(SearchUsersResponse { items, next_cursor: page.next_cursor.unwrap_or_default() }))
+    }
+
+    async fn get_users_by_username(
+        &self,
+        request: Request<GetUsersByUsernameRequest>,
+    ) -> Result<Response<GetUsersByUsernameResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let found = self.users.by_usernames(&request.into_inner().usernames).await?;
+        let items = found
+            .into_iter()
+            .map(|p| {
+                let own = caller == Caller::User(p.id);
+                to_proto(p, own)
+            })
+            .collect();
+        Ok(Response::new(GetUsersByUsernameResponse { items }))
     }
 
     async fn update_me(&self, request: Request<UpdateMeRequest>) -> Result<Response<User>, Status> {

@@ -62,6 +62,8 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     /// Profiles whose username key starts with `prefix`, ordered by key,
     /// starting after `after` (a key), at most `limit`.
     async fn search_profiles(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError>;
+    /// The profiles whose username key is one of `keys`, in no particular order.
+    async fn profiles_by_keys(&self, keys: &[String]) -> Result<Vec<Profile>, StoreError>;
     /// Applies a patch; `None` if there is no such profile.
     async fn update_profile(
         &self,

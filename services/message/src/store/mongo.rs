@@ -10,7 +10,8 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Attachment, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors, ReadMark, Window,
+    Attachment, MentionCursor, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors,
+    ReadMark, Window,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +37,18 @@ struct MessageDoc {
     /// When it was pinned (absent when it is not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pinned_at: Option<i64>,
+    /// The participants its text mentions (absent for none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<String>,
+    /// Its search terms (`crate::search`), empty once deleted; written,
+    /// never read back (reads leave the field out).
+    #[serde(default, skip_deserializing)]
+    terms: Vec<String>,
+}
+
+/// What reads of messages leave out: the search terms.
+fn without_terms() -> Document {
+    doc! {"terms": 0}
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +87,10 @@ fn reaction_id(message: MessageId, emoji: &str, user: UserId) -> String {
     format!("{message}|{emoji}|{user}")
 }
 
+fn user_ids(users: &[UserId]) -> Vec<String> {
+    users.iter().map(ToString::to_string).collect()
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::backend(format!("corrupt message document: {what}"))
 }
@@ -97,6 +114,12 @@ impl TryFrom<MessageDoc> for Message {
             change_seq: d.change_seq as u64,
             reply_to: d.reply_to.as_deref().map(MessageId::parse).transpose().map_err(|_| corrupt("reply_to"))?,
             pinned_at: d.pinned_at.map(Timestamp::from_millis),
+            mentions: d
+                .mentions
+                .iter()
+                .map(|u| UserId::parse(u))
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt("mentions"))?,
         })
     }
 }
@@ -159,10 +182,18 @@ impl MongoMessageStore {
             .messages
             .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "pinned_at": -1, "_id": -1}).build())
             .await?;
+        // Search: messages holding a term, newest first (a multikey index).
+        store.messages.create_index(IndexModel::builder().keys(doc! {"terms": 1, "_id": -1}).build()).await?;
+        // Each user's mentions, newest first (a multikey index).
+        store
+            .messages
+            .create_index(IndexModel::builder().keys(doc! {"mentions": 1, "created_at": -1, "_id": -1}).build())
+            .await?;
         store
             .reactions
             .create_index(IndexModel::builder().keys(doc! {"message_id": 1, "emoji_since": 1}).build())
             .await?;
+        tokio::spawn(index_older_messages(store.messages.clone()));
         Ok(store)
     }
 
@@ -199,7 +230,8 @@ impl MongoMessageStore {
     }
 
     async fn find_many(&self, filter: Document, sort: Document, limit: u32) -> Result<Vec<Message>, StoreError> {
-        let mut cursor = self.messages.find(filter).sort(sort).limit(i64::from(limit)).await?;
+        let mut cursor =
+            self.messages.find(filter).sort(sort).limit(i64::from(limit)).projection(without_terms()).await?;
         let mut out = Vec::new();
         while cursor.advance().await? {
             out.push(Message::try_from(cursor.deserialize_current()?)?);
@@ -217,6 +249,48 @@ impl MongoMessageStore {
             .await?
             .map(Message::try_from)
             .transpose()
+    }
+}
+
+/// Gives the live messages stored before search existed their terms, a
+/// batch at a time, in the background (until then search does not find them).
+async fn index_older_messages(messages: Collection<MessageDoc>) {
+    let run = async {
+        let mut indexed = 0u64;
+        loop {
+            let mut cursor = messages
+                .clone_with_type::<Document>()
+                .find(doc! {"terms": {"$exists": false}, "deleted": false})
+                .projection(doc! {"_id": 1, "conversation_id": 1, "content": 1})
+                .limit(500)
+                .await?;
+            let mut batch = Vec::new();
+            while cursor.advance().await? {
+                batch.push(cursor.deserialize_current()?);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            for old in batch {
+                let (Ok(id), Ok(conversation)) = (old.get_str("_id"), old.get_str("conversation_id")) else { continue };
+                let terms = crate::search::terms(old.get_str("content").unwrap_or_default());
+                messages
+                    .update_one(
+                        doc! {"_id": id, "conversation_id": conversation, "terms": {"$exists": false}},
+                        doc! {"$set": {"terms": terms}},
+                    )
+                    .await?;
+                indexed += 1;
+            }
+        }
+        Ok::<u64, mongodb::error::Error>(indexed)
+    };
+    match run.await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(messages = n, "indexed older messages for search"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not index older messages for search; they are not found until restart")
+        }
     }
 }
 
@@ -252,6 +326,8 @@ impl MessageStore for MongoMessageStore {
                 change_seq: change,
                 reply_to: m.reply_to.map(|r| r.to_string()),
                 pinned_at: None,
+                mentions: user_ids(&m.mentions),
+                terms: crate::search::terms(&m.content),
             };
             match self.messages.insert_one(&doc).await {
                 Ok(_) => {
@@ -304,6 +380,8 @@ impl MessageStore for MongoMessageStore {
                 change_seq: first_change + i as i64,
                 reply_to: m.reply_to.map(|r| r.to_string()),
                 pinned_at: None,
+                mentions: user_ids(&m.mentions),
+                terms: crate::search::terms(&m.content),
             })
             .collect();
         // Ordered: a failure stops the batch where it is, leaving no gap.
@@ -313,7 +391,12 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        self.messages.find_one(doc! {"_id": id.to_string()}).await?.map(Message::try_from).transpose()
+        self.messages
+            .find_one(doc! {"_id": id.to_string()})
+            .projection(without_terms())
+            .await?
+            .map(Message::try_from)
+            .transpose()
     }
 
     async fn list(&self, conversation: ConversationId, window: Window, limit: u32) -> Result<Vec<Message>, StoreError> {
@@ -332,7 +415,13 @@ impl MessageStore for MongoMessageStore {
         Ok(self.find_many(doc! {"conversation_id": conversation.to_string()}, doc! {"seq": -1}, 1).await?.pop())
     }
 
-    async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError> {
+    async fn edit(
+        &self,
+        id: MessageId,
+        content: &str,
+        mentions: &[UserId],
+        now: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
         let Some(current) = self.get(id).await? else { return Ok(None) };
         if current.deleted {
             return Ok(None);
@@ -345,7 +434,10 @@ impl MessageStore for MongoMessageStore {
                 // The conversation too: a filter that names the shard key
                 // (see docs/deployment.md) goes to one shard.
                 doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string(), "deleted": false},
-                doc! {"$set": {"content": content, "edited_at": now.millis(), "change_seq": change}},
+                doc! {"$set": {
+                    "content": content, "edited_at": now.millis(), "change_seq": change, "mentions": user_ids(mentions),
+                    "terms": crate::search::terms(content),
+                }},
             )
             .return_document(ReturnDocument::After)
             .await?
@@ -364,7 +456,13 @@ impl MessageStore for MongoMessageStore {
             .messages
             .find_one_and_update(
                 doc! {"_id": id.to_string(), "conversation_id": current.conversation_id.to_string()},
-                doc! {"$set": {"content": "", "attachments": [], "deleted": true, "change_seq": change}, "$unset": {"pinned_at": ""}},
+                doc! {
+                    "$set": {
+                        "content": "", "attachments": [], "deleted": true, "change_seq": change, "mentions": [],
+                        "terms": [],
+                    },
+                    "$unset": {"pinned_at": ""},
+                },
             )
             .return_document(ReturnDocument::After)
             .await?
@@ -390,6 +488,61 @@ impl MessageStore for MongoMessageStore {
                 "deleted": false,
             })
             .await?)
+    }
+
+    async fn count_mentions(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        after_seq: u64,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .messages
+            .count_documents(doc! {
+                "conversation_id": conversation.to_string(),
+                "seq": {"$gt": after_seq as i64},
+                "mentions": user.to_string(),
+                "sender_id": {"$ne": user.to_string()},
+                "deleted": false,
+            })
+            .await?)
+    }
+
+    async fn mentioning(
+        &self,
+        user: UserId,
+        after: Option<MentionCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let user = user.to_string();
+        let mut filter = doc! {"mentions": &user, "sender_id": {"$ne": &user}, "deleted": false};
+        if let Some(after) = after {
+            let at = after.created_at.millis();
+            filter.insert(
+                "$or",
+                vec![doc! {"created_at": {"$lt": at}}, doc! {"created_at": at, "_id": {"$lt": after.id.to_string()}}],
+            );
+        }
+        self.find_many(filter, doc! {"created_at": -1, "_id": -1}, limit).await
+    }
+
+    async fn search(
+        &self,
+        terms: &[String],
+        conversations: &[ConversationId],
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        if terms.is_empty() || conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conversations: Vec<String> = conversations.iter().map(ToString::to_string).collect();
+        let mut filter = doc! {"terms": {"$all": terms}, "conversation_id": {"$in": conversations}, "deleted": false};
+        if let Some(before) = before {
+            filter.insert("_id", doc! {"$lt": before.to_string()});
+        }
+        // Ids are time-ordered: newest first by id.
+        self.find_many(filter, doc! {"_id": -1}, limit).await
     }
 
     async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
@@ -636,7 +789,7 @@ impl MessageStore for MongoMessageStore {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let mut cursor = self.messages.find(doc! {"_id": {"$in": ids}}).await?;
+        let mut cursor = self.messages.find(doc! {"_id": {"$in": ids}}).projection(without_terms()).await?;
         let mut out = Vec::new();
         while cursor.advance().await? {
             out.push(Message::try_from(cursor.deserialize_current()?)?);

@@ -11,7 +11,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::versions::HistoryVersions;
 use super::{
-    Attachment, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors, ReadMark, Window,
+    Attachment, MentionCursor, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors,
+    ReadMark, Window,
 };
 
 const SCHEMA: &str = "
@@ -48,6 +49,27 @@ CREATE TABLE IF NOT EXISTS reactions (
     emoji_since INTEGER NOT NULL,
     PRIMARY KEY (message_id, emoji, user_id)
 );
+-- Who each live message mentions (its sender left out): unread mention
+-- counts and each user's mentions, newest first, by index.
+CREATE TABLE IF NOT EXISTS mentions (
+    user_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, conversation_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mentions_newest ON mentions(user_id, created_at, message_id);
+CREATE INDEX IF NOT EXISTS mentions_of_message ON mentions(message_id);
+-- Each live message's search terms (`crate::search`), by the message's
+-- rowid (stable: messages has no INTEGER PRIMARY KEY, and nothing here
+-- runs VACUUM): terms only, no copy of the text; the ascii tokenizer splits
+-- on ASCII spaces and punctuation only, so every term stays one token.
+CREATE VIRTUAL TABLE IF NOT EXISTS message_terms USING fts5(
+    terms, content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
+);
+-- One-off migrations done to this file.
+CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS read_marks (
     conversation_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -75,9 +97,11 @@ const ADDED: &[AddedColumn] = &[
             "CREATE INDEX IF NOT EXISTS messages_pinned ON messages(conversation_id, pinned_at, id) WHERE pinned_at IS NOT NULL",
         ),
     },
+    // A JSON array of user ids; NULL for none.
+    AddedColumn { table: "messages", name: "mentions", definition: "TEXT", index: None },
 ];
 
-const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq, reply_to, pinned_at";
+const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attachments, client_id, created_at, edited_at, deleted, created_change, change_seq, reply_to, pinned_at, mentions";
 
 /// Messages in a SQLite file. Its one writing connection sees every write,
 /// so it knows each conversation's history version exactly.
@@ -90,12 +114,12 @@ pub struct SqliteMessageStore {
 impl SqliteMessageStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::open_adding(path, SCHEMA, ADDED)?, versions: Arc::default() })
+        Ok(Self { db: SqliteDb::open_migrating(path, SCHEMA, ADDED, index_older_messages)?, versions: Arc::default() })
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::in_memory_adding(SCHEMA, ADDED)?, versions: Arc::default() })
+        Ok(Self { db: SqliteDb::in_memory_migrating(SCHEMA, ADDED, index_older_messages)?, versions: Arc::default() })
     }
 
     /// Runs the write `f` to `conversation`; its history version moves once
@@ -173,7 +197,71 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
             None => None,
         },
         pinned_at: r.get::<_, Option<i64>>(14)?.map(Timestamp::from_millis),
+        mentions: match r.get_ref(15)?.as_str_or_null()? {
+            Some(ids) => serde_json::from_str::<Vec<UserId>>(ids).map_err(|_| conversion("mentions"))?,
+            None => Vec::new(),
+        },
     })
+}
+
+/// Indexes the search terms of the live messages a file held before search
+/// existed (once per file).
+fn index_older_messages(conn: &Connection) -> rusqlite::Result<()> {
+    const NAME: &str = "search terms";
+    let done: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM migrations WHERE name = ?1)", [NAME], |r| r.get(0))?;
+    if done {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut live = tx.prepare("SELECT rowid, content FROM messages WHERE deleted = 0")?;
+        let mut rows = live.query([])?;
+        while let Some(row) = rows.next()? {
+            index_terms(&tx, row.get(0)?, row.get_ref(1)?.as_str()?)?;
+        }
+    }
+    tx.execute("INSERT INTO migrations (name) VALUES (?1)", [NAME])?;
+    tx.commit()
+}
+
+/// Keeps the search terms of the message at `rowid` (replacing any).
+fn index_terms(conn: &Connection, rowid: i64, content: &str) -> rusqlite::Result<()> {
+    let terms = crate::search::terms(content);
+    if terms.is_empty() {
+        return unindex_terms(conn, rowid);
+    }
+    conn.prepare_cached("INSERT OR REPLACE INTO message_terms (rowid, terms) VALUES (?1, ?2)")?
+        .execute(params![rowid, terms.join(" ")])?;
+    Ok(())
+}
+
+fn unindex_terms(conn: &Connection, rowid: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM message_terms WHERE rowid = ?1")?.execute([rowid])?;
+    Ok(())
+}
+
+fn rowid_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT rowid FROM messages WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
+}
+
+/// Mentioned users as stored with the message: a JSON array, NULL for none.
+fn mentions_column(mentions: &[UserId]) -> Option<String> {
+    (!mentions.is_empty()).then(|| serde_json::to_string(mentions).unwrap_or_default())
+}
+
+/// Indexes who a live message mentions (its sender left out), replacing
+/// what was indexed for it before.
+fn index_mentions(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
+    let id = m.id.to_string();
+    conn.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?.execute([&id])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO mentions (user_id, conversation_id, seq, message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for user in m.mentions.iter().filter(|u| **u != m.sender_id) {
+        insert.execute(params![user.to_string(), m.conversation_id.to_string(), m.seq, id, m.created_at.millis()])?;
+    }
+    Ok(())
 }
 
 fn next_change(conn: &Connection, conversation: &str) -> rusqlite::Result<u64> {
@@ -263,9 +351,10 @@ impl MessageStore for SqliteMessageStore {
                     change_seq: change,
                     reply_to: m.reply_to,
                     pinned_at: None,
+                    mentions: m.mentions.clone(),
                 };
                 conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?11)"
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?13, ?11)"
                     ))?.execute(params![
                         stored.id.to_string(),
                         conversation,
@@ -278,9 +367,14 @@ impl MessageStore for SqliteMessageStore {
                         stored.created_at.millis(),
                         change,
                         key,
-                        stored.reply_to.map(|r| r.to_string())
+                        stored.reply_to.map(|r| r.to_string()),
+                        mentions_column(&stored.mentions)
                     ],
                 )?;
+                index_terms(conn, conn.last_insert_rowid(), &stored.content)?;
+                if !stored.mentions.is_empty() {
+                    index_mentions(conn, &stored)?;
+                }
                 Ok((stored, true))
             })
             .await
@@ -295,7 +389,7 @@ impl MessageStore for SqliteMessageStore {
                 )?;
                 {
                     let mut insert = conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?11)"
+                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?13, ?11)"
                     ))?;
                     for m in &messages {
                         seq += 1;
@@ -312,8 +406,15 @@ impl MessageStore for SqliteMessageStore {
                             m.created_at.millis(),
                             change,
                             m.idempotency_key(),
-                            m.reply_to.map(|r| r.to_string())
+                            m.reply_to.map(|r| r.to_string()),
+                            mentions_column(&m.mentions)
                         ])?;
+                        index_terms(conn, conn.last_insert_rowid(), &m.content)?;
+                        if !m.mentions.is_empty() {
+                            let imported = by_id(conn, &m.id.to_string())?
+                                .ok_or_else(|| StoreError::backend("an imported message vanished"))?;
+                            index_mentions(conn, &imported)?;
+                        }
                     }
                 }
                 Ok(())
@@ -348,17 +449,37 @@ impl MessageStore for SqliteMessageStore {
         Ok(self.list(conversation, Window::Latest, 1).await?.pop())
     }
 
-    async fn edit(&self, id: MessageId, content: &str, now: Timestamp) -> Result<Option<Message>, StoreError> {
-        let content = content.to_owned();
+    async fn edit(
+        &self,
+        id: MessageId,
+        content: &str,
+        mentions: &[UserId],
+        now: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        let (content, mentions) = (content.to_owned(), mentions.to_vec());
         self.write_to_message(move |conn| {
             let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
             if current.deleted {
                 return Ok(None);
             }
             let change = next_change(conn, &current.conversation_id.to_string())?;
-            conn.prepare_cached("UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4 WHERE id = ?1")?
-                .execute(params![id.to_string(), content, now.millis(), change])?;
+            conn.prepare_cached(
+                "UPDATE messages SET content = ?2, edited_at = ?3, change_seq = ?4, mentions = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                id.to_string(),
+                content,
+                now.millis(),
+                change,
+                mentions_column(&mentions)
+            ])?;
             let updated = by_id(conn, &id.to_string())?;
+            if let Some(updated) = &updated {
+                index_mentions(conn, updated)?;
+            }
+            if let Some(rowid) = rowid_of(conn, &id.to_string())? {
+                index_terms(conn, rowid, &content)?;
+            }
             Ok(updated)
         })
         .await
@@ -372,11 +493,16 @@ impl MessageStore for SqliteMessageStore {
             }
             let change = next_change(conn, &current.conversation_id.to_string())?;
             conn.prepare_cached(
-                "UPDATE messages SET content = '', attachments = '', deleted = 1, pinned_at = NULL, change_seq = ?2 WHERE id = ?1",
+                "UPDATE messages SET content = '', attachments = '', deleted = 1, pinned_at = NULL, mentions = NULL,
+                        change_seq = ?2 WHERE id = ?1",
             )?
             .execute(params![id.to_string(), change])?;
-            // Its reactions go with its content.
+            // Its reactions and mentions go with its content.
             conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?.execute([id.to_string()])?;
+            conn.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?.execute([id.to_string()])?;
+            if let Some(rowid) = rowid_of(conn, &id.to_string())? {
+                unindex_terms(conn, rowid)?;
+            }
             let updated = by_id(conn, &id.to_string())?;
             Ok(updated)
         })
@@ -394,6 +520,91 @@ impl MessageStore for SqliteMessageStore {
                 Ok(conn.prepare_cached("SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0")?.query_row(params![conversation.to_string(), after_seq, user.to_string()],
                     |r| r.get(0),
                 )?)
+            })
+            .await
+    }
+
+    async fn count_mentions(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        after_seq: u64,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM mentions WHERE user_id = ?1 AND conversation_id = ?2 AND seq > ?3",
+                    )?
+                    .query_row(params![user.to_string(), conversation.to_string(), after_seq], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    async fn mentioning(
+        &self,
+        user: UserId,
+        after: Option<MentionCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE id IN (
+                       SELECT message_id FROM mentions WHERE user_id = ?1
+                         AND (?2 IS NULL OR (created_at, message_id) < (?2, ?3))
+                       ORDER BY created_at DESC, message_id DESC LIMIT ?4)"
+                ))?;
+                let rows = stmt.query_map(
+                    params![
+                        user.to_string(),
+                        after.map(|a| a.created_at.millis()),
+                        after.map(|a| a.id.to_string()),
+                        limit
+                    ],
+                    message,
+                )?;
+                let mut found = rows.collect::<Result<Vec<_>, _>>()?;
+                found.sort_unstable_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn search(
+        &self,
+        terms: &[String],
+        conversations: &[ConversationId],
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        if terms.is_empty() || conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every term quoted (none holds a quote: terms are letters and digits).
+        let matching = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
+        let conversations = serde_json::to_string(&conversations.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(StoreError::backend)?;
+        self.db
+            .read(move |conn| {
+                // Below the cursor's message (in the order messages were stored).
+                let below = match before {
+                    None => i64::MAX,
+                    Some(id) => match rowid_of(conn, &id.to_string())? {
+                        Some(rowid) => rowid,
+                        None => return Ok(Vec::new()),
+                    },
+                };
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE rowid IN (
+                       SELECT t.rowid FROM message_terms t JOIN messages m ON m.rowid = t.rowid
+                       WHERE message_terms MATCH ?1 AND t.rowid < ?3
+                         AND m.conversation_id IN (SELECT value FROM json_each(?2))
+                       ORDER BY t.rowid DESC LIMIT ?4)
+                     ORDER BY rowid DESC"
+                ))?;
+                let rows = stmt.query_map(params![matching, conversations, below, limit], message)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
     }

@@ -135,6 +135,18 @@ impl UserStore for MongoUserStore {
         Ok(out)
     }
 
+    async fn profiles_by_keys(&self, keys: &[String]) -> Result<Vec<Profile>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cursor = self.profiles.find(doc! {"username_key": {"$in": keys}}).await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            out.push(Profile::try_from(cursor.deserialize_current()?)?);
+        }
+        Ok(out)
+    }
+
     async fn update_profile(
         &self,
         id: UserId,

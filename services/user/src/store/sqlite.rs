@@ -129,6 +129,22 @@ impl UserStore for SqliteUserStore {
             .await
     }
 
+    async fn profiles_by_keys(&self, keys: &[String]) -> Result<Vec<Profile>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = serde_json::to_string(keys).map_err(StoreError::backend)?;
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM profiles WHERE username_key IN (SELECT value FROM json_each(?1))"
+                ))?;
+                let rows = stmt.query_map([keys], profile)?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
     async fn update_profile(
         &self,
         id: UserId,
