@@ -42,19 +42,7 @@ impl ConversationAccess for LocalConversationAccess {
     }
 
     async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
-        let mut ids = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let page = self.0.list_refs(actor, chatterbox_types::MAX_PAGE_LIMIT, &cursor).await?;
-            ids.extend(page.items.iter().map(|c| c.id));
-            match page.next_cursor {
-                Some(next) if ids.len() < chatterbox_membership::MOST_LISTED => cursor = next,
-                _ => {
-                    ids.truncate(chatterbox_membership::MOST_LISTED);
-                    return Ok(ids);
-                }
-            }
-        }
+        self.0.ids(actor).await
     }
 }
 

@@ -76,6 +76,10 @@ struct Args {
     /// Searches to make in each search scenario.
     #[arg(long, default_value_t = 2_000)]
     searches: usize,
+    /// Searches in flight at once (their latency is the figure: a few
+    /// people searching at once, not a queue of 64).
+    #[arg(long, default_value_t = 4)]
+    search_concurrency: usize,
 }
 
 #[tokio::main]
@@ -148,7 +152,7 @@ async fn http(args: Args) -> anyhow::Result<()> {
     let sizes = (args.reads, args.concurrency);
     let s = load::reads(load, &load_client, &alice, &history, load::Read::HistoryPage, sizes).await?;
     println!("{}", s.line("history reads (newest 50), HTTP"));
-    let searches = (args.searches, args.concurrency);
+    let searches = (args.searches, args.search_concurrency);
     for (search, what) in [
         (load::Search::RareWord, "search, a rare word (~1/1,000), in all"),
         (load::Search::TwoRareWords, "search, two rare words, in all"),

@@ -8,13 +8,13 @@
 use chatterbox_errors::{Code, Error};
 use chatterbox_identity::{Actor, with_bearer};
 use chatterbox_proto::conversation::v1::{
-    CheckAccessRequest, ConversationType, ListConversationsRequest, RecordActivityRequest, ResolveMentionsRequest,
+    CheckAccessRequest, ConversationType, ListConversationIdsRequest, RecordActivityRequest, ResolveMentionsRequest,
 };
 use chatterbox_runtime::calls::ConversationCalls;
 use chatterbox_types::{ConversationId, Timestamp, UserId};
 
 /// The most conversations [`ConversationAccess::conversations`] lists: a
-/// search looks in a caller's most recently active ones up to this many.
+/// search looks in up to this many of a caller's conversations.
 pub const MOST_LISTED: usize = 10_000;
 
 /// A participant's standing in a conversation.
@@ -60,8 +60,8 @@ pub trait ConversationAccess: Send + Sync + std::fmt::Debug {
         usernames: &[String],
     ) -> Result<Vec<(String, UserId)>, Error>;
 
-    /// The conversations the caller takes part in now, most recently
-    /// active first, at most [`MOST_LISTED`].
+    /// The conversations the caller takes part in now, at most
+    /// [`MOST_LISTED`], in no particular order.
     async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error>;
 
     /// The caller's standing, `None` when they take no part; any other
@@ -122,27 +122,17 @@ impl ConversationAccess for GrpcConversationAccess {
     }
 
     async fn conversations(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
-        let mut ids = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let request = with_bearer(
-                ListConversationsRequest { limit: chatterbox_types::MAX_PAGE_LIMIT, cursor: cursor.clone() },
-                &actor.token,
-            )?;
-            let page = self.calls.list_conversation_refs(request).await?.into_inner();
-            for item in &page.items {
-                ids.push(
-                    ConversationId::parse(&item.id).map_err(|_| {
-                        Error::invariant("the conversation service answered a malformed conversation id")
-                    })?,
-                );
-            }
-            if page.next_cursor.is_empty() || ids.len() >= MOST_LISTED {
-                ids.truncate(MOST_LISTED);
-                return Ok(ids);
-            }
-            cursor = page.next_cursor;
-        }
+        let request = with_bearer(ListConversationIdsRequest {}, &actor.token)?;
+        let found = self.calls.list_conversation_ids(request).await?.into_inner();
+        found
+            .ids
+            .iter()
+            .take(MOST_LISTED)
+            .map(|id| {
+                ConversationId::parse(id)
+                    .map_err(|_| Error::invariant("the conversation service answered a malformed conversation id"))
+            })
+            .collect()
     }
 }
 

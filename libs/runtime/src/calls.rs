@@ -196,6 +196,7 @@ service_calls! {
         unblock / Unblock: BlockRequest => BlockResponse;
         list_blocks / ListBlocks: ListBlocksRequest => BlockPage;
         resolve_mentions / ResolveMentions: ResolveMentionsRequest => ResolveMentionsResponse;
+        list_conversation_ids / ListConversationIds: ListConversationIdsRequest => ConversationIds;
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Place {
     pub blocked: bool,
 }
 
+/// Most conversation ids [`Conversations::ids`] answers.
+pub const MOST_IDS: u32 = 10_000;
+
 /// Most usernames one mention lookup may name.
 pub const MOST_MENTIONS: usize = 100;
 
@@ -427,6 +430,12 @@ impl Conversations {
         self.settled().await;
         let items = self.store.list_refs_for_user(actor.id, after.as_ref(), limit + 1).await.map_err(Error::from)?;
         Ok(activity_page(items, limit, |c| (c.last_activity, c.id)))
+    }
+
+    /// Every conversation the actor takes part in (at most [`MOST_IDS`]),
+    /// in no particular order: one indexed read (what a search is scoped by).
+    pub async fn ids(&self, actor: &Actor) -> Result<Vec<ConversationId>, Error> {
+        self.store.conversation_ids_of(actor.id, MOST_IDS).await.map_err(Error::from)
     }
 
     /// Renames or re-describes a group or room.

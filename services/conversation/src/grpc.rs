@@ -8,10 +8,10 @@ use chatterbox_identity::{Actor, TokenVerifier, authenticate_user};
 use chatterbox_proto::conversation::v1::conversation_service_server::{ConversationService, ConversationServiceServer};
 use chatterbox_proto::conversation::v1::{
     Access, BlockPage, BlockRequest, BlockResponse, Blocked, CheckAccessRequest, Conversation as ConversationMsg,
-    ConversationPage, ConversationRef as ConversationRefMsg, ConversationRefPage, CreateDirectRequest,
+    ConversationIds, ConversationPage, ConversationRef as ConversationRefMsg, ConversationRefPage, CreateDirectRequest,
     CreateDirectResponse, CreateGroupRequest, CreateRoomRequest, GetConversationRequest, LeaveRoomResponse,
-    ListBlocksRequest, ListConversationsRequest, ListRoomsRequest, Mentionable, ParticipantRequest,
-    PrivateAmongRequest, PrivateAmongResponse, RecordActivityRequest, RecordActivityResponse,
+    ListBlocksRequest, ListConversationIdsRequest, ListConversationsRequest, ListRoomsRequest, Mentionable,
+    ParticipantRequest, PrivateAmongRequest, PrivateAmongResponse, RecordActivityRequest, RecordActivityResponse,
     RemoveParticipantResponse, ResolveMentionsRequest, ResolveMentionsResponse, RoomRequest, UpdateConversationRequest,
 };
 use chatterbox_runtime::GrpcServer;
@@ -242,6 +242,15 @@ impl ConversationService for ConversationGrpc {
                 .map(|(username, user)| Mentionable { username, user_id: user.to_string() })
                 .collect(),
         }))
+    }
+
+    async fn list_conversation_ids(
+        &self,
+        request: Request<ListConversationIdsRequest>,
+    ) -> Result<Response<ConversationIds>, Status> {
+        let actor = self.actor(&request)?;
+        let ids = self.conversations.ids(&actor).await?;
+        Ok(Response::new(ConversationIds { ids: ids.iter().map(ToString::to_string).collect() }))
     }
 
     async fn list_blocks(&self, request: Request<ListBlocksRequest>) -> Result<Response<BlockPage>, Status> {

@@ -184,6 +184,9 @@ pub trait ConversationStore: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<ConversationRef>, StoreError>;
     /// Rooms whose name key starts with `prefix`, by name key, after `after`.
+    /// Every conversation `user` takes part in, at most `limit`, in no
+    /// particular order (one indexed read, no sorting).
+    async fn conversation_ids_of(&self, user: UserId, limit: u32) -> Result<Vec<ConversationId>, StoreError>;
     async fn list_rooms(
         &self,
         prefix: &str,

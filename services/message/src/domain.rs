@@ -183,6 +183,22 @@ impl Receipts {
     }
 }
 
+/// The cursor of a list ordered by a time, then by message id: `<ms>.<id>`.
+fn time_cursor_of(at: Timestamp, id: MessageId) -> String {
+    format!("{}.{id}", at.millis())
+}
+
+/// A cursor [`time_cursor_of`] made (`None` for the first page); 400 for
+/// anything else.
+fn time_cursor(cursor: &str) -> Result<Option<(Timestamp, MessageId)>, Error> {
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    let bad = || Error::invalid("invalid cursor");
+    let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok(Some((Timestamp::from_millis(at.parse().map_err(|_| bad())?), MessageId::parse(id).map_err(|_| bad())?)))
+}
+
 /// The media a message carries.
 fn media_ids(attachments: &[Attachment]) -> Vec<MediaId> {
     attachments.iter().map(|a| a.id).collect()
@@ -420,33 +436,22 @@ impl Messages {
         cursor: &str,
     ) -> Result<(Vec<MessageView>, Option<String>), Error> {
         let limit = chatterbox_types::page_limit(limit)?;
-        let after = match cursor {
-            "" => None,
-            c => {
-                let bad = || Error::invalid("invalid cursor");
-                let (at, id) = c.split_once('.').ok_or_else(bad)?;
-                Some(MentionCursor {
-                    created_at: Timestamp::from_millis(at.parse().map_err(|_| bad())?),
-                    id: MessageId::parse(id).map_err(|_| bad())?,
-                })
-            }
-        };
+        let after = time_cursor(cursor)?.map(|(created_at, id)| MentionCursor { created_at, id });
         let mut member: std::collections::HashMap<ConversationId, bool> = std::collections::HashMap::new();
         let cursor_of = |m: &Message| MentionCursor { created_at: m.created_at, id: m.id };
         let mut page = Gathering::new(limit, after);
         while let Some(after) = page.next_read() {
             let found = self.store.mentioning(actor.id, after, limit + 1).await.map_err(Error::from)?;
             for m in &found {
-                if !member.contains_key(&m.conversation_id) {
-                    let known = self.access.standing(actor, m.conversation_id).await?.is_some();
-                    member.insert(m.conversation_id, known);
+                if let std::collections::hash_map::Entry::Vacant(unknown) = member.entry(m.conversation_id) {
+                    unknown.insert(self.access.standing(actor, m.conversation_id).await?.is_some());
                 }
             }
             page.take(found, cursor_of, |m| member.get(&m.conversation_id).copied().unwrap_or(false));
         }
         let (kept, next) = page.finish();
         let views = self.decorated(actor, self.with_receipts(kept).await?).await?;
-        Ok((views, next.map(|c| format!("{}.{}", c.created_at.millis(), c.id))))
+        Ok((views, next.map(|c| time_cursor_of(c.created_at, c.id))))
     }
 
     /// Messages of conversations the actor takes part in now (or of the one
@@ -497,11 +502,9 @@ impl Messages {
         let mut conversations: Vec<ConversationId> = messages.iter().map(|m| m.conversation_id).collect();
         conversations.sort_unstable();
         conversations.dedup();
-        let marks = futures::future::try_join_all(conversations.iter().map(|c| self.store.read_marks(*c)))
-            .await
-            .map_err(Error::from)?;
+        let marks = self.store.read_marks_of(&conversations).await.map_err(Error::from)?;
         let receipts: std::collections::HashMap<ConversationId, Receipts> =
-            conversations.into_iter().zip(marks.into_iter().map(Receipts::new)).collect();
+            marks.into_iter().map(|(c, marks)| (c, Receipts::new(marks))).collect();
         Ok(messages
             .into_iter()
             .map(|m| match receipts.get(&m.conversation_id) {
@@ -563,20 +566,10 @@ impl Messages {
     ) -> Result<(Vec<MessageView>, Option<String>), Error> {
         self.access.check(actor, conversation).await?;
         let limit = chatterbox_types::page_limit(limit)?;
-        let after = match cursor {
-            "" => None,
-            c => {
-                let bad = || Error::invalid("invalid cursor");
-                let (at, id) = c.split_once('.').ok_or_else(bad)?;
-                Some(PinCursor {
-                    pinned_at: Timestamp::from_millis(at.parse().map_err(|_| bad())?),
-                    id: MessageId::parse(id).map_err(|_| bad())?,
-                })
-            }
-        };
+        let after = time_cursor(cursor)?.map(|(pinned_at, id)| PinCursor { pinned_at, id });
         let found = self.store.pins(conversation, after, limit + 1).await.map_err(Error::from)?;
         self.listed(actor, conversation, found, limit, |last| {
-            format!("{}.{}", last.pinned_at.map_or(0, Timestamp::millis), last.id)
+            time_cursor_of(last.pinned_at.unwrap_or(Timestamp::from_millis(0)), last.id)
         })
         .await
     }
@@ -718,17 +711,9 @@ impl Messages {
 
     async fn summary(&self, actor: &Actor, id: ConversationId) -> Result<Summary, Error> {
         self.access.check(actor, id).await?;
-        let marks = self.store.read_marks(id).await.map_err(Error::from)?;
-        let mine = marks.iter().find(|m| m.user_id == actor.id).map_or(0, |m| m.seq);
-        let (last, unread_count, mention_count) = futures::future::try_join3(
-            self.store.latest(id),
-            self.store.count_unread(id, actor.id, mine),
-            self.store.count_mentions(id, actor.id, mine),
-        )
-        .await
-        .map_err(Error::from)?;
-        let last_message = last.map(|m| Receipts::new(marks).view(m));
-        Ok(Summary { conversation_id: id, last_message, unread_count, mention_count })
+        let read = self.store.summary(id, actor.id).await.map_err(Error::from)?;
+        let last_message = read.latest.map(|m| Receipts::new(read.marks).view(m));
+        Ok(Summary { conversation_id: id, last_message, unread_count: read.unread, mention_count: read.mentions })
     }
 
     /// What changed since the actor saw `after_seq` (edits, deletions,

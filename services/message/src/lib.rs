@@ -7,7 +7,8 @@
 //! sender-only edits, admin deletions, read watermarks) and announces what
 //! changed ([`announce`]; new messages in `seq` order by
 //! [`publish_order`]), [`store`] keeps messages in order in SQLite or
-//! MongoDB, [`wire`] is their protobuf form. How ordering holds in each
+//! MongoDB ([`search`] says how text is matched, [`mentions`] how `@names`
+//! are read), [`wire`] is their protobuf form. How ordering holds in each
 //! backend is written in [`store`].
 
 mod announce;

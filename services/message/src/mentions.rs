@@ -37,8 +37,7 @@ struct Written {
 fn written(text: &str) -> Vec<Written> {
     let mut found = Vec::new();
     let mut previous: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
+    for (at, c) in text.char_indices() {
         let starts = c == '@' && !previous.is_some_and(|p| username_char(p) || p == '@');
         previous = Some(c);
         if !starts {

@@ -173,6 +173,19 @@ pub struct ReadMark {
     pub read_at: Timestamp,
 }
 
+/// What a conversation's summary for one reader is made of, read together.
+#[derive(Debug, Clone)]
+pub struct SummaryRead {
+    /// Every read watermark of the conversation.
+    pub marks: Vec<ReadMark>,
+    /// Its newest message.
+    pub latest: Option<Message>,
+    /// Others' live messages above the reader's watermark.
+    pub unread: u64,
+    /// Those of them that mention the reader.
+    pub mentions: u64,
+}
+
 /// One emoji's reactions to a message, as one reader sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactionCount {
@@ -244,6 +257,29 @@ pub trait MessageStore: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<(Vec<Message>, Vec<ReadMark>), StoreError> {
         futures::future::try_join(self.list(conversation, window, limit), self.read_marks(conversation)).await
+    }
+    /// The watermarks of each of `conversations` (one trip to the store
+    /// where the backend allows); conversations without any are left out.
+    async fn read_marks_of(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<std::collections::HashMap<ConversationId, Vec<ReadMark>>, StoreError> {
+        let marks = futures::future::try_join_all(conversations.iter().map(|c| self.read_marks(*c))).await?;
+        Ok(conversations.iter().copied().zip(marks).filter(|(_, m)| !m.is_empty()).collect())
+    }
+    /// What `reader`'s summary of `conversation` needs: its watermarks, its
+    /// newest message, and the reader's unread messages and mentions above
+    /// their watermark (one trip to the store where the backend allows).
+    async fn summary(&self, conversation: ConversationId, reader: UserId) -> Result<SummaryRead, StoreError> {
+        let marks = self.read_marks(conversation).await?;
+        let mine = marks.iter().find(|m| m.user_id == reader).map_or(0, |m| m.seq);
+        let (latest, unread, mentions) = futures::future::try_join3(
+            self.latest(conversation),
+            self.count_unread(conversation, reader, mine),
+            self.count_mentions(conversation, reader, mine),
+        )
+        .await?;
+        Ok(SummaryRead { marks, latest, unread, mentions })
     }
     /// The newest message.
     async fn latest(&self, conversation: ConversationId) -> Result<Option<Message>, StoreError>;

@@ -42,7 +42,8 @@ chatterbox_testkit::conformance! {
     replies_keep_what_they_answer_and_are_counted_and_listed_in_order,
     pins_change_once_are_listed_most_recent_first_and_go_with_a_deletion,
     mentions_are_counted_above_a_watermark_and_listed_newest_first,
-    search_finds_live_messages_holding_every_term_in_the_given_conversations_newest_first,];
+    search_finds_live_messages_holding_every_term_in_the_given_conversations_newest_first,
+    a_summary_and_the_marks_of_many_conversations_read_as_their_parts,];
 }
 
 async fn imports_continue_the_numbering_in_order(store: Arc<dyn MessageStore>) {
@@ -598,4 +599,31 @@ async fn search_finds_live_messages_holding_every_term_in_the_given_conversation
     store.delete(m4.id).await.unwrap().unwrap();
     assert_eq!(find("cafe", None, 10).await, ["imported cafe"]);
     assert!(find("東京", None, 10).await.is_empty());
+}
+
+/// The combined reads (a reader's summary; the marks of many conversations)
+/// answer what their parts do.
+async fn a_summary_and_the_marks_of_many_conversations_read_as_their_parts(store: Arc<dyn MessageStore>) {
+    let (c, d, quiet) = (ConversationId::generate(), ConversationId::generate(), ConversationId::generate());
+    let (ann, bob) = (UserId::generate(), UserId::generate());
+    for text in ["one", "two", "three"] {
+        store.append(&new(c, ann, text, None)).await.unwrap();
+    }
+    let mention = NewMessage { mentions: vec![bob], ..new(c, ann, "@bob four", None) };
+    store.append(&mention).await.unwrap();
+    store.append(&new(c, bob, "mine", None)).await.unwrap();
+    store.mark_read(c, bob, 2, Timestamp::from_millis(5)).await.unwrap();
+    store.mark_read(d, ann, 1, Timestamp::from_millis(6)).await.unwrap();
+
+    let summary = store.summary(c, bob).await.unwrap();
+    assert_eq!((summary.unread, summary.mentions), (2, 1), "three and four; four mentions him");
+    assert_eq!(summary.latest.unwrap().content, "mine");
+    assert_eq!(summary.marks, store.read_marks(c).await.unwrap());
+    let empty = store.summary(quiet, bob).await.unwrap();
+    assert_eq!((empty.unread, empty.mentions, empty.latest, empty.marks.len()), (0, 0, None, 0));
+
+    let marks = store.read_marks_of(&[c, d, quiet]).await.unwrap();
+    assert_eq!(marks.len(), 2, "a conversation without marks is left out");
+    assert_eq!(marks[&c], store.read_marks(c).await.unwrap());
+    assert_eq!(marks[&d][0].user_id, ann);
 }

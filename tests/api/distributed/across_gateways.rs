@@ -144,6 +144,26 @@ async fn two_users_on_different_gateways_hold_a_conversation() {
         assert_eq!(page["items"][0]["reactions"], json!([{"emoji": "👍", "count": 1, "me": me}]));
     }
 
+    // Ann mentions Bob through her gateway (the message service asks the
+    // conversation service, which asks the user service: three processes);
+    // Bob finds it through his, by mention and by search.
+    let sent = client
+        .post(at(&cluster.a, &format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(&ann_token)
+        .json(&json!({"content": "@Bob lunch at the Café?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    assert_eq!(sent.json::<Value>().await.unwrap()["mentions"], json!([bob]));
+    let mentions: Value = crate::helpers::get_json(&client, &at(&cluster.b, "/api/v1/mentions"), &bob_token).await;
+    assert_eq!(mentions["items"][0]["content"], "@Bob lunch at the Café?");
+    let found: Value =
+        crate::helpers::get_json(&client, &at(&cluster.b, "/api/v1/search/messages?q=cafe"), &bob_token).await;
+    assert_eq!(found["items"][0]["content"], "@Bob lunch at the Café?");
+    let listed: Value = crate::helpers::get_json(&client, &at(&cluster.b, "/api/v1/conversations"), &bob_token).await;
+    assert_eq!(listed["items"][0]["mention_count"], 1);
+
     // Bob blocks Ann through his gateway; the message service (its own
     // process, which answered Ann's sends from its cache) hears it over
     // Redis and refuses her next send; lifting the block lets her in again.

@@ -284,6 +284,22 @@ impl ConversationStore for MongoConversationStore {
         Ok(out)
     }
 
+    async fn conversation_ids_of(&self, user: UserId, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
+        let mut cursor = self
+            .conversations
+            .clone_with_type::<Document>()
+            .find(doc! {"participant_ids": user.to_string()})
+            .projection(doc! {"_id": 1})
+            .limit(i64::from(limit))
+            .await?;
+        let mut out = Vec::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            out.push(ConversationId::parse(d.get_str("_id").map_err(|_| corrupt("id"))?).map_err(|_| corrupt("id"))?);
+        }
+        Ok(out)
+    }
+
     async fn list_rooms(
         &self,
         prefix: &str,

@@ -287,6 +287,19 @@ impl ConversationStore for SqliteConversationStore {
             .await
     }
 
+    async fn conversation_ids_of(&self, user: UserId, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut stmt =
+                    conn.prepare_cached("SELECT conversation_id FROM participants WHERE user_id = ?1 LIMIT ?2")?;
+                let rows = stmt.query_map(params![user.to_string(), limit], |r| {
+                    ConversationId::parse(&r.get::<_, String>(0)?).map_err(conversion)
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
     async fn list_rooms(
         &self,
         prefix: &str,

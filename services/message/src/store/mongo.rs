@@ -182,8 +182,13 @@ impl MongoMessageStore {
             .messages
             .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "pinned_at": -1, "_id": -1}).build())
             .await?;
-        // Search: messages holding a term, newest first (a multikey index).
+        // Search: messages holding a term, newest first (multikey indexes),
+        // across conversations, or within a few named ones.
         store.messages.create_index(IndexModel::builder().keys(doc! {"terms": 1, "_id": -1}).build()).await?;
+        store
+            .messages
+            .create_index(IndexModel::builder().keys(doc! {"conversation_id": 1, "terms": 1, "_id": -1}).build())
+            .await?;
         // Each user's mentions, newest first (a multikey index).
         store
             .messages
@@ -237,6 +242,26 @@ impl MongoMessageStore {
             out.push(Message::try_from(cursor.deserialize_current()?)?);
         }
         Ok(out)
+    }
+
+    /// The read watermarks `filter` selects, by conversation.
+    async fn marks_where(
+        &self,
+        filter: Document,
+    ) -> Result<std::collections::HashMap<ConversationId, Vec<ReadMark>>, StoreError> {
+        let mut cursor = self.reads.find(filter).await?;
+        let mut found: std::collections::HashMap<ConversationId, Vec<ReadMark>> = std::collections::HashMap::new();
+        while cursor.advance().await? {
+            let d = cursor.deserialize_current()?;
+            let conversation =
+                ConversationId::parse(&d.conversation_id).map_err(|_| corrupt("read mark conversation"))?;
+            found.entry(conversation).or_default().push(ReadMark {
+                user_id: UserId::parse(&d.user_id).map_err(|_| corrupt("read mark user"))?,
+                seq: d.seq as u64,
+                read_at: Timestamp::from_millis(d.read_at),
+            });
+        }
+        Ok(found)
     }
 
     async fn by_idempotency_key(&self, m: &NewMessage) -> Result<Option<Message>, StoreError> {
@@ -546,17 +571,22 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn read_marks(&self, conversation: ConversationId) -> Result<Vec<ReadMark>, StoreError> {
-        let mut cursor = self.reads.find(doc! {"conversation_id": conversation.to_string()}).await?;
-        let mut out = Vec::new();
-        while cursor.advance().await? {
-            let d = cursor.deserialize_current()?;
-            out.push(ReadMark {
-                user_id: UserId::parse(&d.user_id).map_err(|_| corrupt("read mark user"))?,
-                seq: d.seq as u64,
-                read_at: Timestamp::from_millis(d.read_at),
-            });
+        Ok(self
+            .marks_where(doc! {"conversation_id": conversation.to_string()})
+            .await?
+            .remove(&conversation)
+            .unwrap_or_default())
+    }
+
+    async fn read_marks_of(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<std::collections::HashMap<ConversationId, Vec<ReadMark>>, StoreError> {
+        if conversations.is_empty() {
+            return Ok(std::collections::HashMap::new());
         }
-        Ok(out)
+        let ids: Vec<String> = conversations.iter().map(ToString::to_string).collect();
+        self.marks_where(doc! {"conversation_id": {"$in": ids}}).await
     }
 
     async fn mark_read(

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::versions::HistoryVersions;
 use super::{
     Attachment, MentionCursor, Message, MessageStore, NewMessage, PinCursor, Reacted, ReactionCount, Reactors,
-    ReadMark, Window,
+    ReadMark, SummaryRead, Window,
 };
 
 const SCHEMA: &str = "
@@ -215,24 +215,39 @@ fn index_older_messages(conn: &Connection) -> rusqlite::Result<()> {
     }
     let tx = conn.unchecked_transaction()?;
     {
-        let mut live = tx.prepare("SELECT rowid, content FROM messages WHERE deleted = 0")?;
+        let mut live = tx.prepare("SELECT rowid, conversation_id, content FROM messages WHERE deleted = 0")?;
         let mut rows = live.query([])?;
         while let Some(row) = rows.next()? {
-            index_terms(&tx, row.get(0)?, row.get_ref(1)?.as_str()?)?;
+            index_terms(&tx, row.get(0)?, row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?)?;
         }
     }
     tx.execute("INSERT INTO migrations (name) VALUES (?1)", [NAME])?;
     tx.commit()
 }
 
-/// Keeps the search terms of the message at `rowid` (replacing any).
-fn index_terms(conn: &Connection, rowid: i64, content: &str) -> rusqlite::Result<()> {
+/// The term that stands for a conversation in `message_terms`: `§` and its
+/// id. No text gives it (`§` is punctuation to `crate::search`, which never
+/// puts it in a term), and the ascii tokenizer keeps it in the token.
+fn conversation_term(conversation: &str) -> String {
+    format!("§{}", conversation.to_ascii_lowercase())
+}
+
+/// Searches of at most this many conversations name them in the full-text
+/// query, so only their messages are read; wider ones read the matches
+/// newest first and keep those of the conversations searched (a caller in
+/// many conversations usually has matches in them).
+const NAMED_CONVERSATIONS: usize = 50;
+
+/// Keeps the search terms of the message at `rowid` of `conversation`
+/// (replacing any).
+fn index_terms(conn: &Connection, rowid: i64, conversation: &str, content: &str) -> rusqlite::Result<()> {
     let terms = crate::search::terms(content);
     if terms.is_empty() {
         return unindex_terms(conn, rowid);
     }
+    let text = format!("{} {}", conversation_term(conversation), terms.join(" "));
     conn.prepare_cached("INSERT OR REPLACE INTO message_terms (rowid, terms) VALUES (?1, ?2)")?
-        .execute(params![rowid, terms.join(" ")])?;
+        .execute(params![rowid, text])?;
     Ok(())
 }
 
@@ -299,6 +314,20 @@ fn list_in(
     };
     rows.sort_by_key(|m| m.seq);
     Ok(rows)
+}
+
+/// Others' live messages above `after_seq`, as `user` counts them unread.
+fn unread_in(conn: &Connection, conversation: ConversationId, user: UserId, after_seq: u64) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0",
+    )?
+    .query_row(params![conversation.to_string(), after_seq, user.to_string()], |r| r.get(0))
+}
+
+/// Those of them that mention `user`.
+fn mentions_in(conn: &Connection, conversation: ConversationId, user: UserId, after_seq: u64) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM mentions WHERE user_id = ?1 AND conversation_id = ?2 AND seq > ?3")?
+        .query_row(params![user.to_string(), conversation.to_string(), after_seq], |r| r.get(0))
 }
 
 /// Every read watermark of a conversation.
@@ -371,7 +400,7 @@ impl MessageStore for SqliteMessageStore {
                         mentions_column(&stored.mentions)
                     ],
                 )?;
-                index_terms(conn, conn.last_insert_rowid(), &stored.content)?;
+                index_terms(conn, conn.last_insert_rowid(), &conversation, &stored.content)?;
                 if !stored.mentions.is_empty() {
                     index_mentions(conn, &stored)?;
                 }
@@ -409,7 +438,7 @@ impl MessageStore for SqliteMessageStore {
                             m.reply_to.map(|r| r.to_string()),
                             mentions_column(&m.mentions)
                         ])?;
-                        index_terms(conn, conn.last_insert_rowid(), &m.content)?;
+                        index_terms(conn, conn.last_insert_rowid(), &c, &m.content)?;
                         if !m.mentions.is_empty() {
                             let imported = by_id(conn, &m.id.to_string())?
                                 .ok_or_else(|| StoreError::backend("an imported message vanished"))?;
@@ -441,6 +470,39 @@ impl MessageStore for SqliteMessageStore {
             .read_snapshot(move |conn| {
                 let messages = list_in(conn, conversation, window, limit)?;
                 Ok((messages, marks_in(conn, conversation)?))
+            })
+            .await
+    }
+
+    async fn read_marks_of(
+        &self,
+        conversations: &[ConversationId],
+    ) -> Result<std::collections::HashMap<ConversationId, Vec<ReadMark>>, StoreError> {
+        let conversations = conversations.to_vec();
+        self.db
+            .read_snapshot(move |conn| {
+                let mut found = std::collections::HashMap::new();
+                for c in conversations {
+                    let marks = marks_in(conn, c)?;
+                    if !marks.is_empty() {
+                        found.insert(c, marks);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn summary(&self, conversation: ConversationId, reader: UserId) -> Result<SummaryRead, StoreError> {
+        // One snapshot, one trip to the blocking pool.
+        self.db
+            .read_snapshot(move |conn| {
+                let marks = marks_in(conn, conversation)?;
+                let mine = marks.iter().find(|m| m.user_id == reader).map_or(0, |m| m.seq);
+                let latest = list_in(conn, conversation, Window::Latest, 1)?.pop();
+                let unread = unread_in(conn, conversation, reader, mine)?;
+                let mentions = mentions_in(conn, conversation, reader, mine)?;
+                Ok(SummaryRead { marks, latest, unread, mentions })
             })
             .await
     }
@@ -478,7 +540,7 @@ impl MessageStore for SqliteMessageStore {
                 index_mentions(conn, updated)?;
             }
             if let Some(rowid) = rowid_of(conn, &id.to_string())? {
-                index_terms(conn, rowid, &content)?;
+                index_terms(conn, rowid, &current.conversation_id.to_string(), &content)?;
             }
             Ok(updated)
         })
@@ -515,13 +577,7 @@ impl MessageStore for SqliteMessageStore {
         user: UserId,
         after_seq: u64,
     ) -> Result<u64, StoreError> {
-        self.db
-            .read(move |conn| {
-                Ok(conn.prepare_cached("SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3 AND deleted = 0")?.query_row(params![conversation.to_string(), after_seq, user.to_string()],
-                    |r| r.get(0),
-                )?)
-            })
-            .await
+        self.db.read(move |conn| Ok(unread_in(conn, conversation, user, after_seq)?)).await
     }
 
     async fn count_mentions(
@@ -530,15 +586,7 @@ impl MessageStore for SqliteMessageStore {
         user: UserId,
         after_seq: u64,
     ) -> Result<u64, StoreError> {
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM mentions WHERE user_id = ?1 AND conversation_id = ?2 AND seq > ?3",
-                    )?
-                    .query_row(params![user.to_string(), conversation.to_string(), after_seq], |r| r.get(0))?)
-            })
-            .await
+        self.db.read(move |conn| Ok(mentions_in(conn, conversation, user, after_seq)?)).await
     }
 
     async fn mentioning(
@@ -565,7 +613,7 @@ impl MessageStore for SqliteMessageStore {
                     message,
                 )?;
                 let mut found = rows.collect::<Result<Vec<_>, _>>()?;
-                found.sort_unstable_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+                found.sort_unstable_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
                 Ok(found)
             })
             .await
@@ -582,7 +630,12 @@ impl MessageStore for SqliteMessageStore {
             return Ok(Vec::new());
         }
         // Every term quoted (none holds a quote: terms are letters and digits).
-        let matching = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
+        let mut matching = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
+        if conversations.len() <= NAMED_CONVERSATIONS {
+            let named: Vec<String> =
+                conversations.iter().map(|c| format!("\"{}\"", conversation_term(&c.to_string()))).collect();
+            matching = format!("({matching}) AND ({})", named.join(" OR "));
+        }
         let conversations = serde_json::to_string(&conversations.iter().map(ToString::to_string).collect::<Vec<_>>())
             .map_err(StoreError::backend)?;
         self.db
