@@ -44,7 +44,7 @@ bench: test-deps
 	$(CARGO) build --release -j $(JOBS) -p chatterbox-bench -p chatterbox --bins
 	$(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend embedded $(BENCH_ARGS)
 	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend mongo-redis \
-		--sends 300 --concurrency 8 --conversations 10 --messages 2000 --reads 300 $(BENCH_ARGS)
+		--sends 300 --concurrency 2 --conversations 10 --messages 2000 --reads 300 --searches 50 $(BENCH_ARGS)
 	ulimit -n "$$(ulimit -Hn)"; ./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench realtime $(REALTIME_ARGS)
 	# The contract, property and fault-drill tests at about ten times their
 	# `make test` size, with fresh seeds.
