@@ -100,6 +100,20 @@ pub struct ListView<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> ListView<T> {
+    /// A page as a service answered it: an empty cursor means the end.
+    pub fn page(items: Vec<T>, next_cursor: String) -> Self {
+        Self { items, next_cursor: Some(next_cursor).filter(|c| !c.is_empty()) }
+    }
+}
+
+impl ListView<MessageView> {
+    /// A page of messages as the message service answered it.
+    pub fn messages(items: Vec<Message>, next_cursor: String) -> Self {
+        Self::page(items.into_iter().map(MessageView::from).collect(), next_cursor)
+    }
+}
+
 /// `message`.
 #[derive(Debug, Serialize)]
 pub struct MessageView {

@@ -65,8 +65,5 @@ pub(crate) async fn list(
         profiles.extend(found?);
     }
     with_presence(&s, &user, &mut profiles).await;
-    Ok(Json(ListView {
-        items: profiles.into_iter().map(UserView::from).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::page(profiles.into_iter().map(UserView::from).collect(), page.next_cursor)))
 }

@@ -95,10 +95,7 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<ListView<ConversationView>>> {
     let request = user.request(ListConversationsRequest { limit: q.limit()?, cursor: q.cursor })?;
     let page = s.conversations.clone().list_conversations(request).await?.into_inner();
-    Ok(Json(ListView {
-        items: views(&s, &user, page.items).await?,
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::page(views(&s, &user, page.items).await?, page.next_cursor)))
 }
 
 /// `GET /api/v1/conversations/{id}`.

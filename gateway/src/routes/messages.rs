@@ -143,10 +143,7 @@ pub(crate) async fn replies(
 ) -> ApiResult<Json<ListView<MessageView>>> {
     let request = user.request(ListRepliesRequest { message_id, limit: q.limit()?, cursor: q.cursor.clone() })?;
     let page = s.messages.clone().list_replies(request).await?.into_inner();
-    Ok(Json(ListView {
-        items: page.items.into_iter().map(MessageView::from).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::messages(page.items, page.next_cursor)))
 }
 
 /// `POST /api/v1/messages/{id}/pin` → 204 (idempotent).
@@ -178,10 +175,7 @@ pub(crate) async fn pins(
 ) -> ApiResult<Json<ListView<MessageView>>> {
     let request = user.request(ListPinsRequest { conversation_id, limit: q.limit()?, cursor: q.cursor.clone() })?;
     let page = s.messages.clone().list_pins(request).await?.into_inner();
-    Ok(Json(ListView {
-        items: page.items.into_iter().map(MessageView::from).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::messages(page.items, page.next_cursor)))
 }
 
 /// `GET /api/v1/mentions`: messages that mention the caller, in
@@ -193,10 +187,7 @@ pub(crate) async fn mentions(
 ) -> ApiResult<Json<ListView<MessageView>>> {
     let request = user.request(ListMentionsRequest { limit: q.limit()?, cursor: q.cursor.clone() })?;
     let page = s.messages.clone().list_mentions(request).await?.into_inner();
-    Ok(Json(ListView {
-        items: page.items.into_iter().map(MessageView::from).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::messages(page.items, page.next_cursor)))
 }
 
 /// `q`, `conversation_id`, `limit` and `cursor` of a message search.
@@ -221,10 +212,7 @@ pub(crate) async fn search(
     let request =
         user.request(SearchMessagesRequest { q: q.q, conversation_id: q.conversation_id, limit, cursor: q.cursor })?;
     let page = s.messages.clone().search_messages(request).await?.into_inner();
-    Ok(Json(ListView {
-        items: page.items.into_iter().map(MessageView::from).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::messages(page.items, page.next_cursor)))
 }
 
 /// `PUT /api/v1/messages/{id}/reactions/{emoji}` → 204 (idempotent).

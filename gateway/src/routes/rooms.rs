@@ -51,7 +51,7 @@ pub(crate) async fn list(
     let page = s.conversations.clone().list_rooms(request).await?.into_inner();
     // Non-members see the room itself, not its messages.
     let items = page.items.into_iter().map(|c| ConversationView::new(c, None)).collect();
-    Ok(Json(ListView { items, next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()) }))
+    Ok(Json(ListView::page(items, page.next_cursor)))
 }
 
 /// `POST /api/v1/rooms/{id}/join` → 200.

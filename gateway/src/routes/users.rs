@@ -79,8 +79,5 @@ pub(crate) async fn search(
     let request = user.request(SearchUsersRequest { prefix: q.search, limit, cursor: q.cursor })?;
     let mut page = s.users.clone().search_users(request).await?.into_inner();
     with_presence(&s, &user, &mut page.items).await;
-    Ok(Json(ListView {
-        items: page.items.into_iter().map(UserView::from).collect(),
-        next_cursor: Some(page.next_cursor).filter(|c| !c.is_empty()),
-    }))
+    Ok(Json(ListView::page(page.items.into_iter().map(UserView::from).collect(), page.next_cursor)))
 }

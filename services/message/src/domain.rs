@@ -401,16 +401,15 @@ impl Messages {
         let (parent, _) = self.visible_message(actor, id).await?;
         let found =
             self.store.replies(parent.conversation_id, parent.id, after, limit + 1).await.map_err(Error::from)?;
-        self.listed(actor, parent.conversation_id, found, limit, |last| last.seq.to_string()).await
+        self.listed(actor, found, limit, |last| last.seq.to_string()).await
     }
 
-    /// A list page of messages of `conversation` read one beyond `limit`:
-    /// at most `limit` of them with their receipts, reactions and replies,
-    /// and, when more follow, the cursor `cursor_after` makes of the last.
+    /// A list page of messages read one beyond `limit`: at most `limit` of
+    /// them as the actor sees them, and, when more follow, the cursor
+    /// `cursor_after` makes of the last.
     async fn listed(
         &self,
         actor: &Actor,
-        conversation: ConversationId,
         mut found: Vec<Message>,
         limit: u32,
         cursor_after: impl Fn(&Message) -> String,
@@ -419,9 +418,7 @@ impl Messages {
             found.truncate(limit as usize);
             cursor_after(&found[found.len() - 1])
         });
-        let receipts = Receipts::new(self.store.read_marks(conversation).await.map_err(Error::from)?);
-        let views = self.decorated(actor, found.into_iter().map(|m| receipts.view(m)).collect()).await?;
-        Ok((views, next))
+        Ok((self.shown(actor, found).await?, next))
     }
 
     /// Messages of others that mention the actor, in conversations the
@@ -450,8 +447,7 @@ impl Messages {
             page.take(found, cursor_of, |m| member.get(&m.conversation_id).copied().unwrap_or(false));
         }
         let (kept, next) = page.finish();
-        let views = self.decorated(actor, self.with_receipts(kept).await?).await?;
-        Ok((views, next.map(|c| time_cursor_of(c.created_at, c.id))))
+        Ok((self.shown(actor, kept).await?, next.map(|c| time_cursor_of(c.created_at, c.id))))
     }
 
     /// Messages of conversations the actor takes part in now (or of the one
@@ -492,26 +488,27 @@ impl Messages {
             page.take(found, |m| m.id, |m| query.confirms(&m.content));
         }
         let (found, next) = page.finish();
-        let views = self.decorated(actor, self.with_receipts(found).await?).await?;
-        Ok((views, next.map(|id| id.to_string())))
+        Ok((self.shown(actor, found).await?, next.map(|id| id.to_string())))
     }
 
-    /// Messages of any conversations with the receipts their
-    /// conversations' watermarks give (one read per conversation).
-    async fn with_receipts(&self, messages: Vec<Message>) -> Result<Vec<MessageView>, Error> {
+    /// Messages of any conversations as the actor sees them: with the
+    /// receipts their conversations' watermarks give (one read for all) and
+    /// their reactions and replies.
+    async fn shown(&self, actor: &Actor, messages: Vec<Message>) -> Result<Vec<MessageView>, Error> {
         let mut conversations: Vec<ConversationId> = messages.iter().map(|m| m.conversation_id).collect();
         conversations.sort_unstable();
         conversations.dedup();
         let marks = self.store.read_marks_of(&conversations).await.map_err(Error::from)?;
         let receipts: std::collections::HashMap<ConversationId, Receipts> =
             marks.into_iter().map(|(c, marks)| (c, Receipts::new(marks))).collect();
-        Ok(messages
+        let views = messages
             .into_iter()
             .map(|m| match receipts.get(&m.conversation_id) {
                 Some(r) => r.view(m),
                 None => MessageView::bare(m),
             })
-            .collect())
+            .collect();
+        self.decorated(actor, views).await
     }
 
     /// Pins (`pin`) or unpins a message: admins of a group or room, either
@@ -568,7 +565,7 @@ impl Messages {
         let limit = chatterbox_types::page_limit(limit)?;
         let after = time_cursor(cursor)?.map(|(pinned_at, id)| PinCursor { pinned_at, id });
         let found = self.store.pins(conversation, after, limit + 1).await.map_err(Error::from)?;
-        self.listed(actor, conversation, found, limit, |last| {
+        self.listed(actor, found, limit, |last| {
             time_cursor_of(last.pinned_at.unwrap_or(Timestamp::from_millis(0)), last.id)
         })
         .await

@@ -87,6 +87,16 @@ fn reaction_id(message: MessageId, emoji: &str, user: UserId) -> String {
     format!("{message}|{emoji}|{user}")
 }
 
+/// Others' live messages above `after_seq`: what `user` has not read.
+fn unread(conversation: ConversationId, user: UserId, after_seq: u64) -> Document {
+    doc! {
+        "conversation_id": conversation.to_string(),
+        "seq": {"$gt": after_seq as i64},
+        "sender_id": {"$ne": user.to_string()},
+        "deleted": false,
+    }
+}
+
 fn user_ids(users: &[UserId]) -> Vec<String> {
     users.iter().map(ToString::to_string).collect()
 }
@@ -504,15 +514,7 @@ impl MessageStore for MongoMessageStore {
         user: UserId,
         after_seq: u64,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .messages
-            .count_documents(doc! {
-                "conversation_id": conversation.to_string(),
-                "seq": {"$gt": after_seq as i64},
-                "sender_id": {"$ne": user.to_string()},
-                "deleted": false,
-            })
-            .await?)
+        Ok(self.messages.count_documents(unread(conversation, user, after_seq)).await?)
     }
 
     async fn count_mentions(
@@ -521,16 +523,9 @@ impl MessageStore for MongoMessageStore {
         user: UserId,
         after_seq: u64,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .messages
-            .count_documents(doc! {
-                "conversation_id": conversation.to_string(),
-                "seq": {"$gt": after_seq as i64},
-                "mentions": user.to_string(),
-                "sender_id": {"$ne": user.to_string()},
-                "deleted": false,
-            })
-            .await?)
+        let mut filter = unread(conversation, user, after_seq);
+        filter.insert("mentions", user.to_string());
+        Ok(self.messages.count_documents(filter).await?)
     }
 
     async fn mentioning(
