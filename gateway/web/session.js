@@ -25,7 +25,7 @@ function post(path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
-/** Refresh this long before expiry (at most a quarter of the token's life). */
+/** Refresh this long before expiry (at most a third of the token's life). */
 const EARLY_MS = 60_000;
 
 // How soon a failed silent refresh is tried again, doubling up to a limit.
@@ -156,7 +156,7 @@ export class Session {
     const lifetime = Math.max(1000, Number(expires_in) * 1000 || 60_000);
     this.#token = access_token;
     this.#expiresAt = Date.now() + lifetime;
-    this.#margin = Math.min(EARLY_MS, lifetime / 4);
+    this.#margin = Math.min(EARLY_MS, lifetime / 3);
     clearTimeout(this.#timer);
     // Silent refresh ahead of expiry; if it fails (offline, a busy
     // server), it is tried again a little later, and the next token() asks

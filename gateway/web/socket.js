@@ -71,8 +71,12 @@ export class Socket {
       this.#usedToken = token;
       this.request({ type: 'auth', access_token: token }).catch((e) => {
         this.#usedToken = null;
-        // Too fast: once more after the wait (else the session ends with the old token and reconnects).
-        if (e.code === 'rate_limited') setTimeout(() => this.reauthenticate(this.#latestToken), e.retryAfterMs || 1000);
+        // Too fast, or no answer in time from a busy server: once more after
+        // a wait (else the connection ends with the old token and reconnects).
+        // A refused token is left to the session, which refreshes it.
+        if (e.code === 'rate_limited' || e.code === 'unavailable') {
+          setTimeout(() => this.reauthenticate(this.#latestToken), e.retryAfterMs || 1000);
+        }
       });
     }
   }

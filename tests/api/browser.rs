@@ -50,9 +50,9 @@ pub async fn chat_in_chromium(alice_url: &str, bob_url: &str, label: &str) {
     eprintln!("web client screenshots: {}", shots.display());
 }
 
-/// Access tokens of 12 s: the page must renew them silently, several times,
+/// Access tokens of 15 s: the page must renew them silently, several times,
 /// without its socket dropping.
-pub const SHORT_TOKEN_SECS: u64 = 12;
+pub const SHORT_TOKEN_SECS: u64 = 15;
 
 async fn two_people_chat_in_chromium(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.access_token_ttl_secs = SHORT_TOKEN_SECS).await;

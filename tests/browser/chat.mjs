@@ -246,7 +246,7 @@ async function main() {
     const carol = await call('POST', '/api/v1/auth/register', null, {
       username: `carol_${RUN}`, email: `carol_${RUN}@example.com`, password: 'correct horse battery',
     });
-    // Access tokens live 12 s in these runs: an API client renews its own
+    // Access tokens live 15 s in these runs: an API client renews its own
     // well before then, as a real one would (a busy machine makes 120 sends slow).
     let carolTokens = carol.tokens;
     let renewed = Date.now();
@@ -528,7 +528,7 @@ async function main() {
     await b.getByRole('button', { name: 'Back to conversations' }).click();
 
     log('alice\'s access token expired and was renewed silently: her socket never dropped');
-    // Tokens live 12 s in this run (see tests/api/browser.rs).
+    // Tokens live 15 s in this run (see tests/api/browser.rs).
     const deadline = Date.now() + 40_000;
     while (refreshes.filter((r) => r.page === a).length < refreshesAtReload + 3 && Date.now() < deadline) {
       await a.waitForTimeout(500);
@@ -597,7 +597,7 @@ async function main() {
     await other.getByLabel('Password').fill('correct horse battery');
     await other.getByRole('button', { name: 'Sign in', exact: true }).click();
     await other.locator('.me-name', { hasText: `carol_${RUN}` }).waitFor();
-    // Alice's tab renews its token within seconds (12 s tokens) and finds
+    // Alice's tab renews its token within seconds (15 s tokens) and finds
     // Carol's session (or, if it asked between the sign-out and Carol's
     // sign-in, no session: it reloads all the same).
     await a.locator('.me-name', { hasText: `carol_${RUN}` }).waitFor({ timeout: 30_000 });
