@@ -11,8 +11,6 @@ use chatterbox_proto::message::v1::SendMessageRequest;
 use chatterbox_proto::message::v1::message_service_client::MessageServiceClient;
 use chatterbox_types::{ConversationId, MessageId, Timestamp, UserId};
 use rand::Rng as _;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
 
@@ -250,9 +248,9 @@ pub async fn searches(
             let url = format!("{}/api/v1/search/messages?q={q}&limit=20", client.base);
             let response = client.http.get(url).bearer_auth(&token).send().await?;
             anyhow::ensure!(response.status().is_success(), "search: {}", response.status());
-            let page: Page = response.json().await?;
+            let page = response.bytes().await?;
             if let Search::CommonWord = search {
-                anyhow::ensure!(!page.items.is_empty(), "{search:?} found nothing");
+                anyhow::ensure!(messages_in(&page) > 0, "{search:?} found nothing");
             }
             Ok(())
         }
@@ -288,13 +286,22 @@ pub async fn import(store: &dyn MessageStore, user: &User, conversations: &[Stri
             store.import(conversation, &batch).await?;
         }
     }
+    // A search waits for the full-text index to catch up with what was
+    // imported (SQLite indexes behind writes), so the reads measured next
+    // do not share the machine with that.
+    if let Some(first) = conversations.first() {
+        store.search(&["ordinary".to_owned()], &[ConversationId::parse(first)?], None, 1).await?;
+    }
     Ok(())
 }
 
-/// A page of history, checked for its length only.
-#[derive(Deserialize)]
-struct Page {
-    items: Vec<IgnoredAny>,
+/// How many messages a page of history holds: every message names its
+/// conversation once, and no text can hold that key unescaped. Counted
+/// rather than parsed, so the load generator, sharing the server's cores,
+/// leaves them to the server (parsing 15 KB pages took 60% of both cores
+/// at 14,000 reads/s).
+fn messages_in(page: &[u8]) -> usize {
+    memchr::memmem::find_iter(page, br#""conversation_id":"#).count()
 }
 
 /// What one read of a random conversation checks of its answer.
@@ -330,9 +337,8 @@ pub async fn reads(
             anyhow::ensure!(response.status().is_success(), "{read:?}: {}", response.status());
             match read {
                 Read::HistoryPage => {
-                    // Parsed in full but kept lean, so the client's share of the CPU stays small.
-                    let page: Page = response.json().await?;
-                    anyhow::ensure!(page.items.len() == 50, "a full page");
+                    let page = response.bytes().await?;
+                    anyhow::ensure!(messages_in(&page) == 50, "a full page");
                 }
                 Read::Conversation => drop(response.bytes().await?),
             }

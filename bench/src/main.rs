@@ -73,7 +73,7 @@ struct Args {
     /// History reads to make.
     #[arg(long, default_value_t = 20_000)]
     reads: usize,
-    /// Searches to make in each search scenario.
+    /// Searches to make in each search scenario (0: none).
     #[arg(long, default_value_t = 2_000)]
     searches: usize,
     /// Searches in flight at once (their latency is the figure: a few
@@ -152,25 +152,27 @@ async fn http(args: Args) -> anyhow::Result<()> {
     let sizes = (args.reads, args.concurrency);
     let s = load::reads(load, &load_client, &alice, &history, load::Read::HistoryPage, sizes).await?;
     println!("{}", s.line("history reads (newest 50), HTTP"));
-    let searches = (args.searches, args.search_concurrency);
-    for (search, what) in [
-        (load::Search::RareWord, "search, a rare word (~1/1,000), in all"),
-        (load::Search::TwoRareWords, "search, two rare words, in all"),
-        (load::Search::CommonWord, "search, a word in every message, in all"),
-    ] {
-        let s = load::searches(load, &load_client, &alice, search, searches).await?;
-        println!("{}", s.line(what));
-    }
-    // Carol is in one of the history conversations only: most matches are
-    // elsewhere and must be passed over.
-    let carol = client.register("carol").await?;
-    client.add(&alice, &history[history.len() / 2], &carol).await?;
-    for (search, what) in [
-        (load::Search::RareWord, "search, a rare word, in 1 of 1,100"),
-        (load::Search::CommonWord, "search, a word in every message, in 1 of 1,100"),
-    ] {
-        let s = load::searches(load, &load_client, &carol, search, searches).await?;
-        println!("{}", s.line(what));
+    if args.searches > 0 {
+        let searches = (args.searches, args.search_concurrency);
+        for (search, what) in [
+            (load::Search::RareWord, "search, a rare word (~1/1,000), in all"),
+            (load::Search::TwoRareWords, "search, two rare words, in all"),
+            (load::Search::CommonWord, "search, a word in every message, in all"),
+        ] {
+            let s = load::searches(load, &load_client, &alice, search, searches).await?;
+            println!("{}", s.line(what));
+        }
+        // Carol is in one of the history conversations only: most matches are
+        // elsewhere and must be passed over.
+        let carol = client.register("carol").await?;
+        client.add(&alice, &history[history.len() / 2], &carol).await?;
+        for (search, what) in [
+            (load::Search::RareWord, "search, a rare word, in 1 of 1,100"),
+            (load::Search::CommonWord, "search, a word in every message, in 1 of 1,100"),
+        ] {
+            let s = load::searches(load, &load_client, &carol, search, searches).await?;
+            println!("{}", s.line(what));
+        }
     }
     // The groups the sends above went to (small, unlike the seeded history).
     let s = load::reads(load, &load_client, &alice, &groups, load::Read::Conversation, sizes).await?;

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use chatterbox_store::{AddedColumn, SqliteDb, StoreError};
 use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
@@ -68,6 +70,13 @@ CREATE INDEX IF NOT EXISTS mentions_of_message ON mentions(message_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_terms USING fts5(
     terms, content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
 );
+-- How far `message_terms` has caught up with `messages`: every message up
+-- to this rowid is indexed (rowids only grow: messages are never removed,
+-- a deletion keeps a tombstone).
+CREATE TABLE IF NOT EXISTS search_progress (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    upto INTEGER NOT NULL
+);
 -- One-off migrations done to this file.
 CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS read_marks (
@@ -105,21 +114,88 @@ const COLUMNS: &str = "id, conversation_id, seq, sender_id, kind, content, attac
 
 /// Messages in a SQLite file. Its one writing connection sees every write,
 /// so it knows each conversation's history version exactly.
+///
+/// Search terms are indexed behind the appends, in batches (see
+/// [`TermsBehind`]), not in each append's transaction.
 #[derive(Debug, Clone)]
 pub struct SqliteMessageStore {
     db: SqliteDb,
     versions: Arc<HistoryVersions>,
+    terms: Arc<TermsBehind>,
 }
+
+/// The full-text index kept a little behind the messages. An FTS5 table
+/// costs about 200 µs of the writer's time per transaction that touches it
+/// (its in-memory terms are flushed as a new segment, its structure record
+/// rewritten, segments merged), whatever the rows: indexing each append in
+/// its own group commit made a lone send cost three times a send without
+/// search, on the one thread every write of the file waits for. So appends
+/// only count themselves here; the terms of what was appended are written
+/// in one transaction [`CATCH_UP_AFTER`] later, or before a search reads
+/// (a search finds every message acknowledged before it began), or when
+/// the file next opens (after a crash). Edits and deletions still re-index
+/// in their own transaction: they are rare, and must not be overtaken.
+#[derive(Debug, Default)]
+struct TermsBehind {
+    /// Appends (and imports) committed so far.
+    appended: AtomicU64,
+    /// `appended` as it stood when the newest committed catch-up began:
+    /// those are all indexed.
+    indexed: AtomicU64,
+    /// A catch-up is waiting to run.
+    scheduled: AtomicBool,
+}
+
+/// How long after an append its terms are written (those of every append in
+/// between go in the same transaction).
+const CATCH_UP_AFTER: Duration = Duration::from_millis(100);
+
+/// Most messages a catch-up indexes per transaction (a catch-up over
+/// many, as after an import, takes several, so other writes go between).
+const CATCH_UP_BATCH: usize = 2_000;
 
 impl SqliteMessageStore {
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::open_migrating(path, SCHEMA, ADDED, index_older_messages)?, versions: Arc::default() })
+        Ok(Self::over(SqliteDb::open_migrating(path, SCHEMA, ADDED, catch_up_on_open)?))
     }
 
     /// A throwaway in-memory store, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Ok(Self { db: SqliteDb::in_memory_migrating(SCHEMA, ADDED, index_older_messages)?, versions: Arc::default() })
+        Ok(Self::over(SqliteDb::in_memory_migrating(SCHEMA, ADDED, catch_up_on_open)?))
+    }
+
+    fn over(db: SqliteDb) -> Self {
+        Self { db, versions: Arc::default(), terms: Arc::default() }
+    }
+
+    /// Counts `count` messages just committed, and has their terms indexed
+    /// shortly (one catch-up for all that come meanwhile).
+    fn appended(&self, count: u64) {
+        self.terms.appended.fetch_add(count, Ordering::AcqRel);
+        if self.terms.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(CATCH_UP_AFTER).await;
+            store.terms.scheduled.store(false, Ordering::Release);
+            if let Err(e) = store.catch_up().await {
+                // Done by the next search, or when the file next opens.
+                tracing::warn!(error = %e, "indexing the search terms of new messages failed");
+            }
+        });
+    }
+
+    /// Indexes the terms of every message committed before this call.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        let wanted = self.terms.appended.load(Ordering::Acquire);
+        if self.terms.indexed.load(Ordering::Acquire) >= wanted {
+            return Ok(());
+        }
+        while self.db.call(|conn| Ok(index_behind(conn, CATCH_UP_BATCH)?)).await? {}
+        self.terms.indexed.fetch_max(wanted, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Runs the write `f` to `conversation`; its history version moves once
@@ -204,25 +280,51 @@ fn message(r: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// Indexes the search terms of the live messages a file held before search
-/// existed (once per file).
-fn index_older_messages(conn: &Connection) -> rusqlite::Result<()> {
-    const NAME: &str = "search terms";
-    let done: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM migrations WHERE name = ?1)", [NAME], |r| r.get(0))?;
-    if done {
-        return Ok(());
+/// On open: where the index stands (for a file of a version that indexed
+/// each append, or knew no search, where its data says), then indexes
+/// whatever it lacks, such as the last appends before a crash.
+fn catch_up_on_open(conn: &Connection) -> rusqlite::Result<()> {
+    let known: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM search_progress)", [], |r| r.get(0))?;
+    if !known {
+        // "search terms": indexed when appended (the version before this
+        // one), so all of it; a file without it predates search.
+        let indexed: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM migrations WHERE name = 'search terms')", [], |r| r.get(0))?;
+        conn.execute(
+            "INSERT INTO search_progress (id, upto)
+             VALUES (0, CASE WHEN ?1 THEN (SELECT COALESCE(MAX(rowid), 0) FROM messages) ELSE 0 END)",
+            [indexed],
+        )?;
     }
-    let tx = conn.unchecked_transaction()?;
+    while index_behind(conn, CATCH_UP_BATCH)? {}
+    Ok(())
+}
+
+/// Indexes the terms of the live messages past `search_progress`, at most
+/// `batch` of them, and moves it past them; says whether more remain.
+/// Deleted ones are passed over (a deletion removes their terms itself).
+fn index_behind(conn: &Connection, batch: usize) -> rusqlite::Result<bool> {
+    let upto: i64 =
+        conn.prepare_cached("SELECT upto FROM search_progress WHERE id = 0")?.query_row([], |r| r.get(0))?;
+    let mut last = upto;
+    let mut seen = 0;
     {
-        let mut live = tx.prepare("SELECT rowid, conversation_id, content FROM messages WHERE deleted = 0")?;
-        let mut rows = live.query([])?;
+        let mut behind = conn.prepare_cached(
+            "SELECT rowid, conversation_id, content, deleted FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+        )?;
+        let mut rows = behind.query(params![upto, batch])?;
         while let Some(row) = rows.next()? {
-            index_terms(&tx, row.get(0)?, row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?)?;
+            last = row.get(0)?;
+            seen += 1;
+            if !row.get::<_, bool>(3)? {
+                index_terms(conn, last, row.get_ref(1)?.as_str()?, &words_of(row.get_ref(2)?.as_str()?))?;
+            }
         }
     }
-    tx.execute("INSERT INTO migrations (name) VALUES (?1)", [NAME])?;
-    tx.commit()
+    if last > upto {
+        conn.prepare_cached("UPDATE search_progress SET upto = ?1 WHERE id = 0")?.execute([last])?;
+    }
+    Ok(seen == batch)
 }
 
 /// The term that stands for a conversation in `message_terms`: `§` and its
@@ -238,14 +340,20 @@ fn conversation_term(conversation: &str) -> String {
 /// many conversations usually has matches in them).
 const NAMED_CONVERSATIONS: usize = 50;
 
-/// Keeps the search terms of the message at `rowid` of `conversation`
-/// (replacing any).
-fn index_terms(conn: &Connection, rowid: i64, conversation: &str, content: &str) -> rusqlite::Result<()> {
-    let terms = crate::search::terms(content);
-    if terms.is_empty() {
+/// The search terms of `content` as `message_terms` keeps them (empty for
+/// none): worked out before a write is queued, so the writer thread, which
+/// every write of the file waits on, only stores them.
+fn words_of(content: &str) -> String {
+    crate::search::terms(content).join(" ")
+}
+
+/// Keeps the search terms (`words`, from [`words_of`]) of the message at
+/// `rowid` of `conversation` (replacing any).
+fn index_terms(conn: &Connection, rowid: i64, conversation: &str, words: &str) -> rusqlite::Result<()> {
+    if words.is_empty() {
         return unindex_terms(conn, rowid);
     }
-    let text = format!("{} {}", conversation_term(conversation), terms.join(" "));
+    let text = format!("{} {words}", conversation_term(conversation));
     conn.prepare_cached("INSERT OR REPLACE INTO message_terms (rowid, terms) VALUES (?1, ?2)")?
         .execute(params![rowid, text])?;
     Ok(())
@@ -346,71 +454,77 @@ fn marks_in(conn: &Connection, conversation: ConversationId) -> Result<Vec<ReadM
 #[async_trait::async_trait]
 impl MessageStore for SqliteMessageStore {
     async fn append(&self, m: &NewMessage) -> Result<(Message, bool), StoreError> {
+        // Everything that needs no database is worked out here, not on the
+        // writer thread, which every write of the file queues for.
         let m = m.clone();
-        self.write_to(m.conversation_id, move |conn| {
-                let conversation = m.conversation_id.to_string();
-                let key = m.idempotency_key();
-                let existing = conn
-                    .prepare_cached(&format!(
-                            "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
-                        ))?.query_row(params![conversation, m.sender_id.to_string(), key],
-                        message,
-                    )
-                    .optional()?;
-                if let Some(existing) = existing {
-                    return Ok((existing, false));
-                }
-                let seq: u64 = conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1")?.query_row([&conversation],
-                    |r| r.get(0),
-                )?;
-                let change = next_change(conn, &conversation)?;
-                let stored = Message {
-                    id: m.id,
-                    conversation_id: m.conversation_id,
-                    seq,
-                    sender_id: m.sender_id,
-                    kind: m.kind,
-                    content: m.content.clone(),
-                    attachments: m.attachments.clone(),
-                    client_id: m.client_id.clone(),
-                    created_at: m.created_at,
-                    edited_at: None,
-                    deleted: false,
-                    created_change: change,
-                    change_seq: change,
-                    reply_to: m.reply_to,
-                    pinned_at: None,
-                    mentions: m.mentions.clone(),
-                };
-                conn.prepare_cached(&format!(
-                        "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?13, ?11)"
-                    ))?.execute(params![
-                        stored.id.to_string(),
-                        conversation,
-                        seq,
-                        stored.sender_id.to_string(),
-                        stored.kind.as_str(),
-                        stored.content,
-                        attachments_column(&stored.attachments),
-                        stored.client_id,
-                        stored.created_at.millis(),
-                        change,
-                        key,
-                        stored.reply_to.map(|r| r.to_string()),
-                        mentions_column(&stored.mentions)
-                    ],
-                )?;
-                index_terms(conn, conn.last_insert_rowid(), &conversation, &stored.content)?;
-                if !stored.mentions.is_empty() {
-                    index_mentions(conn, &stored)?;
-                }
-                Ok((stored, true))
-            })
-            .await
+        let conversation = m.conversation_id.to_string();
+        let (id, sender, key) = (m.id.to_string(), m.sender_id.to_string(), m.idempotency_key());
+        let (attachments, mentions) = (attachments_column(&m.attachments), mentions_column(&m.mentions));
+        let reply_to = m.reply_to.map(|r| r.to_string());
+        let appended = self.write_to(m.conversation_id, move |conn| {
+            let existing = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
+                ))?
+                .query_row(params![conversation, sender, key], message)
+                .optional()?;
+            if let Some(existing) = existing {
+                return Ok((existing, false));
+            }
+            let seq: u64 = conn
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1")?
+                .query_row([&conversation], |r| r.get(0))?;
+            let change = next_change(conn, &conversation)?;
+            conn.prepare_cached(&format!(
+                "INSERT INTO messages ({COLUMNS}, client_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, 0, ?10, ?10, ?12, NULL, ?13, ?11)"
+            ))?
+            .execute(params![
+                id,
+                conversation,
+                seq,
+                sender,
+                m.kind.as_str(),
+                m.content,
+                attachments,
+                m.client_id,
+                m.created_at.millis(),
+                change,
+                key,
+                reply_to,
+                mentions
+            ])?;
+            let stored = Message {
+                id: m.id,
+                conversation_id: m.conversation_id,
+                seq,
+                sender_id: m.sender_id,
+                kind: m.kind,
+                content: m.content,
+                attachments: m.attachments,
+                client_id: m.client_id,
+                created_at: m.created_at,
+                edited_at: None,
+                deleted: false,
+                created_change: change,
+                change_seq: change,
+                reply_to: m.reply_to,
+                pinned_at: None,
+                mentions: m.mentions,
+            };
+            if !stored.mentions.is_empty() {
+                index_mentions(conn, &stored)?;
+            }
+            Ok((stored, true))
+        })
+        .await?;
+        if appended.1 {
+            self.appended(1);
+        }
+        Ok(appended)
     }
 
     async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError> {
-        let messages = messages.to_vec();
+        let (messages, count) = (messages.to_vec(), messages.len());
         self.write_to(conversation, move |conn| {
                 let c = conversation.to_string();
                 let mut seq: u64 = conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1")?.query_row([&c],
@@ -438,7 +552,6 @@ impl MessageStore for SqliteMessageStore {
                             m.reply_to.map(|r| r.to_string()),
                             mentions_column(&m.mentions)
                         ])?;
-                        index_terms(conn, conn.last_insert_rowid(), &c, &m.content)?;
                         if !m.mentions.is_empty() {
                             let imported = by_id(conn, &m.id.to_string())?
                                 .ok_or_else(|| StoreError::backend("an imported message vanished"))?;
@@ -448,7 +561,9 @@ impl MessageStore for SqliteMessageStore {
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        self.appended(u64::try_from(count).unwrap_or(u64::MAX));
+        Ok(())
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
@@ -519,6 +634,7 @@ impl MessageStore for SqliteMessageStore {
         now: Timestamp,
     ) -> Result<Option<Message>, StoreError> {
         let (content, mentions) = (content.to_owned(), mentions.to_vec());
+        let words = words_of(&content);
         self.write_to_message(move |conn| {
             let Some(current) = by_id(conn, &id.to_string())? else { return Ok(None) };
             if current.deleted {
@@ -540,7 +656,7 @@ impl MessageStore for SqliteMessageStore {
                 index_mentions(conn, updated)?;
             }
             if let Some(rowid) = rowid_of(conn, &id.to_string())? {
-                index_terms(conn, rowid, &current.conversation_id.to_string(), &content)?;
+                index_terms(conn, rowid, &current.conversation_id.to_string(), &words)?;
             }
             Ok(updated)
         })
@@ -629,6 +745,8 @@ impl MessageStore for SqliteMessageStore {
         if terms.is_empty() || conversations.is_empty() {
             return Ok(Vec::new());
         }
+        // What was acknowledged before this search is found by it.
+        self.catch_up().await?;
         // Every term quoted (none holds a quote: terms are letters and digits).
         let mut matching = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" AND ");
         if conversations.len() <= NAMED_CONVERSATIONS {
