@@ -128,8 +128,8 @@ pub struct SqliteMessageStore {
 /// costs about 200 µs of the writer's time per transaction that touches it
 /// (its in-memory terms are flushed as a new segment, its structure record
 /// rewritten, segments merged), whatever the rows: indexing each append in
-/// its own group commit made a lone send cost three times a send without
-/// search, on the one thread every write of the file waits for. So appends
+/// its own group commit made a lone append cost the writer about three
+/// times as much, on the one thread every write of the file waits for. So appends
 /// only count themselves here; the terms of what was appended are written
 /// in one transaction [`CATCH_UP_AFTER`] later, or before a search reads
 /// (a search finds every message acknowledged before it began), or when
@@ -170,14 +170,14 @@ impl SqliteMessageStore {
     }
 
     /// Counts `count` messages just committed, and has their terms indexed
-    /// shortly (one catch-up for all that come meanwhile).
-    fn appended(&self, count: u64) {
+    /// shortly on `runtime` (one catch-up for all that come meanwhile).
+    fn appended(&self, runtime: &tokio::runtime::Handle, count: u64) {
         self.terms.appended.fetch_add(count, Ordering::AcqRel);
         if self.terms.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
         let store = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             tokio::time::sleep(CATCH_UP_AFTER).await;
             store.terms.scheduled.store(false, Ordering::Release);
             if let Err(e) = store.catch_up().await {
@@ -207,6 +207,28 @@ impl SqliteMessageStore {
     {
         let versions = self.versions.clone();
         self.db.call_then(f, move |_| versions.bump(conversation)).await
+    }
+
+    /// [`write_to`](Self::write_to) for a write that adds messages (`added`
+    /// says how many, from its outcome). They are counted for the search
+    /// index's catch-up on the writer thread, once committed and before the
+    /// caller is answered, so a search that follows finds them, and so are
+    /// those of a caller that has gone meanwhile.
+    async fn write_adding<T, F, N>(&self, conversation: ConversationId, f: F, added: N) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        N: FnOnce(&T) -> u64 + Send + 'static,
+    {
+        let (versions, store, runtime) = (self.versions.clone(), self.clone(), tokio::runtime::Handle::current());
+        self.db
+            .call_then(f, move |outcome| {
+                versions.bump(conversation);
+                if let Some(count) = outcome.as_ref().ok().map(added).filter(|&n| n > 0) {
+                    store.appended(&runtime, count);
+                }
+            })
+            .await
     }
 
     /// Runs the write `f` to one message (an edit, a deletion): the version
@@ -341,8 +363,8 @@ fn conversation_term(conversation: &str) -> String {
 const NAMED_CONVERSATIONS: usize = 50;
 
 /// The search terms of `content` as `message_terms` keeps them (empty for
-/// none): worked out before a write is queued, so the writer thread, which
-/// every write of the file waits on, only stores them.
+/// none). An edit works them out before it queues for the writer thread;
+/// the catch-up, which reads what it indexes, on it.
 fn words_of(content: &str) -> String {
     crate::search::terms(content).join(" ")
 }
@@ -461,7 +483,8 @@ impl MessageStore for SqliteMessageStore {
         let (id, sender, key) = (m.id.to_string(), m.sender_id.to_string(), m.idempotency_key());
         let (attachments, mentions) = (attachments_column(&m.attachments), mentions_column(&m.mentions));
         let reply_to = m.reply_to.map(|r| r.to_string());
-        let appended = self.write_to(m.conversation_id, move |conn| {
+        let conversation_id = m.conversation_id;
+        self.write_adding(conversation_id, move |conn| {
             let existing = conn
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_key = ?3"
@@ -515,17 +538,13 @@ impl MessageStore for SqliteMessageStore {
                 index_mentions(conn, &stored)?;
             }
             Ok((stored, true))
-        })
-        .await?;
-        if appended.1 {
-            self.appended(1);
-        }
-        Ok(appended)
+        }, |(_, created)| u64::from(*created))
+        .await
     }
 
     async fn import(&self, conversation: ConversationId, messages: &[NewMessage]) -> Result<(), StoreError> {
-        let (messages, count) = (messages.to_vec(), messages.len());
-        self.write_to(conversation, move |conn| {
+        let (messages, count) = (messages.to_vec(), u64::try_from(messages.len()).unwrap_or(u64::MAX));
+        self.write_adding(conversation, move |conn| {
                 let c = conversation.to_string();
                 let mut seq: u64 = conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1")?.query_row([&c],
                     |r| r.get(0),
@@ -560,10 +579,8 @@ impl MessageStore for SqliteMessageStore {
                     }
                 }
                 Ok(())
-            })
-            .await?;
-        self.appended(u64::try_from(count).unwrap_or(u64::MAX));
-        Ok(())
+            }, move |()| count)
+            .await
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
