@@ -205,8 +205,7 @@ impl SqliteMessageStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let versions = self.versions.clone();
-        self.db.call_then(f, move |_| versions.bump(conversation)).await
+        self.write_adding(conversation, f, |_| 0).await
     }
 
     /// [`write_to`](Self::write_to) for a write that adds messages (`added`
@@ -220,10 +219,10 @@ impl SqliteMessageStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         N: FnOnce(&T) -> u64 + Send + 'static,
     {
-        let (versions, store, runtime) = (self.versions.clone(), self.clone(), tokio::runtime::Handle::current());
+        let (store, runtime) = (self.clone(), tokio::runtime::Handle::current());
         self.db
             .call_then(f, move |outcome| {
-                versions.bump(conversation);
+                store.versions.bump(conversation);
                 if let Some(count) = outcome.as_ref().ok().map(added).filter(|&n| n > 0) {
                     store.appended(&runtime, count);
                 }
