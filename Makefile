@@ -42,6 +42,7 @@ BENCH_ARGS ?=
 REALTIME_ARGS ?=
 bench: test-deps
 	$(CARGO) build --release -j $(JOBS) -p chatterbox-bench -p chatterbox --bins
+	$(CARGO_TARGET_DIR)/release/chatterbox-bench store
 	$(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend embedded $(BENCH_ARGS)
 	./scripts/with-test-servers.sh $(CARGO_TARGET_DIR)/release/chatterbox-bench http --backend mongo-redis \
 		--sends 300 --concurrency 2 --conversations 10 --messages 2000 --reads 300 --searches 50 $(BENCH_ARGS)

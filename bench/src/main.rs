@@ -8,7 +8,10 @@
 //!   conversation reads (two service calls behind the gateway each);
 //! - `realtime`: runs the suite as separate processes and drives WebSocket
 //!   clients: idle connections, groups, a big room, direct pairs, and two
-//!   gateways over Redis (see `realtime`).
+//!   gateways over Redis (see `realtime`);
+//! - `store`: appends straight to the embedded message store, as WebSocket
+//!   sends reach it: the writer thread's cost per message and its disk
+//!   writes.
 //!
 //! It prints figures, not verdicts. Traffic stays on 127.0.0.1 and every
 //! loop is bounded.
@@ -20,6 +23,7 @@ mod cpu;
 mod load;
 mod realtime;
 mod stats;
+mod store;
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +55,9 @@ enum Mode {
     Http(Args),
     /// WebSocket fan-out, latency, memory and CPU (suite in its own processes).
     Realtime(realtime::RealtimeArgs),
+    /// Appends straight to the embedded message store (no gateway, no
+    /// services): the writer thread's cost per message.
+    Store(store::StoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
             };
             realtime::run(&args, servers).await
         }
+        Mode::Store(args) => store::run(&args).await,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Tally {
     pub acks: AtomicU64,
     /// `error` frames received at any time.
     pub errors: AtomicU64,
+    /// The first `error` frame since this was last taken.
+    pub first_error: Mutex<Option<String>>,
     /// Send-to-deliver latencies while measuring, in microseconds.
     pub latencies: Mutex<Vec<u32>>,
     /// Send-to-ack latencies while measuring, in microseconds (the `ack`
@@ -48,6 +50,7 @@ impl Tally {
             deliveries: AtomicU64::new(0),
             acks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            first_error: Mutex::new(None),
             latencies: Mutex::new(Vec::new()),
             ack_latencies: Mutex::new(Vec::new()),
         })
@@ -61,6 +64,10 @@ impl Tally {
     fn record(&self, text: &str) {
         if text.starts_with("{\"type\":\"error\"") {
             self.errors.fetch_add(1, Ordering::Relaxed);
+            self.first_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert_with(|| text.to_owned());
             return;
         }
         if !self.measuring.load(Ordering::Relaxed) {

@@ -321,6 +321,8 @@ struct Step {
     ack_p99: Duration,
     cpu: Duration,
     errors: u64,
+    /// The first error frame of the step.
+    first_error: Option<String>,
 }
 
 impl Step {
@@ -341,7 +343,10 @@ impl Step {
             ms(self.p999),
             ms(self.ack_p99),
             self.cpu.as_secs_f64() * 1e6 / self.deliveries.max(1) as f64,
-            if self.errors > 0 { format!("  ({} error frames)", self.errors) } else { String::new() }
+            match &self.first_error {
+                Some(first) if self.errors > 0 => format!("  ({} error frames, first: {first})", self.errors),
+                _ => String::new(),
+            }
         )
     }
 }
@@ -360,6 +365,7 @@ async fn step(
     tally.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     tally.ack_latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     let errors_before = tally.errors.load(Ordering::Relaxed);
+    tally.first_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     let cpu_before = suite.cpu();
     tally.measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
@@ -424,5 +430,6 @@ async fn step(
         ack_p99: quantile(&ack_latencies, 0.99),
         cpu,
         errors: tally.errors.load(Ordering::Relaxed) - errors_before,
+        first_error: tally.first_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(),
     }
 }
