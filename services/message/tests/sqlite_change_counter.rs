@@ -54,9 +54,10 @@ async fn change_numbers_keep_rising_across_reopening_a_file_that_kept_a_counter_
     let store = SqliteMessageStore::open(&path).unwrap();
     let deleted = store.delete(second.id).await.unwrap().unwrap();
     assert_eq!(deleted.change_seq, 4);
+    // The tombstone keeps its number (the conversation's highest): the
+    // counter goes on from it.
     let (third, _) = store.append(&text(c, u, "three")).await.unwrap();
     assert_eq!((third.created_change, third.change_seq), (5, 5));
-    // The tombstone keeps its number: the counter does not fall back.
     let edited = store.edit(first.id, "one, again", &[], Timestamp::now()).await.unwrap().unwrap();
     assert_eq!(edited.change_seq, 6);
     drop(store);
