@@ -4,31 +4,19 @@
 //! little behind them: what a crash left unindexed is indexed on open.
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use chatterbox_message::search::SearchQuery;
-use chatterbox_message::store::NewMessage;
 use chatterbox_message::{MessageStore, MongoMessageStore, SqliteMessageStore};
-use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
+use chatterbox_types::{ConversationId, MessageId, UserId};
 use mongodb::bson::doc;
+
+use support::text;
 
 fn terms(q: &str) -> Vec<String> {
     SearchQuery::parse(q).terms
-}
-
-fn text(c: ConversationId, u: UserId, content: &str) -> NewMessage {
-    NewMessage {
-        id: MessageId::generate(),
-        conversation_id: c,
-        sender_id: u,
-        kind: MessageKind::Text,
-        content: content.into(),
-        attachments: Vec::new(),
-        client_id: None,
-        created_at: Timestamp::now(),
-        reply_to: None,
-        mentions: Vec::new(),
-    }
 }
 
 #[tokio::test]

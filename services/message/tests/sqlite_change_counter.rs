@@ -4,26 +4,14 @@
 //! that kept the table, and taking one is an index lookup.
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+mod support;
+
 use std::time::Duration;
 
-use chatterbox_message::store::NewMessage;
 use chatterbox_message::{MessageStore, SqliteMessageStore};
-use chatterbox_types::{ConversationId, MessageId, MessageKind, Timestamp, UserId};
+use chatterbox_types::{ConversationId, Timestamp, UserId};
 
-fn text(c: ConversationId, u: UserId, content: &str) -> NewMessage {
-    NewMessage {
-        id: MessageId::generate(),
-        conversation_id: c,
-        sender_id: u,
-        kind: MessageKind::Text,
-        content: content.into(),
-        attachments: Vec::new(),
-        client_id: None,
-        created_at: Timestamp::now(),
-        reply_to: None,
-        mentions: Vec::new(),
-    }
-}
+use support::text;
 
 #[tokio::test]
 async fn change_numbers_keep_rising_across_reopening_a_file_that_kept_a_counter_table() {
