@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use rand::Rng as _;
+
 use chatterbox_errors::Error;
 use chatterbox_events::{EventBus, Received, Topic};
 use chatterbox_identity::Actor;
@@ -32,7 +34,11 @@ use chatterbox_types::{ConversationId, Timestamp, UserId};
 
 use chatterbox_membership::{ConversationAccess, Standing};
 
-/// The longest an answer is kept.
+/// The longest an answer is kept. Each is kept for a time drawn between
+/// half of it and all of it: answers fetched together (a crowd's first
+/// sends after a start) would otherwise expire together and be asked again
+/// in one burst every `TTL`, the conversation service's reads then queueing
+/// every send behind them.
 pub const TTL: Duration = Duration::from_secs(10);
 
 /// Answers kept at most; past it, expired ones go, then all if need be.
@@ -192,7 +198,8 @@ impl MembershipCache {
                 state.forget_all();
             }
         }
-        let known = state.members.entry(conversation).or_default().insert(user, (standing, now + self.ttl));
+        let until = now + rand::thread_rng().gen_range(self.ttl / 2..=self.ttl);
+        let known = state.members.entry(conversation).or_default().insert(user, (standing, until));
         if known.is_none() {
             state.answers += 1;
         }
@@ -337,6 +344,23 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(30)).await;
         access.check(&ann, c).await.unwrap();
         assert_eq!(members.calls.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn answers_kept_together_expire_spread_over_the_second_half_of_the_ttl() {
+        let (_bus, _members, access) = setup(TTL).await;
+        let standing = Standing { admin: false, direct: false, blocked: false };
+        let c = ConversationId::generate();
+        let before = Instant::now();
+        for _ in 0..200 {
+            access.cache.keep(c, UserId::generate(), standing, 0);
+        }
+        let after = Instant::now();
+        let expiries: Vec<Instant> = access.cache.state().members[&c].values().map(|(_, until)| *until).collect();
+        assert_eq!(expiries.len(), 200);
+        assert!(expiries.iter().all(|&at| at >= before + TTL / 2 && at <= after + TTL));
+        let (first, last) = (expiries.iter().min().unwrap(), expiries.iter().max().unwrap());
+        assert!(*last - *first > TTL / 4, "spread, not one instant: {:?}", *last - *first);
     }
 
     #[tokio::test]
